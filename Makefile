@@ -1,0 +1,46 @@
+# Two commands for a newcomer: `make demo` and `make test`. Each creates .venv when missing.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: demo test lint typecheck unit render-check golden bench clean
+
+$(STAMP): pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[rehearse,test]'
+	@rm -f $(VENV)/.installed-*
+	@touch $@
+
+demo: $(STAMP)
+	$(BIN)/istio-vault-ca render -o out
+	$(BIN)/istio-vault-ca rehearse
+
+test: $(STAMP) lint typecheck
+	$(BIN)/istio-vault-ca render --check -o out
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+
+lint: $(STAMP)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check generator verify tests bench
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+unit: $(STAMP)
+	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
+
+render-check: $(STAMP)
+	$(BIN)/istio-vault-ca render --check -o out
+
+# Re-render out/ and the golden trees after an intended change to templates or examples.
+golden: $(STAMP)
+	$(BIN)/istio-vault-ca render -o out
+	$(BIN)/python -m tests.golden_refresh
+
+bench: $(STAMP)
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache

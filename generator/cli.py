@@ -1,0 +1,166 @@
+"""Command line: parses arguments and calls one handler. Handlers are imported lazily so `--help` stays fast."""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Callable, Sequence
+
+from generator import __version__
+
+# Exit codes are a public contract (README "Exit codes").
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+
+Handler = Callable[[argparse.Namespace], int]
+
+
+def _lazy(target: str) -> Handler:
+    """Return a handler that imports `module:function` only when the command runs."""
+
+    def run(args: argparse.Namespace) -> int:
+        module_name, _, function_name = target.partition(":")
+        function: Handler = getattr(importlib.import_module(module_name), function_name)
+        return function(args)
+
+    return run
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-c",
+        "--config",
+        metavar="CONFIG",
+        help="config file (default: ./istio-vault-ca.yaml if present, else the built-in default)",
+    )
+
+
+def _add_cluster(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--cluster", metavar="NAME", help="only this cluster of the config (default: all)")
+
+
+def _add_report_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=["text", "json", "junit"], default="text", help="report format")
+    parser.add_argument(
+        "--warn-days",
+        type=int,
+        default=30,
+        metavar="N",
+        help="warn when a certificate expires within N days (default: 30)",
+    )
+
+
+def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="istio-vault-ca",
+        description=(
+            "Render the Vault scripts, policy and istiod overlays for a Vault-backed istiod intermediate CA "
+            "from one config file, rehearse them on a local OpenBao, and verify a live deployment."
+        ),
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    render = commands.add_parser("render", help="render every artifact into OUT (default: ./out)")
+    _add_config(render)
+    render.add_argument("-o", "--out", metavar="OUT", default="out", help="output directory (default: out)")
+    render.add_argument(
+        "--check", action="store_true", help="write nothing; exit 1 and name the files when OUT is stale"
+    )
+    render.set_defaults(handler=_lazy("generator.commands:render"))
+
+    validate = commands.add_parser("validate", help="check a config file and print the resolved clusters")
+    _add_config(validate)
+    validate.set_defaults(handler=_lazy("generator.commands:validate"))
+
+    schema = commands.add_parser("schema", help="print the config file's JSON Schema (for editors)")
+    schema.set_defaults(handler=_lazy("generator.commands:schema"))
+
+    init = commands.add_parser("init", help="write a commented starter config")
+    init.add_argument("path", nargs="?", default="istio-vault-ca.yaml", help="where (default: istio-vault-ca.yaml)")
+    init.add_argument("--force", action="store_true", help="overwrite an existing file")
+    init.set_defaults(handler=_lazy("generator.commands:init"))
+
+    verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
+    checks = verify.add_subparsers(dest="verify_command", metavar="TARGET", required=True)
+
+    chain = checks.add_parser("chain", help="check the four CA files as a chain istiod can use")
+    chain.add_argument("dirs", nargs="*", metavar="DIR", help="directories holding the four CA files")
+    chain.add_argument(
+        "--from-vault", action="store_true", help="read the four values from Vault as the agent templates do"
+    )
+    _add_config(chain)
+    _add_cluster(chain)
+    _add_report_flags(chain)
+    chain.set_defaults(handler=_lazy("verify.commands:chain"))
+
+    vault = checks.add_parser("vault", help="compare the live Vault with the config")
+    _add_config(vault)
+    _add_cluster(vault)
+    _add_report_flags(vault)
+    vault.set_defaults(handler=_lazy("verify.commands:vault"))
+
+    cluster = checks.add_parser("cluster", help="prove istiod in the live cluster runs on the Vault CA")
+    _add_config(cluster)
+    _add_cluster(cluster)
+    _add_kube_flags(cluster)
+    _add_report_flags(cluster)
+    cluster.set_defaults(handler=_lazy("verify.commands:cluster"))
+
+    everything = checks.add_parser("all", help="chain (from the pod and from Vault), vault and cluster checks")
+    _add_config(everything)
+    _add_cluster(everything)
+    _add_kube_flags(everything)
+    _add_report_flags(everything)
+    everything.set_defaults(handler=_lazy("verify.commands:all_checks"))
+
+    rehearse = commands.add_parser(
+        "rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"
+    )
+    _add_config(rehearse)
+    rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
+    rehearse.add_argument("--keep", metavar="DIR", help="keep the rendered CA files (key included) in DIR")
+    rehearse.add_argument("--output", choices=["text", "json", "junit"], default="text", help="report format")
+    rehearse.set_defaults(handler=_lazy("verify.rehearsal_cli:rehearse"))
+
+    sign = commands.add_parser("sign-intermediate", help="sign an intermediate CSR with an offline root")
+    sign.add_argument("--root-cert", required=True, metavar="FILE")
+    sign.add_argument("--root-key", required=True, metavar="FILE")
+    sign.add_argument("--csr", required=True, metavar="FILE")
+    sign.add_argument("--ttl", required=True, metavar="DURATION", help="Vault duration, e.g. 43800h")
+    sign.add_argument("--max-path-length", type=int, default=0, metavar="N")
+    sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
+    sign.set_defaults(handler=_lazy("generator.offline_root:sign_command"))
+
+    rotation = commands.add_parser(
+        "plan-rotation", help="report days left per CA and render rotation scripts for those due"
+    )
+    _add_config(rotation)
+    _add_cluster(rotation)
+    rotation.add_argument("-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go")
+    rotation.add_argument("--warn-days", type=int, default=30, metavar="N")
+    rotation.set_defaults(handler=_lazy("verify.rotation:plan_command"))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    handler: Handler = args.handler
+    try:
+        return handler(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,144 @@
+"""Kubernetes and Helm YAML, built as data and dumped once (never text templates)."""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+from generator.plan import ClusterPlan
+
+ISTIO_OPERATOR_API = "install.istio.io/v1alpha1"
+
+
+def _sorted(value: Any) -> Any:
+    """Sorted keys at every level (lists keep their order); multi-line strings become literal blocks."""
+    from ruamel.yaml.scalarstring import LiteralScalarString
+
+    if isinstance(value, dict):
+        return {key: _sorted(value[key]) for key in sorted(value)}
+    if isinstance(value, list):
+        return [_sorted(item) for item in value]
+    if isinstance(value, str) and "\n" in value:
+        return LiteralScalarString(value)
+    return value
+
+
+def dump(*documents: Any, header: str = "") -> str:
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt", pure=True)
+    yaml.default_flow_style = False
+    yaml.width = 4096
+    yaml.indent(mapping=2, sequence=4, offset=2)
+    stream = io.StringIO()
+    if header:
+        stream.write("".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()))
+    if len(documents) == 1:
+        yaml.dump(_sorted(documents[0]), stream)
+    else:
+        yaml.explicit_start = True
+        yaml.dump_all([_sorted(document) for document in documents], stream)
+    return stream.getvalue()
+
+
+def _hold(plan: ClusterPlan) -> bool:
+    return plan.config.istiod.hold_application_until_proxy_starts
+
+
+def _env_list(plan: ClusterPlan) -> list[dict[str, str]]:
+    return [{"name": name, "value": value} for name, value in sorted(plan.env.items())]
+
+
+def tsb_controlplane_overlay(plan: ClusterPlan) -> dict[str, Any]:
+    """The `spec.components.istio.kubeSpec.overlays` fragment of a TSB ControlPlane: one entry, every patch."""
+    patches: list[dict[str, Any]] = [
+        {"path": "spec.components.pilot.k8s.env", "value": _env_list(plan)},
+        {"path": "spec.components.pilot.k8s.podAnnotations", "value": plan.annotations()},
+    ]
+    if _hold(plan):
+        patches.append({"path": "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts", "value": True})
+    overlay = {
+        "apiVersion": ISTIO_OPERATOR_API,
+        "kind": "IstioOperator",
+        "name": plan.config.istiod.operator_name,
+        "patches": patches,
+    }
+    return {"spec": {"components": {"istio": {"kubeSpec": {"overlays": [overlay]}}}}}
+
+
+def istio_operator_overlay(plan: ClusterPlan) -> dict[str, Any]:
+    spec: dict[str, Any] = {
+        "components": {"pilot": {"k8s": {"env": _env_list(plan), "podAnnotations": plan.annotations()}}}
+    }
+    if _hold(plan):
+        spec["meshConfig"] = {"defaultConfig": {"holdApplicationUntilProxyStarts": True}}
+    return {
+        "apiVersion": ISTIO_OPERATOR_API,
+        "kind": "IstioOperator",
+        "metadata": {"name": "istiod-vault-ca", "namespace": plan.config.istiod.namespace},
+        "spec": spec,
+    }
+
+
+def istiod_helm_values(plan: ClusterPlan) -> dict[str, Any]:
+    """istio-discovery chart values (Istio 1.24+: `env` is a name->value map at the top level)."""
+    values: dict[str, Any] = {"env": dict(plan.env), "podAnnotations": plan.annotations()}
+    if _hold(plan):
+        values["meshConfig"] = {"defaultConfig": {"holdApplicationUntilProxyStarts": True}}
+    return values
+
+
+def vault_helm_values(plan: ClusterPlan) -> dict[str, Any]:
+    """hashicorp/vault chart values: the injector always; the server in the cluster unless Vault is external."""
+    vault = plan.config.vault
+    values: dict[str, Any] = {"injector": {"enabled": True}}
+    if vault.helm.server:
+        server: dict[str, Any] = {"enabled": True, "dev": {"enabled": vault.helm.dev}}
+        if plan.kubernetes_auth.reviewer == "local":
+            # Vault reviews tokens with its own service account: it needs system:auth-delegator.
+            server["authDelegator"] = {"enabled": True}
+        values["server"] = server
+    else:
+        values["server"] = {"enabled": False}
+        values["injector"]["externalVaultAddr"] = vault.agent_address or vault.address
+    return values
+
+
+def token_reviewer_manifests(plan: ClusterPlan) -> list[dict[str, Any]]:
+    """reviewer: secret. A service account, its long-lived token Secret and the TokenReview permission."""
+    reviewer = plan.kubernetes_auth.token_reviewer
+    assert reviewer is not None  # guaranteed by the model for reviewer: secret
+    account = {"name": reviewer.service_account, "namespace": reviewer.namespace}
+    return [
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": dict(account)},
+        {
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": {
+                "name": reviewer.secret_name,
+                "namespace": reviewer.namespace,
+                "annotations": {"kubernetes.io/service-account.name": reviewer.service_account},
+            },
+            "type": "kubernetes.io/service-account-token",
+        },
+        _auth_delegator_binding(f"{reviewer.service_account}-tokenreview", account),
+    ]
+
+
+def istiod_auth_delegator(plan: ClusterPlan) -> dict[str, Any]:
+    """reviewer: client-jwt. istiod's own token reviews itself, so its service account may call TokenReview."""
+    istiod = plan.config.istiod
+    return _auth_delegator_binding(
+        f"{istiod.service_account}-vault-tokenreview",
+        {"name": istiod.service_account, "namespace": istiod.namespace},
+    )
+
+
+def _auth_delegator_binding(name: str, account: dict[str, str]) -> dict[str, Any]:
+    return {
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "ClusterRoleBinding",
+        "metadata": {"name": name},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+        "subjects": [{"kind": "ServiceAccount", **account}],
+    }

