@@ -168,13 +168,6 @@ class Root(Strict):
         None, description="external mode: PEM file of the offline root certificate (never its key)"
     )
 
-    @model_validator(mode="after")
-    def _key(self) -> Root:
-        _check_key(self.key_type, self.key_bits)
-        if self.mode == "external" and not self.certificate_file:
-            raise ValueError("root.mode external needs root.certificate_file (the offline root's certificate)")
-        return self
-
 
 class Intermediate(Strict):
     common_name: FreeText = "tetrate.io Intermediate Authority"
@@ -185,11 +178,6 @@ class Intermediate(Strict):
     allow_beyond_root: bool = Field(
         False, description="allow an intermediate TTL longer than the root's (Vault then truncates it)"
     )
-
-    @model_validator(mode="after")
-    def _key(self) -> Intermediate:
-        _check_key(self.key_type, self.key_bits)
-        return self
 
 
 class IntermediateOverride(Strict):
@@ -278,11 +266,6 @@ class KubernetesAuth(Strict):
     token_period: Duration = "600s"
     token_reviewer: TokenReviewer | None = Field(None, description="required for reviewer: secret")
 
-    @model_validator(mode="after")
-    def _reviewer_needs(self) -> KubernetesAuth:
-        _check_reviewer(self.reviewer, self.kubernetes_host, self.token_reviewer)
-        return self
-
 
 def _check_reviewer(reviewer: str, host: str, token_reviewer: TokenReviewer | None) -> None:
     if reviewer != "local" and host == IN_CLUSTER_HOST:
@@ -344,6 +327,18 @@ Location = tuple[str | int, ...]
 def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
     """Rules that span fields, each reported at the field a person should change."""
     problems: list[tuple[Location, str]] = []
+    root = config.root
+    try:
+        _check_key(root.key_type, root.key_bits)
+    except ValueError as error:
+        problems.append((("root", "key_bits"), str(error)))
+    if root.mode == "external" and not root.certificate_file:
+        problems.append((("root", "certificate_file"), "root.mode external needs the offline root's certificate"))
+    try:
+        auth = config.kubernetes_auth
+        _check_reviewer(auth.reviewer, auth.kubernetes_host, auth.token_reviewer)
+    except ValueError as error:
+        problems.append((("kubernetes_auth", "reviewer"), str(error)))
     root_seconds = parse_duration(config.root.ttl)
     mounts: dict[str, str] = {config.root.mount: "root.mount"}
     if config.kv.mount in mounts:
@@ -352,7 +347,8 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
     seen: dict[tuple[str, str], str] = {}
     for index, cluster in enumerate(config.clusters):
         where = f"clusters[{index}]"
-        for attribute in ("name", "intermediate_mount", "kv_path", "auth_mount", "role", "policy"):
+        # intermediate_mount collisions are reported against every mount below.
+        for attribute in ("name", "kv_path", "auth_mount", "role", "policy"):
             value = getattr(cluster, attribute)
             # Roles live inside an auth mount, so clusters may reuse a role name on different mounts.
             key = (attribute, f"{cluster.auth_mount}/{value}" if attribute == "role" else value)
@@ -390,8 +386,8 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
             )
         if cluster.kubernetes_auth is not None:
             try:
-                auth = effective_kubernetes_auth(config, cluster)
-                _check_reviewer(auth.reviewer, auth.kubernetes_host, auth.token_reviewer)
+                merged_auth = effective_kubernetes_auth(config, cluster)
+                _check_reviewer(merged_auth.reviewer, merged_auth.kubernetes_host, merged_auth.token_reviewer)
             except ValueError as error:
                 problems.append((("clusters", index, "kubernetes_auth"), str(error)))
     return problems
