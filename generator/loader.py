@@ -87,7 +87,8 @@ def parse_text(text: str, source: str) -> Config:
         raise ConfigError(source, [Problem("", None, "the file is empty; run `istio-vault-ca init` for a start")])
     if not isinstance(document, dict):
         raise ConfigError(
-            source, [Problem("", _line_of(document, ()), f"must be a mapping of sections, not {_kind(document)}")]
+            source,
+            [Problem("", _line_of(document, ()), f"must be a mapping of sections, not {_kind(document)}")],
         )
     plain = _to_plain(document)
     try:

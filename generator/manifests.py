@@ -139,6 +139,10 @@ def _auth_delegator_binding(name: str, account: dict[str, str]) -> dict[str, Any
         "apiVersion": "rbac.authorization.k8s.io/v1",
         "kind": "ClusterRoleBinding",
         "metadata": {"name": name},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "system:auth-delegator"},
+        "roleRef": {
+            "apiGroup": "rbac.authorization.k8s.io",
+            "kind": "ClusterRole",
+            "name": "system:auth-delegator",
+        },
         "subjects": [{"kind": "ServiceAccount", **account}],
     }

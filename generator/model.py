@@ -145,7 +145,8 @@ class VaultHelm(Strict):
 
 class Vault(Strict):
     address: Annotated[str, AfterValidator(_vault_address)] = Field(
-        "http://127.0.0.1:8200", description="default VAULT_ADDR baked into scripts; the environment overrides it"
+        "http://127.0.0.1:8200",
+        description="default VAULT_ADDR baked into scripts; the environment overrides it",
     )
     cli: Literal["vault", "bao"] = Field("vault", description="the CLI binary the scripts call")
     agent_address: Annotated[str, AfterValidator(_vault_address)] | None = Field(
@@ -157,7 +158,8 @@ class Vault(Strict):
 
 class Root(Strict):
     mode: Literal["vault", "external"] = Field(
-        "vault", description="vault: generated inside Vault; external: an offline root signs each intermediate"
+        "vault",
+        description="vault: generated inside Vault; external: an offline root signs each intermediate",
     )
     mount: VaultPath = "pki"
     common_name: FreeText = "tetrate.io"
@@ -213,6 +215,10 @@ class Agent(Strict):
         return value.rjust(4, "0")
 
 
+def _default_outputs() -> list[Output]:
+    return ["tsb-controlplane"]
+
+
 class Istiod(Strict):
     namespace: Label = "istio-system"
     service_account: Subdomain = Field(
@@ -222,7 +228,7 @@ class Istiod(Strict):
     ca_dir: AbsoluteDir = Field(
         "/vault/secrets", description="drives BOTH ROOT_CA_DIR and vault.hashicorp.com/secret-volume-path"
     )
-    outputs: list[Output] = Field(default_factory=lambda: ["tsb-controlplane"], min_length=1)
+    outputs: list[Output] = Field(default_factory=_default_outputs, min_length=1)
     operator_name: Subdomain = Field(
         "tsb-istiocontrolplane", description="IstioOperator name the TSB ControlPlane overlay patches"
     )

@@ -89,7 +89,12 @@ class ClusterPlan:
         else:
             root_path, root_keys = self.root_ca_path, ("certificate",)
         return (
-            CaFile(CA_CERT, f"{mount}/cert/ca", _template(f"{mount}/cert/ca", ".Data.certificate"), ("certificate",)),
+            CaFile(
+                CA_CERT,
+                f"{mount}/cert/ca",
+                _template(f"{mount}/cert/ca", ".Data.certificate"),
+                ("certificate",),
+            ),
             CaFile(CA_KEY, self.kv_secret_path, _template(self.kv_secret_path, key_expr), kv_data),
             CaFile(
                 CERT_CHAIN,

@@ -136,7 +136,10 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
             )
         )
     docs += [
-        (f"{prefix}vault/03-kv.sh", f"enables KV v{config.kv.version} at `{config.kv.mount}/` (checks the version)"),
+        (
+            f"{prefix}vault/03-kv.sh",
+            f"enables KV v{config.kv.version} at `{config.kv.mount}/` (checks the version)",
+        ),
         (
             f"{prefix}vault/04-intermediate-pki.sh",
             f"enables `{cluster.intermediate_mount}/`, generates the key (exported, kept in a 0700 temp dir, stored "
@@ -151,11 +154,18 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
         (f"{prefix}vault/06-policy.sh", f"writes `policy.hcl` as policy `{cluster.policy}`"),
         (f"{prefix}policy.hcl", "read on exactly the four paths the agent templates read"),
     ]
-    docs += [(f"{prefix}{OUTPUT_FILES[o]}", "istiod overlay: " + OUTPUT_DOCS[o].split(":", 1)[1].strip())
-             for o in cluster_plan.outputs]
+    docs += [
+        (f"{prefix}{OUTPUT_FILES[o]}", "istiod overlay: " + OUTPUT_DOCS[o].split(":", 1)[1].strip())
+        for o in cluster_plan.outputs
+    ]
     docs.append((f"{prefix}vault-helm-values.yaml", "values for the Vault Helm chart (agent injector enabled)"))
     if cluster_plan.kubernetes_auth.reviewer == "secret":
-        docs.append((f"{prefix}kubernetes/token-reviewer.yaml", "token reviewer service account, token Secret, binding"))
+        docs.append(
+            (
+                f"{prefix}kubernetes/token-reviewer.yaml",
+                "token reviewer service account, token Secret, binding",
+            )
+        )
     elif cluster_plan.kubernetes_auth.reviewer == "client-jwt":
         docs.append((f"{prefix}kubernetes/istiod-auth-delegator.yaml", "lets istiod's token review itself"))
     return docs

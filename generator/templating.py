@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shlex
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -21,8 +20,12 @@ def templates_dir() -> Path:
 
 
 def sh_quote(value: object) -> str:
-    """One shell word whatever the value holds: nothing in it is expanded or split."""
-    return shlex.quote(str(value))
+    """One single-quoted shell word whatever the value holds: nothing in it is expanded or split.
+
+    Always quoted (unlike shlex.quote) so a value such as `file` never reads as a command to shellcheck or
+    to a reviewer.
+    """
+    return "'" + str(value).replace("'", "'\"'\"'") + "'"
 
 
 def hcl_quote(value: object) -> str:

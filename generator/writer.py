@@ -35,7 +35,7 @@ def write_tree(tree: Tree, out: Path) -> None:
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.render-", dir=out.parent))
     try:
-        os.chmod(staging, 0o755)
+        os.chmod(staging, 0o755)  # noqa: S103 - a rendered tree is public by design
         for relative, rendered in _with_marker(tree).items():
             target = staging / relative
             target.parent.mkdir(parents=True, exist_ok=True)

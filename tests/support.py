@@ -60,9 +60,7 @@ def assert_directories_match(expected: Path, actual: Path, refresh: str) -> None
         a, b = want[name].read_text(encoding="utf-8"), got[name].read_text(encoding="utf-8")
         if a != b:
             report.extend(
-                difflib.unified_diff(
-                    a.splitlines(), b.splitlines(), f"golden/{name}", f"rendered/{name}", lineterm=""
-                )
+                difflib.unified_diff(a.splitlines(), b.splitlines(), f"golden/{name}", f"rendered/{name}", lineterm="")
             )
         elif bool(want[name].stat().st_mode & 0o111) != bool(got[name].stat().st_mode & 0o111):
             report.append(f"executable bit differs: {name}")

@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # The environment overrides these defaults from the config.
-CONFIGURED_VAULT_CLI=vault
-CONFIGURED_VAULT_ADDR=http://127.0.0.1:8200
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='http://127.0.0.1:8200'
 VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
 export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
 
@@ -73,9 +73,9 @@ make_workdir() {
   trap 'exit 130' INT TERM
 }
 STEP=audit
-AUDIT_PATH=file
+AUDIT_PATH='file'
 # AUDIT_FILE_PATH overrides the configured file (a path on the Vault server).
-CONFIGURED_AUDIT_FILE=/vault/vault-audit.log
+CONFIGURED_AUDIT_FILE='/vault/vault-audit.log'
 AUDIT_FILE="${AUDIT_FILE_PATH:-$CONFIGURED_AUDIT_FILE}"
 
 require_vault

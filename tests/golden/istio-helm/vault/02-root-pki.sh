@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # The environment overrides these defaults from the config.
-CONFIGURED_VAULT_CLI=vault
-CONFIGURED_VAULT_ADDR=http://127.0.0.1:8200
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='http://127.0.0.1:8200'
 VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
 export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
 
@@ -73,13 +73,13 @@ make_workdir() {
   trap 'exit 130' INT TERM
 }
 STEP=root-pki
-ROOT_MOUNT=pki
+ROOT_MOUNT='pki'
 ROOT_CN='example.com Root CA'
-ROOT_TTL=87600h
-ROOT_KEY_TYPE=rsa
-ROOT_KEY_BITS=4096
+ROOT_TTL='87600h'
+ROOT_KEY_TYPE='rsa'
+ROOT_KEY_BITS='4096'
 # The root mount signs every intermediate: its max TTL must cover the longest one, or Vault grants less.
-SIGNING_MAX_TTL=87600h
+SIGNING_MAX_TTL='87600h'
 SIGNING_MAX_TTL_SECONDS=315360000
 
 require_vault

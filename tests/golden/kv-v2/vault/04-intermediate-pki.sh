@@ -6,8 +6,8 @@
 set -euo pipefail
 
 # The environment overrides these defaults from the config.
-CONFIGURED_VAULT_CLI=vault
-CONFIGURED_VAULT_ADDR=http://127.0.0.1:8200
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='http://127.0.0.1:8200'
 VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
 export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
 
@@ -75,19 +75,19 @@ make_workdir() {
   trap 'exit 130' INT TERM
 }
 STEP=intermediate-pki
-INT_MOUNT=istioca
+INT_MOUNT='istioca'
 INT_CN='tetrate.io Intermediate Authority'
-INT_TTL=43800h
+INT_TTL='43800h'
 INT_TTL_SECONDS=157680000
-INT_KEY_TYPE=rsa
-INT_KEY_BITS=4096
-INT_MAX_PATH_LENGTH=0
-KEY_NAME=istiod-intermediate
-ROOT_MOUNT=pki
-KV_MOUNT=kv
+INT_KEY_TYPE='rsa'
+INT_KEY_BITS='4096'
+INT_MAX_PATH_LENGTH='0'
+KEY_NAME='istiod-intermediate'
+ROOT_MOUNT='pki'
+KV_MOUNT='kv'
 KV_VERSION=2
-KV_PATH=istioca
-KV_FIELD=ca-key.pem
+KV_PATH='istioca'
+KV_FIELD='ca-key.pem'
 
 stored_key_exists() {
   # Output discarded: it is the private key.
@@ -104,8 +104,10 @@ store_key() {
 }
 
 require_vault
-[ "$(secrets_mount_type "$ROOT_MOUNT")" = pki ] && "$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" >/dev/null 2>&1 \
-  || die "no root CA in $ROOT_MOUNT/: run 02-root-pki.sh first"
+if [ "$(secrets_mount_type "$ROOT_MOUNT")" != pki ] \
+  || ! "$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" >/dev/null 2>&1; then
+  die "no root CA in $ROOT_MOUNT/: run 02-root-pki.sh first"
+fi
 [ -n "$(secrets_mount_type "$KV_MOUNT")" ] || die "no KV mount at $KV_MOUNT/: run 03-kv.sh first"
 ensure_secrets_mount "$INT_MOUNT" pki
 ensure_max_ttl "$INT_MOUNT" "$INT_TTL_SECONDS" "$INT_TTL"

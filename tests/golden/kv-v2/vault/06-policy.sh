@@ -4,8 +4,8 @@
 set -euo pipefail
 
 # The environment overrides these defaults from the config.
-CONFIGURED_VAULT_CLI=vault
-CONFIGURED_VAULT_ADDR=http://127.0.0.1:8200
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='http://127.0.0.1:8200'
 VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
 export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
 
@@ -73,7 +73,7 @@ make_workdir() {
   trap 'exit 130' INT TERM
 }
 STEP=policy
-POLICY=istioca
+POLICY='istioca'
 POLICY_FILE="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)/policy.hcl"
 
 require_vault

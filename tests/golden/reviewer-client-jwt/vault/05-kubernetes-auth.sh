@@ -6,8 +6,8 @@
 set -euo pipefail
 
 # The environment overrides these defaults from the config.
-CONFIGURED_VAULT_CLI=vault
-CONFIGURED_VAULT_ADDR=https://vault.example.com:8200
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='https://vault.example.com:8200'
 VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
 export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
 
@@ -75,16 +75,16 @@ make_workdir() {
   trap 'exit 130' INT TERM
 }
 STEP=kubernetes-auth
-AUTH_MOUNT=kubernetes
-ROLE=istiod
-SERVICE_ACCOUNT=istiod
-NAMESPACE=istio-system
-POLICY=istioca
-TOKEN_PERIOD=600s
+AUTH_MOUNT='kubernetes'
+ROLE='istiod'
+SERVICE_ACCOUNT='istiod'
+NAMESPACE='istio-system'
+POLICY='istioca'
+TOKEN_PERIOD='600s'
 # K8S_HOST and K8S_CA_CERT_FILE override the API server Vault talks to (and its CA).
-CONFIGURED_K8S_HOST=https://api.prod.example.com:6443
+CONFIGURED_K8S_HOST='https://api.prod.example.com:6443'
 K8S_HOST="${K8S_HOST:-$CONFIGURED_K8S_HOST}"
-CONFIGURED_K8S_CA_CERT_FILE=kubernetes-ca.crt
+CONFIGURED_K8S_CA_CERT_FILE='kubernetes-ca.crt'
 K8S_CA_CERT_FILE="${K8S_CA_CERT_FILE:-$CONFIGURED_K8S_CA_CERT_FILE}"
 
 require_vault

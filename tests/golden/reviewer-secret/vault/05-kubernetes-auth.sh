@@ -6,8 +6,8 @@
 set -euo pipefail
 
 # The environment overrides these defaults from the config.
-CONFIGURED_VAULT_CLI=vault
-CONFIGURED_VAULT_ADDR=https://vault.example.com:8200
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='https://vault.example.com:8200'
 VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
 export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
 
@@ -75,18 +75,18 @@ make_workdir() {
   trap 'exit 130' INT TERM
 }
 STEP=kubernetes-auth
-AUTH_MOUNT=kubernetes
-ROLE=istiod
-SERVICE_ACCOUNT=istiod-service-account
-NAMESPACE=istio-system
-POLICY=istioca
-TOKEN_PERIOD=600s
+AUTH_MOUNT='kubernetes'
+ROLE='istiod'
+SERVICE_ACCOUNT='istiod-service-account'
+NAMESPACE='istio-system'
+POLICY='istioca'
+TOKEN_PERIOD='600s'
 # K8S_HOST and K8S_CA_CERT_FILE override the API server Vault talks to (and its CA).
-CONFIGURED_K8S_HOST=https://api.prod.example.com:6443
+CONFIGURED_K8S_HOST='https://api.prod.example.com:6443'
 K8S_HOST="${K8S_HOST:-$CONFIGURED_K8S_HOST}"
 K8S_CA_CERT_FILE="${K8S_CA_CERT_FILE:-}"
-REVIEWER_NAMESPACE=vault
-REVIEWER_SECRET=vault-token-reviewer-token
+REVIEWER_NAMESPACE='vault'
+REVIEWER_SECRET='vault-token-reviewer-token'
 # TOKEN_REVIEWER_JWT_FILE overrides reading the reviewer token from the Secret with kubectl.
 TOKEN_REVIEWER_JWT_FILE="${TOKEN_REVIEWER_JWT_FILE:-}"
 

@@ -5,8 +5,8 @@
 set -euo pipefail
 
 # The environment overrides these defaults from the config.
-CONFIGURED_VAULT_CLI=vault
-CONFIGURED_VAULT_ADDR=http://127.0.0.1:8200
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='http://127.0.0.1:8200'
 VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
 export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
 
@@ -74,14 +74,14 @@ make_workdir() {
   trap 'exit 130' INT TERM
 }
 STEP=kubernetes-auth
-AUTH_MOUNT=kubernetes
-ROLE=istiod
-SERVICE_ACCOUNT=istiod-service-account
-NAMESPACE=istio-system
-POLICY=istioca
-TOKEN_PERIOD=600s
+AUTH_MOUNT='kubernetes'
+ROLE='istiod'
+SERVICE_ACCOUNT='istiod-service-account'
+NAMESPACE='istio-system'
+POLICY='istioca'
+TOKEN_PERIOD='600s'
 # K8S_HOST and K8S_CA_CERT_FILE override the API server Vault talks to (and its CA).
-CONFIGURED_K8S_HOST=https://kubernetes.default.svc
+CONFIGURED_K8S_HOST='https://kubernetes.default.svc'
 K8S_HOST="${K8S_HOST:-$CONFIGURED_K8S_HOST}"
 K8S_CA_CERT_FILE="${K8S_CA_CERT_FILE:-}"
 
