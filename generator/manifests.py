@@ -18,9 +18,14 @@ def _sorted(value: Any) -> Any:
         return {key: _sorted(value[key]) for key in sorted(value)}
     if isinstance(value, list):
         return [_sorted(item) for item in value]
-    if isinstance(value, str) and "\n" in value:
+    if isinstance(value, str) and "\n" in value and _literal_safe(value):
         return LiteralScalarString(value)
     return value
+
+
+def _literal_safe(text: str) -> bool:
+    """A literal block only holds printable text; anything else is left to YAML's escaped quoting."""
+    return all(char.isprintable() or char == "\n" for char in text) and not text.startswith((" ", "\n"))
 
 
 def dump(*documents: Any, header: str = "") -> str:
@@ -29,6 +34,8 @@ def dump(*documents: Any, header: str = "") -> str:
     yaml = YAML(typ="rt", pure=True)
     yaml.default_flow_style = False
     yaml.width = 4096
+    # Escape non-ASCII: ruamel writes NEL and line separators raw, which YAML readers fold into spaces.
+    yaml.allow_unicode = False
     yaml.indent(mapping=2, sequence=4, offset=2)
     stream = io.StringIO()
     if header:

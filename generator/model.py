@@ -346,7 +346,8 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
     except ValueError as error:
         problems.append((("kubernetes_auth", "reviewer"), str(error)))
     root_seconds = parse_duration(config.root.ttl)
-    mounts: dict[str, str] = {config.root.mount: "root.mount"}
+    # An external root has no mount in Vault, so root.mount reserves nothing.
+    mounts: dict[str, str] = {config.root.mount: "root.mount"} if root.mode == "vault" else {}
     if config.kv.mount in mounts:
         problems.append((("kv", "mount"), f"{config.kv.mount!r} is already root.mount"))
     mounts.setdefault(config.kv.mount, "kv.mount")
@@ -396,6 +397,7 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
                 _check_reviewer(merged_auth.reviewer, merged_auth.kubernetes_host, merged_auth.token_reviewer)
             except ValueError as error:
                 problems.append((("clusters", index, "kubernetes_auth"), str(error)))
+    problems += fleet_problems(config)
     return problems
 
 
@@ -418,3 +420,102 @@ def effective_kubernetes_auth(config: Config, cluster: Cluster) -> KubernetesAut
 
 def effective_outputs(config: Config, cluster: Cluster) -> list[str]:
     return list(cluster.outputs if cluster.outputs is not None else config.istiod.outputs)
+
+
+# Paths Vault keeps for itself: a secrets engine cannot be mounted there.
+RESERVED_MOUNTS = ("sys", "auth", "identity", "cubbyhole")
+# Built-in policies: `root` cannot be written, and rewriting `default` would change every token's rights.
+RESERVED_POLICIES = ("root", "default")
+# Rotation keeps the new key at `<kv_path><suffix>` until the switch (istiod's policy never grants it).
+ROTATION_STAGING_SUFFIX = "-rotating"
+
+
+def fleet_problems(config: Config) -> list[tuple[Location, str]]:
+    """Rules for many clusters under one root: what Vault would refuse at deploy time, or what would silently
+    make two clusters share (or one cluster lose) a CA, an auth method or an API server."""
+    problems: list[tuple[Location, str]] = []
+    root = config.root
+    if root.mode == "vault" and root.certificate_file is not None:
+        problems.append(
+            (("root", "certificate_file"), "is only used with root.mode external (the root is in Vault here)")
+        )
+    elif root.certificate_file is not None and (
+        not root.certificate_file.strip() or CONTROL_CHARS.search(root.certificate_file)
+    ):
+        problems.append((("root", "certificate_file"), "must be a file path without control characters"))
+    secret_mounts: list[tuple[str, Location]] = [(config.kv.mount, ("kv", "mount"))]
+    if root.mode == "vault":
+        secret_mounts.insert(0, (root.mount, ("root", "mount")))
+    secret_mounts += [
+        (c.intermediate_mount, ("clusters", i, "intermediate_mount")) for i, c in enumerate(config.clusters)
+    ]
+    for path, location in secret_mounts:
+        top = path.split("/", 1)[0]
+        if top in RESERVED_MOUNTS:
+            problems.append((location, f"{path!r} is under Vault's reserved {top}/ path: choose another mount"))
+    problems += _nested_mounts(secret_mounts, "secrets engines")
+    auth_mounts: list[tuple[str, Location]] = [
+        (c.auth_mount, ("clusters", i, "auth_mount")) for i, c in enumerate(config.clusters)
+    ]
+    problems += _nested_mounts(auth_mounts, "auth methods")
+    kv_paths = {c.kv_path: i for i, c in enumerate(config.clusters)}
+    hosts: dict[str, int] = {}
+    for index, cluster in enumerate(config.clusters):
+        if cluster.policy in RESERVED_POLICIES:
+            problems.append(
+                (("clusters", index, "policy"), f"{cluster.policy!r} is a built-in Vault policy: choose another name")
+            )
+        staging_owner = kv_paths.get(cluster.kv_path.removesuffix(ROTATION_STAGING_SUFFIX))
+        if cluster.kv_path.endswith(ROTATION_STAGING_SUFFIX) and staging_owner is not None:
+            problems.append(
+                (
+                    ("clusters", index, "kv_path"),
+                    f"{cluster.kv_path!r} is where rotation stages the new key of clusters[{staging_owner}]: "
+                    "choose another path",
+                )
+            )
+        if cluster.outputs is not None:
+            if not cluster.outputs:
+                problems.append((("clusters", index, "outputs"), "lists no output; omit it to use istiod.outputs"))
+            elif len(set(cluster.outputs)) != len(cluster.outputs):
+                problems.append((("clusters", index, "outputs"), "lists an output twice"))
+        host = effective_kubernetes_auth(config, cluster).kubernetes_host
+        if host in hosts:
+            other = hosts[host]
+            hint = (
+                "; Vault runs inside one cluster only, so the others need reviewer client-jwt or secret"
+                if host == IN_CLUSTER_HOST
+                else ""
+            )
+            problems.append(
+                (
+                    ("clusters", index, "kubernetes_auth", "kubernetes_host"),
+                    f"{host} is already the API server of clusters[{other}] ({config.clusters[other].name}): "
+                    f"each cluster has its own, set this cluster's kubernetes_auth.kubernetes_host{hint}",
+                )
+            )
+        else:
+            hosts[host] = index
+    return problems
+
+
+def _nested_mounts(mounts: list[tuple[str, Location]], kind: str) -> list[tuple[Location, str]]:
+    """Vault refuses a mount inside another (`a` and `a/b`), whichever comes first; exact repeats are reported
+    by the collision rules."""
+    problems: list[tuple[Location, str]] = []
+    for position, (path, location) in enumerate(mounts):
+        for other, other_location in mounts[:position]:
+            if path.startswith(other + "/") or other.startswith(path + "/"):
+                problems.append(
+                    (
+                        location,
+                        f"{path!r} and {other!r} ({_dotted_location(other_location)}) nest: Vault refuses "
+                        f"{kind} mounted inside one another",
+                    )
+                )
+                break
+    return problems
+
+
+def _dotted_location(location: Location) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in location).lstrip(".")
