@@ -141,8 +141,8 @@ else
 fi
 
 "$VAULT_CLI" write -field=csr "$INT_MOUNT/intermediate/generate/existing" \
-  key_ref="$KEY_NAME" common_name="$INT_CN" >"$WORKDIR/intermediate.csr" \
-  || die "creating the CSR in $INT_MOUNT/ failed"
+  key_ref="$KEY_NAME" common_name="$INT_CN" >"$WORKDIR/intermediate.csr" 2>"$WORKDIR/error.txt" \
+  || die "creating the CSR in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
 "$VAULT_CLI" write -field=certificate "$ROOT_MOUNT/root/sign-intermediate" \
   csr=@"$WORKDIR/intermediate.csr" format=pem_bundle common_name="$INT_CN" ttl="$INT_TTL" \
   max_path_length="$INT_MAX_PATH_LENGTH" use_csr_values=false >"$WORKDIR/intermediate-bundle.pem" 2>"$WORKDIR/error.txt" \
