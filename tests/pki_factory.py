@@ -24,7 +24,7 @@ NOW = dt.datetime.now(dt.timezone.utc)
 DAY = dt.timedelta(days=1)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def key(kind: str = "rsa", size: int = 2048, slot: int = 0) -> PrivateKey:
     """A cached key: RSA generation is slow, and tests only need a few distinct keys (`slot`)."""
     del slot  # only part of the cache key
@@ -94,9 +94,7 @@ def make_ca(
         )
         .add_extension(x509.SubjectKeyIdentifier.from_public_key(subject_key.public_key()), critical=False)
         .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                (issuer.key if issuer else subject_key).public_key()
-            ),
+            x509.AuthorityKeyIdentifier.from_issuer_public_key((issuer.key if issuer else subject_key).public_key()),
             critical=False,
         )
     )
@@ -247,7 +245,7 @@ def _der(tag: int, body: bytes) -> bytes:
 
 
 def sha1_signed(cert: x509.Certificate, issuer_key: rsa.RSAPrivateKey) -> x509.Certificate:
-    """Re-sign `cert` with SHA-1: cryptography refuses to, so swap the algorithm OID and sign the TBS bytes."""
+    """Re-sign `cert` with SHA-1: cryptography refuses to, so swap the algorithm OID and sign the TBS."""
     tbs = cert.tbs_certificate_bytes.replace(SHA256_WITH_RSA, SHA1_WITH_RSA)
     signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())  # noqa: S303 - the point of the test
     algorithm = _der(0x30, _der(0x06, SHA1_WITH_RSA) + b"\x05\x00")
@@ -294,7 +292,11 @@ BAD_BUNDLES: dict[str, tuple[Callable[[], Bundle], str, str]] = {
     "empty file": (_replace(cert_chain=b""), "chain.file-present", "cert-chain.pem"),
     "missing file": (_replace(root_cert=None), "chain.file-present", "root-cert.pem"),
     "<no value>": (_replace(ca_key=b"<no value>\n"), "chain.pem", "ca-key.pem"),
-    "root and intermediate swapped": (_swapped_root_and_intermediate, "chain.root-self-signed", "root-cert.pem"),
+    "root and intermediate swapped": (
+        _swapped_root_and_intermediate,
+        "chain.root-self-signed",
+        "root-cert.pem",
+    ),
     "chain in root-first order": (_root_first, "chain.order", "cert-chain.pem"),
     "chain missing the root": (_missing_root, "chain.includes-root", "cert-chain.pem"),
     "chain missing ca-cert": (_chain_without_ca_cert, "chain.order", "cert-chain.pem"),
@@ -320,5 +322,9 @@ BAD_BUNDLES: dict[str, tuple[Callable[[], Bundle], str, str]] = {
     "wrong root": (_wrong_root, "chain.path-valid", "root-cert.pem"),
     "garbage bytes": (_replace(root_cert=bytes(range(256)) * 2), "chain.pem", "root-cert.pem"),
     "private key in a certificate file": (_key_in_cert_file, "chain.pem", "root-cert.pem"),
-    "certificate in the key file": (lambda: replace(good_bundle(), ca_key=good_bundle().ca_cert), "chain.pem", "ca-key.pem"),
+    "certificate in the key file": (
+        lambda: replace(good_bundle(), ca_key=good_bundle().ca_cert),
+        "chain.pem",
+        "ca-key.pem",
+    ),
 }

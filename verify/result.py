@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -75,3 +76,13 @@ class Report:
     def exit_code(self) -> int:
         """0 when nothing failed (warnings allowed), 1 otherwise. Connection problems exit 3 elsewhere."""
         return 0 if self.ok else 1
+
+
+_PEM_BLOCK = re.compile(r"-----BEGIN [^-]+-----.*?(?:-----END [^-]+-----|$)", re.DOTALL)
+# A long run of base64 mixing digits and both cases (a plain directory path rarely does).
+_BASE64_RUN = re.compile(r"(?=[A-Za-z0-9+/=]*[0-9])(?=[A-Za-z0-9+/=]*[A-Z])(?=[A-Za-z0-9+/=]*[a-z])[A-Za-z0-9+/=]{48,}")
+
+
+def redact(text: str) -> str:
+    """Remove anything that could be key material (PEM blocks, long base64 runs) from output text."""
+    return _BASE64_RUN.sub("[redacted]", _PEM_BLOCK.sub("[redacted PEM]", text))

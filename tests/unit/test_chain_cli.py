@@ -1,0 +1,158 @@
+"""`istio-vault-ca verify chain` as a user runs it: exit codes, several directories, output formats,
+usage errors, and never a byte of a private key in any output."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from generator.cli import main
+from tests import pki_factory as pki
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["verify", "chain", *args])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def key_lines(bundle: pki.Bundle) -> list[str]:
+    """The base64 lines of every private key in the bundle (wherever it was put)."""
+    lines: list[str] = []
+    for content in (bundle.ca_cert, bundle.ca_key, bundle.cert_chain, bundle.root_cert):
+        if content and b"PRIVATE KEY" in content:
+            lines += [line for line in content.decode(errors="replace").splitlines() if "-----" not in line]
+    return lines
+
+
+def test_good_bundle_exits_0_with_a_summary(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys, str(pki.good_bundle().write(tmp_path)))
+    assert code == 0, out
+    assert "chain.spiffe-leaf" in out
+    assert "OK: 18 passed, 0 warned, 0 failed, 0 errored" in out
+    assert err == ""
+
+
+def test_bad_bundle_exits_1_and_names_the_check(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    build, check_id, file_name = pki.BAD_BUNDLES["chain missing the root"]
+    code, out, _ = cli(capsys, str(build().write(tmp_path)), "--output", "json")
+    assert code == 1
+    failed = [c for c in json.loads(out)["checks"] if c["status"] == "fail"]
+    assert [c["id"] for c in failed] == [check_id]
+    assert file_name in failed[0]["finding"]
+
+
+def test_warnings_alone_exit_0(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = cli(capsys, str(replace(pki.good_bundle(), key_mode=0o640).write(tmp_path)))
+    assert code == 0
+    assert "1 warned" in out
+
+
+def test_several_directories_in_one_run_each_its_own_target(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    good = pki.good_bundle().write(tmp_path / "good")
+    bad = pki.BAD_BUNDLES["swapped key"][0]().write(tmp_path / "bad")
+    code, out, _ = cli(capsys, str(good), str(bad), "--output", "json")
+    assert code == 1
+    checks = json.loads(out)["checks"]
+    assert {c["target"] for c in checks} == {str(good), str(bad)}
+    failing_targets = {c["target"] for c in checks if c["status"] == "fail"}
+    assert failing_targets == {str(bad)}
+
+
+def test_many_directories_are_fast(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    dirs = [str(pki.good_bundle().write(tmp_path / f"d{i}")) for i in range(20)]
+    started = time.monotonic()
+    code, _, _ = cli(capsys, *dirs, "--output", "json")
+    assert code == 0
+    assert time.monotonic() - started < 5, "20 directories should take well under a second each"
+
+
+@pytest.mark.parametrize("output", ["text", "json", "junit"])
+@pytest.mark.parametrize("kind", ["good", *sorted(pki.BAD_BUNDLES)])
+def test_private_key_bytes_never_appear_in_any_output(
+    kind: str, output: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    bundle = pki.good_bundle() if kind == "good" else pki.BAD_BUNDLES[kind][0]()
+    code, out, err = cli(capsys, str(bundle.write(tmp_path)), "--output", output)
+    assert code in (0, 1)
+    secrets = key_lines(bundle)
+    assert all(line not in out + err for line in secrets)
+    assert "PRIVATE KEY-----" not in out + err
+
+
+def test_no_directory_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = cli(capsys)
+    assert code == 2
+    assert out == ""
+    assert "name at least one DIR" in err and "--from-vault" in err
+
+
+def test_missing_directory_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, str(tmp_path / "nope"))
+    assert code == 2
+    assert f"not a directory: {tmp_path / 'nope'}" in err
+
+
+def test_negative_warn_days_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = cli(capsys, str(tmp_path), "--warn-days", "-1")
+    assert code == 2
+    assert "--warn-days must be 0 or more" in err
+
+
+def test_from_vault_with_a_bad_config_exits_2_without_traceback(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "bad.yaml"
+    config.write_text("kv:\n  version: 3\n", encoding="utf-8")
+    code, out, err = cli(capsys, "--from-vault", "-c", str(config))
+    assert code == 2
+    assert out == ""
+    assert "kv.version (line 2)" in err
+    assert "Traceback" not in err
+
+
+def test_from_vault_with_an_unknown_cluster_exits_2(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # the built-in default config: one cluster, "default"
+    code, _, err = cli(capsys, "--from-vault", "--cluster", "nosuch")
+    assert code == 2
+    assert "no cluster named 'nosuch'" in err and "known: default" in err
+
+
+def test_verify_chain_imports_no_vault_or_config_libraries(tmp_path: Path) -> None:
+    """`verify chain DIR` must stay fast: no hvac, pydantic, requests or YAML at all."""
+    directory = pki.good_bundle().write(tmp_path)
+    program = (
+        "import sys\n"
+        "from generator.cli import main\n"
+        f"code = main(['verify', 'chain', {str(directory)!r}, '--output', 'json'])\n"
+        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'hvac', 'pydantic', 'requests', 'ruamel'})\n"
+        "print(code, heavy)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
+    )
+    assert result.stdout.splitlines()[-1] == "0 []"
+
+
+def test_help_imports_no_check_libraries() -> None:
+    program = (
+        "import sys\n"
+        "from generator.cli import build_parser\n"
+        "build_parser().format_help()\n"
+        "heavy = {'cryptography', 'hvac', 'rich', 'pydantic'}\n"
+        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
+    )
+    assert result.stdout.strip() == "[]"

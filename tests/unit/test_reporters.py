@@ -1,0 +1,120 @@
+"""Reporters: the JSON shape is a public contract, JUnit XML parses, text has a table and a summary line,
+and no format lets key material through."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import pytest
+
+from verify.reporters import emit, summary_line, to_json, to_junit
+from verify.result import Report, Status, errored, failed, passed, skipped, warned
+
+STATUSES = {s.value for s in Status}
+CHECK_KEYS = {"id", "status", "target", "finding", "hint"}
+SUMMARY_KEYS = {"pass", "warn", "fail", "error"}
+FAKE_KEY = (
+    "-----BEGIN PRIVATE KEY-----\n"
+    "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj\n"
+    "-----END PRIVATE KEY-----\n"
+)
+
+
+def sample() -> Report:
+    return Report(
+        [
+            passed("chain.pem", "dir-a", "PEM: all four"),
+            warned("chain.key-file-mode", "dir-a", "ca-key.pem is mode 0644", "chmod 600 ca-key.pem"),
+            failed("chain.order", "dir-b", "cert-chain.pem starts with the root", "put the intermediate first"),
+            errored("vault.kv-mount", "sys/mounts (kv/)", "GET sys/mounts: 500", "see the server log"),
+            skipped("chain.spiffe-leaf", "dir-b", "needs ca-key.pem, which did not load"),
+        ]
+    )
+
+
+def validate_json_shape(document: Any) -> None:
+    """The documented shape, exactly: {"checks":[{id,status,target,finding,hint}],"summary":{pass,warn,fail,error}}."""
+    assert isinstance(document, dict) and set(document) == {"checks", "summary"}
+    assert isinstance(document["checks"], list)
+    for check in document["checks"]:
+        assert set(check) == CHECK_KEYS
+        assert all(isinstance(check[key], str) for key in CHECK_KEYS)
+        assert check["status"] in STATUSES
+    assert set(document["summary"]) == SUMMARY_KEYS
+    assert all(isinstance(v, int) and v >= 0 for v in document["summary"].values())
+
+
+def test_json_has_the_documented_shape() -> None:
+    document = json.loads(to_json(sample()))
+    validate_json_shape(document)
+    assert document["summary"] == {"pass": 1, "warn": 1, "fail": 1, "error": 1}
+    assert [c["status"] for c in document["checks"]] == ["pass", "warn", "fail", "error", "skip"]
+    assert document["checks"][2] == {
+        "id": "chain.order",
+        "status": "fail",
+        "target": "dir-b",
+        "finding": "cert-chain.pem starts with the root",
+        "hint": "put the intermediate first",
+    }
+
+
+def test_junit_parses_with_one_testcase_per_check() -> None:
+    root = ET.fromstring(to_junit(sample()))  # noqa: S314 - our own output
+    suite = root.find("testsuite")
+    assert suite is not None
+    assert (suite.get("tests"), suite.get("failures"), suite.get("errors"), suite.get("skipped")) == (
+        "5",
+        "1",
+        "1",
+        "1",
+    )
+    cases = suite.findall("testcase")
+    assert [c.get("name") for c in cases] == [
+        "chain.pem",
+        "chain.key-file-mode",
+        "chain.order",
+        "vault.kv-mount",
+        "chain.spiffe-leaf",
+    ]
+    assert cases[2].get("classname") == "dir-b"
+    failure = cases[2].find("failure")
+    assert failure is not None and failure.get("message") == "cert-chain.pem starts with the root"
+    assert "put the intermediate first" in (failure.text or "")
+    assert cases[3].find("error") is not None
+    assert cases[4].find("skipped") is not None
+    assert cases[0].find("failure") is None and cases[1].find("failure") is None
+
+
+def test_text_is_a_table_with_hints_and_a_summary_line() -> None:
+    stream = io.StringIO()
+    emit(sample(), "text", stream)
+    text = stream.getvalue()
+    assert "chain.order" in text and "dir-b" in text
+    assert "put the intermediate first" in text
+    assert text.rstrip().splitlines()[-1] == summary_line(sample())
+    assert summary_line(sample()) == "FAILED: 1 passed, 1 warned, 1 failed, 1 errored, 1 skipped (5 checks)"
+
+
+def test_summary_line_says_ok_when_only_warnings() -> None:
+    report = Report([passed("a", "t", "f"), warned("b", "t", "f")])
+    assert summary_line(report).startswith("OK: 1 passed, 1 warned")
+
+
+@pytest.mark.parametrize("output", ["text", "json", "junit"])
+def test_key_material_is_redacted_in_every_format(output: str) -> None:
+    report = Report([failed("chain.pem", "dir", f"unexpected {FAKE_KEY} here", f"hint {FAKE_KEY}")])
+    stream = io.StringIO()
+    emit(report, output, stream)
+    text = stream.getvalue()
+    assert "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcwggSjAgEAAoIBAQC7VJTUt9Us8cKj" not in text
+    assert "PRIVATE KEY" not in text
+    assert "redacted" in text
+
+
+def test_plain_paths_are_not_redacted() -> None:
+    path = "/srv/gitops/clusters/production/istio/vault/ca/bundle/files/here"
+    document = json.loads(to_json(Report([passed("chain.pem", path, f"read {path}")])))
+    assert document["checks"][0]["target"] == path

@@ -1,0 +1,127 @@
+"""Handlers of `verify chain` and `verify vault`: map outcomes to the documented exit codes.
+
+0 no check failed, 1 a check failed, 2 usage or config error, 3 Vault unreachable, sealed, TLS or not authorised.
+Heavy modules (cryptography, hvac, rich, pydantic) are imported inside the handlers so `--help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from generator.model import Config
+    from generator.plan import ClusterPlan
+    from verify.connection import VaultApi
+    from verify.result import Report
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+
+class UsageError(Exception):
+    """Bad arguments or config: printed as is, exit 2."""
+
+
+def _error(message: str) -> None:
+    print(f"istio-vault-ca: error: {message}", file=sys.stderr)
+
+
+def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...]]:
+    """The config and the selected clusters' plans; UsageError for anything a person must fix first."""
+    from generator.loader import ConfigError, load
+    from generator.plan import plan, select
+
+    try:
+        loaded = load(args.config)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    try:
+        return loaded.config, select(plan(loaded.config), args.cluster)
+    except LookupError as error:
+        raise UsageError(str(error.args[0]) if error.args else str(error)) from None
+
+
+def open_vault(config: Config) -> VaultApi:
+    """A Vault client from the environment, defaulting VAULT_ADDR to the config's vault.address."""
+    from verify.connection import VaultApi, settings_from_env
+
+    return VaultApi(settings_from_env(config.vault.address))
+
+
+def _check_warn_days(args: argparse.Namespace) -> None:
+    if args.warn_days < 0:
+        raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
+
+
+def _finish(report: Report, output: str) -> int:
+    from verify.reporters import emit
+
+    emit(report, output)
+    return report.exit_code()
+
+
+def _run(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
+    """Run a handler body, turning usage and Vault problems into their exit codes and one clear message."""
+    from verify.connection import VaultUnavailable
+
+    try:
+        return body(args)
+    except UsageError as error:
+        _error(str(error))
+        return EXIT_USAGE
+    except VaultUnavailable as error:
+        _error(str(error))
+        return EXIT_UNREACHABLE
+
+
+def chain(args: argparse.Namespace) -> int:
+    """verify chain DIR... [--from-vault -c CONFIG [--cluster NAME]]"""
+    return _run(_chain, args)
+
+
+def vault(args: argparse.Namespace) -> int:
+    """verify vault -c CONFIG [--cluster NAME]"""
+    return _run(_vault, args)
+
+
+def _chain(args: argparse.Namespace) -> int:
+    from verify.chain import check_dir, check_values
+    from verify.result import Report
+
+    _check_warn_days(args)
+    if not args.dirs and not args.from_vault:
+        raise UsageError(
+            "name at least one DIR holding the four CA files, or use --from-vault -c CONFIG to read them from Vault"
+        )
+    directories = [Path(d) for d in args.dirs]
+    not_dirs = [str(d) for d in directories if not d.is_dir()]
+    if not_dirs:
+        raise UsageError(f"not a directory: {', '.join(not_dirs)}")
+    report = Report()
+    for directory in directories:
+        report.extend(check_dir(directory, warn_days=args.warn_days))
+    if args.from_vault:
+        from verify.vault import read_ca_values
+
+        config, plans = load_plans(args)
+        api = open_vault(config)
+        api.health()
+        for cluster in plans:
+            values, labels = read_ca_values(api, cluster)
+            target = f"{api.address} (cluster {cluster.name})"
+            report.extend(check_values(values, target=target, labels=labels, warn_days=args.warn_days))
+    return _finish(report, args.output)
+
+
+def _vault(args: argparse.Namespace) -> int:
+    from verify.result import Report
+    from verify.vault import check_vault
+
+    _check_warn_days(args)
+    config, plans = load_plans(args)
+    api = open_vault(config)
+    report = Report(check_vault(api, config, plans, warn_days=args.warn_days))
+    return _finish(report, args.output)

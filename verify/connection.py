@@ -1,0 +1,204 @@
+"""Talk to Vault the way the vault CLI does (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT, ...), with bounded timeouts.
+
+Anything that makes Vault unusable as a whole (unreachable, sealed, TLS, token refused) raises `VaultUnavailable`,
+which the commands turn into exit code 3 and a message saying what to do. Every GET is cached, so checks that
+look at the same endpoint share one request.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from verify.result import redact
+
+CONNECT_TIMEOUT = 3.0
+READ_TIMEOUT = 10.0
+TRUE_WORDS = ("1", "t", "true", "yes", "y", "on")
+
+
+class VaultUnavailable(Exception):
+    """Vault cannot answer at all (kind: unreachable, sealed, tls, forbidden); exit 3."""
+
+    def __init__(self, kind: str, message: str) -> None:
+        super().__init__(message)
+        self.kind = kind
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class VaultApiError(Exception):
+    """One request failed in a way that concerns one check only (for example 400 or 500)."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    address: str
+    token: str | None
+    verify: bool | str
+    namespace: str | None
+    client_cert: tuple[str, str] | None = None
+    timeout: tuple[float, float] = (CONNECT_TIMEOUT, READ_TIMEOUT)
+
+
+def settings_from_env(default_address: str, env: Mapping[str, str] | None = None) -> Settings:
+    """Settings from the vault CLI's variables; `default_address` (the config's vault.address) when unset."""
+    env = os.environ if env is None else env
+    address = (env.get("VAULT_ADDR") or default_address).rstrip("/")
+    token = env.get("VAULT_TOKEN") or _token_file(env)
+    verify: bool | str = True
+    if env.get("VAULT_CACERT"):
+        verify = env["VAULT_CACERT"]
+    elif env.get("VAULT_CAPATH"):
+        verify = env["VAULT_CAPATH"]
+    if env.get("VAULT_SKIP_VERIFY", "").strip().lower() in TRUE_WORDS:
+        verify = False
+    cert = None
+    if env.get("VAULT_CLIENT_CERT") and env.get("VAULT_CLIENT_KEY"):
+        cert = (env["VAULT_CLIENT_CERT"], env["VAULT_CLIENT_KEY"])
+    return Settings(address, token, verify, env.get("VAULT_NAMESPACE") or None, cert)
+
+
+def _token_file(env: Mapping[str, str]) -> str | None:
+    """~/.vault-token, written by `vault login`."""
+    home = env.get("HOME")
+    path = (Path(home) if home else Path.home()) / ".vault-token"
+    try:
+        return path.read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
+
+
+@dataclass
+class VaultApi:
+    """A thin hvac wrapper: cached reads, counted requests, errors mapped for people."""
+
+    settings: Settings
+    client: Any = None
+    requests: int = 0
+    _cache: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        import hvac
+
+        if self.settings.verify is False:
+            import urllib3
+
+            urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
+        if self.settings.verify not in (True, False) and not Path(str(self.settings.verify)).exists():
+            raise VaultUnavailable(
+                "tls",
+                f"VAULT_CACERT {self.settings.verify} does not exist: point it at the CA file of Vault's TLS",
+            )
+        self.client = hvac.Client(
+            url=self.settings.address,
+            token=self.settings.token,
+            verify=self.settings.verify,
+            cert=self.settings.client_cert,
+            timeout=self.settings.timeout,
+            namespace=self.settings.namespace,
+        )
+
+    @property
+    def address(self) -> str:
+        return self.settings.address
+
+    def health(self) -> dict[str, Any]:
+        """sys/health, answered 200 whatever the state so we can say which state; sealed raises."""
+        params = {"standbyok": "true", "perfstandbyok": "true", "sealedcode": "200", "uninitcode": "200"}
+        response = self._call("GET", "sys/health", lambda: self.client.adapter.get("/v1/sys/health", params=params))
+        body: dict[str, Any] = response if isinstance(response, dict) else {}
+        if not body.get("initialized", True):
+            raise VaultUnavailable(
+                "sealed",
+                f"Vault at {self.address} is not initialised: run `vault operator init`, unseal, re-run",
+            )
+        if body.get("sealed"):
+            raise VaultUnavailable(
+                "sealed", f"Vault at {self.address} is sealed: unseal it (vault operator unseal), then re-run"
+            )
+        return body
+
+    def read(self, path: str) -> dict[str, Any] | None:
+        """GET /v1/<path> once; None when Vault answers 404 (nothing there)."""
+        if path not in self._cache:
+            response = self._call("GET", path, lambda: self.client.read(path))
+            self._cache[path] = response if isinstance(response, dict) else None
+        return self._cache[path]
+
+    def write(self, path: str, data: Mapping[str, Any]) -> dict[str, Any] | None:
+        """POST /v1/<path> (never cached)."""
+        response = self._call("POST", path, lambda: self.client.write_data(path, data=dict(data)))
+        return response if isinstance(response, dict) else None
+
+    def _call(self, method: str, path: str, request: Any) -> Any:
+        import hvac.exceptions
+        import requests
+
+        self.requests += 1
+        try:
+            return request()
+        except requests.exceptions.SSLError as error:
+            raise VaultUnavailable("tls", _tls_message(self.address, error)) from None
+        except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
+            raise VaultUnavailable("unreachable", _unreachable_message(self.address, error)) from None
+        except hvac.exceptions.Forbidden:
+            raise VaultUnavailable("forbidden", self._forbidden_message(method, path)) from None
+        except hvac.exceptions.Unauthorized:
+            raise VaultUnavailable("forbidden", self._forbidden_message(method, path)) from None
+        except (hvac.exceptions.VaultDown, hvac.exceptions.VaultNotInitialized):
+            raise VaultUnavailable(
+                "sealed",
+                f"Vault at {self.address} is sealed or down: unseal it (vault operator unseal), then re-run",
+            ) from None
+        except hvac.exceptions.InvalidPath:
+            return None
+        except hvac.exceptions.VaultError as error:
+            raise VaultApiError(f"{method} {path}: {redact(str(error))}") from None
+
+    def _forbidden_message(self, method: str, path: str) -> str:
+        if not self.settings.token:
+            return (
+                f"no Vault token for {self.address}: export VAULT_TOKEN or run `vault login`, then re-run "
+                f"({method} {path} needs one)"
+            )
+        return (
+            f"Vault at {self.address} refused the token on {method} {path} (permission denied): the token is "
+            "wrong, expired or lacks access. Export a valid VAULT_TOKEN (or `vault login`) for a token that can "
+            "read sys/, the PKI, KV and auth mounts and create tokens, then re-run"
+        )
+
+
+def _tls_message(address: str, error: Exception) -> str:
+    text = str(error)
+    if "WRONG_VERSION_NUMBER" in text or "wrong version number" in text:
+        return (
+            f"TLS handshake with {address} failed: the server does not speak TLS on that port. "
+            "Use http:// in VAULT_ADDR, or enable TLS on the Vault listener"
+        )
+    return (
+        f"TLS verification of {address} failed ({_short(text)}): set VAULT_CACERT to the CA that signed Vault's "
+        "certificate (or VAULT_SKIP_VERIFY=true for a throw-away test server)"
+    )
+
+
+def _unreachable_message(address: str, error: Exception) -> str:
+    reason = "timed out" if "timeout" in type(error).__name__.lower() or "timed out" in str(error) else "refused"
+    if "Name or service not known" in str(error) or "nodename nor servname" in str(error):
+        reason = "host name does not resolve"
+    return (
+        f"cannot reach Vault at {address} ({reason}): check VAULT_ADDR and that Vault is running "
+        "(`vault status`), then re-run"
+    )
+
+
+def _short(text: str) -> str:
+    for marker in ("certificate verify failed: ", "SSLError(", "SSL: "):
+        if marker in text:
+            text = text.split(marker, 1)[1]
+    return redact(text.split(" (_ssl")[0].rstrip("')\" ")[:160])
