@@ -136,7 +136,14 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("--root-key", required=True, metavar="FILE")
     sign.add_argument("--csr", required=True, metavar="FILE")
     sign.add_argument("--ttl", required=True, metavar="DURATION", help="Vault duration, e.g. 43800h")
-    sign.add_argument("--max-path-length", type=int, default=0, metavar="N")
+    sign.add_argument(
+        "--max-path-length", type=int, default=0, metavar="N", help="CAs allowed below the intermediate (default 0)"
+    )
+    sign.add_argument(
+        "--clamp-to-root",
+        action="store_true",
+        help="end the certificate when the root does if --ttl reaches beyond it (default: refuse)",
+    )
     sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
     sign.set_defaults(handler=_lazy("generator.offline_root:sign_command"))
 

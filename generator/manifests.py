@@ -96,10 +96,15 @@ def istiod_helm_values(plan: ClusterPlan) -> dict[str, Any]:
 
 
 def vault_helm_values(plan: ClusterPlan) -> dict[str, Any]:
-    """hashicorp/vault chart values: the injector always; the server in the cluster unless Vault is external."""
+    """hashicorp/vault chart values: the injector always; the server in the cluster unless Vault is external.
+
+    In a fleet one Vault serves every cluster, so only the cluster it runs in (reviewer local) gets the server;
+    the others get the injector pointed at it.
+    """
     vault = plan.config.vault
     values: dict[str, Any] = {"injector": {"enabled": True}}
-    if vault.helm.server:
+    hosts_vault = len(plan.config.clusters) == 1 or plan.kubernetes_auth.reviewer == "local"
+    if vault.helm.server and hosts_vault:
         server: dict[str, Any] = {"enabled": True, "dev": {"enabled": vault.helm.dev}}
         if plan.kubernetes_auth.reviewer == "local":
             # Vault reviews tokens with its own service account: it needs system:auth-delegator.

@@ -28,6 +28,9 @@ CA_FILE_NAMES = (CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT)
 KV_KEY_FIELD = "ca-key.pem"
 # Name of the intermediate's key inside its PKI mount; lets an interrupted setup resume with the same key.
 INTERMEDIATE_KEY_NAME = "istiod-intermediate"
+# External root: the offline root is imported into each intermediate mount under this issuer name, so the
+# agent reads root-cert.pem from `<intermediate mount>/issuer/root`.
+ROOT_ISSUER_NAME = "root"
 
 
 @dataclass(frozen=True)
@@ -85,7 +88,7 @@ class ClusterPlan:
         )
         if self.config.root.mode == "external":
             # The offline root is imported into the intermediate mount with the signed bundle.
-            root_path, root_keys = f"{mount}/issuer/root", ("certificate",)
+            root_path, root_keys = f"{mount}/issuer/{ROOT_ISSUER_NAME}", ("certificate",)
         else:
             root_path, root_keys = self.root_ca_path, ("certificate",)
         return (

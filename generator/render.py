@@ -7,11 +7,15 @@ from dataclasses import dataclass
 from generator import manifests
 from generator.durations import hours, parse_duration
 from generator.model import Config
-from generator.plan import INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ClusterPlan, plan
+from generator.plan import INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ROOT_ISSUER_NAME, ClusterPlan, plan
 from generator.templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
 CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", "06-policy.sh")
+# Offline root: setup.sh runs phase one (key + CSR); 07 imports the signed certificate after offline signing.
+EXTERNAL_CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-csr.sh", "05-kubernetes-auth.sh", "06-policy.sh")
+IMPORT_STEP = "07-intermediate-import.sh"
+IMPORT_HINT = f"unless 04 found it imported: sign the CSR offline, then run vault/{IMPORT_STEP}"
 OUTPUT_FILES = {
     "tsb-controlplane": "istiod/tsb-controlplane-overlay.yaml",
     "istio-operator": "istiod/istio-operator-overlay.yaml",
@@ -61,7 +65,9 @@ def render_tree(config: Config) -> Tree:
 
 
 def _root_steps(config: Config) -> tuple[str, ...]:
-    return ROOT_STEPS if config.vault.audit.enabled else ROOT_STEPS[1:]
+    # An offline root is never created in Vault: only the audit device is shared.
+    steps = ROOT_STEPS if config.root.mode == "vault" else ROOT_STEPS[:1]
+    return steps if config.vault.audit.enabled else steps[1:]
 
 
 def _signing_max_ttl(config: Config, plans: tuple[ClusterPlan, ...]) -> int:
@@ -78,9 +84,8 @@ def _render_root(tree: Tree, prefix: str, config: Config, plans: tuple[ClusterPl
     }
     for step in steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
-    tree[f"{prefix}vault/setup.sh"] = _script(
-        "vault/setup.sh.j2", steps=steps, title=f"root CA in {config.root.mount}/"
-    )
+    title = f"root CA in {config.root.mount}/" if config.root.mode == "vault" else "shared steps (offline root)"
+    tree[f"{prefix}vault/setup.sh"] = _script("vault/setup.sh.j2", steps=steps, title=title)
 
 
 def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, include_root: bool) -> None:
@@ -93,12 +98,18 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
         "kv_field": KV_KEY_FIELD,
         "signing_max_ttl": cluster_plan.signing_mount_max_ttl,
         "signing_max_ttl_seconds": parse_duration(cluster_plan.signing_mount_max_ttl),
+        "root_issuer": ROOT_ISSUER_NAME,
     }
-    steps = (*_root_steps(config), *CLUSTER_STEPS) if include_root else CLUSTER_STEPS
-    for step in steps:
+    external = config.root.mode == "external"
+    cluster_steps = EXTERNAL_CLUSTER_STEPS if external else CLUSTER_STEPS
+    steps = (*_root_steps(config), *cluster_steps) if include_root else cluster_steps
+    for step in (*steps, IMPORT_STEP) if external else steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
     tree[f"{prefix}vault/setup.sh"] = _script(
-        "vault/setup.sh.j2", steps=steps, title=f"Vault CA for istiod, cluster {cluster_plan.name}"
+        "vault/setup.sh.j2",
+        steps=steps,
+        title=f"Vault CA for istiod, cluster {cluster_plan.name}",
+        next_step=IMPORT_HINT if external else "",
     )
     tree[f"{prefix}policy.hcl"] = RenderedFile(render_template("policy.hcl.j2", p=cluster_plan).encode())
     header = f"Rendered by istio-vault-ca for cluster {cluster_plan.name}; edit the config and re-render."
@@ -126,9 +137,9 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
     config = cluster_plan.config
     cluster = cluster_plan.cluster
     docs = [(f"{prefix}vault/setup.sh", "runs the steps below in order")]
-    if prefix == "":
-        if config.vault.audit.enabled:
-            docs.append(("vault/01-audit.sh", f"enables the file audit device `{config.vault.audit.path}/`"))
+    if prefix == "" and config.vault.audit.enabled:
+        docs.append(("vault/01-audit.sh", f"enables the file audit device `{config.vault.audit.path}/`"))
+    if prefix == "" and config.root.mode == "vault":
         docs.append(
             (
                 "vault/02-root-pki.sh",
@@ -140,12 +151,7 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
             f"{prefix}vault/03-kv.sh",
             f"enables KV v{config.kv.version} at `{config.kv.mount}/` (checks the version)",
         ),
-        (
-            f"{prefix}vault/04-intermediate-pki.sh",
-            f"enables `{cluster.intermediate_mount}/`, generates the key (exported, kept in a 0700 temp dir, stored "
-            f"at `{config.kv.mount}/{cluster.kv_path}`), signs it with the root (`format=pem_bundle`, "
-            f"`max_path_length={cluster_plan.intermediate.max_path_length}`) and sets it",
-        ),
+        _intermediate_doc(cluster_plan, prefix),
         (
             f"{prefix}vault/05-kubernetes-auth.sh",
             f"Kubernetes auth at `auth/{cluster.auth_mount}/` (reviewer `{cluster_plan.kubernetes_auth.reviewer}`) "
@@ -154,6 +160,14 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
         (f"{prefix}vault/06-policy.sh", f"writes `policy.hcl` as policy `{cluster.policy}`"),
         (f"{prefix}policy.hcl", "read on exactly the four paths the agent templates read"),
     ]
+    if config.root.mode == "external":
+        docs.append(
+            (
+                f"{prefix}vault/{IMPORT_STEP}",
+                "after offline signing: imports the signed certificate with the root (`cert/ca_chain` ends with "
+                f"it) and names the root issuer `{ROOT_ISSUER_NAME}`",
+            )
+        )
     docs += [
         (f"{prefix}{OUTPUT_FILES[o]}", "istiod overlay: " + OUTPUT_DOCS[o].split(":", 1)[1].strip())
         for o in cluster_plan.outputs
@@ -169,6 +183,23 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
     elif cluster_plan.kubernetes_auth.reviewer == "client-jwt":
         docs.append((f"{prefix}kubernetes/istiod-auth-delegator.yaml", "lets istiod's token review itself"))
     return docs
+
+
+def _intermediate_doc(cluster_plan: ClusterPlan, prefix: str) -> tuple[str, str]:
+    config, cluster = cluster_plan.config, cluster_plan.cluster
+    if config.root.mode == "external":
+        return (
+            f"{prefix}vault/04-intermediate-csr.sh",
+            f"enables `{cluster.intermediate_mount}/`, generates the key (exported, kept in a 0700 temp dir, "
+            f"stored at `{config.kv.mount}/{cluster.kv_path}`) and writes its CSR to `$CSR_DIR` "
+            f"(`csr/{cluster_plan.name}-intermediate.csr`) for the offline root",
+        )
+    return (
+        f"{prefix}vault/04-intermediate-pki.sh",
+        f"enables `{cluster.intermediate_mount}/`, generates the key (exported, kept in a 0700 temp dir, stored "
+        f"at `{config.kv.mount}/{cluster.kv_path}`), signs it with the root (`format=pem_bundle`, "
+        f"`max_path_length={cluster_plan.intermediate.max_path_length}`) and sets it",
+    )
 
 
 def _script(template: str, **context: object) -> RenderedFile:

@@ -22,7 +22,7 @@ def test_example_matches_golden(config: Path, tmp_path: Path) -> None:
 
 
 def test_golden_mismatch_prints_diff_and_refresh_command(tmp_path: Path) -> None:
-    config = EXAMPLE_CONFIGS[0]
+    config = EXAMPLES / "tsb-single-cluster.yaml"  # a flat tree with policy.hcl at its top
     rendered = render_into(config, tmp_path / "out")
     policy = rendered / "policy.hcl"
     policy.write_text(policy.read_text() + "# hand edit\n")

@@ -1,0 +1,328 @@
+"""The offline root: sign an intermediate CSR where the root key lives, so the key never comes near Vault.
+
+`istio-vault-ca sign-intermediate` is the only code that touches the root key. It reads the key file, never
+prints or copies it, and refuses what would give istiod an unusable or unsafe intermediate: a key that is not the
+root certificate's, a CSR whose signature does not verify, a certificate that would outlive the root.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import getpass
+import os
+import stat
+import sys
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from generator.durations import parse_duration
+
+if TYPE_CHECKING:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
+
+EXIT_OK, EXIT_USAGE = 0, 2
+PASSPHRASE_ENV = "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE"
+# Vault backdates the certificates it issues by 30 s; a minute covers clocks that are slightly apart.
+BACKDATE = dt.timedelta(seconds=60)
+MIN_RSA_BITS = 2048
+
+
+class OfflineRootError(Exception):
+    """A refusal with a message for people (never containing key material); the command exits 2."""
+
+
+@dataclass(frozen=True)
+class Signed:
+    certificate: x509.Certificate
+    clamped: bool
+
+
+def root_certificate_path(certificate_file: str | None, config_source: str | os.PathLike[str] | None) -> Path | None:
+    """`root.certificate_file`, relative to the config file's directory (the current one for the built-in
+    default). Rendering never reads it; the import step, the verifier and plan-rotation do."""
+    if not certificate_file:
+        return None
+    path = Path(certificate_file).expanduser()
+    if path.is_absolute() or config_source is None:
+        return path
+    source = Path(config_source)
+    return source.parent / path if source.is_file() else path
+
+
+def sign_intermediate(
+    root_cert: x509.Certificate,
+    root_key: CertificateIssuerPrivateKeyTypes,
+    csr: x509.CertificateSigningRequest,
+    *,
+    ttl_seconds: int,
+    max_path_length: int,
+    clamp_to_root: bool = False,
+    now: dt.datetime | None = None,
+) -> Signed:
+    """An intermediate CA certificate for the CSR's key and subject, as istiod needs it: CA:true (critical) with
+    the path length, keyCertSign|cRLSign (critical), SKI/AKI, no EKU, never valid beyond the root."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    now = now or dt.datetime.now(dt.timezone.utc)
+    _check_root(root_cert, root_key, max_path_length, now)
+    if not csr.is_signature_valid:
+        raise OfflineRootError("the CSR's signature does not verify: it was altered or is not a CSR from Vault")
+    public_key = csr.public_key()
+    if isinstance(public_key, rsa.RSAPublicKey) and public_key.key_size < MIN_RSA_BITS:
+        raise OfflineRootError(f"the CSR's RSA key has {public_key.key_size} bits; at least {MIN_RSA_BITS} needed")
+    if not isinstance(public_key, rsa.RSAPublicKey | ec.EllipticCurvePublicKey):
+        raise OfflineRootError("the CSR's key is neither RSA nor EC, which Vault's PKI would not have generated")
+    if len(csr.subject) == 0:
+        raise OfflineRootError("the CSR has an empty subject; Vault's CSRs carry the intermediate's common name")
+    not_before = max(now - BACKDATE, root_cert.not_valid_before_utc)
+    not_after = now + dt.timedelta(seconds=ttl_seconds)
+    root_end = root_cert.not_valid_after_utc
+    clamped = False
+    if not_after > root_end:
+        if not clamp_to_root:
+            left = int((root_end - now).total_seconds() // 3600)
+            raise OfflineRootError(
+                f"--ttl would end {not_after:%Y-%m-%d %H:%M} UTC, after the root expires ({root_end:%Y-%m-%d %H:%M} "
+                f"UTC): an intermediate cannot outlive its root. Use --ttl {left}h or less, or --clamp-to-root"
+            )
+        not_after, clamped = root_end, True
+    issuer_ski = _subject_key_identifier(root_cert)
+    authority_key_id = (
+        x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski)
+        if issuer_ski is not None
+        else x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
+    )
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(csr.subject)
+        .issuer_name(root_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(
+            x509.BasicConstraints(ca=True, path_length=None if max_path_length < 0 else max_path_length),
+            critical=True,
+        )
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(authority_key_id, critical=False)
+    )
+    return Signed(builder.sign(root_key, _digest(root_key)), clamped)
+
+
+def _check_root(
+    root_cert: x509.Certificate, root_key: CertificateIssuerPrivateKeyTypes, max_path_length: int, now: dt.datetime
+) -> None:
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    spki = serialization.PublicFormat.SubjectPublicKeyInfo
+    if root_key.public_key().public_bytes(serialization.Encoding.DER, spki) != root_cert.public_key().public_bytes(
+        serialization.Encoding.DER, spki
+    ):
+        raise OfflineRootError("--root-key is not the key of --root-cert: refusing to sign with it")
+    try:
+        constraints = root_cert.extensions.get_extension_for_class(x509.BasicConstraints).value
+    except x509.ExtensionNotFound:
+        raise OfflineRootError("--root-cert has no basicConstraints extension, so it is not a CA") from None
+    if not constraints.ca:
+        raise OfflineRootError("--root-cert is not a CA certificate (basicConstraints CA:false)")
+    if constraints.path_length is not None and not 0 <= max_path_length < constraints.path_length:
+        raise OfflineRootError(
+            f"--root-cert allows {constraints.path_length} CA(s) below it, so the intermediate's "
+            f"--max-path-length must be 0..{constraints.path_length - 1}"
+            if constraints.path_length > 0
+            else "--root-cert has pathLen 0: it may not sign intermediate CAs"
+        )
+    try:
+        usage = root_cert.extensions.get_extension_for_class(x509.KeyUsage).value
+        if not usage.key_cert_sign:
+            raise OfflineRootError("--root-cert's keyUsage lacks keyCertSign: it may not sign certificates")
+    except x509.ExtensionNotFound:
+        pass
+    if root_cert.not_valid_after_utc <= now:
+        raise OfflineRootError(f"--root-cert expired on {root_cert.not_valid_after_utc:%Y-%m-%d} UTC")
+    if root_cert.not_valid_before_utc > now:
+        raise OfflineRootError(f"--root-cert is not valid before {root_cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
+
+
+def _subject_key_identifier(cert: x509.Certificate) -> x509.SubjectKeyIdentifier | None:
+    from cryptography import x509
+
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    except x509.ExtensionNotFound:
+        return None
+
+
+def _digest(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
+    """SHA-256, or the hash that matches a larger EC curve; none for Ed25519/Ed448 (they hash internally)."""
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    if isinstance(key, ec.EllipticCurvePrivateKey):
+        if key.curve.key_size >= 521:
+            return hashes.SHA512()
+        return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
+    if isinstance(key, rsa.RSAPrivateKey):
+        return hashes.SHA256()
+    return None
+
+
+# ---------------------------------------------------------------- command
+
+
+def sign_command(args: argparse.Namespace) -> int:
+    """`istio-vault-ca sign-intermediate`: exit 0 with the certificate written (0600), else 2 and why."""
+    try:
+        signed = _sign_files(args)
+    except OfflineRootError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    from cryptography import x509
+
+    cert = signed.certificate
+    path_length = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
+    print(
+        f"signed {cert.subject.rfc4514_string()} with {cert.issuer.rfc4514_string()}: serial "
+        f"{cert.serial_number:x}, valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, "
+        f"max path length {'unlimited' if path_length is None else path_length}"
+    )
+    if signed.clamped:
+        print("note: --ttl reached beyond the root, so the certificate ends when the root does (--clamp-to-root)")
+    print(f"wrote {args.out} (0600); import it with the cluster's vault/07-intermediate-import.sh")
+    return EXIT_OK
+
+
+def _sign_files(args: argparse.Namespace) -> Signed:
+    from cryptography import x509
+
+    try:
+        ttl_seconds = parse_duration(args.ttl)
+    except ValueError as error:
+        raise OfflineRootError(f"--ttl {error}") from None
+    if not -1 <= args.max_path_length <= 8:
+        raise OfflineRootError("--max-path-length must be -1 (unlimited) to 8; istiod's intermediate uses 0")
+    root_pem = _read("--root-cert", args.root_cert)
+    try:
+        root_cert = x509.load_pem_x509_certificate(root_pem)
+    except ValueError:
+        raise OfflineRootError(f"--root-cert {args.root_cert} is not a PEM certificate") from None
+    root_key = _load_root_key(args.root_key)
+    csr_pem = _read("--csr", args.csr)
+    try:
+        csr = x509.load_pem_x509_csr(csr_pem)
+    except ValueError:
+        raise OfflineRootError(f"--csr {args.csr} is not a PEM certificate signing request") from None
+    signed = sign_intermediate(
+        root_cert,
+        root_key,
+        csr,
+        ttl_seconds=ttl_seconds,
+        max_path_length=args.max_path_length,
+        clamp_to_root=getattr(args, "clamp_to_root", False),
+    )
+    _write_private(Path(args.out), _pem(signed.certificate))
+    return signed
+
+
+def _pem(cert: x509.Certificate) -> bytes:
+    from cryptography.hazmat.primitives import serialization
+
+    return cert.public_bytes(serialization.Encoding.PEM)
+
+
+def _read(flag: str, name: str) -> bytes:
+    try:
+        return Path(name).read_bytes()
+    except FileNotFoundError:
+        raise OfflineRootError(f"{flag} {name}: file not found") from None
+    except IsADirectoryError:
+        raise OfflineRootError(f"{flag} {name} is a directory, not a file") from None
+    except OSError as error:
+        raise OfflineRootError(f"{flag} {name} cannot be read: {error.strerror or 'I/O error'}") from None
+
+
+def _load_root_key(name: str) -> CertificateIssuerPrivateKeyTypes:
+    """The root key from its file; an encrypted one takes its passphrase from the environment or a prompt.
+    Messages name the file, never its content."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+
+    data = _read("--root-key", name)
+    try:
+        mode = stat.S_IMODE(os.stat(name).st_mode)
+        if mode & 0o077:
+            print(f"warning: --root-key {name} is readable by others (mode {mode:04o}); chmod 600 it", file=sys.stderr)
+    except OSError:
+        pass
+    # Every failure below is re-raised with a fixed message: nothing from the file reaches the terminal.
+    try:
+        key = serialization.load_pem_private_key(data, password=None)
+    except TypeError:  # encrypted
+        password = _passphrase(name)
+        try:
+            key = serialization.load_pem_private_key(data, password=password)
+        except Exception:
+            raise OfflineRootError(f"--root-key {name}: wrong passphrase, or not a PEM private key") from None
+    except ValueError:
+        raise OfflineRootError(f"--root-key {name} is not a PEM private key") from None
+    except Exception:
+        raise OfflineRootError(f"--root-key {name} is not a private key this tool can use") from None
+    if isinstance(key, dsa.DSAPrivateKey) or not isinstance(
+        key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey
+    ):
+        raise OfflineRootError(f"--root-key {name} is not an RSA, EC or EdDSA key")
+    return key
+
+
+def _passphrase(name: str) -> bytes:
+    from_env = os.environ.get(PASSPHRASE_ENV)
+    if from_env:
+        return from_env.encode()
+    if sys.stdin.isatty():
+        return getpass.getpass(f"passphrase for {name}: ").encode()
+    raise OfflineRootError(
+        f"--root-key {name} is encrypted: set {PASSPHRASE_ENV} or run from a terminal to be asked for it"
+    )
+
+
+def _write_private(target: Path, content: bytes) -> None:
+    """Written to a 0600 temp file beside the target, then renamed: never world-readable, never half-written."""
+    directory = target.parent if str(target.parent) else Path(".")
+    if not directory.is_dir():
+        raise OfflineRootError(f"-o {target}: directory {directory} does not exist")
+    try:
+        descriptor, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", dir=directory)
+    except OSError as error:
+        raise OfflineRootError(f"-o {target} cannot be written: {error.strerror or 'I/O error'}") from None
+    try:
+        os.fchmod(descriptor, 0o600)
+        with os.fdopen(descriptor, "wb") as handle:
+            handle.write(content)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, target)
+    except OSError as error:
+        Path(temp_name).unlink(missing_ok=True)
+        raise OfflineRootError(f"-o {target} cannot be written: {error.strerror or 'I/O error'}") from None

@@ -1,0 +1,212 @@
+#!/usr/bin/env bash
+# Step 7, offline root (phase two): import the certificate the offline root signed, with the root itself
+# (set-signed with the full bundle, so cert/ca_chain ends with the root), and name the imported root issuer
+# 'root' (the agent reads root-cert.pem from istioca-east/issuer/root).
+# Run it after setup.sh and the offline signing. Safe to re-run; an imported intermediate is never replaced.
+# Rendered by istio-vault-ca; edit the config and re-render rather than this file.
+set -euo pipefail
+
+# The environment overrides these defaults from the config.
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='https://vault.example.com:8200'
+VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
+export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
+
+say() { printf '[%s] %s\n' "$STEP" "$*"; }
+die() { printf '[%s] ERROR: %s\n' "$STEP" "$*" >&2; exit 1; }
+
+# Runs a vault command with its output discarded; shows what it printed on stderr only when it fails.
+quietly() {
+  local output
+  if ! output=$("$VAULT_CLI" "$@" 2>&1 >/dev/null); then
+    printf '%s\n' "$output" >&2
+    return 1
+  fi
+}
+
+require_vault() {
+  command -v "$VAULT_CLI" >/dev/null 2>&1 \
+    || die "the '$VAULT_CLI' CLI is not on PATH: install it, or set VAULT_CLI to the vault or bao binary"
+  local status=0
+  "$VAULT_CLI" status >/dev/null 2>&1 || status=$?
+  case "$status" in
+    0) ;;
+    2) die "Vault at $VAULT_ADDR is sealed: unseal it, then re-run" ;;
+    *) die "cannot reach Vault at $VAULT_ADDR: set VAULT_ADDR (and VAULT_CACERT for a private CA), then re-run" ;;
+  esac
+  "$VAULT_CLI" token lookup >/dev/null 2>&1 \
+    || die "not authenticated to Vault at $VAULT_ADDR: set VAULT_TOKEN or run '$VAULT_CLI login'"
+}
+
+secrets_mount_type() { "$VAULT_CLI" read -field=type "sys/mounts/$1" 2>/dev/null || true; }
+auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || true; }
+
+# ensure_secrets_mount PATH TYPE [ENABLE-FLAGS...]: enable once; an existing mount of another type stops us.
+ensure_secrets_mount() {
+  local path="$1" type="$2" found
+  shift 2
+  found=$(secrets_mount_type "$path")
+  if [ -z "$found" ]; then
+    quietly secrets enable -path="$path" "$@" "$type"
+    say "enabled the $type secrets engine at $path/"
+  elif [ "$found" != "$type" ]; then
+    die "$path/ is already a '$found' mount, not '$type': pick another mount name in the config"
+  else
+    say "$path/ is already a $type mount"
+  fi
+}
+
+# ensure_max_ttl PATH SECONDS DURATION [at-least]: set the mount's max lease TTL (or only raise it).
+ensure_max_ttl() {
+  local path="$1" seconds="$2" duration="$3" mode="${4:-exact}" current
+  current=$("$VAULT_CLI" read -field=max_lease_ttl "sys/mounts/$path/tune")
+  if [ "$current" = "$seconds" ] || { [ "$mode" = at-least ] && [ "$current" -ge "$seconds" ]; }; then
+    say "$path/ max lease TTL is ${current}s (unchanged)"
+  else
+    quietly secrets tune -max-lease-ttl="$duration" "$path"
+    say "$path/ max lease TTL set to $duration (was ${current}s)"
+  fi
+}
+
+# A private work directory for key material: 0700, removed however the script ends.
+make_workdir() {
+  WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/istio-vault-ca.XXXXXX")
+  chmod 700 "$WORKDIR"
+  trap 'rm -rf -- "$WORKDIR"' EXIT
+  trap 'exit 130' INT TERM
+}
+STEP=intermediate-import
+CLUSTER='east'
+INT_MOUNT='istioca-east'
+KEY_NAME='istiod-intermediate'
+KV_MOUNT='kv'
+KV_VERSION=2
+KV_PATH='istioca/east'
+KV_FIELD='ca-key.pem'
+ROOT_ISSUER='root'
+CONFIGURED_ROOT_CERT_FILE='offline-root/root-ca.pem'
+# CSR_DIR, SIGNED_CERT_FILE and ROOT_CERT_FILE override where the CSR, the signed certificate and the offline
+# root's certificate are (root.certificate_file is taken relative to the directory you run this from).
+CSR_DIR="${CSR_DIR:-csr}"
+CSR_FILE="$CSR_DIR/$CLUSTER-intermediate.csr"
+SIGNED_CERT_FILE="${SIGNED_CERT_FILE:-$CSR_DIR/$CLUSTER-intermediate.pem}"
+ROOT_CERT_FILE="${ROOT_CERT_FILE:-$CONFIGURED_ROOT_CERT_FILE}"
+# The intermediate's key in KV: it is exported once by Vault, so a copy is stored before anything else.
+# kv_has_key PATH: true when PATH in $KV_MOUNT holds a key (the output is the key, so it is discarded).
+kv_has_key() { "$VAULT_CLI" kv get -mount="$KV_MOUNT" -field="$KV_FIELD" "$1" >/dev/null 2>&1; }
+
+# kv_store_new_key PATH FILE: writes only where nothing is stored (KV v2: cas=0 also stops a racing run).
+kv_store_new_key() {
+  if [ "$KV_VERSION" = 2 ]; then
+    quietly kv put -mount="$KV_MOUNT" -cas=0 "$1" "$KV_FIELD=@$2"
+  else
+    if kv_has_key "$1"; then return 1; fi
+    quietly kv put -mount="$KV_MOUNT" "$1" "$KV_FIELD=@$2"
+  fi
+}
+
+# generate_exported_key NAME FILE: a new key in $INT_MOUNT; its one and only export goes to FILE (0600).
+generate_exported_key() {
+  (
+    umask 077
+    "$VAULT_CLI" write -field=private_key "$INT_MOUNT/keys/generate/exported" \
+      key_name="$1" key_type="$INT_KEY_TYPE" key_bits="$INT_KEY_BITS" >"$2" 2>"$WORKDIR/error.txt"
+  ) || die "generating key $1 in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
+}
+
+key_id_of() { "$VAULT_CLI" read -field=key_id "$INT_MOUNT/key/$1" 2>/dev/null || true; }
+# Issuers in $INT_MOUNT. Certificates are compared by their base64 body (headers, brackets, line breaks aside),
+# so no certificate parser is needed.
+pem_body() { grep -v -- '-----' | tr -d ' \t\r\n[]'; }
+list_issuers() { "$VAULT_CLI" list -format=yaml "$INT_MOUNT/issuers" 2>/dev/null | sed -n 's/^- //p' || true; }
+issuer_field() { "$VAULT_CLI" read -field="$2" "$INT_MOUNT/issuer/$1" 2>/dev/null || true; }
+default_issuer() { "$VAULT_CLI" read -field=default "$INT_MOUNT/config/issuers" 2>/dev/null || true; }
+
+# issuer_with_key KEY_ID: the issuer whose private key is KEY_ID (prints nothing when there is none).
+issuer_with_key() {
+  local id
+  for id in $(list_issuers); do
+    if [ "$(issuer_field "$id" key_id)" = "$1" ]; then
+      printf '%s\n' "$id"
+      return 0
+    fi
+  done
+}
+
+# import_signed BUNDLE KEY_ID ROOT_BODY: set-signed, then prove the new issuer holds KEY_ID and chains to the
+# root. On a mismatch it removes exactly the issuers this import added, so the mount is as it was, and stops.
+import_signed() {
+  local bundle="$1" key_id="$2" root_body="$3" before issuer problem="" id
+  before=$(list_issuers)
+  quietly write "$INT_MOUNT/intermediate/set-signed" certificate=@"$bundle" \
+    || die "importing the signed certificate into $INT_MOUNT/ failed"
+  issuer=$(issuer_with_key "$key_id")
+  if [ -z "$issuer" ]; then
+    problem="the signed certificate is not for the key in $INT_MOUNT/ (sign the CSR this mount wrote)"
+  else
+    case "$(issuer_field "$issuer" ca_chain | pem_body)" in
+      *"$root_body") ;;
+      *) problem="the signed certificate was not issued by the root (its chain in $INT_MOUNT/ does not end with it)" ;;
+    esac
+  fi
+  if [ -n "$problem" ]; then
+    for id in $(list_issuers); do
+      if ! printf '%s\n' "$before" | grep -qxF -- "$id"; then
+        quietly delete "$INT_MOUNT/issuer/$id" || true
+      fi
+    done
+    die "$problem; removed the issuers this import added"
+  fi
+  IMPORTED_ISSUER="$issuer"
+}
+
+# name_root_issuer: the imported root is the issuer without a key whose certificate is ROOT_CERT_FILE's.
+name_root_issuer() {
+  local id
+  for id in $(list_issuers); do
+    if [ -z "$(issuer_field "$id" key_id)" ] && [ "$(issuer_field "$id" certificate | pem_body)" = "$ROOT_BODY" ]; then
+      quietly patch "$INT_MOUNT/issuer/$id" issuer_name="$ROOT_ISSUER" || die "naming issuer $id failed"
+      say "named the imported root issuer '$ROOT_ISSUER' in $INT_MOUNT/"
+      return 0
+    fi
+  done
+  die "no issuer in $INT_MOUNT/ is the root in $ROOT_CERT_FILE"
+}
+
+require_vault
+[ "$(secrets_mount_type "$INT_MOUNT")" = pki ] || die "no PKI mount at $INT_MOUNT/: run setup.sh (04-intermediate-csr.sh) first"
+kv_has_key "$KV_PATH" || die "no intermediate key in $KV_MOUNT/$KV_PATH: run setup.sh (04-intermediate-csr.sh) first"
+if "$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" >/dev/null 2>&1 \
+  && [ "$(issuer_field "$ROOT_ISSUER" issuer_name)" = "$ROOT_ISSUER" ]; then
+  say "$INT_MOUNT/ already holds the signed intermediate and the root issuer '$ROOT_ISSUER'; keeping them"
+  exit 0
+fi
+
+[ -r "$ROOT_CERT_FILE" ] \
+  || die "cannot read the offline root certificate $ROOT_CERT_FILE: set ROOT_CERT_FILE (root.certificate_file is relative to where you run this)"
+[ "$(grep -c -- '-----BEGIN CERTIFICATE-----' "$ROOT_CERT_FILE")" = 1 ] \
+  || die "$ROOT_CERT_FILE must hold exactly one certificate: the offline root"
+ROOT_BODY=$(pem_body <"$ROOT_CERT_FILE")
+
+if "$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" >/dev/null 2>&1; then
+  say "the signed intermediate is already in $INT_MOUNT/ (an earlier run stopped before naming the root)"
+else
+  key_id=$(key_id_of "$KEY_NAME")
+  [ -n "$key_id" ] || die "no key $KEY_NAME in $INT_MOUNT/: run setup.sh (04-intermediate-csr.sh) first"
+  [ -r "$SIGNED_CERT_FILE" ] \
+    || die "no signed certificate at $SIGNED_CERT_FILE: sign $CSR_FILE with 'istio-vault-ca sign-intermediate' (or set SIGNED_CERT_FILE)"
+  grep -q -- '-----BEGIN CERTIFICATE-----' "$SIGNED_CERT_FILE" || die "$SIGNED_CERT_FILE holds no PEM certificate"
+  make_workdir
+  # The bundle is the signed certificate then the root (unless the file already ends with the root).
+  cp -- "$SIGNED_CERT_FILE" "$WORKDIR/bundle.pem"
+  if [ "$(awk '/-----BEGIN CERTIFICATE-----/ { block = "" } { block = block $0 "\n" } END { printf "%s", block }' "$SIGNED_CERT_FILE" | pem_body)" != "$ROOT_BODY" ]; then
+    printf '\n' >>"$WORKDIR/bundle.pem"
+    cat -- "$ROOT_CERT_FILE" >>"$WORKDIR/bundle.pem"
+  fi
+  import_signed "$WORKDIR/bundle.pem" "$key_id" "$ROOT_BODY"
+  if [ "$(default_issuer)" != "$IMPORTED_ISSUER" ]; then
+    quietly write "$INT_MOUNT/config/issuers" default="$IMPORTED_ISSUER" || die "making $IMPORTED_ISSUER the default issuer failed"
+  fi
+  say "imported $SIGNED_CERT_FILE and the root into $INT_MOUNT/ (issuer $IMPORTED_ISSUER is the mount's CA)"
+fi
+name_root_issuer

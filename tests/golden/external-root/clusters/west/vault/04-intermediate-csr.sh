@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Step 4, offline root (phase one): istiod's intermediate key and its CSR. The key is generated exported
+# (istiod needs it) and stored in KV at once; the CSR goes to CSR_DIR for the offline root to sign with
+# `istio-vault-ca sign-intermediate`. Phase two, 07-intermediate-import.sh, imports the signed certificate.
+# No root CA is ever created in Vault. An existing intermediate or stored key is never replaced; an
+# interrupted run resumes with the same key.
+# Rendered by istio-vault-ca; edit the config and re-render rather than this file.
+set -euo pipefail
+
+# The environment overrides these defaults from the config.
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='https://vault.example.com:8200'
+VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
+export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
+
+say() { printf '[%s] %s\n' "$STEP" "$*"; }
+die() { printf '[%s] ERROR: %s\n' "$STEP" "$*" >&2; exit 1; }
+
+# Runs a vault command with its output discarded; shows what it printed on stderr only when it fails.
+quietly() {
+  local output
+  if ! output=$("$VAULT_CLI" "$@" 2>&1 >/dev/null); then
+    printf '%s\n' "$output" >&2
+    return 1
+  fi
+}
+
+require_vault() {
+  command -v "$VAULT_CLI" >/dev/null 2>&1 \
+    || die "the '$VAULT_CLI' CLI is not on PATH: install it, or set VAULT_CLI to the vault or bao binary"
+  local status=0
+  "$VAULT_CLI" status >/dev/null 2>&1 || status=$?
+  case "$status" in
+    0) ;;
+    2) die "Vault at $VAULT_ADDR is sealed: unseal it, then re-run" ;;
+    *) die "cannot reach Vault at $VAULT_ADDR: set VAULT_ADDR (and VAULT_CACERT for a private CA), then re-run" ;;
+  esac
+  "$VAULT_CLI" token lookup >/dev/null 2>&1 \
+    || die "not authenticated to Vault at $VAULT_ADDR: set VAULT_TOKEN or run '$VAULT_CLI login'"
+}
+
+secrets_mount_type() { "$VAULT_CLI" read -field=type "sys/mounts/$1" 2>/dev/null || true; }
+auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || true; }
+
+# ensure_secrets_mount PATH TYPE [ENABLE-FLAGS...]: enable once; an existing mount of another type stops us.
+ensure_secrets_mount() {
+  local path="$1" type="$2" found
+  shift 2
+  found=$(secrets_mount_type "$path")
+  if [ -z "$found" ]; then
+    quietly secrets enable -path="$path" "$@" "$type"
+    say "enabled the $type secrets engine at $path/"
+  elif [ "$found" != "$type" ]; then
+    die "$path/ is already a '$found' mount, not '$type': pick another mount name in the config"
+  else
+    say "$path/ is already a $type mount"
+  fi
+}
+
+# ensure_max_ttl PATH SECONDS DURATION [at-least]: set the mount's max lease TTL (or only raise it).
+ensure_max_ttl() {
+  local path="$1" seconds="$2" duration="$3" mode="${4:-exact}" current
+  current=$("$VAULT_CLI" read -field=max_lease_ttl "sys/mounts/$path/tune")
+  if [ "$current" = "$seconds" ] || { [ "$mode" = at-least ] && [ "$current" -ge "$seconds" ]; }; then
+    say "$path/ max lease TTL is ${current}s (unchanged)"
+  else
+    quietly secrets tune -max-lease-ttl="$duration" "$path"
+    say "$path/ max lease TTL set to $duration (was ${current}s)"
+  fi
+}
+
+# A private work directory for key material: 0700, removed however the script ends.
+make_workdir() {
+  WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/istio-vault-ca.XXXXXX")
+  chmod 700 "$WORKDIR"
+  trap 'rm -rf -- "$WORKDIR"' EXIT
+  trap 'exit 130' INT TERM
+}
+STEP=intermediate-csr
+CLUSTER='west'
+INT_MOUNT='istioca-west'
+INT_CN='example.com Mesh Intermediate'
+INT_TTL='8760h'
+INT_TTL_SECONDS=31536000
+INT_KEY_TYPE='ec'
+INT_KEY_BITS='256'
+INT_MAX_PATH_LENGTH='0'
+KEY_NAME='istiod-intermediate'
+KV_MOUNT='kv'
+KV_VERSION=2
+KV_PATH='istioca/west'
+KV_FIELD='ca-key.pem'
+CONFIGURED_ROOT_CERT_FILE='offline-root/root-ca.pem'
+# CSR_DIR: where the CSR is written and the signed certificate is expected (default ./csr, from where you run).
+CSR_DIR="${CSR_DIR:-csr}"
+CSR_FILE="$CSR_DIR/$CLUSTER-intermediate.csr"
+SIGNED_CERT_FILE="${SIGNED_CERT_FILE:-$CSR_DIR/$CLUSTER-intermediate.pem}"
+ROOT_CERT_FILE="${ROOT_CERT_FILE:-$CONFIGURED_ROOT_CERT_FILE}"
+# The intermediate's key in KV: it is exported once by Vault, so a copy is stored before anything else.
+# kv_has_key PATH: true when PATH in $KV_MOUNT holds a key (the output is the key, so it is discarded).
+kv_has_key() { "$VAULT_CLI" kv get -mount="$KV_MOUNT" -field="$KV_FIELD" "$1" >/dev/null 2>&1; }
+
+# kv_store_new_key PATH FILE: writes only where nothing is stored (KV v2: cas=0 also stops a racing run).
+kv_store_new_key() {
+  if [ "$KV_VERSION" = 2 ]; then
+    quietly kv put -mount="$KV_MOUNT" -cas=0 "$1" "$KV_FIELD=@$2"
+  else
+    if kv_has_key "$1"; then return 1; fi
+    quietly kv put -mount="$KV_MOUNT" "$1" "$KV_FIELD=@$2"
+  fi
+}
+
+# generate_exported_key NAME FILE: a new key in $INT_MOUNT; its one and only export goes to FILE (0600).
+generate_exported_key() {
+  (
+    umask 077
+    "$VAULT_CLI" write -field=private_key "$INT_MOUNT/keys/generate/exported" \
+      key_name="$1" key_type="$INT_KEY_TYPE" key_bits="$INT_KEY_BITS" >"$2" 2>"$WORKDIR/error.txt"
+  ) || die "generating key $1 in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
+}
+
+key_id_of() { "$VAULT_CLI" read -field=key_id "$INT_MOUNT/key/$1" 2>/dev/null || true; }
+
+require_vault
+[ -n "$(secrets_mount_type "$KV_MOUNT")" ] || die "no KV mount at $KV_MOUNT/: run 03-kv.sh first"
+ensure_secrets_mount "$INT_MOUNT" pki
+ensure_max_ttl "$INT_MOUNT" "$INT_TTL_SECONDS" "$INT_TTL"
+
+if "$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" >/dev/null 2>&1; then
+  kv_has_key "$KV_PATH" \
+    || die "$INT_MOUNT/ has an intermediate CA but its key is not in $KV_MOUNT/$KV_PATH, and Vault never exports a key twice: rotate the intermediate (istio-vault-ca plan-rotation)"
+  say "the intermediate CA in $INT_MOUNT/ and its key in $KV_MOUNT/$KV_PATH already exist; keeping both"
+  exit 0
+fi
+
+make_workdir
+if "$VAULT_CLI" read "$INT_MOUNT/key/$KEY_NAME" >/dev/null 2>&1; then
+  kv_has_key "$KV_PATH" \
+    || die "key $KEY_NAME exists in $INT_MOUNT/ but was never stored in $KV_MOUNT/$KV_PATH (an earlier run stopped in between); delete it with '$VAULT_CLI delete $INT_MOUNT/key/$KEY_NAME' and re-run"
+  say "resuming with key $KEY_NAME generated by an earlier run (its copy is in $KV_MOUNT/$KV_PATH)"
+else
+  if kv_has_key "$KV_PATH"; then
+    die "$KV_MOUNT/$KV_PATH already holds a CA key but $INT_MOUNT/ has no intermediate; refusing to overwrite it: move it away or choose another clusters[].kv_path"
+  fi
+  generate_exported_key "$KEY_NAME" "$WORKDIR/ca-key.pem"
+  kv_store_new_key "$KV_PATH" "$WORKDIR/ca-key.pem" || die "storing the key in $KV_MOUNT/$KV_PATH failed"
+  rm -f -- "$WORKDIR/ca-key.pem"
+  say "generated a $INT_KEY_TYPE $INT_KEY_BITS key in $INT_MOUNT/ and stored its copy in $KV_MOUNT/$KV_PATH"
+fi
+
+"$VAULT_CLI" write -field=csr "$INT_MOUNT/intermediate/generate/existing" \
+  key_ref="$KEY_NAME" common_name="$INT_CN" >"$WORKDIR/intermediate.csr" 2>"$WORKDIR/error.txt" \
+  || die "creating the CSR in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
+mkdir -p -- "$CSR_DIR" || die "cannot create CSR_DIR $CSR_DIR"
+if [ -f "$CSR_FILE" ] && cmp -s -- "$WORKDIR/intermediate.csr" "$CSR_FILE"; then
+  say "$CSR_FILE already holds this CSR"
+else
+  cp -- "$WORKDIR/intermediate.csr" "$CSR_FILE" || die "cannot write $CSR_FILE"
+  say "wrote the CSR for '$INT_CN' (key $KEY_NAME) to $CSR_FILE"
+fi
+say "next: sign it with the offline root (its key never comes near Vault), then run vault/07-intermediate-import.sh:"
+say "  istio-vault-ca sign-intermediate --root-cert $(printf '%q' "$ROOT_CERT_FILE") --root-key <offline root key>" \
+  "--csr $(printf '%q' "$CSR_FILE") --ttl $INT_TTL --max-path-length $INT_MAX_PATH_LENGTH -o $(printf '%q' "$SIGNED_CERT_FILE")"

@@ -1,0 +1,11 @@
+#!/usr/bin/env bash
+# Vault CA for istiod, cluster west: runs every step in order. Safe to re-run: each step checks what exists and changes only
+# what differs; no step ever replaces an existing CA or stored key.
+set -euo pipefail
+here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+bash "$here/03-kv.sh"
+bash "$here/04-intermediate-csr.sh"
+bash "$here/05-kubernetes-auth.sh"
+bash "$here/06-policy.sh"
+printf '[setup] done: Vault CA for istiod, cluster west\n'
+printf '[setup] next: %s\n' 'unless 04 found it imported: sign the CSR offline, then run vault/07-intermediate-import.sh'

@@ -1,0 +1,339 @@
+"""`istio-vault-ca plan-rotation`: how long each CA has left, and the scripts that rotate the intermediates due.
+
+It reads the live Vault as the vault CLI would (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT), reports the root and
+every cluster's intermediate with the days left, and renders one script per intermediate inside the warning
+window: a new key and certificate under the same root, KV updated last. The scripts are the explicit instruction
+to replace an intermediate; nothing is changed by this command. Root rotation is only reported, with the steps
+Istio needs, because every cluster must trust the new root before anything is signed by it.
+
+Exit codes: 0 nothing due; 1 something due, expired or missing (scripts rendered for what can be rotated);
+2 usage or config error; 3 Vault unreachable, sealed or not authorised.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cryptography import x509
+
+from generator.model import ROTATION_STAGING_SUFFIX
+from generator.plan import CA_CERT, INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ROOT_CERT, ROOT_ISSUER_NAME, ClusterPlan
+from verify.result import Status
+
+if TYPE_CHECKING:
+    from generator.model import Config
+    from generator.render import Tree
+    from verify.connection import VaultApi
+    from verify.vault import VaultState
+
+SCRIPT_NAME = "rotate-intermediate.sh"
+# Issuer ids are UUIDs; anything else from the API is not put into a script.
+ISSUER_ID = re.compile(r"^[0-9a-f][0-9a-f-]{0,63}$")
+DAY = 86400.0
+
+ROOT_STEPS = (
+    "Root rotation is not automated: every cluster trusts the root through root-cert.pem, so the new root must be",
+    "trusted everywhere before anything is signed by it (Istio's plugged-in CA root transition):",
+    "  1. Create the new root (root.mode vault: a new issuer or mount; external: offline). Keep the old one.",
+    "  2. Give every cluster a trust bundle with both roots: old and new concatenated in root-cert.pem, so istiod",
+    "     publishes both in the istio-ca-root-cert ConfigMap; restart istiod and wait until every proxy has it.",
+    "  3. Re-sign each cluster's intermediate with the new root (cert-chain.pem then ends with the new root),",
+    "     one cluster at a time; workloads keep trusting peers signed under either root.",
+    "  4. Wait until every workload certificate was re-issued (their TTL, 24h by default) and old ones expired.",
+    "  5. Remove the old root from the bundle, restart istiod, and retire the old root.",
+)
+
+
+@dataclass(frozen=True)
+class CaExpiry:
+    """One CA certificate's identity and time left; no key material."""
+
+    source: str
+    subject: str
+    serial: str
+    not_after: dt.datetime
+    days_left: float
+    issuer_id: str = ""
+
+    def status(self, warn_days: int) -> str:
+        if self.days_left <= 0:
+            return "expired"
+        return "due" if self.days_left <= warn_days else "ok"
+
+    @property
+    def not_after_text(self) -> str:
+        return f"{self.not_after:%Y-%m-%d %H:%M} UTC"
+
+
+@dataclass(frozen=True)
+class ClusterFinding:
+    plan: ClusterPlan
+    intermediate: CaExpiry | None
+    notes: tuple[str, ...] = ()
+
+    @property
+    def name(self) -> str:
+        return self.plan.name
+
+
+@dataclass(frozen=True)
+class RotationPlan:
+    root: CaExpiry | None
+    root_notes: tuple[str, ...]
+    clusters: tuple[ClusterFinding, ...]
+    warn_days: int
+
+    def due(self) -> tuple[ClusterFinding, ...]:
+        """Intermediates inside the window (or expired) that a script can rotate."""
+        return tuple(
+            finding
+            for finding in self.clusters
+            if finding.intermediate is not None
+            and finding.intermediate.status(self.warn_days) != "ok"
+            and ISSUER_ID.match(finding.intermediate.issuer_id)
+        )
+
+    @property
+    def root_due(self) -> bool:
+        return self.root is not None and self.root.status(self.warn_days) != "ok"
+
+    @property
+    def attention(self) -> bool:
+        """Anything a person must act on: a CA due or expired, or one that could not be read."""
+        missing = self.root is None or any(f.intermediate is None for f in self.clusters)
+        due = any(f.intermediate is not None and f.intermediate.status(self.warn_days) != "ok" for f in self.clusters)
+        return missing or due or self.root_due
+
+
+# ---------------------------------------------------------------- reading Vault
+
+
+def expiry_of(cert: x509.Certificate, source: str, now: dt.datetime, issuer_id: str = "") -> CaExpiry:
+    return CaExpiry(
+        source=source,
+        subject=cert.subject.rfc4514_string(),
+        serial=f"{cert.serial_number:x}",
+        not_after=cert.not_valid_after_utc,
+        days_left=(cert.not_valid_after_utc - now).total_seconds() / DAY,
+        issuer_id=issuer_id,
+    )
+
+
+def survey(
+    api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
+) -> tuple[CaExpiry | None, tuple[str, ...], tuple[ClusterFinding, ...]]:
+    """The root and each cluster's intermediate as Vault serves them (the paths the agent templates read)."""
+    from verify.connection import VaultApiError
+    from verify.vault import VaultState, kv_key_matches
+
+    state = VaultState(api, config, 0, now)
+    root, root_notes = _root(state, plans, root_file, now)
+    findings: list[ClusterFinding] = []
+    for cluster in plans:
+        int_path = _path(cluster, CA_CERT)
+        mount = cluster.cluster.intermediate_mount
+        try:
+            cert = state.certificate(int_path)
+        except VaultApiError as error:
+            cert, reason = None, str(error)
+        else:
+            reason = "nothing there"
+        if cert is None:
+            findings.append(
+                ClusterFinding(
+                    cluster, None, (f"no intermediate at {int_path} ({reason}): run the cluster's vault/setup.sh",)
+                )
+            )
+            continue
+        issuer_id = str((state.data(f"{mount}/config/issuers") or {}).get("default") or "")
+        notes: list[str] = []
+        try:
+            key_check = kv_key_matches(state, cluster)
+            if key_check.status is not Status.PASS:
+                notes.append(f"{key_check.finding} (an interrupted rotation? re-run its script)")
+        except VaultApiError as error:
+            notes.append(f"the stored key could not be compared: {error}")
+        seconds = cluster.intermediate_ttl_seconds
+        if root is not None and now + dt.timedelta(seconds=seconds) > root.not_after:
+            notes.append(
+                f"a new intermediate of {cluster.intermediate.ttl} would end after the root ({root.not_after_text}): "
+                "rotate the root first, or shorten the intermediate ttl"
+            )
+        if not ISSUER_ID.match(issuer_id):
+            notes.append(f"{mount}/ has no usable default issuer id ({issuer_id!r}); no script rendered")
+        findings.append(ClusterFinding(cluster, expiry_of(cert, int_path, now, issuer_id), tuple(notes)))
+    return root, root_notes, tuple(findings)
+
+
+def _root(
+    state: VaultState, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
+) -> tuple[CaExpiry | None, tuple[str, ...]]:
+    """Vault's root (root mount, or the imported offline root); in external mode also root.certificate_file."""
+    from verify.connection import VaultApiError
+
+    notes: list[str] = []
+    root_path = _path(plans[0], ROOT_CERT)
+    try:
+        in_vault = state.certificate(root_path)
+    except VaultApiError as error:
+        in_vault = None
+        notes.append(f"reading {root_path} failed: {error}")
+    from_file: x509.Certificate | None = None
+    if root_file is not None:
+        try:
+            from_file = x509.load_pem_x509_certificate(root_file.read_bytes())
+        except (OSError, ValueError) as error:
+            notes.append(
+                f"root.certificate_file {root_file} cannot be read as a PEM certificate ({type(error).__name__})"
+            )
+    if from_file is not None and in_vault is not None and from_file != in_vault:
+        notes.append(f"the root imported at {root_path} is not the one in {root_file}")
+    if in_vault is not None:
+        return expiry_of(in_vault, root_path, now), tuple(notes)
+    if from_file is not None:
+        return expiry_of(from_file, str(root_file), now), tuple(notes)
+    notes.append(f"no root at {root_path}")
+    return None, tuple(notes)
+
+
+def _path(cluster: ClusterPlan, name: str) -> str:
+    return next(f.secret_path for f in cluster.ca_files() if f.name == name)
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def render_rotation(config: Config, result: RotationPlan) -> Tree:
+    """`<cluster>/rotate-intermediate.sh` for each intermediate due, and a README with the report."""
+    from generator.render import RenderedFile
+    from generator.templating import render_template
+
+    tree: Tree = {}
+    for finding in result.due():
+        assert finding.intermediate is not None
+        cluster = finding.plan
+        script = render_template(
+            "rotation/rotate-intermediate.sh.j2",
+            cfg=config,
+            p=cluster,
+            old=finding.intermediate,
+            key_name=f"{INTERMEDIATE_KEY_NAME}-replaces-{finding.intermediate.issuer_id}",
+            staging_path=f"{cluster.cluster.kv_path}{ROTATION_STAGING_SUFFIX}",
+            kv_field=KV_KEY_FIELD,
+            external=config.root.mode == "external",
+            root_issuer=ROOT_ISSUER_NAME,
+        )
+        tree[f"{finding.name}/{SCRIPT_NAME}"] = RenderedFile(script.encode(), executable=True)
+    readme = ["# Rotation plan", "", "Rendered by `istio-vault-ca plan-rotation`; re-run it for a fresh plan.", ""]
+    readme += ["```", *report_lines(result), "```", ""]
+    if tree:
+        readme += [
+            "Run each script with `VAULT_ADDR`/`VAULT_TOKEN` set, from the directory the config's relative paths",
+            "start from. Each is safe to re-run and replaces only the intermediate it was rendered for.",
+            "",
+        ]
+    if result.root_due:
+        readme += [*ROOT_STEPS, ""]
+    tree["README.md"] = RenderedFile("\n".join(readme).encode())
+    return dict(sorted(tree.items()))
+
+
+def report_lines(result: RotationPlan) -> list[str]:
+    lines = [f"warning window: {result.warn_days} days"]
+    rendered = {finding.name for finding in result.due()}
+    entries: list[tuple[str, CaExpiry | None, tuple[str, ...], str]] = [("root", result.root, result.root_notes, "")]
+    entries += [
+        (
+            f"cluster {finding.name}",
+            finding.intermediate,
+            finding.notes,
+            f" -> {finding.name}/{SCRIPT_NAME}" if finding.name in rendered else "",
+        )
+        for finding in result.clusters
+    ]
+    for label, expiry, notes, action in entries:
+        if expiry is None:
+            lines.append(f"{label}: MISSING")
+        else:
+            status = expiry.status(result.warn_days)
+            lines.append(
+                f"{label}: {status.upper()} {expiry.subject} (serial {expiry.serial}) at {expiry.source} expires "
+                f"{expiry.not_after_text}, {int(expiry.days_left)} days left{action}"
+            )
+        lines += [f"  note: {note}" for note in notes]
+    return lines
+
+
+# ---------------------------------------------------------------- command
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N]"""
+    import sys
+
+    from verify.commands import EXIT_UNREACHABLE, EXIT_USAGE, UsageError
+    from verify.connection import VaultApiError, VaultUnavailable
+
+    try:
+        return _plan(args)
+    except UsageError as error:
+        print(f"istio-vault-ca: error: {error}", file=sys.stderr)
+        return EXIT_USAGE
+    except VaultUnavailable as error:
+        print(f"istio-vault-ca: error: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except VaultApiError as error:
+        print(f"istio-vault-ca: error: Vault answered with an error: {error}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from generator.loader import ConfigError, load
+    from generator.offline_root import root_certificate_path
+    from generator.plan import plan, select
+    from generator.writer import UnsafeOutputDir, write_tree
+    from verify.commands import EXIT_FAILED, EXIT_OK, UsageError, open_vault
+
+    if args.warn_days < 0:
+        raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
+    try:
+        loaded = load(args.config)
+    except ConfigError as error:
+        raise UsageError(str(error)) from None
+    config = loaded.config
+    try:
+        plans = select(plan(config), args.cluster)
+    except LookupError as error:
+        raise UsageError(str(error.args[0])) from None
+    root_file = (
+        root_certificate_path(config.root.certificate_file, loaded.source) if config.root.mode == "external" else None
+    )
+    api = open_vault(config)
+    api.health()
+    now = dt.datetime.now(dt.timezone.utc)
+    root, root_notes, findings = survey(api, config, plans, root_file, now)
+    result = RotationPlan(root, root_notes, findings, args.warn_days)
+    print(f"Vault at {api.address}")
+    for line in report_lines(result):
+        print(f"  {line}")
+    if result.root_due:
+        print("\n".join(ROOT_STEPS))
+    if result.due() or result.root_due:
+        tree = render_rotation(config, result)
+        out = Path(args.out)
+        try:
+            write_tree(tree, out)
+        except UnsafeOutputDir as error:
+            raise UsageError(str(error)) from None
+        except OSError as error:
+            raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
+        scripts = sum(1 for name in tree if name.endswith(SCRIPT_NAME))
+        print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them")
+    else:
+        print("nothing to rotate inside the window; nothing written")
+    return EXIT_FAILED if result.attention else EXIT_OK
