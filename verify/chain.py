@@ -306,12 +306,15 @@ def issuer_path(bundle: Bundle) -> tuple[x509.Certificate, ...]:
     return tuple(path)
 
 
+_NIST_NAMES = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521", "secp192r1": "P-192"}
+
+
 def describe_key(key: PrivateKeyTypes | object) -> str:
-    """'RSA-4096', 'EC P-256 (secp256r1)'...: type and size only."""
+    """'RSA-4096', 'EC P-256'...: type and size only, never key material."""
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
         return f"RSA-{key.key_size}"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
-        return f"EC {key.curve.name} ({key.curve.key_size} bits)"
+        return f"EC {_NIST_NAMES.get(key.curve.name, key.curve.name)}"
     if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
         return "Ed25519"
     if isinstance(key, ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
@@ -326,7 +329,7 @@ def _weakness(key: object) -> str:
     if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey) and key.key_size < MIN_RSA_BITS:
         return f"RSA-{key.key_size} is below {MIN_RSA_BITS} bits"
     if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey) and key.curve.key_size < MIN_EC_BITS:
-        return f"EC {key.curve.name} is below P-256"
+        return f"EC {_NIST_NAMES.get(key.curve.name, key.curve.name)} is below P-256"
     if isinstance(key, dsa.DSAPrivateKey | dsa.DSAPublicKey):
         return "DSA is not accepted by Istio"
     return ""
@@ -382,7 +385,7 @@ def key_matches_cert(bundle: Bundle) -> CheckResult:
 
 
 def _family(description: str) -> str:
-    """'RSA-2048' -> 'RSA', 'EC secp256r1 (256 bits)' -> 'EC'."""
+    """'RSA-2048' -> 'RSA', 'EC P-256' -> 'EC'."""
     return re.split(r"[- ]", description, maxsplit=1)[0]
 
 

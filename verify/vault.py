@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cryptography import x509
@@ -34,6 +34,7 @@ class VaultState:
     config: Config
     warn_days: int
     now: dt.datetime
+    rendered: dict[str, str] = field(default_factory=dict)
 
     def data(self, path: str) -> dict[str, Any] | None:
         """The `data` of a GET, None when Vault has nothing there."""
@@ -407,7 +408,7 @@ def policy_text(state: VaultState, cluster: ClusterPlan) -> CheckResult:
     text = (state.data(path) or {}).get("policy")
     if not isinstance(text, str):
         return failed(check_id, path, f"no policy {name!r} in Vault", "run vault/06-policy.sh")
-    rendered = rendered_policy(cluster)
+    rendered = state.rendered.get(cluster.name, "")
     if normalise_hcl(text) == normalise_hcl(rendered):
         return passed(check_id, path, f"policy {name!r} is the rendered policy.hcl")
     return failed(
@@ -420,7 +421,7 @@ def policy_text(state: VaultState, cluster: ClusterPlan) -> CheckResult:
 
 def policy_grants_read(state: VaultState, cluster: ClusterPlan) -> CheckResult:
     """Ask Vault (sys/capabilities) what a token holding only the policy may do on each templated path."""
-    check_id, target = "vault.policy-grants-read", "sys/capabilities"
+    check_id, target = "vault.policy-grants-read", f"sys/capabilities ({cluster.cluster.policy})"
     paths = list(cluster.policy_paths())
     capabilities = capabilities_of_policy(state.api, cluster.cluster.policy, paths)
     missing = [f"{p} ({', '.join(capabilities.get(p) or ['deny'])})" for p in paths if not _reads(capabilities, p)]
@@ -520,26 +521,25 @@ def describe_policy_drift(found: str, rendered: str) -> str:
     return "; ".join(parts) or "other stanzas differ"
 
 
-def rendered_policy(cluster: ClusterPlan) -> str:
-    """policy.hcl as `render` writes it for this cluster (flat for one cluster, clusters/<name>/ for several)."""
+def rendered_policies(config: Config) -> dict[str, str]:
+    """policy.hcl per cluster as `render` writes it (flat for one cluster, clusters/<name>/ for several)."""
     from generator.render import render_tree
 
-    tree = render_tree(cluster.config)
-    for key in (f"clusters/{cluster.name}/policy.hcl", "policy.hcl"):
-        if key in tree:
-            return tree[key].content.decode()
-    raise VaultApiError(f"the renderer produced no policy.hcl for cluster {cluster.name}")
+    tree = render_tree(config)
+    found = {name.split("/")[1]: f.content.decode() for name, f in tree.items() if name.endswith("/policy.hcl")}
+    if "policy.hcl" in tree:
+        found[plan(config)[0].name] = tree["policy.hcl"].content.decode()
+    return found
 
 
 # ---------------------------------------------------------------- running
 
 
-VAULT_WIDE: tuple[ClusterCheck, ...] = (audit_device, root_mount, root_cn)
+VAULT_WIDE: tuple[ClusterCheck, ...] = (audit_device, root_mount, root_cn, kv_mount)
 PER_CLUSTER: tuple[ClusterCheck, ...] = (
     intermediate_mount,
     intermediate_issuer,
     intermediate_chain,
-    kv_mount,
     kv_key_matches,
     k8s_auth_mount,
     k8s_auth_config,
@@ -561,7 +561,7 @@ def check_vault(
     now: dt.datetime | None = None,
 ) -> list[CheckResult]:
     """Every Vault check: Vault-wide ones once, the rest per cluster. Raises VaultUnavailable (exit 3)."""
-    state = VaultState(api, config, warn_days, now or dt.datetime.now(dt.timezone.utc))
+    state = VaultState(api, config, warn_days, now or dt.datetime.now(dt.timezone.utc), rendered_policies(config))
     results = [reachable(state), token(state)]
     results += [_guarded(check, state, clusters[0]) for check in VAULT_WIDE]
     for cluster in clusters:

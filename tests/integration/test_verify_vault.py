@@ -1,0 +1,667 @@
+"""`verify vault` and `verify chain --from-vault` against a real OpenBao dev server configured by the rendered
+scripts: a healthy Vault passes every check, each drift is caught by its check id, and an unusable Vault
+(down, sealed, wrong token, TLS mismatch) exits 3 quickly with a message saying what to do.
+
+To keep the suite fast, one configured server serves the read-only tests and every drift that can be undone
+(each undoes itself and the test proves it did); the re-signed intermediate gets a fresh server.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from xml.etree import ElementTree as ET
+
+import hvac
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+
+from generator.cli import main
+from generator.loader import STARTER, load
+from generator.plan import plan
+from tests.conftest import run_setup
+from tests.support import make_self_signed_ca_pem, render_into
+from tests.unit.test_reporters import validate_json_shape
+from verify.connection import Settings, VaultApi, VaultUnavailable, settings_from_env
+from verify.openbao import DevServer, OpenBaoMissing, find_bao, free_port, start_dev_server
+from verify.result import CheckResult, Status
+from verify.vault import check_vault
+
+REPO = Path(__file__).resolve().parents[2]
+# Fast keys for the drift servers: the checks do not depend on the key type, and EC exercises the non-RSA paths.
+EC_CONFIG = "root:\n  key_type: ec\n  key_bits: 256\nintermediate:\n  key_type: ec\n  key_bits: 256\n"
+FAST = 5.0  # seconds: "exits 3 within a few seconds", including interpreter start-up
+
+
+@dataclass
+class Configured:
+    """A dev server on which the rendered vault/setup.sh ran, and the config it came from."""
+
+    server: DevServer
+    config_path: Path
+    tree: Path
+    env: dict[str, str]
+
+    def client(self) -> Any:
+        return hvac.Client(url=self.server.address, token=self.server.token)
+
+    def check(self) -> dict[str, CheckResult]:
+        config = load(str(self.config_path)).config
+        api = VaultApi(Settings(self.server.address, self.server.token, True, None))
+        results = check_vault(api, config, plan(config))
+        by_id = {r.id: r for r in results}
+        assert len(by_id) == len(results)
+        return by_id
+
+
+def require_bao() -> None:
+    try:
+        find_bao()
+    except OpenBaoMissing as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have OpenBao: {error}")
+        pytest.skip(f"integration test needs OpenBao: {error}")
+
+
+def configure(workdir: Path, config_text: str) -> Configured:
+    require_bao()
+    workdir.mkdir(parents=True, exist_ok=True)
+    config_path = workdir / "istio-vault-ca.yaml"
+    config_path.write_text(config_text, encoding="utf-8")
+    tree = render_into(config_path, workdir / "out")
+    server = start_dev_server(workdir / "openbao")
+    kube_ca = workdir / "kubernetes-ca.crt"
+    kube_ca.write_bytes(make_self_signed_ca_pem("test kubernetes CA"))
+    env = server.env()
+    env.update(AUDIT_FILE_PATH=str(workdir / "vault-audit.log"), K8S_CA_CERT_FILE=str(kube_ca), TMPDIR=str(workdir))
+    result = run_setup(tree, env)
+    if result.returncode != 0:
+        server.stop()
+        raise AssertionError(f"vault/setup.sh failed:\n{result.stdout}\n{result.stderr}")
+    return Configured(server, config_path, tree, env)
+
+
+@pytest.fixture(scope="module")
+def healthy(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Configured]:
+    """The built-in default config, configured once. Drift tests change it and undo their change."""
+    configured = configure(tmp_path_factory.mktemp("healthy"), STARTER.read_text(encoding="utf-8"))
+    yield configured
+    configured.server.stop()
+
+
+@pytest.fixture
+def fresh(tmp_path: Path) -> Iterator[Configured]:
+    configured = configure(tmp_path / "fresh", EC_CONFIG)
+    yield configured
+    configured.server.stop()
+
+
+def cli(env: dict[str, str], *args: str, cwd: Path = REPO) -> tuple[int, str, str, float]:
+    started = time.monotonic()
+    result = subprocess.run(
+        [sys.executable, "-m", "generator.cli", *args],
+        env={**env, "PYTHONPATH": str(REPO)},
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=60,
+        check=False,
+    )
+    return result.returncode, result.stdout, result.stderr, time.monotonic() - started
+
+
+def stored_key_lines(configured: Configured) -> list[str]:
+    key = configured.client().read("kv/istioca")["data"]["ca-key.pem"]
+    return [line for line in key.splitlines() if "-----" not in line]
+
+
+# ---------------------------------------------------------------- a healthy Vault
+
+
+@pytest.mark.integration
+def test_healthy_vault_passes_every_check(healthy: Configured) -> None:
+    code, out, err, _ = cli(healthy.env, "verify", "vault", "-c", str(healthy.config_path), "--output", "json")
+    assert code == 0, out + err
+    document = json.loads(out)
+    validate_json_shape(document)
+    assert {c["id"]: c["status"] for c in document["checks"] if c["status"] != "pass"} == {}
+    assert document["summary"] == {"pass": len(document["checks"]), "warn": 0, "fail": 0, "error": 0}
+    ids = [c["id"] for c in document["checks"]]
+    assert len(ids) == len(set(ids)) == 18
+    assert all(line not in out + err for line in stored_key_lines(healthy))
+
+
+@pytest.mark.integration
+def test_each_check_names_the_api_path_it_reads(healthy: Configured) -> None:
+    by_id = healthy.check()
+    assert by_id["vault.audit-device"].target == "sys/audit"
+    assert by_id["vault.intermediate-mount"].target == "sys/mounts (istioca/)"
+    assert by_id["vault.kv-key-matches"].target == "kv/istioca"
+    assert by_id["vault.intermediate-chain"].target == "istioca/cert/ca_chain"
+    assert by_id["vault.k8s-role-binding"].target == "auth/kubernetes/role/istiod"
+    assert by_id["vault.policy-text"].target == "sys/policies/acl/istioca"
+    assert by_id["vault.policy-grants-read"].target == "sys/capabilities (istioca)"
+
+
+@pytest.mark.integration
+def test_one_cluster_costs_few_requests(healthy: Configured) -> None:
+    config = load(str(healthy.config_path)).config
+    api = VaultApi(Settings(healthy.server.address, healthy.server.token, True, None))
+    check_vault(api, config, plan(config))
+    assert api.requests <= 16, f"{api.requests} requests for one cluster (goal: at most 30)"
+
+
+@pytest.mark.integration
+def test_the_capabilities_probe_token_is_revoked(healthy: Configured) -> None:
+    vault = healthy.client()
+    before = set(vault.list("auth/token/accessors")["data"]["keys"])
+    healthy.check()
+    assert set(vault.list("auth/token/accessors")["data"]["keys"]) == before
+
+
+@pytest.mark.integration
+def test_junit_output_parses(healthy: Configured) -> None:
+    code, out, _, _ = cli(healthy.env, "verify", "vault", "-c", str(healthy.config_path), "--output", "junit")
+    assert code == 0
+    suite = ET.fromstring(out).find("testsuite")  # noqa: S314 - our own output
+    assert suite is not None and suite.get("failures") == "0"
+    assert len(suite.findall("testcase")) == 18
+
+
+@pytest.mark.integration
+def test_chain_from_vault_reads_what_the_agent_would_and_passes(healthy: Configured) -> None:
+    code, out, err, _ = cli(
+        healthy.env, "verify", "chain", "--from-vault", "-c", str(healthy.config_path), "--output", "json"
+    )
+    assert code == 0, out + err
+    checks = json.loads(out)["checks"]
+    assert {c["id"]: c["finding"] for c in checks if c["status"] != "pass"} == {}
+    assert "chain.spiffe-leaf" in {c["id"] for c in checks}
+    pem = next(c for c in checks if c["id"] == "chain.pem")
+    assert "ca-key.pem from kv/istioca" in pem["finding"]
+    assert all(line not in out + err for line in stored_key_lines(healthy))
+
+
+@pytest.mark.integration
+def test_text_output_is_a_table_with_a_summary(healthy: Configured) -> None:
+    code, out, _, _ = cli(healthy.env, "verify", "vault", "-c", str(healthy.config_path))
+    assert code == 0
+    assert "vault.k8s-role-binding" in out
+    assert out.rstrip().splitlines()[-1] == "OK: 18 passed, 0 warned, 0 failed, 0 errored (18 checks)"
+
+
+# ---------------------------------------------------------------- drifts that undo themselves
+
+
+Undo = Callable[[], None]
+
+
+def _tune(mount: str, ttl: str) -> Callable[[Any], Undo]:
+    def apply(vault: Any) -> Undo:
+        before = vault.read(f"sys/mounts/{mount}/tune")["data"]["max_lease_ttl"]
+        vault.write_data(f"sys/mounts/{mount}/tune", data={"max_lease_ttl": ttl})
+        return lambda: vault.write_data(f"sys/mounts/{mount}/tune", data={"max_lease_ttl": before})
+
+    return apply
+
+
+def _role(**changes: object) -> Callable[[Any], Undo]:
+    def apply(vault: Any) -> Undo:
+        path = "auth/kubernetes/role/istiod"
+        before = vault.read(path)["data"]
+        vault.write_data(path, data={**before, **changes})
+        return lambda: vault.write_data(path, data=before)
+
+    return apply
+
+
+def _policy(text: str) -> Callable[[Any], Undo]:
+    def apply(vault: Any) -> Undo:
+        before = vault.read("sys/policies/acl/istioca")["data"]["policy"]
+        vault.write_data("sys/policies/acl/istioca", data={"policy": text})
+        return lambda: vault.write_data("sys/policies/acl/istioca", data={"policy": before})
+
+    return apply
+
+
+def _remove_audit(vault: Any) -> Undo:
+    options = vault.read("sys/audit")["data"]["file/"]["options"]
+    vault.sys.disable_audit_device("file")
+    return lambda: vault.sys.enable_audit_device("file", path="file", options=options)
+
+
+def _replace_kv_key(vault: Any) -> Undo:
+    before = vault.read("kv/istioca")["data"]
+    other = ec.generate_private_key(ec.SECP256R1()).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    vault.write_data("kv/istioca", data={"ca-key.pem": other.decode()})
+    return lambda: vault.write_data("kv/istioca", data=before)
+
+
+def _move_mount(vault: Any) -> Undo:
+    vault.sys.move_backend("istioca", "istioca-moved")
+    return lambda: vault.sys.move_backend("istioca-moved", "istioca")
+
+
+def _upgrade_kv(vault: Any) -> Undo:
+    """Upgrade kv/ to version 2 in place; undo: a new version-1 mount holding the same key."""
+    before = vault.read("kv/istioca")["data"]
+    vault.write_data("sys/mounts/kv/tune", data={"options": {"version": "2"}})
+
+    def undo() -> None:
+        vault.sys.disable_secrets_engine("kv")
+        vault.sys.enable_secrets_engine("kv", path="kv", options={"version": "1"})
+        vault.write_data("kv/istioca", data=before)
+
+    return undo
+
+
+def _remove_k8s_auth(vault: Any) -> Undo:
+    config = vault.read("auth/kubernetes/config")["data"]
+    role = vault.read("auth/kubernetes/role/istiod")["data"]
+    vault.sys.disable_auth_method("kubernetes")
+
+    def undo() -> None:
+        vault.sys.enable_auth_method("kubernetes", path="kubernetes")
+        vault.write_data(
+            "auth/kubernetes/config",
+            data={k: config[k] for k in ("kubernetes_host", "kubernetes_ca_cert", "disable_local_ca_jwt")},
+        )
+        vault.write_data("auth/kubernetes/role/istiod", data=role)
+
+    return undo
+
+
+POLICY_PLUS_WILDCARD = """
+path "istioca/cert/ca" { capabilities = ["read"] }
+path "istioca/cert/ca_chain" { capabilities = ["read"] }
+path "kv/istioca" { capabilities = ["read"] }
+path "pki/cert/ca" { capabilities = ["read"] }
+path "kv/*" { capabilities = ["read", "list"] }
+"""
+POLICY_WITHOUT_KV = """
+path "istioca/cert/ca" { capabilities = ["read"] }
+path "istioca/cert/ca_chain" { capabilities = ["read"] }
+path "pki/cert/ca" { capabilities = ["read"] }
+"""
+
+UNDOABLE: dict[str, tuple[Callable[[Any], Undo], str, str]] = {
+    # drift -> (apply, check id that must fail, words its finding must contain)
+    "audit device removed": (_remove_audit, "vault.audit-device", "no audit device at file/"),
+    "wrong intermediate max TTL": (_tune("istioca", "8760h"), "vault.intermediate-mount", "8760h"),
+    "root max TTL below the intermediate's": (_tune("pki", "8760h"), "vault.root-mount", "signed shorter"),
+    "role bound to another service account": (
+        _role(bound_service_account_names=["default"]),
+        "vault.k8s-role-binding",
+        "['default']",
+    ),
+    "role bound to another namespace": (
+        _role(bound_service_account_namespaces=["default"]),
+        "vault.k8s-role-binding",
+        "in namespaces ['default']",
+    ),
+    "role without the policy": (_role(token_policies=["default"]), "vault.k8s-role-policy", "not 'istioca'"),
+    "role with another token period": (_role(token_period=3600), "vault.k8s-role-period", "3600s"),
+    "policy edited": (_policy(POLICY_PLUS_WILDCARD), "vault.policy-text", "extra path 'kv/*'"),
+    "policy no longer grants the key": (_policy(POLICY_WITHOUT_KV), "vault.policy-grants-read", "kv/istioca"),
+    "KV key replaced by another key": (_replace_kv_key, "vault.kv-key-matches", "does not belong"),
+    "intermediate mount missing": (_move_mount, "vault.intermediate-mount", "no secrets engine at istioca/"),
+    "KV mount of the other version": (_upgrade_kv, "vault.kv-mount", "KV version 2, the config says 1"),
+    "Kubernetes auth method removed": (_remove_k8s_auth, "vault.k8s-auth-mount", "no auth method at auth/kubernetes/"),
+}
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("drift", sorted(UNDOABLE))
+def test_drift_is_caught_by_its_check(drift: str, healthy: Configured) -> None:
+    apply, check_id, words = UNDOABLE[drift]
+    undo = apply(healthy.client())
+    try:
+        results = healthy.check()
+    finally:
+        undo()
+    result = results[check_id]
+    assert result.status is Status.FAIL, f"{drift}: {check_id} is {result.status.value}: {result.finding}"
+    assert words in result.finding
+    assert result.hint
+    assert [r.id for r in results.values() if r.status is Status.ERROR] == []
+    assert [r.id for r in healthy.check().values() if r.status is not Status.PASS] == [], "undo restored it"
+
+
+@pytest.mark.integration
+def test_drift_exits_1_on_the_command_line(healthy: Configured) -> None:
+    undo = _role(bound_service_account_namespaces=["default"])(healthy.client())
+    try:
+        code, out, err, _ = cli(healthy.env, "verify", "vault", "-c", str(healthy.config_path))
+    finally:
+        undo()
+    assert code == 1, out + err
+    assert "vault.k8s-role-binding" in out
+    assert "FAILED: 17 passed, 0 warned, 1 failed" in out
+
+
+@pytest.mark.integration
+def test_replaced_kv_key_is_never_printed(healthy: Configured) -> None:
+    vault = healthy.client()
+    undo = _replace_kv_key(vault)
+    try:
+        lines = stored_key_lines(healthy)
+        code, out, err, _ = cli(healthy.env, "verify", "chain", "--from-vault", "-c", str(healthy.config_path))
+    finally:
+        undo()
+    assert code == 1
+    assert "chain.key-matches-cert" in out
+    assert all(line not in out + err for line in lines)
+
+
+# ---------------------------------------------------------------- drifts that need a fresh server
+
+
+def _resign_without_root(vault: Any) -> None:
+    """Re-sign the intermediate with format=pem (no root) and make it the mount's default issuer, alone."""
+    csr = vault.write_data(
+        "istioca/intermediate/generate/existing",
+        data={"key_ref": "istiod-intermediate", "common_name": "tetrate.io Intermediate Authority"},
+    )["data"]["csr"]
+    signed = vault.write_data(
+        "pki/root/sign-intermediate",
+        data={"csr": csr, "format": "pem", "ttl": "43800h", "use_csr_values": False, "max_path_length": 0},
+    )["data"]["certificate"]
+    imported = vault.write_data("istioca/intermediate/set-signed", data={"certificate": signed})
+    vault.write_data("istioca/config/issuers", data={"default": imported["data"]["imported_issuers"][0]})
+    issuers = vault.list("istioca/issuers")["data"]["key_info"]
+    for issuer_id, info in issuers.items():
+        if not info.get("key_id"):  # the root copy that pem_bundle brought in
+            vault.adapter.delete(f"/v1/istioca/issuer/{issuer_id}")
+
+
+@pytest.mark.integration
+def test_intermediate_resigned_without_the_root_is_caught(fresh: Configured) -> None:
+    _resign_without_root(fresh.client())
+    results = fresh.check()
+    result = results["vault.intermediate-chain"]
+    assert result.status is Status.FAIL, result.finding
+    assert "istioca/cert/ca_chain ends with tetrate.io Intermediate Authority" in result.finding
+    assert "not the root at pki/cert/ca (1 cert(s))" in result.finding
+    assert "format=pem_bundle" in result.hint
+    assert [r.id for r in results.values() if r.status is Status.ERROR] == []
+    code, out, _, _ = cli(fresh.env, "verify", "chain", "--from-vault", "-c", str(fresh.config_path))
+    assert code == 1
+    assert "chain.includes-root" in out
+
+
+# ---------------------------------------------------------------- Vault unusable: exit 3, quickly
+
+
+ExpectExit3 = Callable[..., str]
+
+
+@pytest.fixture
+def expect_exit_3(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> ExpectExit3:
+    """Run `verify <command>` in this process (imports warm, so the clock measures Vault, not start-up) with
+    only VAULT_ADDR (and VAULT_TOKEN) set; assert exit 3, quickly, and the words in the message."""
+
+    def run(address: str, token: str | None, *words: str, command: str = "vault", **extra_env: str) -> str:
+        for name in list(os.environ):
+            if name.startswith(("VAULT_", "BAO_")):
+                monkeypatch.delenv(name)
+        monkeypatch.setenv("VAULT_ADDR", address)
+        monkeypatch.setenv("HOME", str(tmp_path))
+        if token is not None:
+            monkeypatch.setenv("VAULT_TOKEN", token)
+        for name, value in extra_env.items():
+            monkeypatch.setenv(name, value)
+        monkeypatch.chdir(tmp_path)  # the built-in default config, whatever the caller's directory holds
+        started = time.monotonic()
+        code = main(["verify", command, *(["--from-vault"] if command == "chain" else [])])
+        elapsed = time.monotonic() - started
+        out, err = capsys.readouterr()
+        assert code == 3, out + err
+        assert elapsed < FAST, f"took {elapsed:.1f} s"
+        assert out == ""
+        assert "Traceback" not in err
+        for word in words:
+            assert word in err
+        return err
+
+    return run
+
+
+def bare_env(address: str, token: str | None, home: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env.update(VAULT_ADDR=address, HOME=str(home))
+    if token is not None:
+        env["VAULT_TOKEN"] = token
+    return env
+
+
+@pytest.mark.integration
+def test_vault_down_exits_3_from_the_command_line(tmp_path: Path) -> None:
+    env = bare_env(f"http://127.0.0.1:{free_port()}", "root", tmp_path)
+    code, out, err, _ = cli(env, "verify", "vault", cwd=tmp_path)
+    assert (code, out) == (3, "")
+    assert "istio-vault-ca: error: cannot reach Vault at http://127.0.0.1:" in err
+    assert "check VAULT_ADDR" in err and "Traceback" not in err
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("command", ["vault", "chain"])
+def test_vault_down_exits_3(command: str, expect_exit_3: ExpectExit3) -> None:
+    expect_exit_3(f"http://127.0.0.1:{free_port()}", "root", "cannot reach Vault", "(refused)", command=command)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("command", ["vault", "chain"])
+def test_wrong_token_exits_3(command: str, healthy: Configured, expect_exit_3: ExpectExit3) -> None:
+    err = expect_exit_3(healthy.server.address, "not-a-token", "refused the token", "VAULT_TOKEN", command=command)
+    assert "not-a-token" not in err
+
+
+@pytest.mark.integration
+def test_missing_token_exits_3(healthy: Configured, expect_exit_3: ExpectExit3) -> None:
+    expect_exit_3(healthy.server.address, None, "no Vault token", "vault login")
+
+
+@pytest.mark.integration
+def test_token_file_is_used_like_the_vault_cli(healthy: Configured, tmp_path: Path) -> None:
+    (tmp_path / ".vault-token").write_text(f"{healthy.server.token}\n", encoding="utf-8")
+    env = bare_env(healthy.server.address, None, tmp_path)
+    code, out, err, _ = cli(env, "verify", "vault", "-c", str(healthy.config_path))
+    assert code == 0, out + err
+
+
+@pytest.mark.integration
+def test_https_to_a_plain_http_server_exits_3(healthy: Configured, expect_exit_3: ExpectExit3) -> None:
+    address = healthy.server.address.replace("http://", "https://")
+    expect_exit_3(address, "root", "TLS handshake", "does not speak TLS")
+
+
+@pytest.mark.integration
+def test_sealed_vault_exits_3(openbao: DevServer, expect_exit_3: ExpectExit3) -> None:
+    hvac.Client(url=openbao.address, token=openbao.token).sys.seal()
+    expect_exit_3(openbao.address, openbao.token, "is sealed", "unseal")
+
+
+@pytest.fixture
+def tls_server(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    """A dev server with its own TLS CA (-dev-tls): (address, CA file)."""
+    require_bao()
+    port, certs = free_port(), tmp_path / "tls"
+    certs.mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env["HOME"] = str(tmp_path)
+    command = [find_bao(), "server", "-dev", "-dev-tls", f"-dev-tls-cert-dir={certs}", "-dev-root-token-id=root"]
+    process = subprocess.Popen(
+        [*command, f"-dev-listen-address=127.0.0.1:{port}", "-dev-no-store-token"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+        start_new_session=True,
+    )
+    try:
+        deadline = time.monotonic() + 15
+        while not (certs / "vault-ca.pem").exists() or not _listening(port):
+            assert process.poll() is None and time.monotonic() < deadline, "the -dev-tls server did not start"
+            time.sleep(0.05)
+        yield f"https://127.0.0.1:{port}", certs / "vault-ca.pem"
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def _listening(port: int) -> bool:
+    with socket.socket() as sock:
+        return sock.connect_ex(("127.0.0.1", port)) == 0
+
+
+@pytest.mark.integration
+def test_tls_server_with_an_unknown_ca_exits_3(tls_server: tuple[str, Path], expect_exit_3: ExpectExit3) -> None:
+    address, _ = tls_server
+    expect_exit_3(address, "root", "TLS verification", "unable to get local issuer certificate", "VAULT_CACERT")
+
+
+@pytest.mark.integration
+def test_tls_server_with_its_ca_is_reached(tls_server: tuple[str, Path], tmp_path: Path) -> None:
+    address, ca_file = tls_server
+    env = bare_env(address, "root", tmp_path)
+    env["VAULT_CACERT"] = str(ca_file)
+    code, out, err, _ = cli(env, "verify", "vault", "--output", "json", cwd=tmp_path)
+    assert code == 1, err  # reached and authorised; nothing is configured on this server
+    statuses = {c["id"]: c["status"] for c in json.loads(out)["checks"]}
+    assert statuses["vault.reachable"] == "pass" and statuses["vault.token"] == "pass"
+    assert statuses["vault.intermediate-mount"] == "fail"
+
+
+# ---------------------------------------------------------------- connection settings (no server needed)
+
+
+def test_settings_follow_the_vault_cli_variables(tmp_path: Path) -> None:
+    env = {
+        "VAULT_ADDR": "https://vault.example:8200/",
+        "VAULT_TOKEN": "t0k",
+        "VAULT_CACERT": "/etc/ca.pem",
+        "VAULT_NAMESPACE": "team",
+        "HOME": str(tmp_path),
+    }
+    settings = settings_from_env("http://127.0.0.1:8200", env)
+    assert (settings.address, settings.token, settings.verify, settings.namespace) == (
+        "https://vault.example:8200",
+        "t0k",
+        "/etc/ca.pem",
+        "team",
+    )
+    assert settings_from_env("http://x:1", {**env, "VAULT_SKIP_VERIFY": "true"}).verify is False
+
+
+def test_settings_default_to_the_config_address_and_the_token_file(tmp_path: Path) -> None:
+    (tmp_path / ".vault-token").write_text("from-file\n", encoding="utf-8")
+    settings = settings_from_env("http://127.0.0.1:8200", {"HOME": str(tmp_path)})
+    assert settings.address == "http://127.0.0.1:8200"
+    assert settings.token == "from-file"
+    assert settings.verify is True
+
+
+def test_a_server_that_never_answers_times_out(tmp_path: Path) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(8)  # accepts connections in the kernel, never answers
+        address = f"http://127.0.0.1:{listener.getsockname()[1]}"
+        api = VaultApi(Settings(address, "root", True, None, timeout=(0.5, 0.5)))
+        started = time.monotonic()
+        with pytest.raises(VaultUnavailable) as caught:
+            api.health()
+    assert time.monotonic() - started < 3
+    assert caught.value.kind == "unreachable"
+    assert "timed out" in str(caught.value)
+
+
+def test_missing_ca_file_is_a_tls_error(tmp_path: Path) -> None:
+    with pytest.raises(VaultUnavailable) as caught:
+        VaultApi(Settings("https://127.0.0.1:1", "t", str(tmp_path / "nope.pem"), None))
+    assert caught.value.kind == "tls"
+    assert "VAULT_CACERT" in str(caught.value)
+
+
+# ---------------------------------------------------------------- several clusters on one Vault
+
+TWO_CLUSTERS = (
+    EC_CONFIG
+    + """kv: {version: 2}
+clusters:
+  - {name: east, intermediate_mount: istioca-east, kv_path: istioca-east, auth_mount: k8s-east, policy: istioca-east}
+  - name: west
+    intermediate_mount: istioca-west
+    kv_path: istioca-west
+    auth_mount: k8s-west
+    policy: istioca-west
+    kubernetes_auth: {reviewer: client-jwt, kubernetes_host: "https://west.example:6443"}
+"""
+)
+
+
+@pytest.mark.integration
+def test_two_clusters_vault_wide_checks_once_cluster_checks_each(tmp_path: Path, script_env: dict[str, str]) -> None:
+    config_path = tmp_path / "istio-vault-ca.yaml"
+    config_path.write_text(TWO_CLUSTERS, encoding="utf-8")
+    tree = render_into(config_path, tmp_path / "out")
+    for script in ("root/vault/setup.sh", "clusters/east/vault/setup.sh", "clusters/west/vault/setup.sh"):
+        result = run_setup(tree, script_env, script)
+        assert result.returncode == 0, result.stderr
+    config = load(str(config_path)).config
+    api = VaultApi(Settings(script_env["VAULT_ADDR"], script_env["VAULT_TOKEN"], True, None))
+    results = check_vault(api, config, plan(config))
+    assert [r for r in results if r.status is not Status.PASS] == []
+    ids = [r.id for r in results]
+    assert ids.count("vault.audit-device") == ids.count("vault.kv-mount") == 1
+    assert ids.count("vault.kv-key-matches") == ids.count("vault.policy-text") == 2
+    assert {r.target for r in results if r.id == "vault.kv-key-matches"} == {
+        "kv/data/istioca-east",
+        "kv/data/istioca-west",
+    }
+    assert api.requests <= 30
+
+
+# ---------------------------------------------------------------- pure helpers (no server)
+
+
+def test_template_value_prints_what_consul_template_would() -> None:
+    from verify.vault import template_value
+
+    v2 = {"data": {"data": {"ca-key.pem": "KEY"}, "metadata": {}}}
+    assert template_value(v2, ("data", "ca-key.pem")) == b"KEY\n"
+    assert template_value(v2, ("ca-key.pem",)) == b"<no value>\n", "a KV v1 template on a v2 secret"
+    assert template_value(None, ("certificate",)) is None
+
+
+def test_policy_comparison_ignores_comments_whitespace_and_trailing_commas() -> None:
+    from verify.vault import describe_policy_drift, normalise_hcl
+
+    rendered = '# comment\npath "kv/istioca" {\n  capabilities = ["read"]\n}\n'
+    same = 'path "kv/istioca" { capabilities = ["read",] } // trailing\n/* block */'
+    assert normalise_hcl(rendered) == normalise_hcl(same)
+    edited = 'path "kv/istioca" { capabilities = ["read", "update"] }\npath "sys/*" { capabilities = ["read"] }'
+    assert normalise_hcl(rendered) != normalise_hcl(edited)
+    drift = describe_policy_drift(edited, rendered)
+    assert "extra path 'sys/*'" in drift
+    assert "'kv/istioca' has ['read', 'update'] instead of ['read']" in drift
+
+
+def test_rendered_policies_follow_the_render_layout() -> None:
+    from generator.loader import parse_text
+    from verify.vault import rendered_policies
+
+    policies = rendered_policies(parse_text(TWO_CLUSTERS, "test"))
+    assert set(policies) == {"east", "west"}
+    assert 'path "kv/data/istioca-west"' in policies["west"]
+    flat = rendered_policies(parse_text(STARTER.read_text(encoding="utf-8"), "starter"))
+    assert set(flat) == {"default"}
