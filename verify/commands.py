@@ -31,6 +31,12 @@ def _error(message: str) -> None:
 
 def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...]]:
     """The config and the selected clusters' plans; UsageError for anything a person must fix first."""
+    config, plans, _ = load_plans_and_source(args)
+    return config, plans
+
+
+def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...], str]:
+    """As `load_plans`, plus where the config came from (root.certificate_file is relative to it)."""
     from generator.loader import ConfigError, load
     from generator.plan import plan, select
 
@@ -39,7 +45,7 @@ def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...
     except ConfigError as error:
         raise UsageError(str(error)) from None
     try:
-        return loaded.config, select(plan(loaded.config), args.cluster)
+        return loaded.config, select(plan(loaded.config), args.cluster), loaded.source
     except LookupError as error:
         raise UsageError(str(error.args[0]) if error.args else str(error)) from None
 
@@ -99,7 +105,7 @@ def _chain(args: argparse.Namespace) -> int:
     directories = [Path(d) for d in args.dirs]
     not_dirs = [str(d) for d in directories if not d.is_dir()]
     if not_dirs:
-        raise UsageError(f"not a directory: {', '.join(not_dirs)}")
+        raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
     report = Report()
     for directory in directories:
         report.extend(check_dir(directory, warn_days=args.warn_days))
@@ -121,7 +127,7 @@ def _vault(args: argparse.Namespace) -> int:
     from verify.vault import check_vault
 
     _check_warn_days(args)
-    config, plans = load_plans(args)
+    config, plans, source = load_plans_and_source(args)
     api = open_vault(config)
-    report = Report(check_vault(api, config, plans, warn_days=args.warn_days))
+    report = Report(check_vault(api, config, plans, warn_days=args.warn_days, config_source=source))
     return _finish(report, args.output)

@@ -35,6 +35,8 @@ class VaultState:
     warn_days: int
     now: dt.datetime
     rendered: dict[str, str] = field(default_factory=dict)
+    clusters: tuple[ClusterPlan, ...] = ()
+    config_source: str | None = None
 
     def data(self, path: str) -> dict[str, Any] | None:
         """The `data` of a GET, None when Vault has nothing there."""
@@ -181,14 +183,47 @@ def root_mount(state: VaultState, cluster: ClusterPlan) -> CheckResult:
 
 def root_cn(state: VaultState, cluster: ClusterPlan) -> CheckResult:
     """The root in Vault is the one the config names (a mismatch means another root or another mount)."""
+    if state.config.root.mode == "external":
+        return external_root(state)
     path, _ = _file(cluster, ROOT_CERT)
     check_id, want = "vault.root-cn", state.config.root.common_name
     root = state.certificate(path)
     if root is None:
         return failed(check_id, path, f"no root CA certificate at {path}", "run vault/02-root-pki.sh")
-    if _cn(root) != want and state.config.root.mode == "vault":
+    if _cn(root) != want:
         return failed(check_id, path, f"root CN is {_cn(root)!r}, the config says {want!r}")
     return passed(check_id, path, f"root CN is {_cn(root)!r}")
+
+
+def external_root(state: VaultState) -> CheckResult:
+    """With an offline root, each intermediate mount must hold exactly root.certificate_file as its root."""
+    from generator.offline_root import root_certificate_path
+
+    check_id = "vault.root-cn"
+    file = root_certificate_path(state.config.root.certificate_file, state.config_source)
+    try:
+        expected = x509.load_pem_x509_certificate(file.read_bytes()) if file else None
+    except (OSError, ValueError):
+        expected = None
+    paths = [_file(cluster, ROOT_CERT)[0] for cluster in state.clusters]
+    if expected is None:
+        return warned(
+            check_id,
+            ", ".join(paths),
+            f"cannot read root.certificate_file {file} to compare with Vault's copy",
+            "run the verifier where the offline root's certificate (never its key) is readable",
+        )
+    for path in paths:
+        found = state.certificate(path)
+        if found != expected:
+            what = f"holds {_cn(found)!r}" if found else "holds no certificate"
+            return failed(
+                check_id,
+                path,
+                f"{path} {what}, not the offline root in {file} ({_cn(expected)!r})",
+                "import the intermediate with its root: vault/07-intermediate-import.sh",
+            )
+    return passed(check_id, ", ".join(paths), f"every intermediate mount holds the offline root {_cn(expected)!r}")
 
 
 # ---------------------------------------------------------------- per-cluster checks
@@ -559,9 +594,13 @@ def check_vault(
     *,
     warn_days: int = 30,
     now: dt.datetime | None = None,
+    config_source: str | None = None,
 ) -> list[CheckResult]:
-    """Every Vault check: Vault-wide ones once, the rest per cluster. Raises VaultUnavailable (exit 3)."""
-    state = VaultState(api, config, warn_days, now or dt.datetime.now(dt.timezone.utc), rendered_policies(config))
+    """Every Vault check: Vault-wide ones once, the rest per cluster. Raises VaultUnavailable (exit 3).
+
+    `config_source` is the config file's path: root.certificate_file is relative to it."""
+    moment = now or dt.datetime.now(dt.timezone.utc)
+    state = VaultState(api, config, warn_days, moment, rendered_policies(config), clusters, config_source)
     results = [reachable(state), token(state)]
     results += [_guarded(check, state, clusters[0]) for check in VAULT_WIDE]
     for cluster in clusters:

@@ -665,3 +665,69 @@ def test_rendered_policies_follow_the_render_layout() -> None:
     assert 'path "kv/data/istioca-west"' in policies["west"]
     flat = rendered_policies(parse_text(STARTER.read_text(encoding="utf-8"), "starter"))
     assert set(flat) == {"default"}
+
+
+# ---------------------------------------------------------------- an offline root
+
+EXTERNAL_ROOT = """root: {mode: external, certificate_file: offline-root/root-ca.pem}
+intermediate: {key_type: ec, key_bits: 256, ttl: 8760h}
+"""
+
+
+def signing_args(root_key: Path) -> list[str]:
+    return [
+        "sign-intermediate",
+        "--root-cert",
+        "offline-root/root-ca.pem",
+        "--root-key",
+        str(root_key),
+        "--csr",
+        "csr/default-intermediate.csr",
+        "--ttl",
+        "8760h",
+        "-o",
+        "csr/default-intermediate.pem",
+    ]
+
+
+def run_in(tree: Path, script: str, env: dict[str, str], cwd: Path) -> None:
+    """A rendered script run beside the config, where the CSR and the signed certificate live."""
+    done = subprocess.run(
+        ["bash", str(tree / "vault" / script)], env=env, cwd=cwd, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.mark.integration
+def test_offline_root_is_compared_with_root_certificate_file(tmp_path: Path, script_env: dict[str, str]) -> None:
+    from tests import pki_factory as pki
+
+    work = tmp_path / "work"
+    (work / "offline-root").mkdir(parents=True)
+    config_path = work / "istio-vault-ca.yaml"
+    config_path.write_text(EXTERNAL_ROOT, encoding="utf-8")
+    root = pki.root(not_after=pki.NOW + 3650 * pki.DAY)
+    (work / "offline-root" / "root-ca.pem").write_bytes(root.pem)
+    root_key = tmp_path / "offline-root.key"  # apart from the config, as an offline key would be
+    root_key.write_bytes(root.key_pem)
+    root_key.chmod(0o600)
+    tree = render_into(config_path, work / "out")
+    run_in(tree, "setup.sh", script_env, work)
+    code, _, err, _ = cli(script_env, *signing_args(root_key), cwd=work)
+    assert code == 0, err
+    run_in(tree, "07-intermediate-import.sh", script_env, work)
+
+    code, out, err, _ = cli(script_env, "verify", "vault", "-c", str(config_path), "--output", "json", cwd=tmp_path)
+    assert code == 0, out + err
+    statuses = {c["id"]: (c["status"], c["finding"]) for c in json.loads(out)["checks"]}
+    assert statuses["vault.root-mount"][0] == "skip"
+    assert statuses["vault.root-cn"] == ("pass", "every intermediate mount holds the offline root 'Test Root CA'")
+    assert [i for i, (status, _) in statuses.items() if status not in ("pass", "skip")] == []
+
+    other = pki.make_ca("Another Root", subject_key=pki.key("ec", 256, 3))
+    (work / "offline-root" / "root-ca.pem").write_bytes(other.pem)
+    code, out, _, _ = cli(script_env, "verify", "vault", "-c", str(config_path), "--output", "json", cwd=tmp_path)
+    assert code == 1
+    root_cn = next(c for c in json.loads(out)["checks"] if c["id"] == "vault.root-cn")
+    assert root_cn["status"] == "fail"
+    assert "istioca/issuer/root holds 'Test Root CA', not the offline root in" in root_cn["finding"]
