@@ -113,14 +113,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(cluster)
     _add_kube_flags(cluster)
     _add_report_flags(cluster)
-    cluster.set_defaults(handler=_lazy("verify.commands:cluster"))
+    cluster.set_defaults(handler=_lazy("verify.cluster_commands:cluster"))
 
     everything = checks.add_parser("all", help="chain (from the pod and from Vault), vault and cluster checks")
     _add_config(everything)
     _add_cluster(everything)
     _add_kube_flags(everything)
     _add_report_flags(everything)
-    everything.set_defaults(handler=_lazy("verify.commands:all_checks"))
+    everything.set_defaults(handler=_lazy("verify.cluster_commands:all_checks"))
 
     rehearse = commands.add_parser(
         "rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"

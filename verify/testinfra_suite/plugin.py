@@ -1,0 +1,88 @@
+"""Options and fixtures of the suite, as a pytest plugin (`-p verify.testinfra_suite.plugin`).
+
+A plugin rather than only a conftest because pytest reads command-line options only from plugins and from the
+conftest files next to the paths it was given; `--pyargs` users give a module name, not a path. Without the
+plugin flag the same settings come from the environment: IVC_CONFIG, IVC_CLUSTER, IVC_WARN_DAYS.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+if TYPE_CHECKING:
+    from generator.plan import ClusterPlan
+    from verify.result import CheckResult
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("istio-vault-ca")
+    group.addoption(
+        "--ivc-config",
+        default=os.environ.get("IVC_CONFIG"),
+        help="istio-vault-ca config file (default: $IVC_CONFIG, ./istio-vault-ca.yaml, else the built-in default)",
+    )
+    group.addoption("--ivc-cluster", default=os.environ.get("IVC_CLUSTER"), help="cluster of the config to check")
+    group.addoption(
+        "--ivc-warn-days",
+        type=int,
+        default=int(os.environ.get("IVC_WARN_DAYS", "30")),
+        help="warn when a certificate expires within N days (default: $IVC_WARN_DAYS or 30)",
+    )
+
+
+def _option(config: pytest.Config, name: str, env: str) -> Any:
+    """The option when the plugin registered it, else the environment variable."""
+    return config.getoption(name, default=os.environ.get(env))
+
+
+@pytest.fixture(scope="session")
+def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
+    """The plan of the one cluster being checked; a bad config is a usage error, not a failing check."""
+    from generator.loader import ConfigError, load
+    from generator.plan import plan, select
+
+    try:
+        plans = select(
+            plan(load(request.config.getoption("--ivc-config")).config), request.config.getoption("--ivc-cluster")
+        )
+    except (ConfigError, LookupError) as error:
+        raise pytest.UsageError(str(error)) from None
+    if len(plans) > 1:
+        raise pytest.UsageError("the config names several clusters: pick one with --ivc-cluster NAME")
+    return plans[0]
+
+
+@pytest.fixture(scope="module")
+def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest) -> list[CheckResult]:
+    """Every result for this host: the in-pod file checks, plus the cluster checks for a kubectl:// host."""
+    from verify.cluster import pod_file_checks
+    from verify.podfiles import PodFilesError, read_ca_files
+    from verify.result import errored
+
+    warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or 30)
+    ca_dir = ivc_plan.config.istiod.ca_dir
+    try:
+        results = pod_file_checks(read_ca_files(host, ca_dir), ivc_plan, warn_days=warn_days)
+    except PodFilesError as error:
+        results = [errored("pod.ca-files-present", ca_dir, f"cannot read the files: {error}", error.hint)]
+    if getattr(host.backend, "NAME", "") == "kubectl":
+        results += _cluster_results(host.backend, ivc_plan)
+    return results
+
+
+def _cluster_results(backend: Any, plan: ClusterPlan) -> list[CheckResult]:
+    from verify.cluster import collect, run
+    from verify.cluster_commands import vault_root
+    from verify.kube import KubeAccessError, KubeConfigProblem, connect
+    from verify.result import errored
+
+    try:
+        state = collect(connect(backend.kubeconfig, backend.context), plan)
+    except (KubeAccessError, KubeConfigProblem) as error:
+        return [errored("cluster.namespace-exists", "api-server", str(error), getattr(error, "hint", ""))]
+    state = replace(state, pods=tuple(pod for pod in state.pods if pod.name == backend.name))
+    return run(state, plan, vault_root(plan.config, plan))
