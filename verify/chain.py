@@ -638,6 +638,13 @@ def expiry(bundle: Bundle) -> CheckResult:
     soonest = min(certs, key=lambda c: c.not_valid_after_utc)
     days = (soonest.not_valid_after_utc - bundle.now).days
     finding = f"{bundle.name_of(soonest)} expires first, on {_date(soonest.not_valid_after_utc)} ({days} days)"
+    if soonest.not_valid_after_utc < bundle.now:
+        return warned(
+            check_id,
+            bundle.target,
+            f"{bundle.name_of(soonest)} already expired on {_date(soonest.not_valid_after_utc)} (chain.validity)",
+            "rotate now: istio-vault-ca plan-rotation",
+        )
     if days < bundle.warn_days:
         return warned(
             check_id,

@@ -349,6 +349,7 @@ def _spki(public_key: Any) -> bytes:
 
 
 def k8s_auth_mount(state: VaultState, cluster: ClusterPlan) -> CheckResult:
+    """The auth method the injected agent logs in with (vault.hashicorp.com/auth-path)."""
     name = cluster.cluster.auth_mount
     check_id, target = "vault.k8s-auth-mount", f"sys/auth ({name}/)"
     mount = state.mount(name, "sys/auth")
@@ -403,6 +404,7 @@ def k8s_role_binding(state: VaultState, cluster: ClusterPlan) -> CheckResult:
 
 
 def k8s_role_policy(state: VaultState, cluster: ClusterPlan) -> CheckResult:
+    """istiod's token must carry the policy that reads the CA files; any other policy is extra privilege."""
     path, role = _role(state, cluster)
     check_id, want = "vault.k8s-role-policy", cluster.cluster.policy
     if role is None:
@@ -419,6 +421,7 @@ def k8s_role_policy(state: VaultState, cluster: ClusterPlan) -> CheckResult:
 
 
 def k8s_role_period(state: VaultState, cluster: ClusterPlan) -> CheckResult:
+    """A periodic token keeps the agent sidecar renewing instead of re-logging in."""
     path, role = _role(state, cluster)
     check_id = "vault.k8s-role-period"
     if role is None:
@@ -547,6 +550,7 @@ def policy_rules(text: str) -> dict[str, list[str]]:
 
 
 def describe_policy_drift(found: str, rendered: str) -> str:
+    """Which paths were added, removed or changed: a finding people can act on, not a raw diff."""
     have, want = policy_rules(found), policy_rules(rendered)
     parts = [f"missing path {p!r}" for p in sorted(want.keys() - have.keys())]
     parts += [f"extra path {p!r}" for p in sorted(have.keys() - want.keys())]
