@@ -128,11 +128,20 @@ def _denied(_match: re.Match[str], ctx: Context) -> tuple[str, str]:
     )
 
 
-_S = r"[\s\S]{0,400}?"  # a short run of anything, real or escaped newlines included
+# A short run inside one log entry: real newlines are allowed (consul-template prints the API error's own), a
+# new timestamped entry is not, so one entry's "Code: 403" is never paired with another's "permission denied".
+_S = r"(?:(?!\n\d{4}-\d\d-\d\dT)[\s\S]){0,600}?"
 SIGNATURES: tuple[_Signature, ...] = (
     _Signature(re.compile(r"/login" + _S + r"Code: 403\." + _S + r"permission denied"), _login_denied),
     _Signature(
-        re.compile(r"vault\.read\((?P<path>[^)\s]+)\)" + _S + r"Code: 403\." + _S + r"permission denied"),
+        # Not the "failed to check if X is KVv2" warning, which also says 403 and is harmless.
+        re.compile(
+            r"vault\.read\((?P<path>[^)\s]+)\):(?: vault\.read\([^)\s]+\):)? Error making API request\."
+            + _S
+            + r"Code: 403\."
+            + _S
+            + r"permission denied"
+        ),
         _read_denied,
     ),
     _Signature(re.compile(r"invalid role name \\?\"(?P<role>[^\"\\]+)\\?\""), _role_missing),

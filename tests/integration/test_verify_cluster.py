@@ -243,7 +243,9 @@ def test_with_real_openbao_all_passes_then_a_config_map_root_differing_from_vaul
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     values = _setup_vault(tmp_path, script_env, monkeypatch, cluster_plan)
-    write_agent_files(kubectl.files, values)
+    shutil.rmtree(kubectl.files)
+    agent = run_agent(script_env, cluster_plan, kubectl.files, policy=cluster_plan.cluster.policy)
+    assert agent.returncode == 0, agent.stderr
     seed.healthy(stub, cluster_plan, values["root-cert.pem"])
 
     outcome = verify(capsys, kubeconfig, command="all")
@@ -628,16 +630,84 @@ def test_key_readable_by_others_fails_the_mode_check(
     )
 
 
+def run_agent(
+    env: dict[str, str], cluster_plan: ClusterPlan, directory: Path, *, policy: str = "", service_account: str = ""
+) -> Any:
+    """The init container's agent, for real: the config vault-k8s builds from the rendered annotations, run by
+    `bao agent`, rendering into `directory`. Auto-auth is a token holding only `policy`, or the real Kubernetes
+    login with a service-account JWT for `service_account` (no TokenReview here, so only for refusals)."""
+    from verify.openbao import find_bao
+
+    work = directory.parent / f"agent-{policy or service_account}"
+    work.mkdir()
+    config = seed.agent_config(cluster_plan.annotations(), init=True)
+    if policy:
+        token = subprocess.run(
+            ["bao", "token", "create", f"-policy={policy}", "-field=token"],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+        (work / "token").write_text(token, encoding="utf-8")
+        config["auto_auth"]["method"] = {"type": "token_file", "config": {"token_file_path": str(work / "token")}}
+    else:
+        (work / "jwt").write_text(_service_account_jwt(cluster_plan.config.istiod.namespace, service_account))
+        config["auto_auth"]["method"]["config"]["token_path"] = str(work / "jwt")
+        config["auto_auth"]["method"]["exit_on_err"] = True
+    config["auto_auth"]["sink"] = [{"type": "file", "config": {"path": str(work / "sink")}}]
+    config["pid_file"] = str(work / "pid")
+    config["vault"] = {"address": env["VAULT_ADDR"], "retry": {"num_retries": 1}}
+    for template in config["template"]:
+        template["destination"] = str(directory / Path(template["destination"]).name)
+    directory.mkdir(parents=True, exist_ok=True)
+    (work / "agent.json").write_text(json.dumps(config), encoding="utf-8")
+    return subprocess.run(
+        [find_bao(), "agent", f"-config={work / 'agent.json'}"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def _service_account_jwt(namespace: str, name: str) -> str:
+    """A JWT with the claims of a projected service-account token; the signature is never checked before the
+    role's bound names are (and no key is configured), so a placeholder suffices for a refusal."""
+    import base64
+
+    def part(document: dict[str, str]) -> str:
+        return base64.urlsafe_b64encode(json.dumps(document).encode()).decode().rstrip("=")
+
+    claims = {
+        "iss": "kubernetes/serviceaccount",
+        "sub": f"system:serviceaccount:{namespace}:{name}",
+        "kubernetes.io/serviceaccount/namespace": namespace,
+        "kubernetes.io/serviceaccount/service-account.name": name,
+    }
+    return f"{part({'alg': 'RS256', 'typ': 'JWT'})}.{part(claims)}.c2lnbmF0dXJl"
+
+
 @pytest.mark.integration
-def test_local_backend_checks_files_rendered_from_openbao(
-    cluster_plan: ClusterPlan, script_env: dict[str, str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_real_bao_agent_files_pass_over_local_and_its_denied_log_is_diagnosed(
+    stub: KubeStub,
+    kubeconfig: Path,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
 ) -> None:
-    """testinfra's local:// backend over the four values the agent templates read from a real OpenBao."""
+    """A real `bao agent` renders the four files (testinfra local:// checks them); with a token lacking the
+    policy, the same agent fails, and its real log, served as vault-agent-init's, is turned into the cause."""
     from verify.cluster import pod_file_checks
     from verify.podfiles import get_host, read_ca_files
 
     values = _setup_vault(tmp_path, script_env, monkeypatch, cluster_plan)
-    directory = write_agent_files(tmp_path / "secrets", values)
+    directory = tmp_path / "secrets"
+    rendered = run_agent(script_env, cluster_plan, directory, policy=cluster_plan.cluster.policy)
+    assert rendered.returncode == 0, rendered.stderr
     here = _plan_with(tmp_path, f"ca_dir: {directory}", f"run_as_user: {os.getuid()}")  # this machine is the pod
 
     files = read_ca_files(get_host("local://"), str(directory))
@@ -646,7 +716,38 @@ def test_local_backend_checks_files_rendered_from_openbao(
     assert [r.id for r in results if r.failed] == []
     assert {r.id for r in results} >= {"pod.ca-files-present", "pod.ca-file-modes", "chain.key-matches-cert"}
     assert files.modes == {"ca-cert.pem": 0o644, "ca-key.pem": 0o400, "cert-chain.pem": 0o644, "root-cert.pem": 0o644}
-    assert files.uids["ca-key.pem"] == os.getuid()
+    assert files.values["root-cert.pem"] == values["root-cert.pem"]
+
+    denied = run_agent(script_env, cluster_plan, tmp_path / "denied", policy="default")
+    assert denied.returncode == 1
+    deployment = seed.healthy(stub, cluster_plan, values["root-cert.pem"])
+    stub.add(seed.pod_from(deployment, init_failed=True))
+    stub.set_log(NS, POD, "vault-agent-init", denied.stdout + denied.stderr)  # kubectl logs shows both streams
+    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{_closed_port()}")
+
+    outcome = verify(capsys, kubeconfig)
+
+    assert outcome.code == 1
+    init = outcome.one("cluster.agent-init-succeeded")
+    assert "the Vault policy does not let role istiod read kv/istioca (403 permission denied)" in init["finding"]
+    assert "agent: (view) vault.read(kv/istioca): vault.read(kv/istioca): Error making API request." in init["finding"]
+
+    # The real login refusal when istiod runs as another service account than the role binds.
+    refused = run_agent(script_env, cluster_plan, tmp_path / "other-sa", service_account="istiod")
+    assert refused.returncode == 1
+    stub.set_log(NS, POD, "vault-agent-init", refused.stdout + refused.stderr)
+
+    outcome = verify(capsys, kubeconfig)
+
+    init = outcome.one("cluster.agent-init-succeeded")
+    assert "is not bound to role istiod (service account name not authorized)" in init["finding"]
+    assert init["hint"].startswith("the role binds istiod-service-account")
+
+
+def _closed_port() -> int:
+    from verify.openbao import free_port
+
+    return free_port()
 
 
 # ---------------------------------------------------------------------- the shipped pytest-testinfra suite

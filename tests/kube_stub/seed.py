@@ -188,8 +188,8 @@ def istiod_deployment(plan: ClusterPlan) -> JSON:
     }
 
 
-def _agent_config(annotations: Mapping[str, str], *, init: bool) -> str:
-    """VAULT_CONFIG as vault-k8s newConfig(init) builds it from the annotations, base64 of the JSON."""
+def agent_config(annotations: Mapping[str, str], *, init: bool) -> JSON:
+    """The agent config vault-k8s newConfig(init) builds from the annotations (the JSON behind VAULT_CONFIG)."""
     volume_path = annotations.get("vault.hashicorp.com/secret-volume-path", "/vault/secrets")
     prefix = "vault.hashicorp.com/agent-inject-secret-"
     templates = []
@@ -225,7 +225,12 @@ def _agent_config(annotations: Mapping[str, str], *, init: bool) -> str:
         "template": templates,
         "template_config": {"exit_on_retry_failure": True},
     }
-    return base64.b64encode(json.dumps(config, separators=(",", ":")).encode()).decode()
+    return config
+
+
+def _vault_config_env(annotations: Mapping[str, str], *, init: bool) -> str:
+    """VAULT_CONFIG: base64 of the JSON, as container_env.go sets it."""
+    return base64.b64encode(json.dumps(agent_config(annotations, init=init), separators=(",", ":")).encode()).decode()
 
 
 def _agent_container(name: str, annotations: Mapping[str, str], *, init: bool) -> JSON:
@@ -242,7 +247,7 @@ def _agent_container(name: str, annotations: Mapping[str, str], *, init: bool) -
             {"name": "POD_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}},
             {"name": "VAULT_LOG_LEVEL", "value": "info"},
             {"name": "VAULT_LOG_FORMAT", "value": "standard"},
-            {"name": "VAULT_CONFIG", "value": _agent_config(annotations, init=init)},
+            {"name": "VAULT_CONFIG", "value": _vault_config_env(annotations, init=init)},
         ],
         "resources": {
             "limits": {"cpu": "500m", "memory": "128Mi"},
