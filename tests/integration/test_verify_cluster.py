@@ -243,9 +243,9 @@ def test_with_real_openbao_all_passes_then_a_config_map_root_differing_from_vaul
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     values = _setup_vault(tmp_path, script_env, monkeypatch, cluster_plan)
-    shutil.rmtree(kubectl.files)
-    agent = run_agent(script_env, cluster_plan, kubectl.files, policy=cluster_plan.cluster.policy)
+    agent, files = run_agent(script_env, tmp_path / "out", tmp_path / "pod-root", policy=cluster_plan.cluster.policy)
     assert agent.returncode == 0, agent.stderr
+    monkeypatch.setenv("KUBECTL_STANDIN_MAP", f"{cluster_plan.config.istiod.ca_dir}={files}")
     seed.healthy(stub, cluster_plan, values["root-cert.pem"])
 
     outcome = verify(capsys, kubeconfig, command="all")
@@ -630,17 +630,28 @@ def test_key_readable_by_others_fails_the_mode_check(
     )
 
 
-def run_agent(
-    env: dict[str, str], cluster_plan: ClusterPlan, directory: Path, *, policy: str = "", service_account: str = ""
-) -> Any:
-    """The init container's agent, for real: the config vault-k8s builds from the rendered annotations, run by
-    `bao agent`, rendering into `directory`. Auto-auth is a token holding only `policy`, or the real Kubernetes
-    login with a service-account JWT for `service_account` (no TokenReview here, so only for refusals)."""
+def run_agent(env: dict[str, str], tree: Path, directory: Path, *, policy: str = "", service_account: str = "") -> Any:
+    """The init container's agent, for real: the rehearsal's vault-k8s mapping of the rendered overlay's
+    annotations (verify.agent), run by `bao agent`, the pod's ca_dir re-rooted under `directory`. Auto-auth is
+    a token holding only `policy`, or the real Kubernetes login as `service_account` (refusals only: no
+    TokenReview here). Returns the process and where the four files are."""
+    from verify import agent
     from verify.openbao import find_bao
+    from verify.rehearsal import layout_for, overlay_files
 
+    cluster = layout_for(plan(load(CONFIG).config)).clusters[0]
+    overlay = overlay_files(tree, cluster)[0]
+    injection = agent.parse_injection(agent.read_overlay(tree / overlay, overlay))
     work = directory.parent / f"agent-{policy or service_account}"
     work.mkdir()
-    config = seed.agent_config(cluster_plan.annotations(), init=True)
+    config = agent.build_config(
+        injection,
+        vault_address=env["VAULT_ADDR"],
+        token_path=work / "jwt",
+        root=directory,
+        sink_path=work / "sink",
+        pid_file=work / "pid",
+    )
     if policy:
         token = subprocess.run(
             ["bao", "token", "create", f"-policy={policy}", "-field=token"],
@@ -652,17 +663,10 @@ def run_agent(
         (work / "token").write_text(token, encoding="utf-8")
         config["auto_auth"]["method"] = {"type": "token_file", "config": {"token_file_path": str(work / "token")}}
     else:
-        (work / "jwt").write_text(_service_account_jwt(cluster_plan.config.istiod.namespace, service_account))
-        config["auto_auth"]["method"]["config"]["token_path"] = str(work / "jwt")
-        config["auto_auth"]["method"]["exit_on_err"] = True
-    config["auto_auth"]["sink"] = [{"type": "file", "config": {"path": str(work / "sink")}}]
-    config["pid_file"] = str(work / "pid")
-    config["vault"] = {"address": env["VAULT_ADDR"], "retry": {"num_retries": 1}}
-    for template in config["template"]:
-        template["destination"] = str(directory / Path(template["destination"]).name)
-    directory.mkdir(parents=True, exist_ok=True)
+        namespace = cluster.plan.config.istiod.namespace
+        (work / "jwt").write_text(_service_account_jwt(namespace, service_account), encoding="utf-8")
     (work / "agent.json").write_text(json.dumps(config), encoding="utf-8")
-    return subprocess.run(
+    done = subprocess.run(
         [find_bao(), "agent", f"-config={work / 'agent.json'}"],
         env=env,
         capture_output=True,
@@ -670,6 +674,7 @@ def run_agent(
         timeout=60,
         check=False,
     )
+    return done, agent.local_destination(directory, injection.templates[0]).parent
 
 
 def _service_account_jwt(namespace: str, name: str) -> str:
@@ -705,9 +710,11 @@ def test_real_bao_agent_files_pass_over_local_and_its_denied_log_is_diagnosed(
     from verify.podfiles import get_host, read_ca_files
 
     values = _setup_vault(tmp_path, script_env, monkeypatch, cluster_plan)
-    directory = tmp_path / "secrets"
-    rendered = run_agent(script_env, cluster_plan, directory, policy=cluster_plan.cluster.policy)
+    rendered, directory = run_agent(
+        script_env, tmp_path / "out", tmp_path / "pod-root", policy=cluster_plan.cluster.policy
+    )
     assert rendered.returncode == 0, rendered.stderr
+    assert directory == tmp_path / "pod-root" / "vault" / "secrets"
     here = _plan_with(tmp_path, f"ca_dir: {directory}", f"run_as_user: {os.getuid()}")  # this machine is the pod
 
     files = read_ca_files(get_host("local://"), str(directory))
@@ -718,7 +725,7 @@ def test_real_bao_agent_files_pass_over_local_and_its_denied_log_is_diagnosed(
     assert files.modes == {"ca-cert.pem": 0o644, "ca-key.pem": 0o400, "cert-chain.pem": 0o644, "root-cert.pem": 0o644}
     assert files.values["root-cert.pem"] == values["root-cert.pem"]
 
-    denied = run_agent(script_env, cluster_plan, tmp_path / "denied", policy="default")
+    denied, _ = run_agent(script_env, tmp_path / "out", tmp_path / "denied", policy="default")
     assert denied.returncode == 1
     deployment = seed.healthy(stub, cluster_plan, values["root-cert.pem"])
     stub.add(seed.pod_from(deployment, init_failed=True))
@@ -733,7 +740,7 @@ def test_real_bao_agent_files_pass_over_local_and_its_denied_log_is_diagnosed(
     assert "agent: (view) vault.read(kv/istioca): vault.read(kv/istioca): Error making API request." in init["finding"]
 
     # The real login refusal when istiod runs as another service account than the role binds.
-    refused = run_agent(script_env, cluster_plan, tmp_path / "other-sa", service_account="istiod")
+    refused, _ = run_agent(script_env, tmp_path / "out", tmp_path / "other-sa", service_account="istiod")
     assert refused.returncode == 1
     stub.set_log(NS, POD, "vault-agent-init", refused.stdout + refused.stderr)
 
