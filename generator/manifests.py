@@ -31,6 +31,12 @@ def _literal_safe(text: str) -> bool:
 def dump(*documents: Any, header: str = "") -> str:
     from ruamel.yaml import YAML
 
+    from generator.yamlfast import emit
+
+    # The same bytes ruamel would write, without its slow emitter; None outside the subset it handles.
+    fast = emit([_sorted(document) for document in documents], explicit_start=len(documents) != 1)
+    if fast is not None:
+        return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + fast
     yaml = YAML(typ="rt", pure=True)
     yaml.default_flow_style = False
     yaml.width = 4096

@@ -2,13 +2,22 @@
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
 import json
+import os
+import stat
+import sys
+from collections.abc import Mapping
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import jinja2
+
+# Set to any non-empty value to never read or write the compiled-template cache.
+NO_CACHE_ENV = "ISTIO_VAULT_CA_NO_CACHE"
 
 
 def templates_dir() -> Path:
@@ -34,24 +43,86 @@ def hcl_quote(value: object) -> str:
     return text.replace("${", "$${").replace("%{", "%%{")
 
 
+# Everything that changes the code Jinja compiles a template to; part of the cache key.
+_OPTIONS: dict[str, Any] = {
+    "keep_trailing_newline": True,
+    "trim_blocks": True,
+    "lstrip_blocks": True,
+    "autoescape": False,  # output is bash/HCL/Markdown; quoting filters do the escaping
+    # bash uses `{#` (`${#array[@]}`), so comments get delimiters bash never writes.
+    "comment_start_string": "{##",
+    "comment_end_string": "##}",
+}
+
+
 @lru_cache(maxsize=1)
 def environment() -> jinja2.Environment:
+    return build_environment(templates_dir(), bytecode_cache_dir())
+
+
+def build_environment(directory: Path, cache_dir: Path | None) -> jinja2.Environment:
     import jinja2
 
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(templates_dir())),
+    env = jinja2.Environment(  # noqa: S701 - bash/HCL/Markdown: the quoting filters escape
+        loader=jinja2.FileSystemLoader(str(directory)),
         undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        trim_blocks=True,
-        lstrip_blocks=True,
-        autoescape=False,  # noqa: S701 - output is bash/HCL/Markdown; quoting filters do the escaping
-        # bash uses `{#` (`${#array[@]}`), so comments get delimiters bash never writes.
-        comment_start_string="{##",
-        comment_end_string="##}",
+        bytecode_cache=_bytecode_cache(str(cache_dir)) if cache_dir is not None else None,
+        **_OPTIONS,
     )
     env.filters["sh_quote"] = sh_quote
     env.filters["hcl_quote"] = hcl_quote
     return env
+
+
+def bytecode_cache_dir(env: Mapping[str, str] = os.environ) -> Path | None:
+    """Where compiled templates are kept between runs: $XDG_CACHE_HOME (default ~/.cache)/istio-vault-ca/.
+
+    Compiling the templates is most of a render's own work, so each run reuses the code of the last one. An
+    entry is used only when the template's source is unchanged (Jinja compares a checksum of it), and the
+    directory name covers the Jinja and Python versions and the environment's options. The cache is private
+    (0700, ours); None (compile in memory, as without a cache) when it is turned off or cannot be made safe.
+    """
+    if env.get(NO_CACHE_ENV):
+        return None
+    base = env.get("XDG_CACHE_HOME", "")
+    try:
+        root = Path(base) if os.path.isabs(base) else Path.home() / ".cache"
+    except RuntimeError:  # no home directory
+        return None
+    import jinja2
+
+    key = json.dumps([jinja2.__version__, sys.version, _OPTIONS], sort_keys=True)
+    directory = root / "istio-vault-ca" / f"templates-{hashlib.sha256(key.encode()).hexdigest()[:16]}"
+    try:
+        if not sys.dont_write_bytecode:
+            directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.lstat()
+    except OSError:
+        return None
+    private = stat.S_ISDIR(info.st_mode) and info.st_uid == os.getuid() and not info.st_mode & 0o077
+    return directory if private else None
+
+
+def _bytecode_cache(directory: str) -> jinja2.BytecodeCache:
+    import jinja2
+
+    class Cache(jinja2.FileSystemBytecodeCache):
+        """Jinja's file cache, except that a damaged entry is compiled again and a cache it cannot write never
+        fails a render."""
+
+        def load_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            try:
+                super().load_bytecode(bucket)
+            except Exception:  # truncated or unreadable: recompile (and rewrite) it
+                bucket.reset()
+
+        def dump_bytecode(self, bucket: jinja2.bccache.Bucket) -> None:
+            if sys.dont_write_bytecode:
+                return
+            with contextlib.suppress(OSError):
+                super().dump_bytecode(bucket)
+
+    return Cache(directory, "%s.jinja")
 
 
 def render_template(name: str, **context: object) -> str:
