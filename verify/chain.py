@@ -7,6 +7,7 @@ Private key bytes never reach a finding: key problems are described in fixed wor
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import os
 import re
 import stat
@@ -281,6 +282,12 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     """True when `issuer` really signed `cert` (names and signature)."""
     if cert.issuer != issuer.subject:
         return False
+    return _signature_valid(cert, issuer)
+
+
+# The checks ask about the same pairs several times per bundle, and a fleet shares its root: verify each pair once.
+@functools.lru_cache(maxsize=1024)
+def _signature_valid(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     try:
         cert.verify_directly_issued_by(issuer)
     except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
