@@ -137,10 +137,10 @@ def to_text(report: Report, stream: TextIO) -> None:
         wrapped = [_wrap(cell, w) for cell, w in zip(cells, widths, strict=True)]
         # Which wrapped lines of the finding column are the hint (dim): those after the finding's own lines.
         hint_from = len(_wrap(cells[3][:finding_lines], widths[3]))
-        for index in range(max(len(column) for column in wrapped)):
+        for index in range(max(len(lines) for lines in wrapped)):
             parts = []
-            for number, (column, w) in enumerate(zip(wrapped, widths, strict=True)):
-                text = column[index] if index < len(column) else ""
+            for number, (lines, w) in enumerate(zip(wrapped, widths, strict=True)):
+                text = lines[index] if index < len(lines) else ""
                 padded = text.ljust(w)
                 if number == 0:
                     padded = paint(text, _ANSI[status]) + " " * (w - len(text))
