@@ -490,6 +490,10 @@ class Rehearsal:
         except KeyboardInterrupt:
             outcome.interrupted = True
         finally:
+            reason = "interrupted" if outcome.interrupted else "an earlier step failed"
+            for step in self.steps:
+                if step.status is Status.SKIP and step.id != "teardown":
+                    step.finding = f"not run: {reason}"
             with _no_interrupts():
                 self._do(self.step("teardown"), self._teardown, abort=False)
             outcome.pids = [process.pid for process in self.processes]
@@ -803,6 +807,7 @@ class Rehearsal:
                 cluster.plan.config.kv.mount,
             )
             diagnosis = agent.diagnose(log.read_text(encoding="utf-8", errors="replace"), injection, expected)
+            self._keep(cluster, base / "fs" / self.overlays[cluster.name].root_ca_dir.lstrip("/"))
             raise StepFailed(diagnosis.cause, diagnosis.hint)
         root = base / "fs"
         missing = [t.name for t in injection.templates if not agent.local_destination(root, t).is_file()]

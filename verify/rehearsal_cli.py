@@ -15,7 +15,6 @@ from pathlib import Path
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
 from rich.spinner import Spinner
-from rich.table import Table
 from rich.text import Text
 
 from verify.rehearsal import Options, Outcome, Rehearsal, StepResult, one_line
@@ -77,30 +76,30 @@ class Display:
             self.live = None
 
     def __rich__(self) -> RenderableType:
-        grid = Table.grid(padding=(0, 1))
-        grid.add_column(no_wrap=True)
-        grid.add_column(justify="right", no_wrap=True)
-        grid.add_column(overflow="ellipsis", no_wrap=True)
         lines: list[RenderableType] = []
         for step in self.steps:
-            if step.id in self.running:
-                elapsed = time.monotonic() - self.running[step.id]
-                lines.append(Group(Spinner("dots", text=Text(f" {elapsed:5.1f} s  {step.title}"))))
+            started = self.running.get(step.id)  # the live thread reads while the runner updates
+            if started is not None:
+                elapsed = time.monotonic() - started
+                lines.append(Spinner("dots", text=Text(f"  {elapsed:5.1f} s  {step.title}", no_wrap=True)))
             elif step.id in self.done:
-                lines.extend(step_lines(step))
+                lines.extend(step_lines(step, one_row=True))
             else:
                 lines.append(Text(f"  ....  {'':>7}  {step.title}", style="dim"))
         return Group(*lines)
 
 
-def step_lines(step: StepResult) -> list[Text]:
-    """The step's line, then (failures and warnings only) its cause and hint, indented."""
+def step_lines(step: StepResult, *, one_row: bool = False) -> list[Text]:
+    """The step's line, then (failures and warnings only) its cause and hint, indented.
+
+    `one_row` keeps the step's own line to the terminal width (the live display); cause and hint still wrap.
+    """
     label, style = _LABELS[step.status]
-    line = Text()
+    line = Text(no_wrap=one_row, overflow="ellipsis")
     line.append(f"  {label:<5} ", style=style)
     line.append(f"{step.seconds:5.1f} s  " if step.status is not Status.SKIP else f"{'':>7}  ")
     line.append(step.title)
-    if step.finding and step.status in (Status.PASS, Status.SKIP):
+    if step.finding and step.status is Status.PASS:
         line.append(f": {step.finding}", style="dim")
     lines = [line]
     if step.status in (Status.FAIL, Status.ERROR):
@@ -171,6 +170,10 @@ def rehearse(args: argparse.Namespace) -> int:
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         return EXIT_USAGE
+    options = options_from(args)
+    if options.keep_dir is not None and options.keep_dir.exists() and not options.keep_dir.is_dir():
+        print(f"error: --keep {options.keep_dir} exists and is not a directory", file=sys.stderr)
+        return EXIT_USAGE
     console.print(
         Text(
             f"Rehearsal of {loaded.source}: rendered scripts on a throw-away local OpenBao, a real bao agent, "
@@ -181,7 +184,7 @@ def rehearse(args: argparse.Namespace) -> int:
     )
     display = Display(console)
     try:
-        outcome = Rehearsal(options_from(args), loaded, bao, display).run()
+        outcome = Rehearsal(options, loaded, bao, display).run()
     finally:
         display.close()
     for line in summary(outcome):

@@ -353,3 +353,12 @@ def test_simulated_tokenreview_answers_like_the_api_server(tmp_path: Path) -> No
         assert endpoint.url.startswith("https://127.0.0.1:")
     finally:
         endpoint.stop()
+
+
+def test_keep_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from generator.cli import main
+
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    assert main(["rehearse", "--keep", str(not_a_dir)]) == 2
+    assert "is not a directory" in capsys.readouterr().err
