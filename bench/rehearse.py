@@ -13,15 +13,16 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 STEP_LINE = re.compile(r"^\s+(PASS|WARN|FAIL|ERROR)\s+(?P<seconds>[\d.]+) s\s+(?P<title>[^:]+)")
 
 
-def one_run(config: str | None) -> tuple[float, dict[str, float]]:
+def one_run(config: str | None, base_env: Mapping[str, str] | None = None) -> tuple[float, dict[str, float]]:
     argv = [sys.executable, "-m", "generator.cli", "rehearse"] + (["-c", config] if config else [])
-    env = {**os.environ, "COLUMNS": "200"}
+    env = {**(os.environ if base_env is None else base_env), "COLUMNS": "200"}
     started = time.perf_counter()
     result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)
     wall = time.perf_counter() - started

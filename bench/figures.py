@@ -1,0 +1,326 @@
+"""The figures of the benchmark table, each measured beside its baseline in the same run."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bench import fleet, pki
+from bench.harness import Command, Series, measure, milliseconds
+
+MANY = 100  # clusters in the scaling figure, directories in the many-directories figure
+
+
+@dataclass
+class Row:
+    figure: str
+    ours: str
+    baseline: str = "—"
+    ratio: str = "—"
+    goal: str = "—"
+    met: bool | None = None
+    note: str = ""
+    data: dict[str, float | int | str] = field(default_factory=dict)
+
+    @property
+    def verdict(self) -> str:
+        return "—" if self.met is None else ("yes" if self.met else "**no**")
+
+
+@dataclass
+class Context:
+    workspace: Path
+    cli: list[str]  # how to run istio-vault-ca
+    env: dict[str, str]
+    runs: int
+    openssl: str | None
+    progress: Callable[[str], None]
+    series: dict[str, Series] = field(default_factory=dict)
+
+    def command(self, args: Sequence[str], *, ok: tuple[int, ...] = (0,), label: str = "") -> Command:
+        return Command([*self.cli, *args], self.env, self.workspace, ok_codes=ok, label=label)
+
+    def python_pass(self) -> Command:
+        return Command([sys.executable, "-c", "pass"], self.env, self.workspace, label="python -c pass")
+
+    def measure(self, key: str, commands: Sequence[Command], *, runs: int | None = None) -> list[Series]:
+        self.progress(f"measuring {key}: " + " vs ".join(c.describe() for c in commands))
+        series = measure(commands, runs=runs or self.runs)
+        for index, entry in enumerate(series):
+            self.series[f"{key}[{index}]"] = entry
+        return series
+
+
+def _ratio(ours: float, baseline: float) -> str:
+    return f"{ours / baseline:.2f}x" if baseline > 0 else "—"
+
+
+def help_figure(ctx: Context) -> list[Row]:
+    ours, base = ctx.measure("help", [ctx.command(["--help"]), ctx.python_pass()])
+    return [
+        Row(
+            "`istio-vault-ca --help`",
+            milliseconds(ours.median),
+            f"`python -c pass` {milliseconds(base.median)}",
+            _ratio(ours.median, base.median),
+            "≤ 150 ms",
+            ours.median <= 0.150,
+            data={"ours_s": ours.median, "baseline_s": base.median},
+        )
+    ]
+
+
+def render_figure(ctx: Context) -> list[Row]:
+    out = ctx.workspace / "out-default"
+    render = ctx.command(["render", "-o", str(out)])
+    cold = Command(
+        render.argv, dict(ctx.env, ISTIO_VAULT_CA_NO_CACHE="1"), ctx.workspace, label="render, templates compiled"
+    )
+    ours, base, compiled = ctx.measure("render", [render, ctx.python_pass(), cold])
+    return [
+        Row(
+            "`render` of the default config",
+            milliseconds(ours.median),
+            f"`python -c pass` {milliseconds(base.median)}",
+            _ratio(ours.median, base.median),
+            "≤ 400 ms",
+            ours.median <= 0.400,
+            data={"ours_s": ours.median, "baseline_s": base.median, "peak_rss_mb": ours.peak_rss_mb},
+        ),
+        Row(
+            "  same, compiling the templates (first run; `ISTIO_VAULT_CA_NO_CACHE=1`)",
+            milliseconds(compiled.median),
+            f"`python -c pass` {milliseconds(base.median)}",
+            _ratio(compiled.median, base.median),
+            data={"ours_s": compiled.median},
+        ),
+    ]
+
+
+def render_fleet_figure(ctx: Context) -> list[Row]:
+    configs = {}
+    for clusters in (1, MANY):
+        path = ctx.workspace / f"fleet-{clusters}.yaml"
+        path.write_text(fleet.fleet_config(clusters), encoding="utf-8")
+        configs[clusters] = path
+    many, one = ctx.measure(
+        "render-fleet",
+        [
+            ctx.command(["render", "-c", str(configs[MANY]), "-o", str(ctx.workspace / "out-fleet")]),
+            ctx.command(["render", "-c", str(configs[1]), "-o", str(ctx.workspace / "out-one")]),
+        ],
+        runs=max(3, ctx.runs - 2),
+    )
+    ratio = many.median / one.median
+    return [
+        Row(
+            f"`render` of a {MANY}-cluster config",
+            milliseconds(many.median),
+            f"`render` of 1 cluster {milliseconds(one.median)}",
+            f"{ratio:.2f}x",
+            "≤ 10x",
+            ratio <= 10,
+            data={"ours_s": many.median, "baseline_s": one.median, "peak_rss_mb": many.peak_rss_mb},
+        )
+    ]
+
+
+def _openssl_verify(openssl: str, directory: Path) -> list[str]:
+    return [
+        openssl,
+        "verify",
+        "-CAfile",
+        str(directory / "root-cert.pem"),
+        "-untrusted",
+        str(directory / "cert-chain.pem"),
+        str(directory / "ca-cert.pem"),
+    ]
+
+
+def chain_figures(ctx: Context) -> list[Row]:
+    ctx.progress(f"making an RSA-4096 root and {MANY} RSA-4096 intermediates with cryptography")
+    (bundle,) = pki.write_bundles(ctx.workspace / "ca" / "single", 1)
+    directories = pki.write_bundles(ctx.workspace / "ca" / "many", MANY)
+    # verify exits 1 when a check fails; the bundle is good, so 0 is the only answer accepted.
+    ours_cmd = ctx.command(["verify", "chain", str(bundle)])
+    many_cmd = ctx.command(["verify", "chain", *map(str, directories)], label=f"verify chain DIR1..DIR{MANY}")
+    rows: list[Row] = []
+    if ctx.openssl is None:
+        (ours,) = ctx.measure("chain", [ours_cmd])
+        (many,) = ctx.measure("chain-many", [many_cmd], runs=max(3, ctx.runs - 2))
+        rows.append(Row("`verify chain DIR`", milliseconds(ours.median), "openssl missing", goal="≤ 4x openssl"))
+        rows.append(Row(f"`verify chain DIR1 … DIR{MANY}`", milliseconds(many.median), "openssl missing", goal="< 1x"))
+    else:
+        openssl_cmd = Command(_openssl_verify(ctx.openssl, bundle), ctx.env, ctx.workspace, label="openssl verify")
+        ours, base = ctx.measure("chain", [ours_cmd, openssl_cmd])
+        loop = "\n".join(map(os.fspath, directories))
+        script = (
+            'while IFS= read -r d; do "$0" verify -CAfile "$d/root-cert.pem" -untrusted "$d/cert-chain.pem" '
+            '"$d/ca-cert.pem" >/dev/null || exit 1; done'
+        )
+        loop_cmd = Command(
+            ["bash", "-c", script, ctx.openssl],
+            ctx.env,
+            ctx.workspace,
+            stdin=(loop + "\n").encode(),
+            label=f"{MANY} openssl verify processes",
+        )
+        many, base_many = ctx.measure("chain-many", [many_cmd, loop_cmd], runs=max(3, ctx.runs - 2))
+        ratio = ours.median / base.median
+        rows.append(
+            Row(
+                "`verify chain DIR`",
+                milliseconds(ours.median),
+                f"`openssl verify` {milliseconds(base.median)}",
+                f"{ratio:.2f}x",
+                "≤ 4x openssl",
+                ratio <= 4,
+                data={"ours_s": ours.median, "baseline_s": base.median, "peak_rss_mb": ours.peak_rss_mb},
+            )
+        )
+        ratio_many = many.median / base_many.median
+        rows.append(
+            Row(
+                f"`verify chain DIR1 … DIR{MANY}` (one process)",
+                milliseconds(many.median),
+                f"{MANY} `openssl verify` processes {milliseconds(base_many.median)}",
+                f"{ratio_many:.2f}x",
+                "< 1x",
+                ratio_many < 1,
+                data={"ours_s": many.median, "baseline_s": base_many.median, "peak_rss_mb": many.peak_rss_mb},
+            )
+        )
+    return rows
+
+
+def vault_figure(ctx: Context) -> list[Row]:
+    from bench.vault import configured_openbao, loop_script, record_requests
+    from verify.openbao import OpenBaoMissing, find_bao
+
+    try:
+        find_bao()
+    except OpenBaoMissing as error:
+        return [Row("`verify vault`", "skipped", note=str(error), goal="< 1x, ≤ 30 requests")]
+    ctx.progress("starting OpenBao and running the rendered vault/setup.sh")
+    with configured_openbao(ctx.workspace / "vault", ctx.cli, ctx.env) as vault:
+        requests, connections, code = record_requests(ctx.cli, vault, ctx.workspace)
+        if code not in (0, 1):
+            raise RuntimeError(f"verify vault exited {code} against the dev server")
+        script = ctx.workspace / "vault" / "vault-read-loop.sh"
+        script.write_text(loop_script(requests), encoding="utf-8")
+        check = subprocess.run(["bash", str(script)], env=vault.env, capture_output=True, text=True, check=False)
+        failed_calls = int(check.stdout.strip() or 0)
+        ours_cmd = Command([*ctx.cli, "verify", "vault"], vault.env, ctx.workspace, ok_codes=(0, 1))
+        loop_cmd = Command(
+            ["bash", str(script)], vault.env, ctx.workspace, label=f"{len(requests)} vault CLI calls in a loop"
+        )
+        ours, base = ctx.measure("vault", [ours_cmd, loop_cmd])
+    ratio = ours.median / base.median
+    note = f"verify exit {code}; {failed_calls} of the CLI calls failed (replayed one-time tokens)"
+    return [
+        Row(
+            f"`verify vault` ({len(requests)} HTTP requests, {connections} connection(s))",
+            milliseconds(ours.median),
+            f"the same {len(requests)} requests as `vault` CLI calls in a shell loop {milliseconds(base.median)}",
+            f"{ratio:.2f}x",
+            "< 1x; ≤ 30 requests",
+            ratio < 1 and len(requests) <= 30,
+            note=note,
+            data={
+                "ours_s": ours.median,
+                "baseline_s": base.median,
+                "requests": len(requests),
+                "connections": connections,
+                "failed_cli_calls": failed_calls,
+            },
+        )
+    ]
+
+
+def rehearse_figure(ctx: Context) -> list[Row]:
+    from bench.rehearse import one_run
+    from verify.openbao import OpenBaoMissing, find_bao
+
+    try:
+        find_bao()
+    except OpenBaoMissing as error:
+        return [Row("`rehearse` of the default config", "skipped", note=str(error), goal="< 6 s")]
+    runs = max(3, ctx.runs // 2)
+    ctx.progress(f"measuring rehearse: {runs} runs after a warm-up (bench.rehearse)")
+    walls: list[float] = []
+    steps: dict[str, list[float]] = {}
+    try:
+        for index in range(runs + 1):
+            wall, step_seconds = one_run(None, ctx.env)
+            if index:
+                walls.append(wall)
+                for title, seconds in step_seconds.items():
+                    steps.setdefault(title, []).append(seconds)
+    except SystemExit as failure:  # bench.rehearse exits with the rehearsal's output when it fails
+        return [Row("`rehearse` of the default config", "failed", goal="< 6 s", met=False, note=str(failure)[:300])]
+    median = statistics.median(walls)
+    slowest = sorted(((statistics.median(v), t) for t, v in steps.items()), reverse=True)[:3]
+    return [
+        Row(
+            "`rehearse` of the default config",
+            milliseconds(median),
+            goal="< 6 s",
+            met=median < 6,
+            note="slowest steps: " + "; ".join(f"{title} {seconds:.1f} s" for seconds, title in slowest),
+            data={"ours_s": median, **{f"step: {t}": s for s, t in slowest}},
+        )
+    ]
+
+
+def memory_rows(ctx: Context) -> list[Row]:
+    """Peak RSS of the runs already measured (the largest of the measured runs)."""
+    rows = []
+    for key, label in (
+        ("render[0]", "peak RSS of `render` (default config)"),
+        ("render-fleet[0]", f"peak RSS of `render` ({MANY} clusters)"),
+        ("chain[0]", "peak RSS of `verify chain DIR`"),
+        ("chain-many[0]", f"peak RSS of `verify chain DIR1 … DIR{MANY}`"),
+    ):
+        entry = ctx.series.get(key)
+        if entry is not None:
+            rows.append(
+                Row(
+                    label,
+                    f"{entry.peak_rss_mb:.0f} MB",
+                    goal="< 100 MB",
+                    met=entry.peak_rss_mb < 100,
+                    data={"peak_rss_mb": entry.peak_rss_mb},
+                )
+            )
+    return rows
+
+
+FIGURES: dict[str, Callable[[Context], list[Row]]] = {
+    "help": help_figure,
+    "render": render_figure,
+    "render-fleet": render_fleet_figure,
+    "chain": chain_figures,
+    "vault": vault_figure,
+    "rehearse": rehearse_figure,
+}
+
+
+def ensure_openssl(progress: Callable[[str], None]) -> str | None:
+    """openssl on PATH, installing it with apt-get when missing and possible; None (figures say so) otherwise."""
+    found = shutil.which("openssl")
+    if found:
+        return found
+    progress("openssl is not installed; it is the baseline of the `verify chain` figures")
+    if shutil.which("apt-get") and hasattr(os, "geteuid") and os.geteuid() == 0:
+        progress("installing it: apt-get update && apt-get install -y openssl")
+        subprocess.run(["apt-get", "update", "-qq"], check=False)
+        subprocess.run(["apt-get", "install", "-y", "-qq", "openssl"], check=False)
+    else:
+        progress("install it (e.g. `sudo apt-get install openssl`, `sudo dnf install openssl`, `brew install openssl`)")
+    return shutil.which("openssl")
