@@ -80,7 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     after = machine()
     print(table(rows))
     print(
-        f"\nmedians of {args.runs} runs after a warm-up, {before['cpus']} CPUs, Python {before['python']}, "
+        f"\nwall time, medians of {args.runs} runs after a warm-up (bytecode and template caches warm, as after "
+        f"`pip install` and a first run); {before['cpus']} CPUs, Python {before['python']}, "
         f"{before['openssl']}; load average {before['load average']} before, {after['load average']} after; "
         f"{time.monotonic() - started:.0f} s in all"
     )
@@ -90,6 +91,15 @@ def main(argv: list[str] | None = None) -> int:
         "load_average_after": after["load average"],
         "runs": args.runs,
         "rows": [{**row.__dict__, "met": row.met} for row in rows],
+        "series": {
+            key: {
+                "command": entry.command.describe(),
+                "median_s": entry.median,
+                "fastest_s": entry.fastest,
+                "median_cpu_s": entry.median_cpu,
+            }
+            for key, entry in context.series.items()
+        },
     }
     (RESULTS / "latest.json").write_text(json.dumps(document, indent=2) + "\n", encoding="utf-8")
     return 0

@@ -6,14 +6,17 @@ machine load; medians are reported.
 
 from __future__ import annotations
 
+import functools
 import os
 import shlex
+import shutil
 import statistics
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -25,7 +28,6 @@ class CommandFailed(RuntimeError):
 class Run:
     wall: float  # seconds
     cpu: float  # user + system seconds, the child and the children it waited for
-    max_rss_kb: int  # peak resident set of the child (or its largest waited-for descendant), KiB
     returncode: int
 
 
@@ -46,7 +48,7 @@ class Command:
 
 
 def run(command: Command, *, timeout: float = 600.0) -> Run:
-    """Run once, with stdout and stderr discarded. Resource usage comes from wait4, so it is this child's alone."""
+    """Run once, with stdout and stderr discarded. CPU time comes from wait4, so it is this child's alone."""
     started = time.perf_counter()
     process = subprocess.Popen(
         list(command.argv),
@@ -70,7 +72,7 @@ def run(command: Command, *, timeout: float = 600.0) -> Run:
     process.returncode = os.waitstatus_to_exitcode(status)
     if wall >= timeout:
         raise CommandFailed(f"{command.describe()} did not finish within {timeout:.0f} s")
-    result = Run(wall, usage.ru_utime + usage.ru_stime, usage.ru_maxrss, process.returncode)
+    result = Run(wall, usage.ru_utime + usage.ru_stime, process.returncode)
     if result.returncode not in command.ok_codes:
         raise CommandFailed(
             f"{command.describe()} exited {result.returncode} (expected {', '.join(map(str, command.ok_codes))}); "
@@ -98,10 +100,6 @@ class Series:
     def median_cpu(self) -> float:
         return statistics.median(r.cpu for r in self.runs)
 
-    @property
-    def peak_rss_mb(self) -> float:
-        return max(r.max_rss_kb for r in self.runs) / 1024
-
 
 def measure(commands: Sequence[Command], *, runs: int, warmup: int = 1, timeout: float = 600.0) -> list[Series]:
     """Run each command `warmup` times unmeasured, then `runs` times, interleaving the commands round by round."""
@@ -112,6 +110,62 @@ def measure(commands: Sequence[Command], *, runs: int, warmup: int = 1, timeout:
             if round_number >= warmup:
                 entry.runs.append(result)
     return series
+
+
+def peak_rss_mb(command: Command, *, runs: int = 3) -> float | None:
+    """The command's peak resident set in MiB (the largest of `runs` runs), None when it cannot be measured.
+
+    Not taken from wait4 in the timing runs: on Linux a child's ru_maxrss starts at the resident size of the
+    process that forked it (this one, some 30 MB), so the figure would be a floor, not a measurement. GNU time
+    is a small process, so the child it forks reports its own peak; without it, /proc/PID/status VmHWM (the
+    peak of the process's own memory after exec) is sampled until the process exits.
+    """
+    peaks = [_peak_with_gnu_time(command) if _gnu_time() else _peak_from_proc(command) for _ in range(runs)]
+    known = [peak for peak in peaks if peak is not None]
+    return max(known) / 1024 if known else None
+
+
+@functools.lru_cache(maxsize=1)
+def _gnu_time() -> str | None:
+    found = shutil.which("time")
+    if not found:
+        return None
+    with tempfile.NamedTemporaryFile("r") as out:
+        probe = subprocess.run([found, "-f", "%M", "-o", out.name, "true"], capture_output=True, check=False)
+        return found if probe.returncode == 0 and out.read().strip().isdigit() else None
+
+
+def _peak_with_gnu_time(command: Command) -> int | None:
+    gnu_time = _gnu_time()
+    assert gnu_time is not None
+    with tempfile.NamedTemporaryFile("r") as out:
+        run(replace(command, argv=[gnu_time, "-f", "%M", "-o", out.name, *command.argv]))
+        text = out.read().strip().splitlines()
+    return int(text[-1]) if text and text[-1].isdigit() else None
+
+
+def _peak_from_proc(command: Command) -> int | None:
+    status = None
+    process = subprocess.Popen(
+        list(command.argv),
+        cwd=command.cwd,
+        env=dict(command.env),
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    peak = None
+    while process.poll() is None:
+        try:
+            status = Path(f"/proc/{process.pid}/status").read_text()
+        except OSError:
+            break
+        for line in status.splitlines():
+            if line.startswith("VmHWM:"):
+                peak = max(peak or 0, int(line.split()[1]))
+        time.sleep(0.002)
+    process.wait()
+    return peak
 
 
 def child_env(workspace: Path, base: Mapping[str, str] | None = None) -> dict[str, str]:
