@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import io
-from typing import Any
+from functools import lru_cache
+from typing import TYPE_CHECKING, Any
 
 from generator.plan import ClusterPlan
+
+if TYPE_CHECKING:
+    from ruamel.yaml import YAML
 
 ISTIO_OPERATOR_API = "install.istio.io/v1alpha1"
 
@@ -28,29 +32,29 @@ def _literal_safe(text: str) -> bool:
     return all(char.isprintable() or char == "\n" for char in text) and not text.startswith((" ", "\n"))
 
 
-def dump(*documents: Any, header: str = "") -> str:
+@lru_cache(maxsize=2)
+def _yaml(explicit_start: bool) -> YAML:
+    """One configured dumper per document style, reused: building one costs more than a small dump."""
     from ruamel.yaml import YAML
 
-    from generator.yamlfast import emit
-
-    # The same bytes ruamel would write, without its slow emitter; None outside the subset it handles.
-    fast = emit([_sorted(document) for document in documents], explicit_start=len(documents) != 1)
-    if fast is not None:
-        return "".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()) + fast
     yaml = YAML(typ="rt", pure=True)
     yaml.default_flow_style = False
     yaml.width = 4096
     # Escape non-ASCII: ruamel writes NEL and line separators raw, which YAML readers fold into spaces.
     yaml.allow_unicode = False
     yaml.indent(mapping=2, sequence=4, offset=2)
+    yaml.explicit_start = explicit_start
+    return yaml
+
+
+def dump(*documents: Any, header: str = "") -> str:
     stream = io.StringIO()
     if header:
         stream.write("".join(f"# {line}\n" if line else "#\n" for line in header.splitlines()))
     if len(documents) == 1:
-        yaml.dump(_sorted(documents[0]), stream)
+        _yaml(False).dump(_sorted(documents[0]), stream)
     else:
-        yaml.explicit_start = True
-        yaml.dump_all([_sorted(document) for document in documents], stream)
+        _yaml(True).dump_all([_sorted(document) for document in documents], stream)
     return stream.getvalue()
 
 
