@@ -233,7 +233,8 @@ class Istiod(Strict):
         "tsb-istiocontrolplane", description="IstioOperator name the TSB ControlPlane overlay patches"
     )
     hold_application_until_proxy_starts: bool = Field(
-        True, description="mesh-wide proxy option kept from the source; it does not affect istiod itself"
+        False,
+        description="mesh-wide proxy option from the source guide, emitted only when set; istiod ignores it",
     )
     agent: Agent = Agent()
 
