@@ -18,6 +18,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from verify import agent_logs
+from verify.result import redact
+
 PREFIX = "vault.hashicorp.com/"
 DEFAULT_SECRET_VOLUME_PATH = "/vault/secrets"
 DEFAULT_AUTH_PATH = "auth/kubernetes"
@@ -300,102 +303,70 @@ class Expectation:
     kv_mount: str
 
 
-_S = r"[\s\S]{0,600}?"  # a short stretch of log, across the agent's multi-line error blocks
-_LOGIN_ERROR = re.compile(r"/login" + _S + r"Code: (?P<code>\d+)\." + _S + r"\* (?P<message>[^\n]+)")
-_READ_DENIED = re.compile(r"vault\.read\((?P<path>[^)\s]+)\)" + _S + r"Code: 403\." + _S + r"permission denied")
-_READ_ERROR = re.compile(
-    r"vault\.read\((?P<path>[^)\s]+)\)" + _S + r"Code: (?P<code>\d+)\." + _S + r"\* (?P<message>[^\n\"\\(]+)"
-)
-_MISSING_KEY = re.compile(r"at <(?P<expr>[^>]+)>: map has no entry for key \\?\"(?P<key>[^\"\\]+)\\?\"")
-_PARSE_ERROR = re.compile(r"\(dynamic\): parse: (?P<message>[^\n\"]+)")
-_UNREACHABLE = re.compile(r"connection refused|no such host|i/o timeout|context deadline exceeded")
 _ERROR_LINE = re.compile(r"\[ERROR\]\s+(?P<message>[^\n]+)")
 
 
 def diagnose(log: str, injection: Injection, expected: Expectation) -> Diagnosis:
-    """The first known failure in an agent log, most specific first; else its first error line."""
-    for diagnose_one in (_login, _read_denied, _read_error, _missing_key, _parse_error, _unreachable):
-        found = diagnose_one(log, injection, expected)
-        if found is not None:
-            return found
+    """The first known failure in an agent log (see `verify.agent_logs`); else its first error line."""
+    found = agent_logs.find(log)
+    diagnosis = _explain(found, injection, expected) if found is not None else None
+    if diagnosis is not None:
+        return diagnosis
     match = _ERROR_LINE.search(log)
     message = match.group("message").strip() if match else "exited without rendering the files"
-    message = re.sub(r"^(agent[\w.]*: )+", "", message)
+    message = redact(re.sub(r"^(agent[\w.]*: )+", "", message))
     return Diagnosis(f"agent: {message[:200]}", "rerun with --keep DIR to inspect what was rendered")
 
 
-def _login(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
-    match = _LOGIN_ERROR.search(log)
-    if match is None:
-        return None
-    # Multi-line error blocks end the message at the newline; one-line ones at `\n` or the closing quote.
-    message = re.split(r'\\n|"\s+\w+=', match.group("message"))[0].replace('\\"', '"').strip()
+def _explain(found: agent_logs.Finding, injection: Injection, expected: Expectation) -> Diagnosis | None:
+    """The rehearsal's one-line cause and hint for a finding; None for kinds a local run has no better word for."""
+    kind = agent_logs.Kind
+    if found.kind in agent_logs.LOGIN_KINDS and found.message is not None:
+        return _login(found, injection, expected)
+    if found.kind is kind.READ_DENIED and found.path is not None:
+        readers = [t.name for t in injection.templates if found.path in t.secret_paths()]
+        reader = f" (the {', '.join(readers)} template reads it)" if readers else ""
+        return Diagnosis(
+            f"policy {expected.policy}: permission denied reading {found.path}",
+            f"policy.hcl must grant read on {found.path}{reader}; re-render from the config rather than editing "
+            "by hand",
+        )
+    if found.kind is kind.READ_ERROR and found.path is not None:
+        return Diagnosis(
+            f"reading {found.path}: {found.message} (HTTP {found.code})",
+            f"the setup scripts must leave what the templates read at {found.path}; check their output and re-render",
+        )
+    if found.kind is kind.MISSING_KEY and found.expr is not None:
+        names = [t.name for t in injection.templates if found.expr in t.contents]
+        which = f"{names[0]} template" if len(names) == 1 else "a template"
+        syntax = 'index .Data "<key>"' if expected.kv_version == 1 else 'index .Data.data "<key>"'
+        return Diagnosis(
+            f'{which}: {found.expr} has no key "{found.key}"',
+            f"{expected.kv_mount}/ is KV v{expected.kv_version}, whose templates read {syntax}; "
+            "re-render from the config rather than editing by hand",
+        )
+    if found.kind is kind.PARSE_ERROR and found.message is not None:
+        return Diagnosis(
+            f"template does not parse: {found.message[:160]}",
+            "the agent-inject-template-* annotation is not a valid consul-template; re-render from the config",
+        )
+    if found.kind is kind.UNREACHABLE:
+        return Diagnosis(f"agent cannot reach Vault: {found.text}", "the local OpenBao server stopped early")
+    return None
+
+
+def _login(found: agent_logs.Finding, injection: Injection, expected: Expectation) -> Diagnosis:
+    kind = agent_logs.Kind
     role = injection.role or "(none)"
     bound = f"{expected.namespace}/{expected.service_account}"
-    if "service account name not authorized" in message:
+    if found.kind is kind.SA_NOT_BOUND:
         hint = f"role {role} must bind service account {expected.service_account} (bound_service_account_names)"
-    elif "namespace not authorized" in message:
+    elif found.kind is kind.NS_NOT_BOUND:
         hint = f"role {role} must bind namespace {expected.namespace} (bound_service_account_namespaces)"
-    elif "invalid role name" in message:
+    elif found.kind is kind.ROLE_MISSING:
         hint = (
             f"vault.hashicorp.com/role must name the role vault/05-kubernetes-auth.sh writes at {injection.auth_path}"
         )
     else:
         hint = f"the Kubernetes login at {injection.auth_path} must accept {bound}"
-    return Diagnosis(f"role {role}: {message}", f"{hint}; re-render from the config rather than editing by hand")
-
-
-def _read_denied(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
-    match = _READ_DENIED.search(log)
-    if match is None:
-        return None
-    path = match.group("path")
-    readers = [t.name for t in injection.templates if path in t.secret_paths()]
-    reader = f" (the {', '.join(readers)} template reads it)" if readers else ""
-    return Diagnosis(
-        f"policy {expected.policy}: permission denied reading {path}",
-        f"policy.hcl must grant read on {path}{reader}; re-render from the config rather than editing by hand",
-    )
-
-
-def _read_error(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
-    match = _READ_ERROR.search(log)
-    if match is None:
-        return None
-    path, message = match.group("path"), match.group("message").strip()
-    return Diagnosis(
-        f"reading {path}: {message} (HTTP {match.group('code')})",
-        f"the setup scripts must leave what the templates read at {path}; check their output and re-render",
-    )
-
-
-def _missing_key(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
-    match = _MISSING_KEY.search(log)
-    if match is None:
-        return None
-    expr, key = match.group("expr"), match.group("key")
-    names = [t.name for t in injection.templates if expr in t.contents]
-    which = f"{names[0]} template" if len(names) == 1 else "a template"
-    syntax = 'index .Data "<key>"' if expected.kv_version == 1 else 'index .Data.data "<key>"'
-    return Diagnosis(
-        f'{which}: {expr} has no key "{key}"',
-        f"{expected.kv_mount}/ is KV v{expected.kv_version}, whose templates read {syntax}; "
-        "re-render from the config rather than editing by hand",
-    )
-
-
-def _parse_error(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
-    match = _PARSE_ERROR.search(log)
-    if match is None:
-        return None
-    return Diagnosis(
-        f"template does not parse: {match.group('message').strip()[:160]}",
-        "the agent-inject-template-* annotation is not a valid consul-template; re-render from the config",
-    )
-
-
-def _unreachable(log: str, injection: Injection, expected: Expectation) -> Diagnosis | None:
-    match = _UNREACHABLE.search(log)
-    if match is None:
-        return None
-    return Diagnosis(f"agent cannot reach Vault: {match.group(0)}", "the local OpenBao server stopped early")
+    return Diagnosis(f"role {role}: {found.message}", f"{hint}; re-render from the config rather than editing by hand")

@@ -1,178 +1,169 @@
-"""Known failure signatures in a `vault-agent-init` log, turned into a cause and a fix.
+"""Known failure signatures in a Vault agent log (`vault-agent-init`, `bao agent`), as structured findings.
 
-The source document's troubleshooting is "read the agent's log by hand". These are the lines that log shows
-for the usual mistakes (Vault's API error envelope, the Kubernetes auth plugin's messages, consul-template's
-view and runner errors, Go's network and x509 errors), most specific first.
+This is the one place that reads an agent log: the lines it shows for the usual mistakes (Vault's API error
+envelope, the Kubernetes auth plugin's messages, consul-template's view and runner errors, Go's network and
+x509 errors), most specific first. A finding carries what the log says (kind, path, role, message, code,
+template expression, key, and a redacted evidence line); each caller phrases its own cause and hint from it.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 from dataclasses import dataclass
+from enum import Enum
 
 from verify.result import redact
 
 EVIDENCE_CHARS = 240
 
 
+class Kind(Enum):
+    LOGIN_DENIED = "login-denied"  # the login answered permission denied (TokenReview or auth config)
+    ROLE_MISSING = "role-missing"  # invalid role name
+    SA_NOT_BOUND = "sa-not-bound"  # service account name not authorized
+    NS_NOT_BOUND = "ns-not-bound"  # namespace not authorized
+    AUTH_UNCONFIGURED = "auth-unconfigured"  # the auth method has no config
+    NO_TOKEN = "no-token"  # no service-account token to log in with
+    LOGIN_ERROR = "login-error"  # any other refused login, with its code and message
+    READ_DENIED = "read-denied"  # a template's read answered 403 permission denied
+    READ_ERROR = "read-error"  # a template's read failed otherwise, with its code and message
+    MISSING_KEY = "missing-key"  # a template read a key the secret does not have
+    PARSE_ERROR = "parse-error"  # a template does not parse
+    TLS = "tls"  # TLS to Vault failed
+    UNREACHABLE = "unreachable"  # Vault cannot be reached
+    DENIED = "denied"  # permission denied, nothing more specific
+
+
+# Failures of a login, told apart from the message Vault gave.
+LOGIN_KINDS = frozenset(
+    {Kind.LOGIN_DENIED, Kind.ROLE_MISSING, Kind.SA_NOT_BOUND, Kind.NS_NOT_BOUND, Kind.AUTH_UNCONFIGURED}
+    | {Kind.NO_TOKEN, Kind.LOGIN_ERROR}
+)
+
+
 @dataclass(frozen=True)
-class Context:
-    """What the hints name: the values the config expects."""
+class Finding:
+    """One recognised failure: its kind, what the log says about it, and the (redacted) line it is on.
 
-    role: str
-    auth_path: str
-    service_account: str
-    namespace: str
-    policy: str
-    vault_address: str
+    `text` is the matched words (e.g. `connection refused`, `x509: ...`, `map has no entry for key "foo"`);
+    `message` and `code` are Vault's error and HTTP status when the log gives them.
+    """
 
-
-@dataclass(frozen=True)
-class Diagnosis:
-    cause: str
-    hint: str
+    kind: Kind
     evidence: str
-
-
-@dataclass(frozen=True)
-class _Signature:
-    pattern: re.Pattern[str]
-    explain: Callable[[re.Match[str], Context], tuple[str, str]]
-
-
-def _login_denied(_match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        f"Vault refused the Kubernetes login at {ctx.auth_path}/login: permission denied "
-        "(it could not validate the pod's service-account token)",
-        "the token reviewer cannot call TokenReview (it needs the system:auth-delegator ClusterRole), or "
-        f"{ctx.auth_path}/config has the wrong kubernetes_host or CA: re-run vault/05-kubernetes-auth.sh",
-    )
-
-
-def _read_denied(match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    path = match.group("path")
-    return (
-        f"the Vault policy does not let role {ctx.role} read {path} (403 permission denied)",
-        f"policy {ctx.policy} must grant read on {path} and be in the role's token_policies: "
-        "re-run vault/06-policy.sh and vault/05-kubernetes-auth.sh (KV v2 paths need data/ in the policy)",
-    )
-
-
-def _role_missing(match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        f"Vault has no role {match.group('role')} at {ctx.auth_path}",
-        f"create it with vault/05-kubernetes-auth.sh, or set vault.hashicorp.com/role to {ctx.role}",
-    )
-
-
-def _sa_not_bound(_match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        f"the service account istiod runs as is not bound to role {ctx.role} (service account name not authorized)",
-        f"the role binds {ctx.service_account}: make istiod run as it, or set istiod.service_account to the "
-        "Deployment's serviceAccountName and re-run vault/05-kubernetes-auth.sh",
-    )
-
-
-def _ns_not_bound(_match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        f"istiod's namespace is not bound to role {ctx.role} (namespace not authorized)",
-        f"the role binds namespace {ctx.namespace}: fix istiod.namespace and re-run vault/05-kubernetes-auth.sh",
-    )
-
-
-def _auth_unconfigured(_match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        f"the Kubernetes auth method at {ctx.auth_path} has no config",
-        f"write {ctx.auth_path}/config with vault/05-kubernetes-auth.sh",
-    )
-
-
-def _no_token(_match: re.Match[str], _ctx: Context) -> tuple[str, str]:
-    return (
-        "the agent found no service-account token to log in with",
-        "do not set automountServiceAccountToken: false on istiod's pod (or point "
-        "vault.hashicorp.com/agent-service-account-token-volume-name at a projected token)",
-    )
-
-
-def _missing_key(match: re.Match[str], _ctx: Context) -> tuple[str, str]:
-    return (
-        f"a template read a key the secret does not have ({match.group(0).strip()})",
-        "kv.version in the config must match the KV mount (v1 reads .Data, v2 reads .Data.data) and the key "
-        "must be stored under the name the template reads: re-run vault/03-kv.sh and re-render",
-    )
-
-
-def _tls(_match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        f"TLS to Vault failed ({_match.group(0).strip()})",
-        "give the agent Vault's CA (vault.hashicorp.com/ca-cert or tls-secret), check the name in "
-        f"{ctx.vault_address or 'vault.hashicorp.com/service'} matches the certificate, or use http:// if "
-        "Vault serves plain HTTP",
-    )
-
-
-def _unreachable(match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        f"the agent cannot reach Vault ({match.group(0).strip()})",
-        f"check the address the agent uses ({ctx.vault_address or 'the injector default'}; set "
-        "vault.address/agent_address in the config), the Vault service and NetworkPolicies",
-    )
-
-
-def _denied(_match: re.Match[str], ctx: Context) -> tuple[str, str]:
-    return (
-        "Vault answered permission denied",
-        f"check role {ctx.role} and policy {ctx.policy} with `vault read {ctx.auth_path}/role/{ctx.role}`",
-    )
+    text: str = ""
+    path: str | None = None
+    role: str | None = None
+    message: str | None = None
+    code: int | None = None
+    expr: str | None = None
+    key: str | None = None
 
 
 # A short run inside one log entry: real newlines are allowed (consul-template prints the API error's own), a
 # new timestamped entry is not, so one entry's "Code: 403" is never paired with another's "permission denied".
 _S = r"(?:(?!\n\d{4}-\d\d-\d\dT)[\s\S]){0,600}?"
-SIGNATURES: tuple[_Signature, ...] = (
-    _Signature(re.compile(r"/login" + _S + r"Code: 403\." + _S + r"permission denied"), _login_denied),
-    _Signature(
+# "* 1 error occurred:" before the real error, with real or hclog-escaped newlines.
+_ONE_OF = r"(?:\d+ errors? occurred:(?:\s|\\[nt])*\*\s*)?"
+
+_LOGIN = "login"  # marks the login entry of the table: its message picks the kind
+SIGNATURES: tuple[tuple[Kind | str, re.Pattern[str]], ...] = (
+    (_LOGIN, re.compile(r"/login" + _S + r"Code: (?P<code>\d+)\." + _S + r"\* " + _ONE_OF + r"(?P<message>[^\n]+)")),
+    (
         # Not the "failed to check if X is KVv2" warning, which also says 403 and is harmless.
+        Kind.READ_DENIED,
         re.compile(
             r"vault\.read\((?P<path>[^)\s]+)\):(?: vault\.read\([^)\s]+\):)? Error making API request\."
             + _S
-            + r"Code: 403\."
+            + r"Code: (?P<code>403)\."
             + _S
-            + r"permission denied"
+            + r"(?P<message>permission denied)"
         ),
-        _read_denied,
     ),
-    _Signature(re.compile(r"invalid role name \\?\"(?P<role>[^\"\\]+)\\?\""), _role_missing),
-    _Signature(re.compile(r"service account name not authorized"), _sa_not_bound),
-    _Signature(re.compile(r"namespace not authorized"), _ns_not_bound),
-    _Signature(re.compile(r"could not load backend configuration"), _auth_unconfigured),
-    _Signature(re.compile(r"error reading JWT with Kubernetes Auth"), _no_token),
-    _Signature(re.compile(r"map has no entry for key \\?\"[^\"\\]+\\?\"|<no value>"), _missing_key),
-    _Signature(
+    (
+        Kind.READ_ERROR,
+        re.compile(
+            r"vault\.read\((?P<path>[^)\s]+)\)"
+            + _S
+            + r"Code: (?P<code>\d+)\."
+            + _S
+            + r"\* "
+            + _ONE_OF
+            + r"(?P<message>[^\n\"\\(]+)"
+        ),
+    ),
+    (Kind.ROLE_MISSING, re.compile(r"invalid role name \\?\"(?P<role>[^\"\\]+)\\?\"")),
+    (Kind.SA_NOT_BOUND, re.compile(r"service account name not authorized")),
+    (Kind.NS_NOT_BOUND, re.compile(r"namespace not authorized")),
+    (Kind.AUTH_UNCONFIGURED, re.compile(r"could not load backend configuration")),
+    (Kind.NO_TOKEN, re.compile(r"error reading JWT with Kubernetes Auth")),
+    (
+        Kind.MISSING_KEY,
+        re.compile(
+            r"(?:at <(?P<expr>[^>]+)>: )?"
+            r"(?P<text>map has no entry for key \\?\"(?P<key>[^\"\\]+)\\?\"|<no value>)"
+        ),
+    ),
+    (Kind.PARSE_ERROR, re.compile(r"\(dynamic\): parse: (?P<message>[^\n\"]+)")),
+    (
+        Kind.TLS,
         re.compile(
             r"x509: [^\n\"\\]+|tls: [^\n\"\\]+|server gave HTTP response to HTTPS client|"
             r"certificate signed by unknown authority"
         ),
-        _tls,
     ),
-    _Signature(
+    (
+        Kind.UNREACHABLE,
         re.compile(r"connection refused|no such host|i/o timeout|context deadline exceeded|network is unreachable"),
-        _unreachable,
     ),
-    _Signature(re.compile(r"permission denied"), _denied),
+    (Kind.DENIED, re.compile(r"permission denied")),
+)
+# What a refused login's message says, most specific first; a message matching none is a LOGIN_ERROR.
+_LOGIN_REASON_KINDS = (Kind.ROLE_MISSING, Kind.SA_NOT_BOUND, Kind.NS_NOT_BOUND, Kind.AUTH_UNCONFIGURED, Kind.NO_TOKEN)
+_LOGIN_REASONS: tuple[tuple[Kind, re.Pattern[str]], ...] = (
+    *((kind, pattern) for kind, pattern in SIGNATURES if isinstance(kind, Kind) and kind in _LOGIN_REASON_KINDS),
+    (Kind.LOGIN_DENIED, re.compile(r"permission denied")),
 )
 
 
-def diagnose(log: str, ctx: Context) -> Diagnosis | None:
-    """The first known signature in the log (most specific first), or None when nothing is recognised."""
-    for signature in SIGNATURES:
-        match = signature.pattern.search(log)
-        if match:
-            cause, hint = signature.explain(match, ctx)
-            return Diagnosis(cause, hint, evidence(log, match.start()))
+def find(log: str) -> Finding | None:
+    """The first known failure in the log (most specific first), or None when nothing is recognised."""
+    for kind, pattern in SIGNATURES:
+        match = pattern.search(log)
+        if match is None:
+            continue
+        groups = match.groupdict()
+        message = groups.get("message")
+        role = groups.get("role")
+        position = match.start()
+        if kind == _LOGIN:
+            assert message is not None
+            position = match.start("message")  # the line Vault's reason is on, in multi-line error blocks
+            # Multi-line error blocks end the message at the newline; one-line ones at `\n` or the closing quote.
+            message = re.split(r'\\n|"\s+\w+=', message)[0].replace('\\"', '"').strip()
+            kind, role = _login_kind(message)
+        assert isinstance(kind, Kind)
+        code = groups.get("code")
+        return Finding(
+            kind=kind,
+            evidence=evidence(log, position),
+            text=redact((groups.get("text") or match.group(0)).strip()),
+            path=groups.get("path"),
+            role=role,
+            message=redact(message.strip()) if message is not None else None,
+            code=int(code) if code is not None else None,
+            expr=groups.get("expr"),
+            key=groups.get("key"),
+        )
     return None
+
+
+def _login_kind(message: str) -> tuple[Kind, str | None]:
+    for kind, pattern in _LOGIN_REASONS:
+        match = pattern.search(message)
+        if match:
+            return kind, match.groupdict().get("role")
+    return Kind.LOGIN_ERROR, None
 
 
 def evidence(log: str, position: int) -> str:

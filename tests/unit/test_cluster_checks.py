@@ -10,7 +10,7 @@ import pytest
 from generator.loader import load
 from generator.plan import ClusterPlan, plan
 from tests.kube_stub import seed
-from verify.agent_logs import Context, diagnose
+from verify.cluster import AgentContext as Context
 from verify.cluster import (
     ClusterState,
     LogRead,
@@ -21,6 +21,7 @@ from verify.cluster import (
     root_ca_dir_matches_volume_path,
     selector_matches,
 )
+from verify.cluster import diagnose_agent_log as diagnose
 from verify.podfiles import PodFiles, host_url
 from verify.result import Status
 
