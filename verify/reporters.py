@@ -97,7 +97,7 @@ def to_text(report: Report, stream: TextIO) -> None:
     table.add_column("check", no_wrap=True)
     table.add_column("target", overflow="fold")
     table.add_column("finding", overflow="fold", ratio=1)
-    for check in report.checks:
+    for check in _collapse_passing_targets(report.checks):
         clean = _clean(check)
         finding = Text(clean["finding"])
         if clean["hint"] and check.status is not Status.PASS:
@@ -105,6 +105,25 @@ def to_text(report: Report, stream: TextIO) -> None:
         table.add_row(Text(clean["status"].upper(), style=_STYLES[check.status]), clean["id"], clean["target"], finding)
     console.print(table)
     console.print(Text(summary_line(report), style="bold green" if report.ok else "bold red"))
+
+
+def _collapse_passing_targets(checks: list[CheckResult]) -> list[CheckResult]:
+    """With several targets (a fleet), a target whose checks all passed reads as one row; the rest in full.
+
+    A person scans a fleet report for what is wrong; JSON and JUnit always list every check.
+    """
+    by_target: dict[str, list[CheckResult]] = {}
+    for check in checks:
+        by_target.setdefault(check.target, []).append(check)
+    if len(by_target) < 2:
+        return checks
+    rows: list[CheckResult] = []
+    for target, own in by_target.items():
+        if all(check.status is Status.PASS for check in own):
+            rows.append(CheckResult(f"({len(own)} checks)", Status.PASS, target, f"all {len(own)} checks passed"))
+        else:
+            rows.extend(own)
+    return rows
 
 
 def emit(report: Report, output: str, stream: TextIO | None = None) -> None:

@@ -118,3 +118,22 @@ def test_plain_paths_are_not_redacted() -> None:
     path = "/srv/gitops/clusters/production/istio/vault/ca/bundle/files/here"
     document = json.loads(to_json(Report([passed("chain.pem", path, f"read {path}")])))
     assert document["checks"][0]["target"] == path
+
+
+def test_fleet_text_collapses_targets_that_passed_and_keeps_the_rest_whole() -> None:
+    report = Report(
+        [
+            passed("chain.pem", "cluster-a", "PEM: all four"),
+            passed("chain.order", "cluster-a", "issuer-first"),
+            passed("chain.pem", "cluster-b", "PEM: all four"),
+            failed("chain.order", "cluster-b", "cert-chain.pem starts with the root", "put the intermediate first"),
+        ]
+    )
+    stream = io.StringIO()
+    emit(report, "text", stream)
+    text = stream.getvalue()
+    assert "all 2 checks passed" in text and "(2 checks)" in text
+    assert "issuer-first" not in text, "a passing target's rows are collapsed"
+    assert "PEM: all four" in text and "cert-chain.pem starts with the root" in text, "a failing target stays whole"
+    assert text.rstrip().splitlines()[-1] == summary_line(report)
+    assert len(json.loads(to_json(report))["checks"]) == 4, "JSON always lists every check"
