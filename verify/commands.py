@@ -63,10 +63,10 @@ def _check_warn_days(args: argparse.Namespace) -> None:
         raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
 
 
-def _finish(report: Report, output: str) -> int:
+def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
     from verify.reporters import emit
 
-    emit(report, output)
+    emit(report, output, collapse_passing_targets=fleet)
     return report.exit_code()
 
 
@@ -120,7 +120,7 @@ def _chain(args: argparse.Namespace) -> int:
             values, labels = read_ca_values(api, cluster)
             target = f"{api.address} (cluster {cluster.name})"
             report.extend(check_values(values, target=target, labels=labels, warn_days=args.warn_days))
-    return _finish(report, args.output)
+    return _finish(report, args.output, fleet=len(directories) > 1)
 
 
 def _check_dirs(directories: list[Path], warn_days: int) -> list[list[CheckResult]]:

@@ -85,7 +85,7 @@ def to_junit(report: Report, suite: str = "istio-vault-ca verify") -> str:
     return '<?xml version="1.0" encoding="UTF-8"?>\n' + ET.tostring(root, encoding="unicode") + "\n"
 
 
-def to_text(report: Report, stream: TextIO) -> None:
+def to_text(report: Report, stream: TextIO, *, collapse_passing_targets: bool = False) -> None:
     """A table people read in a terminal or a CI log, then the summary line."""
     from rich.console import Console
     from rich.table import Table
@@ -97,7 +97,8 @@ def to_text(report: Report, stream: TextIO) -> None:
     table.add_column("check", no_wrap=True)
     table.add_column("target", overflow="fold")
     table.add_column("finding", overflow="fold", ratio=1)
-    for check in _collapse_passing_targets(report.checks):
+    rows = _collapse_passing_targets(report.checks) if collapse_passing_targets else report.checks
+    for check in rows:
         clean = _clean(check)
         finding = Text(clean["finding"])
         if clean["hint"] and check.status is not Status.PASS:
@@ -108,7 +109,7 @@ def to_text(report: Report, stream: TextIO) -> None:
 
 
 def _collapse_passing_targets(checks: list[CheckResult]) -> list[CheckResult]:
-    """With several targets (a fleet), a target whose checks all passed reads as one row; the rest in full.
+    """For a fleet (`verify chain DIR...`), a target whose checks all passed reads as one row; the rest in full.
 
     A person scans a fleet report for what is wrong; JSON and JUnit always list every check.
     """
@@ -126,7 +127,7 @@ def _collapse_passing_targets(checks: list[CheckResult]) -> list[CheckResult]:
     return rows
 
 
-def emit(report: Report, output: str, stream: TextIO | None = None) -> None:
+def emit(report: Report, output: str, stream: TextIO | None = None, *, collapse_passing_targets: bool = False) -> None:
     """Write the report in the requested format to `stream` (stdout by default)."""
     stream = stream or sys.stdout
     if output == "json":
@@ -134,4 +135,4 @@ def emit(report: Report, output: str, stream: TextIO | None = None) -> None:
     elif output == "junit":
         stream.write(to_junit(report))
     else:
-        to_text(report, stream)
+        to_text(report, stream, collapse_passing_targets=collapse_passing_targets)

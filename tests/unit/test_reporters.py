@@ -130,10 +130,13 @@ def test_fleet_text_collapses_targets_that_passed_and_keeps_the_rest_whole() -> 
         ]
     )
     stream = io.StringIO()
-    emit(report, "text", stream)
+    emit(report, "text", stream, collapse_passing_targets=True)
     text = stream.getvalue()
     assert "all 2 checks passed" in text and "(2 checks)" in text
     assert "issuer-first" not in text, "a passing target's rows are collapsed"
     assert "PEM: all four" in text and "cert-chain.pem starts with the root" in text, "a failing target stays whole"
     assert text.rstrip().splitlines()[-1] == summary_line(report)
     assert len(json.loads(to_json(report))["checks"]) == 4, "JSON always lists every check"
+    uncollapsed = io.StringIO()
+    emit(report, "text", uncollapsed)
+    assert "issuer-first" in uncollapsed.getvalue(), "only a fleet's table collapses"
