@@ -42,30 +42,59 @@ require_vault() {
 secrets_mount_type() { "$VAULT_CLI" read -field=type "sys/mounts/$1" 2>/dev/null || true; }
 auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || true; }
 
+# read_mount PATH: MOUNT_TYPE (empty when there is no mount), MOUNT_MAX_TTL (seconds; 0 means the system
+# default) and MOUNT_VERSION (KV options.version) from one read, since every CLI call costs a process start.
+read_mount() {
+  local json
+  json=$("$VAULT_CLI" read -format=json "sys/mounts/$1" 2>/dev/null || true)
+  MOUNT_PATH="$1"
+  MOUNT_TYPE=$(json_value "$json" type)
+  MOUNT_MAX_TTL=$(json_value "$json" max_lease_ttl)
+  MOUNT_MAX_TTL="${MOUNT_MAX_TTL:-0}"
+  # shellcheck disable=SC2034 # read by the step that called us
+  MOUNT_VERSION=$(json_value "$json" version)
+}
+
+# json_value JSON KEY: the first scalar `"KEY": value` of the CLI's indented JSON, without quotes.
+json_value() {
+  printf '%s\n' "$1" | sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" | sed -n 1p
+}
+
 # ensure_secrets_mount PATH TYPE [ENABLE-FLAGS...]: enable once; an existing mount of another type stops us.
+# Leaves read_mount's variables describing PATH.
 ensure_secrets_mount() {
-  local path="$1" type="$2" found
+  local path="$1" type="$2"
   shift 2
-  found=$(secrets_mount_type "$path")
-  if [ -z "$found" ]; then
+  read_mount "$path"
+  # shellcheck disable=SC2034 # read by the step that called us
+  MOUNT_ENABLED_NOW=no
+  if [ -z "$MOUNT_TYPE" ]; then
     quietly secrets enable -path="$path" "$@" "$type"
     say "enabled the $type secrets engine at $path/"
-  elif [ "$found" != "$type" ]; then
-    die "$path/ is already a '$found' mount, not '$type': pick another mount name in the config"
+    # shellcheck disable=SC2034 # read by the step that called us
+    MOUNT_TYPE="$type" MOUNT_MAX_TTL=0 MOUNT_VERSION="" MOUNT_ENABLED_NOW=yes
+  elif [ "$MOUNT_TYPE" != "$type" ]; then
+    die "$path/ is already a '$MOUNT_TYPE' mount, not '$type': pick another mount name in the config"
   else
     say "$path/ is already a $type mount"
   fi
 }
 
-# ensure_max_ttl PATH SECONDS DURATION [at-least]: set the mount's max lease TTL (or only raise it).
+# ensure_max_ttl PATH SECONDS DURATION [at-least]: set the mount's max lease TTL (or only raise it). Uses what
+# read_mount found when it last read PATH, else reads the mount's tune.
 ensure_max_ttl() {
   local path="$1" seconds="$2" duration="$3" mode="${4:-exact}" current
-  current=$("$VAULT_CLI" read -field=max_lease_ttl "sys/mounts/$path/tune")
+  if [ "${MOUNT_PATH:-}" = "$path" ]; then
+    current="$MOUNT_MAX_TTL"
+  else
+    current=$("$VAULT_CLI" read -field=max_lease_ttl "sys/mounts/$path/tune")
+  fi
   if [ "$current" = "$seconds" ] || { [ "$mode" = at-least ] && [ "$current" -ge "$seconds" ]; }; then
     say "$path/ max lease TTL is ${current}s (unchanged)"
   else
     quietly secrets tune -max-lease-ttl="$duration" "$path"
     say "$path/ max lease TTL set to $duration (was ${current}s)"
+    if [ "${MOUNT_PATH:-}" = "$path" ]; then MOUNT_MAX_TTL="$seconds"; fi
   fi
 }
 
