@@ -68,10 +68,6 @@ class DevServer:
     log_path: Path
     _stopped: bool = field(default=False, repr=False)
 
-    @property
-    def audit_file(self) -> Path:
-        return self.workdir / "vault-audit.log"
-
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
         """Environment for a vault/bao CLI or hvac talking to this server; PATH resolves `vault` to bao."""
         env = dict(os.environ if base is None else base)

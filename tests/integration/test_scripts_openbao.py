@@ -44,7 +44,7 @@ def state(
         "root": format(root.serial_number, "x"),
         "intermediate": format(intermediate.serial_number, "x"),
         "key_sha256": hashlib.sha256(key.encode()).hexdigest(),
-        "policy": vault.sys.read_policy("istioca")["data"]["rules"] if vault.sys.list_policies() else "",
+        "policy": vault.sys.read_policy("istioca")["data"]["rules"],
     }
 
 
@@ -135,12 +135,20 @@ def test_mount_of_wrong_type_is_not_touched(tmp_path: Path, script_env: dict[str
     assert "pki/ is already a 'kv' mount, not 'pki'" in result.stderr
 
 
-def test_kv_version_mismatch_is_refused(tmp_path: Path, script_env: dict[str, str]) -> None:
-    tree = render_into(EXAMPLES / "kv-v2.yaml", tmp_path / "out")
-    client(script_env).sys.enable_secrets_engine("kv", path="kv", options={"version": "1"})
+@pytest.mark.parametrize(
+    ("example", "existing", "options"),
+    [("kv-v2", 1, {"version": "1"}), ("kv-v2", 1, None), ("tsb-single-cluster", 2, {"version": "2"})],
+    ids=["v1-with-options-vs-v2", "v1-without-options-vs-v2", "v2-vs-v1"],
+)
+def test_kv_version_mismatch_is_refused(
+    example: str, existing: int, options: dict[str, str] | None, tmp_path: Path, script_env: dict[str, str]
+) -> None:
+    tree = render_into(EXAMPLES / f"{example}.yaml", tmp_path / "out")
+    client(script_env).sys.enable_secrets_engine("kv", path="kv", options=options)
     result = run_setup(tree, script_env)
     assert result.returncode == 1
-    assert "kv/ is KV version 1 but the config says 2" in result.stderr
+    wanted = 3 - existing
+    assert f"kv/ is KV version {existing} but the config says {wanted}" in result.stderr
 
 
 def test_unreachable_and_unauthenticated_vault_are_explained(tmp_path: Path, script_env: dict[str, str]) -> None:
