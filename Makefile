@@ -6,7 +6,16 @@ STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: demo test lint typecheck unit render-check golden bench clean
 
-$(STAMP): pyproject.toml
+# The editable install imports istio_vault_ca.generator / istio_vault_ca.verify from these links (pyproject.toml).
+DEVLINKS := build/dev/istio_vault_ca/.linked
+
+$(DEVLINKS):
+	@mkdir -p build/dev/istio_vault_ca
+	@ln -sfn ../../../generator build/dev/istio_vault_ca/generator
+	@ln -sfn ../../../verify build/dev/istio_vault_ca/verify
+	@touch $@
+
+$(STAMP): pyproject.toml $(DEVLINKS)
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[rehearse,test]'

@@ -26,7 +26,7 @@ def _progress(message: str) -> None:
 
 def _cli() -> list[str]:
     script = Path(sys.executable).with_name("istio-vault-ca")
-    return [str(script)] if script.exists() else [sys.executable, "-m", "generator.cli"]
+    return [str(script)] if script.exists() else [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
 
 
 def table(rows: list[Row]) -> str:

@@ -209,7 +209,7 @@ def chain_figures(ctx: Context) -> list[Row]:
 
 def vault_figure(ctx: Context) -> list[Row]:
     from bench.vault import configured_openbao, loop_script, record_requests
-    from verify.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
 
     try:
         find_bao()
@@ -253,7 +253,7 @@ def vault_figure(ctx: Context) -> list[Row]:
 
 def rehearse_figure(ctx: Context) -> list[Row]:
     from bench.rehearse import one_run
-    from verify.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
 
     try:
         find_bao()

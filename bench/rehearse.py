@@ -21,7 +21,7 @@ STEP_LINE = re.compile(r"^\s+(PASS|WARN|FAIL|ERROR)\s+(?P<seconds>[\d.]+) s\s+(?
 
 
 def one_run(config: str | None, base_env: Mapping[str, str] | None = None) -> tuple[float, dict[str, float]]:
-    argv = [sys.executable, "-m", "generator.cli", "rehearse"] + (["-c", config] if config else [])
+    argv = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "rehearse"] + (["-c", config] if config else [])
     env = {**(os.environ if base_env is None else base_env), "COLUMNS": "200"}
     started = time.perf_counter()
     result = subprocess.run(argv, cwd=REPO, env=env, capture_output=True, text=True, check=False)

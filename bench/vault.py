@@ -25,7 +25,7 @@ class ConfiguredVault:
 @contextmanager
 def configured_openbao(workspace: Path, cli: Sequence[str], env: dict[str, str]) -> Iterator[ConfiguredVault]:
     """A dev server on which `render` + `vault/setup.sh` of the default config have run; stopped afterwards."""
-    from verify.openbao import start_dev_server
+    from istio_vault_ca.verify.rehearsal.openbao import start_dev_server
 
     server = start_dev_server(workspace / "openbao")
     try:

@@ -13,7 +13,7 @@ from tests.support import make_self_signed_ca_pem, render_into
 
 
 def _bao_or_skip() -> None:
-    from verify.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
 
     try:
         find_bao()
@@ -27,7 +27,7 @@ def _bao_or_skip() -> None:
 def openbao(tmp_path: Path) -> Iterator[object]:
     """A fresh, real OpenBao dev server on a free loopback port (root token `root`)."""
     _bao_or_skip()
-    from verify.openbao import start_dev_server
+    from istio_vault_ca.verify.rehearsal.openbao import start_dev_server
 
     server = start_dev_server(tmp_path / "openbao")
     try:

@@ -12,9 +12,9 @@ GOLDEN = REPO / "tests" / "golden"
 
 
 def render_into(config_path: Path | None, out: Path) -> Path:
-    from generator.loader import load
-    from generator.render import render_tree
-    from generator.writer import write_tree
+    from istio_vault_ca.generator.config.loader import load
+    from istio_vault_ca.generator.render.tree import render_tree
+    from istio_vault_ca.generator.render.writer import write_tree
 
     loaded = load(str(config_path) if config_path else None)
     write_tree(render_tree(loaded.config), out)

@@ -21,15 +21,21 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from generator.model import ROTATION_STAGING_SUFFIX
-from generator.plan import CA_CERT, INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ROOT_CERT, ROOT_ISSUER_NAME, ClusterPlan
-from verify.result import Status
+from istio_vault_ca.generator.config.cafiles import CA_CERT, ROOT_CERT
+from istio_vault_ca.generator.config.model import ROTATION_STAGING_SUFFIX
+from istio_vault_ca.generator.config.plan import (
+    INTERMEDIATE_KEY_NAME,
+    KV_KEY_FIELD,
+    ROOT_ISSUER_NAME,
+    ClusterPlan,
+)
+from istio_vault_ca.verify.checks.result import Status
 
 if TYPE_CHECKING:
-    from generator.model import Config
-    from generator.render import Tree
-    from verify.connection import VaultApi
-    from verify.vault import VaultState
+    from istio_vault_ca.generator.config.model import Config
+    from istio_vault_ca.generator.render.tree import Tree
+    from istio_vault_ca.verify.checks.vault import VaultState
+    from istio_vault_ca.verify.clients.vault import VaultApi
 
 SCRIPT_NAME = "rotate-intermediate.sh"
 # Issuer ids are UUIDs; anything else from the API is not put into a script.
@@ -128,8 +134,8 @@ def survey(
     api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
 ) -> tuple[CaExpiry | None, tuple[str, ...], tuple[ClusterFinding, ...]]:
     """The root and each cluster's intermediate as Vault serves them (the paths the agent templates read)."""
-    from verify.connection import VaultApiError
-    from verify.vault import VaultState, kv_key_matches
+    from istio_vault_ca.verify.checks.vault import VaultState, kv_key_matches
+    from istio_vault_ca.verify.clients.vault import VaultApiError
 
     state = VaultState(api, config, 0, now)
     root, root_notes = _root(state, plans, root_file, now)
@@ -174,7 +180,7 @@ def _root(
     state: VaultState, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
 ) -> tuple[CaExpiry | None, tuple[str, ...]]:
     """Vault's root (root mount, or the imported offline root); in external mode also root.certificate_file."""
-    from verify.connection import VaultApiError
+    from istio_vault_ca.verify.clients.vault import VaultApiError
 
     notes: list[str] = []
     root_path = _path(plans[0], ROOT_CERT)
@@ -210,8 +216,8 @@ def _path(cluster: ClusterPlan, name: str) -> str:
 
 def render_rotation(config: Config, result: RotationPlan) -> Tree:
     """`<cluster>/rotate-intermediate.sh` for each intermediate due, and a README with the report."""
-    from generator.render import RenderedFile
-    from generator.templating import render_template
+    from istio_vault_ca.generator.render.templating import render_template
+    from istio_vault_ca.generator.render.tree import RenderedFile
 
     tree: Tree = {}
     for finding in result.due():
@@ -276,8 +282,8 @@ def plan_command(args: argparse.Namespace) -> int:
     """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N]"""
     import sys
 
-    from verify.commands import EXIT_UNREACHABLE, EXIT_USAGE, UsageError
-    from verify.connection import VaultApiError, VaultUnavailable
+    from istio_vault_ca.verify.cli.verify_commands import EXIT_UNREACHABLE, EXIT_USAGE, UsageError
+    from istio_vault_ca.verify.clients.vault import VaultApiError, VaultUnavailable
 
     try:
         return _plan(args)
@@ -293,11 +299,11 @@ def plan_command(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from generator.loader import ConfigError, load
-    from generator.offline_root import root_certificate_path
-    from generator.plan import plan, select
-    from generator.writer import UnsafeOutputDir, write_tree
-    from verify.commands import EXIT_FAILED, EXIT_OK, UsageError, open_vault
+    from istio_vault_ca.generator.config.loader import ConfigError, load
+    from istio_vault_ca.generator.config.plan import plan, select
+    from istio_vault_ca.generator.pki.offline_root import root_certificate_path
+    from istio_vault_ca.generator.render.writer import UnsafeOutputDir, write_tree
+    from istio_vault_ca.verify.cli.verify_commands import EXIT_FAILED, EXIT_OK, UsageError, open_vault
 
     if args.warn_days < 0:
         raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")

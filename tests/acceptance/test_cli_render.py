@@ -10,7 +10,7 @@ from pathlib import Path
 
 from tests.support import EXAMPLES, REPO
 
-CLI = [sys.executable, "-m", "generator.cli"]
+CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 BAD = sorted((Path(__file__).resolve().parent.parent / "configs" / "bad").glob("*.yaml"))
-CLI = [sys.executable, "-m", "generator.cli"]
+CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
 
 
 def expectation(config: Path) -> str:

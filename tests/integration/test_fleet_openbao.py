@@ -18,15 +18,15 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from generator.loader import load
-from generator.plan import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT, ClusterPlan, plan
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT, ClusterPlan, plan
+from istio_vault_ca.verify.checks.chain import check_values
+from istio_vault_ca.verify.checks.vault import read_ca_values
+from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
 from tests.support import EXAMPLES, render_into
-from verify.chain import check_values
-from verify.connection import VaultApi, settings_from_env
-from verify.vault import read_ca_values
 
 pytestmark = pytest.mark.integration
-CLI = [sys.executable, "-m", "generator.cli"]
+CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
 
 
 def run(tree: Path, env: dict[str, str], script: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -59,7 +59,7 @@ BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}")
 
 @pytest.fixture(autouse=True)
 def _needs_openbao() -> None:
-    from verify.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
 
     try:
         find_bao()
@@ -101,7 +101,7 @@ def rehearse(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.Com
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
     result = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "rehearse", *args],
+        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "rehearse", *args],
         cwd=REPO,
         env=_env(tmp),
         capture_output=True,
@@ -280,7 +280,14 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     process = subprocess.Popen(
-        [sys.executable, "-m", "generator.cli", "rehearse", "-c", str(_write_config(tmp_path, FAST % {"kv": 1}))],
+        [
+            sys.executable,
+            "-m",
+            "istio_vault_ca.verify.cli.parser",
+            "rehearse",
+            "-c",
+            str(_write_config(tmp_path, FAST % {"kv": 1})),
+        ],
         cwd=REPO,
         env=_env(tmp),
         stdout=subprocess.PIPE,
@@ -306,8 +313,8 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
 def test_missing_openbao_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from generator.cli import main
-    from verify import openbao
+    from istio_vault_ca.verify.cli.parser import main
+    from istio_vault_ca.verify.rehearsal import openbao
 
     def missing() -> str:
         raise openbao.OpenBaoMissing(f"the OpenBao CLI (bao) is not installed; {openbao.INSTALL_HINT}")
@@ -323,7 +330,7 @@ def test_simulated_tokenreview_answers_like_the_api_server(tmp_path: Path) -> No
     import urllib.error
     import urllib.request
 
-    from verify import tokenreview
+    from istio_vault_ca.verify.rehearsal import tokenreview
 
     endpoint = tokenreview.start()
     try:
@@ -356,7 +363,7 @@ def test_simulated_tokenreview_answers_like_the_api_server(tmp_path: Path) -> No
 
 
 def test_keep_must_be_a_directory(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
-    from generator.cli import main
+    from istio_vault_ca.verify.cli.parser import main
 
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")

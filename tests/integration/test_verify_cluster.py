@@ -20,9 +20,9 @@ from typing import Any
 
 import pytest
 
-from generator.cli import main
-from generator.loader import load
-from generator.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.verify.cli.parser import main
 from tests.conftest import run_setup
 from tests.kube_stub import seed
 from tests.kube_stub.server import KubeStub
@@ -30,7 +30,7 @@ from tests.pki_factory import good_bundle
 from tests.support import make_self_signed_ca_pem, render_into
 
 REPO = Path(__file__).resolve().parents[2]
-STARTER = REPO / "generator" / "starter.yaml"
+STARTER = REPO / "generator" / "config" / "starter.yaml"
 POD = seed.POD
 NS = "istio-system"
 FILES = ("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem")
@@ -78,7 +78,7 @@ def kubeconfig(stub: KubeStub, tmp_path: Path) -> Path:
 @pytest.fixture
 def no_vault(monkeypatch: pytest.MonkeyPatch) -> None:
     """A Vault address nobody listens on: `verify cluster` skips the root comparison and says why."""
-    from verify.openbao import free_port
+    from istio_vault_ca.verify.rehearsal.openbao import free_port
 
     monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{free_port()}")
     monkeypatch.delenv("VAULT_TOKEN", raising=False)
@@ -302,9 +302,9 @@ def _setup_vault(
 
 
 def _values_from_vault(env: dict[str, str], cluster_plan: ClusterPlan) -> dict[str, bytes]:
-    """The four values as the agent templates read them (verify.vault reads them the same way)."""
-    from verify.connection import VaultApi, settings_from_env
-    from verify.vault import read_ca_values
+    """The four values as the agent templates read them (istio_vault_ca.verify.checks.vault reads them the same way)."""
+    from istio_vault_ca.verify.checks.vault import read_ca_values
+    from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
 
     values, _labels = read_ca_values(VaultApi(settings_from_env(env["VAULT_ADDR"], env)), cluster_plan)
     assert all(values.values()), values.keys()
@@ -462,7 +462,7 @@ def test_annotation_edited_by_hand_is_named(
 def test_unreachable_api_server_exits_3_with_what_to_do(
     stub: KubeStub, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from verify.openbao import free_port
+    from istio_vault_ca.verify.rehearsal.openbao import free_port
 
     dead = stub.kubeconfig(tmp_path / "dead", server=f"https://127.0.0.1:{free_port()}")
 
@@ -551,7 +551,7 @@ def test_unknown_context_and_missing_kubeconfig_are_usage_errors(
 
 def test_real_entry_point_prints_no_traceback_when_unreachable(tmp_path: Path) -> None:
     """The installed console script, as a user runs it, on a kubeconfig pointing at nothing."""
-    from verify.openbao import free_port
+    from istio_vault_ca.verify.rehearsal.openbao import free_port
 
     stub = KubeStub().start()
     try:
@@ -560,7 +560,7 @@ def test_real_entry_point_prints_no_traceback_when_unreachable(tmp_path: Path) -
         stub.stop()
     env = {**os.environ, "VAULT_ADDR": f"http://127.0.0.1:{free_port()}"}
     done = subprocess.run(
-        [sys.executable, "-m", "generator.cli", "verify", "cluster", "--kubeconfig", str(dead)],
+        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "verify", "cluster", "--kubeconfig", str(dead)],
         capture_output=True,
         text=True,
         env=env,
@@ -632,12 +632,12 @@ def test_key_readable_by_others_fails_the_mode_check(
 
 def run_agent(env: dict[str, str], tree: Path, directory: Path, *, policy: str = "", service_account: str = "") -> Any:
     """The init container's agent, for real: the rehearsal's vault-k8s mapping of the rendered overlay's
-    annotations (verify.agent), run by `bao agent`, the pod's ca_dir re-rooted under `directory`. Auto-auth is
+    annotations (`rehearsal.agent`), run by `bao agent`, the pod's ca_dir re-rooted under `directory`. Auto-auth is
     a token holding only `policy`, or the real Kubernetes login as `service_account` (refusals only: no
     TokenReview here). Returns the process and where the four files are."""
-    from verify import agent
-    from verify.openbao import find_bao
-    from verify.rehearsal import layout_for, overlay_files
+    from istio_vault_ca.verify.rehearsal import agent
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
+    from istio_vault_ca.verify.rehearsal.runner import layout_for, overlay_files
 
     cluster = layout_for(plan(load(CONFIG).config)).clusters[0]
     overlay = overlay_files(tree, cluster)[0]
@@ -706,8 +706,8 @@ def test_real_bao_agent_files_pass_over_local_and_its_denied_log_is_diagnosed(
 ) -> None:
     """A real `bao agent` renders the four files (testinfra local:// checks them); with a token lacking the
     policy, the same agent fails, and its real log, served as vault-agent-init's, is turned into the cause."""
-    from verify.cluster import pod_file_checks
-    from verify.podfiles import get_host, read_ca_files
+    from istio_vault_ca.verify.checks.cluster import pod_file_checks
+    from istio_vault_ca.verify.clients.podfiles import get_host, read_ca_files
 
     values = _setup_vault(tmp_path, script_env, monkeypatch, cluster_plan)
     rendered, directory = run_agent(
@@ -752,7 +752,7 @@ def test_real_bao_agent_files_pass_over_local_and_its_denied_log_is_diagnosed(
 
 
 def _closed_port() -> int:
-    from verify.openbao import free_port
+    from istio_vault_ca.verify.rehearsal.openbao import free_port
 
     return free_port()
 
@@ -761,7 +761,7 @@ def _closed_port() -> int:
 
 
 SUITE = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs")
-SUITE += ("-p", "verify.testinfra_suite.plugin", "--pyargs", "verify.testinfra_suite")
+SUITE += ("-p", "istio_vault_ca.verify.testinfra_suite.plugin", "--pyargs", "istio_vault_ca.verify.testinfra_suite")
 
 
 def _suite(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -779,7 +779,7 @@ def _suite(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPr
 def test_testinfra_suite_over_kubectl_runs_the_same_checks(
     stub: KubeStub, kubeconfig: Path, cluster_plan: ClusterPlan, kubectl: Standin, tmp_path: Path
 ) -> None:
-    from verify.openbao import free_port
+    from istio_vault_ca.verify.rehearsal.openbao import free_port
 
     seed.healthy(stub, cluster_plan, _bundle_values()["root-cert.pem"])
     env = {**os.environ, "VAULT_ADDR": f"http://127.0.0.1:{free_port()}", "PYTHONPATH": str(REPO)}

@@ -25,16 +25,16 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 
-from generator.cli import main
-from generator.loader import STARTER, load
-from generator.plan import plan
+from istio_vault_ca.generator.config.loader import STARTER, load
+from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.verify.checks.result import CheckResult, Status
+from istio_vault_ca.verify.checks.vault import check_vault
+from istio_vault_ca.verify.cli.parser import main
+from istio_vault_ca.verify.clients.vault import Settings, VaultApi, VaultUnavailable, settings_from_env
+from istio_vault_ca.verify.rehearsal.openbao import DevServer, OpenBaoMissing, find_bao, free_port, start_dev_server
 from tests.conftest import run_setup
 from tests.support import make_self_signed_ca_pem, render_into
 from tests.unit.test_reporters import validate_json_shape
-from verify.connection import Settings, VaultApi, VaultUnavailable, settings_from_env
-from verify.openbao import DevServer, OpenBaoMissing, find_bao, free_port, start_dev_server
-from verify.result import CheckResult, Status
-from verify.vault import check_vault
 
 REPO = Path(__file__).resolve().parents[2]
 # Fast keys for the drift servers: the checks do not depend on the key type, and EC exercises the non-RSA paths.
@@ -108,7 +108,7 @@ def fresh(tmp_path: Path) -> Iterator[Configured]:
 def cli(env: dict[str, str], *args: str, cwd: Path = REPO) -> tuple[int, str, str, float]:
     started = time.monotonic()
     result = subprocess.run(
-        [sys.executable, "-m", "generator.cli", *args],
+        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", *args],
         env={**env, "PYTHONPATH": str(REPO)},
         capture_output=True,
         text=True,
@@ -635,7 +635,7 @@ def test_two_clusters_vault_wide_checks_once_cluster_checks_each(tmp_path: Path,
 
 
 def test_template_value_prints_what_consul_template_would() -> None:
-    from verify.vault import template_value
+    from istio_vault_ca.verify.checks.vault import template_value
 
     v2 = {"data": {"data": {"ca-key.pem": "KEY"}, "metadata": {}}}
     assert template_value(v2, ("data", "ca-key.pem")) == b"KEY\n"
@@ -644,7 +644,7 @@ def test_template_value_prints_what_consul_template_would() -> None:
 
 
 def test_policy_comparison_ignores_comments_whitespace_and_trailing_commas() -> None:
-    from verify.vault import describe_policy_drift, normalise_hcl
+    from istio_vault_ca.verify.checks.vault import describe_policy_drift, normalise_hcl
 
     rendered = '# comment\npath "kv/istioca" {\n  capabilities = ["read"]\n}\n'
     same = 'path "kv/istioca" { capabilities = ["read",] } // trailing\n/* block */'
@@ -657,8 +657,8 @@ def test_policy_comparison_ignores_comments_whitespace_and_trailing_commas() -> 
 
 
 def test_rendered_policies_follow_the_render_layout() -> None:
-    from generator.loader import parse_text
-    from verify.vault import rendered_policies
+    from istio_vault_ca.generator.config.loader import parse_text
+    from istio_vault_ca.verify.checks.vault import rendered_policies
 
     policies = rendered_policies(parse_text(TWO_CLUSTERS, "test"))
     assert set(policies) == {"east", "west"}

@@ -18,7 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from generator.plan import ClusterPlan
+    from istio_vault_ca.generator.config.plan import ClusterPlan
     from tests.kube_stub.server import KubeStub
 
 JSON = dict[str, Any]

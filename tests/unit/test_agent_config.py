@@ -6,11 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.loader import load
-from generator.plan import plan
-from tests.support import EXAMPLES, render_into
-from verify import agent
-from verify.rehearsal import (
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.verify.rehearsal import agent
+from istio_vault_ca.verify.rehearsal.runner import (
     ClusterLayout,
     StepFailed,
     check_cluster_overlay,
@@ -18,6 +17,7 @@ from verify.rehearsal import (
     policy_read_paths,
     scrub,
 )
+from tests.support import EXAMPLES, render_into
 
 ALL_OUTPUTS = EXAMPLES / "kv-v2.yaml"  # renders the TSB, IstioOperator and Helm flavours at once
 FLAVOURS = {

@@ -20,10 +20,10 @@ from bench.figures import Row
 from bench.harness import Command, CommandFailed, measure, run
 from bench.proxy import Request, recording_proxy
 from bench.vault import cli_call, loop_script
-from generator.loader import parse_text
-from generator.render import render_tree
-from verify.chain import check_dir
-from verify.result import Status
+from istio_vault_ca.generator.config.loader import parse_text
+from istio_vault_ca.generator.render.tree import render_tree
+from istio_vault_ca.verify.checks.chain import check_dir
+from istio_vault_ca.verify.checks.result import Status
 
 
 @pytest.mark.parametrize("clusters", [1, 2, 100])

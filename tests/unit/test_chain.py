@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from istio_vault_ca.verify.checks import chain
+from istio_vault_ca.verify.checks.result import CheckResult, Status
 from tests import pki_factory as pki
-from verify import chain
-from verify.result import CheckResult, Status
 
 
 def run(bundle: pki.Bundle, directory: Path, **options: object) -> dict[str, CheckResult]:
@@ -115,18 +115,6 @@ def test_from_vault_labels_name_the_api_path() -> None:
     results = {r.id: r for r in chain.check_values(values, target="vault", labels=labels)}
     assert "ca-key.pem from kv/data/istioca holds the literal '<no value>'" in results["chain.pem"].finding
     assert "chain.key-file-mode" not in results, "no file mode for values read from Vault"
-
-
-def test_file_names_match_the_generator() -> None:
-    from generator import plan
-
-    assert chain.CA_FILE_NAMES == plan.CA_FILE_NAMES
-    assert (chain.CA_CERT, chain.CA_KEY, chain.CERT_CHAIN, chain.ROOT_CERT) == (
-        plan.CA_CERT,
-        plan.CA_KEY,
-        plan.CERT_CHAIN,
-        plan.ROOT_CERT,
-    )
 
 
 def test_a_crashing_check_reports_an_error_without_key_bytes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.cli import main
+from istio_vault_ca.verify.cli.parser import main
 from tests import pki_factory as pki
 
 REPO = Path(__file__).resolve().parents[2]
@@ -133,7 +133,7 @@ def test_verify_chain_imports_no_vault_or_config_libraries(tmp_path: Path) -> No
     directory = pki.good_bundle().write(tmp_path)
     program = (
         "import sys\n"
-        "from generator.cli import main\n"
+        "from istio_vault_ca.verify.cli.parser import main\n"
         f"code = main(['verify', 'chain', {str(directory)!r}, '--output', 'json'])\n"
         "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'hvac', 'pydantic', 'requests', 'ruamel'})\n"
         "print(code, heavy)\n"
@@ -147,7 +147,7 @@ def test_verify_chain_imports_no_vault_or_config_libraries(tmp_path: Path) -> No
 def test_help_imports_no_check_libraries() -> None:
     program = (
         "import sys\n"
-        "from generator.cli import build_parser\n"
+        "from istio_vault_ca.verify.cli.parser import build_parser\n"
         "build_parser().format_help()\n"
         "heavy = {'cryptography', 'hvac', 'rich', 'pydantic'}\n"
         "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import pytest
 
-from generator.loader import load
-from generator.plan import ClusterPlan, plan
-from tests.kube_stub import seed
-from verify.cluster import AgentContext as Context
-from verify.cluster import (
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.verify.checks.cluster import AgentContext as Context
+from istio_vault_ca.verify.checks.cluster import (
     ClusterState,
     LogRead,
     PodState,
@@ -21,11 +20,12 @@ from verify.cluster import (
     root_ca_dir_matches_volume_path,
     selector_matches,
 )
-from verify.cluster import diagnose_agent_log as diagnose
-from verify.podfiles import PodFiles, host_url
-from verify.result import Status
+from istio_vault_ca.verify.checks.cluster import diagnose_agent_log as diagnose
+from istio_vault_ca.verify.checks.result import Status
+from istio_vault_ca.verify.clients.podfiles import PodFiles, host_url
+from tests.kube_stub import seed
 
-STARTER = Path(__file__).resolve().parents[2] / "generator" / "starter.yaml"
+STARTER = Path(__file__).resolve().parents[2] / "generator" / "config" / "starter.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from generator.loader import ConfigError, parse_text
-from generator.plan import plan
-from generator.render import render_tree
+from istio_vault_ca.generator.config.loader import ConfigError, parse_text
+from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.render.tree import render_tree
 from tests.support import EXAMPLES
 
 

@@ -17,9 +17,9 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from generator.offline_root import root_certificate_path
+from istio_vault_ca.generator.pki.offline_root import root_certificate_path
 
-CLI = [sys.executable, "-m", "generator.cli", "sign-intermediate"]
+CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "sign-intermediate"]
 NOW = dt.datetime.now(dt.timezone.utc)
 
 

@@ -11,10 +11,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from ruamel.yaml import YAML
 
-from generator.manifests import dump
-from generator.model import Config
-from generator.render import render_tree
-from generator.templating import hcl_quote, sh_quote
+from istio_vault_ca.generator.config.model import Config
+from istio_vault_ca.generator.render.manifests import dump
+from istio_vault_ca.generator.render.templating import hcl_quote, sh_quote
+from istio_vault_ca.generator.render.tree import render_tree
 
 PRINTABLE = st.text(
     alphabet=st.characters(blacklist_categories=("Cc", "Cs"), blacklist_characters="\x7f"), min_size=1, max_size=64

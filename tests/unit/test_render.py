@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from generator.loader import load
-from generator.plan import plan
-from generator.render import render_tree
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.render.tree import render_tree
 from tests.support import EXAMPLES, render_into
 
 CONFIGS = sorted(EXAMPLES.glob("*.yaml"))

@@ -10,8 +10,8 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from verify.reporters import emit, summary_line, to_json, to_junit
-from verify.result import Report, Status, errored, failed, passed, skipped, warned
+from istio_vault_ca.verify.checks.reporters import emit, summary_line, to_json, to_junit
+from istio_vault_ca.verify.checks.result import Report, Status, errored, failed, passed, skipped, warned
 
 STATUSES = {s.value for s in Status}
 CHECK_KEYS = {"id", "status", "target", "finding", "hint"}

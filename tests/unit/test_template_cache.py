@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from generator.templating import NO_CACHE_ENV, build_environment, bytecode_cache_dir
+from istio_vault_ca.generator.render.templating import NO_CACHE_ENV, build_environment, bytecode_cache_dir
 
 
 @pytest.fixture(autouse=True)

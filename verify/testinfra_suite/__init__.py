@@ -2,6 +2,7 @@
 
 Run it against the istiod pod (options in plugin.py)::
 
-    pytest -p verify.testinfra_suite.plugin --pyargs verify.testinfra_suite --ivc-config istio-vault-ca.yaml
+    pytest -p istio_vault_ca.verify.testinfra_suite.plugin --pyargs istio_vault_ca.verify.testinfra_suite \
+        --ivc-config istio-vault-ca.yaml \
         --hosts='kubectl://istiod-xxx?namespace=istio-system&container=discovery'
 """

@@ -1,4 +1,4 @@
-"""Options and fixtures of the suite, as a pytest plugin (`-p verify.testinfra_suite.plugin`).
+"""Options and fixtures of the suite, as a pytest plugin (`-p istio_vault_ca.verify.testinfra_suite.plugin`).
 
 A plugin rather than only a conftest because pytest reads command-line options only from plugins and from the
 conftest files next to the paths it was given; `--pyargs` users give a module name, not a path. Without the
@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from generator.plan import ClusterPlan
-    from verify.result import CheckResult
+    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.checks.result import CheckResult
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,8 +42,8 @@ def _option(config: pytest.Config, name: str, env: str) -> Any:
 @pytest.fixture(scope="session")
 def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
     """The plan of the one cluster being checked; a bad config is a usage error, not a failing check."""
-    from generator.loader import ConfigError, load
-    from generator.plan import plan, select
+    from istio_vault_ca.generator.config.loader import ConfigError, load
+    from istio_vault_ca.generator.config.plan import plan, select
 
     try:
         plans = select(
@@ -59,9 +59,9 @@ def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
 @pytest.fixture(scope="module")
 def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest) -> list[CheckResult]:
     """Every result for this host: the in-pod file checks, plus the cluster checks for a kubectl:// host."""
-    from verify.cluster import pod_file_checks
-    from verify.podfiles import PodFilesError, read_ca_files
-    from verify.result import errored
+    from istio_vault_ca.verify.checks.cluster import pod_file_checks
+    from istio_vault_ca.verify.checks.result import errored
+    from istio_vault_ca.verify.clients.podfiles import PodFilesError, read_ca_files
 
     warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or 30)
     ca_dir = ivc_plan.config.istiod.ca_dir
@@ -75,10 +75,10 @@ def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest
 
 
 def _cluster_results(backend: Any, plan: ClusterPlan) -> list[CheckResult]:
-    from verify.cluster import collect, run
-    from verify.cluster_commands import vault_root
-    from verify.kube import KubeAccessError, KubeConfigProblem, connect
-    from verify.result import errored
+    from istio_vault_ca.verify.checks.cluster import collect, run
+    from istio_vault_ca.verify.checks.result import errored
+    from istio_vault_ca.verify.cli.cluster_commands import vault_root
+    from istio_vault_ca.verify.clients.kube import KubeAccessError, KubeConfigProblem, connect
 
     try:
         state = collect(connect(backend.kubeconfig, backend.context), plan)

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from verify.chain import CHECK_IDS
-from verify.cluster import CLUSTER_CHECK_IDS, POD_FILE_CHECK_IDS
+from istio_vault_ca.verify.checks.chain import CHECK_IDS
+from istio_vault_ca.verify.checks.cluster import CLUSTER_CHECK_IDS, POD_FILE_CHECK_IDS
 
 if TYPE_CHECKING:
-    from verify.result import CheckResult
+    from istio_vault_ca.verify.checks.result import CheckResult
 
 CHAIN_CHECK_IDS = ("chain.file-present", "chain.pem", *CHECK_IDS.values())
 

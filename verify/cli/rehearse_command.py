@@ -17,8 +17,8 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from verify.rehearsal import Options, Outcome, Rehearsal, StepResult, one_line
-from verify.result import Report, Status
+from istio_vault_ca.verify.checks.result import Report, Status
+from istio_vault_ca.verify.rehearsal.runner import Options, Outcome, Rehearsal, StepResult, one_line
 
 SUITE = "istio-vault-ca rehearse"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -155,8 +155,8 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def rehearse(args: argparse.Namespace) -> int:
     """Handler of `istio-vault-ca rehearse`."""
-    from generator.loader import ConfigError, load
-    from verify.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.generator.config.loader import ConfigError, load
+    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
 
     output = getattr(args, "output", "text") or "text"
     console = Console(stderr=output != "text", highlight=False)
@@ -190,7 +190,7 @@ def rehearse(args: argparse.Namespace) -> int:
     for line in summary(outcome):
         console.print(line, soft_wrap=True)
     if output in ("json", "junit"):
-        from verify import reporters
+        from istio_vault_ca.verify.checks import reporters
 
         report = report_of(outcome)
         sys.stdout.write(reporters.to_json(report) if output == "json" else reporters.to_junit(report, SUITE))

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verify import agent_logs
-from verify.result import redact
+from istio_vault_ca.verify.checks import agent_logs
+from istio_vault_ca.verify.checks.result import redact
 
 PREFIX = "vault.hashicorp.com/"
 DEFAULT_SECRET_VOLUME_PATH = "/vault/secrets"

@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator.durations import hours, parse_duration
-from generator.model import (
+from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from istio_vault_ca.generator.config.durations import hours, parse_duration
+from istio_vault_ca.generator.config.model import (
     Cluster,
     Config,
     Intermediate,
@@ -20,11 +21,7 @@ from generator.model import (
 )
 
 ANNOTATION_PREFIX = "vault.hashicorp.com/"
-CA_CERT = "ca-cert.pem"
-CA_KEY = "ca-key.pem"
-CERT_CHAIN = "cert-chain.pem"
-ROOT_CERT = "root-cert.pem"
-CA_FILE_NAMES = (CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT)
+
 KV_KEY_FIELD = "ca-key.pem"
 # Name of the intermediate's key inside its PKI mount; lets an interrupted setup resume with the same key.
 INTERMEDIATE_KEY_NAME = "istiod-intermediate"

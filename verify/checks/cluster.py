@@ -16,13 +16,13 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from verify.agent_logs import Finding, Kind, evidence, find, last_lines
-from verify.result import CheckResult, errored, failed, passed, skipped, warned
+from istio_vault_ca.verify.checks.agent_logs import Finding, Kind, evidence, find, last_lines
+from istio_vault_ca.verify.checks.result import CheckResult, errored, failed, passed, skipped, warned
 
 if TYPE_CHECKING:
-    from generator.plan import ClusterPlan
-    from verify.kube import Kube
-    from verify.podfiles import PodFiles
+    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.clients.kube import Kube
+    from istio_vault_ca.verify.clients.podfiles import PodFiles
 
 JSON = dict[str, Any]
 
@@ -111,7 +111,7 @@ def dig(obj: Any, *keys: str | int) -> Any:
 
 
 def collect(kube: Kube, plan: ClusterPlan) -> ClusterState:
-    """Read everything the checks need, once. Access problems raise `verify.kube.KubeAccessError`."""
+    """Read everything the checks need, once. Access problems raise `clients.kube.KubeAccessError`."""
     istiod = plan.config.istiod
     namespace = istiod.namespace
     namespace_obj = kube.namespace(namespace)
@@ -150,7 +150,7 @@ def _live(pod: JSON) -> bool:
 
 def _pod_logs(kube: Kube, pod: JSON) -> dict[str, LogRead]:
     """discovery's log always (once started); the agent's only when it did not succeed."""
-    from verify.kube import LogUnavailable
+    from istio_vault_ca.verify.clients.kube import LogUnavailable
 
     logs: dict[str, LogRead] = {}
     wanted = []
@@ -1056,7 +1056,7 @@ def ca_file_modes(files: PodFiles, plan: ClusterPlan) -> CheckResult:
 
 def pod_file_checks(files: PodFiles, plan: ClusterPlan, *, warn_days: int = 30) -> list[CheckResult]:
     """Presence, modes and the full chain checks of `verify chain` on the files istiod reads."""
-    from verify.chain import check_values
+    from istio_vault_ca.verify.checks.chain import check_values
 
     results = [ca_files_present(files, plan), ca_file_modes(files, plan)]
     results.extend(check_values(files.values, target=files.target, warn_days=warn_days))

@@ -7,7 +7,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
-from generator.render import RenderedFile, Tree
+from istio_vault_ca.generator.render.tree import RenderedFile, Tree
 
 # Marks a directory we rendered: we only ever replace such a directory (or an empty one).
 MARKER = ".istio-vault-ca"

@@ -7,7 +7,7 @@ import importlib
 import sys
 from collections.abc import Callable, Sequence
 
-from generator import __version__
+from istio_vault_ca.generator import __version__
 
 # Exit codes are a public contract (README "Exit codes").
 EXIT_OK = 0
@@ -75,19 +75,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 and name the files when OUT is stale"
     )
-    render.set_defaults(handler=_lazy("generator.commands:render"))
+    render.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:render"))
 
     validate = commands.add_parser("validate", help="check a config file and print the resolved clusters")
     _add_config(validate)
-    validate.set_defaults(handler=_lazy("generator.commands:validate"))
+    validate.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:validate"))
 
     schema = commands.add_parser("schema", help="print the config file's JSON Schema (for editors)")
-    schema.set_defaults(handler=_lazy("generator.commands:schema"))
+    schema.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:schema"))
 
     init = commands.add_parser("init", help="write a commented starter config")
     init.add_argument("path", nargs="?", default="istio-vault-ca.yaml", help="where (default: istio-vault-ca.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    init.set_defaults(handler=_lazy("generator.commands:init"))
+    init.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:init"))
 
     verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
     checks = verify.add_subparsers(dest="verify_command", metavar="TARGET", required=True)
@@ -100,27 +100,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(chain)
     _add_cluster(chain)
     _add_report_flags(chain)
-    chain.set_defaults(handler=_lazy("verify.commands:chain"))
+    chain.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.verify_commands:chain"))
 
     vault = checks.add_parser("vault", help="compare the live Vault with the config")
     _add_config(vault)
     _add_cluster(vault)
     _add_report_flags(vault)
-    vault.set_defaults(handler=_lazy("verify.commands:vault"))
+    vault.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.verify_commands:vault"))
 
     cluster = checks.add_parser("cluster", help="prove istiod in the live cluster runs on the Vault CA")
     _add_config(cluster)
     _add_cluster(cluster)
     _add_kube_flags(cluster)
     _add_report_flags(cluster)
-    cluster.set_defaults(handler=_lazy("verify.cluster_commands:cluster"))
+    cluster.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.cluster_commands:cluster"))
 
     everything = checks.add_parser("all", help="chain (from the pod and from Vault), vault and cluster checks")
     _add_config(everything)
     _add_cluster(everything)
     _add_kube_flags(everything)
     _add_report_flags(everything)
-    everything.set_defaults(handler=_lazy("verify.cluster_commands:all_checks"))
+    everything.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.cluster_commands:all_checks"))
 
     rehearse = commands.add_parser(
         "rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"
@@ -129,7 +129,7 @@ def build_parser() -> argparse.ArgumentParser:
     rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
     rehearse.add_argument("--keep", metavar="DIR", help="keep the rendered CA files (key included) in DIR")
     rehearse.add_argument("--output", choices=["text", "json", "junit"], default="text", help="report format")
-    rehearse.set_defaults(handler=_lazy("verify.rehearsal_cli:rehearse"))
+    rehearse.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.rehearse_command:rehearse"))
 
     sign = commands.add_parser("sign-intermediate", help="sign an intermediate CSR with an offline root")
     sign.add_argument("--root-cert", required=True, metavar="FILE")
@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the certificate when the root does if --ttl reaches beyond it (default: refuse)",
     )
     sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
-    sign.set_defaults(handler=_lazy("generator.offline_root:sign_command"))
+    sign.set_defaults(handler=_lazy("istio_vault_ca.generator.pki.offline_root:sign_command"))
 
     rotation = commands.add_parser(
         "plan-rotation", help="report days left per CA and render rotation scripts for those due"
@@ -154,7 +154,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(rotation)
     rotation.add_argument("-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go")
     rotation.add_argument("--warn-days", type=int, default=30, metavar="N")
-    rotation.set_defaults(handler=_lazy("verify.rotation:plan_command"))
+    rotation.set_defaults(handler=_lazy("istio_vault_ca.verify.rotation:plan_command"))
     return parser
 
 

@@ -7,7 +7,7 @@ import json
 import sys
 from pathlib import Path
 
-from generator.loader import STARTER, ConfigError, LoadedConfig, load
+from istio_vault_ca.generator.config.loader import STARTER, ConfigError, LoadedConfig, load
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -22,8 +22,8 @@ def load_or_report(config: str | None) -> LoadedConfig | None:
 
 
 def render(args: argparse.Namespace) -> int:
-    from generator.render import render_tree
-    from generator.writer import UnsafeOutputDir, stale_files, write_tree
+    from istio_vault_ca.generator.render.tree import render_tree
+    from istio_vault_ca.generator.render.writer import UnsafeOutputDir, stale_files, write_tree
 
     loaded = load_or_report(args.config)
     if loaded is None:
@@ -54,7 +54,7 @@ def render(args: argparse.Namespace) -> int:
 
 
 def validate(args: argparse.Namespace) -> int:
-    from generator.plan import plan
+    from istio_vault_ca.generator.config.plan import plan
 
     loaded = load_or_report(args.config)
     if loaded is None:
@@ -72,7 +72,7 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def schema(args: argparse.Namespace) -> int:
-    from generator.model import Config
+    from istio_vault_ca.generator.config.model import Config
 
     document = Config.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"

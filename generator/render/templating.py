@@ -22,10 +22,10 @@ NO_CACHE_ENV = "ISTIO_VAULT_CA_NO_CACHE"
 
 def templates_dir() -> Path:
     """Templates ship inside the wheel as generator/_templates; a source checkout uses ./templates."""
-    packaged = Path(__file__).with_name("_templates")
+    packaged = Path(__file__).parent.parent / "_templates"
     if packaged.is_dir():
         return packaged
-    return Path(__file__).resolve().parent.parent / "templates"
+    return Path(__file__).resolve().parents[2] / "templates"
 
 
 def sh_quote(value: object) -> str:

@@ -16,7 +16,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-CA_FILE_NAMES = ("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem")
+from istio_vault_ca.generator.config.cafiles import CA_FILES
+
 COMMAND_TIMEOUT = 30.0
 # What a container without /bin/sh (a distroless istiod image) makes kubectl exec print.
 _NO_SHELL = ('"/bin/sh"', "/bin/sh: no such file", "executable file not found")
@@ -89,18 +90,18 @@ def _bound(backend: Any, timeout: float) -> None:
 
 def read_ca_files(host: Any, directory: str, *, target: str | None = None) -> PodFiles:
     """The four files in `directory` as seen through `host` (a testinfra Host)."""
-    paths = {name: posixpath.join(directory, name) for name in CA_FILE_NAMES}
+    paths = {name: posixpath.join(directory, name) for name in CA_FILES}
     where = target or f"{_describe(host)}:{directory}"
     listing = _run(host, "stat -Lc '%%a %%u %%n' -- %s %s %s %s", *paths.values())
-    modes: dict[str, int | None] = dict.fromkeys(CA_FILE_NAMES)
-    uids: dict[str, int | None] = dict.fromkeys(CA_FILE_NAMES)
+    modes: dict[str, int | None] = dict.fromkeys(CA_FILES)
+    uids: dict[str, int | None] = dict.fromkeys(CA_FILES)
     by_path = {path: name for name, path in paths.items()}
     for line in listing.stdout_bytes.decode("utf-8", "replace").splitlines():
         parts = line.split(" ", 2)
         if len(parts) == 3 and parts[2] in by_path and parts[0].isdigit():
             modes[by_path[parts[2]]] = int(parts[0], 8)
             uids[by_path[parts[2]]] = int(parts[1]) if parts[1].isdigit() else None
-    values: dict[str, bytes | None] = dict.fromkeys(CA_FILE_NAMES)
+    values: dict[str, bytes | None] = dict.fromkeys(CA_FILES)
     for name, path in paths.items():
         if modes[name] is None:
             continue

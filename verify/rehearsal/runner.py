@@ -27,15 +27,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
-from verify import agent, tokenreview
-from verify.openbao import DevServer, find_bao, start_dev_server
-from verify.result import CheckResult, Status, redact
+from istio_vault_ca.verify.checks.result import CheckResult, Status, redact
+from istio_vault_ca.verify.rehearsal import agent, tokenreview
+from istio_vault_ca.verify.rehearsal.openbao import DevServer, find_bao, start_dev_server
 
 if TYPE_CHECKING:
-    from generator.loader import LoadedConfig
-    from generator.plan import ClusterPlan
+    from istio_vault_ca.generator.config.loader import LoadedConfig
+    from istio_vault_ca.generator.config.plan import ClusterPlan
 
-CA_FILES = ("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem")
+from istio_vault_ca.generator.config.cafiles import CA_FILES, CA_KEY
+
 _SCRIPT_ERROR = re.compile(r"^\[(?P<step>[\w-]+)\] ERROR: (?P<message>.+)$", re.MULTILINE)
 _STOP_GRACE = 3.0
 
@@ -190,7 +191,7 @@ def layout_for(plans: Sequence[ClusterPlan]) -> Layout:
 
 def overlay_files(tree: Path, cluster: ClusterLayout) -> list[str]:
     """The istiod overlay files of one cluster that exist in the tree (any flavour, in render order)."""
-    from generator.render import OUTPUT_FILES
+    from istio_vault_ca.generator.render.tree import OUTPUT_FILES
 
     return [f"{cluster.prefix}{rel}" for rel in OUTPUT_FILES.values() if (tree / cluster.prefix / rel).is_file()]
 
@@ -310,7 +311,7 @@ def _policy_coverage(tree: Path, cluster: ClusterLayout, injection: agent.Inject
 
 def check_ca_files(directory: Path, target: str, key_perms: str | None = None) -> list[CheckResult]:
     """The chain checks (`chain.*`) over the files the agent wrote; `target` names them without the temp path."""
-    from verify import chain
+    from istio_vault_ca.verify.checks import chain
 
     values, key_mode = chain.read_dir(directory)
     results = chain.check_values(values, target=target, key_mode=key_mode)
@@ -435,7 +436,7 @@ class Rehearsal:
     """One rehearsal: a private workdir, the steps in order, teardown always."""
 
     def __init__(self, options: Options, loaded: LoadedConfig, bao: str, observer: Observer) -> None:
-        from generator.plan import plan
+        from istio_vault_ca.generator.config.plan import plan
 
         self.options = options
         self.loaded = loaded
@@ -549,8 +550,8 @@ class Rehearsal:
                 )
             count = sum(1 for path in self.tree.rglob("*") if path.is_file())
             return Done(f"{count} files, rehearsed against the clusters of {self.loaded.source}")
-        from generator.render import render_tree
-        from generator.writer import write_tree
+        from istio_vault_ca.generator.render.tree import render_tree
+        from istio_vault_ca.generator.render.writer import write_tree
 
         tree = render_tree(self.loaded.config)
         write_tree(tree, self.tree)
@@ -583,8 +584,8 @@ class Rehearsal:
         """With --from, name the files that differ from a fresh render: the run then shows if they still work."""
         if self.options.from_dir is None:
             return []
-        from generator.render import render_tree
-        from generator.writer import stale_files
+        from istio_vault_ca.generator.render.tree import render_tree
+        from istio_vault_ca.generator.render.writer import stale_files
 
         stale = [entry for entry in stale_files(render_tree(self.loaded.config), self.tree) if "(differs)" in entry]
         if not stale:
@@ -722,7 +723,7 @@ class Rehearsal:
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
-        from generator.offline_root import OfflineRootError, sign_intermediate
+        from istio_vault_ca.generator.pki.offline_root import OfflineRootError, sign_intermediate
 
         root_cert, root_key = self._offline_root()
         csr_file = self.workdir / "csr" / f"{cluster.name}-intermediate.csr"
@@ -822,7 +823,7 @@ class Rehearsal:
         checked = self.overlays[cluster.name]
         ca_dir = self.workdir / "pods" / cluster.name / "fs" / checked.root_ca_dir.lstrip("/")
         target = checked.root_ca_dir + (f" (cluster {cluster.name})" if self.layout.multi else "")
-        key_template = next((t for t in checked.injection.templates if t.name == "ca-key.pem"), None)
+        key_template = next((t for t in checked.injection.templates if t.name == CA_KEY), None)
         checks = check_ca_files(ca_dir, target, key_template.perms if key_template else None)
         self._keep(cluster, ca_dir)
         bad = next((check for check in checks if check.failed), None)
@@ -853,7 +854,7 @@ class Rehearsal:
             if source.is_file():
                 destination = target / name
                 destination.unlink(missing_ok=True)
-                mode = 0o600 if name == "ca-key.pem" else 0o644
+                mode = 0o600 if name == CA_KEY else 0o644
                 fd = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
                 with os.fdopen(fd, "wb") as stream:
                     stream.write(source.read_bytes())
@@ -887,7 +888,7 @@ def make_offline_root(common_name: str, ttl: str) -> tuple[Any, Any]:
     from cryptography.hazmat.primitives.asymmetric import ec
     from cryptography.x509.oid import NameOID
 
-    from generator.durations import parse_duration
+    from istio_vault_ca.generator.config.durations import parse_duration
 
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
@@ -931,7 +932,7 @@ def _script_cause(text: str) -> str:
 
 def rehearse(options: Options, observer: Observer | None = None) -> Outcome:
     """Load the config (ConfigError: exit 2), find bao (OpenBaoMissing), then run every step and tear down."""
-    from generator.loader import load
+    from istio_vault_ca.generator.config.loader import load
 
     bao = find_bao()
     loaded = load(options.config)

@@ -9,7 +9,7 @@ import json
 import sys
 from typing import TextIO
 
-from verify.result import CheckResult, Report, Status, redact
+from istio_vault_ca.verify.checks.result import CheckResult, Report, Status, redact
 
 FORMATS = ("text", "json", "junit")
 # The JSON summary is a public contract: exactly these four counts (skips are listed, not counted).

@@ -6,7 +6,7 @@ import io
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from generator.plan import ClusterPlan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from generator.durations import parse_duration
+from istio_vault_ca.generator.config.durations import parse_duration
 
 if TYPE_CHECKING:
     from cryptography import x509

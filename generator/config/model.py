@@ -19,7 +19,7 @@ from pydantic import (
     model_validator,
 )
 
-from generator.durations import parse_duration
+from istio_vault_ca.generator.config.durations import parse_duration
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")

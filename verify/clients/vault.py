@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from verify.result import redact
+from istio_vault_ca.verify.checks.result import redact
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0

@@ -4,11 +4,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from generator import manifests
-from generator.durations import hours, parse_duration
-from generator.model import Config
-from generator.plan import INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ROOT_ISSUER_NAME, ClusterPlan, plan
-from generator.templating import render_template
+from istio_vault_ca.generator.config.durations import hours, parse_duration
+from istio_vault_ca.generator.config.model import Config
+from istio_vault_ca.generator.config.plan import (
+    INTERMEDIATE_KEY_NAME,
+    KV_KEY_FIELD,
+    ROOT_ISSUER_NAME,
+    ClusterPlan,
+    plan,
+)
+from istio_vault_ca.generator.render import manifests
+from istio_vault_ca.generator.render.templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
 CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", "06-policy.sh")

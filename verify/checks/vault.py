@@ -15,12 +15,13 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from generator.durations import hours, parse_duration
-from generator.model import Config
-from generator.plan import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT, ClusterPlan, plan
-from verify.chain import describe_key, issued_by
-from verify.connection import VaultApi, VaultApiError
-from verify.result import CheckResult, errored, failed, passed, skipped, warned
+from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from istio_vault_ca.generator.config.durations import hours, parse_duration
+from istio_vault_ca.generator.config.model import Config
+from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.verify.checks.chain import describe_key, issued_by
+from istio_vault_ca.verify.checks.result import CheckResult, errored, failed, passed, skipped, warned
+from istio_vault_ca.verify.clients.vault import VaultApi, VaultApiError
 
 NO_VALUE = "<no value>"
 VERIFY_TOKEN_TTL = "60s"
@@ -197,7 +198,7 @@ def root_cn(state: VaultState, cluster: ClusterPlan) -> CheckResult:
 
 def external_root(state: VaultState) -> CheckResult:
     """With an offline root, each intermediate mount must hold exactly root.certificate_file as its root."""
-    from generator.offline_root import root_certificate_path
+    from istio_vault_ca.generator.pki.offline_root import root_certificate_path
 
     check_id = "vault.root-cn"
     file = root_certificate_path(state.config.root.certificate_file, state.config_source)
@@ -562,7 +563,7 @@ def describe_policy_drift(found: str, rendered: str) -> str:
 
 def rendered_policies(config: Config) -> dict[str, str]:
     """policy.hcl per cluster as `render` writes it (flat for one cluster, clusters/<name>/ for several)."""
-    from generator.render import render_tree
+    from istio_vault_ca.generator.render.tree import render_tree
 
     tree = render_tree(config)
     found = {name.split("/")[1]: f.content.decode() for name, f in tree.items() if name.endswith("/policy.hcl")}

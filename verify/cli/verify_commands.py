@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from generator.model import Config
-    from generator.plan import ClusterPlan
-    from verify.connection import VaultApi
-    from verify.result import CheckResult, Report
+    from istio_vault_ca.generator.config.model import Config
+    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.checks.result import CheckResult, Report
+    from istio_vault_ca.verify.clients.vault import VaultApi
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
 
@@ -38,8 +38,8 @@ def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...
 
 def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...], str]:
     """As `load_plans`, plus where the config came from (root.certificate_file is relative to it)."""
-    from generator.loader import ConfigError, load
-    from generator.plan import plan, select
+    from istio_vault_ca.generator.config.loader import ConfigError, load
+    from istio_vault_ca.generator.config.plan import plan, select
 
     try:
         loaded = load(args.config)
@@ -53,7 +53,7 @@ def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[Clust
 
 def open_vault(config: Config) -> VaultApi:
     """A Vault client from the environment, defaulting VAULT_ADDR to the config's vault.address."""
-    from verify.connection import VaultApi, settings_from_env
+    from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
 
     return VaultApi(settings_from_env(config.vault.address))
 
@@ -64,7 +64,7 @@ def _check_warn_days(args: argparse.Namespace) -> None:
 
 
 def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
-    from verify.reporters import emit
+    from istio_vault_ca.verify.checks.reporters import emit
 
     emit(report, output, collapse_passing_targets=fleet)
     return report.exit_code()
@@ -72,7 +72,7 @@ def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
 
 def _run(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a handler body, turning usage and Vault problems into their exit codes and one clear message."""
-    from verify.connection import VaultUnavailable
+    from istio_vault_ca.verify.clients.vault import VaultUnavailable
 
     try:
         return body(args)
@@ -95,8 +95,8 @@ def vault(args: argparse.Namespace) -> int:
 
 
 def _chain(args: argparse.Namespace) -> int:
-    from verify.chain import check_values
-    from verify.result import Report
+    from istio_vault_ca.verify.checks.chain import check_values
+    from istio_vault_ca.verify.checks.result import Report
 
     _check_warn_days(args)
     if not args.dirs and not args.from_vault:
@@ -111,7 +111,7 @@ def _chain(args: argparse.Namespace) -> int:
     for results in _check_dirs(directories, args.warn_days):
         report.extend(results)
     if args.from_vault:
-        from verify.vault import read_ca_values
+        from istio_vault_ca.verify.checks.vault import read_ca_values
 
         config, plans = load_plans(args)
         api = open_vault(config)
@@ -126,7 +126,7 @@ def _chain(args: argparse.Namespace) -> int:
 def _check_dirs(directories: list[Path], warn_days: int) -> list[list[CheckResult]]:
     """Each directory's results, in the given order. Several directories share the cores: the test-leaf
     signature that dominates each one runs in cryptography without holding the GIL."""
-    from verify.chain import check_dir
+    from istio_vault_ca.verify.checks.chain import check_dir
 
     if len(directories) < 2:
         return [check_dir(directory, warn_days=warn_days) for directory in directories]
@@ -137,8 +137,8 @@ def _check_dirs(directories: list[Path], warn_days: int) -> list[list[CheckResul
 
 
 def _vault(args: argparse.Namespace) -> int:
-    from verify.result import Report
-    from verify.vault import check_vault
+    from istio_vault_ca.verify.checks.result import Report
+    from istio_vault_ca.verify.checks.vault import check_vault
 
     _check_warn_days(args)
     config, plans, source = load_plans_and_source(args)

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from generator.model import Config, Location, cross_field_problems
+from istio_vault_ca.generator.config.model import Config, Location, cross_field_problems
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")

@@ -10,16 +10,17 @@ import argparse
 import sys
 from typing import TYPE_CHECKING
 
+from istio_vault_ca.generator.config.cafiles import ROOT_CERT
+
 if TYPE_CHECKING:
-    from generator.model import Config
-    from generator.plan import CaFile, ClusterPlan
-    from verify.cluster import PodState, VaultRoot
-    from verify.connection import VaultApi
-    from verify.kube import KubeTarget
-    from verify.result import CheckResult, Report
+    from istio_vault_ca.generator.config.model import Config
+    from istio_vault_ca.generator.config.plan import CaFile, ClusterPlan
+    from istio_vault_ca.verify.checks.cluster import PodState, VaultRoot
+    from istio_vault_ca.verify.checks.result import CheckResult, Report
+    from istio_vault_ca.verify.clients.kube import KubeTarget
+    from istio_vault_ca.verify.clients.vault import VaultApi
 
 EXIT_USAGE, EXIT_UNREACHABLE = 2, 3
-ROOT_CERT = "root-cert.pem"
 
 
 def cluster(args: argparse.Namespace) -> int:
@@ -40,9 +41,9 @@ def _print_error(message: str, hint: str = "") -> None:
 
 def _guard(args: argparse.Namespace, *, everything: bool) -> int:
     """One clear message and the documented exit code for anything that stops the run; never a traceback."""
-    from verify.commands import UsageError
-    from verify.connection import VaultUnavailable
-    from verify.kube import KubeAccessError, KubeConfigProblem
+    from istio_vault_ca.verify.cli.verify_commands import UsageError
+    from istio_vault_ca.verify.clients.kube import KubeAccessError, KubeConfigProblem
+    from istio_vault_ca.verify.clients.vault import VaultUnavailable
 
     try:
         return _verify(args, everything=everything)
@@ -58,11 +59,11 @@ def _guard(args: argparse.Namespace, *, everything: bool) -> int:
 
 
 def _verify(args: argparse.Namespace, *, everything: bool) -> int:
-    from verify.cluster import collect, run
-    from verify.commands import UsageError, load_plans, open_vault
-    from verify.kube import connect
-    from verify.reporters import emit
-    from verify.result import Report
+    from istio_vault_ca.verify.checks.cluster import collect, run
+    from istio_vault_ca.verify.checks.reporters import emit
+    from istio_vault_ca.verify.checks.result import Report
+    from istio_vault_ca.verify.cli.verify_commands import UsageError, load_plans, open_vault
+    from istio_vault_ca.verify.clients.kube import connect
 
     if args.warn_days < 0:
         raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
@@ -93,9 +94,9 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> int:
 
 def _vault_part(api: VaultApi, config: Config, plan: ClusterPlan, report: Report, warn_days: int) -> VaultRoot:
     """vault.* checks and chain.* on the values read from Vault as the agent templates read them."""
-    from verify.chain import check_values
-    from verify.cluster import VaultRoot
-    from verify.vault import check_vault, read_ca_values
+    from istio_vault_ca.verify.checks.chain import check_values
+    from istio_vault_ca.verify.checks.cluster import VaultRoot
+    from istio_vault_ca.verify.checks.vault import check_vault, read_ca_values
 
     report.extend(check_vault(api, config, (plan,), warn_days=warn_days))
     values, labels = read_ca_values(api, plan)
@@ -112,10 +113,10 @@ def _root_file(plan: ClusterPlan) -> CaFile:
 
 def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
     """Vault's root for the ConfigMap comparison; `verify cluster` carries on (that check skips) without it."""
-    from verify.cluster import VaultRoot
-    from verify.commands import open_vault
-    from verify.connection import VaultApiError, VaultUnavailable
-    from verify.vault import template_value
+    from istio_vault_ca.verify.checks.cluster import VaultRoot
+    from istio_vault_ca.verify.checks.vault import template_value
+    from istio_vault_ca.verify.cli.verify_commands import open_vault
+    from istio_vault_ca.verify.clients.vault import VaultApiError, VaultUnavailable
 
     ca_file = _root_file(plan)
     try:
@@ -131,9 +132,9 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
 
 def pod_file_results(pod: PodState, plan: ClusterPlan, target: KubeTarget, *, warn_days: int) -> list[CheckResult]:
     """The four files as istiod sees them, read with kubectl exec through testinfra, then checked."""
-    from verify.cluster import DISCOVERY, SIDECAR, container_status, dig, pod_file_checks
-    from verify.podfiles import PodFilesError, get_host, host_url, read_ca_files
-    from verify.result import errored, skipped
+    from istio_vault_ca.verify.checks.cluster import DISCOVERY, SIDECAR, container_status, dig, pod_file_checks
+    from istio_vault_ca.verify.checks.result import errored, skipped
+    from istio_vault_ca.verify.clients.podfiles import PodFilesError, get_host, host_url, read_ca_files
 
     ca_dir = plan.config.istiod.ca_dir
     where = f"{pod.target}:{ca_dir}"

@@ -24,14 +24,9 @@ from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPri
 from cryptography.x509 import verification
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from verify.result import CheckResult, errored, failed, passed, redact, skipped, warned
+from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
+from istio_vault_ca.verify.checks.result import CheckResult, errored, failed, passed, redact, skipped, warned
 
-# The same names as generator.plan (a test keeps them equal); not imported so `verify chain` skips pydantic.
-CA_CERT = "ca-cert.pem"
-CA_KEY = "ca-key.pem"
-CERT_CHAIN = "cert-chain.pem"
-ROOT_CERT = "root-cert.pem"
-CA_FILE_NAMES = (CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT)
 SPIFFE_ID = "spiffe://cluster.local/ns/default/sa/default"
 NO_VALUE = b"<no value>"
 MIN_RSA_BITS = 2048
@@ -87,7 +82,7 @@ ExtensionT = TypeVar("ExtensionT", bound=x509.ExtensionType)
 def read_dir(directory: Path) -> tuple[dict[str, bytes | None], int | None]:
     """The four files' bytes (None when absent) and the key file's permission bits."""
     values: dict[str, bytes | None] = {}
-    for name in CA_FILE_NAMES:
+    for name in CA_FILES:
         try:
             values[name] = (directory / name).read_bytes()
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
@@ -152,7 +147,7 @@ def _guarded(check: Check, bundle: Bundle) -> CheckResult:
 def files_present(values: Mapping[str, bytes | None], target: str, labels: Mapping[str, str]) -> CheckResult:
     """All four files exist and are non-empty: istiod silently self-signs when any is missing."""
     problems = []
-    for name in CA_FILE_NAMES:
+    for name in CA_FILES:
         data = values.get(name)
         if data is None:
             problems.append(f"{labels.get(name, name)} is missing")
