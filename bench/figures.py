@@ -209,7 +209,8 @@ def chain_figures(ctx: Context) -> list[Row]:
 
 def vault_figure(ctx: Context) -> list[Row]:
     from bench.vault import configured_openbao, loop_script, record_requests
-    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.generator.errors import OpenBaoMissing
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
     try:
         find_bao()
@@ -253,7 +254,8 @@ def vault_figure(ctx: Context) -> list[Row]:
 
 def rehearse_figure(ctx: Context) -> list[Row]:
     from bench.rehearse import one_run
-    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.generator.errors import OpenBaoMissing
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
     try:
         find_bao()

@@ -13,7 +13,8 @@ from tests.support import make_self_signed_ca_pem, render_into
 
 
 def _bao_or_skip() -> None:
-    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.generator.errors import OpenBaoMissing
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
     try:
         find_bao()

@@ -134,8 +134,8 @@ def survey(
     api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
 ) -> tuple[CaExpiry | None, tuple[str, ...], tuple[ClusterFinding, ...]]:
     """The root and each cluster's intermediate as Vault serves them (the paths the agent templates read)."""
+    from istio_vault_ca.generator.errors import VaultApiError
     from istio_vault_ca.verify.checks.vault import VaultState, kv_key_matches
-    from istio_vault_ca.verify.clients.vault import VaultApiError
 
     state = VaultState(api, config, 0, now)
     root, root_notes = _root(state, plans, root_file, now)
@@ -180,7 +180,7 @@ def _root(
     state: VaultState, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
 ) -> tuple[CaExpiry | None, tuple[str, ...]]:
     """Vault's root (root mount, or the imported offline root); in external mode also root.certificate_file."""
-    from istio_vault_ca.verify.clients.vault import VaultApiError
+    from istio_vault_ca.generator.errors import VaultApiError
 
     notes: list[str] = []
     root_path = _path(plans[0], ROOT_CERT)
@@ -282,8 +282,8 @@ def plan_command(args: argparse.Namespace) -> int:
     """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N]"""
     import sys
 
+    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
     from istio_vault_ca.verify.cli.verify_commands import EXIT_UNREACHABLE, EXIT_USAGE, UsageError
-    from istio_vault_ca.verify.clients.vault import VaultApiError, VaultUnavailable
 
     try:
         return _plan(args)
@@ -299,10 +299,11 @@ def plan_command(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from istio_vault_ca.generator.config.loader import ConfigError, load
+    from istio_vault_ca.generator.config.loader import load
     from istio_vault_ca.generator.config.plan import plan, select
+    from istio_vault_ca.generator.errors import ConfigError, UnsafeOutputDir
     from istio_vault_ca.generator.pki.offline_root import root_certificate_path
-    from istio_vault_ca.generator.render.writer import UnsafeOutputDir, write_tree
+    from istio_vault_ca.generator.render.writer import write_tree
     from istio_vault_ca.verify.cli.verify_commands import EXIT_FAILED, EXIT_OK, UsageError, open_vault
 
     if args.warn_days < 0:

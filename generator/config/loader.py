@@ -8,34 +8,10 @@ from pathlib import Path
 from typing import Any
 
 from istio_vault_ca.generator.config.model import Config, Location, cross_field_problems
+from istio_vault_ca.generator.errors import ConfigError, Problem
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")
-
-
-@dataclass(frozen=True)
-class Problem:
-    location: str
-    line: int | None
-    message: str
-
-    def __str__(self) -> str:
-        where = self.location or "(document)"
-        return f"{where} (line {self.line}): {self.message}" if self.line else f"{where}: {self.message}"
-
-
-class ConfigError(Exception):
-    """Every problem found in one config file, for one exit-2 message."""
-
-    def __init__(self, source: str, problems: list[Problem]) -> None:
-        super().__init__(source)
-        self.source = source
-        self.problems = problems
-
-    def __str__(self) -> str:
-        lines = [f"{self.source}: {len(self.problems)} problem(s) in the config"]
-        lines += [f"  {problem}" for problem in self.problems]
-        return "\n".join(lines)
 
 
 @dataclass(frozen=True)

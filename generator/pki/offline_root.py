@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.durations import parse_duration
+from istio_vault_ca.generator.errors import OfflineRootError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -30,10 +31,6 @@ PASSPHRASE_ENV = "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE"
 # Vault backdates the certificates it issues by 30 s; a minute covers clocks that are slightly apart.
 BACKDATE = dt.timedelta(seconds=60)
 MIN_RSA_BITS = 2048
-
-
-class OfflineRootError(Exception):
-    """A refusal with a message for people (never containing key material); the command exits 2."""
 
 
 @dataclass(frozen=True)

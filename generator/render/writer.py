@@ -7,15 +7,12 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from istio_vault_ca.generator.errors import UnsafeOutputDir
 from istio_vault_ca.generator.render.tree import RenderedFile, Tree
 
 # Marks a directory we rendered: we only ever replace such a directory (or an empty one).
 MARKER = ".istio-vault-ca"
 MARKER_TEXT = b"Rendered by istio-vault-ca. This directory is replaced as a whole on every render.\n"
-
-
-class UnsafeOutputDir(Exception):
-    """OUT holds files we did not render; replacing it could destroy someone's work."""
 
 
 def _with_marker(tree: Tree) -> Tree:

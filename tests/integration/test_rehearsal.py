@@ -59,7 +59,8 @@ BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}")
 
 @pytest.fixture(autouse=True)
 def _needs_openbao() -> None:
-    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.generator.errors import OpenBaoMissing
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
     try:
         find_bao()
@@ -313,11 +314,12 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
 def test_missing_openbao_says_how_to_install(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    from istio_vault_ca.generator.errors import OpenBaoMissing
     from istio_vault_ca.verify.cli.parser import main
     from istio_vault_ca.verify.rehearsal import openbao
 
     def missing() -> str:
-        raise openbao.OpenBaoMissing(f"the OpenBao CLI (bao) is not installed; {openbao.INSTALL_HINT}")
+        raise OpenBaoMissing(f"the OpenBao CLI (bao) is not installed; {openbao.INSTALL_HINT}")
 
     monkeypatch.setattr(openbao, "find_bao", missing)
     assert main(["rehearse"]) == 3

@@ -27,11 +27,12 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 from istio_vault_ca.generator.config.loader import STARTER, load
 from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.errors import OpenBaoMissing, VaultUnavailable
 from istio_vault_ca.verify.checks.result import CheckResult, Status
 from istio_vault_ca.verify.checks.vault import check_vault
 from istio_vault_ca.verify.cli.parser import main
-from istio_vault_ca.verify.clients.vault import Settings, VaultApi, VaultUnavailable, settings_from_env
-from istio_vault_ca.verify.rehearsal.openbao import DevServer, OpenBaoMissing, find_bao, free_port, start_dev_server
+from istio_vault_ca.verify.clients.vault import Settings, VaultApi, settings_from_env
+from istio_vault_ca.verify.rehearsal.openbao import DevServer, find_bao, free_port, start_dev_server
 from tests.conftest import run_setup
 from tests.support import make_self_signed_ca_pem, render_into
 from tests.unit.test_reporters import validate_json_shape

@@ -8,6 +8,7 @@ import pytest
 
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.errors import OverlayError
 from istio_vault_ca.verify.rehearsal import agent
 from istio_vault_ca.verify.rehearsal.runner import (
     ClusterLayout,
@@ -148,7 +149,7 @@ def test_root_ca_dir_defaults_like_istiod() -> None:
 def test_an_unrelated_yaml_is_named_in_the_error(tmp_path: Path) -> None:
     path = tmp_path / "x.yaml"
     path.write_text("kind: ConfigMap\ndata: {a: b}\n")
-    with pytest.raises(agent.OverlayError, match=r"x\.yaml: no istiod podAnnotations"):
+    with pytest.raises(OverlayError, match=r"x\.yaml: no istiod podAnnotations"):
         agent.read_overlay(path, "x.yaml")
 
 

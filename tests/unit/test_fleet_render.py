@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from ruamel.yaml import YAML
 
-from istio_vault_ca.generator.config.loader import ConfigError, parse_text
+from istio_vault_ca.generator.config.loader import parse_text
 from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.errors import ConfigError
 from istio_vault_ca.generator.render.tree import render_tree
 from tests.support import EXAMPLES
 

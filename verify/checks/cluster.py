@@ -150,7 +150,7 @@ def _live(pod: JSON) -> bool:
 
 def _pod_logs(kube: Kube, pod: JSON) -> dict[str, LogRead]:
     """discovery's log always (once started); the agent's only when it did not succeed."""
-    from istio_vault_ca.verify.clients.kube import LogUnavailable
+    from istio_vault_ca.generator.errors import LogUnavailable
 
     logs: dict[str, LogRead] = {}
     wanted = []

@@ -19,9 +19,10 @@ from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN,
 from istio_vault_ca.generator.config.durations import hours, parse_duration
 from istio_vault_ca.generator.config.model import Config
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.errors import VaultApiError
 from istio_vault_ca.verify.checks.chain import describe_key, issued_by
 from istio_vault_ca.verify.checks.result import CheckResult, errored, failed, passed, skipped, warned
-from istio_vault_ca.verify.clients.vault import VaultApi, VaultApiError
+from istio_vault_ca.verify.clients.vault import VaultApi
 
 NO_VALUE = "<no value>"
 VERIFY_TOKEN_TTL = "60s"

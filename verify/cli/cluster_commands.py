@@ -41,9 +41,8 @@ def _print_error(message: str, hint: str = "") -> None:
 
 def _guard(args: argparse.Namespace, *, everything: bool) -> int:
     """One clear message and the documented exit code for anything that stops the run; never a traceback."""
+    from istio_vault_ca.generator.errors import KubeAccessError, KubeConfigProblem, VaultUnavailable
     from istio_vault_ca.verify.cli.verify_commands import UsageError
-    from istio_vault_ca.verify.clients.kube import KubeAccessError, KubeConfigProblem
-    from istio_vault_ca.verify.clients.vault import VaultUnavailable
 
     try:
         return _verify(args, everything=everything)
@@ -113,10 +112,10 @@ def _root_file(plan: ClusterPlan) -> CaFile:
 
 def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
     """Vault's root for the ConfigMap comparison; `verify cluster` carries on (that check skips) without it."""
+    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
     from istio_vault_ca.verify.checks.cluster import VaultRoot
     from istio_vault_ca.verify.checks.vault import template_value
     from istio_vault_ca.verify.cli.verify_commands import open_vault
-    from istio_vault_ca.verify.clients.vault import VaultApiError, VaultUnavailable
 
     ca_file = _root_file(plan)
     try:
@@ -132,9 +131,10 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
 
 def pod_file_results(pod: PodState, plan: ClusterPlan, target: KubeTarget, *, warn_days: int) -> list[CheckResult]:
     """The four files as istiod sees them, read with kubectl exec through testinfra, then checked."""
+    from istio_vault_ca.generator.errors import PodFilesError
     from istio_vault_ca.verify.checks.cluster import DISCOVERY, SIDECAR, container_status, dig, pod_file_checks
     from istio_vault_ca.verify.checks.result import errored, skipped
-    from istio_vault_ca.verify.clients.podfiles import PodFilesError, get_host, host_url, read_ca_files
+    from istio_vault_ca.verify.clients.podfiles import get_host, host_url, read_ca_files
 
     ca_dir = plan.config.istiod.ca_dir
     where = f"{pod.target}:{ca_dir}"

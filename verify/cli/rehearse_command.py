@@ -155,8 +155,9 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def rehearse(args: argparse.Namespace) -> int:
     """Handler of `istio-vault-ca rehearse`."""
-    from istio_vault_ca.generator.config.loader import ConfigError, load
-    from istio_vault_ca.verify.rehearsal.openbao import OpenBaoMissing, find_bao
+    from istio_vault_ca.generator.config.loader import load
+    from istio_vault_ca.generator.errors import ConfigError, OpenBaoMissing
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
     output = getattr(args, "output", "text") or "text"
     console = Console(stderr=output != "text", highlight=False)

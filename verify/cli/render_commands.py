@@ -7,7 +7,8 @@ import json
 import sys
 from pathlib import Path
 
-from istio_vault_ca.generator.config.loader import STARTER, ConfigError, LoadedConfig, load
+from istio_vault_ca.generator.config.loader import STARTER, LoadedConfig, load
+from istio_vault_ca.generator.errors import ConfigError
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
@@ -22,8 +23,9 @@ def load_or_report(config: str | None) -> LoadedConfig | None:
 
 
 def render(args: argparse.Namespace) -> int:
+    from istio_vault_ca.generator.errors import UnsafeOutputDir
     from istio_vault_ca.generator.render.tree import render_tree
-    from istio_vault_ca.generator.render.writer import UnsafeOutputDir, stale_files, write_tree
+    from istio_vault_ca.generator.render.writer import stale_files, write_tree
 
     loaded = load_or_report(args.config)
     if loaded is None:

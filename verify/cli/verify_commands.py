@@ -38,8 +38,9 @@ def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...
 
 def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...], str]:
     """As `load_plans`, plus where the config came from (root.certificate_file is relative to it)."""
-    from istio_vault_ca.generator.config.loader import ConfigError, load
+    from istio_vault_ca.generator.config.loader import load
     from istio_vault_ca.generator.config.plan import plan, select
+    from istio_vault_ca.generator.errors import ConfigError
 
     try:
         loaded = load(args.config)
@@ -72,7 +73,7 @@ def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
 
 def _run(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
     """Run a handler body, turning usage and Vault problems into their exit codes and one clear message."""
-    from istio_vault_ca.verify.clients.vault import VaultUnavailable
+    from istio_vault_ca.generator.errors import VaultUnavailable
 
     try:
         return body(args)

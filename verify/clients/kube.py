@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from istio_vault_ca.generator.errors import KubeAccessError, KubeConfigProblem, LogUnavailable
+
 JSON = dict[str, Any]
 
 # Bounded so a blackholed API server costs seconds, not minutes.
@@ -19,28 +21,6 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 # istiod logs which CA it loaded at start-up: read the head of the log, never the whole (possibly huge) file.
 LOG_HEAD_BYTES = 4 * 1024 * 1024
-
-
-class KubeConfigProblem(Exception):
-    """The kubeconfig cannot be used (missing file, unknown context, no user): a usage error, exit 2."""
-
-
-class LogUnavailable(Exception):
-    """The API server has no log for that container (not started yet, wrong name): the check says so."""
-
-
-class KubeAccessError(Exception):
-    """The API server cannot be reached, refused the TLS handshake, or said 401/403: exit 3.
-
-    `hint` says what to do; `str()` is the one-line problem.
-    """
-
-    def __init__(self, message: str, hint: str) -> None:
-        super().__init__(message)
-        self.hint = hint
-
-    def __str__(self) -> str:
-        return str(self.args[0])
 
 
 @dataclass(frozen=True)

@@ -17,19 +17,11 @@ from typing import Any
 from urllib.parse import urlencode
 
 from istio_vault_ca.generator.config.cafiles import CA_FILES
+from istio_vault_ca.generator.errors import PodFilesError
 
 COMMAND_TIMEOUT = 30.0
 # What a container without /bin/sh (a distroless istiod image) makes kubectl exec print.
 _NO_SHELL = ('"/bin/sh"', "/bin/sh: no such file", "executable file not found")
-
-
-class PodFilesError(Exception):
-    """The files could not be read (no kubectl, no shell in the container, exec refused, timeout)."""
-
-    def __init__(self, message: str, hint: str = "", *, no_shell: bool = False) -> None:
-        super().__init__(message)
-        self.hint = hint
-        self.no_shell = no_shell
 
 
 @dataclass(frozen=True)

@@ -13,27 +13,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
 from istio_vault_ca.verify.checks.result import redact
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
 TRUE_WORDS = ("1", "t", "true", "yes", "y", "on")
-
-
-class VaultUnavailable(Exception):
-    """Vault cannot answer at all (kind: unreachable, sealed, tls, forbidden); exit 3."""
-
-    def __init__(self, kind: str, message: str) -> None:
-        super().__init__(message)
-        self.kind = kind
-        self.message = message
-
-    def __str__(self) -> str:
-        return self.message
-
-
-class VaultApiError(Exception):
-    """One request failed in a way that concerns one check only (for example 400 or 500)."""
 
 
 @dataclass(frozen=True)

