@@ -42,9 +42,9 @@ class IvcError(Exception):
         self.hint = hint
 
     def render(self) -> str:
-        """The text the CLI prints (may span lines, as a config error's list of problems does)."""
-        text = f"error: {self}"
-        return f"{text}\n  hint: {self.hint}" if self.hint else text
+        """What the CLI prints on stderr: one line, then what to do about it when known."""
+        text = f"istio-vault-ca: error: {self}"
+        return f"{text}\n  what to do: {self.hint}" if self.hint else text
 
 
 class UsageError(IvcError):
@@ -80,6 +80,7 @@ class ConfigError(UsageError):
         return "\n".join(lines)
 
     def render(self) -> str:
+        """The source and every problem, one per line (the format README "The config file" documents)."""
         return str(self)
 
 

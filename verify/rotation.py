@@ -280,38 +280,25 @@ def report_lines(result: RotationPlan) -> list[str]:
 
 def plan_command(args: argparse.Namespace) -> int:
     """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N]"""
-    import sys
-
     from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
-    from istio_vault_ca.verify.cli.verify_commands import EXIT_UNREACHABLE, EXIT_USAGE, UsageError
 
     try:
         return _plan(args)
-    except UsageError as error:
-        print(f"istio-vault-ca: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    except VaultUnavailable as error:
-        print(f"istio-vault-ca: error: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
-    except VaultApiError as error:
-        print(f"istio-vault-ca: error: Vault answered with an error: {error}", file=sys.stderr)
-        return EXIT_UNREACHABLE
+    except VaultApiError as error:  # the survey needs every read: one failing read stops it (exit 3)
+        raise VaultUnavailable("api", f"Vault answered with an error: {error}") from None
 
 
 def _plan(args: argparse.Namespace) -> int:
     from istio_vault_ca.generator.config.loader import load
     from istio_vault_ca.generator.config.plan import plan, select
-    from istio_vault_ca.generator.errors import ConfigError, UnsafeOutputDir
+    from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK, UsageError
     from istio_vault_ca.generator.pki.offline_root import root_certificate_path
     from istio_vault_ca.generator.render.writer import write_tree
-    from istio_vault_ca.verify.cli.verify_commands import EXIT_FAILED, EXIT_OK, UsageError, open_vault
+    from istio_vault_ca.verify.cli.verify_commands import open_vault
 
     if args.warn_days < 0:
         raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
-    try:
-        loaded = load(args.config)
-    except ConfigError as error:
-        raise UsageError(str(error)) from None
+    loaded = load(args.config)
     config = loaded.config
     try:
         plans = select(plan(config), args.cluster)
@@ -335,8 +322,6 @@ def _plan(args: argparse.Namespace) -> int:
         out = Path(args.out)
         try:
             write_tree(tree, out)
-        except UnsafeOutputDir as error:
-            raise UsageError(str(error)) from None
         except OSError as error:
             raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
         scripts = sum(1 for name in tree if name.endswith(SCRIPT_NAME))

@@ -26,7 +26,6 @@ if TYPE_CHECKING:
     from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-EXIT_OK, EXIT_USAGE = 0, 2
 PASSPHRASE_ENV = "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE"
 # Vault backdates the certificates it issues by 30 s; a minute covers clocks that are slightly apart.
 BACKDATE = dt.timedelta(seconds=60)
@@ -189,29 +188,8 @@ def _digest(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA
 # ---------------------------------------------------------------- command
 
 
-def sign_command(args: argparse.Namespace) -> int:
-    """`istio-vault-ca sign-intermediate`: exit 0 with the certificate written (0600), else 2 and why."""
-    try:
-        signed = _sign_files(args)
-    except OfflineRootError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
-    from cryptography import x509
-
-    cert = signed.certificate
-    path_length = cert.extensions.get_extension_for_class(x509.BasicConstraints).value.path_length
-    print(
-        f"signed {cert.subject.rfc4514_string()} with {cert.issuer.rfc4514_string()}: serial "
-        f"{cert.serial_number:x}, valid until {cert.not_valid_after_utc:%Y-%m-%d %H:%M} UTC, "
-        f"max path length {'unlimited' if path_length is None else path_length}"
-    )
-    if signed.clamped:
-        print("note: --ttl reached beyond the root, so the certificate ends when the root does (--clamp-to-root)")
-    print(f"wrote {args.out} (0600); import it with the cluster's vault/07-intermediate-import.sh")
-    return EXIT_OK
-
-
-def _sign_files(args: argparse.Namespace) -> Signed:
+def sign_files(args: argparse.Namespace) -> Signed:
+    """Read the files `sign-intermediate` names, sign, and write the certificate 0600; refusals raise."""
     from cryptography import x509
 
     try:

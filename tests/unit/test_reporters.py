@@ -10,10 +10,21 @@ from xml.etree import ElementTree as ET
 
 import pytest
 
-from istio_vault_ca.verify.checks.reporters import emit, summary_line, to_json, to_junit
+from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME, emit, get_reporter
+from istio_vault_ca.verify.checks.reporters.common import summary_line
 from istio_vault_ca.verify.checks.result import Report, Status, errored, failed, passed, skipped, warned
 
 STATUSES = {s.value for s in Status}
+
+
+def to_json(report: Report) -> str:
+    return get_reporter("json").render(report)
+
+
+def to_junit(report: Report) -> str:
+    return get_reporter("junit").render(report)
+
+
 CHECK_KEYS = {"id", "status", "target", "finding", "hint"}
 SUMMARY_KEYS = {"pass", "warn", "fail", "error"}
 FAKE_KEY = (
@@ -140,3 +151,37 @@ def test_fleet_text_collapses_targets_that_passed_and_keeps_the_rest_whole() -> 
     uncollapsed = io.StringIO()
     emit(report, "text", uncollapsed)
     assert "issuer-first" in uncollapsed.getvalue(), "only a fleet's table collapses"
+
+
+def test_narrow_terminal_stacks_each_check_and_keeps_findings_whole(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    finding = "cert-chain.pem starts with the root certificate instead of the intermediate that istiod signs with"
+    report = Report([failed("chain.order", "/etc/istio/cacerts-from-vault", finding, "put the intermediate first")])
+    stream = io.StringIO()
+    emit(report, "text", stream)
+    lines = stream.getvalue().splitlines()
+    assert all(len(line) <= 80 for line in lines), lines
+    assert lines[0] == "FAIL chain.order  /etc/istio/cacerts-from-vault"
+    assert " ".join(line.strip() for line in lines[1:-1]).startswith(finding)
+    assert lines[-2].strip() == "→ put the intermediate first"
+
+
+def test_wide_output_is_a_table_with_a_header(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "160")
+    stream = io.StringIO()
+    emit(sample(), "text", stream)
+    lines = stream.getvalue().splitlines()
+    assert lines[0].split() == ["status", "check", "target", "finding"]
+    assert all(len(line) <= 160 for line in lines)
+    assert "\x1b[" not in stream.getvalue(), "no colour when the stream is not a terminal"
+
+
+def test_every_registered_reporter_is_an_output_choice() -> None:
+    from istio_vault_ca.verify.cli.parser import build_parser
+
+    parser = build_parser()
+    for argv in (["verify", "chain", "d"], ["verify", "vault"], ["verify", "cluster"], ["verify", "all"]):
+        for name in REPORTER_BY_NAME:
+            assert parser.parse_args([*argv, "--output", name]).output == name
+        with pytest.raises(SystemExit):
+            parser.parse_args([*argv, "--output", "yaml"])

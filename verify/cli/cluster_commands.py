@@ -7,7 +7,6 @@ unreachable, refusing TLS, or answering 401/403. Heavy modules are imported insi
 from __future__ import annotations
 
 import argparse
-import sys
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import ROOT_CERT
@@ -20,48 +19,23 @@ if TYPE_CHECKING:
     from istio_vault_ca.verify.clients.kube import KubeTarget
     from istio_vault_ca.verify.clients.vault import VaultApi
 
-EXIT_USAGE, EXIT_UNREACHABLE = 2, 3
-
 
 def cluster(args: argparse.Namespace) -> int:
     """verify cluster -c CONFIG [--cluster NAME] [--kubeconfig F] [--context C]"""
-    return _guard(args, everything=False)
+    return _verify(args, everything=False)
 
 
 def all_checks(args: argparse.Namespace) -> int:
     """verify all: chain (from the pod and from Vault), vault and cluster checks in one report."""
-    return _guard(args, everything=True)
-
-
-def _print_error(message: str, hint: str = "") -> None:
-    print(f"istio-vault-ca: error: {message}", file=sys.stderr)
-    if hint:
-        print(f"  what to do: {hint}", file=sys.stderr)
-
-
-def _guard(args: argparse.Namespace, *, everything: bool) -> int:
-    """One clear message and the documented exit code for anything that stops the run; never a traceback."""
-    from istio_vault_ca.generator.errors import KubeAccessError, KubeConfigProblem, VaultUnavailable
-    from istio_vault_ca.verify.cli.verify_commands import UsageError
-
-    try:
-        return _verify(args, everything=everything)
-    except (UsageError, KubeConfigProblem) as error:
-        _print_error(str(error))
-        return EXIT_USAGE
-    except KubeAccessError as error:
-        _print_error(str(error), error.hint)
-        return EXIT_UNREACHABLE
-    except VaultUnavailable as error:
-        _print_error(str(error))
-        return EXIT_UNREACHABLE
+    return _verify(args, everything=True)
 
 
 def _verify(args: argparse.Namespace, *, everything: bool) -> int:
+    from istio_vault_ca.generator.errors import UsageError
     from istio_vault_ca.verify.checks.cluster import collect, run
     from istio_vault_ca.verify.checks.reporters import emit
     from istio_vault_ca.verify.checks.result import Report
-    from istio_vault_ca.verify.cli.verify_commands import UsageError, load_plans, open_vault
+    from istio_vault_ca.verify.cli.verify_commands import load_plans, open_vault
     from istio_vault_ca.verify.clients.kube import connect
 
     if args.warn_days < 0:

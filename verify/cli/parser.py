@@ -1,32 +1,36 @@
-"""Command line: parses arguments and calls one handler. Handlers are imported lazily so `--help` stays fast."""
+"""The command line: the one layer that parses arguments, calls a handler and turns errors into exit codes.
+
+Handler modules import their heavy dependencies inside the handlers, so importing them here keeps `--help` fast.
+Every deliberate error is an `IvcError` carrying its exit code (generator/errors.py); `main` is the only place
+that prints it and returns that code.
+"""
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import sys
 from collections.abc import Callable, Sequence
 
 from istio_vault_ca.generator import __version__
-
-# Exit codes are a public contract (README "Exit codes").
-EXIT_OK = 0
-EXIT_FAILED = 1
-EXIT_USAGE = 2
-EXIT_UNREACHABLE = 3
+from istio_vault_ca.generator.errors import EXIT_INTERRUPTED, IvcError
+from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME
+from istio_vault_ca.verify.cli import cluster_commands, render_commands, sign_command, verify_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
 
-def _lazy(target: str) -> Handler:
-    """Return a handler that imports `module:function` only when the command runs."""
+def _rehearse(args: argparse.Namespace) -> int:
+    """`rehearse` (its module draws a live display with rich, so it is imported only when it runs)."""
+    from istio_vault_ca.verify.cli.rehearse_command import rehearse
 
-    def run(args: argparse.Namespace) -> int:
-        module_name, _, function_name = target.partition(":")
-        function: Handler = getattr(importlib.import_module(module_name), function_name)
-        return function(args)
+    return rehearse(args)
 
-    return run
+
+def _plan_rotation(args: argparse.Namespace) -> int:
+    """`plan-rotation` (imported when it runs: it reads certificates with cryptography at import)."""
+    from istio_vault_ca.verify.rotation import plan_command
+
+    return plan_command(args)
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:
@@ -43,7 +47,7 @@ def _add_cluster(parser: argparse.ArgumentParser) -> None:
 
 
 def _add_report_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", choices=["text", "json", "junit"], default="text", help="report format")
+    _add_output(parser)
     parser.add_argument(
         "--warn-days",
         type=int,
@@ -51,6 +55,10 @@ def _add_report_flags(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="warn when a certificate expires within N days (default: 30)",
     )
+
+
+def _add_output(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--output", choices=list(REPORTER_BY_NAME), default="text", help="report format")
 
 
 def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
@@ -75,19 +83,19 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 and name the files when OUT is stale"
     )
-    render.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:render"))
+    render.set_defaults(handler=render_commands.render)
 
     validate = commands.add_parser("validate", help="check a config file and print the resolved clusters")
     _add_config(validate)
-    validate.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:validate"))
+    validate.set_defaults(handler=render_commands.validate)
 
     schema = commands.add_parser("schema", help="print the config file's JSON Schema (for editors)")
-    schema.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:schema"))
+    schema.set_defaults(handler=render_commands.schema)
 
     init = commands.add_parser("init", help="write a commented starter config")
     init.add_argument("path", nargs="?", default="istio-vault-ca.yaml", help="where (default: istio-vault-ca.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    init.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.render_commands:init"))
+    init.set_defaults(handler=render_commands.init)
 
     verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
     checks = verify.add_subparsers(dest="verify_command", metavar="TARGET", required=True)
@@ -100,27 +108,27 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(chain)
     _add_cluster(chain)
     _add_report_flags(chain)
-    chain.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.verify_commands:chain"))
+    chain.set_defaults(handler=verify_commands.chain)
 
     vault = checks.add_parser("vault", help="compare the live Vault with the config")
     _add_config(vault)
     _add_cluster(vault)
     _add_report_flags(vault)
-    vault.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.verify_commands:vault"))
+    vault.set_defaults(handler=verify_commands.vault)
 
     cluster = checks.add_parser("cluster", help="prove istiod in the live cluster runs on the Vault CA")
     _add_config(cluster)
     _add_cluster(cluster)
     _add_kube_flags(cluster)
     _add_report_flags(cluster)
-    cluster.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.cluster_commands:cluster"))
+    cluster.set_defaults(handler=cluster_commands.cluster)
 
     everything = checks.add_parser("all", help="chain (from the pod and from Vault), vault and cluster checks")
     _add_config(everything)
     _add_cluster(everything)
     _add_kube_flags(everything)
     _add_report_flags(everything)
-    everything.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.cluster_commands:all_checks"))
+    everything.set_defaults(handler=cluster_commands.all_checks)
 
     rehearse = commands.add_parser(
         "rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"
@@ -128,8 +136,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(rehearse)
     rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
     rehearse.add_argument("--keep", metavar="DIR", help="keep the rendered CA files (key included) in DIR")
-    rehearse.add_argument("--output", choices=["text", "json", "junit"], default="text", help="report format")
-    rehearse.set_defaults(handler=_lazy("istio_vault_ca.verify.cli.rehearse_command:rehearse"))
+    _add_output(rehearse)
+    rehearse.set_defaults(handler=_rehearse)
 
     sign = commands.add_parser("sign-intermediate", help="sign an intermediate CSR with an offline root")
     sign.add_argument("--root-cert", required=True, metavar="FILE")
@@ -145,7 +153,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the certificate when the root does if --ttl reaches beyond it (default: refuse)",
     )
     sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
-    sign.set_defaults(handler=_lazy("istio_vault_ca.generator.pki.offline_root:sign_command"))
+    sign.set_defaults(handler=sign_command.sign_intermediate)
 
     rotation = commands.add_parser(
         "plan-rotation", help="report days left per CA and render rotation scripts for those due"
@@ -154,19 +162,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(rotation)
     rotation.add_argument("-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go")
     rotation.add_argument("--warn-days", type=int, default=30, metavar="N")
-    rotation.set_defaults(handler=_lazy("istio_vault_ca.verify.rotation:plan_command"))
+    rotation.set_defaults(handler=_plan_rotation)
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Parse, run the handler, and map every deliberate error to its message and exit code (README "Exit codes")."""
     parser = build_parser()
     args = parser.parse_args(argv)
     handler: Handler = args.handler
     try:
         return handler(args)
+    except IvcError as error:
+        print(error.render(), file=sys.stderr)
+        return error.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
-        return 130
+        return EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -190,11 +190,13 @@ def rehearse(args: argparse.Namespace) -> int:
         display.close()
     for line in summary(outcome):
         console.print(line, soft_wrap=True)
-    if output in ("json", "junit"):
-        from istio_vault_ca.verify.checks import reporters
+    if output != "text":  # the live display above is the text report
+        from istio_vault_ca.verify.checks.reporters import get_reporter, junit
 
         report = report_of(outcome)
-        sys.stdout.write(reporters.to_json(report) if output == "json" else reporters.to_junit(report, SUITE))
+        sys.stdout.write(
+            junit.render(report, suite=SUITE) if output == "junit" else get_reporter(output).render(report)
+        )
     if outcome.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_OK if outcome.ok else EXIT_FAILED

@@ -6,15 +6,19 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.config.loader import STARTER, LoadedConfig, load
-from istio_vault_ca.generator.errors import ConfigError
+if TYPE_CHECKING:  # the loader imports pydantic: only when a command runs, so `--help` stays fast
+    from istio_vault_ca.generator.config.loader import LoadedConfig
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 
 
 def load_or_report(config: str | None) -> LoadedConfig | None:
     """The config, or None after printing every problem (callers exit 2)."""
+    from istio_vault_ca.generator.config.loader import load
+    from istio_vault_ca.generator.errors import ConfigError
+
     try:
         return load(config)
     except ConfigError as error:
@@ -88,6 +92,8 @@ def init(args: argparse.Namespace) -> int:
         print(f"error: {target} already exists; use --force to overwrite it", file=sys.stderr)
         return EXIT_USAGE
     try:
+        from istio_vault_ca.generator.config.loader import STARTER
+
         target.write_text(STARTER.read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:
         print(f"error: cannot write {target}: {error.strerror or error}", file=sys.stderr)

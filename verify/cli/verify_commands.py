@@ -1,15 +1,13 @@
-"""Handlers of `verify chain` and `verify vault`: map outcomes to the documented exit codes.
+"""Handlers of `verify chain` and `verify vault`: run the checks, emit the report, return its exit code.
 
-0 no check failed, 1 a check failed, 2 usage or config error, 3 Vault unreachable, sealed, TLS or not authorised.
-Heavy modules (cryptography, hvac, rich, pydantic) are imported inside the handlers so `--help` stays fast.
+Errors are raised (generator/errors.py) and turned into messages and exit codes by the CLI's `main` alone.
+Heavy modules (cryptography, hvac, pydantic) are imported inside the handlers so `--help` stays fast.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -19,15 +17,7 @@ if TYPE_CHECKING:
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.vault import VaultApi
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
-
-
-class UsageError(Exception):
-    """Bad arguments or config: printed as is, exit 2."""
-
-
-def _error(message: str) -> None:
-    print(f"istio-vault-ca: error: {message}", file=sys.stderr)
+from istio_vault_ca.generator.errors import UsageError
 
 
 def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...]]:
@@ -40,12 +30,8 @@ def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[Clust
     """As `load_plans`, plus where the config came from (root.certificate_file is relative to it)."""
     from istio_vault_ca.generator.config.loader import load
     from istio_vault_ca.generator.config.plan import plan, select
-    from istio_vault_ca.generator.errors import ConfigError
 
-    try:
-        loaded = load(args.config)
-    except ConfigError as error:
-        raise UsageError(str(error)) from None
+    loaded = load(args.config)
     try:
         return loaded.config, select(plan(loaded.config), args.cluster), loaded.source
     except LookupError as error:
@@ -71,31 +57,8 @@ def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
     return report.exit_code()
 
 
-def _run(body: Callable[[argparse.Namespace], int], args: argparse.Namespace) -> int:
-    """Run a handler body, turning usage and Vault problems into their exit codes and one clear message."""
-    from istio_vault_ca.generator.errors import VaultUnavailable
-
-    try:
-        return body(args)
-    except UsageError as error:
-        _error(str(error))
-        return EXIT_USAGE
-    except VaultUnavailable as error:
-        _error(str(error))
-        return EXIT_UNREACHABLE
-
-
 def chain(args: argparse.Namespace) -> int:
     """verify chain DIR... [--from-vault -c CONFIG [--cluster NAME]]"""
-    return _run(_chain, args)
-
-
-def vault(args: argparse.Namespace) -> int:
-    """verify vault -c CONFIG [--cluster NAME]"""
-    return _run(_vault, args)
-
-
-def _chain(args: argparse.Namespace) -> int:
     from istio_vault_ca.verify.checks.chain import check_values
     from istio_vault_ca.verify.checks.result import Report
 
@@ -137,7 +100,8 @@ def _check_dirs(directories: list[Path], warn_days: int) -> list[list[CheckResul
         return list(pool.map(lambda directory: check_dir(directory, warn_days=warn_days), directories))
 
 
-def _vault(args: argparse.Namespace) -> int:
+def vault(args: argparse.Namespace) -> int:
+    """verify vault -c CONFIG [--cluster NAME]"""
     from istio_vault_ca.verify.checks.result import Report
     from istio_vault_ca.verify.checks.vault import check_vault
 

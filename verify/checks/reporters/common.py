@@ -1,0 +1,34 @@
+"""What every reporter shares: the redacted fields of a result and the summary counts and line."""
+
+from __future__ import annotations
+
+from istio_vault_ca.verify.checks.result import CheckResult, Report, redact
+
+# The JSON summary is a public contract: exactly these four counts (skips are listed, not counted).
+SUMMARY_KEYS = ("pass", "warn", "fail", "error")
+
+
+def clean(check: CheckResult) -> dict[str, str]:
+    """The result's fields as people and machines see them, with anything key-like redacted."""
+    return {
+        "id": check.id,
+        "status": check.status.value,
+        "target": redact(check.target),
+        "finding": redact(check.finding),
+        "hint": redact(check.hint),
+    }
+
+
+def summary_counts(report: Report) -> dict[str, int]:
+    counts = report.summary()
+    return {key: counts[key] for key in SUMMARY_KEYS}
+
+
+def summary_line(report: Report) -> str:
+    counts = report.summary()
+    parts = [f"{counts['pass']} passed", f"{counts['warn']} warned", f"{counts['fail']} failed"]
+    parts.append(f"{counts['error']} errored")
+    if counts["skip"]:
+        parts.append(f"{counts['skip']} skipped")
+    verdict = "OK" if report.ok else "FAILED"
+    return f"{verdict}: {', '.join(parts)} ({len(report.checks)} checks)"
