@@ -283,48 +283,64 @@ def _replace(**changes: object) -> Callable[[], Bundle]:
     return lambda: replace(good_bundle(), **changes)  # type: ignore[arg-type]
 
 
-# kind -> (builder, check id that must fail, file the finding must name)
-BAD_BUNDLES: dict[str, tuple[Callable[[], Bundle], str, str]] = {
-    "swapped key": (_swapped_key, "chain.key-matches-cert", "ca-key.pem"),
-    "key of another type": (_ec_key, "chain.key-matches-cert", "ca-key.pem"),
-    "truncated PEM": (_truncated, "chain.pem", "ca-cert.pem"),
-    "DER instead of PEM": (_der_cert, "chain.pem", "ca-cert.pem"),
-    "empty file": (_replace(cert_chain=b""), "chain.file-present", "cert-chain.pem"),
-    "missing file": (_replace(root_cert=None), "chain.file-present", "root-cert.pem"),
-    "<no value>": (_replace(ca_key=b"<no value>\n"), "chain.pem", "ca-key.pem"),
-    "root and intermediate swapped": (
-        _swapped_root_and_intermediate,
-        "chain.root-self-signed",
-        "root-cert.pem",
-    ),
-    "chain in root-first order": (_root_first, "chain.order", "cert-chain.pem"),
-    "chain missing the root": (_missing_root, "chain.includes-root", "cert-chain.pem"),
-    "chain missing ca-cert": (_chain_without_ca_cert, "chain.order", "cert-chain.pem"),
-    "extra unrelated certificate": (_extra_cert, "chain.order", "cert-chain.pem"),
-    "intermediate not a CA": (_variant(ca=False), "chain.ca-cert-is-ca", "ca-cert.pem"),
-    "missing keyCertSign": (_variant(key_cert_sign=False), "chain.ca-key-usage", "ca-cert.pem"),
+def _ec_parameters_first() -> Bundle:
+    """What `openssl ecparam -genkey` writes: an EC PARAMETERS block before the key (istiod reads only the first)."""
+    _, top = good_pair()
+    inter = intermediate(top, subject_key=key("ec", 256))
+    params = b"-----BEGIN EC PARAMETERS-----\nBggqhkjOPQMBBw==\n-----END EC PARAMETERS-----\n"
+    sec1 = inter.key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
+    )
+    return replace(assemble(inter, top), ca_key=params + sec1)
+
+
+FAIL, WARN = "fail", "warn"
+
+# kind -> (builder, check id that must catch it, the status it must give, file the finding must name).
+# The status follows the check's tier (README "Checks and their tiers"): istiod refuses / peers reject -> fail,
+# good practice -> warn, policy -> fail.
+BAD_BUNDLES: dict[str, tuple[Callable[[], Bundle], str, str, str]] = {
+    "swapped key": (_swapped_key, "chain.key-matches-cert", FAIL, "ca-key.pem"),
+    "key of another type": (_ec_key, "chain.key-matches-cert", FAIL, "ca-key.pem"),
+    "EC PARAMETERS before the key": (_ec_parameters_first, "chain.pem", FAIL, "ca-key.pem"),
+    "truncated PEM": (_truncated, "chain.pem", FAIL, "ca-cert.pem"),
+    "DER instead of PEM": (_der_cert, "chain.pem", FAIL, "ca-cert.pem"),
+    "empty cert-chain.pem": (_replace(cert_chain=b""), "chain.spiffe-leaf", FAIL, "cert-chain.pem"),
+    "missing file": (_replace(root_cert=None), "chain.file-present", FAIL, "root-cert.pem"),
+    "<no value>": (_replace(ca_key=b"<no value>\n"), "chain.pem", FAIL, "ca-key.pem"),
+    "root and intermediate swapped": (_swapped_root_and_intermediate, "chain.key-matches-cert", FAIL, "ca-key.pem"),
+    "chain in root-first order": (_root_first, "chain.order", WARN, "cert-chain.pem"),
+    "chain missing the root": (_missing_root, "chain.includes-root", WARN, "cert-chain.pem"),
+    "chain missing ca-cert": (_chain_without_ca_cert, "chain.spiffe-leaf", FAIL, "cert-chain.pem"),
+    "extra unrelated certificate": (_extra_cert, "chain.order", WARN, "cert-chain.pem"),
+    "intermediate not a CA": (_variant(ca=False), "chain.ca-cert-is-ca", FAIL, "ca-cert.pem"),
+    "missing keyCertSign": (_variant(key_cert_sign=False), "chain.ca-key-usage", FAIL, "ca-cert.pem"),
     "EKU without serverAuth": (
         _variant(eku=[ExtendedKeyUsageOID.CODE_SIGNING]),
         "chain.ca-eku",
+        FAIL,
         "ca-cert.pem",
     ),
     "expired intermediate": (
         _variant(not_before=NOW - 400 * DAY, not_after=NOW - DAY),
         "chain.validity",
+        FAIL,
         "ca-cert.pem",
     ),
-    "not-yet-valid intermediate": (_variant(not_before=NOW + 2 * DAY), "chain.validity", "ca-cert.pem"),
-    "intermediate outliving the root": (_outliving_root, "chain.not-beyond-root", "ca-cert.pem"),
-    "RSA-1024": (_weak_rsa, "chain.key-strength", "ca-cert.pem"),
-    "EC P-192": (_weak_ec, "chain.key-strength", "ca-cert.pem"),
-    "SHA-1 signature": (_sha1_intermediate, "chain.signature-algorithm", "ca-cert.pem"),
-    "pathLen 0 on the root": (_root_path_len_zero, "chain.path-length", "root-cert.pem"),
-    "wrong root": (_wrong_root, "chain.path-valid", "root-cert.pem"),
-    "garbage bytes": (_replace(root_cert=bytes(range(256)) * 2), "chain.pem", "root-cert.pem"),
-    "private key in a certificate file": (_key_in_cert_file, "chain.pem", "root-cert.pem"),
+    "not-yet-valid intermediate": (_variant(not_before=NOW + 2 * DAY), "chain.validity", FAIL, "ca-cert.pem"),
+    "intermediate outliving the root": (_outliving_root, "chain.not-beyond-root", WARN, "ca-cert.pem"),
+    "RSA-1024": (_weak_rsa, "chain.key-strength", FAIL, "ca-cert.pem"),
+    "EC P-192": (_weak_ec, "chain.pem", FAIL, "ca-cert.pem"),
+    "SHA-1 signature": (_sha1_intermediate, "chain.signature-algorithm", FAIL, "ca-cert.pem"),
+    "pathLen 0 on the root": (_root_path_len_zero, "chain.path-length", FAIL, "root-cert.pem"),
+    "wrong root": (_wrong_root, "chain.path-valid", FAIL, "root-cert.pem"),
+    "garbage bytes": (_replace(root_cert=bytes(range(256)) * 2), "chain.pem", FAIL, "root-cert.pem"),
+    "private key in a certificate file": (_key_in_cert_file, "chain.pem", FAIL, "root-cert.pem"),
     "certificate in the key file": (
         lambda: replace(good_bundle(), ca_key=good_bundle().ca_cert),
         "chain.pem",
+        FAIL,
         "ca-key.pem",
     ),
+    "group-readable key": (_replace(key_mode=0o640), "chain.key-file-mode", WARN, "ca-key.pem"),
 }

@@ -47,6 +47,9 @@ class Check:
     tier: Tier
     needs: tuple[str, ...]
     function: CheckFunction
+    # A state field that must not be None for the check to apply at all (no result otherwise), e.g. a file mode
+    # that values read from Vault do not have.
+    when: str | None = None
 
     @property
     def family(self) -> str:
@@ -60,13 +63,15 @@ class Check:
 REGISTRY: dict[str, Check] = {}
 
 
-def check(check_id: str, *, tier: Tier, needs: tuple[str, ...] = ()) -> Callable[[CheckFunction], CheckFunction]:
+def check(
+    check_id: str, *, tier: Tier, needs: tuple[str, ...] = (), when: str | None = None
+) -> Callable[[CheckFunction], CheckFunction]:
     """Register `function` as the check `check_id`; `needs` names state fields that must not be None."""
 
     def register(function: CheckFunction) -> CheckFunction:
-        if check_id in REGISTRY and REGISTRY[check_id].function is not function:
+        if check_id in REGISTRY and REGISTRY[check_id].function.__qualname__ != function.__qualname__:
             raise ValueError(f"check id {check_id} registered twice")
-        REGISTRY[check_id] = Check(check_id, tier, needs, function)
+        REGISTRY[check_id] = Check(check_id, tier, needs, function, when)
         return function
 
     return register
@@ -95,6 +100,10 @@ def run_one(spec: Check, state: State, describe: Callable[[str], str] = str) -> 
         )
 
 
+def applies(spec: Check, state: State) -> bool:
+    return spec.when is None or getattr(state, spec.when) is not None
+
+
 def run(family: str, state: State, describe: Callable[[str], str] = str) -> list[CheckResult]:
-    """Every check of `family` over `state`, in registration order."""
-    return [run_one(spec, state, describe) for spec in checks_in(family)]
+    """Every check of `family` that applies to `state`, in registration order."""
+    return [run_one(spec, state, describe) for spec in checks_in(family) if applies(spec, state)]

@@ -61,6 +61,26 @@ def _add_output(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--output", choices=list(REPORTER_BY_NAME), default="text", help="report format")
 
 
+def _istio_version(text: str) -> object:
+    """`--istio-version X.Y`, checked against the releases the chain checks model."""
+    from istio_vault_ca.verify.checks.chain.versions import parse_version
+
+    try:
+        return parse_version(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _add_istio_version(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--istio-version",
+        type=_istio_version,
+        metavar="X.Y",
+        help="judge the CA files as this istiod release does (default: the newest modelled; "
+        "verify cluster reads it from the istiod image)",
+    )
+
+
 def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
@@ -108,6 +128,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_config(chain)
     _add_cluster(chain)
     _add_report_flags(chain)
+    _add_istio_version(chain)
     chain.set_defaults(handler=verify_commands.chain)
 
     vault = checks.add_parser("vault", help="compare the live Vault with the config")

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.checks.chain.versions import IstioVersion
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.vault import VaultApi
 
@@ -59,7 +60,7 @@ def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
 
 def chain(args: argparse.Namespace) -> int:
     """verify chain DIR... [--from-vault -c CONFIG [--cluster NAME]]"""
-    from istio_vault_ca.verify.checks.chain import check_values
+    from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
     from istio_vault_ca.verify.checks.result import Report
 
     _check_warn_days(args)
@@ -71,8 +72,9 @@ def chain(args: argparse.Namespace) -> int:
     not_dirs = [str(d) for d in directories if not d.is_dir()]
     if not_dirs:
         raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
+    version = args.istio_version or DEFAULT
     report = Report()
-    for results in _check_dirs(directories, args.warn_days):
+    for results in _check_dirs(directories, args.warn_days, version):
         report.extend(results)
     if args.from_vault:
         from istio_vault_ca.verify.checks.vault import read_ca_values
@@ -83,21 +85,21 @@ def chain(args: argparse.Namespace) -> int:
         for cluster in plans:
             values, labels = read_ca_values(api, cluster)
             target = f"{api.address} (cluster {cluster.name})"
-            report.extend(check_values(values, target=target, labels=labels, warn_days=args.warn_days))
+            report.extend(check_values(values, target=target, labels=labels, warn_days=args.warn_days, version=version))
     return _finish(report, args.output, fleet=len(directories) > 1)
 
 
-def _check_dirs(directories: list[Path], warn_days: int) -> list[list[CheckResult]]:
+def _check_dirs(directories: list[Path], warn_days: int, version: IstioVersion) -> list[list[CheckResult]]:
     """Each directory's results, in the given order. Several directories share the cores: the test-leaf
     signature that dominates each one runs in cryptography without holding the GIL."""
     from istio_vault_ca.verify.checks.chain import check_dir
 
     if len(directories) < 2:
-        return [check_dir(directory, warn_days=warn_days) for directory in directories]
+        return [check_dir(directory, warn_days=warn_days, version=version) for directory in directories]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(len(directories), os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda directory: check_dir(directory, warn_days=warn_days), directories))
+        return list(pool.map(lambda d: check_dir(d, warn_days=warn_days, version=version), directories))
 
 
 def vault(args: argparse.Namespace) -> int:

@@ -18,7 +18,7 @@ from istio_vault_ca.verify.checks.cluster import CLUSTER_CHECK_IDS, POD_FILE_CHE
 if TYPE_CHECKING:
     from istio_vault_ca.verify.checks.result import CheckResult
 
-CHAIN_CHECK_IDS = ("chain.file-present", "chain.pem", *CHECK_IDS.values())
+CHAIN_CHECK_IDS = CHECK_IDS
 
 
 def _judge(check_id: str, results: list[CheckResult]) -> None:

@@ -21,28 +21,40 @@
 //     PemCertBytestoString (how security/pkg/server/ca/server.go CreateCertificate splits the chain it returns).
 //   - security/pkg/cmd: DefaultWorkloadCertTTL (24h) and DefaultMaxWorkloadCertTTL (90d), the defaults of
 //     DEFAULT_WORKLOAD_CERT_TTL / MAX_WORKLOAD_CERT_TTL registered in pilot/pkg/bootstrap/istio_ca.go lines 89-96;
-//     CITADEL_SELF_SIGNED_CA_RSA_KEY_SIZE default 2048 (istio_ca.go line 127) is passed as a literal.
+//     CITADEL_SELF_SIGNED_CA_RSA_KEY_SIZE default 2048 (istio_ca.go line 129) is passed as a literal.
 //   - pilot/pkg/features: EnableCACRL (PILOT_ENABLE_CA_CRL, default true) and UseCacertsForSelfSignedCA
 //     (USE_CACERTS_FOR_SELF_SIGNED_CA, default false); both honour the same environment variables as istiod.
 //
 // What is REPLICATED because it is unexported in package bootstrap (minimal decision only: which files are read):
-//   - pilot/pkg/bootstrap/istio_ca.go detectSigningCABundleAndCRL (lines 225-266): if DIR/tls.crt exists the
+//   - pilot/pkg/bootstrap/istio_ca.go detectSigningCABundleAndCRL (lines 225-267): if DIR/tls.crt exists the
 //     kubernetes.io/tls layout wins: signing cert tls.crt, key tls.key, root ca.crt, chain files [tls.crt, ca.crt];
 //     otherwise ca-cert.pem, ca-key.pem, root-cert.pem, chain [cert-chain.pem], plus ca-crl.pem when it exists
 //     and PILOT_ENABLE_CA_CRL is on. A Stat error other than "not exist" on tls.crt is fatal.
 //   - createIstioCA (lines 490-573) with checkCABundleCompleteness / fileExists / hasValidChainFiles
-//     (lines 665-731): all four files present -> plugged-in CA; some but not all present -> error
+//     (lines 663-730): all four files present -> plugged-in CA; some but not all present -> error
 //     "incomplete signing CA bundle detected"; none present -> istiod silently creates a self-signed CA (reported
 //     here as load.ok=false, mode "self-signed"). The `istio-generated` marker only matters when
 //     USE_CACERTS_FOR_SELF_SIGNED_CA is true. If PILOT_ENABLE_CA_CRL is on and a CRL file was detected, istiod
 //     reads it a second time (os.ReadFile) after NewPluggedCertIstioCAOptions; that read is replicated.
 //   - security/pkg/server/ca/server.go CreateCertificate: the workload request carries ValidityDuration 0 here,
 //     so the CA applies its default TTL (24h capped by the first cert of cert-chain.pem); the response is the leaf
-//     plus the cert chain, expanded one certificate per element with util.PemCertBytestoString.
+//     plus the cert chain, expanded one certificate per element with util.PemCertBytestoString, each element
+//     followed by "\n" (without it a CRLF certificate would end in "\r" and Go's pem.Decode would skip it).
 //
 // The peer check is plain Go crypto/x509 (what istio-agent / Go peers use): roots = every CERTIFICATE in the root
 // file the CA bundle holds (what istiod distributes as istio-ca-root-cert), intermediates = every certificate istiod
 // sends after the leaf, verified once with ExtKeyUsageServerAuth and once with ExtKeyUsageClientAuth.
+//
+// Behaviour that differs by release (read from the istio/istio git tags; this oracle only knows the pinned one):
+//   - Missing files: up to 1.26.0 createIstioCA only Stat()s the signing KEY (ca-key.pem, or tls.key in the tls
+//     layout): key absent -> silent self-signed CA even if the other files are there; key present but another file
+//     absent -> NewPluggedCertIstioCAOptions fails on os.ReadFile. checkCABundleCompleteness ("incomplete signing
+//     CA bundle detected") arrived in 1.26.1 and every 1.27+ (istio/istio#55696).
+//   - tls.crt/tls.key/ca.crt precedence: 1.14.2+ and 1.15.0+ (istio/istio#39732).
+//   - ca-crl.pem: 1.27.0+ (istio/istio#56308); Verify then needs a CRL signed by EVERY certificate in
+//     cert-chain.pem, root included.
+//   - Leaf NotAfter clamped to the signing cert's NotAfter, and signing refused once it expired: 1.29.3+ and
+//     1.30.0+ (istio/istio#59766). Before, only minTTL (first cert of cert-chain.pem, since 1.7) caps the default TTL.
 //
 // There is no --now flag: Istio's Verify, minTTL and the signer all call time.Now() with no injection point.
 package main
@@ -136,7 +148,7 @@ func istioVersion() string {
 	return "unknown"
 }
 
-// detect mirrors detectSigningCABundleAndCRL (pilot/pkg/bootstrap/istio_ca.go lines 225-266).
+// detect mirrors detectSigningCABundleAndCRL (pilot/pkg/bootstrap/istio_ca.go lines 225-267).
 func detect(dir string) (ca.SigningCAFileBundle, string, error) {
 	tlsSigningFile := filepath.Join(dir, ca.TLSSecretCACertFile)
 	if _, err := os.Stat(tlsSigningFile); err == nil {
@@ -178,7 +190,7 @@ func fileExists(name string) (bool, error) {
 	return true, nil
 }
 
-// completeness mirrors checkCABundleCompleteness + hasValidChainFiles (istio_ca.go lines 665-731).
+// completeness mirrors checkCABundleCompleteness + hasValidChainFiles (istio_ca.go lines 663-730).
 func completeness(b ca.SigningCAFileBundle) (complete, exists bool, err error) {
 	var found [3]bool
 	for i, f := range []string{b.SigningKeyFile, b.SigningCertFile, b.RootCertFile} {
@@ -299,9 +311,12 @@ func run(dir string) verdict {
 		v.Issue.step = step{Stage: "SignWithCertChain", Error: err.Error()}
 		return v
 	}
+	// security/pkg/server/ca/server.go CreateCertificate: one certificate per element, each + "\n".
 	var elems []string
 	for _, p := range chain {
-		elems = append(elems, util.PemCertBytestoString([]byte(p))...)
+		for _, c := range util.PemCertBytestoString([]byte(p)) {
+			elems = append(elems, c+"\n")
+		}
 	}
 	var certs []*x509.Certificate
 	for i, e := range elems {

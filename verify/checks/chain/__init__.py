@@ -1,0 +1,103 @@
+"""`verify chain`: the four CA files judged exactly as istiod and its peers judge them.
+
+Pipeline: `read_dir` (bytes and the key's mode) -> `bundle.collect` (parsed once, as istiod parses; istiod's own
+verification replayed) -> the registered checks (pure functions of the bundle) -> results. Every check is in one
+tier (`registry.Tier`): "istiod refuses" (`istiod`), "peers reject" (`peers`), "good practice" or "policy"
+(`practice`); README "Checks and their tiers" lists them, and tests/fidelity compares the verdicts with Istio's own
+code built from its Go module.
+
+Private key bytes never reach a finding: key problems are described in fixed words, never by echoing input.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
+from istio_vault_ca.verify.checks import registry
+from istio_vault_ca.verify.checks.chain import istiod, peers, practice  # noqa: F401  (registers the checks)
+from istio_vault_ca.verify.checks.chain.bundle import EXTRA_FILES, TLS_CERT, TLS_KEY, Bundle, collect
+from istio_vault_ca.verify.checks.chain.gox509 import issued_by
+from istio_vault_ca.verify.checks.chain.keys import describe_key
+from istio_vault_ca.verify.checks.chain.peers import SPIFFE_ID, make_leaf
+from istio_vault_ca.verify.checks.chain.pem import NO_VALUE
+from istio_vault_ca.verify.checks.chain.versions import DEFAULT, IstioVersion, parse_version
+from istio_vault_ca.verify.checks.result import CheckResult, failed
+
+__all__ = [
+    "CA_CERT",
+    "CA_FILES",
+    "CA_KEY",
+    "CERT_CHAIN",
+    "CHECK_IDS",
+    "DEFAULT",
+    "NO_VALUE",
+    "ROOT_CERT",
+    "SPIFFE_ID",
+    "Bundle",
+    "IstioVersion",
+    "check_dir",
+    "check_values",
+    "describe_key",
+    "issued_by",
+    "make_leaf",
+    "parse_version",
+    "read_dir",
+]
+
+CHECK_IDS: tuple[str, ...] = tuple(spec.id for spec in registry.checks_in("chain"))
+
+
+def read_dir(directory: Path) -> tuple[dict[str, bytes | None], int | None]:
+    """The CA files' bytes (None when absent; tls.* and ca-crl.pem too) and the key file's permission bits."""
+    values: dict[str, bytes | None] = {}
+    for name in (*CA_FILES, *EXTRA_FILES):
+        try:
+            values[name] = (directory / name).read_bytes()
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            values[name] = None
+    key_name = TLS_KEY if values.get(TLS_CERT) is not None else CA_KEY
+    try:
+        key_mode: int | None = stat.S_IMODE(os.stat(directory / key_name).st_mode)
+    except OSError:
+        key_mode = None
+    return values, key_mode
+
+
+def check_dir(
+    directory: Path, *, warn_days: int = 30, now: dt.datetime | None = None, version: IstioVersion = DEFAULT
+) -> list[CheckResult]:
+    """Every chain check for one directory; the directory is the target of every result."""
+    target = os.fspath(directory)
+    if not directory.is_dir():
+        return [
+            failed(
+                "chain.file-present",
+                target,
+                f"{target} is not a directory",
+                "pass the directory that holds ca-cert.pem, ca-key.pem, cert-chain.pem and root-cert.pem",
+            )
+        ]
+    values, key_mode = read_dir(directory)
+    return check_values(values, target=target, key_mode=key_mode, warn_days=warn_days, now=now, version=version)
+
+
+def check_values(
+    values: Mapping[str, bytes | None],
+    *,
+    target: str,
+    labels: Mapping[str, str] | None = None,
+    key_mode: int | None = None,
+    warn_days: int = 30,
+    now: dt.datetime | None = None,
+    version: IstioVersion = DEFAULT,
+) -> list[CheckResult]:
+    """Every chain check over the values (from files, from Vault or from a pod)."""
+    bundle = collect(
+        values, target=target, labels=labels, warn_days=warn_days, now=now, version=version, key_mode=key_mode
+    )
+    return registry.run("chain", bundle, bundle.describe)
