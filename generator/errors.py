@@ -140,3 +140,14 @@ class PodFilesError(CheckError):
     def __init__(self, message: str, hint: str = "", *, no_shell: bool = False) -> None:
         super().__init__(message, hint)
         self.no_shell = no_shell
+
+
+class VaultResponseTooLarge(VaultUnavailable):
+    """Vault sent an answer larger than we read (verify/clients/vault.py MAX_RESPONSE_BYTES), or too slowly: exit 3."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__("oversized", message, hint)
+
+
+class KubeResponseTooLarge(KubeAccessError):
+    """The API server sent an answer larger than we read (verify/clients/kube.py MAX_RESPONSE_BYTES): exit 3."""

@@ -80,13 +80,12 @@ ExtensionT = TypeVar("ExtensionT", bound=x509.ExtensionType)
 
 
 def read_dir(directory: Path) -> tuple[dict[str, bytes | None], int | None]:
-    """The four files' bytes (None when absent) and the key file's permission bits."""
-    values: dict[str, bytes | None] = {}
-    for name in CA_FILES:
-        try:
-            values[name] = (directory / name).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            values[name] = None
+    """The four files' bytes (None when absent) and the key file's permission bits. A file that is not a regular
+    file or is larger than files.MAX_CA_FILE_BYTES is not read: None here, and the values are a files.DirValues
+    whose `refused` maps its name to the reason."""
+    from istio_vault_ca.verify.clients.files import read_ca_dir
+
+    values = read_ca_dir(directory, CA_FILES)
     try:
         key_mode: int | None = stat.S_IMODE(os.stat(directory / CA_KEY).st_mode)
     except OSError:
