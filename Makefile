@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit render-check golden bench clean
+.PHONY: demo test lint typecheck unit render-check golden bench fuzz clean
 
 # The editable install imports istio_vault_ca.generator / istio_vault_ca.verify from these links (pyproject.toml).
 DEVLINKS := build/dev/istio_vault_ca/.linked
@@ -50,6 +50,18 @@ golden: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python -m bench
+
+# Coverage-guided fuzzing (atheris) of the config loader and the chain checks, FUZZ_SECONDS each. Any traceback,
+# an input slower than 10 s or memory past 200 MB fails; the input is kept under build/fuzz/ as crash-*, timeout-*
+# or oom-*. New corpus entries go to build/fuzz/<target>; the committed seeds stay as they are.
+FUZZ_SECONDS ?= 60
+fuzz: $(STAMP)
+	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[fuzz]'
+	@mkdir -p build/fuzz/config build/fuzz/bundle
+	$(BIN)/python tests/fuzz/fuzz_config.py build/fuzz/config tests/fuzz/corpus/config \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=200 -timeout=10 -artifact_prefix=build/fuzz/
+	$(BIN)/python tests/fuzz/fuzz_bundle.py build/fuzz/bundle tests/fuzz/corpus/bundle \
+		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=200 -timeout=10 -artifact_prefix=build/fuzz/
 
 clean:
 	rm -rf $(VENV) dist build .mypy_cache .ruff_cache .pytest_cache

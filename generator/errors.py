@@ -12,11 +12,14 @@ code maps errors to exit codes. Messages are for people and never contain key ma
     │   └── OverlayError          2  a rendered overlay cannot be read as an istiod overlay
     ├── Unreachable               3  a service or program the command needs is not there
     │   ├── VaultUnavailable      3  Vault unreachable, sealed, TLS refused, 401/403
+    │   │   └── VaultResponseTooLarge   an answer larger than the client buffers
     │   ├── KubeAccessError       3  the API server unreachable, TLS refused, 401/403
+    │   │   └── KubeResponseTooLarge    an answer larger than the client buffers
     │   └── OpenBaoMissing        3  no bao binary for the rehearsal
     └── CheckError                1  one read failed in a way that concerns one check only (reported, not raised out)
         ├── VaultApiError
         ├── LogUnavailable
+        ├── FileRefused           a CA file that is not a regular file, or too large to be one
         └── PodFilesError
 """
 
@@ -135,9 +138,28 @@ class LogUnavailable(CheckError):
     """The API server has no log for that container (not started yet, wrong name): the check says so."""
 
 
+class FileRefused(CheckError):
+    """A CA file exists but is not something we read (not a regular file, too large): `reason` names it."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 class PodFilesError(CheckError):
     """Files in the pod could not be read (no kubectl, no shell in the container, exec refused, timeout)."""
 
     def __init__(self, message: str, hint: str = "", *, no_shell: bool = False) -> None:
         super().__init__(message, hint)
         self.no_shell = no_shell
+
+
+class VaultResponseTooLarge(VaultUnavailable):
+    """Vault sent an answer larger than we read (verify/clients/vault.py MAX_RESPONSE_BYTES), or too slowly: exit 3."""
+
+    def __init__(self, message: str, hint: str = "") -> None:
+        super().__init__("oversized", message, hint)
+
+
+class KubeResponseTooLarge(KubeAccessError):
+    """The API server sent an answer larger than we read (verify/clients/kube.py MAX_RESPONSE_BYTES): exit 3."""

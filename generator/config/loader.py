@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +13,21 @@ from istio_vault_ca.generator.errors import ConfigError, Problem
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")
+
+# Limits on what one config may cost to read (README "Limits"). A real config is a few KiB with a handful of
+# aliases; these bound a hostile or broken one (an alias "billion laughs", a huge or endless file) to seconds
+# and a few tens of MiB, refused with exit 2 like any other config problem.
+# ruamel's round-trip parser reads about 0.1-0.5 MB/s of dense YAML, so the size limit also bounds the time.
+MAX_CONFIG_BYTES = 256 * 1024
+# Nodes reached through aliases (each use of `*x` counts every node under &x again), so `<<: *defaults` in
+# every cluster of a large fleet stays far below it while nine levels of nine aliases (9**9 nodes) do not.
+MAX_ALIAS_NODES = 50_000
+# Levels of mappings and sequences, counted through aliases (the config itself is at most five deep).
+MAX_DEPTH = 24
+# Characters in one scalar (key or value); the longest real values are paths and names.
+MAX_STRING_CHARS = 16 * 1024
+# Entries under `clusters:` (each renders its own tree and is compared with every other).
+MAX_CLUSTERS = 256
 
 
 @dataclass(frozen=True)
@@ -34,7 +50,7 @@ def load(explicit: str | None = None) -> LoadedConfig:
         return LoadedConfig(parse_text(STARTER.read_text(encoding="utf-8"), "built-in default"), "built-in default")
     source = os.fspath(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_bounded(path, source)
     except FileNotFoundError:
         raise ConfigError(source, [Problem("", None, "file not found")]) from None
     except IsADirectoryError:
@@ -46,12 +62,17 @@ def load(explicit: str | None = None) -> LoadedConfig:
 
 def parse_text(text: str, source: str) -> Config:
     from pydantic import ValidationError
-    from ruamel.yaml import YAML
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
-    yaml = YAML(typ="rt")
+    if len(text) > MAX_CONFIG_BYTES:
+        raise ConfigError(source, [_too_big(len(text), "characters")])
+    yaml = _bounded_yaml()
     try:
         document = yaml.load(text)
+    except _Refused as refused:
+        raise ConfigError(source, [refused.problem]) from None
+    except RecursionError:  # a safety net: _Composer stops at MAX_DEPTH long before Python's limit
+        raise ConfigError(source, [Problem("", None, f"nested deeper than {MAX_DEPTH} levels")]) from None
     except MarkedYAMLError as error:
         mark = error.problem_mark or error.context_mark
         line = mark.line + 1 if mark is not None else None
@@ -165,3 +186,154 @@ def _kind(node: Any) -> str:
     if isinstance(node, str):
         return "a string"
     return f"a {type(node).__name__}"
+
+
+# ---------------------------------------------------------------- limits on reading (README "Limits")
+
+
+class _Refused(Exception):
+    """A limit was hit while reading the YAML; carries the located problem."""
+
+    def __init__(self, problem: Problem) -> None:
+        super().__init__(str(problem))
+        self.problem = problem
+
+
+def _too_big(size: int, unit: str) -> Problem:
+    return Problem(
+        "",
+        None,
+        f"is {size:,} {unit}, more than the {MAX_CONFIG_BYTES:,} a config may have (real configs are a few KiB): "
+        "is this the right file?",
+    )
+
+
+def _read_bounded(path: Path, source: str) -> str:
+    """The file's text, read no further than MAX_CONFIG_BYTES + 1 (a FIFO or /dev/zero cannot make us wait
+    for, or hold, more)."""
+    with path.open("rb") as stream:
+        data = stream.read(MAX_CONFIG_BYTES + 1)
+        if len(data) > MAX_CONFIG_BYTES:
+            try:
+                size = os.fstat(stream.fileno()).st_size
+            except OSError:
+                size = 0
+            raise ConfigError(source, [_too_big(max(size, len(data)), "bytes")])
+    return data.decode("utf-8")
+
+
+def _bounded_yaml() -> Any:
+    """A round-trip YAML loader (keeps line numbers) that stops at MAX_DEPTH while composing, then checks the
+    composed node graph against MAX_ALIAS_NODES, MAX_STRING_CHARS and MAX_CLUSTERS before building any Python
+    object from it: a graph of a few hundred nodes can stand for billions once aliases are expanded."""
+    from ruamel.yaml import YAML
+
+    yaml = YAML(typ="rt")
+    yaml.Composer = _composer_class()
+    yaml.Constructor = _constructor_class()
+    return yaml
+
+
+@functools.cache
+def _composer_class() -> Any:
+    from ruamel.yaml.composer import Composer
+
+    class BoundedComposer(Composer):
+        _nesting = 0
+
+        def compose_node(self, parent: Any, index: Any) -> Any:
+            self._nesting += 1
+            try:
+                if self._nesting > MAX_DEPTH:
+                    mark = self.parser.peek_event().start_mark
+                    line = mark.line + 1 if mark is not None else None
+                    raise _Refused(Problem("", line, f"nested deeper than {MAX_DEPTH} levels"))
+                return super().compose_node(parent, index)
+            finally:
+                self._nesting -= 1
+
+    return BoundedComposer
+
+
+@functools.cache
+def _constructor_class() -> Any:
+    from ruamel.yaml.constructor import RoundTripConstructor
+
+    class BoundedConstructor(RoundTripConstructor):
+        def construct_document(self, node: Any) -> Any:
+            _check_graph(node)
+            return super().construct_document(node)
+
+    return BoundedConstructor
+
+
+def _check_graph(root: Any) -> None:
+    """Walk the composed graph as the expanded document would be (an alias visits its anchor's nodes again),
+    counting the nodes reached through aliases; stops at the first limit, so the walk itself is bounded."""
+    from ruamel.yaml.nodes import MappingNode, ScalarNode, SequenceNode
+
+    Loc = tuple[str | int, ...]
+    seen: set[int] = set()
+    on_path: set[int] = set()
+    expanded = 0
+
+    def line_of(node: Any) -> int | None:
+        mark = getattr(node, "start_mark", None)
+        return mark.line + 1 if mark is not None else None
+
+    def child_line(child: Any, parent_line: int | None, aliased: bool) -> int | None:
+        """Inside an expansion (or at an alias) the anchor's own lines mislead: keep the line of the use."""
+        return parent_line if aliased or id(child) in seen else (line_of(child) or parent_line)
+
+    def visit(node: Any, path: Loc, line: int | None, depth: int, entry: tuple[Loc, str] | None) -> None:
+        """`entry`: where the expansion being walked began (the path of the alias and its anchor's name)."""
+        nonlocal expanded
+        key = id(node)
+        if key in on_path:
+            raise _Refused(Problem(_dotted(path), line, f"alias *{node.anchor} refers to itself (a recursive alias)"))
+        if entry is None and key in seen:
+            entry = (path, str(node.anchor or "?"))
+        aliased = entry is not None
+        seen.add(key)
+        where = _dotted(entry[0]) if entry else _dotted(path)
+        through = f" (through *{entry[1]} here)" if entry else ""
+        if aliased:
+            expanded += 1
+            if expanded > MAX_ALIAS_NODES:
+                raise _Refused(
+                    Problem(
+                        where,
+                        line,
+                        f"YAML aliases expand to more than {MAX_ALIAS_NODES:,} nodes{through}: an alias bomb? "
+                        "Repeat the values, or alias smaller pieces",
+                    )
+                )
+        if depth > MAX_DEPTH:
+            raise _Refused(Problem(where, line, f"nested deeper than {MAX_DEPTH} levels{through}"))
+        if isinstance(node, ScalarNode):
+            if len(node.value) > MAX_STRING_CHARS:
+                raise _Refused(
+                    Problem(
+                        where,
+                        line,
+                        f"a value of {len(node.value):,} characters; at most {MAX_STRING_CHARS:,} are allowed",
+                    )
+                )
+            return
+        on_path.add(key)
+        if isinstance(node, SequenceNode):
+            if path == ("clusters",) and len(node.value) > MAX_CLUSTERS:
+                raise _Refused(
+                    Problem("clusters", line, f"{len(node.value):,} clusters; at most {MAX_CLUSTERS} are supported")
+                )
+            for index, item in enumerate(node.value):
+                visit(item, (*path, index), child_line(item, line, aliased), depth + 1, entry)
+        elif isinstance(node, MappingNode):
+            for key_node, value_node in node.value:
+                key_line = child_line(key_node, line, aliased)
+                visit(key_node, path, key_line, depth + 1, entry)
+                name: str | int = key_node.value if isinstance(key_node, ScalarNode) else "?"
+                visit(value_node, (*path, name), key_line, depth + 1, entry)
+        on_path.discard(key)
+
+    visit(root, (), line_of(root), 0, None)

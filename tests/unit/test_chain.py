@@ -34,7 +34,7 @@ def test_good_bundle_passes_every_check(tmp_path: Path) -> None:
     results = run(pki.good_bundle(), tmp_path)
     assert {r.id: r.status for r in results.values() if r.status is not Status.PASS} == {}
     assert set(results) == set(chain.CHECK_IDS) - CONDITIONAL
-    assert len(results) == 21
+    assert len(results) == 22
     for result in results.values():
         assert result.target == str(tmp_path)
 

@@ -6,13 +6,15 @@ checks in `verify.cluster` are pure functions that tests and the pytest-testinfr
 
 from __future__ import annotations
 
+import functools
 import os
-from collections.abc import Mapping
+import time
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from istio_vault_ca.generator.errors import KubeAccessError, KubeConfigProblem, LogUnavailable
+from istio_vault_ca.generator.errors import KubeAccessError, KubeConfigProblem, KubeResponseTooLarge, LogUnavailable
 
 JSON = dict[str, Any]
 
@@ -21,6 +23,12 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 # istiod logs which CA it loaded at start-up: read the head of the log, never the whole (possibly huge) file.
 LOG_HEAD_BYTES = 4 * 1024 * 1024
+# The largest answer we buffer (README "Limits"): above the log head and far above any list the checks make
+# (pods of one deployment, namespaces, webhook configurations). Beyond it, or still arriving after BODY_DEADLINE
+# (READ_TIMEOUT bounds each read, not their sum), the answer is refused with exit 3. We ask for uncompressed
+# answers, so the bytes counted are the bytes kept.
+MAX_RESPONSE_BYTES = 32 * 1024 * 1024
+BODY_DEADLINE = 90.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +217,7 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
         single, source = _single_config(kubeconfig, context)
         timeout = httpx2.Timeout(READ_TIMEOUT, connect=CONNECT_TIMEOUT)
         client = Client(config=single, timeout=timeout)
+        bound_responses(client._client._client, str(single.cluster.server))
     except ConfigError as error:
         raise KubeConfigProblem(f"cannot use the kubeconfig: {error}") from None
     except AssertionError:
@@ -221,6 +230,74 @@ def connect(kubeconfig: str | None = None, context: str | None = None) -> Kube:
     except OSError as error:
         raise KubeConfigProblem(f"cannot use the kubeconfig {source}: {error}") from None
     return Kube(client, KubeTarget(kubeconfig, context, str(single.cluster.server)))
+
+
+def bound_responses(http: Any, server: str, limit: int = MAX_RESPONSE_BYTES) -> None:
+    """Make the httpx client under lightkube ask for uncompressed answers and read at most `limit` bytes of each,
+    within BODY_DEADLINE (a response hook runs before the body is read; it wraps the body's stream)."""
+    http.headers["Accept-Encoding"] = "identity"
+
+    def hook(response: Any) -> None:
+        what = f"{response.request.method} {response.request.url.path}"
+        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
+        if encoding not in ("", "identity"):
+            response.close()
+            raise KubeAccessError(
+                f"the server at {server} answered {what} {encoding}-compressed although we asked for an "
+                "uncompressed answer: its size cannot be bounded, not read",
+                "check that the kubeconfig's server is a Kubernetes API server (not a proxy)",
+            )
+        declared = response.headers.get("Content-Length", "")
+        if declared.isdigit() and int(declared) > limit:
+            response.close()
+            raise _too_large(server, what, f"announced {int(declared):,} bytes", limit)
+        response.stream = _bounded_stream_class()(response.stream, server, what, limit)
+
+    hooks = http.event_hooks
+    http.event_hooks = {"request": hooks["request"], "response": [*hooks["response"], hook]}
+
+
+@functools.cache
+def _bounded_stream_class() -> Any:
+    """Defined on first use: httpx2 is imported only by commands that talk to a cluster."""
+    import httpx2
+
+    class BoundedStream(httpx2.SyncByteStream):
+        """An httpx SyncByteStream that stops at `limit` bytes or BODY_DEADLINE seconds."""
+
+        def __init__(self, inner: Any, server: str, what: str, limit: int) -> None:
+            self._inner = inner
+            self._server = server
+            self._what = what
+            self._limit = limit
+
+        def __iter__(self) -> Iterator[bytes]:
+            deadline = time.monotonic() + BODY_DEADLINE
+            size = 0
+            for chunk in self._inner:
+                size += len(chunk)
+                if size > self._limit:
+                    raise _too_large(self._server, self._what, f"sent more than {self._limit:,} bytes", self._limit)
+                if time.monotonic() > deadline:
+                    raise KubeResponseTooLarge(
+                        f"the API server at {self._server} was still sending its answer to {self._what} after "
+                        f"{BODY_DEADLINE:.0f} s ({size:,} bytes so far): not waiting longer",
+                        "check the --kubeconfig/--context, the VPN or the tunnel",
+                    )
+                yield chunk
+
+        def close(self) -> None:
+            self._inner.close()
+
+    return BoundedStream
+
+
+def _too_large(server: str, what: str, did: str, limit: int) -> KubeResponseTooLarge:
+    return KubeResponseTooLarge(
+        f"the API server at {server} {did} in answer to {what}; we read at most {limit:,} bytes "
+        f"({limit // (1024 * 1024)} MiB) of an answer",
+        "check that the kubeconfig's server is a Kubernetes API server (not a proxy or a file server)",
+    )
 
 
 def _single_config(kubeconfig: str | None, context: str | None) -> tuple[Any, str]:

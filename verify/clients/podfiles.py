@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import os
 import posixpath
+import selectors
 import signal
 import subprocess
+import time
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -20,6 +22,9 @@ from istio_vault_ca.generator.config.cafiles import CA_FILES
 from istio_vault_ca.generator.errors import PodFilesError
 
 COMMAND_TIMEOUT = 30.0
+# The most output we keep from one command (README "Limits"): `cat` of one CA file, which files.MAX_CA_FILE_BYTES
+# bounds on this side; a command that prints more is killed and the read fails naming the limit.
+MAX_OUTPUT_BYTES = 1024 * 1024 + 64 * 1024
 # What a container without /bin/sh (a distroless istiod image) makes kubectl exec print.
 _NO_SHELL = ('"/bin/sh"', "/bin/sh: no such file", "executable file not found")
 
@@ -67,7 +72,7 @@ def _bound(backend: Any, timeout: float) -> None:
             start_new_session=True,
         )
         try:
-            stdout, stderr = process.communicate(timeout=timeout)
+            stdout, stderr = _communicate_bounded(process, timeout, MAX_OUTPUT_BYTES)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
@@ -75,9 +80,48 @@ def _bound(backend: Any, timeout: float) -> None:
                 f"no answer within {timeout:.0f} s from: {line.decode(errors='replace')}",
                 "check that the pod is running and `kubectl exec` works for this context",
             ) from None
+        except _TooMuchOutput:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+            raise PodFilesError(
+                f"more than {MAX_OUTPUT_BYTES:,} bytes of output from: {line.decode(errors='replace')} "
+                "(a CA file is a few KiB): stopped reading",
+                "look at the files in the pod: one of them is not a CA file",
+            ) from None
         return backend.result(process.returncode, line, stdout, stderr)
 
     backend.run_local = run_local
+
+
+class _TooMuchOutput(Exception):
+    pass
+
+
+def _communicate_bounded(process: subprocess.Popen[bytes], timeout: float, limit: int) -> tuple[bytes, bytes]:
+    """Like `communicate(timeout=...)`, but raises _TooMuchOutput once stdout plus stderr exceed `limit` bytes
+    instead of buffering whatever the command prints."""
+    assert process.stdout is not None and process.stderr is not None
+    deadline = time.monotonic() + timeout
+    buffers: dict[int, list[bytes]] = {process.stdout.fileno(): [], process.stderr.fileno(): []}
+    size = 0
+    with selectors.DefaultSelector() as selector:
+        for stream in (process.stdout, process.stderr):
+            selector.register(stream, selectors.EVENT_READ)
+        while selector.get_map():
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise subprocess.TimeoutExpired(process.args, timeout)
+            for key, _events in selector.select(remaining):
+                chunk = os.read(key.fd, 64 * 1024)
+                if not chunk:
+                    selector.unregister(key.fileobj)
+                    continue
+                buffers[key.fd].append(chunk)
+                size += len(chunk)
+                if size > limit:
+                    raise _TooMuchOutput
+    process.wait(max(deadline - time.monotonic(), 0.001))
+    return b"".join(buffers[process.stdout.fileno()]), b"".join(buffers[process.stderr.fileno()])
 
 
 def read_ca_files(host: Any, directory: str, *, target: str | None = None) -> PodFiles:

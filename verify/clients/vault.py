@@ -8,16 +8,23 @@ look at the same endpoint share one request.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
+from istio_vault_ca.generator.errors import VaultApiError, VaultResponseTooLarge, VaultUnavailable
 from istio_vault_ca.verify.checks.result import redact
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
+# The largest answer we buffer (README "Limits"): the biggest real ones (sys/mounts of a busy Vault, a CA chain)
+# are tens of KiB. A body beyond it, or one that keeps trickling in for longer than BODY_DEADLINE (READ_TIMEOUT
+# bounds each read, not their sum), is refused with exit 3.
+MAX_RESPONSE_BYTES = 8 * 1024 * 1024
+BODY_DEADLINE = 60.0
+_CHUNK = 64 * 1024
 TRUE_WORDS = ("1", "t", "true", "yes", "y", "on")
 
 
@@ -88,6 +95,7 @@ class VaultApi:
             timeout=self.settings.timeout,
             namespace=self.settings.namespace,
         )
+        self.client.adapter.session.hooks["response"].append(_bounded_body)
 
     @property
     def address(self) -> str:
@@ -157,6 +165,51 @@ class VaultApi:
             "wrong, expired or lacks access. Export a valid VAULT_TOKEN (or `vault login`) for a token that can "
             "read sys/, the PKI, KV and auth mounts and create tokens, then re-run"
         )
+
+
+def _bounded_body(response: Any, *_args: Any, **_kwargs: Any) -> Any:
+    """requests response hook, run before requests reads the body: read it ourselves, decoded, at most
+    MAX_RESPONSE_BYTES of it and within BODY_DEADLINE, and hand requests the bytes."""
+    from urllib.parse import urlsplit
+
+    where = f"{response.request.method} {urlsplit(response.url).path}"
+    declared = response.headers.get("Content-Length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        response.close()
+        raise _too_large(response.url, where, f"announced {int(declared):,} bytes")
+    deadline = time.monotonic() + BODY_DEADLINE
+    chunks: list[bytes] = []
+    size = 0
+    for chunk in response.iter_content(_CHUNK):
+        chunks.append(chunk)
+        size += len(chunk)
+        if size > MAX_RESPONSE_BYTES:
+            response.close()
+            raise _too_large(response.url, where, f"sent more than {MAX_RESPONSE_BYTES:,} bytes")
+        if time.monotonic() > deadline:
+            response.close()
+            raise VaultResponseTooLarge(
+                f"Vault at {_origin(response.url)} was still sending its answer to {where} after "
+                f"{BODY_DEADLINE:.0f} s ({size:,} bytes so far): not waiting longer",
+                "check VAULT_ADDR points at Vault itself, not at a proxy that trickles",
+            )
+    response._content = b"".join(chunks)
+    return response
+
+
+def _too_large(url: str, where: str, what: str) -> VaultResponseTooLarge:
+    return VaultResponseTooLarge(
+        f"Vault at {_origin(url)} {what} in answer to {where}; we read at most {MAX_RESPONSE_BYTES:,} bytes "
+        f"({MAX_RESPONSE_BYTES // (1024 * 1024)} MiB) of an answer",
+        "check VAULT_ADDR points at Vault itself (not a proxy or a file server), then re-run",
+    )
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}"
 
 
 def _tls_message(address: str, error: Exception) -> str:

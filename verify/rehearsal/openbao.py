@@ -132,7 +132,7 @@ def _wait_ready(server: DevServer, timeout: float) -> None:
     url = f"{server.address}/v1/sys/health"
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
-            tail = server.log_path.read_text(encoding="utf-8", errors="replace")[-2000:]
+            tail = _tail(server.log_path, 2000)
             raise RuntimeError(f"OpenBao dev server exited with {server.process.returncode}:\n{tail}")
         with (
             contextlib.suppress(OSError, urllib.error.URLError),
@@ -142,6 +142,14 @@ def _wait_ready(server: DevServer, timeout: float) -> None:
                 return
         time.sleep(0.03)
     raise RuntimeError(f"OpenBao dev server at {server.address} was not ready within {timeout:.0f} s")
+
+
+def _tail(path: Path, size: int) -> str:
+    """The last `size` bytes of a log, read without reading the whole file."""
+    with path.open("rb") as log:
+        log.seek(0, os.SEEK_END)
+        log.seek(max(log.tell() - size, 0))
+        return log.read(size).decode("utf-8", errors="replace")
 
 
 @contextlib.contextmanager

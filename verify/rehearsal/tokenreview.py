@@ -35,6 +35,9 @@ CLAIM_NAMESPACE = "kubernetes.io/serviceaccount/namespace"
 CLAIM_SA_NAME = "kubernetes.io/serviceaccount/service-account.name"
 CLAIM_SA_UID = "kubernetes.io/serviceaccount/service-account.uid"
 CLAIM_SECRET_NAME = "kubernetes.io/serviceaccount/secret.name"
+# A TokenReview request is a JWT in a few hundred bytes of JSON; bigger bodies get 413 without being read.
+MAX_REVIEW_BYTES = 64 * 1024
+REQUEST_TIMEOUT = 10.0
 
 
 def _b64url(data: bytes) -> str:
@@ -209,6 +212,8 @@ def review_response(signer: JwtSigner, token: str) -> dict[str, Any]:
 
 def _handler(endpoint: TokenReviewServer) -> type[BaseHTTPRequestHandler]:
     class Handler(BaseHTTPRequestHandler):
+        timeout = REQUEST_TIMEOUT  # per socket read: a caller that stops sending cannot hold a thread
+
         def do_POST(self) -> None:
             if self.path.split("?", 1)[0] != REVIEW_PATH:
                 self._reply(HTTPStatus.NOT_FOUND, {"kind": "Status", "status": "Failure", "code": 404})
@@ -218,9 +223,14 @@ def _handler(endpoint: TokenReviewServer) -> type[BaseHTTPRequestHandler]:
             if endpoint.signer.claims(bearer) is None:
                 self._reply(HTTPStatus.UNAUTHORIZED, {"kind": "Status", "status": "Failure", "code": 401})
                 return
-            length = int(self.headers.get("Content-Length") or 0)
+            length_header = self.headers.get("Content-Length") or "0"
+            if not length_header.isdigit() or int(length_header) > MAX_REVIEW_BYTES:
+                # A TokenReview is a JWT in a little JSON; never read (or wait for) an unbounded body.
+                self.close_connection = True
+                self._reply(HTTPStatus.REQUEST_ENTITY_TOO_LARGE, {"kind": "Status", "status": "Failure", "code": 413})
+                return
             try:
-                token = str(json.loads(self.rfile.read(length))["spec"]["token"])
+                token = str(json.loads(self.rfile.read(int(length_header)))["spec"]["token"])
             except (ValueError, KeyError, TypeError):
                 self._reply(HTTPStatus.BAD_REQUEST, {"kind": "Status", "status": "Failure", "code": 400})
                 return

@@ -16,6 +16,7 @@ import os
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.verify.checks import registry
@@ -27,6 +28,9 @@ from istio_vault_ca.verify.checks.chain.peers import SPIFFE_ID, make_leaf
 from istio_vault_ca.verify.checks.chain.pem import NO_VALUE
 from istio_vault_ca.verify.checks.chain.versions import DEFAULT, IstioVersion, parse_version
 from istio_vault_ca.verify.checks.result import CheckResult, failed
+
+if TYPE_CHECKING:
+    from istio_vault_ca.verify.clients.files import DirValues
 
 __all__ = [
     "CA_CERT",
@@ -52,14 +56,14 @@ __all__ = [
 CHECK_IDS: tuple[str, ...] = tuple(spec.id for spec in registry.checks_in("chain"))
 
 
-def read_dir(directory: Path) -> tuple[dict[str, bytes | None], int | None]:
-    """The CA files' bytes (None when absent; tls.* and ca-crl.pem too) and the key file's permission bits."""
-    values: dict[str, bytes | None] = {}
-    for name in (*CA_FILES, *EXTRA_FILES):
-        try:
-            values[name] = (directory / name).read_bytes()
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
-            values[name] = None
+def read_dir(directory: Path) -> tuple[DirValues, int | None]:
+    """The CA files' bytes (None when absent; tls.* and ca-crl.pem too) and the key file's permission bits.
+
+    Read bounded (clients/files.py): a FIFO, a device or an oversized file is not read; its reason is in
+    `values.refused` and chain.file-present reports it."""
+    from istio_vault_ca.verify.clients.files import read_ca_dir
+
+    values = read_ca_dir(directory, (*CA_FILES, *EXTRA_FILES))
     key_name = TLS_KEY if values.get(TLS_CERT) is not None else CA_KEY
     try:
         key_mode: int | None = stat.S_IMODE(os.stat(directory / key_name).st_mode)
@@ -97,7 +101,15 @@ def check_values(
     version: IstioVersion = DEFAULT,
 ) -> list[CheckResult]:
     """Every chain check over the values (from files, from Vault or from a pod)."""
+    refused: Mapping[str, str] = getattr(values, "refused", {})
     bundle = collect(
-        values, target=target, labels=labels, warn_days=warn_days, now=now, version=version, key_mode=key_mode
+        values,
+        target=target,
+        labels=labels,
+        warn_days=warn_days,
+        now=now,
+        version=version,
+        key_mode=key_mode,
+        refused=refused,
     )
     return registry.run("chain", bundle, bundle.describe)

@@ -39,6 +39,8 @@ class Bundle:
     chain: tuple[x509.Certificate, ...] | None = None
     roots: tuple[x509.Certificate, ...] | None = None
     problems: Mapping[str, str] = field(default_factory=dict)
+    # Files that exist but were not read (not regular, too large): name -> reason (clients/files.py).
+    refused: Mapping[str, str] = field(default_factory=dict)
     key_mode: int | None = None
     # ca-cert.pem's CRL file when istiod reads one (1.27+, istio file layout only); None otherwise.
     crl: bytes | None = None
@@ -122,6 +124,7 @@ def collect(
     now: dt.datetime | None = None,
     version: IstioVersion = DEFAULT,
     key_mode: int | None = None,
+    refused: Mapping[str, str] | None = None,
 ) -> Bundle:
     """Parse each value once, as istiod does, and replay istiod's verification of ca-cert.pem."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -164,6 +167,7 @@ def collect(
         chain=chain,
         roots=roots,
         problems=problems,
+        refused=dict(refused or {}),
         key_mode=key_mode,
         crl=values.get(CA_CRL) if version.reads_crl and not tls_layout else None,
     )

@@ -27,6 +27,14 @@ def files_present(bundle: Bundle) -> CheckResult:
     """All four files must exist: 1.27+ refuses an incomplete bundle; before, no ca-key.pem meant a silent
     self-signed CA (createIstioCA / checkCABundleCompleteness)."""
     roles = (CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT)
+    refused = [bundle.refused[name] for name in sorted(bundle.refused)]
+    if refused:
+        return failed(
+            "chain.file-present",
+            bundle.target,
+            "; ".join(refused),
+            "the CA directory must hold the agent's four small PEM files; replace what is there",
+        )
     missing = [bundle.label(role) for role in roles if bundle.values.get(role) is None]
     if bundle.tls_layout:
         missing = [bundle.label(r) for r in (CA_CERT, CA_KEY, ROOT_CERT) if bundle.values.get(r) is None]

@@ -12,6 +12,7 @@ from istio_vault_ca.verify.checks.chain.bundle import TLS_CERT, Bundle, common_n
 from istio_vault_ca.verify.checks.chain.keys import describe_key
 from istio_vault_ca.verify.checks.registry import Tier, check
 from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
+from istio_vault_ca.verify.clients.files import MAX_CHAIN_CERTS
 
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 256
@@ -173,6 +174,23 @@ def root_self_signed(bundle: Bundle) -> CheckResult:
                 "re-issue the root with SHA-256 when you next rotate it",
             )
     return passed("chain.root-self-signed", bundle.target, f"{bundle.label(ROOT_CERT)} is a self-signed root")
+
+
+@check("chain.cert-count", tier=Tier.PRACTICE)
+def cert_count(bundle: Bundle) -> CheckResult:
+    """More certificates than any real deployment has (root, an intermediate or two, a cross-signed root during a
+    rotation) is a sign the wrong file was mounted; istiod still loads it, so a warning."""
+    files = ((CERT_CHAIN, bundle.chain), (ROOT_CERT, bundle.roots))
+    counts = [(bundle.label(role), len(certs or ())) for role, certs in files]
+    large = [f"{name} holds {count} certificates" for name, count in counts if count > MAX_CHAIN_CERTS]
+    if large:
+        return warned(
+            "chain.cert-count",
+            bundle.target,
+            f"{'; '.join(large)}, more than the {MAX_CHAIN_CERTS} any real deployment needs",
+            "cert-chain.pem is the intermediate and its issuers; root-cert.pem the root (two during a rotation)",
+        )
+    return passed("chain.cert-count", bundle.target, ", ".join(f"{name}: {count}" for name, count in counts))
 
 
 @check("chain.not-beyond-root", tier=Tier.PRACTICE, needs=("ca_cert",))
