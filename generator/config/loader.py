@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import functools
 import os
+import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import BaseModel
+
 from istio_vault_ca.generator.config.model import Config, Location, cross_field_problems
-from istio_vault_ca.generator.errors import ConfigError, Problem
+from istio_vault_ca.generator.errors import ConfigError, Problem, UsageError
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")
+NO_SUCH_FILE = "no such config file"
 
 # Limits on what one config may cost to read (README "Limits"). A real config is a few KiB with a handful of
 # aliases; these bound a hostile or broken one (an alias "billion laughs", a huge or endless file) to seconds
@@ -52,7 +56,10 @@ def load(explicit: str | None = None) -> LoadedConfig:
     try:
         text = _read_bounded(path, source)
     except FileNotFoundError:
-        raise ConfigError(source, [Problem("", None, "file not found")]) from None
+        raise UsageError(
+            f"{NO_SUCH_FILE}: {source} (write one with `istio-vault-ca init {source}`, or leave out -c to use "
+            f"./{DEFAULT_CONFIG_NAME} or the built-in default)"
+        ) from None
     except IsADirectoryError:
         raise ConfigError(source, [Problem("", None, "is a directory, not a config file")]) from None
     except (OSError, UnicodeDecodeError) as error:
@@ -105,11 +112,52 @@ def parse_text(text: str, source: str) -> Config:
 def _message(entry: Any) -> str:
     kind = entry.get("type", "")
     if kind == "extra_forbidden":
-        return "unknown field (check the spelling; `istio-vault-ca schema` lists every field)"
+        loc = tuple(entry.get("loc", ()))
+        guess = _nearest_field(loc) if loc else None
+        hint = f"did you mean {guess}? " if guess else "check the spelling; "
+        return f"unknown field ({hint}`istio-vault-ca schema` lists every field)"
     if kind == "missing":
         return "required field is missing"
+    if kind == "list_type":
+        value = entry.get("input")
+        example = f"[{value}]" if isinstance(value, str | int) and not isinstance(value, bool) else "[...]"
+        return f"must be a list, e.g. {example}"
     message = str(entry.get("msg", "invalid"))
     return message.removeprefix("Value error, ")
+
+
+def _nearest_field(loc: tuple[Any, ...]) -> str | None:
+    """The field of the model at loc's parent that is spelled most like loc's last part, if one is close."""
+    import difflib
+
+    model = _model_at(loc[:-1])
+    if model is None:
+        return None
+    matches = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
+    return matches[0] if matches else None
+
+
+def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
+    model: type[BaseModel] | None = Config
+    for part in loc:
+        if model is None:
+            return None
+        if isinstance(part, int):
+            continue
+        field = model.model_fields.get(str(part))
+        model = _model_in(field.annotation) if field is not None else None
+    return model
+
+
+def _model_in(annotation: Any) -> type[BaseModel] | None:
+    """The model class inside an annotation such as `Cluster`, `list[Cluster]` or `Override | None`."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for argument in typing.get_args(annotation):
+        found = _model_in(argument)
+        if found is not None:
+            return found
+    return None
 
 
 def _dotted(loc: Location | tuple[Any, ...]) -> str:

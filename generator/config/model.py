@@ -91,6 +91,46 @@ def _absolute_dir(value: str) -> str:
     return value
 
 
+# Paths the istio-discovery chart mounts in istiod's `discovery` container. vault-k8s mounts its secret volume at
+# `secret-volume-path` (our ca_dir) in every container, so ca_dir must neither be one of these (the API server
+# rejects the Pod: duplicate mountPath), nor lie inside one (a mount point inside a read-only volume), nor contain
+# one (the emptyDir would hide the image's files and the chart's mount below it).
+# Source: istio/istio manifests/charts/istio-control/istio-discovery/templates/deployment.yaml, release 1.28
+# (volumeMounts of the discovery container); /etc/istio/config and /var/lib/istio/data come from earlier
+# releases' charts, and Kubernetes itself mounts the service-account token directory.
+ISTIOD_CHART_MOUNTS: dict[str, str] = {
+    "/etc/cacerts": "the `cacerts` Secret (Istio's own ROOT_CA_DIR for a plugged-in CA)",
+    "/cacerts": "the `extracacerts` ConfigMap (pilot.jwksResolverExtraRootCA)",
+    "/var/run/secrets/tokens": "the `istio-token` projected service-account token",
+    "/var/run/secrets/istio-dns": "the `local-certs` emptyDir",
+    "/var/run/secrets/remote": "the `istio-kubeconfig` Secret (multicluster)",
+    "/var/run/secrets/istiod/tls": "the `istio-csr-dns-cert` Secret (istiod-tls)",
+    "/var/run/secrets/istiod/ca": "the `istio-csr-ca-configmap` ConfigMap",
+    "/etc/istio/config": "the `config-volume` mesh ConfigMap (earlier releases)",
+    "/var/lib/istio/data": "istiod's data directory (earlier releases)",
+    "/var/run/secrets/kubernetes.io/serviceaccount": "Kubernetes' service-account token volume",
+}
+
+
+def _ca_dir(value: str) -> str:
+    """ca_dir becomes the injector's mount path in istiod's Pod: refuse one that collides with a chart mount."""
+    for mount, what in ISTIOD_CHART_MOUNTS.items():
+        if value == mount:
+            clash = f"is where istiod's chart already mounts {what}"
+        elif value.startswith(mount + "/"):
+            clash = f"is inside {mount}, where istiod's chart mounts {what}"
+        elif mount.startswith(value + "/"):
+            clash = f"contains {mount}, where istiod's chart mounts {what}"
+        else:
+            continue
+        raise ValueError(
+            f"{value!r} {clash}: the Vault injector mounts its own volume at ca_dir, so the Pod would be "
+            "rejected (duplicate or overlapping mountPath) or hide files istiod needs; use a directory of its "
+            "own such as /vault/secrets"
+        )
+    return value
+
+
 def _vault_address(value: str) -> str:
     if not re.match(r"^https?://[^\s/'\"]+(/[^\s'\"]*)?$", value):
         raise ValueError(f"{value!r} must be an http:// or https:// URL without spaces or quotes")
@@ -113,6 +153,7 @@ VaultPath = Annotated[str, AfterValidator(_vault_path)]
 VaultName = Annotated[str, AfterValidator(_vault_name)]
 FreeText = Annotated[str, AfterValidator(_free_text)]
 AbsoluteDir = Annotated[str, AfterValidator(_absolute_dir)]
+CaDir = Annotated[str, AfterValidator(_absolute_dir), AfterValidator(_ca_dir)]
 KeyType = Literal["rsa", "ec"]
 Output = Literal["tsb-controlplane", "istio-operator", "helm"]
 Reviewer = Literal["local", "client-jwt", "secret"]
@@ -201,7 +242,9 @@ class Agent(Strict):
     pre_populate_only: bool = Field(False, description="init container only, no sidecar (no re-render on rotation)")
     init_first: bool = True
     key_file_mode: str = Field("0400", description="octal mode of ca-key.pem in the pod (owner-only)")
-    run_as_user: int = Field(1337, ge=0, description="uid the agent writes files as (istiod runs as 1337)")
+    run_as_user: int = Field(
+        1337, ge=0, description="uid the agent writes files as: must be istiod's (1337 in every installer flavour)"
+    )
 
     @field_validator("key_file_mode")
     @classmethod
@@ -225,7 +268,7 @@ class Istiod(Strict):
         "istiod-service-account", description="TSB's name; upstream Istio Helm charts use 'istiod'"
     )
     deployment: Subdomain = Field("istiod", description="the istiod Deployment (verifier)")
-    ca_dir: AbsoluteDir = Field(
+    ca_dir: CaDir = Field(
         "/vault/secrets", description="drives BOTH ROOT_CA_DIR and vault.hashicorp.com/secret-volume-path"
     )
     outputs: list[Output] = Field(default_factory=_default_outputs, min_length=1)
@@ -235,6 +278,12 @@ class Istiod(Strict):
     hold_application_until_proxy_starts: bool = Field(
         False,
         description="mesh-wide proxy option from the source guide, emitted only when set; istiod ignores it",
+    )
+    uid: int | None = Field(
+        None,
+        ge=0,
+        description="uid istiod's container runs as, when your install changes it (OpenShift assigns one); "
+        "default: the installer's (1337 for every flavour). agent.run_as_user must equal it",
     )
     agent: Agent = Agent()
 
@@ -379,7 +428,8 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
             _check_key(merged.key_type, merged.key_bits)
         except ValueError as error:
             problems.append(((*where_int, "key_bits"), str(error)))
-        if parse_duration(merged.ttl) > root_seconds and not config.intermediate.allow_beyond_root:
+        # Equal counts as outliving: the intermediate is signed after the root, so the same TTL ends later.
+        if parse_duration(merged.ttl) >= root_seconds and not config.intermediate.allow_beyond_root:
             ttl_loc: Location = (
                 ("clusters", index, "intermediate", "ttl")
                 if cluster.intermediate and cluster.intermediate.ttl
@@ -388,8 +438,9 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
             problems.append(
                 (
                     ttl_loc,
-                    f"intermediate ttl {merged.ttl} outlives root.ttl {config.root.ttl}: the certificate would "
-                    "expire with the root anyway. Shorten it or set intermediate.allow_beyond_root: true",
+                    f"intermediate ttl {merged.ttl} is not shorter than root.ttl {config.root.ttl}: signed after "
+                    "the root, it would outlive it (an equal TTL by the time between the two) and expire with "
+                    "the root anyway. Shorten it or set intermediate.allow_beyond_root: true",
                 )
             )
         if cluster.kubernetes_auth is not None:
@@ -398,8 +449,47 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
                 _check_reviewer(merged_auth.reviewer, merged_auth.kubernetes_host, merged_auth.token_reviewer)
             except ValueError as error:
                 problems.append((("clusters", index, "kubernetes_auth"), str(error)))
+    problems += _agent_uid_problems(config)
     problems += fleet_problems(config)
     return problems
+
+
+# The uid istiod's container runs as, per installer flavour: Istio's istio-discovery chart sets
+# `runAsUser: 1337` on the discovery container (istio/istio manifests/charts/istio-control/istio-discovery/
+# templates/deployment.yaml, release 1.28); IstioOperator renders that chart, and TSB's ControlPlane installs
+# istiod through the same operator and chart.
+ISTIOD_UID: dict[str, int] = {"tsb-controlplane": 1337, "istio-operator": 1337, "helm": 1337}
+
+
+def _agent_uid_problems(config: Config) -> list[tuple[Location, str]]:
+    """key_file_mode is owner-only, so the file's owner (the agent's uid) must be the uid istiod runs as."""
+    agent = config.istiod.agent
+    mode = f"with mode {agent.key_file_mode}, which istiod cannot read"
+    if config.istiod.uid is not None:
+        if agent.run_as_user == config.istiod.uid:
+            return []
+        return [
+            (
+                ("istiod", "agent", "run_as_user"),
+                f"{agent.run_as_user} is not istiod.uid {config.istiod.uid}: the agent would write ca-key.pem owned "
+                f"by uid {agent.run_as_user} {mode}. Use {config.istiod.uid}",
+            )
+        ]
+    flavours = sorted({output for cluster in config.clusters for output in effective_outputs(config, cluster)})
+    wrong = [f for f in flavours if ISTIOD_UID[f] != agent.run_as_user]
+    if not wrong:
+        return []
+    uids = sorted({ISTIOD_UID[f] for f in wrong})
+    expected = " or ".join(str(uid) for uid in uids)
+    return [
+        (
+            ("istiod", "agent", "run_as_user"),
+            f"{agent.run_as_user} is not the uid istiod runs as ({expected} with {', '.join(wrong)}: Istio's "
+            f"istiod chart sets runAsUser {expected}): the agent would write ca-key.pem owned by uid "
+            f"{agent.run_as_user} {mode}. Use {expected}, or set istiod.uid if your install runs istiod as "
+            f"another uid",
+        )
+    ]
 
 
 def effective_intermediate(config: Config, cluster: Cluster) -> Intermediate:

@@ -33,8 +33,10 @@ OUTPUT_DOCS = {
     "(`spec.components.istio.kubeSpec.overlays`); note the env patch sets istiod's whole `pilot.k8s.env` list",
     "istio-operator": "`istiod/istio-operator-overlay.yaml`: `istioctl install -f <your IstioOperator> "
     "-f istiod/istio-operator-overlay.yaml`",
-    "helm": "`istiod/istiod-helm-values.yaml`: `helm upgrade istiod istio/istiod -n <istio-namespace> "
-    "-f istiod/istiod-helm-values.yaml` (Istio 1.24+ value layout)",
+    "helm": "`istiod/istiod-helm-values.yaml`: add it after your release's own values, `helm upgrade istiod "
+    "istio/istiod -n <istio-namespace> -f <your-istiod-values.yaml> -f istiod/istiod-helm-values.yaml` (or "
+    "`--reuse-values -f istiod/istiod-helm-values.yaml`); alone it would reset every other value to the chart's "
+    "default (Istio 1.24+ value layout)",
 }
 
 

@@ -111,3 +111,100 @@ def test_help_and_unknown_command() -> None:
 def test_committed_out_matches_the_default_config() -> None:
     result = run("render", "--check", "-o", str(REPO / "out"), cwd=REPO / "tests")
     assert result.returncode == 0, result.stderr
+
+
+def test_render_lists_what_it_removed_and_overwrote(tmp_path: Path) -> None:
+    assert run("render", "-o", "out", cwd=tmp_path).returncode == 0
+    (tmp_path / "out" / "notes.txt").write_text("mine\n")
+    (tmp_path / "out" / "policy.hcl").write_text("hand edit\n")
+    result = run("render", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "removed 1 file(s) this config does not render:\n  notes.txt\n" in result.stderr
+    assert "overwrote 1 file(s) that differed from this render (hand edits or an older config):\n  policy.hcl\n" in (
+        result.stderr
+    )
+    quiet = run("render", "-o", "out", cwd=tmp_path)
+    assert quiet.returncode == 0 and quiet.stderr == ""
+
+
+def test_check_on_a_directory_it_did_not_render_says_why(tmp_path: Path) -> None:
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "index.md").write_text("# docs\n")
+    result = run("render", "--check", "-o", "docs", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "was not rendered by istio-vault-ca" in result.stderr
+    assert "render into a new or empty directory" in result.stderr
+    assert "refresh it with" not in result.stderr
+    assert run("render", "-o", "docs", cwd=tmp_path).returncode == 2  # what a refresh would have done
+
+
+def test_check_shows_a_short_unified_diff(tmp_path: Path) -> None:
+    assert run("render", "-o", "out", cwd=tmp_path).returncode == 0
+    policy = tmp_path / "out" / "policy.hcl"
+    policy.write_text(policy.read_text().replace('"read"', '"read", "list"', 1))
+    readme = tmp_path / "out" / "README.md"
+    readme.write_text("\n".join(f"line {n}" for n in range(100)) + "\n")
+    result = run("render", "--check", "-o", "out", cwd=tmp_path)
+    assert result.returncode == 1
+    assert "--- policy.hcl (on disk)\n+++ policy.hcl (rendered)\n" in result.stderr
+    assert '-  capabilities = ["read", "list"]' in result.stderr
+    assert '+  capabilities = ["read"]' in result.stderr
+    assert "more diff line(s) of README.md" in result.stderr
+    assert "--diff shows them whole" in result.stderr
+    assert "refresh it with: istio-vault-ca render -o out" in result.stderr
+
+
+def test_check_diff_flag_shows_whole_diffs(tmp_path: Path) -> None:
+    out = tmp_path / "out"
+    assert run("render", "-o", str(out)).returncode == 0
+    (out / "README.md").write_text("\n".join(f"line {n}" for n in range(100)) + "\n")
+    result = run("render", "--check", "--diff", "-o", str(out))
+    assert result.returncode == 1
+    err = result.stderr
+    assert "-line 99" in err
+    assert "more diff line(s)" not in err
+
+
+def test_readme_run_order_has_no_gaps(tmp_path: Path) -> None:
+    for config in sorted(EXAMPLES.glob("*.yaml")):
+        out = tmp_path / config.stem
+        assert run("render", "-c", str(config), "-o", str(out)).returncode == 0
+        text = (out / "README.md").read_text()
+        order = text.split("## Run order", 1)[1].split("## Files", 1)[0]
+        numbers = [int(line.split(".", 1)[0]) for line in order.splitlines() if line[:1].isdigit()]
+        assert numbers == list(range(1, len(numbers) + 1)), (config.name, numbers)
+
+
+def test_readme_helm_command_keeps_the_users_own_values(tmp_path: Path) -> None:
+    assert run("render", "-c", str(EXAMPLES / "istio-helm.yaml"), "-o", "out", cwd=tmp_path).returncode == 0
+    readme = (tmp_path / "out" / "README.md").read_text()
+    assert "-f <your-istiod-values.yaml> -f istiod/istiod-helm-values.yaml" in readme
+    assert "--reuse-values" in readme
+    assert "-n <istio-namespace> -f istiod/istiod-helm-values.yaml`" not in readme
+
+
+def test_init_leaves_hold_application_until_proxy_starts_off(tmp_path: Path) -> None:
+    assert run("init", cwd=tmp_path).returncode == 0
+    assert "hold_application_until_proxy_starts: false" in (tmp_path / "istio-vault-ca.yaml").read_text()
+    assert run("render", "-o", "out", cwd=tmp_path).returncode == 0
+    assert "holdApplicationUntilProxyStarts" not in "".join(
+        p.read_text() for p in (tmp_path / "out" / "istiod").iterdir()
+    )
+    for example in ("istio-helm", "istio-operator", "kv-v2", "three-clusters", "external-root"):
+        out = tmp_path / example
+        assert run("render", "-c", str(EXAMPLES / f"{example}.yaml"), "-o", str(out)).returncode == 0
+        assert "holdApplicationUntilProxyStarts" not in "".join(p.read_text() for p in out.rglob("*.yaml")), example
+
+
+def test_audit_file_path_override_is_documented(tmp_path: Path) -> None:
+    assert run("render", "-o", "out", cwd=tmp_path).returncode == 0
+    header = (tmp_path / "out" / "vault" / "01-audit.sh").read_text().split("set -euo pipefail", 1)[0]
+    assert "AUDIT_FILE_PATH=/tmp/vault-audit.log" in header
+    assert "AUDIT_FILE_PATH=/tmp/vault-audit.log" in (tmp_path / "out" / "README.md").read_text()
+
+
+def test_scripts_report_ttls_in_the_configs_units(tmp_path: Path) -> None:
+    assert run("render", "-o", "out", cwd=tmp_path).returncode == 0
+    lib = (tmp_path / "out" / "vault" / "02-root-pki.sh").read_text()
+    assert "${current}s" not in lib
+    assert 'say "$path/ max lease TTL is $duration (unchanged)"' in lib

@@ -49,7 +49,7 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("setup", "message"),
     [
-        (lambda p: None, "file not found"),
+        (lambda p: None, "no such config file"),
         (lambda p: p.mkdir(), "is a directory"),
         (lambda p: p.write_bytes(b"\xff\xfe\x00bad"), "cannot be read"),
     ],
@@ -62,3 +62,92 @@ def test_unreadable_config_exits_2(tmp_path: Path, setup: object, message: str) 
     assert result.returncode == 2
     assert message in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def validate_in(tmp_path: Path, text: str) -> subprocess.CompletedProcess[str]:
+    """`istio-vault-ca validate -c config.yaml` run from the config's directory, as a user types it."""
+    (tmp_path / "config.yaml").write_text(text, encoding="utf-8")
+    return subprocess.run(
+        [*CLI, "validate", "-c", "config.yaml"], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+
+
+@pytest.mark.parametrize(
+    ("ca_dir", "conflict"),
+    [
+        ("/etc/cacerts", "is where istiod's chart already mounts the `cacerts` Secret"),
+        ("/etc/cacerts/vault", "is inside /etc/cacerts"),
+        ("/etc", "contains /etc/cacerts"),
+        ("/cacerts", "`extracacerts` ConfigMap"),
+        ("/var/run/secrets", "contains /var/run/secrets/tokens"),
+        ("/var/run/secrets/istiod/tls", "`istio-csr-dns-cert` Secret"),
+        ("/var/run/secrets/istiod", "contains /var/run/secrets/istiod/tls"),
+        ("/var/run/secrets/remote", "`istio-kubeconfig` Secret"),
+        ("/var/run/secrets/istio-dns", "`local-certs` emptyDir"),
+        ("/etc/istio/config", "mesh ConfigMap"),
+        ("/var/lib/istio/data/ca", "is inside /var/lib/istio/data"),
+        ("/var/run/secrets/kubernetes.io/serviceaccount", "service-account token volume"),
+    ],
+)
+def test_ca_dir_where_istiods_chart_mounts_is_refused(tmp_path: Path, ca_dir: str, conflict: str) -> None:
+    result = validate_in(tmp_path, f"istiod:\n  ca_dir: {ca_dir}\n")
+    assert result.returncode == 2, result.stdout
+    assert "istiod.ca_dir (line 2):" in result.stderr
+    assert conflict in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("ca_dir", ["/vault/secrets", "/etc/cacerts-vault", "/var/run/secrets-vault/ca"])
+def test_ca_dir_beside_the_chart_mounts_is_accepted(tmp_path: Path, ca_dir: str) -> None:
+    result = validate_in(tmp_path, f"istiod:\n  ca_dir: {ca_dir}\n")
+    assert result.returncode == 0, result.stderr
+
+
+@pytest.mark.parametrize("output", ["tsb-controlplane", "istio-operator", "helm"])
+def test_agent_uid_other_than_istiods_is_refused_per_flavour(tmp_path: Path, output: str) -> None:
+    text = f"istiod:\n  outputs: [{output}]\n  agent:\n    key_file_mode: '0400'\n    run_as_user: 1000\n"
+    result = validate_in(tmp_path, text)
+    assert result.returncode == 2
+    assert "istiod.agent.run_as_user (line 5): 1000 is not the uid istiod runs as" in result.stderr
+    assert f"1337 with {output}" in result.stderr
+    assert "istiod cannot read" in result.stderr
+    assert validate_in(tmp_path, text.replace("1000", "1337")).returncode == 0
+    # An install that runs istiod as another uid says so, and the agent must match it.
+    assert validate_in(tmp_path, text.replace("istiod:\n", "istiod:\n  uid: 1000\n")).returncode == 0
+    other = validate_in(tmp_path, text.replace("istiod:\n", "istiod:\n  uid: 2000\n"))
+    assert other.returncode == 2 and "1000 is not istiod.uid 2000" in other.stderr
+
+
+def test_intermediate_ttl_equal_to_the_roots_counts_as_outliving(tmp_path: Path) -> None:
+    text = "root:\n  ttl: 8760h\nintermediate:\n  ttl: 8760h\n"
+    result = validate_in(tmp_path, text)
+    assert result.returncode == 2
+    assert "intermediate.ttl (line 4): intermediate ttl 8760h is not shorter than root.ttl 8760h" in result.stderr
+    assert validate_in(tmp_path, text + "  allow_beyond_root: true\n").returncode == 0
+    assert validate_in(tmp_path, "root:\n  ttl: 8760h\nintermediate:\n  ttl: 8759h\n").returncode == 0
+
+
+def test_typo_suggests_the_nearest_field(tmp_path: Path) -> None:
+    result = validate_in(tmp_path, "intermediate:\n  tll: 8760h\nclusters:\n  - nmae: east\n")
+    assert result.returncode == 2
+    assert "intermediate.tll (line 2): unknown field (did you mean ttl?" in result.stderr
+    assert "clusters[0].nmae (line 4): unknown field (did you mean name?" in result.stderr
+    far = validate_in(tmp_path, "intermediate:\n  colour: blue\n")
+    assert "did you mean" not in far.stderr and "check the spelling" in far.stderr
+
+
+def test_a_single_output_not_in_a_list_says_how_to_write_it(tmp_path: Path) -> None:
+    result = validate_in(tmp_path, "istiod:\n  outputs: helm\n")
+    assert result.returncode == 2
+    assert "istiod.outputs (line 2): must be a list, e.g. [helm]" in result.stderr
+    assert "valid list" not in result.stderr
+
+
+def test_missing_config_file_says_no_such_config_file(tmp_path: Path) -> None:
+    result = subprocess.run(
+        [*CLI, "render", "-c", "missing.yaml"], capture_output=True, text=True, cwd=tmp_path, check=False
+    )
+    assert result.returncode == 2
+    assert result.stderr.startswith("istio-vault-ca: error: no such config file: missing.yaml")
+    assert "problem(s)" not in result.stderr and "(document)" not in result.stderr
+    assert not (tmp_path / "out").exists()

@@ -171,3 +171,15 @@ def test_key_material_only_in_private_temp_dirs_and_removed(tmp_path: Path, scri
     result = run_setup(tree, dict(script_env, TMPDIR=str(scratch)))
     assert result.returncode == 0, result.stderr
     assert list(scratch.iterdir()) == [], "work directories must be removed on exit"
+
+
+def test_ttl_messages_use_the_configs_units(tmp_path: Path, script_env: dict[str, str]) -> None:
+    tree = render_into(EXAMPLES / "tsb-single-cluster.yaml", tmp_path / "out")
+    first = run_setup(tree, script_env)
+    assert first.returncode == 0, first.stderr
+    assert "pki/ max lease TTL set to 87600h (was " in first.stdout
+    second = run_setup(tree, script_env)
+    assert second.returncode == 0, second.stderr
+    assert "pki/ max lease TTL is 87600h (unchanged)" in second.stdout
+    assert "istioca/ max lease TTL is 43800h (unchanged)" in second.stdout
+    assert "315360000" not in first.stdout + second.stdout

@@ -280,6 +280,8 @@ def test_with_real_openbao_all_passes_then_a_config_map_root_differing_from_vaul
 def _config_with(tmp_path: Path, ca_dir: str, run_as_user: str) -> Path:
     """The starter config with istiod.ca_dir and agent.run_as_user replaced (local:// plays the pod)."""
     text = config_text().replace("ca_dir: /vault/secrets", ca_dir).replace("run_as_user: 1337", run_as_user)
+    # istiod "runs" as this machine's uid here: say so, or the config refuses an agent uid other than 1337.
+    text = text.replace("  agent:\n", f"  uid: {run_as_user.split(':', 1)[1].strip()}\n  agent:\n", 1)
     path = tmp_path / "local.yaml"
     path.write_text(text, encoding="utf-8")
     return path

@@ -103,6 +103,11 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--check", action="store_true", help="write nothing; exit 1 and name the files when OUT is stale"
     )
+    render.add_argument(
+        "--diff",
+        action="store_true",
+        help="with --check: show each changed file's diff whole (default: its first 12 lines)",
+    )
     render.set_defaults(handler=render_commands.render)
 
     validate = commands.add_parser("validate", help="check a config file and print the resolved clusters")

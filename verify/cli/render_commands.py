@@ -1,4 +1,8 @@
-"""Handlers of the generator commands: parse nothing, call the pipeline, map outcomes to exit codes."""
+"""Handlers of the generator commands (render, validate, schema, init): call the pipeline, print what it did.
+
+Errors are raised (generator/errors.py) and turned into messages and exit codes by the CLI's `main` alone. The
+loader imports pydantic, so it is imported when a command runs: `--help` stays fast.
+"""
 
 from __future__ import annotations
 
@@ -8,63 +12,97 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:  # the loader imports pydantic: only when a command runs, so `--help` stays fast
+from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK, UsageError
+
+if TYPE_CHECKING:
     from istio_vault_ca.generator.config.loader import LoadedConfig
+    from istio_vault_ca.generator.render.tree import Tree
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+# `render --check` shows at most this many lines of diff per differing file, unless --diff asks for all.
+SHORT_DIFF_LINES = 12
 
 
-def load_or_report(config: str | None) -> LoadedConfig | None:
-    """The config, or None after printing every problem (callers exit 2)."""
+def _load(config: str | None) -> LoadedConfig:
     from istio_vault_ca.generator.config.loader import load
-    from istio_vault_ca.generator.errors import ConfigError
 
-    try:
-        return load(config)
-    except ConfigError as error:
-        print(str(error), file=sys.stderr)
-        return None
+    return load(config)
 
 
 def render(args: argparse.Namespace) -> int:
-    from istio_vault_ca.generator.errors import UnsafeOutputDir
+    """render [-c CONFIG] [-o OUT] [--check [--diff]]"""
     from istio_vault_ca.generator.render.tree import render_tree
-    from istio_vault_ca.generator.render.writer import stale_files, write_tree
+    from istio_vault_ca.generator.render.writer import differences, refusal, write_tree
 
-    loaded = load_or_report(args.config)
-    if loaded is None:
-        return EXIT_USAGE
+    loaded = _load(args.config)
     tree = render_tree(loaded.config)
     out = Path(args.out)
     if args.check:
-        stale = stale_files(tree, out)
-        if stale:
-            print(f"{out} is stale against {loaded.source}:", file=sys.stderr)
-            for entry in stale:
-                print(f"  {entry}", file=sys.stderr)
-            config_flag = f" -c {args.config}" if args.config else ""
-            print(f"refresh it with: istio-vault-ca render{config_flag} -o {out}", file=sys.stderr)
-            return EXIT_FAILED
-        print(f"{out} is up to date with {loaded.source} ({len(tree)} files)")
-        return EXIT_OK
+        return _check(args, loaded, tree, out)
+    # What a render replaces: files it no longer renders and files whose content it overwrites (hand edits or an
+    # older render); measured before writing, reported after.
+    replaced = differences(tree, out) if refusal(out) is None else []
     try:
         write_tree(tree, out)
-    except UnsafeOutputDir as error:
-        print(f"error: {error}", file=sys.stderr)
-        return EXIT_USAGE
     except OSError as error:
-        print(f"error: cannot write {out}: {error.strerror or error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
     print(f"rendered {len(tree)} files from {loaded.source} into {out}")
+    removed = [d.path for d in replaced if d.kind == "not rendered any more"]
+    overwritten = [d.path for d in replaced if d.kind == "differs"]
+    if removed:
+        print(f"removed {len(removed)} file(s) this config does not render:", file=sys.stderr)
+        for path in removed:
+            print(f"  {path}", file=sys.stderr)
+    if overwritten:
+        print(
+            f"overwrote {len(overwritten)} file(s) that differed from this render (hand edits or an older config):",
+            file=sys.stderr,
+        )
+        for path in overwritten:
+            print(f"  {path}", file=sys.stderr)
     return EXIT_OK
 
 
+def _check(args: argparse.Namespace, loaded: LoadedConfig, tree: Tree, out: Path) -> int:
+    from istio_vault_ca.generator.render.writer import differences, refusal, unified_diff
+
+    reason = refusal(out)
+    if reason is not None:
+        raise UsageError(
+            f"{out} cannot be checked against {loaded.source}: {reason}",
+            "render --check compares a directory `istio-vault-ca render` wrote; render into a new or empty "
+            "directory, commit it, then check that one",
+        )
+    stale = differences(tree, out)
+    if not stale:
+        print(f"{out} is up to date with {loaded.source} ({len(tree)} files)")
+        return EXIT_OK
+    print(f"{out} is stale against {loaded.source}:", file=sys.stderr)
+    for entry in stale:
+        print(f"  {entry}", file=sys.stderr)
+    full = bool(args.diff)
+    cut = False
+    for entry in stale:
+        if entry.kind != "differs":
+            continue
+        lines = unified_diff(tree, out, entry.path)
+        shown = lines if full else lines[:SHORT_DIFF_LINES]
+        cut = cut or len(shown) < len(lines)
+        for line in shown:
+            print(line, file=sys.stderr)
+        if len(shown) < len(lines):
+            print(f"... {len(lines) - len(shown)} more diff line(s) of {entry.path}", file=sys.stderr)
+    if cut:
+        print("(diffs cut short; --diff shows them whole)", file=sys.stderr)
+    config_flag = f" -c {args.config}" if args.config else ""
+    print(f"refresh it with: istio-vault-ca render{config_flag} -o {out}", file=sys.stderr)
+    return EXIT_FAILED
+
+
 def validate(args: argparse.Namespace) -> int:
+    """validate [-c CONFIG]: the config's verdict and each cluster as the plan resolves it."""
     from istio_vault_ca.generator.config.plan import plan
 
-    loaded = load_or_report(args.config)
-    if loaded is None:
-        return EXIT_USAGE
+    loaded = _load(args.config)
     print(f"{loaded.source}: valid")
     for cluster_plan in plan(loaded.config):
         cluster = cluster_plan.cluster
@@ -78,6 +116,7 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def schema(args: argparse.Namespace) -> int:
+    """schema: the config's JSON Schema, for editors."""
     from istio_vault_ca.generator.config.model import Config
 
     document = Config.model_json_schema()
@@ -87,16 +126,15 @@ def schema(args: argparse.Namespace) -> int:
 
 
 def init(args: argparse.Namespace) -> int:
+    """init [PATH] [--force]: the commented starter config."""
+    from istio_vault_ca.generator.config.loader import STARTER
+
     target = Path(args.path)
     if target.exists() and not args.force:
-        print(f"error: {target} already exists; use --force to overwrite it", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"{target} already exists; use --force to overwrite it")
     try:
-        from istio_vault_ca.generator.config.loader import STARTER
-
         target.write_text(STARTER.read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:
-        print(f"error: cannot write {target}: {error.strerror or error}", file=sys.stderr)
-        return EXIT_USAGE
+        raise UsageError(f"cannot write {target}: {error.strerror or error}") from None
     print(f"wrote {target}; edit it, then run: istio-vault-ca render -c {target}")
     return EXIT_OK

@@ -1,5 +1,8 @@
 #!/usr/bin/env bash
 # Step 1: a file audit device, so every request (including reads of the CA key) is logged.
+# The log file is a path on the Vault server (vault.audit.file_path). Against a Vault running on this machine
+# (a dev server) that path is on your host: point it elsewhere with AUDIT_FILE_PATH=/tmp/vault-audit.log, or set
+# vault.audit.file_path (or vault.audit.enabled: false) in the config.
 # Rendered by istio-vault-ca; edit the config and re-render rather than this file.
 set -euo pipefail
 
@@ -80,6 +83,17 @@ ensure_secrets_mount() {
   fi
 }
 
+# human_ttl SECONDS: Vault's seconds in the config's usual unit (whole hours, else seconds); 0 is Vault's default.
+human_ttl() {
+  if [ "$1" = 0 ]; then
+    printf 'the system default'
+  elif [ $(($1 % 3600)) -eq 0 ]; then
+    printf '%sh' $(($1 / 3600))
+  else
+    printf '%ss' "$1"
+  fi
+}
+
 # ensure_max_ttl PATH SECONDS DURATION [at-least]: set the mount's max lease TTL (or only raise it). Uses what
 # read_mount found when it last read PATH, else reads the mount's tune.
 ensure_max_ttl() {
@@ -89,11 +103,13 @@ ensure_max_ttl() {
   else
     current=$("$VAULT_CLI" read -field=max_lease_ttl "sys/mounts/$path/tune")
   fi
-  if [ "$current" = "$seconds" ] || { [ "$mode" = at-least ] && [ "$current" -ge "$seconds" ]; }; then
-    say "$path/ max lease TTL is ${current}s (unchanged)"
+  if [ "$current" = "$seconds" ]; then
+    say "$path/ max lease TTL is $duration (unchanged)"
+  elif [ "$mode" = at-least ] && [ "$current" -ge "$seconds" ]; then
+    say "$path/ max lease TTL is $(human_ttl "$current"), at least $duration (unchanged)"
   else
     quietly secrets tune -max-lease-ttl="$duration" "$path"
-    say "$path/ max lease TTL set to $duration (was ${current}s)"
+    say "$path/ max lease TTL set to $duration (was $(human_ttl "$current"))"
     if [ "${MOUNT_PATH:-}" = "$path" ]; then MOUNT_MAX_TTL="$seconds"; fi
   fi
 }
