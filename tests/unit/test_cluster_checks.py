@@ -12,8 +12,12 @@ from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.verify.checks.cluster import AgentContext as Context
 from istio_vault_ca.verify.checks.cluster import (
     ClusterState,
+    ClusterView,
     LogRead,
+    PodFilesView,
     PodState,
+    PodView,
+    VaultRoot,
     ca_file_modes,
     injector_webhook,
     istiod_ca_log,
@@ -33,6 +37,19 @@ def cluster_plan() -> ClusterPlan:
     return plan(load(str(STARTER)).config)[0]
 
 
+NO_ROOT = VaultRoot(None, "cert/ca", "not read")  # Vault's root: only the ConfigMap check reads it
+
+
+def _on(state: ClusterState, cluster_plan: ClusterPlan) -> ClusterView:
+    """What a cluster-level check reads."""
+    return ClusterView(state, cluster_plan, NO_ROOT)
+
+
+def _on_pod(pod: PodState, cluster_plan: ClusterPlan) -> PodView:
+    """What a per-pod check reads: the pod; the rest of the state is not looked at by the log checks."""
+    return PodView(ClusterState(pod.namespace, None, None, None), cluster_plan, NO_ROOT, pod=pod)
+
+
 def _pod_with_log(text: str) -> PodState:
     return PodState({"metadata": {"name": "istiod-1", "namespace": "istio-system"}}, {"discovery": LogRead(text)})
 
@@ -42,7 +59,7 @@ def _pod_with_log(text: str) -> PodState:
 
 @pytest.mark.parametrize("release", ["1.10", "1.13", "1.17", "1.21", "1.24"])
 def test_plugged_in_ca_passes_in_every_release_wording(release: str, cluster_plan: ClusterPlan) -> None:
-    result = istiod_ca_log(_pod_with_log(seed.istiod_log(release, plugged_in=True)), cluster_plan)
+    result = istiod_ca_log(_on_pod(_pod_with_log(seed.istiod_log(release, plugged_in=True)), cluster_plan))
     assert result.status is Status.PASS
     assert result.finding.startswith("istiod loaded the plugged-in CA from /vault/secrets")
 
@@ -60,19 +77,19 @@ def test_plugged_in_ca_passes_in_every_release_wording(release: str, cluster_pla
     ],
 )
 def test_every_self_signed_wording_fails(line: str, cluster_plan: ClusterPlan) -> None:
-    result = istiod_ca_log(_pod_with_log(f"2025-01-10T09:00:02.000000Z\tinfo\t{line}\n"), cluster_plan)
+    result = istiod_ca_log(_on_pod(_pod_with_log(f"2025-01-10T09:00:02.000000Z\tinfo\t{line}\n"), cluster_plan))
     assert result.status is Status.FAIL
     assert result.finding.startswith("istiod fell back to a self-signed CA")
 
 
 def test_json_logs_are_read_too(cluster_plan: ClusterPlan) -> None:
     text = '{"level":"info","time":"2025-01-10T09:00:02Z","msg":"Use root cert from /vault/secrets/root-cert.pem"}\n'
-    assert istiod_ca_log(_pod_with_log(text), cluster_plan).status is Status.PASS
+    assert istiod_ca_log(_on_pod(_pod_with_log(text), cluster_plan)).status is Status.PASS
 
 
 def test_plugged_in_from_another_directory_is_the_cacerts_secret_not_vault(cluster_plan: ClusterPlan) -> None:
     text = "x\tinfo\tUse local CA certificate\nx\tinfo\tUse plugged-in cert at /etc/cacerts/ca-key.pem\n"
-    result = istiod_ca_log(_pod_with_log(text), cluster_plan)
+    result = istiod_ca_log(_on_pod(_pod_with_log(text), cluster_plan))
     assert result.status is Status.FAIL
     assert result.finding.startswith(
         "istiod loaded a plugged-in CA from /etc/cacerts, not from the agent's /vault/secrets"
@@ -81,13 +98,13 @@ def test_plugged_in_from_another_directory_is_the_cacerts_secret_not_vault(clust
 
 def test_incomplete_bundle_of_istio_1_27_fails(cluster_plan: ClusterPlan) -> None:
     text = "x\terror\tfailed to create an istiod CA: incomplete signing CA bundle detected\n"
-    result = istiod_ca_log(_pod_with_log(text), cluster_plan)
+    result = istiod_ca_log(_on_pod(_pod_with_log(text), cluster_plan))
     assert result.status is Status.FAIL
     assert "incomplete signing CA bundle detected" in result.finding
 
 
 def test_no_selection_line_is_a_warning_with_the_grep_to_run(cluster_plan: ClusterPlan) -> None:
-    result = istiod_ca_log(_pod_with_log("x\tinfo\tads\tstarting\n"), cluster_plan)
+    result = istiod_ca_log(_on_pod(_pod_with_log("x\tinfo\tads\tstarting\n"), cluster_plan))
     assert result.status is Status.WARN
     assert "grep" in result.hint
 
@@ -153,7 +170,7 @@ def test_missing_root_ca_dir_says_istiod_reads_etc_cacerts(cluster_plan: Cluster
     state = _state(cluster_plan)
     container = state.deployment["spec"]["template"]["spec"]["containers"][0]  # type: ignore[index]
     container["env"] = [e for e in container["env"] if e["name"] != "ROOT_CA_DIR"]
-    result = root_ca_dir_matches_volume_path(state, cluster_plan)
+    result = root_ca_dir_matches_volume_path(_on(state, cluster_plan))
     assert result.status is Status.FAIL
     assert "istiod reads /etc/cacerts while the agent writes to /vault/secrets" in result.finding
 
@@ -161,7 +178,7 @@ def test_missing_root_ca_dir_says_istiod_reads_etc_cacerts(cluster_plan: Cluster
 def test_webhook_whose_namespace_selector_misses_istiod_fails(cluster_plan: ClusterPlan) -> None:
     webhook = seed.injector_webhook("Fail")
     webhook["webhooks"][0]["namespaceSelector"] = {"matchLabels": {"vault-injection": "enabled"}}
-    result = injector_webhook(_state(cluster_plan, webhooks=(webhook,)), cluster_plan)
+    result = injector_webhook(_on(_state(cluster_plan, webhooks=(webhook,)), cluster_plan))
     assert result.status is Status.FAIL
     assert "namespaceSelector does not match namespace istio-system" in result.finding
 
@@ -190,7 +207,7 @@ def test_key_owned_by_another_uid_is_unreadable_for_istiod(cluster_plan: Cluster
         {"ca-key.pem": 0o400, "ca-cert.pem": 0o644},
         {"ca-key.pem": 100, "ca-cert.pem": 100},
     )
-    result = ca_file_modes(files, cluster_plan)
+    result = ca_file_modes(PodFilesView(files, cluster_plan))
     assert result.status is Status.FAIL
     assert result.finding == "ca-key.pem is owned by uid 100, istiod runs as 1337 and cannot read it"
 

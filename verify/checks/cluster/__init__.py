@@ -1,0 +1,125 @@
+"""Checks that istiod in a live cluster really runs on the Vault CA, each with a stable id (`cluster.*`, `pod.*`).
+
+The source document's troubleshooting is "read three logs by hand"; its worst failure is silent (istiod starts
+on a self-signed CA when the files are not where it looks). Every check here names a cause and a fix.
+
+`collect()` reads the cluster once into a `ClusterState`; the checks are pure functions of a view over it,
+registered in `checks.registry`, and `run()` runs them. Modules by job: `state` (the state and small readers),
+`collect`, `workload` (namespace, service account, Deployment), `webhook` (the injector), `agent` (agent-log
+diagnosis), `pods`, `ca_log` (istiod's log), `root_configmap`, `pod_files` (files inside the pod), `runner`.
+"""
+
+from __future__ import annotations
+
+# Import order is report order: the registry lists a family's checks in the order they were registered.
+# isort: off
+from istio_vault_ca.verify.checks.cluster import workload
+from istio_vault_ca.verify.checks.cluster import webhook
+from istio_vault_ca.verify.checks.cluster import pods
+from istio_vault_ca.verify.checks.cluster import ca_log
+from istio_vault_ca.verify.checks.cluster import root_configmap
+from istio_vault_ca.verify.checks.cluster import pod_files
+
+# isort: on
+from istio_vault_ca.verify.checks.cluster.agent import AgentContext, AgentDiagnosis, diagnose_agent_log
+from istio_vault_ca.verify.checks.cluster.ca_log import CA_FAILURES, PLUGGED_IN, SELF_SIGNED, istiod_ca_log
+from istio_vault_ca.verify.checks.cluster.collect import collect
+from istio_vault_ca.verify.checks.cluster.pod_files import (
+    PodFilesView,
+    ca_file_modes,
+    ca_files_present,
+    pod_file_checks,
+)
+from istio_vault_ca.verify.checks.cluster.pods import (
+    agent_init_succeeded,
+    agent_sidecar_running,
+    discovery_ready,
+    pod_injected,
+    pods_found,
+)
+from istio_vault_ca.verify.checks.cluster.root_configmap import root_configmap_matches_vault
+from istio_vault_ca.verify.checks.cluster.runner import cluster_check_ids, pod_file_check_ids, run
+from istio_vault_ca.verify.checks.cluster.state import (
+    DISCOVERY,
+    INIT_CONTAINER,
+    ROOT_CONFIG_MAP,
+    SIDECAR,
+    ClusterState,
+    ClusterView,
+    ConfigMapView,
+    LogRead,
+    PodState,
+    PodView,
+    RootConfigMap,
+    VaultRoot,
+    container_status,
+    dig,
+    discovery_container,
+)
+from istio_vault_ca.verify.checks.cluster.webhook import InjectorWebhook, injector_webhook, selector_matches
+from istio_vault_ca.verify.checks.cluster.workload import (
+    annotations_match,
+    deployment_exists,
+    deployment_service_account,
+    namespace_exists,
+    root_ca_dir_matches_volume_path,
+    service_account_exists,
+)
+
+# Every id `run` and `pod_file_checks` can report, for the pytest-testinfra suite (one test per id) and the docs.
+CLUSTER_CHECK_IDS = cluster_check_ids()
+POD_FILE_CHECK_IDS = pod_file_check_ids()
+
+__all__ = [
+    "CA_FAILURES",
+    "CLUSTER_CHECK_IDS",
+    "DISCOVERY",
+    "INIT_CONTAINER",
+    "PLUGGED_IN",
+    "POD_FILE_CHECK_IDS",
+    "ROOT_CONFIG_MAP",
+    "SELF_SIGNED",
+    "SIDECAR",
+    "AgentContext",
+    "AgentDiagnosis",
+    "ClusterState",
+    "ClusterView",
+    "ConfigMapView",
+    "InjectorWebhook",
+    "LogRead",
+    "PodFilesView",
+    "PodState",
+    "PodView",
+    "RootConfigMap",
+    "VaultRoot",
+    "agent_init_succeeded",
+    "agent_sidecar_running",
+    "annotations_match",
+    "ca_file_modes",
+    "ca_files_present",
+    "ca_log",
+    "collect",
+    "container_status",
+    "deployment_exists",
+    "deployment_service_account",
+    "diagnose_agent_log",
+    "dig",
+    "discovery_container",
+    "discovery_ready",
+    "injector_webhook",
+    "istiod_ca_log",
+    "namespace_exists",
+    "pod_file_checks",
+    "pod_files",
+    "pod_injected",
+    "pods",
+    "pods_found",
+    "root_ca_dir_matches_volume_path",
+    "root_configmap",
+    "root_configmap_matches_vault",
+    "run",
+    "selector_matches",
+    "service_account_exists",
+    "webhook",
+    "workload",
+]

@@ -1,0 +1,117 @@
+"""Reading the cluster once: everything the cluster checks need, as API-shaped dicts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from istio_vault_ca.verify.checks.cluster.state import (
+    DISCOVERY,
+    INIT_CONTAINER,
+    JSON,
+    ROOT_CONFIG_MAP,
+    SIDECAR,
+    SYSTEM_NAMESPACES,
+    ClusterState,
+    LogRead,
+    PodState,
+    RootConfigMap,
+    container_status,
+    dig,
+    started,
+    succeeded,
+)
+
+if TYPE_CHECKING:
+    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.clients.kube import Kube
+
+
+def collect(kube: Kube, plan: ClusterPlan) -> ClusterState:
+    """Read everything the checks need, once. Access problems raise `clients.kube.KubeAccessError`."""
+    istiod = plan.config.istiod
+    namespace = istiod.namespace
+    namespace_obj = kube.namespace(namespace)
+    if namespace_obj is None:
+        return ClusterState(namespace, None, None, None, webhooks=tuple(kube.mutating_webhooks()))
+    deployment = kube.deployment(namespace, istiod.deployment)
+    pods: tuple[PodState, ...] = ()
+    if deployment is not None:
+        selector = dig(deployment, "spec", "selector", "matchLabels") or {}
+        listed = [pod for pod in kube.pods(namespace, selector) if _live(pod)]
+        pods = tuple(PodState(pod, _pod_logs(kube, pod)) for pod in sorted(listed, key=_pod_name))
+    config_maps, workload_problem = _root_config_maps(kube, namespace)
+    return ClusterState(
+        namespace=namespace,
+        namespace_obj=namespace_obj,
+        service_account=kube.service_account(namespace, istiod.service_account),
+        deployment=deployment,
+        pods=pods,
+        webhooks=tuple(kube.mutating_webhooks()),
+        root_config_maps=config_maps,
+        workload_namespace_problem=workload_problem,
+    )
+
+
+def _pod_name(pod: JSON) -> str:
+    return str(dig(pod, "metadata", "name") or "")
+
+
+def _live(pod: JSON) -> bool:
+    """Terminating and finished (evicted) pods say nothing about the running istiod."""
+    return dig(pod, "metadata", "deletionTimestamp") is None and dig(pod, "status", "phase") not in (
+        "Succeeded",
+        "Failed",
+    )
+
+
+def _pod_logs(kube: Kube, pod: JSON) -> dict[str, LogRead]:
+    """discovery's log always (once started); the agent's only when it did not succeed."""
+    from istio_vault_ca.generator.errors import LogUnavailable
+
+    logs: dict[str, LogRead] = {}
+    wanted = []
+    if started(container_status(pod, DISCOVERY)):
+        wanted.append(DISCOVERY)
+    init = container_status(pod, INIT_CONTAINER, init=True)
+    if init is not None and not succeeded(init) and started(init):
+        wanted.append(INIT_CONTAINER)
+    sidecar = container_status(pod, SIDECAR)
+    if sidecar is not None and dig(sidecar, "state", "running") is None and started(sidecar):
+        wanted.append(SIDECAR)
+    for container in wanted:
+        try:
+            logs[container] = LogRead(kube.log(_namespace_of(pod), _pod_name(pod), container))
+        except LogUnavailable as error:
+            logs[container] = LogRead(None, str(error))
+    return logs
+
+
+def _namespace_of(pod: JSON) -> str:
+    return str(dig(pod, "metadata", "namespace") or "")
+
+
+def _root_config_maps(kube: Kube, namespace: str) -> tuple[tuple[RootConfigMap, ...], str]:
+    """istiod's own namespace plus one workload namespace (injection-labelled first)."""
+    maps = [RootConfigMap(namespace, kube.config_map(namespace, ROOT_CONFIG_MAP), "istiod's namespace")]
+    sample, why = _sample_workload_namespace(kube, namespace)
+    if sample is None:
+        return tuple(maps), why
+    maps.append(RootConfigMap(sample, kube.config_map(sample, ROOT_CONFIG_MAP), why))
+    return tuple(maps), ""
+
+
+def _sample_workload_namespace(kube: Kube, istiod_namespace: str) -> tuple[str | None, str]:
+    from lightkube.operators import exists
+
+    for labels, why in (
+        ({"istio-injection": "enabled"}, "labelled istio-injection=enabled"),
+        ({"istio.io/rev": exists()}, "labelled istio.io/rev"),
+    ):
+        names = sorted(
+            str(dig(ns, "metadata", "name"))
+            for ns in kube.namespaces(labels)
+            if dig(ns, "metadata", "name") not in SYSTEM_NAMESPACES | {istiod_namespace}
+        )
+        if names:
+            return names[0], f"sampled workload namespace ({why})"
+    return None, "no workload namespace is labelled istio-injection=enabled or istio.io/rev"

@@ -1,0 +1,77 @@
+"""Running the `cluster.*` checks of the registry over one collected state, in the order reports list them.
+
+A check's `needs` say what it reads, and so how often and whether it runs:
+- `pod`: once per istiod pod, as a block at the place of the family's first per-pod check;
+- `config_map`: once per sampled `istio-ca-root-cert` ConfigMap;
+- `namespace_obj` / `deployment`: skipped, naming the missing object, when istiod's namespace or Deployment is
+  absent;
+- `pod_listing`: left out when the pods were never listed (`cluster.deployment-exists` already says why).
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from istio_vault_ca.verify.checks.cluster.state import (
+    ROOT_CONFIG_MAP,
+    ClusterState,
+    ClusterView,
+    ConfigMapView,
+    PodView,
+    VaultRoot,
+    deployment_target,
+)
+from istio_vault_ca.verify.checks.registry import Check, checks_in, run_one
+from istio_vault_ca.verify.checks.result import CheckResult, skipped
+
+if TYPE_CHECKING:
+    from istio_vault_ca.generator.config.plan import ClusterPlan
+
+
+def run(state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot) -> list[CheckResult]:
+    """Every cluster check; when a prerequisite is missing its dependents are skipped with the reason."""
+    view = ClusterView(state, plan, vault_root)
+    specs = list(checks_in("cluster"))
+    if state.namespace_obj is None:
+        # Nothing in the namespace could be read: what needs nothing runs, the rest is skipped after it.
+        ran = [run_one(spec, view) for spec in specs if not spec.needs]
+        reason, target = f"namespace {state.namespace} does not exist", f"namespace/{state.namespace}"
+        return ran + [skipped(spec.id, target, reason) for spec in specs if "namespace_obj" in spec.needs]
+    results: list[CheckResult] = []
+    per_pod = [spec for spec in specs if "pod" in spec.needs]
+    for spec in specs:
+        if spec in per_pod:
+            if spec is per_pod[0]:
+                for pod in state.pods:
+                    pod_view = PodView(state, plan, vault_root, pod=pod)
+                    results.extend(run_one(pod_spec, pod_view) for pod_spec in per_pod)
+        elif "config_map" in spec.needs:
+            results.extend(_per_config_map(spec, view))
+        elif "deployment" in spec.needs and state.deployment is None:
+            results.append(skipped(spec.id, deployment_target(plan), "no istiod Deployment"))
+        elif "pod_listing" in spec.needs and view.pod_listing is None:
+            continue
+        else:
+            results.append(run_one(spec, view))
+    return results
+
+
+def _per_config_map(spec: Check, view: ClusterView) -> list[CheckResult]:
+    """One result per sampled ConfigMap, and a skip naming why no workload namespace was sampled."""
+    state = view.state
+    results = [
+        run_one(spec, ConfigMapView(state, view.plan, view.vault_root, config_map=config_map))
+        for config_map in state.root_config_maps
+    ]
+    if state.workload_namespace_problem:
+        results.append(skipped(spec.id, f"configmap/*/{ROOT_CONFIG_MAP}", state.workload_namespace_problem))
+    return results
+
+
+def cluster_check_ids() -> tuple[str, ...]:
+    """Every id `run` can report, in report order."""
+    return tuple(spec.id for spec in checks_in("cluster"))
+
+
+def pod_file_check_ids() -> tuple[str, ...]:
+    return tuple(spec.id for spec in checks_in("pod"))

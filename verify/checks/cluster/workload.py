@@ -1,0 +1,204 @@
+"""The istiod workload as the config says: namespace, service account, Deployment, annotations, ROOT_CA_DIR.
+
+The source document's worst failure is silent: istiod starts on a self-signed CA when the files are not where it
+looks. These checks compare the Deployment with the render, so drift names its cause before a pod starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from istio_vault_ca.verify.checks.cluster.state import (
+    ANNOTATION_PREFIX,
+    DEFAULT_SECRET_VOLUME_PATH,
+    ISTIOD_DEFAULT_CA_DIR,
+    SECRET_VOLUME_PATH,
+    ClusterState,
+    ClusterView,
+    deployment_target,
+    dig,
+    discovery_container,
+    env_value,
+    norm,
+    pod_template,
+    short,
+)
+from istio_vault_ca.verify.checks.registry import Tier, check
+from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, warned
+
+
+@check("cluster.namespace-exists", tier=Tier.SETUP)
+def namespace_exists(view: ClusterView) -> CheckResult:
+    state = view.state
+    target = f"namespace/{state.namespace}"
+    if state.namespace_obj is None:
+        return failed(
+            "cluster.namespace-exists",
+            target,
+            f"namespace {state.namespace} does not exist in this cluster",
+            "install istiod there, set istiod.namespace in the config, or pick the right --context",
+        )
+    return passed("cluster.namespace-exists", target, f"namespace {state.namespace} exists")
+
+
+@check("cluster.service-account-exists", tier=Tier.SETUP, needs=("namespace_obj",))
+def service_account_exists(view: ClusterView) -> CheckResult:
+    state, plan = view.state, view.plan
+    name = plan.config.istiod.service_account
+    target = f"serviceaccount/{state.namespace}/{name}"
+    if state.service_account is not None:
+        return passed("cluster.service-account-exists", target, f"service account {name} exists")
+    actual = _deployment_service_account(state)
+    hint = (
+        f"istiod runs as {actual}: set istiod.service_account: {actual} and re-run vault/05-kubernetes-auth.sh"
+        if actual and actual != name
+        else "the Vault role binds this name; the Istio charts name it `istiod` since 1.11 "
+        "(`istiod-service-account` is the older name the source document uses)"
+    )
+    return failed(
+        "cluster.service-account-exists",
+        target,
+        f"service account {name} (bound to Vault role {plan.cluster.role}) does not exist in {state.namespace}",
+        hint,
+    )
+
+
+@check("cluster.deployment-exists", tier=Tier.SETUP, needs=("namespace_obj",))
+def deployment_exists(view: ClusterView) -> CheckResult:
+    state, plan = view.state, view.plan
+    target = deployment_target(plan)
+    if state.deployment is None:
+        return failed(
+            "cluster.deployment-exists",
+            target,
+            f"no Deployment {plan.config.istiod.deployment} in {state.namespace}",
+            "set istiod.deployment to the istiod Deployment's name (istiod-<revision> with revisions)",
+        )
+    return passed("cluster.deployment-exists", target, f"Deployment {plan.config.istiod.deployment} exists")
+
+
+def _deployment_service_account(state: ClusterState) -> str | None:
+    if state.deployment is None:
+        return None
+    spec = dig(pod_template(state), "spec") or {}
+    return str(spec.get("serviceAccountName") or spec.get("serviceAccount") or "default")
+
+
+@check("cluster.deployment-service-account", tier=Tier.SETUP, needs=("namespace_obj", "deployment"))
+def deployment_service_account(view: ClusterView) -> CheckResult:
+    state, plan = view.state, view.plan
+    expected = plan.config.istiod.service_account
+    actual = _deployment_service_account(state)
+    target = deployment_target(plan)
+    if actual == expected:
+        return passed("cluster.deployment-service-account", target, f"istiod runs as service account {expected}")
+    return failed(
+        "cluster.deployment-service-account",
+        target,
+        f"istiod runs as service account {actual}, but Vault role {plan.cluster.role} binds {expected}: "
+        "the agent's login is refused (service account name not authorized)",
+        f"set istiod.service_account: {actual} in the config and re-run vault/05-kubernetes-auth.sh, "
+        f"or make the Deployment use {expected}",
+    )
+
+
+@check("cluster.annotations-match", tier=Tier.SETUP, needs=("namespace_obj", "deployment"))
+def annotations_match(view: ClusterView) -> CheckResult:
+    """Exactly the rendered vault.hashicorp.com/* annotations: a hand edit drifts from the config silently."""
+    state, plan = view.state, view.plan
+    rendered = plan.annotations()
+    actual = {
+        str(k): str(v)
+        for k, v in (dig(pod_template(state), "metadata", "annotations") or {}).items()
+        if str(k).startswith(ANNOTATION_PREFIX)
+    }
+    missing = sorted(rendered.keys() - actual.keys())
+    extra = sorted(actual.keys() - rendered.keys())
+    differing = sorted(k for k in rendered.keys() & actual.keys() if rendered[k] != actual[k])
+    target = deployment_target(plan)
+    if not (missing or extra or differing):
+        return passed(
+            "cluster.annotations-match",
+            target,
+            f"the pod template carries exactly the {len(rendered)} rendered annotations",
+        )
+    parts = []
+    if missing:
+        parts.append("missing " + ", ".join(missing))
+    if extra:
+        parts.append("extra " + ", ".join(f"{k}={short(actual[k])}" for k in extra))
+    if differing:
+        parts.append(
+            "differing " + ", ".join(f"{k} is {short(actual[k])}, rendered {short(rendered[k])}" for k in differing)
+        )
+    return failed(
+        "cluster.annotations-match",
+        target,
+        "pod template annotations differ from the render: " + "; ".join(parts),
+        "re-apply the rendered istiod overlay (out/istiod/) instead of editing annotations by hand; "
+        "change the config and re-render when a value must change",
+    )
+
+
+@check("cluster.root-ca-dir-matches-volume-path", tier=Tier.ISTIOD_REFUSES, needs=("namespace_obj", "deployment"))
+def root_ca_dir_matches_volume_path(view: ClusterView) -> CheckResult:
+    """ROOT_CA_DIR (where istiod looks) must be secret-volume-path (where the agent writes)."""
+    state, plan = view.state, view.plan
+    check_id = "cluster.root-ca-dir-matches-volume-path"
+    target = deployment_target(plan)
+    template = pod_template(state)
+    annotations = dig(template, "metadata", "annotations") or {}
+    volume_path = norm(str(annotations.get(SECRET_VOLUME_PATH) or DEFAULT_SECRET_VOLUME_PATH))
+    present, root_ca_dir = env_value(discovery_container(dig(template, "spec")), "ROOT_CA_DIR")
+    silent = "istiod finds no CA files there and silently falls back to a self-signed CA"
+    fix = f"set both from the config's istiod.ca_dir ({plan.config.istiod.ca_dir}) by re-applying the rendered overlay"
+    if not present:
+        return failed(
+            check_id,
+            target,
+            f"ROOT_CA_DIR is not set on the discovery container: istiod reads {ISTIOD_DEFAULT_CA_DIR} while the "
+            f"agent writes to {volume_path}; {silent}",
+            fix,
+        )
+    if root_ca_dir is None:
+        return warned(
+            check_id,
+            target,
+            "ROOT_CA_DIR comes from valueFrom, so its value cannot be compared here",
+            f"make it the literal {volume_path}",
+        )
+    overridden = _per_file_volume_paths(annotations, volume_path)
+    if norm(root_ca_dir) != volume_path:
+        return failed(
+            check_id,
+            target,
+            f"istiod reads ROOT_CA_DIR={root_ca_dir} but the agent writes the files to secret-volume-path "
+            f"{volume_path}; {silent}",
+            fix,
+        )
+    if overridden:
+        return failed(
+            check_id,
+            target,
+            f"per-file secret-volume-path annotations move {', '.join(overridden)} out of {volume_path}; {silent}",
+            "remove the vault.hashicorp.com/secret-volume-path-<file> annotations",
+        )
+    if volume_path != norm(plan.config.istiod.ca_dir):
+        return warned(
+            check_id,
+            target,
+            f"ROOT_CA_DIR and secret-volume-path agree on {volume_path}, but the config says "
+            f"{plan.config.istiod.ca_dir}",
+            "update istiod.ca_dir in the config (and re-render) or re-apply the overlay",
+        )
+    return passed(check_id, target, f"ROOT_CA_DIR and secret-volume-path are both {volume_path}")
+
+
+def _per_file_volume_paths(annotations: Mapping[str, Any], volume_path: str) -> list[str]:
+    prefix = SECRET_VOLUME_PATH + "-"
+    return sorted(
+        f"{key[len(prefix) :]} (to {value})"
+        for key, value in annotations.items()
+        if str(key).startswith(prefix) and norm(str(value)) != volume_path
+    )

@@ -1,0 +1,52 @@
+"""Checks of the live Vault against the config (ids `vault.*`), and the four CA values as the agent reads them.
+
+Modules by job: `state` (the cached API, config and clock the checks read; `read_ca_values`), `ca` (Vault, its
+mounts, root, intermediate and stored key), `access` (Kubernetes auth, role and policy), `expiry`, `policy_hcl`
+(policy text compared as tokens) and `runner` (`check_vault`).
+"""
+
+from __future__ import annotations
+
+# Import order is report order within the Vault-wide and the per-cluster groups (see runner).
+# isort: off
+from istio_vault_ca.verify.checks.vault import ca
+from istio_vault_ca.verify.checks.vault import access
+from istio_vault_ca.verify.checks.vault import expiry
+
+# isort: on
+from istio_vault_ca.verify.checks.vault.access import capabilities_of_policy
+from istio_vault_ca.verify.checks.vault.ca import kv_key_matches
+from istio_vault_ca.verify.checks.vault.policy_hcl import (
+    describe_policy_drift,
+    normalise_hcl,
+    policy_rules,
+    rendered_policies,
+)
+from istio_vault_ca.verify.checks.vault.runner import check_vault
+from istio_vault_ca.verify.checks.vault.state import (
+    NO_VALUE,
+    ClusterVaultState,
+    VaultState,
+    read_ca_values,
+    root_signing_ttl,
+    template_value,
+)
+
+__all__ = [
+    "NO_VALUE",
+    "ClusterVaultState",
+    "VaultState",
+    "access",
+    "ca",
+    "capabilities_of_policy",
+    "check_vault",
+    "describe_policy_drift",
+    "expiry",
+    "kv_key_matches",
+    "normalise_hcl",
+    "policy_rules",
+    "read_ca_values",
+    "rendered_policies",
+    "root_signing_ttl",
+    "template_value",
+]

@@ -1,0 +1,279 @@
+"""Vault itself and the CA it holds: reachable, the audit device, the PKI and KV mounts, the root, the intermediate
+and its chain, and the stored key matching the intermediate.
+
+Each check reads the API paths named in its target through the state's cached `VaultApi`.
+"""
+
+from __future__ import annotations
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from istio_vault_ca.generator.config.durations import hours
+from istio_vault_ca.generator.config.plan import ClusterPlan
+from istio_vault_ca.verify.checks.chain import describe_key, issued_by
+from istio_vault_ca.verify.checks.pkix import spki
+from istio_vault_ca.verify.checks.registry import Tier, check
+from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
+from istio_vault_ca.verify.checks.vault.state import (
+    NO_VALUE,
+    ClusterVaultState,
+    VaultState,
+    ca_file,
+    cn,
+    max_ttl,
+    root_signing_ttl,
+    template_value,
+    ttl,
+)
+
+# ---------------------------------------------------------------- Vault-wide checks
+
+
+@check("vault.reachable", tier=Tier.INFO)
+def reachable(state: VaultState) -> CheckResult:
+    """sys/health: reachable and unsealed (sealed raises before we get here), and which version."""
+    health = state.api.health()
+    version = health.get("version", "unknown version")
+    role = "standby" if health.get("standby") else "active"
+    return passed("vault.reachable", "sys/health", f"{state.api.address} is unsealed, {role}, version {version}")
+
+
+@check("vault.token", tier=Tier.INFO)
+def token(state: VaultState) -> CheckResult:
+    """auth/token/lookup-self: the token works (a refused token raises: exit 3)."""
+    body = state.data("auth/token/lookup-self") or {}
+    policies = ", ".join(body.get("policies") or []) or "none"
+    ttl = body.get("ttl") or 0
+    expires = f"expires in {ttl}s" if ttl else "does not expire"
+    return passed("vault.token", "auth/token/lookup-self", f"token accepted (policies: {policies}; {expires})")
+
+
+@check("vault.audit-device", tier=Tier.SETUP)
+def audit_device(state: VaultState) -> CheckResult:
+    """The audit device the config asks for: without it reads of the CA key leave no trace."""
+    audit = state.config.vault.audit
+    check_id, target = "vault.audit-device", "sys/audit"
+    if not audit.enabled:
+        return skipped(check_id, target, "vault.audit.enabled is false in the config")
+    device = (state.data(target) or {}).get(f"{audit.path}/")
+    if device is None:
+        return failed(
+            check_id,
+            target,
+            f"no audit device at {audit.path}/: reads of the CA key are not logged",
+            "re-run vault/01-audit.sh (or vault/setup.sh)",
+        )
+    if device.get("type") != "file":
+        return failed(check_id, target, f"audit device {audit.path}/ is type {device.get('type')}, not file")
+    file_path = (device.get("options") or {}).get("file_path", "?")
+    note = "" if file_path == audit.file_path else f" (config default {audit.file_path}, AUDIT_FILE_PATH override)"
+    return passed(check_id, target, f"file audit device {audit.path}/ writes {file_path}{note}")
+
+
+@check("vault.root-mount", tier=Tier.SETUP)
+def root_mount(state: VaultState) -> CheckResult:
+    """The root's PKI mount must allow the intermediate's TTL, or Vault silently signs it shorter."""
+    root = state.config.root
+    check_id, target = "vault.root-mount", f"sys/mounts ({root.mount}/)"
+    if root.mode == "external":
+        return skipped(check_id, target, "root.mode is external: the root CA is not in Vault")
+    mount = state.mount(root.mount)
+    if mount is None:
+        return failed(check_id, target, f"no secrets engine at {root.mount}/", "run vault/02-root-pki.sh")
+    if mount.get("type") != "pki":
+        return failed(check_id, target, f"{root.mount}/ is a {mount.get('type')} mount, not pki")
+    want, found = root_signing_ttl(state.config), max_ttl(mount)
+    if found and found < want:
+        return failed(
+            check_id,
+            target,
+            f"{root.mount}/ max lease TTL is {ttl(found)}, below {hours(want)}: intermediates get signed shorter",
+            f"vault secrets tune -max-lease-ttl={hours(want)} {root.mount}",
+        )
+    if found != want:
+        return warned(
+            check_id,
+            target,
+            f"{root.mount}/ max lease TTL is {ttl(found)}, not the configured {hours(want)}",
+            f"vault secrets tune -max-lease-ttl={hours(want)} {root.mount}",
+        )
+    return passed(check_id, target, f"{root.mount}/ is a pki mount with max lease TTL {hours(want)}")
+
+
+@check("vault.root-cn", tier=Tier.SETUP)
+def root_cn(state: VaultState) -> CheckResult:
+    """The root in Vault is the one the config names (a mismatch means another root or another mount)."""
+    cluster = state.clusters[0]
+    if state.config.root.mode == "external":
+        return external_root(state)
+    path, _ = ca_file(cluster, ROOT_CERT)
+    check_id, want = "vault.root-cn", state.config.root.common_name
+    root = state.certificate(path)
+    if root is None:
+        return failed(check_id, path, f"no root CA certificate at {path}", "run vault/02-root-pki.sh")
+    if cn(root) != want:
+        return failed(check_id, path, f"root CN is {cn(root)!r}, the config says {want!r}")
+    return passed(check_id, path, f"root CN is {cn(root)!r}")
+
+
+def external_root(state: VaultState) -> CheckResult:
+    """With an offline root, each intermediate mount must hold exactly root.certificate_file as its root."""
+    from istio_vault_ca.generator.pki.offline_root import root_certificate_path
+
+    check_id = "vault.root-cn"
+    file = root_certificate_path(state.config.root.certificate_file, state.config_source)
+    try:
+        expected = x509.load_pem_x509_certificate(file.read_bytes()) if file else None
+    except (OSError, ValueError):
+        expected = None
+    paths = [ca_file(cluster, ROOT_CERT)[0] for cluster in state.clusters]
+    if expected is None:
+        return warned(
+            check_id,
+            ", ".join(paths),
+            f"cannot read root.certificate_file {file} to compare with Vault's copy",
+            "run the verifier where the offline root's certificate (never its key) is readable",
+        )
+    for path in paths:
+        found = state.certificate(path)
+        if found != expected:
+            what = f"holds {cn(found)!r}" if found else "holds no certificate"
+            return failed(
+                check_id,
+                path,
+                f"{path} {what}, not the offline root in {file} ({cn(expected)!r})",
+                "import the intermediate with its root: vault/07-intermediate-import.sh",
+            )
+    return passed(check_id, ", ".join(paths), f"every intermediate mount holds the offline root {cn(expected)!r}")
+
+
+@check("vault.kv-mount", tier=Tier.SETUP)
+def kv_mount(state: VaultState) -> CheckResult:
+    """The KV version decides the agent template and the policy path; a mismatch renders `<no value>`."""
+    kv = state.config.kv
+    check_id, target = "vault.kv-mount", f"sys/mounts ({kv.mount}/)"
+    mount = state.mount(kv.mount)
+    if mount is None:
+        return failed(check_id, target, f"no secrets engine at {kv.mount}/", "run vault/03-kv.sh")
+    if mount.get("type") not in ("kv", "generic"):
+        return failed(check_id, target, f"{kv.mount}/ is a {mount.get('type')} mount, not kv")
+    version = int(str((mount.get("options") or {}).get("version") or 1))
+    if version != kv.version:
+        return failed(
+            check_id,
+            target,
+            f"{kv.mount}/ is KV version {version}, the config says {kv.version}: the agent template and the "
+            "policy read the wrong path",
+            f"set kv.version: {version} in the config and re-render, or move the key to a KV v{kv.version} mount",
+        )
+    return passed(check_id, target, f"{kv.mount}/ is KV version {version}")
+
+
+# ---------------------------------------------------------------- per-cluster checks
+
+
+@check("vault.intermediate-mount", tier=Tier.SETUP, needs=("cluster",))
+def intermediate_mount(state: ClusterVaultState) -> CheckResult:
+    """The intermediate's PKI mount exists with the configured max TTL."""
+    cluster = state.cluster
+    name = cluster.cluster.intermediate_mount
+    check_id, target = "vault.intermediate-mount", f"sys/mounts ({name}/)"
+    mount = state.mount(name)
+    if mount is None:
+        return failed(check_id, target, f"no secrets engine at {name}/", "run vault/04-intermediate-pki.sh")
+    if mount.get("type") != "pki":
+        return failed(check_id, target, f"{name}/ is a {mount.get('type')} mount, not pki")
+    want, found = cluster.intermediate_ttl_seconds, max_ttl(mount)
+    if found != want:
+        return failed(
+            check_id,
+            target,
+            f"{name}/ max lease TTL is {ttl(found)}, the config says {hours(want)}",
+            f"vault secrets tune -max-lease-ttl={hours(want)} {name}",
+        )
+    return passed(check_id, target, f"{name}/ is a pki mount with max lease TTL {hours(want)}")
+
+
+@check("vault.intermediate-issuer", tier=Tier.ISTIOD_REFUSES, needs=("cluster",))
+def intermediate_issuer(state: ClusterVaultState) -> CheckResult:
+    """The intermediate is signed by the root istiod hands out as root-cert.pem."""
+    cluster = state.cluster
+    int_path, _ = ca_file(cluster, CA_CERT)
+    root_path, _ = ca_file(cluster, ROOT_CERT)
+    check_id = "vault.intermediate-issuer"
+    intermediate, root = state.certificate(int_path), state.certificate(root_path)
+    if intermediate is None:
+        return failed(check_id, int_path, f"no intermediate CA at {int_path}", "run vault/04-intermediate-pki.sh")
+    if root is None:
+        return skipped(check_id, int_path, f"no root at {root_path} to compare with")
+    if not issued_by(intermediate, root):
+        return failed(
+            check_id,
+            int_path,
+            f"{int_path} ({cn(intermediate)}) is not signed by the root at {root_path} ({cn(root)})",
+            "re-sign the intermediate with the configured root (vault/04-intermediate-pki.sh after a rotation)",
+        )
+    return passed(check_id, int_path, f"{int_path} ({cn(intermediate)}) is signed by {root_path}")
+
+
+@check("vault.intermediate-chain", tier=Tier.SETUP, needs=("cluster",))
+def intermediate_chain(state: ClusterVaultState) -> CheckResult:
+    """cert/ca_chain (cert-chain.pem) starts with the intermediate and ends with the root (format=pem_bundle)."""
+    cluster = state.cluster
+    chain_path, _ = ca_file(cluster, CERT_CHAIN)
+    root_path, _ = ca_file(cluster, ROOT_CERT)
+    int_path, _ = ca_file(cluster, CA_CERT)
+    check_id = "vault.intermediate-chain"
+    pem = (state.data(chain_path) or {}).get("certificate")
+    chain = x509.load_pem_x509_certificates(pem.encode()) if isinstance(pem, str) and "BEGIN" in pem else []
+    root, intermediate = state.certificate(root_path), state.certificate(int_path)
+    hint = "re-sign the intermediate with format=pem_bundle and set-signed the whole bundle"
+    if not chain:
+        return failed(check_id, chain_path, f"{chain_path} is empty", hint)
+    if intermediate is not None and chain[0] != intermediate:
+        return failed(check_id, chain_path, f"{chain_path} starts with {cn(chain[0])}, not {int_path}", hint)
+    if root is None or chain[-1] != root:
+        return failed(
+            check_id,
+            chain_path,
+            f"{chain_path} ends with {cn(chain[-1])}, not the root at {root_path} ({len(chain)} cert(s))",
+            hint,
+        )
+    return passed(check_id, chain_path, f"{chain_path} is the intermediate then the root ({len(chain)} certs)")
+
+
+@check("vault.kv-key-matches", tier=Tier.ISTIOD_REFUSES, needs=("cluster",))
+def kv_key(state: ClusterVaultState) -> CheckResult:
+    """The key istiod gets from KV must be the intermediate's key (never printed, only compared)."""
+    return kv_key_matches(state, state.cluster)
+
+
+def kv_key_matches(state: VaultState, cluster: ClusterPlan) -> CheckResult:
+    """`vault.kv-key-matches` for one cluster; plan-rotation asks it of each cluster from one Vault-wide state."""
+    key_path, key_fields = ca_file(cluster, CA_KEY)
+    int_path, _ = ca_file(cluster, CA_CERT)
+    check_id = "vault.kv-key-matches"
+    field_name = ".".join(key_fields)
+    value = template_value(state.api.read(key_path), key_fields)
+    hint = "the key in KV must be the one the intermediate was issued for; re-run vault/04-intermediate-pki.sh"
+    if value is None:
+        return failed(check_id, key_path, f"no secret at {key_path}", hint)
+    if value.startswith(NO_VALUE.encode()):
+        return failed(check_id, key_path, f"{key_path} has no field {field_name}", hint)
+    try:
+        key = serialization.load_pem_private_key(value, password=None, unsafe_skip_rsa_key_validation=True)
+    except (ValueError, TypeError):
+        return failed(check_id, key_path, f"{key_path} field {field_name} is not an unencrypted PEM private key", hint)
+    intermediate = state.certificate(int_path)
+    if intermediate is None:
+        return skipped(check_id, key_path, f"no intermediate at {int_path} to compare the key with")
+    if spki(key.public_key()) != spki(intermediate.public_key()):
+        return failed(
+            check_id,
+            key_path,
+            f"the {describe_key(key)} key at {key_path} does not belong to the intermediate at {int_path}",
+            hint,
+        )
+    return passed(check_id, key_path, f"{key_path} holds the {describe_key(key)} key of {int_path}")
