@@ -807,3 +807,63 @@ def test_testinfra_suite_fails_on_a_group_readable_key_over_local(tmp_path: Path
     assert "FAILED" in done.stdout and "test_ca_files[local-pod.ca-file-modes]" in done.stdout
     assert "ca-key.pem is 0640: group or other users in the pod can read the CA key" in done.stdout
     assert stat.S_IMODE((directory / "ca-key.pem").stat().st_mode) == 0o640
+
+
+# ---------------------------------------------------------------------- verify all reports what it can reach
+
+
+@pytest.mark.parametrize("output", ["json", "junit", "text"])
+def test_verify_all_without_a_kubeconfig_still_reports_vault_and_chain(
+    output: str,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The quick start's last step on a machine with no kubeconfig: Vault and chain results, cluster as error."""
+    _setup_vault(tmp_path, script_env, monkeypatch, cluster_plan)
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("KUBERNETES_SERVICE_HOST", raising=False)
+    capsys.readouterr()
+
+    code = main(["verify", "all", "-c", CONFIG, "--output", output])
+    captured = capsys.readouterr()
+
+    assert code == 3
+    assert "Traceback" not in captured.err
+    assert "vault.policy" in captured.out and "chain.spiffe-leaf" in captured.out
+    assert "cluster.api-reachable" in captured.out
+    if output == "json":
+        checks = json.loads(captured.out)["checks"]
+        (api,) = [c for c in checks if c["id"] == "cluster.api-reachable"]
+        assert api["status"] == "error" and "kubeconfig" in api["finding"]
+        assert {c["id"].split(".")[0] for c in checks} == {"vault", "chain", "cluster"}
+        assert not [c for c in checks if c["status"] in ("fail", "error") and c["id"] != "cluster.api-reachable"]
+
+
+@pytest.mark.usefixtures("no_vault")
+def test_verify_all_with_vault_down_reports_the_cluster_and_exits_3(
+    stub: KubeStub, kubeconfig: Path, cluster_plan: ClusterPlan, kubectl: Standin, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seed.healthy(stub, cluster_plan, make_self_signed_ca_pem("root"))
+    outcome = verify(capsys, kubeconfig, command="all")
+    assert outcome.code == 3
+    (vault,) = outcome.with_id("vault.reachable")
+    assert vault["status"] == "error" and "cannot reach Vault" in vault["finding"]
+    assert outcome.with_id("cluster.deployment-exists"), "the cluster part still ran"
+
+
+def test_the_istiod_release_is_read_from_the_image_tag() -> None:
+    from istio_vault_ca.verify.checks.chain import IstioVersion
+    from istio_vault_ca.verify.checks.cluster import PodState
+    from istio_vault_ca.verify.cli.cluster_commands import istiod_version
+
+    def pod(image: str) -> PodState:
+        return PodState({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "discovery", "image": image}]}})
+
+    assert istiod_version(pod("docker.io/istio/pilot:1.24.3-distroless")) == IstioVersion(1, 24, 3)
+    assert istiod_version(pod("gcr.io/istio-release/pilot:1.26.0")) == IstioVersion(1, 26, 0)
+    assert istiod_version(pod("registry.local:5000/pilot@sha256:abc")) is None
+    assert istiod_version(pod("tetrate/pilot:latest")) is None

@@ -1,13 +1,39 @@
-"""Small X.509 helpers the check families share."""
+"""Key facts without key material, shared by the check families: a key's type and size for findings, and its
+public key's DER for comparing a key with a certificate."""
 
 from __future__ import annotations
 
 from typing import Any
 
 from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
 
 
 def spki(public_key: Any) -> bytes:
     """The DER SubjectPublicKeyInfo: equal for a key and its certificate whatever the key type."""
     der: bytes = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
     return der
+
+
+_NIST_NAMES = {
+    "secp256r1": "P-256",
+    "secp384r1": "P-384",
+    "secp521r1": "P-521",
+    "secp192r1": "P-192",
+    "secp224r1": "P-224",
+}
+
+
+def describe_key(key: object) -> str:
+    """'RSA-4096', 'EC P-256'...: type and size only, never key material."""
+    if isinstance(key, rsa.RSAPrivateKey | rsa.RSAPublicKey):
+        return f"RSA-{key.key_size}"
+    if isinstance(key, ec.EllipticCurvePrivateKey | ec.EllipticCurvePublicKey):
+        return f"EC {_NIST_NAMES.get(key.curve.name, key.curve.name)}"
+    if isinstance(key, ed25519.Ed25519PrivateKey | ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(key, ed448.Ed448PrivateKey | ed448.Ed448PublicKey):
+        return "Ed448"
+    if isinstance(key, dsa.DSAPrivateKey | dsa.DSAPublicKey):
+        return f"DSA-{key.key_size}"
+    return type(key).__name__

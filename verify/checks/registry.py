@@ -3,7 +3,8 @@
 A check is a pure function of a collected state (`collect()` -> state -> checks). `@check(...)` registers it in
 `REGISTRY` in definition order, which is the order reports list them. `run(family, state)` calls every check of a
 family: a check whose needed fields did not load is `skip` (naming them), one whose single read failed
-(`CheckError`) is `error`, and one that trips on input nobody foresaw is `error` too, never a traceback or key bytes.
+(`CheckError`) is `error`, and one that trips on input nobody foresaw is `error` too, never a traceback or key bytes;
+`Unreachable` (Vault or the API server gone) stops the run with exit 3.
 
 Adding a check is one decorated function in the family's module; nothing else lists check ids.
 """
@@ -15,7 +16,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any, Protocol, TypeVar
 
-from istio_vault_ca.generator.errors import CheckError
+from istio_vault_ca.generator.errors import CheckError, Unreachable
 from istio_vault_ca.verify.checks.result import CheckResult, errored, redact, skipped
 
 
@@ -89,6 +90,8 @@ def run_one(spec: Check, state: State, describe: Callable[[str], str] = str) -> 
         return skipped(spec.id, state.target, f"needs {', '.join(missing)}, which did not load")
     try:
         return spec.function(state)
+    except Unreachable:  # the service went away mid-run: the whole command stops (exit 3), not one check
+        raise
     except CheckError as error:
         return errored(spec.id, state.target, redact(str(error)), error.hint)
     except Exception as error:  # a check must never take the report down with it

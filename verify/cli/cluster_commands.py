@@ -14,6 +14,7 @@ from istio_vault_ca.generator.config.cafiles import ROOT_CERT
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import CaFile, ClusterPlan
+    from istio_vault_ca.verify.checks.chain.versions import IstioVersion
     from istio_vault_ca.verify.checks.cluster import PodState, VaultRoot
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.kube import KubeTarget
@@ -31,10 +32,16 @@ def all_checks(args: argparse.Namespace) -> int:
 
 
 def _verify(args: argparse.Namespace, *, everything: bool) -> int:
-    from istio_vault_ca.generator.errors import UsageError
+    from istio_vault_ca.generator.errors import (
+        EXIT_UNREACHABLE,
+        KubeAccessError,
+        KubeConfigProblem,
+        UsageError,
+        VaultUnavailable,
+    )
     from istio_vault_ca.verify.checks.cluster import collect, run
     from istio_vault_ca.verify.checks.reporters import emit
-    from istio_vault_ca.verify.checks.result import Report
+    from istio_vault_ca.verify.checks.result import Report, errored
     from istio_vault_ca.verify.cli.verify_commands import load_plans, open_vault
     from istio_vault_ca.verify.clients.kube import connect
 
@@ -49,32 +56,56 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> int:
         )
     plan = plans[0]
     report = Report()
-    if everything:
-        api = open_vault(config)
-        api.health()
-        root = _vault_part(api, config, plan, report, args.warn_days)
-        kube = connect(args.kubeconfig, args.context)
-    else:
+    if not everything:
         kube = connect(args.kubeconfig, args.context)
         root = vault_root(config, plan)
+    else:
+        # `verify all` reports every part it can reach: a missing Vault or API server is an `error` row in the
+        # report (every format), the other parts still run, and the command exits 3.
+        unreachable = False
+        try:
+            api = open_vault(config)
+            api.health()
+            root = _vault_part(api, config, plan, report, args.warn_days, args.istio_version)
+        except VaultUnavailable as error:
+            unreachable = True
+            report.extend([errored("vault.reachable", config.vault.address, str(error), error.hint)])
+            root = vault_root(config, plan)
+        try:
+            kube = connect(args.kubeconfig, args.context)
+            state = collect(kube, plan)
+        except (KubeConfigProblem, KubeAccessError) as error:
+            hint = error.hint or "pass --kubeconfig/--context for the cluster istiod runs in"
+            report.extend([errored("cluster.api-reachable", args.context or "kubeconfig", str(error), hint)])
+            emit(report, args.output)
+            return EXIT_UNREACHABLE
+        report.extend(run(state, plan, root))
+        for pod in state.pods:
+            report.extend(
+                pod_file_results(pod, plan, kube.target, warn_days=args.warn_days, version=args.istio_version)
+            )
+        emit(report, args.output)
+        return EXIT_UNREACHABLE if unreachable else report.exit_code()
     state = collect(kube, plan)
     report.extend(run(state, plan, root))
     for pod in state.pods:
-        report.extend(pod_file_results(pod, plan, kube.target, warn_days=args.warn_days))
+        report.extend(pod_file_results(pod, plan, kube.target, warn_days=args.warn_days, version=args.istio_version))
     emit(report, args.output)
     return report.exit_code()
 
 
-def _vault_part(api: VaultApi, config: Config, plan: ClusterPlan, report: Report, warn_days: int) -> VaultRoot:
+def _vault_part(
+    api: VaultApi, config: Config, plan: ClusterPlan, report: Report, warn_days: int, version: IstioVersion | None
+) -> VaultRoot:
     """vault.* checks and chain.* on the values read from Vault as the agent templates read them."""
-    from istio_vault_ca.verify.checks.chain import check_values
+    from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
     from istio_vault_ca.verify.checks.cluster import VaultRoot
     from istio_vault_ca.verify.checks.vault import check_vault, read_ca_values
 
     report.extend(check_vault(api, config, (plan,), warn_days=warn_days))
     values, labels = read_ca_values(api, plan)
     target = f"{api.address} (cluster {plan.name})"
-    report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days))
+    report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version or DEFAULT))
     source = f"{api.address} {_root_file(plan).secret_path}"
     pem = values.get(ROOT_CERT)
     return VaultRoot(pem, source) if pem else VaultRoot(None, source, f"{source} holds no certificate")
@@ -103,8 +134,27 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
     return VaultRoot(pem, source)
 
 
-def pod_file_results(pod: PodState, plan: ClusterPlan, target: KubeTarget, *, warn_days: int) -> list[CheckResult]:
-    """The four files as istiod sees them, read with kubectl exec through testinfra, then checked."""
+def istiod_version(pod: PodState) -> IstioVersion | None:
+    """The Istio release of the pod's discovery container, from its image tag (`pilot:1.24.3-distroless`)."""
+    from istio_vault_ca.verify.checks.chain import parse_version
+    from istio_vault_ca.verify.checks.cluster import DISCOVERY, dig
+
+    for container in dig(pod.obj, "spec", "containers") or []:
+        if container.get("name") == DISCOVERY:
+            image = str(container.get("image", ""))
+            tag = image.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
+            try:
+                return parse_version(tag)
+            except ValueError:
+                return None
+    return None
+
+
+def pod_file_results(
+    pod: PodState, plan: ClusterPlan, target: KubeTarget, *, warn_days: int, version: IstioVersion | None = None
+) -> list[CheckResult]:
+    """The four files as istiod sees them, read with kubectl exec through testinfra, then checked as the istiod
+    release of the pod's image loads them (`--istio-version` overrides; an unknown tag means the newest)."""
     from istio_vault_ca.generator.errors import PodFilesError
     from istio_vault_ca.verify.checks.cluster import DISCOVERY, SIDECAR, container_status, dig, pod_file_checks
     from istio_vault_ca.verify.checks.result import errored, skipped
@@ -127,6 +177,6 @@ def pod_file_results(pod: PodState, plan: ClusterPlan, target: KubeTarget, *, wa
             if error.no_shell:
                 continue
             break
-        return pod_file_checks(files, plan, warn_days=warn_days)
+        return pod_file_checks(files, plan, warn_days=warn_days, version=version or istiod_version(pod))
     assert problem is not None
     return [errored("pod.ca-files-present", where, f"cannot read the files: {problem}", problem.hint)]

@@ -147,6 +147,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(cluster)
     _add_kube_flags(cluster)
     _add_report_flags(cluster)
+    _add_istio_version(cluster)
     cluster.set_defaults(handler=cluster_commands.cluster)
 
     everything = checks.add_parser("all", help="chain (from the pod and from Vault), vault and cluster checks")
@@ -154,6 +155,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(everything)
     _add_kube_flags(everything)
     _add_report_flags(everything)
+    _add_istio_version(everything)
     everything.set_defaults(handler=cluster_commands.all_checks)
 
     rehearse = commands.add_parser(

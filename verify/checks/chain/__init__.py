@@ -23,10 +23,10 @@ from istio_vault_ca.verify.checks import registry
 from istio_vault_ca.verify.checks.chain import istiod, peers, practice  # noqa: F401  (registers the checks)
 from istio_vault_ca.verify.checks.chain.bundle import EXTRA_FILES, TLS_CERT, TLS_KEY, Bundle, collect
 from istio_vault_ca.verify.checks.chain.gox509 import issued_by
-from istio_vault_ca.verify.checks.chain.keys import describe_key
 from istio_vault_ca.verify.checks.chain.peers import SPIFFE_ID, make_leaf
 from istio_vault_ca.verify.checks.chain.pem import NO_VALUE
 from istio_vault_ca.verify.checks.chain.versions import DEFAULT, IstioVersion, parse_version
+from istio_vault_ca.verify.checks.pkix import describe_key
 from istio_vault_ca.verify.checks.result import CheckResult, failed
 
 if TYPE_CHECKING:

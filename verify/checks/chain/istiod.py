@@ -13,7 +13,7 @@ from cryptography import x509
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.verify.checks.chain import gox509, pem
 from istio_vault_ca.verify.checks.chain.bundle import CA_CRL, Bundle, common_name, moment
-from istio_vault_ca.verify.checks.chain.keys import describe_key, spki
+from istio_vault_ca.verify.checks.pkix import describe_key, spki
 from istio_vault_ca.verify.checks.registry import Tier, check
 from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.verify.checks.chain import gox509
 from istio_vault_ca.verify.checks.chain.bundle import TLS_CERT, Bundle, common_name, moment
-from istio_vault_ca.verify.checks.chain.keys import describe_key
+from istio_vault_ca.verify.checks.pkix import describe_key
 from istio_vault_ca.verify.checks.registry import Tier, check
 from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
 from istio_vault_ca.verify.clients.files import MAX_CHAIN_CERTS

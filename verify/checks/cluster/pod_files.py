@@ -14,6 +14,7 @@ from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, war
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.checks.chain.versions import IstioVersion
     from istio_vault_ca.verify.clients.podfiles import PodFiles
 
 
@@ -88,10 +89,12 @@ def ca_file_modes(view: PodFilesView) -> CheckResult:
     return passed(check_id, files.target, f"modes as rendered ({modes})")
 
 
-def pod_file_checks(files: PodFiles, plan: ClusterPlan, *, warn_days: int = 30) -> list[CheckResult]:
-    """Presence, modes and the full chain checks of `verify chain` on the files istiod reads."""
-    from istio_vault_ca.verify.checks.chain import check_values
+def pod_file_checks(
+    files: PodFiles, plan: ClusterPlan, *, warn_days: int = 30, version: IstioVersion | None = None
+) -> list[CheckResult]:
+    """Presence, modes and the full chain checks of `verify chain` on the files istiod reads, as `version` does."""
+    from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
 
     results = run("pod", PodFilesView(files, plan))
-    results.extend(check_values(files.values, target=files.target, warn_days=warn_days))
+    results.extend(check_values(files.values, target=files.target, warn_days=warn_days, version=version or DEFAULT))
     return results
