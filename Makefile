@@ -28,7 +28,7 @@ demo: $(STAMP)
 
 test: $(STAMP) lint typecheck
 	$(BIN)/istio-vault-ca render --check -o out
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -39,6 +39,11 @@ typecheck: $(STAMP)
 
 unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
+
+# The real-component tier: Go programs built from upstream modules (cached outside the repo), then their tests.
+e2e: $(STAMP)
+	$(BIN)/python -m tests.gobuild istio_ca
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m e2e tests/fidelity
 
 render-check: $(STAMP)
 	$(BIN)/istio-vault-ca render --check -o out
