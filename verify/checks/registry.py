@@ -58,7 +58,8 @@ class Check:
 
     @property
     def doc(self) -> str:
-        return (self.function.__doc__ or "").strip().split("\n", 1)[0]
+        """The docstring's first paragraph on one line: why the check exists (README's table shows it)."""
+        return " ".join((self.function.__doc__ or "").strip().split("\n\n", 1)[0].split())
 
 
 REGISTRY: dict[str, Check] = {}

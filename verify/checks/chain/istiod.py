@@ -24,7 +24,7 @@ HINT_CA = "issue the intermediate as a CA: vault write <root>/root/sign-intermed
 
 @check("chain.file-present", tier=Tier.ISTIOD_REFUSES)
 def files_present(bundle: Bundle) -> CheckResult:
-    """All four files must exist: 1.27+ refuses an incomplete bundle; before, no ca-key.pem meant a silent
+    """All four files must exist: 1.26.1+ refuses an incomplete bundle; before, no ca-key.pem meant a silent
     self-signed CA (createIstioCA / checkCABundleCompleteness)."""
     roles = (CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT)
     refused = [bundle.refused[name] for name in sorted(bundle.refused)]
@@ -196,8 +196,8 @@ def chain_first_unexpired(bundle: Bundle) -> CheckResult:
 
 @check("chain.crl", tier=Tier.ISTIOD_REFUSES, when="crl")
 def crl(bundle: Bundle) -> CheckResult:
-    """1.27+: a non-empty ca-crl.pem must hold a CRL signed by every certificate of cert-chain.pem
-    (keycertbundle.go Verify: Envoy rejects a chain where only some CAs have a CRL)."""
+    """1.27+: a non-empty ca-crl.pem must hold a CRL signed by every certificate of cert-chain.pem (keycertbundle.go
+    Verify: Envoy rejects a chain where only some CAs have a CRL)."""
     data = bundle.crl or b""
     name = bundle.label(CA_CRL)
     if not data:

@@ -247,7 +247,7 @@ def expiry(bundle: Bundle) -> CheckResult:
 
 @check("chain.tls-layout", tier=Tier.PRACTICE, when="tls_layout_note")
 def tls_layout(bundle: Bundle) -> CheckResult:
-    """istiod 1.15+ reads tls.crt / tls.key / ca.crt instead of the four names when tls.crt exists: a stray
+    """istiod 1.14.2+ reads tls.crt / tls.key / ca.crt instead of the four names when tls.crt exists: a stray
     tls.crt makes istiod ignore the Vault-rendered files."""
     return warned(
         "chain.tls-layout",

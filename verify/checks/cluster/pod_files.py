@@ -32,6 +32,7 @@ class PodFilesView:
 
 @check("pod.ca-files-present", tier=Tier.ISTIOD_REFUSES)
 def ca_files_present(view: PodFilesView) -> CheckResult:
+    """The four files are in ca_dir inside the running pod: the files istiod itself reads."""
     files = view.files
     check_id = "pod.ca-files-present"
     missing = [name for name, data in files.values.items() if data is None]

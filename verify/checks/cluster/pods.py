@@ -32,6 +32,7 @@ from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, ski
 
 @check("cluster.pods-found", tier=Tier.SETUP, needs=("namespace_obj", "pod_listing"))
 def pods_found(view: ClusterView) -> CheckResult:
+    """istiod pods exist for the Deployment: without them nothing below can be judged."""
     state, plan = view.state, view.plan
     target = deployment_target(plan)
     if not state.pods:
@@ -53,6 +54,7 @@ def _is_injected(pod: PodState) -> bool:
 
 @check("cluster.pod-injected", tier=Tier.ISTIOD_REFUSES, needs=("pod",))
 def pod_injected(view: PodView) -> CheckResult:
+    """The injector added its containers: an uninjected pod has no CA files and istiod silently self-signs."""
     pod, state = view.pod, view.state
     check_id = "cluster.pod-injected"
     init_names = {c.get("name") for c in containers_of(dig(pod.obj, "spec"), "initContainers")}
@@ -106,6 +108,7 @@ def _owner_deployment(pod: PodState) -> str:
 
 @check("cluster.agent-init-succeeded", tier=Tier.ISTIOD_REFUSES, needs=("pod",))
 def agent_init_succeeded(view: PodView) -> CheckResult:
+    """vault-agent-init exited 0; a failed one's log is read and known failures become causes."""
     pod, plan = view.pod, view.plan
     check_id = "cluster.agent-init-succeeded"
     status = container_status(pod.obj, INIT_CONTAINER, init=True)
@@ -160,6 +163,7 @@ def _describe_state(status: JSON) -> str:
 
 @check("cluster.agent-sidecar-running", tier=Tier.SETUP, needs=("pod",))
 def agent_sidecar_running(view: PodView) -> CheckResult:
+    """The agent sidecar keeps the files fresh (and renews its token) while istiod runs."""
     pod, plan = view.pod, view.plan
     check_id = "cluster.agent-sidecar-running"
     if plan.config.istiod.agent.pre_populate_only:
@@ -198,6 +202,7 @@ def agent_sidecar_running(view: PodView) -> CheckResult:
 
 @check("cluster.discovery-ready", tier=Tier.ISTIOD_REFUSES, needs=("pod",))
 def discovery_ready(view: PodView) -> CheckResult:
+    """istiod's discovery container is ready: a CA it refuses to load keeps it from becoming ready."""
     pod = view.pod
     check_id = "cluster.discovery-ready"
     status = container_status(pod.obj, DISCOVERY)

@@ -86,6 +86,7 @@ def excluded_by(webhook: InjectorWebhook, state: ClusterState) -> str:
 
 @check("cluster.injector-webhook", tier=Tier.SETUP)
 def injector_webhook(view: ClusterView) -> CheckResult:
+    """The injector's webhook selects istiod's pods; failurePolicy Ignore warns (pods then start uninjected)."""
     state = view.state
     check_id = "cluster.injector-webhook"
     webhooks = injector_webhooks(state)

@@ -30,6 +30,7 @@ from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, war
 
 @check("cluster.namespace-exists", tier=Tier.SETUP)
 def namespace_exists(view: ClusterView) -> CheckResult:
+    """istiod's namespace exists (the config's istiod.namespace)."""
     state = view.state
     target = f"namespace/{state.namespace}"
     if state.namespace_obj is None:
@@ -44,6 +45,7 @@ def namespace_exists(view: ClusterView) -> CheckResult:
 
 @check("cluster.service-account-exists", tier=Tier.SETUP, needs=("namespace_obj",))
 def service_account_exists(view: ClusterView) -> CheckResult:
+    """The service account the Vault role binds exists in istiod's namespace."""
     state, plan = view.state, view.plan
     name = plan.config.istiod.service_account
     target = f"serviceaccount/{state.namespace}/{name}"
@@ -66,6 +68,7 @@ def service_account_exists(view: ClusterView) -> CheckResult:
 
 @check("cluster.deployment-exists", tier=Tier.SETUP, needs=("namespace_obj",))
 def deployment_exists(view: ClusterView) -> CheckResult:
+    """The istiod Deployment the overlays patch exists."""
     state, plan = view.state, view.plan
     target = deployment_target(plan)
     if state.deployment is None:
@@ -87,6 +90,7 @@ def _deployment_service_account(state: ClusterState) -> str | None:
 
 @check("cluster.deployment-service-account", tier=Tier.SETUP, needs=("namespace_obj", "deployment"))
 def deployment_service_account(view: ClusterView) -> CheckResult:
+    """istiod runs as the service account the Vault role binds, or its login is refused."""
     state, plan = view.state, view.plan
     expected = plan.config.istiod.service_account
     actual = _deployment_service_account(state)
