@@ -21,6 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.errors import RehearsalAborted, RehearsalStepFailed
+from istio_vault_ca.generator.render.writer import MARKER
 from istio_vault_ca.verify.checks.result import CheckResult, Status
 from istio_vault_ca.verify.rehearsal import pod, scripts, tokenreview
 from istio_vault_ca.verify.rehearsal.consistency import check_cluster_overlay, hand_edits
@@ -144,7 +145,8 @@ class Rehearsal:
                 raise RehearsalStepFailed(
                     f"{self.options.from_dir} is not a directory", "pass the OUT directory istio-vault-ca render wrote"
                 )
-            count = sum(1 for path in self.tree.rglob("*") if path.is_file())
+            # The marker only says "rendered by istio-vault-ca": `render` does not count it either.
+            count = sum(1 for path in self.tree.rglob("*") if path.is_file() and path != self.tree / MARKER)
             return Done(f"{count} files, rehearsed against the clusters of {self.loaded.source}")
         from istio_vault_ca.generator.render.tree import render_tree
         from istio_vault_ca.generator.render.writer import write_tree

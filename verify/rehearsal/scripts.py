@@ -33,6 +33,12 @@ def run_script(ws: Workspace, script: str, run: str) -> str:
         ["bash", str(ws.tree / script)], ws.script_env(ws.plan_of(script)), log, ws.options.setup_timeout
     )
     text = log.read_text(encoding="utf-8", errors="replace")
+    if code == 127:
+        # bash's "command not found": a program or file is missing; the script's Vault steps never ran.
+        raise RehearsalStepFailed(
+            f"{script} exited 127: {script_cause(text)}",
+            "bash could not find a file or program the script runs; check the tree path and the script's commands",
+        )
     if code != 0:
         raise RehearsalStepFailed(
             f"{script} exited {code}: {script_cause(text)}",

@@ -1,4 +1,8 @@
-"""The state one rehearsal shares between its steps: the private workdir, the tree, what it started."""
+"""The state one rehearsal shares between its steps: the private workdir, the tree, what it started.
+
+Every path handed to a child process is absolute: children run with the workdir as their cwd, so a relative
+`--from out/` would otherwise name a file that is not there (bash exits 127).
+"""
 
 from __future__ import annotations
 
@@ -37,12 +41,12 @@ class Workspace:
 
     @classmethod
     def create(cls, options: Options, loaded: LoadedConfig, bao: str) -> Workspace:
-        """A fresh 0700 temp dir; the tree is --from, else a render into the temp dir."""
+        """A fresh 0700 temp dir; the tree is --from made absolute, else a render into the temp dir."""
         from istio_vault_ca.generator.config.plan import plan
 
         plans = plan(loaded.config)
         workdir = Path(tempfile.mkdtemp(prefix="ivc-rehearsal-"))
-        tree = options.from_dir if options.from_dir is not None else workdir / "tree"
+        tree = options.from_dir.resolve() if options.from_dir is not None else workdir / "tree"
         return cls(options, loaded, bao, plans, layout_for(plans), workdir, tree)
 
     def plan_of(self, script: str) -> ClusterPlan | None:
