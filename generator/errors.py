@@ -4,6 +4,8 @@ The CLI turns any `IvcError` into one message on stderr and `exit_code` (README 
 code maps errors to exit codes. Messages are for people and never contain key material.
 
     IvcError                      1  an operation failed (a rehearsal step, a command the tool ran)
+    ├── RehearsalStepFailed       1  one rehearsal step failed (recorded on the step, not raised out)
+    ├── RehearsalAborted          1  the rehearsal stops after a failed step; teardown still runs
     ├── UsageError                2  bad arguments, an unusable file or directory, a refused request
     │   ├── ConfigError           2  every problem of one config file, each at its field and line
     │   ├── UnsafeOutputDir       2  render would replace a directory it did not render
@@ -25,7 +27,9 @@ code maps errors to exit codes. Messages are for people and never contain key ma
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 # Exit codes are a public contract (README "Exit codes"); this is their only definition.
 EXIT_OK = 0
@@ -163,3 +167,20 @@ class VaultResponseTooLarge(VaultUnavailable):
 
 class KubeResponseTooLarge(KubeAccessError):
     """The API server sent an answer larger than we read (verify/clients/kube.py MAX_RESPONSE_BYTES): exit 3."""
+
+
+class RehearsalStepFailed(IvcError):
+    """A rehearsal step's expected failure: a one-line cause (`finding`), what to change, and the step's checks.
+
+    The runner records it on the step and goes on to teardown; it never reaches the CLI's error handler.
+    `checks` are the verifier's CheckResults, typed loosely because the generator imports nothing from verify.
+    """
+
+    def __init__(self, finding: str, hint: str = "", checks: Sequence[Any] = ()) -> None:
+        super().__init__(finding, hint)
+        self.finding = finding
+        self.checks = list(checks)
+
+
+class RehearsalAborted(IvcError):
+    """A rehearsal step failed: the remaining steps are skipped and teardown runs (internal to the runner)."""

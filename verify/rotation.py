@@ -1,8 +1,9 @@
 """`istio-vault-ca plan-rotation`: how long each CA has left, and the scripts that rotate the intermediates due.
 
 It reads the live Vault as the vault CLI would (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT), reports the root and
-every cluster's intermediate with the days left, and renders one script per intermediate inside the warning
-window: a new key and certificate under the same root, KV updated last. The scripts are the explicit instruction
+every cluster's intermediate with the days left, and decides what is due; generator/render/rotation.py renders
+one script per intermediate inside the warning window: a new key and certificate under the same root, KV updated
+last. The scripts are the explicit instruction
 to replace an intermediate; nothing is changed by this command. Root rotation is only reported, with the steps
 Istio needs, because every cluster must trust the new root before anything is signed by it.
 
@@ -22,37 +23,18 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, ROOT_CERT
-from istio_vault_ca.generator.config.model import ROTATION_STAGING_SUFFIX
-from istio_vault_ca.generator.config.plan import (
-    INTERMEDIATE_KEY_NAME,
-    KV_KEY_FIELD,
-    ROOT_ISSUER_NAME,
-    ClusterPlan,
-)
+from istio_vault_ca.generator.config.plan import ClusterPlan
+from istio_vault_ca.generator.render.rotation import ROOT_STEPS, SCRIPT_NAME, render_rotation
 from istio_vault_ca.verify.checks.result import Status
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.model import Config
-    from istio_vault_ca.generator.render.tree import Tree
     from istio_vault_ca.verify.checks.vault import VaultState
     from istio_vault_ca.verify.clients.vault import VaultApi
 
-SCRIPT_NAME = "rotate-intermediate.sh"
 # Issuer ids are UUIDs; anything else from the API is not put into a script.
 ISSUER_ID = re.compile(r"^[0-9a-f][0-9a-f-]{0,63}$")
 DAY = 86400.0
-
-ROOT_STEPS = (
-    "Root rotation is not automated: every cluster trusts the root through root-cert.pem, so the new root must be",
-    "trusted everywhere before anything is signed by it (Istio's plugged-in CA root transition):",
-    "  1. Create the new root (root.mode vault: a new issuer or mount; external: offline). Keep the old one.",
-    "  2. Give every cluster a trust bundle with both roots: old and new concatenated in root-cert.pem, so istiod",
-    "     publishes both in the istio-ca-root-cert ConfigMap; restart istiod and wait until every proxy has it.",
-    "  3. Re-sign each cluster's intermediate with the new root (cert-chain.pem then ends with the new root),",
-    "     one cluster at a time; workloads keep trusting peers signed under either root.",
-    "  4. Wait until every workload certificate was re-issued (their TTL, 24h by default) and old ones expired.",
-    "  5. Remove the old root from the bundle, restart istiod, and retire the old root.",
-)
 
 
 @dataclass(frozen=True)
@@ -211,42 +193,7 @@ def _path(cluster: ClusterPlan, name: str) -> str:
     return next(f.secret_path for f in cluster.ca_files() if f.name == name)
 
 
-# ---------------------------------------------------------------- rendering
-
-
-def render_rotation(config: Config, result: RotationPlan) -> Tree:
-    """`<cluster>/rotate-intermediate.sh` for each intermediate due, and a README with the report."""
-    from istio_vault_ca.generator.render.templating import render_template
-    from istio_vault_ca.generator.render.tree import RenderedFile
-
-    tree: Tree = {}
-    for finding in result.due():
-        assert finding.intermediate is not None
-        cluster = finding.plan
-        script = render_template(
-            "rotation/rotate-intermediate.sh.j2",
-            cfg=config,
-            p=cluster,
-            old=finding.intermediate,
-            key_name=f"{INTERMEDIATE_KEY_NAME}-replaces-{finding.intermediate.issuer_id}",
-            staging_path=f"{cluster.cluster.kv_path}{ROTATION_STAGING_SUFFIX}",
-            kv_field=KV_KEY_FIELD,
-            external=config.root.mode == "external",
-            root_issuer=ROOT_ISSUER_NAME,
-        )
-        tree[f"{finding.name}/{SCRIPT_NAME}"] = RenderedFile(script.encode(), executable=True)
-    readme = ["# Rotation plan", "", "Rendered by `istio-vault-ca plan-rotation`; re-run it for a fresh plan.", ""]
-    readme += ["```", *report_lines(result), "```", ""]
-    if tree:
-        readme += [
-            "Run each script with `VAULT_ADDR`/`VAULT_TOKEN` set, from the directory the config's relative paths",
-            "start from. Each is safe to re-run and replaces only the intermediate it was rendered for.",
-            "",
-        ]
-    if result.root_due:
-        readme += [*ROOT_STEPS, ""]
-    tree["README.md"] = RenderedFile("\n".join(readme).encode())
-    return dict(sorted(tree.items()))
+# ---------------------------------------------------------------- report
 
 
 def report_lines(result: RotationPlan) -> list[str]:
@@ -318,7 +265,8 @@ def _plan(args: argparse.Namespace) -> int:
     if result.root_due:
         print("\n".join(ROOT_STEPS))
     if result.due() or result.root_due:
-        tree = render_rotation(config, result)
+        due = [(finding.plan, finding.intermediate) for finding in result.due() if finding.intermediate is not None]
+        tree = render_rotation(config, due, report_lines(result), root_due=result.root_due)
         out = Path(args.out)
         try:
             write_tree(tree, out)

@@ -14,19 +14,14 @@ from istio_vault_ca.generator.config.plan import (
     plan,
 )
 from istio_vault_ca.generator.render import manifests
+from istio_vault_ca.generator.render.layout import IMPORT_STEP, OUTPUT_FILES, POLICY_FILE, SETUP_SCRIPT, layout_for
 from istio_vault_ca.generator.render.templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
 CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", "06-policy.sh")
 # Offline root: setup.sh runs phase one (key + CSR); 07 imports the signed certificate after offline signing.
 EXTERNAL_CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-csr.sh", "05-kubernetes-auth.sh", "06-policy.sh")
-IMPORT_STEP = "07-intermediate-import.sh"
 IMPORT_HINT = f"unless 04 found it imported: sign the CSR offline, then run vault/{IMPORT_STEP}"
-OUTPUT_FILES = {
-    "tsb-controlplane": "istiod/tsb-controlplane-overlay.yaml",
-    "istio-operator": "istiod/istio-operator-overlay.yaml",
-    "helm": "istiod/istiod-helm-values.yaml",
-}
 
 OUTPUT_DOCS = {
     "tsb-controlplane": "`istiod/tsb-controlplane-overlay.yaml`: merge into your TSB `ControlPlane` CR "
@@ -52,19 +47,18 @@ Tree = dict[str, RenderedFile]
 def render_tree(config: Config) -> Tree:
     """Every artifact. One cluster renders flat; several get `root/` once plus `clusters/<name>/` each."""
     plans = plan(config)
+    layout = layout_for(plans)
     tree: Tree = {}
-    if len(plans) == 1:
-        _render_cluster(tree, "", plans[0], include_root=True)
-    else:
-        _render_root(tree, "root/", config, plans)
-        for cluster_plan in plans:
-            _render_cluster(tree, f"clusters/{cluster_plan.name}/", cluster_plan, include_root=False)
+    if layout.root_prefix is not None:
+        _render_root(tree, layout.root_prefix, config, plans)
+    for cluster in layout.clusters:
+        _render_cluster(tree, cluster.prefix, cluster.plan, include_root=not layout.multi)
     tree["README.md"] = RenderedFile(
         render_template(
             "README.md.j2",
             cfg=config,
             plans=plans,
-            flat=len(plans) == 1,
+            flat=not layout.multi,
             output_docs=OUTPUT_DOCS,
             file_docs=_file_docs,
         ).encode()
@@ -93,7 +87,7 @@ def _render_root(tree: Tree, prefix: str, config: Config, plans: tuple[ClusterPl
     for step in steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
     title = f"root CA in {config.root.mount}/" if config.root.mode == "vault" else "shared steps (offline root)"
-    tree[f"{prefix}vault/setup.sh"] = _script("vault/setup.sh.j2", cfg=config, steps=steps, title=title)
+    tree[f"{prefix}{SETUP_SCRIPT}"] = _script("vault/setup.sh.j2", cfg=config, steps=steps, title=title)
 
 
 def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, include_root: bool) -> None:
@@ -113,14 +107,14 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
     steps = (*_root_steps(config), *cluster_steps) if include_root else cluster_steps
     for step in (*steps, IMPORT_STEP) if external else steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
-    tree[f"{prefix}vault/setup.sh"] = _script(
+    tree[f"{prefix}{SETUP_SCRIPT}"] = _script(
         "vault/setup.sh.j2",
         cfg=config,
         steps=steps,
         title=f"Vault CA for istiod, cluster {cluster_plan.name}",
         next_step=IMPORT_HINT if external else "",
     )
-    tree[f"{prefix}policy.hcl"] = RenderedFile(render_template("policy.hcl.j2", p=cluster_plan).encode())
+    tree[f"{prefix}{POLICY_FILE}"] = RenderedFile(render_template("policy.hcl.j2", p=cluster_plan).encode())
     header = f"Rendered by istio-vault-ca for cluster {cluster_plan.name}; edit the config and re-render."
     builders = {
         "tsb-controlplane": manifests.tsb_controlplane_overlay,
@@ -145,7 +139,7 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
     """(path, one line) for the README's file table, in the order a reviewer reads them."""
     config = cluster_plan.config
     cluster = cluster_plan.cluster
-    docs = [(f"{prefix}vault/setup.sh", "runs the steps below in order")]
+    docs = [(f"{prefix}{SETUP_SCRIPT}", "runs the steps below in order")]
     if prefix == "" and config.vault.audit.enabled:
         docs.append(("vault/01-audit.sh", f"enables the file audit device `{config.vault.audit.path}/`"))
     if prefix == "" and config.root.mode == "vault":

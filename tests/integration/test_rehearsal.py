@@ -98,19 +98,24 @@ def _assert_clean(tmp: Path, output: str) -> None:
     assert not BASE64_RUN.search(output), "output holds a long base64 run (key material?)"
 
 
-def rehearse(tmp_path: Path, *args: str, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+def cli(tmp_path: Path, *args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    """`istio-vault-ca ARGS` as a user runs it, from `cwd`."""
     tmp = tmp_path / "tmp"
     tmp.mkdir(exist_ok=True)
-    result = subprocess.run(
-        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "rehearse", *args],
-        cwd=REPO,
+    return subprocess.run(
+        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", *args],
+        cwd=cwd,
         env=_env(tmp),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    _assert_clean(tmp, result.stdout + result.stderr)
+
+
+def rehearse(tmp_path: Path, *args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
+    result = cli(tmp_path, "rehearse", *args, cwd=cwd, timeout=timeout)
+    _assert_clean(tmp_path / "tmp", result.stdout + result.stderr)
     return result
 
 
@@ -150,6 +155,30 @@ def test_several_clusters_rehearse_against_one_server(tmp_path: Path) -> None:
     for cluster in ("east", "west"):
         _line(result.stdout, "PASS", f"{AGENT_STEP} (cluster {cluster})")
         _line(result.stdout, "PASS", f"{FILES_STEP} (cluster {cluster})")
+
+
+def test_readme_flow_with_a_relative_from_dir(tmp_path: Path) -> None:
+    """README: `render -o out`, then `rehearse --from out/`, both from the project directory (relative paths).
+
+    The scripts run with the rehearsal's temp dir as their cwd: a relative tree path used to reach bash as is
+    (exit 127, "No such file or directory"). Both commands also name the same number of files: the marker file
+    that `render` writes is not counted by either.
+    """
+    project = tmp_path / "project"
+    project.mkdir()
+    _write_config(project, FAST % {"kv": 2}, "istio-vault-ca.yaml")
+    rendered = cli(tmp_path, "render", "-c", "istio-vault-ca.yaml", "-o", "out", cwd=project)
+    assert rendered.returncode == 0, rendered.stdout + rendered.stderr
+    count = re.search(r"rendered (\d+) files", rendered.stdout)
+    assert count is not None, rendered.stdout
+
+    result = rehearse(tmp_path, "-c", "istio-vault-ca.yaml", "--from", "out/", cwd=project)
+
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "exited 127" not in result.stdout
+    _line(result.stdout, "PASS", "run vault/setup.sh")
+    assert f": {count.group(1)} files, rehearsed against" in _line(result.stdout, "PASS", "use the rendered tree out")
+    assert "differs from a render of" not in result.stdout  # an unedited render has no hand edits
 
 
 def _edit(path: Path, old: str, new: str) -> None:

@@ -637,9 +637,10 @@ def run_agent(env: dict[str, str], tree: Path, directory: Path, *, policy: str =
     annotations (`rehearsal.agent`), run by `bao agent`, the pod's ca_dir re-rooted under `directory`. Auto-auth is
     a token holding only `policy`, or the real Kubernetes login as `service_account` (refusals only: no
     TokenReview here). Returns the process and where the four files are."""
+    from istio_vault_ca.generator.render.layout import layout_for
     from istio_vault_ca.verify.rehearsal import agent
+    from istio_vault_ca.verify.rehearsal.consistency import overlay_files
     from istio_vault_ca.verify.rehearsal.openbao import find_bao
-    from istio_vault_ca.verify.rehearsal.runner import layout_for, overlay_files
 
     cluster = layout_for(plan(load(CONFIG).config)).clusters[0]
     overlay = overlay_files(tree, cluster)[0]

@@ -8,16 +8,11 @@ import pytest
 
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import plan
-from istio_vault_ca.generator.errors import OverlayError
+from istio_vault_ca.generator.errors import OverlayError, RehearsalStepFailed
+from istio_vault_ca.generator.render.layout import ClusterLayout
 from istio_vault_ca.verify.rehearsal import agent
-from istio_vault_ca.verify.rehearsal.runner import (
-    ClusterLayout,
-    StepFailed,
-    check_cluster_overlay,
-    policy_allows,
-    policy_read_paths,
-    scrub,
-)
+from istio_vault_ca.verify.rehearsal.consistency import check_cluster_overlay, policy_allows, policy_read_paths
+from istio_vault_ca.verify.rehearsal.results import scrub
 from tests.support import EXAMPLES, render_into
 
 ALL_OUTPUTS = EXAMPLES / "kv-v2.yaml"  # renders the TSB, IstioOperator and Helm flavours at once
@@ -163,7 +158,7 @@ def test_consistency_rejects_secret_volume_path_that_is_not_root_ca_dir(tree: Pa
         text.replace("secret-volume-path: /vault/secrets", "secret-volume-path: /etc/cacerts-vault")
     )
     cluster = ClusterLayout(plan(load(str(ALL_OUTPUTS)).config)[0], "")
-    with pytest.raises(StepFailed) as failure:
+    with pytest.raises(RehearsalStepFailed) as failure:
         check_cluster_overlay(edited, cluster)
     assert "secret-volume-path /etc/cacerts-vault is not ROOT_CA_DIR /vault/secrets" in failure.value.finding
 

@@ -18,7 +18,8 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from istio_vault_ca.verify.checks.result import Report, Status
-from istio_vault_ca.verify.rehearsal.runner import Options, Outcome, Rehearsal, StepResult, one_line
+from istio_vault_ca.verify.rehearsal.results import Options, Outcome, StepResult, one_line
+from istio_vault_ca.verify.rehearsal.runner import Rehearsal
 
 SUITE = "istio-vault-ca rehearse"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
