@@ -239,8 +239,8 @@ def _kind(node: Any) -> str:
 # ---------------------------------------------------------------- limits on reading (README "Limits")
 
 
-class _Refused(Exception):
-    """A limit was hit while reading the YAML; carries the located problem."""
+class _Refused(UsageError):
+    """A limit was hit while reading the YAML; carries the located problem (caught here, becomes a ConfigError)."""
 
     def __init__(self, problem: Problem) -> None:
         super().__init__(str(problem))

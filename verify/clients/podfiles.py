@@ -19,7 +19,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from istio_vault_ca.generator.config.cafiles import CA_FILES
-from istio_vault_ca.generator.errors import PodFilesError
+from istio_vault_ca.generator.errors import CheckError, PodFilesError
 
 COMMAND_TIMEOUT = 30.0
 # The most output we keep from one command (README "Limits"): `cat` of one CA file, which files.MAX_CA_FILE_BYTES
@@ -93,8 +93,8 @@ def _bound(backend: Any, timeout: float) -> None:
     backend.run_local = run_local
 
 
-class _TooMuchOutput(Exception):
-    pass
+class _TooMuchOutput(CheckError):
+    """The command printed more than the limit; caught here and reported as a PodFilesError."""
 
 
 def _communicate_bounded(process: subprocess.Popen[bytes], timeout: float, limit: int) -> tuple[bytes, bytes]:

@@ -26,6 +26,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
+from istio_vault_ca.generator.errors import CheckError
+
 # Extensions Go's certificate parser handles (crypto/x509/parser.go processExtensions); a critical extension
 # outside this set makes Verify fail with "x509: unhandled critical extension".
 _HANDLED = {
@@ -48,8 +50,8 @@ ExtensionT = TypeVar("ExtensionT", bound=x509.ExtensionType)
 MAX_DEPTH = 10
 
 
-class VerifyError(Exception):
-    """Go's error text for the first problem met (as `x509:` messages read)."""
+class VerifyError(CheckError):
+    """Go's error text for the first problem met (as `x509:` messages read); the checks turn it into a finding."""
 
 
 @dataclass(frozen=True)
