@@ -396,9 +396,14 @@ def test_intermediate_resigned_without_the_root_is_caught(fresh: Configured) -> 
     assert "not the root at pki/cert/ca (1 cert(s))" in result.finding
     assert "format=pem_bundle" in result.hint
     assert [r.id for r in results.values() if r.status is Status.ERROR] == []
-    code, out, _, _ = cli(fresh.env, "verify", "chain", "--from-vault", "-c", str(fresh.config_path))
-    assert code == 1
-    assert "chain.includes-root" in out
+    # istiod loads a chain without the root and peers hold the root already: the chain check warns only, while
+    # vault.intermediate-chain above fails because the setup the config renders (pem_bundle) drifted.
+    code, out, _, _ = cli(
+        fresh.env, "verify", "chain", "--from-vault", "-c", str(fresh.config_path), "--output", "json"
+    )
+    assert code == 0
+    (includes_root,) = [c for c in json.loads(out)["checks"] if c["id"] == "chain.includes-root"]
+    assert includes_root["status"] == "warn"
 
 
 # ---------------------------------------------------------------- Vault unusable: exit 3, quickly
