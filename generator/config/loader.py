@@ -11,7 +11,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from istio_vault_ca.generator.config.model import Config, Location, cross_field_problems
+from istio_vault_ca.generator.config.model import Config, Location
+from istio_vault_ca.generator.config.rules import cross_field_problems
 from istio_vault_ca.generator.errors import ConfigError, Problem, UsageError
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"

@@ -10,15 +10,8 @@ from dataclasses import dataclass
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.generator.config.durations import hours, parse_duration
-from istio_vault_ca.generator.config.model import (
-    Cluster,
-    Config,
-    Intermediate,
-    KubernetesAuth,
-    effective_intermediate,
-    effective_kubernetes_auth,
-    effective_outputs,
-)
+from istio_vault_ca.generator.config.model import Cluster, Config, Intermediate, KubernetesAuth
+from istio_vault_ca.generator.config.rules import effective_intermediate, effective_kubernetes_auth, effective_outputs
 
 ANNOTATION_PREFIX = "vault.hashicorp.com/"
 

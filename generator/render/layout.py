@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from istio_vault_ca.generator.config.plan import ClusterPlan
+from istio_vault_ca.generator.render.flavours import all_flavours
 
 ROOT_PREFIX = "root/"
 CLUSTERS_DIR = "clusters/"
@@ -17,12 +18,8 @@ SETUP_SCRIPT = "vault/setup.sh"
 POLICY_FILE = "policy.hcl"
 # Offline root: setup.sh runs phase one (key + CSR); this step imports the signed certificate after signing.
 IMPORT_STEP = "07-intermediate-import.sh"
-# The istiod overlay of each install flavour, relative to the cluster's prefix.
-OUTPUT_FILES = {
-    "tsb-controlplane": "istiod/tsb-controlplane-overlay.yaml",
-    "istio-operator": "istiod/istio-operator-overlay.yaml",
-    "helm": "istiod/istiod-helm-values.yaml",
-}
+# The istiod overlay of each install flavour, relative to the cluster's prefix (each flavour module names its file).
+OUTPUT_FILES = {flavour.NAME: flavour.FILE for flavour in all_flavours()}
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,5 @@
-"""Kubernetes and Helm YAML, built as data and dumped once (never text templates)."""
+"""Kubernetes and Helm YAML, built as data and dumped once (never text templates); istiod's overlays are built by
+the flavour modules (generator/render/flavours/)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,6 @@ from istio_vault_ca.generator.config.plan import ClusterPlan
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
-
-ISTIO_OPERATOR_API = "install.istio.io/v1alpha1"
 
 
 def _sorted(value: Any) -> Any:
@@ -56,53 +55,6 @@ def dump(*documents: Any, header: str = "") -> str:
     else:
         _yaml(True).dump_all([_sorted(document) for document in documents], stream)
     return stream.getvalue()
-
-
-def _hold(plan: ClusterPlan) -> bool:
-    return plan.config.istiod.hold_application_until_proxy_starts
-
-
-def _env_list(plan: ClusterPlan) -> list[dict[str, str]]:
-    return [{"name": name, "value": value} for name, value in sorted(plan.env.items())]
-
-
-def tsb_controlplane_overlay(plan: ClusterPlan) -> dict[str, Any]:
-    """The `spec.components.istio.kubeSpec.overlays` fragment of a TSB ControlPlane: one entry, every patch."""
-    patches: list[dict[str, Any]] = [
-        {"path": "spec.components.pilot.k8s.env", "value": _env_list(plan)},
-        {"path": "spec.components.pilot.k8s.podAnnotations", "value": plan.annotations()},
-    ]
-    if _hold(plan):
-        patches.append({"path": "spec.meshConfig.defaultConfig.holdApplicationUntilProxyStarts", "value": True})
-    overlay = {
-        "apiVersion": ISTIO_OPERATOR_API,
-        "kind": "IstioOperator",
-        "name": plan.config.istiod.operator_name,
-        "patches": patches,
-    }
-    return {"spec": {"components": {"istio": {"kubeSpec": {"overlays": [overlay]}}}}}
-
-
-def istio_operator_overlay(plan: ClusterPlan) -> dict[str, Any]:
-    spec: dict[str, Any] = {
-        "components": {"pilot": {"k8s": {"env": _env_list(plan), "podAnnotations": plan.annotations()}}}
-    }
-    if _hold(plan):
-        spec["meshConfig"] = {"defaultConfig": {"holdApplicationUntilProxyStarts": True}}
-    return {
-        "apiVersion": ISTIO_OPERATOR_API,
-        "kind": "IstioOperator",
-        "metadata": {"name": "istiod-vault-ca", "namespace": plan.config.istiod.namespace},
-        "spec": spec,
-    }
-
-
-def istiod_helm_values(plan: ClusterPlan) -> dict[str, Any]:
-    """istio-discovery chart values (Istio 1.24+: `env` is a name->value map at the top level)."""
-    values: dict[str, Any] = {"env": dict(plan.env), "podAnnotations": plan.annotations()}
-    if _hold(plan):
-        values["meshConfig"] = {"defaultConfig": {"holdApplicationUntilProxyStarts": True}}
-    return values
 
 
 def vault_helm_values(plan: ClusterPlan) -> dict[str, Any]:

@@ -9,8 +9,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from istio_vault_ca.generator.config.model import ROTATION_STAGING_SUFFIX, Config
+from istio_vault_ca.generator.config.model import Config
 from istio_vault_ca.generator.config.plan import INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ROOT_ISSUER_NAME, ClusterPlan
+from istio_vault_ca.generator.config.rules import ROTATION_STAGING_SUFFIX
 from istio_vault_ca.generator.render.templating import render_template
 from istio_vault_ca.generator.render.tree import RenderedFile, Tree
 

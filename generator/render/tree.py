@@ -14,7 +14,8 @@ from istio_vault_ca.generator.config.plan import (
     plan,
 )
 from istio_vault_ca.generator.render import manifests
-from istio_vault_ca.generator.render.layout import IMPORT_STEP, OUTPUT_FILES, POLICY_FILE, SETUP_SCRIPT, layout_for
+from istio_vault_ca.generator.render.flavours import all_flavours, get_flavour
+from istio_vault_ca.generator.render.layout import IMPORT_STEP, POLICY_FILE, SETUP_SCRIPT, layout_for
 from istio_vault_ca.generator.render.templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
@@ -23,16 +24,7 @@ CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", 
 EXTERNAL_CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-csr.sh", "05-kubernetes-auth.sh", "06-policy.sh")
 IMPORT_HINT = f"unless 04 found it imported: sign the CSR offline, then run vault/{IMPORT_STEP}"
 
-OUTPUT_DOCS = {
-    "tsb-controlplane": "`istiod/tsb-controlplane-overlay.yaml`: merge into your TSB `ControlPlane` CR "
-    "(`spec.components.istio.kubeSpec.overlays`); note the env patch sets istiod's whole `pilot.k8s.env` list",
-    "istio-operator": "`istiod/istio-operator-overlay.yaml`: `istioctl install -f <your IstioOperator> "
-    "-f istiod/istio-operator-overlay.yaml`",
-    "helm": "`istiod/istiod-helm-values.yaml`: add it after your release's own values, `helm upgrade istiod "
-    "istio/istiod -n <istio-namespace> -f <your-istiod-values.yaml> -f istiod/istiod-helm-values.yaml` (or "
-    "`--reuse-values -f istiod/istiod-helm-values.yaml`); alone it would reset every other value to the chart's "
-    "default (Istio 1.24+ value layout)",
-}
+OUTPUT_DOCS = {flavour.NAME: flavour.DOC for flavour in all_flavours()}
 
 
 @dataclass(frozen=True)
@@ -116,13 +108,9 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
     )
     tree[f"{prefix}{POLICY_FILE}"] = RenderedFile(render_template("policy.hcl.j2", p=cluster_plan).encode())
     header = f"Rendered by istio-vault-ca for cluster {cluster_plan.name}; edit the config and re-render."
-    builders = {
-        "tsb-controlplane": manifests.tsb_controlplane_overlay,
-        "istio-operator": manifests.istio_operator_overlay,
-        "helm": manifests.istiod_helm_values,
-    }
     for output in cluster_plan.outputs:
-        tree[f"{prefix}{OUTPUT_FILES[output]}"] = _yaml(header, builders[output](cluster_plan))
+        flavour = get_flavour(output)
+        tree[f"{prefix}{flavour.FILE}"] = _yaml(header, flavour.build(cluster_plan))
     tree[f"{prefix}vault-helm-values.yaml"] = _yaml(header, manifests.vault_helm_values(cluster_plan))
     reviewer = cluster_plan.kubernetes_auth.reviewer
     if reviewer == "secret":
@@ -172,7 +160,7 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
             )
         )
     docs += [
-        (f"{prefix}{OUTPUT_FILES[o]}", "istiod overlay: " + OUTPUT_DOCS[o].split(":", 1)[1].strip())
+        (f"{prefix}{get_flavour(o).FILE}", "istiod overlay: " + get_flavour(o).DOC.split(":", 1)[1].strip())
         for o in cluster_plan.outputs
     ]
     docs.append((f"{prefix}vault-helm-values.yaml", "values for the Vault Helm chart (agent injector enabled)"))

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from istio_vault_ca.generator.errors import OverlayError
+from istio_vault_ca.generator.render.flavours import all_flavours
 from istio_vault_ca.verify.checks import agent_logs
 from istio_vault_ca.verify.checks.result import redact
 
@@ -31,9 +32,6 @@ DEFAULT_ROOT_CA_DIR = "/etc/cacerts"
 DEFAULT_MAP_TEMPLATE = '{{ with secret "%s" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}'
 DEFAULT_JSON_TEMPLATE = '{{ with secret "%s" }}{{ .Data | toJSON }}\n{{ end }}'
 SECRET_CALL = re.compile(r'\bsecret\s+"([^"]+)"')
-
-TSB_ANNOTATIONS_PATCH = "spec.components.pilot.k8s.podAnnotations"
-TSB_ENV_PATCH = "spec.components.pilot.k8s.env"
 
 
 @dataclass(frozen=True)
@@ -69,11 +67,11 @@ def read_overlay(path: Path, source: str) -> IstiodOverlay:
         raise OverlayError(f"{source}: cannot be read as YAML ({type(error).__name__})") from None
     if not isinstance(document, dict):
         raise OverlayError(f"{source}: is not a YAML mapping")
-    for flavour, extract in (("tsb-controlplane", _tsb), ("istio-operator", _operator), ("helm", _helm)):
-        found = extract(document)
+    for flavour in all_flavours():
+        found = flavour.read(document)
         if found is not None:
             annotations, env = found
-            return IstiodOverlay(source, flavour, _strings(annotations, source), _strings(env, source))
+            return IstiodOverlay(source, flavour.NAME, _strings(annotations, source), _strings(env, source))
     raise OverlayError(f"{source}: no istiod podAnnotations found (TSB overlay, IstioOperator or Helm values)")
 
 
@@ -84,53 +82,6 @@ def _strings(values: Mapping[Any, Any], source: str) -> dict[str, str]:
             raise OverlayError(f"{source}: {key} must be a string")
         result[str(key)] = value if isinstance(value, str) else json.dumps(value)
     return result
-
-
-def _env_list(items: Any) -> dict[str, str]:
-    if not isinstance(items, list):
-        return {}
-    return {str(i["name"]): str(i.get("value", "")) for i in items if isinstance(i, dict) and "name" in i}
-
-
-def _dig(document: Any, *keys: str) -> Any:
-    for key in keys:
-        if not isinstance(document, dict):
-            return None
-        document = document.get(key)
-    return document
-
-
-def _tsb(document: dict[str, Any]) -> tuple[Mapping[Any, Any], dict[str, str]] | None:
-    overlays = _dig(document, "spec", "components", "istio", "kubeSpec", "overlays")
-    if not isinstance(overlays, list):
-        return None
-    annotations: Mapping[Any, Any] | None = None
-    env: dict[str, str] = {}
-    for overlay in overlays:
-        for patch in (overlay or {}).get("patches") or []:
-            if not isinstance(patch, dict):
-                continue
-            if patch.get("path") == TSB_ANNOTATIONS_PATCH and isinstance(patch.get("value"), dict):
-                annotations = patch["value"]
-            elif patch.get("path") == TSB_ENV_PATCH:
-                env = _env_list(patch.get("value"))
-    return None if annotations is None else (annotations, env)
-
-
-def _operator(document: dict[str, Any]) -> tuple[Mapping[Any, Any], dict[str, str]] | None:
-    k8s = _dig(document, "spec", "components", "pilot", "k8s")
-    if document.get("kind") != "IstioOperator" or not isinstance(_dig(k8s, "podAnnotations"), dict):
-        return None
-    return k8s["podAnnotations"], _env_list(k8s.get("env"))
-
-
-def _helm(document: dict[str, Any]) -> tuple[Mapping[Any, Any], dict[str, str]] | None:
-    # Istio 1.24+ flat values; the legacy `pilot:` block still works there and is all that older charts read.
-    for values in (document, document.get("pilot")):
-        if isinstance(values, dict) and isinstance(values.get("podAnnotations"), dict):
-            env = values.get("env")
-            return values["podAnnotations"], ({str(k): str(v) for k, v in env.items()} if isinstance(env, dict) else {})
-    return None
 
 
 @dataclass(frozen=True)

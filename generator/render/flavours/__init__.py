@@ -1,0 +1,51 @@
+"""Installer flavours: how istiod gets the agent annotations and ROOT_CA_DIR, one module per installer.
+
+Each flavour module both builds its overlay from the plan (`build`) and reads a rendered one back (`read`), so the
+renderer, the rehearsal and the verifier can never disagree on its shape. It also states the file it renders
+(`FILE`, relative to the cluster's directory), how a person applies it (`DOC`) and the uid istiod runs as under
+it (`ISTIOD_UID`: the agent must write the key as that uid).
+
+Adding a flavour: a module here with those four names and one line in `FLAVOUR_MODULES`; the config accepts its
+name in `istiod.outputs`, `render` writes it and `rehearse` reads it back.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from istio_vault_ca.generator.config.plan import ClusterPlan
+
+# The name in `istiod.outputs` -> the module of this package. Importing this table costs nothing: the config
+# model validates names against it before any flavour module is loaded.
+FLAVOUR_MODULES: dict[str, str] = {
+    "tsb-controlplane": "tsb",
+    "istio-operator": "istio_operator",
+    "helm": "helm",
+}
+
+# What `read` finds in a rendered overlay: istiod's pod annotations and its environment.
+IstiodSettings = tuple[Mapping[Any, Any], dict[str, str]]
+
+
+class Flavour(Protocol):
+    NAME: str
+    FILE: str
+    DOC: str
+    ISTIOD_UID: int
+
+    def build(self, plan: ClusterPlan) -> dict[str, Any]: ...
+
+    def read(self, document: dict[str, Any]) -> IstiodSettings | None: ...
+
+
+def get_flavour(name: str) -> Flavour:
+    """The flavour module for an `istiod.outputs` name (KeyError for an unknown name: the model refuses those)."""
+    module: Flavour = importlib.import_module(f"{__name__}.{FLAVOUR_MODULES[name]}")
+    return module
+
+
+def all_flavours() -> list[Flavour]:
+    return [get_flavour(name) for name in FLAVOUR_MODULES]
