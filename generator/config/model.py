@@ -20,6 +20,7 @@ from pydantic import (
 )
 
 from istio_vault_ca.generator.config.durations import parse_duration
+from istio_vault_ca.generator.config.monitoring import Monitoring, monitoring_problems
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -366,6 +367,7 @@ class Config(Strict):
     istiod: Istiod = Istiod()
     kubernetes_auth: KubernetesAuth = KubernetesAuth()
     clusters: list[Cluster] = Field(default_factory=lambda: [Cluster()], min_length=1)
+    monitoring: Monitoring = Monitoring()  # opt-in exporter (generator/config/monitoring.py)
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Config:
@@ -382,7 +384,7 @@ Location = tuple[str | int, ...]
 
 def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
     """Rules that span fields, each reported at the field a person should change."""
-    problems: list[tuple[Location, str]] = []
+    problems: list[tuple[Location, str]] = [*monitoring_problems(config.monitoring)]
     root = config.root
     try:
         _check_key(root.key_type, root.key_bits)
