@@ -99,8 +99,8 @@ class Exporter:
         self.report: Report | None = None
         self.stop = threading.Event()
         self._hung: threading.Thread | None = None
+        # Empty until the scheduler's first publish: prometheus_client is imported there, after the port is open.
         self.body = b""
-        self._publish()
 
     def _publish(self) -> None:
         """Prepare the bytes every scrape returns until the next run ends (one reference swap: no lock needed)."""
@@ -174,6 +174,7 @@ class Exporter:
         import secrets
 
         jitter = secrets.SystemRandom()
+        self._publish()
         while not self.stop.is_set():
             self.run_once()
             self.stop.wait(self.interval * (1 + jitter.uniform(0, JITTER)))
