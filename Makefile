@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test lint typecheck unit render-check golden bench fuzz clean
+.PHONY: demo test e2e prometheus-tools lint typecheck unit render-check golden bench fuzz clean
 
 # The editable install imports istio_vault_ca.generator / istio_vault_ca.verify from these links (pyproject.toml).
 DEVLINKS := build/dev/istio_vault_ca/.linked
@@ -26,7 +26,15 @@ demo: $(STAMP)
 	$(BIN)/istio-vault-ca render -o out
 	$(BIN)/istio-vault-ca rehearse
 
-test: $(STAMP) lint typecheck
+# promtool and prometheus (Debian's Prometheus 2.x) for tests/prometheus: installed when missing and running as
+# root, as the bench installs openssl; otherwise those tests skip saying so (and fail when CI is set).
+prometheus-tools:
+	@command -v promtool >/dev/null && command -v prometheus >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
+		else echo "promtool/prometheus missing: apt-get install prometheus (tests/prometheus will skip)" >&2; fi; }
+
+test: $(STAMP) lint typecheck prometheus-tools
 	$(BIN)/istio-vault-ca render --check -o out
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e"
 

@@ -21,6 +21,7 @@ from pydantic import (
 )
 
 from istio_vault_ca.generator.config.durations import parse_duration
+from istio_vault_ca.generator.config.monitoring import Monitoring
 from istio_vault_ca.generator.render.flavours import FLAVOUR_MODULES
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -379,6 +380,7 @@ class Config(Strict):
     istiod: Istiod = Istiod()
     kubernetes_auth: KubernetesAuth = KubernetesAuth()
     clusters: list[Cluster] = Field(default_factory=lambda: [Cluster()], min_length=1)
+    monitoring: Monitoring = Monitoring()  # opt-in exporter (generator/config/monitoring.py)
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Config:

@@ -15,12 +15,13 @@ from istio_vault_ca.generator.config.model import (
     _check_key,
     _check_reviewer,
 )
+from istio_vault_ca.generator.config.monitoring import monitoring_problems
 from istio_vault_ca.generator.render.flavours import get_flavour
 
 
 def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
     """Rules that span fields, each reported at the field a person should change."""
-    problems: list[tuple[Location, str]] = []
+    problems: list[tuple[Location, str]] = [*monitoring_problems(config.monitoring)]
     root = config.root
     try:
         _check_key(root.key_type, root.key_bits)

@@ -121,6 +121,33 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
         tree[f"{prefix}kubernetes/istiod-auth-delegator.yaml"] = _yaml(
             header, manifests.istiod_auth_delegator(cluster_plan)
         )
+    if config.monitoring.enabled:
+        _render_monitoring(tree, prefix, cluster_plan, header)
+
+
+def _render_monitoring(tree: Tree, prefix: str, cluster_plan: ClusterPlan, header: str) -> None:
+    """`monitoring/`: the exporter, its RBAC, its Vault role and policy, and the Prometheus Operator objects."""
+    from istio_vault_ca.generator.render import monitoring
+
+    config = cluster_plan.config
+    config_text = manifests.dump(config.model_dump(mode="json", exclude_defaults=True))
+    where = f"{prefix}monitoring/"
+    tree[f"{where}rbac.yaml"] = _yaml(header, *monitoring.rbac(cluster_plan))
+    workload = monitoring.deployment if config.monitoring.mode == "deployment" else monitoring.cronjob
+    tree[f"{where}exporter.yaml"] = _yaml(
+        header, monitoring.config_map(cluster_plan, config_text), workload(cluster_plan)
+    )
+    if config.monitoring.mode == "deployment":
+        tree[f"{where}service-monitor.yaml"] = _yaml(header, *monitoring.service_and_monitor(cluster_plan))
+    tree[f"{where}prometheus-rule.yaml"] = _yaml(header, monitoring.prometheus_rule(cluster_plan))
+    tree[f"{where}vault-policy.hcl"] = RenderedFile(monitoring.policy_hcl(cluster_plan).encode())
+    tree[f"{where}vault-monitor.sh"] = _script(
+        "monitoring/vault-monitor.sh.j2",
+        cfg=config,
+        p=cluster_plan,
+        role=monitoring.monitor_role(cluster_plan),
+        policy=monitoring.monitor_policy(cluster_plan),
+    )
 
 
 def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
@@ -173,6 +200,34 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
         )
     elif cluster_plan.kubernetes_auth.reviewer == "client-jwt":
         docs.append((f"{prefix}kubernetes/istiod-auth-delegator.yaml", "lets istiod's token review itself"))
+    if config.monitoring.enabled:
+        docs += _monitoring_docs(cluster_plan, f"{prefix}monitoring/")
+    return docs
+
+
+def _monitoring_docs(cluster_plan: ClusterPlan, where: str) -> list[tuple[str, str]]:
+    from istio_vault_ca.generator.render.monitoring import GIVEN_UP_CHECKS, monitor_policy, monitor_role
+
+    monitoring = cluster_plan.config.monitoring
+    workload = "Deployment running `serve`" if monitoring.mode == "deployment" else "CronJob pushing to the Pushgateway"
+    docs = [
+        (
+            f"{where}vault-monitor.sh",
+            f"writes policy `{monitor_policy(cluster_plan)}` and role "
+            f"`{monitor_role(cluster_plan)}` for the exporter (after vault/setup.sh)",
+        ),
+        (
+            f"{where}vault-policy.hcl",
+            "what `verify vault` reads, never the key: gives up " + ", ".join(f"`{c}`" for c in GIVEN_UP_CHECKS),
+        ),
+        (f"{where}rbac.yaml", "the exporter's service account and the least RBAC of the cluster checks"),
+        (f"{where}exporter.yaml", f"its config and the {workload} (non-root, read-only root filesystem)"),
+    ]
+    if monitoring.mode == "deployment":
+        docs.append((f"{where}service-monitor.yaml", "Service and ServiceMonitor for /metrics"))
+    docs.append(
+        (f"{where}prometheus-rule.yaml", "PrometheusRule: expiry, failing checks, self-signed istiod, exporter absent")
+    )
     return docs
 
 

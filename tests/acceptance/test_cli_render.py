@@ -99,6 +99,7 @@ def test_schema_is_json_schema_of_the_model() -> None:
         "istiod",
         "kubernetes_auth",
         "clusters",
+        "monitoring",
     }
 
 

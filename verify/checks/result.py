@@ -7,6 +7,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from istio_vault_ca.verify.checks.facts import Facts
+
 
 class Status(str, enum.Enum):
     PASS = "pass"
@@ -56,9 +58,13 @@ def errored(check_id: str, target: str, finding: str, hint: str = "") -> CheckRe
 
 @dataclass
 class Report:
-    """An ordered collection of results with the summary every reporter prints."""
+    """An ordered collection of results with the summary every reporter prints.
+
+    `facts` (expiries, istiod's CA, reachability) feed only the Prometheus output; the other formats ignore
+    them, so their shape never changes."""
 
     checks: list[CheckResult] = field(default_factory=list)
+    facts: Facts = field(default_factory=Facts)
 
     def extend(self, results: Iterable[CheckResult]) -> None:
         self.checks.extend(results)

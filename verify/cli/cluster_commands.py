@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import CaFile, ClusterPlan
     from istio_vault_ca.verify.checks.chain.versions import IstioVersion
-    from istio_vault_ca.verify.checks.cluster import PodState, VaultRoot
+    from istio_vault_ca.verify.checks.cluster import ClusterState, PodState, VaultRoot
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.kube import KubeTarget
     from istio_vault_ca.verify.clients.vault import VaultApi
@@ -23,15 +23,34 @@ if TYPE_CHECKING:
 
 def cluster(args: argparse.Namespace) -> int:
     """verify cluster -c CONFIG [--cluster NAME] [--kubeconfig F] [--context C]"""
-    return _verify(args, everything=False)
+    return _emit(*cluster_report(args), args.output)
 
 
 def all_checks(args: argparse.Namespace) -> int:
     """verify all: chain (from the pod and from Vault), vault and cluster checks in one report."""
+    return _emit(*all_report(args), args.output)
+
+
+def _emit(report: Report, code: int, output: str) -> int:
+    from istio_vault_ca.verify.checks.reporters import emit
+
+    emit(report, output)
+    return code
+
+
+def cluster_report(args: argparse.Namespace) -> tuple[Report, int]:
+    """The report of `verify cluster` and its exit code (what `serve cluster` runs on each interval)."""
+    return _verify(args, everything=False)
+
+
+def all_report(args: argparse.Namespace) -> tuple[Report, int]:
+    """The report of `verify all` and its exit code (3 when Vault or the API server was unreachable)."""
     return _verify(args, everything=True)
 
 
-def _verify(args: argparse.Namespace, *, everything: bool) -> int:
+def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]:
+    import time
+
     from istio_vault_ca.generator.errors import (
         EXIT_UNREACHABLE,
         KubeAccessError,
@@ -39,12 +58,12 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> int:
         UsageError,
         VaultUnavailable,
     )
-    from istio_vault_ca.verify.checks.cluster import collect, run
-    from istio_vault_ca.verify.checks.reporters import emit
+    from istio_vault_ca.verify.checks.cluster import collect
     from istio_vault_ca.verify.checks.result import Report, errored
     from istio_vault_ca.verify.cli.verify_commands import load_plans, open_vault
     from istio_vault_ca.verify.clients.kube import connect
 
+    started, clock = time.time(), time.monotonic()
     if args.warn_days < 0:
         raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
     config, plans = load_plans(args)
@@ -56,6 +75,12 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> int:
         )
     plan = plans[0]
     report = Report()
+    report.facts.clusters = (plan.name,)
+
+    def done(code: int) -> tuple[Report, int]:
+        report.facts.started, report.facts.duration = started, time.monotonic() - clock
+        return report, code
+
     if not everything:
         kube = connect(args.kubeconfig, args.context)
         root = vault_root(config, plan)
@@ -66,47 +91,78 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> int:
         try:
             api = open_vault(config)
             api.health()
-            root = _vault_part(api, config, plan, report, args.warn_days, args.istio_version)
+            root = _vault_part(api, config, plan, report, args)
+            report.facts.reachable["vault"] = True
         except VaultUnavailable as error:
             unreachable = True
+            report.facts.reachable["vault"] = False
             report.extend([errored("vault.reachable", config.vault.address, str(error), error.hint)])
             root = vault_root(config, plan)
         try:
             kube = connect(args.kubeconfig, args.context)
             state = collect(kube, plan)
         except (KubeConfigProblem, KubeAccessError) as error:
+            report.facts.reachable["kubernetes"] = False
             hint = error.hint or "pass --kubeconfig/--context for the cluster istiod runs in"
             report.extend([errored("cluster.api-reachable", args.context or "kubeconfig", str(error), hint)])
-            emit(report, args.output)
-            return EXIT_UNREACHABLE
-        report.extend(run(state, plan, root))
-        for pod in state.pods:
-            report.extend(
-                pod_file_results(pod, plan, kube.target, warn_days=args.warn_days, version=args.istio_version)
-            )
-        emit(report, args.output)
-        return EXIT_UNREACHABLE if unreachable else report.exit_code()
+            return done(EXIT_UNREACHABLE)
+        report.facts.reachable["kubernetes"] = True
+        _cluster_part(state, plan, root, kube.target, report, args)
+        return done(EXIT_UNREACHABLE if unreachable else report.exit_code())
     state = collect(kube, plan)
+    report.facts.reachable["kubernetes"] = True
+    _cluster_part(state, plan, root, kube.target, report, args)
+    return done(report.exit_code())
+
+
+def _cluster_part(
+    state: ClusterState,
+    plan: ClusterPlan,
+    root: VaultRoot,
+    target: KubeTarget,
+    report: Report,
+    args: argparse.Namespace,
+) -> None:
+    """cluster.* checks, pod.* and chain.* on each pod's files, and what each istiod log says it loaded."""
+    from istio_vault_ca.verify.checks.cluster import DISCOVERY, run
+    from istio_vault_ca.verify.checks.cluster.ca_log import ca_source
+    from istio_vault_ca.verify.checks.facts import IstiodCaFact
+
     report.extend(run(state, plan, root))
     for pod in state.pods:
-        report.extend(pod_file_results(pod, plan, kube.target, warn_days=args.warn_days, version=args.istio_version))
-    emit(report, args.output)
-    return report.exit_code()
+        log = pod.logs.get(DISCOVERY)
+        if log is not None and log.text is not None:
+            report.facts.istiod_ca.append(IstiodCaFact(pod.target, plan.name, ca_source(log.text)))
+        report.extend(
+            pod_file_results(pod, plan, target, warn_days=args.warn_days, version=args.istio_version, report=report)
+        )
 
 
 def _vault_part(
-    api: VaultApi, config: Config, plan: ClusterPlan, report: Report, warn_days: int, version: IstioVersion | None
+    api: VaultApi, config: Config, plan: ClusterPlan, report: Report, args: argparse.Namespace
 ) -> VaultRoot:
-    """vault.* checks and chain.* on the values read from Vault as the agent templates read them."""
+    """vault.* checks and chain.* on the values read from Vault as the agent templates read them.
+
+    With `--skip-check vault.kv-key-matches` (a token that must not read the key, as the in-cluster exporter's)
+    the key is not read at all, so the chain checks on Vault's values are left out: the pod's files, which
+    istiod really reads, are still judged by the same checks."""
     from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
     from istio_vault_ca.verify.checks.cluster import VaultRoot
-    from istio_vault_ca.verify.checks.vault import check_vault, read_ca_values
+    from istio_vault_ca.verify.checks.vault import check_vault, read_ca_values, template_value
+    from istio_vault_ca.verify.cli.verify_commands import add_vault_certificates, given_up_checks
 
-    report.extend(check_vault(api, config, (plan,), warn_days=warn_days))
+    given_up = given_up_checks(args)
+    warn_days, version = args.warn_days, args.istio_version
+    report.extend(check_vault(api, config, (plan,), warn_days=warn_days, given_up=given_up))
+    add_vault_certificates(api, (plan,), report)
+    root_file = _root_file(plan)
+    source = f"{api.address} {root_file.secret_path}"
+    if "vault.kv-key-matches" in given_up:
+        root_pem = template_value(api.read(root_file.secret_path), root_file.data_keys)
+        return VaultRoot(root_pem, source) if root_pem else VaultRoot(None, source, f"{source} holds no certificate")
     values, labels = read_ca_values(api, plan)
     target = f"{api.address} (cluster {plan.name})"
     report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version or DEFAULT))
-    source = f"{api.address} {_root_file(plan).secret_path}"
     pem = values.get(ROOT_CERT)
     return VaultRoot(pem, source) if pem else VaultRoot(None, source, f"{source} holds no certificate")
 
@@ -151,10 +207,17 @@ def istiod_version(pod: PodState) -> IstioVersion | None:
 
 
 def pod_file_results(
-    pod: PodState, plan: ClusterPlan, target: KubeTarget, *, warn_days: int, version: IstioVersion | None = None
+    pod: PodState,
+    plan: ClusterPlan,
+    target: KubeTarget,
+    *,
+    warn_days: int,
+    version: IstioVersion | None = None,
+    report: Report | None = None,
 ) -> list[CheckResult]:
     """The four files as istiod sees them, read with kubectl exec through testinfra, then checked as the istiod
-    release of the pod's image loads them (`--istio-version` overrides; an unknown tag means the newest)."""
+    release of the pod's image loads them (`--istio-version` overrides; an unknown tag means the newest).
+    With `report`, their certificates' expiries go into its facts (source `pod`)."""
     from istio_vault_ca.generator.errors import PodFilesError
     from istio_vault_ca.verify.checks.cluster import DISCOVERY, SIDECAR, container_status, dig, pod_file_checks
     from istio_vault_ca.verify.checks.result import errored, skipped
@@ -177,6 +240,8 @@ def pod_file_results(
             if error.no_shell:
                 continue
             break
+        if report is not None:
+            report.facts.add_certificates(files.values, source="pod", target=files.target, cluster=plan.name)
         return pod_file_checks(files, plan, warn_days=warn_days, version=version or istiod_version(pod))
     assert problem is not None
     return [errored("pod.ca-files-present", where, f"cannot read the files: {problem}", problem.hint)]

@@ -26,6 +26,13 @@ def _rehearse(args: argparse.Namespace) -> int:
     return rehearse(args)
 
 
+def _serve(args: argparse.Namespace) -> int:
+    """`serve` (imported when it runs: threads, an HTTP server and prometheus_client are not needed otherwise)."""
+    from istio_vault_ca.verify.cli.serve_command import serve
+
+    return serve(args)
+
+
 def _plan_rotation(args: argparse.Namespace) -> int:
     """`plan-rotation` (imported when it runs: it reads certificates with cryptography at import)."""
     from istio_vault_ca.verify.rotation import plan_command
@@ -46,8 +53,7 @@ def _add_cluster(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cluster", metavar="NAME", help="only this cluster of the config (default: all)")
 
 
-def _add_report_flags(parser: argparse.ArgumentParser) -> None:
-    _add_output(parser)
+def _add_warn_days(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warn-days",
         type=int,
@@ -84,6 +90,69 @@ def _add_istio_version(parser: argparse.ArgumentParser) -> None:
 def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
+
+
+def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
+    """The TARGETs of `verify` (chain, vault, cluster, all), which `serve` takes too: same flags, same checks.
+
+    Under `serve` each target's handler is the exporter and `build` the report it re-runs; `--output` is left out
+    (the exporter speaks the Prometheus format only)."""
+    checks = parent.add_subparsers(dest="verify_command", metavar="TARGET", required=True)
+
+    def target(name: str, help_text: str, handler: Handler, build: str) -> argparse.ArgumentParser:
+        sub = checks.add_parser(name, help=help_text)
+        sub.set_defaults(handler=_serve if serve else handler, build=build)
+        return sub
+
+    def report_flags(sub: argparse.ArgumentParser) -> None:
+        if not serve:
+            _add_output(sub)
+        _add_warn_days(sub)
+
+    chain = target("chain", "check the four CA files as a chain istiod can use", verify_commands.chain, "chain")
+    chain.add_argument("dirs", nargs="*", metavar="DIR", help="directories holding the four CA files")
+    chain.add_argument(
+        "--from-vault", action="store_true", help="read the four values from Vault as the agent templates do"
+    )
+    _add_config(chain)
+    _add_cluster(chain)
+    report_flags(chain)
+    _add_istio_version(chain)
+
+    vault = target("vault", "compare the live Vault with the config", verify_commands.vault, "vault")
+    _add_config(vault)
+    _add_cluster(vault)
+    report_flags(vault)
+    _add_skip_check(vault)
+
+    cluster = target(
+        "cluster", "prove istiod in the live cluster runs on the Vault CA", cluster_commands.cluster, "cluster"
+    )
+    _add_config(cluster)
+    _add_cluster(cluster)
+    _add_kube_flags(cluster)
+    report_flags(cluster)
+    _add_istio_version(cluster)
+
+    everything = target(
+        "all", "chain (from the pod and from Vault), vault and cluster checks", cluster_commands.all_checks, "all"
+    )
+    _add_config(everything)
+    _add_cluster(everything)
+    _add_kube_flags(everything)
+    report_flags(everything)
+    _add_istio_version(everything)
+    _add_skip_check(everything)
+
+
+def _add_skip_check(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--skip-check",
+        action="append",
+        metavar="ID",
+        help="report this Vault check as skipped without its request (repeatable): for a token that must not "
+        "read what it reads, e.g. the in-cluster exporter's (vault.kv-key-matches, vault.policy-grants-read)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -123,40 +192,24 @@ def build_parser() -> argparse.ArgumentParser:
     init.set_defaults(handler=render_commands.init)
 
     verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
-    checks = verify.add_subparsers(dest="verify_command", metavar="TARGET", required=True)
+    _add_targets(verify, serve=False)
 
-    chain = checks.add_parser("chain", help="check the four CA files as a chain istiod can use")
-    chain.add_argument("dirs", nargs="*", metavar="DIR", help="directories holding the four CA files")
-    chain.add_argument(
-        "--from-vault", action="store_true", help="read the four values from Vault as the agent templates do"
+    serve = commands.add_parser(
+        "serve", help="export the checks of TARGET as Prometheus metrics, re-run on an interval (/metrics, /healthz)"
     )
-    _add_config(chain)
-    _add_cluster(chain)
-    _add_report_flags(chain)
-    _add_istio_version(chain)
-    chain.set_defaults(handler=verify_commands.chain)
-
-    vault = checks.add_parser("vault", help="compare the live Vault with the config")
-    _add_config(vault)
-    _add_cluster(vault)
-    _add_report_flags(vault)
-    vault.set_defaults(handler=verify_commands.vault)
-
-    cluster = checks.add_parser("cluster", help="prove istiod in the live cluster runs on the Vault CA")
-    _add_config(cluster)
-    _add_cluster(cluster)
-    _add_kube_flags(cluster)
-    _add_report_flags(cluster)
-    _add_istio_version(cluster)
-    cluster.set_defaults(handler=cluster_commands.cluster)
-
-    everything = checks.add_parser("all", help="chain (from the pod and from Vault), vault and cluster checks")
-    _add_config(everything)
-    _add_cluster(everything)
-    _add_kube_flags(everything)
-    _add_report_flags(everything)
-    _add_istio_version(everything)
-    everything.set_defaults(handler=cluster_commands.all_checks)
+    serve.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on, e.g. 127.0.0.1:9402")
+    serve.add_argument(
+        "--interval", type=float, default=300.0, metavar="SECONDS", help="seconds between runs (default: 300)"
+    )
+    serve.add_argument(
+        "--timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a run still going after this long is given up and the last results kept (default: the interval, "
+        "at most 120)",
+    )
+    _add_targets(serve, serve=True)
 
     rehearse = commands.add_parser(
         "rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"

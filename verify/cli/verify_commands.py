@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import argparse
 import os
+import time
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -58,11 +60,30 @@ def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
     return report.exit_code()
 
 
+def given_up_checks(args: argparse.Namespace) -> frozenset[str]:
+    """`--skip-check ID`: Vault checks the token is not meant to run (the in-cluster exporter's role)."""
+    from istio_vault_ca.verify.checks.registry import REGISTRY
+
+    wanted = frozenset(getattr(args, "skip_check", None) or ())
+    unknown = sorted(check_id for check_id in wanted if REGISTRY.get(check_id) is None)
+    if unknown:
+        raise UsageError(f"--skip-check: no such check {', '.join(unknown)} (README lists every check id)")
+    return wanted
+
+
 def chain(args: argparse.Namespace) -> int:
     """verify chain DIR... [--from-vault -c CONFIG [--cluster NAME]]"""
+    report, _ = chain_report(args)
+    return _finish(report, args.output, fleet=len(args.dirs) > 1)
+
+
+def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
+    """The report of `verify chain` and its exit code (also what `serve chain` runs on each interval)."""
     from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
     from istio_vault_ca.verify.checks.result import Report
 
+    # Imported before the clock starts: the duration is the checks', not the imports'.
+    started, clock = time.time(), time.monotonic()
     _check_warn_days(args)
     if not args.dirs and not args.from_vault:
         raise UsageError(
@@ -74,41 +95,86 @@ def chain(args: argparse.Namespace) -> int:
         raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
     version = args.istio_version or DEFAULT
     report = Report()
-    for results in _check_dirs(directories, args.warn_days, version):
+    for results, values in _check_dirs(directories, args.warn_days, version):
         report.extend(results)
+        if results:
+            report.facts.add_certificates(values, source="files", target=results[0].target)
     if args.from_vault:
         from istio_vault_ca.verify.checks.vault import read_ca_values
 
         config, plans = load_plans(args)
+        report.facts.clusters = tuple(p.name for p in plans)
         api = open_vault(config)
         api.health()
+        report.facts.reachable["vault"] = True
         for cluster in plans:
             values, labels = read_ca_values(api, cluster)
             target = f"{api.address} (cluster {cluster.name})"
             report.extend(check_values(values, target=target, labels=labels, warn_days=args.warn_days, version=version))
-    return _finish(report, args.output, fleet=len(directories) > 1)
+            report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)
+    report.facts.started, report.facts.duration = started, time.monotonic() - clock
+    return report, report.exit_code()
 
 
-def _check_dirs(directories: list[Path], warn_days: int, version: IstioVersion) -> list[list[CheckResult]]:
-    """Each directory's results, in the given order. Several directories share the cores: the test-leaf
-    signature that dominates each one runs in cryptography without holding the GIL."""
-    from istio_vault_ca.verify.checks.chain import check_dir
+def _check_dirs(
+    directories: list[Path], warn_days: int, version: IstioVersion
+) -> list[tuple[list[CheckResult], Mapping[str, bytes | None]]]:
+    """Each directory's results and the values they judged, in the given order. Several directories share the
+    cores: the test-leaf signature that dominates each one runs in cryptography without holding the GIL."""
+    from istio_vault_ca.verify.checks.chain import check_values, read_dir
+
+    def one(directory: Path) -> tuple[list[CheckResult], Mapping[str, bytes | None]]:
+        values, key_mode = read_dir(directory)
+        target = os.fspath(directory)
+        return check_values(values, target=target, key_mode=key_mode, warn_days=warn_days, version=version), values
 
     if len(directories) < 2:
-        return [check_dir(directory, warn_days=warn_days, version=version) for directory in directories]
+        return [one(directory) for directory in directories]
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=min(len(directories), os.cpu_count() or 1)) as pool:
-        return list(pool.map(lambda d: check_dir(d, warn_days=warn_days, version=version), directories))
+        return list(pool.map(one, directories))
 
 
 def vault(args: argparse.Namespace) -> int:
     """verify vault -c CONFIG [--cluster NAME]"""
+    report, _ = vault_report(args)
+    return _finish(report, args.output)
+
+
+def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
+    """The report of `verify vault` and its exit code; VaultUnavailable (exit 3) propagates."""
     from istio_vault_ca.verify.checks.result import Report
     from istio_vault_ca.verify.checks.vault import check_vault
 
+    started, clock = time.time(), time.monotonic()
     _check_warn_days(args)
+    given_up = given_up_checks(args)
     config, plans, source = load_plans_and_source(args)
     api = open_vault(config)
-    report = Report(check_vault(api, config, plans, warn_days=args.warn_days, config_source=source))
-    return _finish(report, args.output)
+    report = Report(check_vault(api, config, plans, warn_days=args.warn_days, config_source=source, given_up=given_up))
+    report.facts.reachable["vault"] = True
+    report.facts.clusters = tuple(p.name for p in plans)
+    add_vault_certificates(api, plans, report)
+    report.facts.started, report.facts.duration = started, time.monotonic() - clock
+    return report, report.exit_code()
+
+
+def add_vault_certificates(api: VaultApi, plans: tuple[ClusterPlan, ...], report: Report) -> None:
+    """The intermediate, chain and root as Vault holds them, for the expiry metrics. Only the certificate paths
+    are read (the checks read them already, so the cache answers): never the KV path holding the key."""
+    from istio_vault_ca.generator.config.cafiles import CA_KEY
+    from istio_vault_ca.generator.errors import VaultApiError
+    from istio_vault_ca.verify.checks.vault import template_value
+
+    for cluster in plans:
+        values: dict[str, bytes | None] = {}
+        for ca_file in cluster.ca_files():
+            if ca_file.name == CA_KEY:
+                continue
+            try:
+                values[ca_file.name] = template_value(api.read(ca_file.secret_path), ca_file.data_keys)
+            except VaultApiError:
+                values[ca_file.name] = None  # that check already reports the failed read
+        target = f"{api.address} (cluster {cluster.name})"
+        report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)

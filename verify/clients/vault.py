@@ -42,7 +42,7 @@ def settings_from_env(default_address: str, env: Mapping[str, str] | None = None
     """Settings from the vault CLI's variables; `default_address` (the config's vault.address) when unset."""
     env = os.environ if env is None else env
     address = (env.get("VAULT_ADDR") or default_address).rstrip("/")
-    token = env.get("VAULT_TOKEN") or _token_file(env)
+    token = env.get("VAULT_TOKEN") or _agent_token(env) or _token_file(env)
     verify: bool | str = True
     if env.get("VAULT_CACERT"):
         verify = env["VAULT_CACERT"]
@@ -54,6 +54,18 @@ def settings_from_env(default_address: str, env: Mapping[str, str] | None = None
     if env.get("VAULT_CLIENT_CERT") and env.get("VAULT_CLIENT_KEY"):
         cert = (env["VAULT_CLIENT_CERT"], env["VAULT_CLIENT_KEY"])
     return Settings(address, token, verify, env.get("VAULT_NAMESPACE") or None, cert)
+
+
+def _agent_token(env: Mapping[str, str]) -> str | None:
+    """ISTIO_VAULT_CA_VAULT_TOKEN_FILE: the token a Vault agent keeps fresh (the in-cluster exporter's
+    /vault/secrets/token), read on every run so a renewed or re-issued token is picked up."""
+    path = env.get("ISTIO_VAULT_CA_VAULT_TOKEN_FILE")
+    if not path:
+        return None
+    try:
+        return Path(path).read_text(encoding="utf-8").strip() or None
+    except OSError:
+        return None
 
 
 def _token_file(env: Mapping[str, str]) -> str | None:

@@ -113,3 +113,16 @@ def istiod_ca_log(view: PodView) -> CheckResult:
         "no CA selection line in the head of discovery's log (rotated, or an unknown Istio release)",
         f"kubectl -n {pod.namespace} logs {pod.name} -c {DISCOVERY} | grep -iE 'plugged-in|self-signed|root cert'",
     )
+
+
+def ca_source(text: str) -> str:
+    """What the log says istiod loaded, as one word of facts.CA_SOURCES, in the order the check judges it:
+    a load failure, then the self-signed fallback, then a plugged-in CA; `unknown` when the head of the log
+    says none of these (rotated, or a release whose wording we do not know)."""
+    if _first(CA_FAILURES, text):
+        return "load_failed"
+    if _first(SELF_SIGNED, text):
+        return "self_signed"
+    if _first(PLUGGED_IN, text):
+        return "plugged"
+    return "unknown"

@@ -1,4 +1,4 @@
-"""Reporters: a `Report` as text, JSON or JUnit XML. One module per format, one line per format in the registry.
+"""Reporters: a `Report` as text, JSON, JUnit XML or Prometheus text. One module and one registry line per format.
 
 `REPORTER_BY_NAME` feeds the CLI's `--output` choices; a format's module is imported only when it is used, so the
 registry costs nothing at start-up. Every reporter passes each string through `redact` on the way out.
@@ -21,6 +21,7 @@ REPORTER_BY_NAME: dict[str, str] = {
     "text": "text",
     "json": "json_report",
     "junit": "junit",
+    "prometheus": "prometheus",
 }
 
 

@@ -13,7 +13,7 @@ from istio_vault_ca.generator.config.model import Config
 from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.generator.errors import VaultApiError
 from istio_vault_ca.verify.checks.registry import Check, checks_in
-from istio_vault_ca.verify.checks.result import CheckResult, errored
+from istio_vault_ca.verify.checks.result import CheckResult, errored, skipped
 from istio_vault_ca.verify.checks.vault.policy_hcl import rendered_policies
 from istio_vault_ca.verify.checks.vault.state import ClusterVaultState, VaultState
 from istio_vault_ca.verify.clients.vault import VaultApi
@@ -27,26 +27,31 @@ def check_vault(
     warn_days: int = 30,
     now: dt.datetime | None = None,
     config_source: str | None = None,
+    given_up: frozenset[str] = frozenset(),
 ) -> list[CheckResult]:
     """Every Vault check: Vault-wide ones once, the rest per cluster. Raises VaultUnavailable (exit 3).
 
-    `config_source` is the config file's path: root.certificate_file is relative to it."""
+    `config_source` is the config file's path: root.certificate_file is relative to it. `given_up` names checks
+    the token is not meant to be able to run (the in-cluster exporter's role reads no key): each is reported
+    `skip` without a request, since its 403 would otherwise end the whole run."""
     moment = now or dt.datetime.now(dt.timezone.utc)
     state = VaultState(api, config, warn_days, moment, rendered_policies(config), clusters, config_source)
     specs = list(checks_in("vault"))
-    results = [_guarded(spec, state) for spec in specs if "cluster" not in spec.needs]
+    results = [_guarded(spec, state, given_up) for spec in specs if "cluster" not in spec.needs]
     fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
     for cluster in clusters:
         per_cluster = ClusterVaultState(**fields, cluster=cluster)
-        results += [_guarded(spec, per_cluster) for spec in specs if "cluster" in spec.needs]
+        results += [_guarded(spec, per_cluster, given_up) for spec in specs if "cluster" in spec.needs]
     return results
 
 
-def _guarded(spec: Check, state: VaultState) -> CheckResult:
+def _guarded(spec: Check, state: VaultState, given_up: frozenset[str] = frozenset()) -> CheckResult:
     """One failing request or odd answer is that check's error, not the end of the run.
 
     Not `registry.run_one`: a `VaultUnavailable` (sealed, 403, unreachable) raised mid-run must reach the CLI
     as exit 3, and `run_one` would report it as this check's error."""
+    if spec.id in given_up:
+        return skipped(spec.id, state.target, "given up: the token is not meant to read what this check reads")
     try:
         return spec.function(state)
     except VaultApiError as error:

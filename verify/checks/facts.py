@@ -1,0 +1,118 @@
+"""Facts a run saw beside its verdicts: certificate expiries, what istiod's log says it loaded, what was reachable.
+
+Why a side channel: the Prometheus output needs numbers (a not-after timestamp, a run's duration) that a
+`CheckResult` deliberately does not carry (its shape is the public JSON contract). The commands gather these
+facts from the same values the checks read; the checks themselves stay pure and unchanged. Only the
+`prometheus` reporter reads them, so the text, JSON and JUnit outputs are exactly what they were.
+
+Nothing here holds key material: certificates are reduced to their role, subject CN and not-after.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+# Which role the files istiod reads play (README "Prometheus metrics": the `role` label).
+ROLE_BY_FILE = {
+    "ca-cert.pem": "intermediate",
+    "cert-chain.pem": "chain",
+    "root-cert.pem": "root",
+    # The kubernetes.io/tls layout istiod 1.15+ prefers when tls.crt exists: tls.crt is the CA certificate
+    # followed by its chain, ca.crt the roots.
+    "tls.crt": "intermediate",
+    "ca.crt": "root",
+}
+# What istiod's log can say about its CA (the `source` label of istio_vault_ca_istiod_ca_source).
+CA_SOURCES = ("plugged", "self_signed", "load_failed", "unknown")
+
+
+@dataclass(frozen=True)
+class CertificateFact:
+    """One certificate seen: where (`source` files|vault|pod, `target`), which role and position, and when it ends."""
+
+    role: str
+    source: str
+    target: str
+    cluster: str
+    position: int
+    subject: str
+    not_after: float
+
+
+@dataclass(frozen=True)
+class IstiodCaFact:
+    """What one istiod pod's log says it loaded (one of CA_SOURCES)."""
+
+    target: str
+    cluster: str
+    source: str
+
+
+@dataclass
+class Facts:
+    """Everything the run saw beside its results. `clusters` names the config's clusters the run covered."""
+
+    certificates: list[CertificateFact] = field(default_factory=list)
+    istiod_ca: list[IstiodCaFact] = field(default_factory=list)
+    # service ("vault", "kubernetes") -> reachable in this run; absent when the run did not try it.
+    reachable: dict[str, bool] = field(default_factory=dict)
+    clusters: tuple[str, ...] = ()
+    started: float | None = None
+    duration: float | None = None
+
+    def add_certificates(
+        self, values: Mapping[str, bytes | None], *, source: str, target: str, cluster: str = ""
+    ) -> None:
+        self.certificates.extend(certificate_facts(values, source=source, target=target, cluster=cluster))
+
+
+def certificate_facts(
+    values: Mapping[str, bytes | None], *, source: str, target: str, cluster: str = ""
+) -> list[CertificateFact]:
+    """Every certificate in the CA values, by role. Unparsable input yields nothing (the chain checks report it).
+
+    When tls.crt is present istiod reads the tls.* names instead, so only they count; in tls.crt the first
+    certificate is the CA certificate and the rest its chain."""
+    from cryptography import x509
+
+    names = (
+        ("tls.crt", "ca.crt")
+        if values.get("tls.crt") is not None
+        else ("ca-cert.pem", "cert-chain.pem", "root-cert.pem")
+    )
+    facts: list[CertificateFact] = []
+    for name in names:
+        data = values.get(name)
+        if not data or b"-----BEGIN CERTIFICATE-----" not in data:
+            continue
+        try:
+            certificates = x509.load_pem_x509_certificates(data)
+        except ValueError:
+            continue
+        if name == "ca-cert.pem":
+            certificates = certificates[:1]  # istiod reads only the first block of ca-cert.pem
+        for position, certificate in enumerate(certificates):
+            role = ROLE_BY_FILE[name]
+            if name == "tls.crt" and position > 0:
+                role = "chain"
+            facts.append(
+                CertificateFact(
+                    role=role,
+                    source=source,
+                    target=target,
+                    cluster=cluster,
+                    position=position,
+                    subject=_common_name(certificate),
+                    not_after=certificate.not_valid_after_utc.timestamp(),
+                )
+            )
+    return facts
+
+
+def _common_name(certificate: object) -> str:
+    from cryptography import x509
+
+    assert isinstance(certificate, x509.Certificate)
+    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else certificate.subject.rfc4514_string()
