@@ -63,6 +63,8 @@ class ClusterFinding:
     plan: ClusterPlan
     intermediate: CaExpiry | None
     notes: tuple[str, ...] = ()
+    # The stored key is gone or is not the intermediate's: istiod cannot load the CA until it is repaired.
+    key_broken: bool = False
 
     @property
     def name(self) -> str:
@@ -75,14 +77,16 @@ class RotationPlan:
     root_notes: tuple[str, ...]
     clusters: tuple[ClusterFinding, ...]
     warn_days: int
+    # Clusters named with --force: their script is rendered even when nothing is due (e.g. the stored key is lost).
+    forced: frozenset[str] = frozenset()
 
     def due(self) -> tuple[ClusterFinding, ...]:
-        """Intermediates inside the window (or expired) that a script can rotate."""
+        """Intermediates inside the window (or expired), or forced, that a script can rotate."""
         return tuple(
             finding
             for finding in self.clusters
             if finding.intermediate is not None
-            and finding.intermediate.status(self.warn_days) != "ok"
+            and (finding.intermediate.status(self.warn_days) != "ok" or finding.name in self.forced)
             and ISSUER_ID.match(finding.intermediate.issuer_id)
         )
 
@@ -95,7 +99,8 @@ class RotationPlan:
         """Anything a person must act on: a CA due or expired, or one that could not be read."""
         missing = self.root is None or any(f.intermediate is None for f in self.clusters)
         due = any(f.intermediate is not None and f.intermediate.status(self.warn_days) != "ok" for f in self.clusters)
-        return missing or due or self.root_due
+        broken = any(f.key_broken for f in self.clusters)
+        return missing or due or broken or self.root_due or bool(self.due())
 
 
 # ---------------------------------------------------------------- reading Vault
@@ -113,13 +118,18 @@ def expiry_of(cert: x509.Certificate, source: str, now: dt.datetime, issuer_id: 
 
 
 def survey(
-    api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
+    api: VaultApi,
+    config: Config,
+    plans: tuple[ClusterPlan, ...],
+    root_file: Path | None,
+    now: dt.datetime,
+    config_source: str | None = None,
 ) -> tuple[CaExpiry | None, tuple[str, ...], tuple[ClusterFinding, ...]]:
     """The root and each cluster's intermediate as Vault serves them (the paths the agent templates read)."""
     from istio_vault_ca.generator.errors import VaultApiError
     from istio_vault_ca.verify.checks.vault import VaultState, kv_key_matches
 
-    state = VaultState(api, config, 0, now)
+    state = VaultState(api, config, 0, now, config_source=config_source)
     root, root_notes = _root(state, plans, root_file, now)
     findings: list[ClusterFinding] = []
     for cluster in plans:
@@ -140,10 +150,12 @@ def survey(
             continue
         issuer_id = str((state.data(f"{mount}/config/issuers") or {}).get("default") or "")
         notes: list[str] = []
+        key_broken = False
         try:
             key_check = kv_key_matches(state, cluster)
             if key_check.status is not Status.PASS:
-                notes.append(f"{key_check.finding} (an interrupted rotation? re-run its script)")
+                key_broken = True
+                notes.append(f"{key_check.finding}; {key_check.hint}")
         except VaultApiError as error:
             notes.append(f"the stored key could not be compared: {error}")
         seconds = cluster.intermediate_ttl_seconds
@@ -154,7 +166,7 @@ def survey(
             )
         if not ISSUER_ID.match(issuer_id):
             notes.append(f"{mount}/ has no usable default issuer id ({issuer_id!r}); no script rendered")
-        findings.append(ClusterFinding(cluster, expiry_of(cert, int_path, now, issuer_id), tuple(notes)))
+        findings.append(ClusterFinding(cluster, expiry_of(cert, int_path, now, issuer_id), tuple(notes), key_broken))
     return root, root_notes, tuple(findings)
 
 
@@ -205,7 +217,9 @@ def report_lines(result: RotationPlan) -> list[str]:
             f"cluster {finding.name}",
             finding.intermediate,
             finding.notes,
-            f" -> {finding.name}/{SCRIPT_NAME}" if finding.name in rendered else "",
+            f" -> {finding.name}/{SCRIPT_NAME}" + (" (--force)" if finding.name in result.forced else "")
+            if finding.name in rendered
+            else "",
         )
         for finding in result.clusters
     ]
@@ -226,7 +240,7 @@ def report_lines(result: RotationPlan) -> list[str]:
 
 
 def plan_command(args: argparse.Namespace) -> int:
-    """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N]"""
+    """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N] [--force CLUSTER]..."""
     from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
 
     try:
@@ -251,14 +265,20 @@ def _plan(args: argparse.Namespace) -> int:
         plans = select(plan(config), args.cluster)
     except LookupError as error:
         raise UsageError(str(error.args[0])) from None
+    forced = frozenset(getattr(args, "force", None) or ())
+    if unknown := sorted(forced - {p.name for p in plans}):
+        known = ", ".join(p.name for p in plans)
+        raise UsageError(
+            f"--force {unknown[0]}: no such cluster{' selected' if args.cluster else ''} (clusters: {known})"
+        )
     root_file = (
         root_certificate_path(config.root.certificate_file, loaded.source) if config.root.mode == "external" else None
     )
     api = open_vault(config)
     api.health()
     now = dt.datetime.now(dt.timezone.utc)
-    root, root_notes, findings = survey(api, config, plans, root_file, now)
-    result = RotationPlan(root, root_notes, findings, args.warn_days)
+    root, root_notes, findings = survey(api, config, plans, root_file, now, loaded.source)
+    result = RotationPlan(root, root_notes, findings, args.warn_days, forced)
     print(f"Vault at {api.address}")
     for line in report_lines(result):
         print(f"  {line}")
@@ -274,6 +294,8 @@ def _plan(args: argparse.Namespace) -> int:
             raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
         scripts = sum(1 for name in tree if name.endswith(SCRIPT_NAME))
         print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them")
+    elif result.attention:
+        print("no rotation script written: see the notes above for what to do")
     else:
         print("nothing to rotate inside the window; nothing written")
     return EXIT_FAILED if result.attention else EXIT_OK

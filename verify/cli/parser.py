@@ -243,6 +243,14 @@ def build_parser() -> argparse.ArgumentParser:
     _add_cluster(rotation)
     rotation.add_argument("-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go")
     rotation.add_argument("--warn-days", type=int, default=30, metavar="N")
+    rotation.add_argument(
+        "--force",
+        action="append",
+        default=[],
+        metavar="CLUSTER",
+        help="render CLUSTER's rotation script even when nothing is due (e.g. its stored key was lost: a new key "
+        "and intermediate under the same root); repeatable",
+    )
     rotation.set_defaults(handler=_plan_rotation)
     return parser
 

@@ -53,6 +53,12 @@ class Bundle:
         actual = self.layout.get(name, name)
         return self.labels.get(actual, actual)
 
+    @property
+    def from_vault(self) -> bool:
+        """True for the values `verify chain --from-vault` read from Vault: only they come with labels (the API
+        path of each), so hints talk about Vault paths, not about an agent or a directory."""
+        return bool(self.labels)
+
     def describe(self, field_name: str) -> str:
         """The file behind a state field, for "needs X, which did not load"."""
         return self.label({"ca_cert": CA_CERT, "key": CA_KEY, "chain": CERT_CHAIN, "roots": ROOT_CERT}[field_name])

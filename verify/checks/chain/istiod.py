@@ -19,6 +19,15 @@ from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, ski
 
 _HINT_AGENT = "the agent did not render every file: check the injector annotations and the agent's logs"
 _HINT_PEM = "the files must be PEM as the agent templates print them; re-render the agent templates"
+# The same two for values read from Vault: no agent or file is involved, only the paths the templates read.
+_HINT_VAULT_MISSING = (
+    "Vault has nothing at these paths: run vault/setup.sh; `istio-vault-ca verify vault` names the step that "
+    "did not run (for a lost KV key, the command that repairs it)"
+)
+_HINT_VAULT_PEM = (
+    "the values at these Vault paths must be PEM: the PKI mounts serve it, so look at what is stored in KV and at "
+    "kv.version ('<no value>'); `istio-vault-ca verify vault` compares the stored key with the intermediate"
+)
 HINT_CA = "issue the intermediate as a CA: vault write <root>/root/sign-intermediate (not issue/<role>)"
 
 
@@ -51,7 +60,8 @@ def files_present(bundle: Bundle) -> CheckResult:
         )
     else:
         consequence = f"istiod {bundle.version} refuses to start: it cannot read {missing[0]}"
-    return failed("chain.file-present", bundle.target, f"{', '.join(missing)} missing: {consequence}", _HINT_AGENT)
+    hint = _HINT_VAULT_MISSING if bundle.from_vault else _HINT_AGENT
+    return failed("chain.file-present", bundle.target, f"{', '.join(missing)} missing: {consequence}", hint)
 
 
 def _tls_note(bundle: Bundle) -> str:
@@ -98,7 +108,9 @@ def pem_parses(bundle: Bundle) -> CheckResult:
         elif role == CA_CERT:
             notes.append(name)
     if problems:
-        return failed("chain.pem", bundle.target, "; ".join(problems), _HINT_PEM)
+        return failed(
+            "chain.pem", bundle.target, "; ".join(problems), _HINT_VAULT_PEM if bundle.from_vault else _HINT_PEM
+        )
     if not notes:
         return skipped("chain.pem", bundle.target, "no file to parse")
     return passed("chain.pem", bundle.target, "PEM: " + ", ".join(notes))

@@ -14,7 +14,14 @@ from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.generator.errors import VaultApiError
 from istio_vault_ca.verify.checks.registry import Tier, check
 from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
-from istio_vault_ca.verify.checks.vault.policy_hcl import describe_policy_drift, normalise_hcl
+from istio_vault_ca.verify.checks.vault.policy_hcl import (
+    STOCK_DEFAULT,
+    beyond,
+    describe_grants,
+    describe_policy_drift,
+    normalise_hcl,
+    policy_grants,
+)
 from istio_vault_ca.verify.checks.vault.state import VERIFY_TOKEN_TTL, ClusterVaultState, VaultState
 from istio_vault_ca.verify.clients.vault import VaultApi
 
@@ -82,7 +89,8 @@ def k8s_role_binding(state: ClusterVaultState) -> CheckResult:
 
 @check("vault.k8s-role-policy", tier=Tier.SETUP, needs=("cluster",))
 def k8s_role_policy(state: ClusterVaultState) -> CheckResult:
-    """istiod's token must carry the policy that reads the CA files; any other policy is extra privilege."""
+    """istiod's token must carry the policy that reads the CA files; another policy (or an edited `default`)
+    granting anything more fails."""
     cluster = state.cluster
     path, role = _role(state, cluster)
     check_id, want = "vault.k8s-role-policy", cluster.cluster.policy
@@ -93,10 +101,64 @@ def k8s_role_policy(state: ClusterVaultState) -> CheckResult:
         return failed(
             check_id, path, f"{path} carries policies {policies}, not {want!r}", "run vault/05-kubernetes-auth.sh"
         )
+    ours = policy_grants(state.rendered.get(cluster.name, "")) or {}
+    with_default = not role.get("token_no_default_policy")
+    baseline = {**STOCK_DEFAULT, **ours} if with_default else dict(ours)
     extra = [p for p in policies if p not in (want, "default")]
-    if extra:
-        return warned(check_id, path, f"{path} carries {want!r} and also {extra}", "least privilege: drop them")
+    judged = [*extra, *(["default"] if with_default or "default" in policies else [])]
+    more, harmless, absent = _judge_extra_policies(state, judged, baseline, ours)
+    if more:
+        names = [name for name, _ in more]
+        fixes = []
+        if others := [repr(name) for name in names if name != "default"]:
+            fixes.append(
+                f"re-run vault/05-kubernetes-auth.sh: it sets token_policies to {want!r} alone "
+                f"(drops {', '.join(others)})"
+            )
+        if "default" in names:
+            fixes.append(f"restore Vault's stock default policy, or set token_no_default_policy=true on {path}")
+        hint = "least privilege: " + "; ".join(fixes)
+        return failed(
+            check_id,
+            path,
+            f"{path} gives istiod's token more than {want!r}: " + "; ".join(finding for _, finding in more),
+            hint,
+        )
+    notes = [f"{', '.join(map(repr, harmless))} (nothing beyond {want!r})"] if harmless else []
+    if absent:
+        notes.append(f"{', '.join(map(repr, absent))} (not in Vault: whoever creates it decides what istiod may do)")
+    if notes:
+        return warned(
+            check_id, path, f"{path} carries {want!r} and also {'; '.join(notes)}", "least privilege: drop them"
+        )
     return passed(check_id, path, f"{path} carries policy {want!r}")
+
+
+def _judge_extra_policies(
+    state: VaultState, names: list[str], baseline: Mapping[str, frozenset[str]], ours: Mapping[str, frozenset[str]]
+) -> tuple[list[tuple[str, str]], list[str], list[str]]:
+    """Each policy's rules read from Vault and compared with ours: ((name, finding) of those granting more, names
+    of those granting nothing more, names of those Vault does not have)."""
+    more: list[tuple[str, str]] = []
+    harmless: list[str] = []
+    absent: list[str] = []
+    for name in names:
+        text = (state.data(f"sys/policies/acl/{name}") or {}).get("policy")
+        if not isinstance(text, str):
+            if name != "default":
+                absent.append(name)
+            continue
+        grants = policy_grants(text)
+        # `default` is judged against Vault's stock default policy (and ours); any other against both.
+        allowed = baseline if name != "default" else {**STOCK_DEFAULT, **ours}
+        if grants is None:
+            more.append((name, f"policy {name!r} has rules this tool cannot read, so it may grant anything"))
+        elif added := beyond(grants, allowed):
+            where = " (the default policy: Vault attaches it to every token of the role)" if name == "default" else ""
+            more.append((name, f"policy {name!r} grants {describe_grants(added)}{where}"))
+        elif name != "default":
+            harmless.append(name)
+    return more, harmless, absent
 
 
 @check("vault.k8s-role-period", tier=Tier.SETUP, needs=("cluster",))

@@ -6,6 +6,8 @@ Each check reads the API paths named in its target through the state's cached `V
 
 from __future__ import annotations
 
+import shlex
+
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
@@ -257,11 +259,10 @@ def kv_key_matches(state: VaultState, cluster: ClusterPlan) -> CheckResult:
     check_id = "vault.kv-key-matches"
     field_name = ".".join(key_fields)
     value = template_value(state.api.read(key_path), key_fields)
-    hint = "the key in KV must be the one the intermediate was issued for; re-run vault/04-intermediate-pki.sh"
-    if value is None:
-        return failed(check_id, key_path, f"no secret at {key_path}", hint)
-    if value.startswith(NO_VALUE.encode()):
-        return failed(check_id, key_path, f"{key_path} has no field {field_name}", hint)
+    hint = f"if a rotation was interrupted, re-run its script; else {_replace_intermediate(state, cluster)}"
+    if value is None or value.startswith(NO_VALUE.encode()):
+        gone = f"no secret at {key_path}" if value is None else f"{key_path} has no field {field_name}"
+        return failed(check_id, key_path, *stored_key_gone(state, cluster, gone))
     try:
         key = serialization.load_pem_private_key(value, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError):
@@ -277,3 +278,46 @@ def kv_key_matches(state: VaultState, cluster: ClusterPlan) -> CheckResult:
             hint,
         )
     return passed(check_id, key_path, f"{key_path} holds the {describe_key(key)} key of {int_path}")
+
+
+def stored_key_gone(state: VaultState, cluster: ClusterPlan, gone: str) -> tuple[str, str]:
+    """Finding and hint for a stored key that is not there: what happened to it (KV v2 metadata tells a soft
+    delete from a destroyed version or a path never written) and the one command that repairs it."""
+    kv, cli = state.config.kv, state.config.vault.cli
+    kv_path = cluster.cluster.kv_path
+    int_path, _ = ca_file(cluster, CA_CERT)
+    if state.certificate(int_path) is None:
+        return gone, "run vault/setup.sh: step 04 generates the intermediate's key and stores it"
+    if kv.version == 2:
+        metadata = state.data(f"{kv.mount}/metadata/{kv_path}") or {}
+        version = metadata.get("current_version")
+        current = (metadata.get("versions") or {}).get(str(version)) or {}
+        if current.get("destroyed"):
+            gone += f": version {version} was destroyed (kv destroy), so that key is gone"
+        elif current.get("deletion_time"):
+            return (
+                f"{gone}: version {version} was deleted (a KV v2 soft delete, which can be undone)",
+                f"restore it: {cli} kv undelete -mount={kv.mount} -versions={version} {kv_path}",
+            )
+        elif not metadata:
+            gone += " (never written, or its metadata deleted: no version to undelete)"
+    else:
+        gone += " (a KV v1 delete cannot be undone)"
+    return gone, f"Vault never exports a key twice: {_replace_intermediate(state, cluster)}"
+
+
+def _replace_intermediate(state: VaultState, cluster: ClusterPlan) -> str:
+    return (
+        "replace the intermediate with a new key under the same root: "
+        f"istio-vault-ca plan-rotation{_config_flag(state.config_source)} --force {cluster.name}, then run "
+        f"rotation/{cluster.name}/rotate-intermediate.sh"
+    )
+
+
+def _config_flag(source: str | None) -> str:
+    """` -c FILE` as the user named the config; nothing for ./istio-vault-ca.yaml or the built-in default."""
+    from istio_vault_ca.generator.config.loader import DEFAULT_CONFIG_NAME
+
+    if not source or source in ("built-in default", DEFAULT_CONFIG_NAME):
+        return ""
+    return f" -c {shlex.quote(source)}"

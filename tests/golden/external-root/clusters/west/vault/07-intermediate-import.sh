@@ -161,6 +161,30 @@ generate_exported_key() {
 }
 
 key_id_of() { "$VAULT_CLI" read -field=key_id "$INT_MOUNT/key/$1" 2>/dev/null || true; }
+
+# kv_key_gone PATH CLUSTER: why PATH holds no key, and the command that brings one back (for a message). KV v2
+# keeps metadata: a deleted version (soft delete) is restored with `kv undelete`; a destroyed one, or a path
+# never written, cannot be: Vault never exports a key twice, so the intermediate is replaced under the same root.
+kv_key_gone() {
+  local meta version
+  if [ "$KV_VERSION" != 2 ]; then
+    printf 'nothing at %s/%s (a KV v1 delete cannot be undone)' "$KV_MOUNT" "$1"
+  elif ! meta=$("$VAULT_CLI" read -format=json -field=metadata "$KV_MOUNT/data/$1" 2>/dev/null); then
+    printf 'nothing at %s/%s (never written, or its metadata deleted: no version to undelete)' "$KV_MOUNT" "$1"
+  else
+    version=$(printf '%s\n' "$meta" | sed -n 's/^ *"version": *\([0-9][0-9]*\).*/\1/p')
+    if printf '%s\n' "$meta" | grep -q '"destroyed": *true'; then
+      printf 'version %s of %s/%s was destroyed (kv destroy): that key is gone' "$version" "$KV_MOUNT" "$1"
+    elif printf '%s\n' "$meta" | grep -q '"deletion_time": *"[0-9]'; then
+      printf "version %s of %s/%s was deleted (a KV v2 soft delete): restore it with '%s kv undelete -mount=%s -versions=%s %s', then re-run" \
+        "$version" "$KV_MOUNT" "$1" "$VAULT_CLI" "$KV_MOUNT" "$version" "$1"
+      return 0
+    else
+      printf '%s/%s has no field %s' "$KV_MOUNT" "$1" "$KV_FIELD"
+    fi
+  fi
+  printf '; Vault never exports a key twice, so replace the intermediate (a new key under the same root): istio-vault-ca plan-rotation --force %s (add -c CONFIG unless it is ./istio-vault-ca.yaml), then run the rotation/%s/rotate-intermediate.sh it writes' "$2" "$2"
+}
 # Issuers in $INT_MOUNT. Certificates are compared by their base64 body (headers, brackets, line breaks aside),
 # so no certificate parser is needed.
 pem_body() { grep -v -- '-----' | tr -d ' \t\r\n[]'; }
