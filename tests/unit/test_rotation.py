@@ -178,7 +178,8 @@ def test_stored_key_of_another_certificate_is_noted(tmp_path: Path, kv_version: 
     vault, _, _ = _vault_with(cluster, intermediate_days=10, stored_key=stranger)
     (finding,) = _survey(vault, (cluster,)).clusters
     (note,) = finding.notes
-    assert "does not belong to the intermediate" in note and "interrupted rotation" in note
+    assert "does not belong to the intermediate" in note and "if a rotation was interrupted" in note
+    assert "plan-rotation --force default" in note
     assert "PRIVATE KEY" not in note
 
 
