@@ -1,0 +1,61 @@
+"""The e2e tier: a real control plane built from Go modules (tests/e2e/cluster.py), one per pytest session.
+
+Every test here carries the ``e2e`` marker (pyproject.toml); ``make test`` deselects it and ``make e2e`` runs it.
+Without Go the tier is skipped on a workstation and fails under CI, which must have it.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests import gobuild
+from tests.e2e import cluster as e2e_cluster
+
+E2E_DIR = Path(__file__).resolve().parent
+
+# Peak resident memory of each component of the session's cluster, sampled at teardown (KiB; None: unknown).
+PEAK_RSS_KIB: dict[str, int | None] = {}
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Everything under tests/e2e is the e2e tier, marked or not."""
+    for item in items:
+        if E2E_DIR in Path(str(item.path)).resolve().parents:
+            item.add_marker(pytest.mark.e2e)
+
+
+@pytest.fixture(scope="session")
+def kube_binaries() -> dict[str, Path]:
+    """etcd, kube-apiserver and kube-controller-manager, built once (cached across sessions by tests/gobuild.py)."""
+    try:
+        return e2e_cluster.build_all()
+    except gobuild.GoNotInstalledError:
+        if os.environ.get("CI"):
+            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
+        pytest.skip(e2e_cluster.GO_MISSING)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building the e2e control plane failed:\n{error}")
+
+
+@pytest.fixture(scope="session")
+def kube_cluster(kube_binaries: dict[str, Path]) -> Iterator[e2e_cluster.Cluster]:
+    """A running etcd + kube-apiserver + kube-controller-manager on 127.0.0.1; torn down (every process stopped,
+    the temp dir removed) after the last test of the session."""
+    with e2e_cluster.running_cluster(kube_binaries) as running:
+        try:
+            yield running
+        finally:
+            PEAK_RSS_KIB.update(running.peak_rss_kib())
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if not PEAK_RSS_KIB:
+        return
+    terminalreporter.section("e2e control plane: peak resident memory (VmHWM)")
+    for name, kib in PEAK_RSS_KIB.items():
+        terminalreporter.write_line(f"{name}: {'unknown' if kib is None else f'{kib / 1024:.0f} MiB'}")
