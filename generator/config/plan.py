@@ -24,6 +24,38 @@ ROOT_ISSUER_NAME = "root"
 
 
 @dataclass(frozen=True)
+class KvEngine:
+    """What the KV version decides, in one place (as hvac's kv_v1 / kv_v2): where a secret's API path is, where its
+    fields sit in the response, and how an agent template reaches them. Scripts, templates, the rehearsal and
+    the checks read this instead of branching on the version."""
+
+    version: int
+    mount: str
+
+    def secret_path(self, path: str) -> str:
+        """The path the agent and the policy use: KV v2 inserts `data/`."""
+        return f"{self.mount}/data/{path}" if self.version == 2 else f"{self.mount}/{path}"
+
+    def data_keys(self, field: str) -> tuple[str, ...]:
+        """Where `field` sits in the response's `data`: v2 nests the secret under another `data`."""
+        return ("data", field) if self.version == 2 else (field,)
+
+    def template_index(self, field: str) -> str:
+        """The consul-template expression that prints `field` of the secret."""
+        return f'index .Data.data "{field}"' if self.version == 2 else f'index .Data "{field}"'
+
+    @property
+    def template_syntax(self) -> str:
+        """How this version's templates read a field, for hints about a `<no value>` render."""
+        return self.template_index("<key>")
+
+    @property
+    def metadata_path_prefix(self) -> str | None:
+        """KV v2 keeps versions and deletion marks under `<mount>/metadata/`; v1 has no such thing."""
+        return f"{self.mount}/metadata/" if self.version == 2 else None
+
+
+@dataclass(frozen=True)
 class CaFile:
     """One file the agent writes into ca_dir: which secret it reads and how (a consul-template body)."""
 
@@ -47,10 +79,13 @@ class ClusterPlan:
         return self.cluster.name
 
     @property
+    def kv(self) -> KvEngine:
+        return KvEngine(self.config.kv.version, self.config.kv.mount)
+
+    @property
     def kv_secret_path(self) -> str:
-        """The path the agent and the policy use: KV v2 inserts `data/`."""
-        kv = self.config.kv
-        return f"{kv.mount}/data/{self.cluster.kv_path}" if kv.version == 2 else f"{kv.mount}/{self.cluster.kv_path}"
+        """The path the agent and the policy use for the stored key."""
+        return self.kv.secret_path(self.cluster.kv_path)
 
     @property
     def root_ca_path(self) -> str:
@@ -72,10 +107,7 @@ class ClusterPlan:
 
     def ca_files(self) -> tuple[CaFile, ...]:
         mount = self.cluster.intermediate_mount
-        kv_data: tuple[str, ...] = ("data", KV_KEY_FIELD) if self.config.kv.version == 2 else (KV_KEY_FIELD,)
-        key_expr = (
-            f'index .Data.data "{KV_KEY_FIELD}"' if self.config.kv.version == 2 else f'index .Data "{KV_KEY_FIELD}"'
-        )
+        kv_data, key_expr = self.kv.data_keys(KV_KEY_FIELD), self.kv.template_index(KV_KEY_FIELD)
         if self.config.root.mode == "external":
             # The offline root is imported into the intermediate mount with the signed bundle.
             root_path, root_keys = f"{mount}/issuer/{ROOT_ISSUER_NAME}", ("certificate",)

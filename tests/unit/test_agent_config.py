@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.config.plan import KvEngine, plan
 from istio_vault_ca.generator.errors import OverlayError, RehearsalStepFailed
 from istio_vault_ca.generator.render.layout import ClusterLayout
 from istio_vault_ca.verify.rehearsal import agent
@@ -180,7 +180,7 @@ def test_policy_globs() -> None:
     assert not policy_allows("kv/istioca", "kv/istioca2")
 
 
-EXPECT = agent.Expectation("istio-system", "istiod", "istioca", 1, "kv")
+EXPECT = agent.Expectation("istio-system", "istiod", "istioca", KvEngine(1, "kv"))
 INJECTION = agent.Injection(
     role="istiod",
     auth_type="kubernetes",

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from istio_vault_ca.generator.config.plan import KvEngine
 from istio_vault_ca.generator.errors import OverlayError
 from istio_vault_ca.generator.render.flavours import all_flavours
 from istio_vault_ca.verify.checks import agent_logs
@@ -247,8 +248,7 @@ class Expectation:
     namespace: str
     service_account: str
     policy: str
-    kv_version: int
-    kv_mount: str
+    kv: KvEngine
 
 
 _ERROR_LINE = re.compile(r"\[ERROR\]\s+(?P<message>[^\n]+)")
@@ -287,10 +287,9 @@ def _explain(found: agent_logs.Finding, injection: Injection, expected: Expectat
     if found.kind is kind.MISSING_KEY and found.expr is not None:
         names = [t.name for t in injection.templates if found.expr in t.contents]
         which = f"{names[0]} template" if len(names) == 1 else "a template"
-        syntax = 'index .Data "<key>"' if expected.kv_version == 1 else 'index .Data.data "<key>"'
         return Diagnosis(
             f'{which}: {found.expr} has no key "{found.key}"',
-            f"{expected.kv_mount}/ is KV v{expected.kv_version}, whose templates read {syntax}; "
+            f"{expected.kv.mount}/ is KV v{expected.kv.version}, whose templates read {expected.kv.template_syntax}; "
             "re-render from the config rather than editing by hand",
         )
     if found.kind is kind.PARSE_ERROR and found.message is not None:

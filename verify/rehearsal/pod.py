@@ -42,8 +42,7 @@ def run_agent(ws: Workspace, cluster: ClusterLayout) -> Done:
             istiod.namespace,
             istiod.service_account,
             cluster.plan.cluster.policy,
-            cluster.plan.config.kv.version,
-            cluster.plan.config.kv.mount,
+            cluster.plan.kv,
         )
         diagnosis = agent.diagnose(log.read_text(encoding="utf-8", errors="replace"), injection, expected)
         keep(ws, cluster, base / "fs" / ws.overlays[cluster.name].root_ca_dir.lstrip("/"))
@@ -70,9 +69,10 @@ def check_files(ws: Workspace, cluster: ClusterLayout) -> Done:
     if bad is not None:
         hint = bad.hint
         if "<no value>" in bad.finding:
-            kv = cluster.plan.config.kv
-            syntax = 'index .Data "<key>"' if kv.version == 1 else 'index .Data.data "<key>"'
-            hint = f"{kv.mount}/ is KV v{kv.version}, whose templates read {syntax}; re-render from the config"
+            kv = cluster.plan.kv
+            hint = (
+                f"{kv.mount}/ is KV v{kv.version}, whose templates read {kv.template_syntax}; re-render from the config"
+            )
         raise RehearsalStepFailed(bad.finding, hint, checks)
     warnings = [check for check in checks if check.status is Status.WARN]
     finding = f"{len(checks) - len(warnings)} chain checks passed: key matches, chain verifies, SPIFFE leaf verifies"

@@ -288,8 +288,9 @@ def stored_key_gone(state: VaultState, cluster: ClusterPlan, gone: str) -> tuple
     int_path, _ = ca_file(cluster, CA_CERT)
     if state.certificate(int_path) is None:
         return gone, "run vault/setup.sh: step 04 generates the intermediate's key and stores it"
-    if kv.version == 2:
-        metadata = state.data(f"{kv.mount}/metadata/{kv_path}") or {}
+    metadata_prefix = cluster.kv.metadata_path_prefix
+    if metadata_prefix is not None:
+        metadata = state.data(f"{metadata_prefix}{kv_path}") or {}
         version = metadata.get("current_version")
         current = (metadata.get("versions") or {}).get(str(version)) or {}
         if current.get("destroyed"):
