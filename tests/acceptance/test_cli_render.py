@@ -5,17 +5,13 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
-from tests.support import EXAMPLES, REPO
-
-CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
+from tests.support import EXAMPLES, REPO, run_cli
 
 
 def run(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    env = dict(os.environ, PYTHONPATH=str(REPO))
-    return subprocess.run([*CLI, *args], capture_output=True, text=True, cwd=cwd, env=env, check=False)
+    return run_cli(*args, cwd=cwd, env=dict(os.environ, PYTHONPATH=str(REPO)))
 
 
 def test_render_then_check_is_clean_and_byte_stable(tmp_path: Path) -> None:

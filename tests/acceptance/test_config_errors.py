@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
+from tests.support import CLI
+
 BAD = sorted((Path(__file__).resolve().parent.parent / "configs" / "bad").glob("*.yaml"))
-CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
 
 
 def expectation(config: Path) -> str:

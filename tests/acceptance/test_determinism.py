@@ -4,21 +4,18 @@
 from __future__ import annotations
 
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, run_cli
 
 EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
 
 
 def render(config: Path, out: Path, seed: str) -> dict[str, tuple[bytes, int]]:
     env = {**os.environ, "PYTHONHASHSEED": seed, "ISTIO_VAULT_CA_NO_CACHE": "1"}
-    command = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "render", "-c", str(config), "-o", str(out)]
-    done = subprocess.run(command, capture_output=True, text=True, env=env, check=False)
+    done = run_cli("render", "-c", config, "-o", out, env=env)
     assert done.returncode == 0, done.stderr
     return {
         str(path.relative_to(out)): (path.read_bytes(), path.stat().st_mode & 0o777)

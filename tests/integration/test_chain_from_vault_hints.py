@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_verify_vault import EC_CONFIG, Configured, cli, configure
+from tests.vault_setup import EC_CONFIG, Configured, cli, configure
 
 AGENT_WORDS = ("agent", "injector", "re-render")
 
@@ -35,7 +35,7 @@ def stored_key(vault: Configured) -> Iterator[str]:
 
 
 def chain_from_vault(vault: Configured) -> tuple[int, dict[str, dict[str, str]]]:
-    code, out, err, _ = cli(
+    code, out, err = cli(
         vault.env,
         "verify",
         "chain",
@@ -79,7 +79,7 @@ def test_files_in_a_directory_keep_the_agents_hint(tmp_path: Path) -> None:
     ca = tmp_path / "ca"
     ca.mkdir()
     (ca / "ca-key.pem").write_text("not a key", encoding="utf-8")
-    code, out, err, _ = cli({"PATH": "/usr/bin:/bin"}, "verify", "chain", "ca", "--output", "json", cwd=tmp_path)
+    code, out, err = cli({"PATH": "/usr/bin:/bin"}, "verify", "chain", "ca", "--output", "json", cwd=tmp_path)
     assert code == 1, err
     checks = {c["id"]: c for c in json.loads(out)["checks"]}
     assert "agent's logs" in checks["chain.file-present"]["hint"]

@@ -7,7 +7,6 @@ import datetime as dt
 import hashlib
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +22,9 @@ from istio_vault_ca.generator.config.plan import CA_CERT, CA_KEY, CERT_CHAIN, RO
 from istio_vault_ca.verify.checks.chain import check_values
 from istio_vault_ca.verify.checks.vault import read_ca_values
 from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
-from tests.support import EXAMPLES, render_into
+from tests.support import EXAMPLES, render_into, run_cli
 
 pytestmark = pytest.mark.integration
-CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser"]
 
 
 def run(tree: Path, env: dict[str, str], script: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
@@ -36,7 +34,7 @@ def run(tree: Path, env: dict[str, str], script: str, cwd: Path | None = None) -
 
 
 def cli(env: dict[str, str], *args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([*CLI, *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=120, check=False)
+    return run_cli(*args, cwd=cwd, env=env, timeout=120)
 
 
 def client(env: dict[str, str]) -> Any:

@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_verify_vault import EC_CONFIG, Configured, cli, configure
+from tests.vault_setup import EC_CONFIG, Configured, cli, configure
 
 KV_V2 = EC_CONFIG + "kv: {mount: kv, version: 2}\n"
 CONFIG = "istio-vault-ca.yaml"
@@ -55,12 +55,12 @@ def shell(vault: Configured, command: str) -> subprocess.CompletedProcess[str]:
 
 
 def tool(vault: Configured, *args: str) -> tuple[int, str]:
-    code, out, err, _ = cli({**vault.env, "COLUMNS": "100"}, *args, cwd=workdir(vault))
+    code, out, err = cli({**vault.env, "COLUMNS": "100"}, *args, cwd=workdir(vault))
     return code, out + err
 
 
 def key_check(vault: Configured) -> tuple[int, dict[str, str]]:
-    code, out, _, _ = cli(vault.env, "verify", "vault", "-c", CONFIG, "--output", "json", cwd=workdir(vault))
+    code, out, _ = cli(vault.env, "verify", "vault", "-c", CONFIG, "--output", "json", cwd=workdir(vault))
     document = json.loads(out)
     return code, next(c for c in document["checks"] if c["id"] == "vault.kv-key-matches")
 
@@ -165,13 +165,13 @@ def test_kv_v2_metadata_deleted_says_there_is_nothing_to_undelete(kv_v2: Configu
 
 def test_force_names_an_unknown_cluster_exits_2(tmp_path: Path) -> None:
     (tmp_path / CONFIG).write_text(EC_CONFIG, encoding="utf-8")
-    code, out, err, _ = cli({"PATH": "/usr/bin:/bin"}, "plan-rotation", "--force", "nosuch", cwd=tmp_path)
+    code, out, err = cli({"PATH": "/usr/bin:/bin"}, "plan-rotation", "--force", "nosuch", cwd=tmp_path)
     assert code == 2, out + err
     assert "--force nosuch: no such cluster (clusters: default)" in err
 
 
 def test_the_help_documents_force() -> None:
-    code, out, _, _ = cli({"PATH": "/usr/bin:/bin"}, "plan-rotation", "--help")
+    code, out, _ = cli({"PATH": "/usr/bin:/bin"}, "plan-rotation", "--help")
     assert code == 0 and "--force CLUSTER" in " ".join(out.split())
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import EXAMPLES, REPO, render_into
+from tests.support import EXAMPLES, REPO, render_into, require_openbao
 
 pytestmark = pytest.mark.integration
 
@@ -59,15 +59,7 @@ BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}")
 
 @pytest.fixture(autouse=True)
 def _needs_openbao() -> None:
-    from istio_vault_ca.generator.errors import OpenBaoMissing
-    from istio_vault_ca.verify.rehearsal.openbao import find_bao
-
-    try:
-        find_bao()
-    except OpenBaoMissing as error:
-        if os.environ.get("CI"):
-            pytest.fail(f"CI must have OpenBao: {error}")
-        pytest.skip(f"the rehearsal needs OpenBao: {error}")
+    require_openbao()
 
 
 def _env(tmp: Path) -> dict[str, str]:

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 
 from istio_vault_ca.verify.checks.vault.policy_hcl import STOCK_DEFAULT, beyond, policy_grants
-from tests.integration.test_verify_vault import EC_CONFIG, Configured, cli, configure
+from tests.vault_setup import EC_CONFIG, Configured, cli, configure
 
 ROLE = "auth/kubernetes/role/istiod"
 EVERYTHING = 'path "*" {\n  capabilities = ["read", "list"]\n}\n'
@@ -29,7 +29,7 @@ def vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Configured]:
 def verify_vault(vault: Configured) -> tuple[int, str]:
     """`istio-vault-ca verify vault -c istio-vault-ca.yaml` from the config's directory, 200 columns wide."""
     env = {**vault.env, "COLUMNS": "200"}
-    code, out, err, _ = cli(env, "verify", "vault", "-c", "istio-vault-ca.yaml", cwd=vault.config_path.parent)
+    code, out, err = cli(env, "verify", "vault", "-c", "istio-vault-ca.yaml", cwd=vault.config_path.parent)
     return code, out + err
 
 

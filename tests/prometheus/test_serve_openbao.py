@@ -25,8 +25,9 @@ import pytest
 from cryptography import x509
 
 from istio_vault_ca.verify.rehearsal.openbao import free_port
-from tests.integration.test_verify_vault import EC_CONFIG, REPO, Configured, configure
 from tests.prometheus.tools import require
+from tests.support import REPO
+from tests.vault_setup import EC_CONFIG, Configured, configure
 
 T = TypeVar("T")
 MONITORING = "monitoring:\n  enabled: true\n  image: registry.example/istio-vault-ca:test\n"

@@ -7,7 +7,6 @@ import datetime as dt
 import os
 import stat
 import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -18,8 +17,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from istio_vault_ca.generator.pki.offline_root import root_certificate_path
+from tests.support import CLI
 
-CLI = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "sign-intermediate"]
+SIGN = [*CLI, "sign-intermediate"]
 NOW = dt.datetime.now(dt.timezone.utc)
 
 
@@ -85,7 +85,7 @@ def sign(
 ) -> subprocess.CompletedProcess[str]:
     args = ["--root-cert", str(files.root_cert), "--root-key", str(files.root_key), "--csr", str(files.csr)]
     return subprocess.run(
-        [*CLI, *args, "--ttl", ttl, "-o", str(files.out), *extra],
+        [*SIGN, *args, "--ttl", ttl, "-o", str(files.out), *extra],
         capture_output=True,
         text=True,
         check=False,
@@ -224,7 +224,7 @@ def test_encrypted_root_key_takes_its_passphrase_from_the_environment(tmp_path: 
     env = {k: v for k, v in os.environ.items() if k != "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE"}
     missing = subprocess.run(
         [
-            *CLI,
+            *SIGN,
             "--root-cert",
             str(cert_path),
             "--root-key",

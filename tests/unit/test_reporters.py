@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import io
 import json
-from typing import Any
 from xml.etree import ElementTree as ET
 
 import pytest
@@ -13,6 +12,7 @@ import pytest
 from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME, emit, get_reporter
 from istio_vault_ca.verify.checks.reporters.common import summary_line
 from istio_vault_ca.verify.checks.result import Report, Status, errored, failed, passed, skipped, warned
+from tests.support import validate_json_shape
 
 STATUSES = {s.value for s in Status}
 
@@ -44,18 +44,6 @@ def sample() -> Report:
             skipped("chain.spiffe-leaf", "dir-b", "needs ca-key.pem, which did not load"),
         ]
     )
-
-
-def validate_json_shape(document: Any) -> None:
-    """The documented shape, exactly: {"checks":[{id,status,target,finding,hint}],"summary":{pass,warn,fail,error}}."""
-    assert isinstance(document, dict) and set(document) == {"checks", "summary"}
-    assert isinstance(document["checks"], list)
-    for check in document["checks"]:
-        assert set(check) == CHECK_KEYS
-        assert all(isinstance(check[key], str) for key in CHECK_KEYS)
-        assert check["status"] in STATUSES
-    assert set(document["summary"]) == SUMMARY_KEYS
-    assert all(isinstance(v, int) and v >= 0 for v in document["summary"].values())
 
 
 def test_json_has_the_documented_shape() -> None:
