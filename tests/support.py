@@ -79,26 +79,10 @@ def render_into(config_path: Path | None, out: Path) -> Path:
 
 
 def make_self_signed_ca_pem(common_name: str) -> bytes:
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
+    """A throw-away CA certificate (EC P-256, one day), e.g. standing in for an API server's CA."""
+    from istio_vault_ca.generator.pki.factory import self_signed_ca
 
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    return certificate.public_bytes(serialization.Encoding.PEM)
+    return self_signed_ca(common_name, lifetime=datetime.timedelta(days=1)).pem
 
 
 def assert_directories_match(expected: Path, actual: Path, refresh: str) -> None:

@@ -23,12 +23,10 @@ from istio_vault_ca.generator.errors import OfflineRootError
 
 if TYPE_CHECKING:
     from cryptography import x509
-    from cryptography.hazmat.primitives import hashes
     from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
 PASSPHRASE_ENV = "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE"
 # Vault backdates the certificates it issues by 30 s; a minute covers clocks that are slightly apart.
-BACKDATE = dt.timedelta(seconds=60)
 MIN_RSA_BITS = 2048
 
 
@@ -62,7 +60,6 @@ def sign_intermediate(
 ) -> Signed:
     """An intermediate CA certificate for the CSR's key and subject, as istiod needs it: CA:true (critical) with
     the path length, keyCertSign|cRLSign (critical), SKI/AKI, no EKU, never valid beyond the root."""
-    from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -76,6 +73,8 @@ def sign_intermediate(
         raise OfflineRootError("the CSR's key is neither RSA nor EC, which Vault's PKI would not have generated")
     if len(csr.subject) == 0:
         raise OfflineRootError("the CSR has an empty subject; Vault's CSRs carry the intermediate's common name")
+    from istio_vault_ca.generator.pki.factory import BACKDATE
+
     not_before = max(now - BACKDATE, root_cert.not_valid_before_utc)
     not_after = now + dt.timedelta(seconds=ttl_seconds)
     root_end = root_cert.not_valid_after_utc
@@ -88,42 +87,19 @@ def sign_intermediate(
                 f"UTC): an intermediate cannot outlive its root. Use --ttl {left}h or less, or --clamp-to-root"
             )
         not_after, clamped = root_end, True
-    issuer_ski = _subject_key_identifier(root_cert)
-    authority_key_id = (
-        x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski)
-        if issuer_ski is not None
-        else x509.AuthorityKeyIdentifier.from_issuer_public_key(root_key.public_key())
+    from istio_vault_ca.generator.pki.factory import certificate
+
+    signed = certificate(
+        csr.subject,
+        public_key,
+        root_key,
+        issuer=root_cert,
+        not_before=not_before,
+        not_after=not_after,
+        ca=True,
+        path_length=None if max_path_length < 0 else max_path_length,
     )
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(csr.subject)
-        .issuer_name(root_cert.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(not_before)
-        .not_valid_after(not_after)
-        .add_extension(
-            x509.BasicConstraints(ca=True, path_length=None if max_path_length < 0 else max_path_length),
-            critical=True,
-        )
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=False,
-                content_commitment=False,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=True,
-                crl_sign=True,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(authority_key_id, critical=False)
-    )
-    return Signed(builder.sign(root_key, _digest(root_key)), clamped)
+    return Signed(signed, clamped)
 
 
 def _check_root(
@@ -160,29 +136,6 @@ def _check_root(
         raise OfflineRootError(f"--root-cert expired on {root_cert.not_valid_after_utc:%Y-%m-%d} UTC")
     if root_cert.not_valid_before_utc > now:
         raise OfflineRootError(f"--root-cert is not valid before {root_cert.not_valid_before_utc:%Y-%m-%d %H:%M} UTC")
-
-
-def _subject_key_identifier(cert: x509.Certificate) -> x509.SubjectKeyIdentifier | None:
-    from cryptography import x509
-
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    except x509.ExtensionNotFound:
-        return None
-
-
-def _digest(key: CertificateIssuerPrivateKeyTypes) -> hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None:
-    """SHA-256, or the hash that matches a larger EC curve; none for Ed25519/Ed448 (they hash internally)."""
-    from cryptography.hazmat.primitives import hashes
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        if key.curve.key_size >= 521:
-            return hashes.SHA512()
-        return hashes.SHA384() if key.curve.key_size >= 384 else hashes.SHA256()
-    if isinstance(key, rsa.RSAPrivateKey):
-        return hashes.SHA256()
-    return None
 
 
 # ---------------------------------------------------------------- command

@@ -13,12 +13,13 @@ from typing import Any
 import hvac
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT, ClusterPlan, plan
+from istio_vault_ca.generator.pki import factory
 from istio_vault_ca.verify.checks.chain import check_values
 from istio_vault_ca.verify.checks.vault import read_ca_values
 from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
@@ -83,29 +84,12 @@ def snapshot(env: dict[str, str], plans: tuple[ClusterPlan, ...]) -> dict[str, s
 def make_root(directory: Path, common_name: str = "test offline root") -> tuple[Path, Path, x509.Certificate]:
     """A root made with cryptography at test time: nothing secret is committed."""
     directory.mkdir(parents=True, exist_ok=True)
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
-    now = dt.datetime.now(dt.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(days=1))
-        .not_valid_after(now + dt.timedelta(days=3650))
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(False, False, False, False, False, True, True, False, False), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False)
-        .sign(key, hashes.SHA256())
-    )
+    root = factory.self_signed_ca(common_name, lifetime=dt.timedelta(days=3650))
     cert_path, key_path = directory / "root-ca.pem", directory / "root-ca.key"
-    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_path.write_bytes(
-        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
-    )
+    cert_path.write_bytes(root.pem)
+    key_path.write_bytes(root.private_pem())
     key_path.chmod(0o600)
-    return cert_path, key_path, cert
+    return cert_path, key_path, root.cert
 
 
 # ---------------------------------------------------------------- many clusters, one root in Vault

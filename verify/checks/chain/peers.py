@@ -9,8 +9,6 @@ from __future__ import annotations
 import datetime as dt
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
@@ -124,30 +122,6 @@ def spiffe_leaf(bundle: Bundle) -> CheckResult:
 
 def make_leaf(ca_cert: x509.Certificate, ca_key: pem.GoKey, now: dt.datetime) -> x509.Certificate:
     """A workload-shaped certificate (empty subject, critical SPIFFE URI SAN, server+client auth) on EC P-256."""
-    leaf_key = ec.generate_private_key(ec.SECP256R1())
-    ski = gox509.extension(ca_cert, x509.SubjectKeyIdentifier)
-    aki = (
-        x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
-        if ski is not None
-        else x509.AuthorityKeyIdentifier.from_issuer_public_key(ca_key.public_key())
-    )
-    start = max(now - dt.timedelta(minutes=1), ca_cert.not_valid_before_utc)
-    end = max(min(now + dt.timedelta(hours=1), ca_cert.not_valid_after_utc), start)
-    builder = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([]))
-        .issuer_name(ca_cert.subject)
-        .public_key(leaf_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.SubjectAlternativeName([x509.UniformResourceIdentifier(SPIFFE_ID)]), critical=True)
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(x509.KeyUsage(True, False, True, False, False, False, False, False, False), critical=True)
-        .add_extension(
-            x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False
-        )
-        .add_extension(aki, critical=False)
-    )
-    digest = None if isinstance(ca_key, ed25519.Ed25519PrivateKey) else hashes.SHA256()
-    return builder.sign(ca_key, digest)
+    from istio_vault_ca.generator.pki.factory import workload_leaf
+
+    return workload_leaf(ca_cert, ca_key, SPIFFE_ID, now)
