@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -59,3 +60,28 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
     terminalreporter.section("e2e control plane: peak resident memory (VmHWM)")
     for name, kib in PEAK_RSS_KIB.items():
         terminalreporter.write_line(f"{name}: {'unknown' if kib is None else f'{kib / 1024:.0f} MiB'}")
+
+
+@pytest.fixture(scope="session")
+def vault_injector_binary() -> Path:
+    """cmd/vault-k8s-webhook of tests/e2e/injector (the real vault-k8s handler), built once and cached."""
+    from tests.e2e import vault_injector as injector
+
+    try:
+        return injector.build_webhook()
+    except gobuild.GoNotInstalledError:
+        if os.environ.get("CI"):
+            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
+        pytest.skip(e2e_cluster.GO_MISSING)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building the vault-k8s webhook failed:\n{error}")
+
+
+@pytest.fixture(scope="session")
+def vault_injector(kube_cluster: e2e_cluster.Cluster, vault_injector_binary: Path) -> Iterator[Any]:
+    """The vault-k8s admission handler serving on 127.0.0.1 (not yet registered with the API server: tests
+    register it, with the failurePolicy they need, through ``Webhook.configuration``)."""
+    from tests.e2e import vault_injector as injector
+
+    with injector.running_webhook(vault_injector_binary, kube_cluster) as webhook:
+        yield webhook

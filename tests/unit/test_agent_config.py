@@ -248,3 +248,61 @@ def test_scrub_removes_key_material() -> None:
     assert "MIIE" not in cleaned and "PRIVATE KEY-----" not in cleaned
     assert cleaned.startswith("before") and cleaned.endswith("after")
     assert "MIIE" not in scrub("-----BEGIN PRIVATE KEY-----\nMIIE truncated")
+
+
+# ---------------------------------------------------------------------- as vault-k8s v1.6.2 reads annotations
+# (each case is checked against the real injector by tests/e2e/test_injector_differential.py)
+
+
+def _edited(tree: Path, changes: dict[str, str]) -> agent.IstiodOverlay:
+    overlay = agent.read_overlay(tree / FLAVOURS["helm"], "helm")
+    annotations = {**overlay.annotations, **{PREFIX + key: value for key, value in changes.items()}}
+    return agent.IstiodOverlay("helm", overlay.flavour, annotations, overlay.env)
+
+
+def _destinations(overlay: agent.IstiodOverlay) -> dict[str, str]:
+    return {template.name: template.destination for template in agent.parse_injection(overlay).templates}
+
+
+def test_destination_is_written_as_the_injector_writes_it(tree: Path) -> None:
+    assert _destinations(_edited(tree, {"secret-volume-path": "/vault/secrets/"}))["ca-key.pem"] == (
+        "/vault/secrets//ca-key.pem"
+    )
+    # agent-inject-file goes through Go's filepath.Join: cleaned, and an absolute name stays under the mount.
+    assert _destinations(_edited(tree, {"agent-inject-file-ca-key.pem": "/sub/../key.pem"}))["ca-key.pem"] == (
+        "/vault/secrets/key.pem"
+    )
+
+
+def test_blank_secret_annotations_name_no_template(tree: Path) -> None:
+    assert "extra.pem" not in _destinations(_edited(tree, {"agent-inject-secret-extra.pem": " "}))
+
+
+def test_per_secret_preserve_case_wins_over_the_pod_wide_one(tree: Path) -> None:
+    changes = {"agent-inject-secret-Extra.PEM": "kv/x", "preserve-secret-case": "true"}
+    assert "Extra.PEM" in _destinations(_edited(tree, changes))
+    assert "extra.pem" in _destinations(_edited(tree, {**changes, "preserve-secret-case-Extra.PEM": "false"}))
+
+
+@pytest.mark.parametrize("name", ["agent-inject", "agent-init-first", "error-on-missing-key-ca-key.pem"])
+def test_a_boolean_the_injector_refuses_is_an_overlay_error(tree: Path, name: str) -> None:
+    with pytest.raises(OverlayError, match=f"{PREFIX}{name} is 'yes', not a boolean"):
+        agent.parse_injection(_edited(tree, {name: "yes"}))
+    # strconv.ParseBool's other spellings are accepted, as the injector accepts them.
+    agent.parse_injection(_edited(tree, {name: "True"}))
+
+
+def test_a_refused_boolean_fails_the_rehearsal_consistency_step(tree: Path, cluster_plan, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    import shutil
+
+    copy = tmp_path / "out"
+    shutil.copytree(tree, copy)
+    for source in FLAVOURS.values():  # every flavour alike, or the overlays disagree first
+        values = copy / source
+        values.write_text(
+            values.read_text().replace(
+                "error-on-missing-key-ca-key.pem: 'true'", "error-on-missing-key-ca-key.pem: 'yes'"
+            )
+        )
+    with pytest.raises(RehearsalStepFailed, match="not a boolean"):
+        check_cluster_overlay(copy, ClusterLayout(cluster_plan, ""))

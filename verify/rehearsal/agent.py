@@ -49,7 +49,9 @@ class IstiodOverlay:
 
     @property
     def secret_volume_path(self) -> str:
-        return self.annotation("secret-volume-path") or DEFAULT_SECRET_VOLUME_PATH
+        # vault-k8s `Init` (agent-inject/agent/annotations.go) sets the default only when the annotation is absent.
+        found = self.annotation("secret-volume-path")
+        return DEFAULT_SECRET_VOLUME_PATH if found is None else found
 
     @property
     def root_ca_dir(self) -> str:
@@ -97,11 +99,16 @@ class AgentTemplate:
     error_on_missing_key: bool = False
     left_delimiter: str = "{{"
     right_delimiter: str = "}}"
+    file_annotation: bool = False  # `file` came from agent-inject-file-<name>
 
     @property
     def destination(self) -> str:
-        """Where the injected agent writes it inside the pod."""
-        return posixpath.join(self.mount_path, self.file)
+        """Where the injected agent writes it inside the pod: vault-k8s `newTemplateConfigs` (config.go) writes
+        `<mount>/<name>` as a plain string, or Go's `filepath.Join(mount, file)` (cleaned; an absolute `file` stays
+        under the mount) when agent-inject-file-<name> is set."""
+        if self.file_annotation:
+            return _go_join(self.mount_path, self.file)
+        return f"{self.mount_path}/{self.name}"
 
     def secret_paths(self) -> tuple[str, ...]:
         return tuple(SECRET_CALL.findall(self.contents))
@@ -117,17 +124,54 @@ class Injection:
     auth_config: dict[str, str]
     templates: tuple[AgentTemplate, ...]
     unsupported: tuple[str, ...] = field(default=())
+    service: str | None = None  # vault.hashicorp.com/service: the Vault address the agent uses in the Pod
+
+
+def _go_join(*elements: str) -> str:
+    """Go's `path/filepath.Join` on Linux: the non-empty elements joined by "/", then `Clean`ed."""
+    joined = "/".join(element for element in elements if element)
+    if not joined:
+        return ""
+    cleaned = posixpath.normpath(joined)
+    return "/" + cleaned.lstrip("/") if cleaned.startswith("//") else cleaned
+
+
+# strconv.ParseBool's words; vault-k8s parses annotation booleans with go-secure-stdlib `parseutil.ParseBool`
+# (mapstructure's weak decoding: "" is false, any other word is an error).
+_TRUE = ("1", "t", "T", "TRUE", "true", "True")
+_FALSE = ("", "0", "f", "F", "FALSE", "false", "False")
+# Booleans whose bad value makes vault-k8s deny the Pod (checked against the real injector by
+# tests/e2e/test_injector_differential.py): `ShouldInject` (agent-inject), `Init`/`New` (agent-init-first,
+# agent-pre-populate, agent-pre-populate-only) and `Agent.secrets` (error-on-missing-key-<name>).
+STRICT_BOOLEANS = ("agent-inject", "agent-init-first", "agent-pre-populate", "agent-pre-populate-only")
 
 
 def _bool(value: str | None) -> bool:
-    return (value or "").strip().lower() in ("1", "t", "true")
+    """Lenient, as vault-k8s reads preserve-secret-case (`Agent.secretName` ignores the parse error): not
+    strconv.ParseBool's true is false."""
+    return value in _TRUE
+
+
+def strict_bool(overlay: IstiodOverlay, name: str) -> bool | None:
+    """An annotation vault-k8s parses strictly: None when absent; a word strconv.ParseBool does not know is an
+    `OverlayError`, as the injector then refuses the Pod."""
+    value = overlay.annotation(name)
+    if value is None:
+        return None
+    if value in _TRUE or value in _FALSE:
+        return value in _TRUE
+    raise OverlayError(
+        f"{overlay.source}: {PREFIX}{name} is {value!r}, not a boolean: the injector refuses the Pod "
+        '(strconv.ParseBool: use "true" or "false")'
+    )
 
 
 def _secret_names(annotations: Mapping[str, str]) -> list[str]:
     """Suffixes of agent-inject-secret-/-template-file-/-template-, in annotation order, without repeats."""
     names: list[str] = []
-    for key in annotations:
-        if not key.startswith(PREFIX):
+    for key, value in annotations.items():
+        # vault-k8s `Agent.secrets` skips blank annotations when it collects secret names.
+        if not key.startswith(PREFIX) or not value.strip():
             continue
         short = key[len(PREFIX) :]
         for prefix in ("agent-inject-secret-", "agent-inject-template-file-", "agent-inject-template-"):
@@ -140,12 +184,18 @@ def _secret_names(annotations: Mapping[str, str]) -> list[str]:
 
 
 def parse_injection(overlay: IstiodOverlay) -> Injection:
-    """Mirror vault-k8s: one template per secret name, destination `<secret-volume-path>/<name>`, perms, etc."""
+    """Mirror vault-k8s v1.6.2 `agent-inject/agent/annotations.go` `Agent.secrets` and `authConfig`: one template
+    per secret name, destination `<secret-volume-path>/<name>`, perms, etc. A boolean the injector would refuse
+    raises `OverlayError`."""
     get = overlay.annotation
+    for name in STRICT_BOOLEANS:
+        strict_bool(overlay, name)
     unsupported: list[str] = []
     templates: list[AgentTemplate] = []
     for raw in _secret_names(overlay.annotations):
-        preserve = _bool(get(f"preserve-secret-case-{raw}")) or _bool(get("preserve-secret-case"))
+        # The per-secret annotation, when present, wins over the pod-wide one (`Agent.preserveSecretCase`).
+        own = get(f"preserve-secret-case-{raw}")
+        preserve = _bool(own if own is not None else get("preserve-secret-case"))
         name = raw if preserve else raw.lower()
         if get(f"agent-inject-template-file-{raw}") is not None:
             unsupported.append(f"agent-inject-template-file-{raw} (a file inside the pod) cannot be rehearsed")
@@ -159,11 +209,12 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         templates.append(
             AgentTemplate(
                 name=name,
-                mount_path=get(f"secret-volume-path-{raw}") or overlay.secret_volume_path,
+                mount_path=_present(get(f"secret-volume-path-{raw}"), overlay.secret_volume_path),
                 file=get(f"agent-inject-file-{raw}") or name,
                 contents=contents,
-                perms=get(f"agent-inject-perms-{raw}"),
-                error_on_missing_key=_bool(get(f"error-on-missing-key-{raw}")),
+                perms=get(f"agent-inject-perms-{raw}") or None,
+                error_on_missing_key=bool(strict_bool(overlay, f"error-on-missing-key-{raw}")),
+                file_annotation=bool(get(f"agent-inject-file-{raw}")),
                 left_delimiter=get(f"agent-template-left-delim-{raw}") or "{{",
                 right_delimiter=get(f"agent-template-right-delim-{raw}") or "}}",
             )
@@ -180,31 +231,49 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         auth_config=auth_config,
         templates=tuple(templates),
         unsupported=tuple(unsupported),
+        service=get("service"),
     )
+
+
+def _present(value: str | None, default: str) -> str:
+    """vault-k8s `annotationsSecretValue`: the annotation's value when the key exists (even empty), else the
+    default."""
+    return default if value is None else value
 
 
 def local_destination(root: Path, template: AgentTemplate) -> Path:
     """The pod path re-rooted under `root`, so `/vault/secrets/ca-key.pem` lands in `<root>/vault/secrets/`."""
-    return root.joinpath(*[part for part in template.destination.split("/") if part not in ("", ".", "..")])
+    return _rerooted(root, template.destination)
 
 
-def build_config(
-    injection: Injection,
-    *,
-    vault_address: str,
-    token_path: Path,
-    root: Path,
-    sink_path: Path,
-    pid_file: Path,
-) -> dict[str, Any]:
-    """The agent config as JSON data, in the field order vault-k8s writes it."""
-    config = {**injection.auth_config, "token_path": str(token_path)}
+def _rerooted(root: Path, pod_path: str) -> Path:
+    return root.joinpath(*[part for part in pod_path.split("/") if part not in ("", ".", "..")])
+
+
+# vault-k8s agent-inject/agent/agent.go and config.go: the init container's token sink, pid file and service-account
+# token (the `serviceaccount` mount the API server's ServiceAccount admission plugin adds to every container).
+POD_TOKEN_SINK = "/home/vault/.vault-token"
+POD_PID_FILE = "/home/vault/.pid"
+POD_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
+
+
+def pod_config(injection: Injection, *, vault_address: str, token_path: str = POD_TOKEN_PATH) -> dict[str, Any]:
+    """The agent config vault-k8s puts, base64 JSON, in the `VAULT_CONFIG` env of `vault-agent-init`.
+
+    Follows vault-k8s v1.6.2 `agent-inject/agent/config.go` `Agent.newConfig(init=true)` with
+    `newTemplateConfigs`, and `annotations.go` `Agent.authConfig` (token_path first, then every `auth-config-*`
+    annotation, then `role`), for what istiod's annotations use; `vault_address` is the `service` annotation or
+    the injector's `-vault-address`. `template_config.exit_on_retry_failure` is the injector's default (true).
+    `tests/e2e/test_injector_differential.py` compares this, for every example config, with what the real
+    injector (built from that module) writes into the Pod.
+    """
+    config: dict[str, Any] = {"token_path": token_path, **injection.auth_config}
     if injection.role:
         config["role"] = injection.role
     templates: list[dict[str, Any]] = []
     for template in injection.templates:
         stanza: dict[str, Any] = {
-            "destination": str(local_destination(root, template)),
+            "destination": template.destination,
             "contents": template.contents,
             "left_delimiter": template.left_delimiter,
             "right_delimiter": template.right_delimiter,
@@ -216,21 +285,63 @@ def build_config(
         templates.append(stanza)
     return {
         "auto_auth": {
-            "method": {
-                "type": injection.auth_type,
-                "mount_path": injection.auth_path,
-                "config": config,
-                # A pod would retry a refused login forever; here the first refusal is the answer.
-                "exit_on_err": True,
-            },
-            "sink": [{"type": "file", "config": {"path": str(sink_path)}}],
+            "method": {"type": injection.auth_type, "mount_path": injection.auth_path, "config": config},
+            "sink": [{"type": "file", "config": {"path": POD_TOKEN_SINK}}],
         },
         "exit_after_auth": True,
-        "pid_file": str(pid_file),
-        "vault": {"address": vault_address, "retry": {"num_retries": 1}},
+        "pid_file": POD_PID_FILE,
+        "vault": {"address": vault_address},
         "template": templates,
         "template_config": {"exit_on_retry_failure": True},
     }
+
+
+def localize(
+    config: Mapping[str, Any],
+    *,
+    vault_address: str,
+    token_path: Path,
+    root: Path,
+    sink_path: Path,
+    pid_file: Path,
+) -> dict[str, Any]:
+    """An in-Pod agent config (ours from `pod_config`, or the real one read from a Pod) moved to run here.
+
+    Only what cannot exist outside a Pod changes: the Vault address, the service-account token path, the token
+    sink, the pid file and each template's destination (re-rooted under `root`); and failures are made fast (one
+    retry, exit on an auth error) instead of retrying for minutes as a Pod would.
+    """
+    moved = json.loads(json.dumps(config))
+    method = moved["auto_auth"]["method"]
+    method["config"]["token_path"] = str(token_path)
+    # A pod would retry a refused login forever; here the first refusal is the answer.
+    method["exit_on_err"] = True
+    sinks = moved["auto_auth"].get("sink") or []
+    for index, sink in enumerate(sinks):
+        where = sink.setdefault("config", {})
+        where["path"] = str(sink_path if index == 0 else _rerooted(root, str(where.get("path", ""))))
+    moved["pid_file"] = str(pid_file)
+    moved["vault"] = {**moved.get("vault", {}), "address": vault_address, "retry": {"num_retries": 1}}
+    for stanza in moved.get("template") or []:
+        stanza["destination"] = str(_rerooted(root, str(stanza["destination"])))
+    moved.setdefault("template_config", {})["exit_on_retry_failure"] = True
+    return dict(moved)
+
+
+def build_config(
+    injection: Injection,
+    *,
+    vault_address: str,
+    token_path: Path,
+    root: Path,
+    sink_path: Path,
+    pid_file: Path,
+) -> dict[str, Any]:
+    """The agent config the rehearsal runs: `pod_config` moved by `localize`."""
+    in_pod = pod_config(injection, vault_address=injection.service or vault_address)
+    return localize(
+        in_pod, vault_address=vault_address, token_path=token_path, root=root, sink_path=sink_path, pid_file=pid_file
+    )
 
 
 @dataclass(frozen=True)

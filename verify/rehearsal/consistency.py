@@ -94,7 +94,10 @@ def _check_injection(tree: Path, cluster: ClusterLayout, overlay: agent.IstiodOv
             "istiod would find no CA files and silently fall back to a self-signed CA",
             "both come from istiod.ca_dir in the config: re-render rather than editing one of them",
         )
-    injection = agent.parse_injection(overlay)
+    try:
+        injection = agent.parse_injection(overlay)
+    except OverlayError as error:
+        raise RehearsalStepFailed(one_line(str(error)), "re-render the overlay from the config") from None
     if not injection.role:
         raise RehearsalStepFailed(f"{source}: no vault.hashicorp.com/role (the injector refuses the pod)", "re-render")
     by_destination = {template.destination: template for template in injection.templates}
