@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: demo test e2e prometheus-tools lint typecheck unit render-check golden bench fuzz clean
+.PHONY: demo test e2e prometheus-tools shells lint typecheck unit render-check golden bench fuzz clean
 
 # The editable install imports istio_vault_ca.generator / istio_vault_ca.verify from these links (pyproject.toml).
 DEVLINKS := build/dev/istio_vault_ca/.linked
@@ -34,7 +34,14 @@ prometheus-tools:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
 		else echo "promtool/prometheus missing: apt-get install prometheus (tests/prometheus will skip)" >&2; fi; }
 
-test: $(STAMP) lint typecheck prometheus-tools
+# zsh and fish for tests/unit/test_completion.py (bash is always there): installed the same way.
+shells:
+	@command -v zsh >/dev/null && command -v fish >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
+		else echo "zsh/fish missing: apt-get install zsh fish (their completion tests will skip)" >&2; fi; }
+
+test: $(STAMP) lint typecheck prometheus-tools shells
 	$(BIN)/istio-vault-ca render --check -o out
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e"
 

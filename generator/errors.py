@@ -8,6 +8,7 @@ code maps errors to exit codes. Messages are for people and never contain key ma
     ├── RehearsalAborted          1  the rehearsal stops after a failed step; teardown still runs
     ├── UsageError                2  bad arguments, an unusable file or directory, a refused request
     │   ├── ConfigError           2  every problem of one config file, each at its field and line
+    │   ├── ConfigsRefused        2  `validate` of several files: each refused file's error
     │   ├── UnsafeOutputDir       2  render would replace a directory it did not render
     │   ├── OfflineRootError      2  sign-intermediate refuses (wrong key, TTL beyond the root, bad CSR)
     │   ├── KubeConfigProblem     2  the kubeconfig cannot be used
@@ -89,6 +90,17 @@ class ConfigError(UsageError):
     def render(self) -> str:
         """The source and every problem, one per line (the format README "The config file" documents)."""
         return str(self)
+
+
+class ConfigsRefused(UsageError):
+    """`validate FILE...`: every file that was refused, each reported as it would be alone."""
+
+    def __init__(self, errors: Sequence[UsageError]) -> None:
+        super().__init__(f"{len(errors)} config file(s) refused")
+        self.errors = tuple(errors)
+
+    def render(self) -> str:
+        return "\n".join(error.render() for error in self.errors)
 
 
 class UnsafeOutputDir(UsageError):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from istio_vault_ca.generator.config.durations import hours, parse_duration
@@ -13,9 +14,9 @@ from istio_vault_ca.generator.config.plan import (
     ClusterPlan,
     plan,
 )
-from istio_vault_ca.generator.render import manifests
+from istio_vault_ca.generator.render import gitops, manifests
 from istio_vault_ca.generator.render.flavours import all_flavours, get_flavour
-from istio_vault_ca.generator.render.layout import IMPORT_STEP, POLICY_FILE, SETUP_SCRIPT, layout_for
+from istio_vault_ca.generator.render.layout import IMPORT_STEP, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
 from istio_vault_ca.generator.render.templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
@@ -52,10 +53,21 @@ def render_tree(config: Config) -> Tree:
             plans=plans,
             flat=not layout.multi,
             output_docs=OUTPUT_DOCS,
-            file_docs=_file_docs,
+            file_docs=lambda p, prefix: _file_docs(p, prefix, tree),
+            gitops=_gitops(tree, layout.clusters),
         ).encode()
     )
     return dict(sorted(tree.items()))
+
+
+def _gitops(tree: Tree, clusters: Iterable[ClusterLayout]) -> list[tuple[str, str, list[str]]]:
+    """(cluster, its directory, what its kustomization.yaml lists) for each cluster that has one."""
+    found = []
+    for cluster in clusters:
+        path = f"{cluster.prefix}{gitops.KUSTOMIZATION}"
+        if path in tree:
+            found.append((cluster.plan.name, cluster.prefix or ".", gitops.applied_manifests(tree, cluster.prefix)))
+    return found
 
 
 def _root_steps(config: Config) -> tuple[str, ...]:
@@ -123,6 +135,9 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
         )
     if config.monitoring.enabled:
         _render_monitoring(tree, prefix, cluster_plan, header)
+    applied = gitops.applied_manifests(tree, prefix)
+    if applied:
+        tree[f"{prefix}{gitops.KUSTOMIZATION}"] = _yaml(gitops.header(cluster_plan.name), gitops.kustomization(applied))
 
 
 def _render_monitoring(tree: Tree, prefix: str, cluster_plan: ClusterPlan, header: str) -> None:
@@ -150,7 +165,7 @@ def _render_monitoring(tree: Tree, prefix: str, cluster_plan: ClusterPlan, heade
     )
 
 
-def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
+def _file_docs(cluster_plan: ClusterPlan, prefix: str, tree: Tree) -> list[tuple[str, str]]:
     """(path, one line) for the README's file table, in the order a reviewer reads them."""
     config = cluster_plan.config
     cluster = cluster_plan.cluster
@@ -202,6 +217,8 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str) -> list[tuple[str, str]]:
         docs.append((f"{prefix}kubernetes/istiod-auth-delegator.yaml", "lets istiod's token review itself"))
     if config.monitoring.enabled:
         docs += _monitoring_docs(cluster_plan, f"{prefix}monitoring/")
+    if f"{prefix}{gitops.KUSTOMIZATION}" in tree:
+        docs.append((f"{prefix}{gitops.KUSTOMIZATION}", "lists the Kubernetes manifests above for a GitOps controller"))
     return docs
 
 

@@ -205,3 +205,19 @@ def test_scripts_report_ttls_in_the_configs_units(tmp_path: Path) -> None:
     lib = (tmp_path / "out" / "vault" / "02-root-pki.sh").read_text()
     assert "${current}s" not in lib
     assert 'say "$path/ max lease TTL is $duration (unchanged)"' in lib
+
+
+def test_validate_checks_every_file_it_is_given_and_reports_each_refused_one() -> None:
+    bad = REPO / "tests" / "configs" / "bad"
+    result = run(
+        "validate",
+        str(EXAMPLES / "kv-v2.yaml"),
+        str(bad / "unknown-field.yaml"),
+        str(bad / "relative-ca-dir.yaml"),
+    )
+    assert result.returncode == 2
+    assert "kv-v2.yaml: valid" in result.stdout
+    assert "unknown-field.yaml: 1 problem(s) in the config\n  vault.adress (line 3): unknown field" in result.stderr
+    assert "relative-ca-dir.yaml: 1 problem(s) in the config\n  istiod.ca_dir (line 3):" in result.stderr
+    good = run("validate", str(EXAMPLES / "kv-v2.yaml"), "-c", str(EXAMPLES / "three-clusters.yaml"))
+    assert good.returncode == 0 and good.stdout.count(": valid") == 2

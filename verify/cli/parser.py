@@ -40,6 +40,20 @@ def _plan_rotation(args: argparse.Namespace) -> int:
     return plan_command(args)
 
 
+def _completion(args: argparse.Namespace) -> int:
+    """`completion SHELL` (imported when it runs: it walks this parser and writes the script)."""
+    from istio_vault_ca.verify.cli.completion import completion
+
+    return completion(args)
+
+
+def _complete_values(args: argparse.Namespace) -> int:
+    """The hidden `__complete clusters` the completion scripts call (it loads the config, so only then)."""
+    from istio_vault_ca.verify.cli.completion import complete_values
+
+    return complete_values(args)
+
+
 def _add_config(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "-c",
@@ -181,6 +195,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     validate = commands.add_parser("validate", help="check a config file and print the resolved clusters")
     _add_config(validate)
+    validate.add_argument(
+        "configs", nargs="*", metavar="CONFIG", help="more config files to check (pre-commit passes the changed ones)"
+    )
     validate.set_defaults(handler=render_commands.validate)
 
     schema = commands.add_parser("schema", help="print the config file's JSON Schema (for editors)")
@@ -252,6 +269,16 @@ def build_parser() -> argparse.ArgumentParser:
         "and intermediate under the same root); repeatable",
     )
     rotation.set_defaults(handler=_plan_rotation)
+
+    completion = commands.add_parser("completion", help="print the shell completion script for bash, zsh or fish")
+    completion.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
+    completion.set_defaults(handler=_completion)
+
+    # Hidden (no help, so neither listed nor completed): what the completion scripts ask at completion time.
+    hidden = commands.add_parser("__complete")
+    hidden.add_argument("what", choices=["clusters"])
+    _add_config(hidden)
+    hidden.set_defaults(handler=_complete_values)
     return parser
 
 

@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK, UsageError
+from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK, ConfigsRefused, UsageError
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.loader import LoadedConfig
@@ -99,10 +99,27 @@ def _check(args: argparse.Namespace, loaded: LoadedConfig, tree: Tree, out: Path
 
 
 def validate(args: argparse.Namespace) -> int:
-    """validate [-c CONFIG]: the config's verdict and each cluster as the plan resolves it."""
+    """validate [-c CONFIG] [CONFIG...]: each config's verdict and its clusters as the plan resolves them.
+
+    Several files (pre-commit passes the changed ones) are all checked; every refused one is reported."""
+    names: list[str | None] = [*([args.config] if args.config else []), *args.configs] or [None]
+    refused: list[UsageError] = []
+    for name in names:
+        try:
+            _validate_one(name)
+        except UsageError as error:
+            refused.append(error)
+    if len(refused) == 1 and len(names) == 1:
+        raise refused[0]
+    if refused:
+        raise ConfigsRefused(refused)
+    return EXIT_OK
+
+
+def _validate_one(config: str | None) -> None:
     from istio_vault_ca.generator.config.plan import plan
 
-    loaded = _load(args.config)
+    loaded = _load(config)
     print(f"{loaded.source}: valid")
     for cluster_plan in plan(loaded.config):
         cluster = cluster_plan.cluster
@@ -112,7 +129,6 @@ def validate(args: argparse.Namespace) -> int:
             f"key at {cluster_plan.kv_secret_path}, role {cluster.auth_mount}/{cluster.role}, "
             f"policy {cluster.policy}, outputs {', '.join(cluster_plan.outputs)}"
         )
-    return EXIT_OK
 
 
 def schema(args: argparse.Namespace) -> int:
