@@ -56,12 +56,14 @@ unit: $(STAMP)
 	$(BIN)/python -m pytest tests/unit -p no:cacheprovider
 
 # The real-component tier (needs Go 1.26): programs built from upstream Go modules, cached outside the repo by
-# tests/gobuild.py, then their tests. Istio's CA code (tests/oracles/istio_ca) for the verifier's fidelity; etcd,
+# tests/gobuild.py, then their tests. Istio's CA code (tests/oracles/istio_ca) for the verifier's fidelity; Istio's
+# overlay and Helm values code (tests/oracles/istio_overlay) for the rendered istiod overlays; etcd,
 # kube-apiserver and kube-controller-manager (tests/e2e/kube) built one after the other by tests.e2e.cluster with
 # the version stamp its fixture uses (a cold kube-apiserver build alone keeps two cores busy for many minutes); the
 # real Vault agent injector's webhook (tests/e2e/injector: github.com/hashicorp/vault-k8s) by tests.e2e.vault_injector.
 e2e: $(STAMP)
 	$(BIN)/python -m tests.gobuild istio_ca
+	$(BIN)/python -m tests.gobuild istio_overlay
 	$(BIN)/python -m tests.e2e.cluster
 	$(BIN)/python -m tests.e2e.vault_injector
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m e2e tests/fidelity

@@ -119,6 +119,11 @@ class OverlayError(UsageError):
     """The overlay cannot be read as an istiod overlay; the message names the file and what is missing."""
 
 
+class MergeIntoError(OverlayError):
+    """`render --merge-into FILE`: the file cannot take our patches (not one ControlPlane / IstioOperator, a field of
+    the wrong type, unreadable or unwritable)."""
+
+
 class Unreachable(IvcError):
     """A service or program the command needs cannot be used: exit 3."""
 

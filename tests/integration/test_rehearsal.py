@@ -239,8 +239,8 @@ HAND_EDITS = {
         1,
         lambda out: _edit(
             out / "istiod/tsb-controlplane-overlay.yaml",
-            "vault.hashicorp.com/secret-volume-path: /vault/secrets",
-            "vault.hashicorp.com/secret-volume-path: /etc/cacerts-vault",
+            "podAnnotations.vault\\.hashicorp\\.com/secret-volume-path\n                value: /vault/secrets",
+            "podAnnotations.vault\\.hashicorp\\.com/secret-volume-path\n                value: /etc/cacerts-vault",
         ),
         CONSISTENCY_STEP,
         "secret-volume-path /etc/cacerts-vault is not ROOT_CA_DIR /vault/secrets",

@@ -41,13 +41,19 @@ def annotations_of(path: Path) -> tuple[dict[str, str], dict[str, str]]:
     """(pod annotations, env) from any of the three istiod outputs."""
     data: Any = YAML(typ="safe").load(path.read_text())
     if path.name == "tsb-controlplane-overlay.yaml":
+        # One patch per key (tsb.py): `...podAnnotations.<key, dots escaped>` and `spec.values.pilot.env.<NAME>`.
         patches = data["spec"]["components"]["istio"]["kubeSpec"]["overlays"][0]["patches"]
-        by_path = {p["path"]: p["value"] for p in patches}
-        env = {e["name"]: e["value"] for e in by_path["spec.components.pilot.k8s.env"]}
-        return by_path["spec.components.pilot.k8s.podAnnotations"], env
+        annotations_prefix, env_prefix = "spec.components.pilot.k8s.podAnnotations.", "spec.values.pilot.env."
+        annotations = {
+            p["path"][len(annotations_prefix) :].replace("\\.", "."): p["value"]
+            for p in patches
+            if p["path"].startswith(annotations_prefix)
+        }
+        env = {p["path"][len(env_prefix) :]: p["value"] for p in patches if p["path"].startswith(env_prefix)}
+        return annotations, env
     if path.name == "istio-operator-overlay.yaml":
-        k8s = data["spec"]["components"]["pilot"]["k8s"]
-        return k8s["podAnnotations"], {e["name"]: e["value"] for e in k8s["env"]}
+        spec = data["spec"]
+        return spec["components"]["pilot"]["k8s"]["podAnnotations"], spec["values"]["pilot"]["env"]
     return data["podAnnotations"], data["env"]
 
 

@@ -7,6 +7,7 @@ unreachable, refusing TLS, or answering 401/403. Heavy modules are imported insi
 from __future__ import annotations
 
 import argparse
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import ROOT_CERT
@@ -16,6 +17,7 @@ if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import CaFile, ClusterPlan
     from istio_vault_ca.verify.checks.chain.versions import IstioVersion
     from istio_vault_ca.verify.checks.cluster import ClusterState, PodState, VaultRoot
+    from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.kube import KubeTarget
     from istio_vault_ca.verify.clients.vault import VaultApi
@@ -115,6 +117,31 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]
     return done(report.exit_code())
 
 
+def merged_cr(args: argparse.Namespace, plan: ClusterPlan) -> MergedCr | None:
+    """`--merged-cr FILE` read as the user's ControlPlane / IstioOperator declarations (None without the flag)."""
+    from pathlib import Path
+
+    from ruamel.yaml import YAML
+    from ruamel.yaml.error import YAMLError
+
+    from istio_vault_ca.generator.errors import FileRefused, UsageError
+    from istio_vault_ca.verify.checks.cluster.user_settings import read_merged_cr
+    from istio_vault_ca.verify.clients.files import read_bounded
+
+    source = getattr(args, "merged_cr", None)
+    if not source:
+        return None
+    try:
+        text = read_bounded(Path(source), limit=4 * 1024 * 1024).decode("utf-8")
+        documents = list(YAML(typ="safe", pure=True).load_all(text))
+    except (FileRefused, OSError, UnicodeDecodeError, YAMLError) as error:
+        raise UsageError(f"--merged-cr {source}: cannot be read ({error})") from None
+    found = [m for d in documents if (m := read_merged_cr(source, d, plan.config.istiod.operator_name))]
+    if len(found) != 1:
+        raise UsageError(f"--merged-cr {source}: holds {len(found)} ControlPlane / IstioOperator documents, not one")
+    return found[0]
+
+
 def _cluster_part(
     state: ClusterState,
     plan: ClusterPlan,
@@ -128,6 +155,9 @@ def _cluster_part(
     from istio_vault_ca.verify.checks.cluster.ca_log import ca_source
     from istio_vault_ca.verify.checks.facts import IstiodCaFact
 
+    cr = merged_cr(args, plan)
+    if cr is not None:
+        state = replace(state, merged_cr=cr)
     report.extend(run(state, plan, root))
     for pod in state.pods:
         log = pod.logs.get(DISCOVERY)

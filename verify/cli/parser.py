@@ -147,6 +147,7 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
     _add_kube_flags(cluster)
     report_flags(cluster)
     _add_istio_version(cluster)
+    _add_merged_cr(cluster)
 
     everything = target(
         "all", "chain (from the pod and from Vault), vault and cluster checks", cluster_commands.all_checks, "all"
@@ -156,7 +157,17 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
     _add_kube_flags(everything)
     report_flags(everything)
     _add_istio_version(everything)
+    _add_merged_cr(everything)
     _add_skip_check(everything)
+
+
+def _add_merged_cr(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--merged-cr",
+        metavar="FILE",
+        help="your TSB ControlPlane or IstioOperator as applied (after render --merge-into): istiod's pods must "
+        "still carry every env entry and annotation it declares (cluster.istiod-keeps-user-settings)",
+    )
 
 
 def _add_skip_check(parser: argparse.ArgumentParser) -> None:
@@ -190,6 +201,15 @@ def build_parser() -> argparse.ArgumentParser:
         "--diff",
         action="store_true",
         help="with --check: show each changed file's diff whole (default: its first 12 lines)",
+    )
+    render.add_argument(
+        "--merge-into",
+        metavar="FILE",
+        help="write nothing under OUT: merge istiod's annotation and env patches into FILE, your TSB ControlPlane "
+        "or IstioOperator (comments kept; only our own earlier patches replaced) and print what changed",
+    )
+    render.add_argument(
+        "--cluster", metavar="NAME", help="with --merge-into: the config's cluster to merge (needed with several)"
     )
     render.set_defaults(handler=render_commands.render)
 

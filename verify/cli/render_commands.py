@@ -29,11 +29,15 @@ def _load(config: str | None) -> LoadedConfig:
 
 
 def render(args: argparse.Namespace) -> int:
-    """render [-c CONFIG] [-o OUT] [--check [--diff]]"""
+    """render [-c CONFIG] [-o OUT] [--check [--diff]] | render [-c CONFIG] --merge-into FILE [--cluster NAME]"""
     from istio_vault_ca.generator.render.tree import render_tree
     from istio_vault_ca.generator.render.writer import differences, refusal, write_tree
 
     loaded = _load(args.config)
+    if args.merge_into:
+        return _merge_into(args, loaded)
+    if args.cluster:
+        raise UsageError("--cluster goes with --merge-into")
     tree = render_tree(loaded.config)
     out = Path(args.out)
     if args.check:
@@ -59,6 +63,33 @@ def render(args: argparse.Namespace) -> int:
         )
         for path in overwritten:
             print(f"  {path}", file=sys.stderr)
+    return EXIT_OK
+
+
+def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
+    from istio_vault_ca.generator.config.plan import plan
+    from istio_vault_ca.generator.render.merge_into import merge_into
+
+    if args.check:
+        raise UsageError("--merge-into and --check do not go together")
+    plans = plan(loaded.config)
+    names = [p.cluster.name for p in plans]
+    if args.cluster:
+        chosen = [p for p in plans if p.cluster.name == args.cluster]
+        if not chosen:
+            raise UsageError(f"no cluster {args.cluster!r} in {loaded.source} (clusters: {', '.join(names)})")
+    elif len(plans) == 1:
+        chosen = list(plans)
+    else:
+        raise UsageError(f"{loaded.source} has {len(plans)} clusters; name one with --cluster ({', '.join(names)})")
+    target = Path(args.merge_into)
+    result = merge_into(chosen[0], target)
+    if not result.changes:
+        print(f"{target}: {result.kind} already carries cluster {chosen[0].cluster.name}'s istiod patches; unchanged")
+        return EXIT_OK
+    print(f"{target}: merged cluster {chosen[0].cluster.name}'s istiod patches into the {result.kind}:")
+    for change in result.changes:
+        print(f"  {change}")
     return EXIT_OK
 
 

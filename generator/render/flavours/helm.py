@@ -1,4 +1,11 @@
-"""istiod Helm chart values (istio/istiod, the istio-discovery chart)."""
+"""istiod Helm chart values (istio/istiod, the istio-discovery chart).
+
+Maps only (`env`, `podAnnotations`, `meshConfig`), so that the file adds to the user's values instead of replacing
+them: the helm CLI merges `-f` files with helm.sh/helm/v4 pkg/cli/values/options.go `Options.MergeValues` ->
+pkg/chart/v2/loader/load.go `MergeMaps` (helm v3: pkg/cli/values mergeMaps, the same rule): a map merges key by
+key, anything else (a list included) is replaced by the later file. `env` is a name->value map in the chart
+(templates/deployment.yaml ranges over `.Values.env`), so ROOT_CA_DIR is added to the user's env keys.
+"""
 
 from __future__ import annotations
 

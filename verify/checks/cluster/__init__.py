@@ -6,7 +6,8 @@ on a self-signed CA when the files are not where it looks). Every check here nam
 `collect()` reads the cluster once into a `ClusterState`; the checks are pure functions of a view over it,
 registered in `checks.registry`, and `run()` runs them. Modules by job: `state` (the state and small readers),
 `collect`, `workload` (namespace, service account, Deployment), `webhook` (the injector), `agent` (agent-log
-diagnosis), `pods`, `ca_log` (istiod's log), `root_configmap`, `pod_files` (files inside the pod), `runner`.
+diagnosis), `pods`, `user_settings` (the user's CR kept, with --merged-cr), `ca_log` (istiod's log),
+`root_configmap`, `pod_files` (files inside the pod), `runner`.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from __future__ import annotations
 from istio_vault_ca.verify.checks.cluster import workload
 from istio_vault_ca.verify.checks.cluster import webhook
 from istio_vault_ca.verify.checks.cluster import pods
+from istio_vault_ca.verify.checks.cluster import user_settings
 from istio_vault_ca.verify.checks.cluster import ca_log
 from istio_vault_ca.verify.checks.cluster import root_configmap
 from istio_vault_ca.verify.checks.cluster import pod_files
@@ -120,6 +122,7 @@ __all__ = [
     "run",
     "selector_matches",
     "service_account_exists",
+    "user_settings",
     "webhook",
     "workload",
 ]

@@ -5,7 +5,8 @@ A check's `needs` say what it reads, and so how often and whether it runs:
 - `config_map`: once per sampled `istio-ca-root-cert` ConfigMap;
 - `namespace_obj` / `deployment`: skipped, naming the missing object, when istiod's namespace or Deployment is
   absent;
-- `pod_listing`: left out when the pods were never listed (`cluster.deployment-exists` already says why).
+- `pod_listing`: left out when the pods were never listed (`cluster.deployment-exists` already says why);
+- `when`: left out when that state field is None (`merged_cr`: only with `verify cluster --merged-cr FILE`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ from istio_vault_ca.verify.checks.cluster.state import (
     VaultRoot,
     deployment_target,
 )
-from istio_vault_ca.verify.checks.registry import Check, checks_in, run_one
+from istio_vault_ca.verify.checks.registry import Check, applies, checks_in, run_one
 from istio_vault_ca.verify.checks.result import CheckResult, skipped
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 def run(state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot) -> list[CheckResult]:
     """Every cluster check; when a prerequisite is missing its dependents are skipped with the reason."""
     view = ClusterView(state, plan, vault_root)
-    specs = list(checks_in("cluster"))
+    specs = [spec for spec in checks_in("cluster") if applies(spec, view)]
     if state.namespace_obj is None:
         # Nothing in the namespace could be read: what needs nothing runs, the rest is skipped after it.
         ran = [run_one(spec, view) for spec in specs if not spec.needs]

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr
 
 JSON = dict[str, Any]
 
@@ -87,6 +88,8 @@ class ClusterState:
     webhooks: tuple[JSON, ...] = ()
     root_config_maps: tuple[RootConfigMap, ...] = ()
     workload_namespace_problem: str = ""
+    # `verify cluster --merged-cr FILE`: what the user's CR declares for istiod (user_settings).
+    merged_cr: MergedCr | None = None
 
 
 def dig(obj: Any, *keys: str | int) -> Any:
@@ -178,6 +181,10 @@ class ClusterView:
     @property
     def deployment(self) -> JSON | None:
         return self.state.deployment
+
+    @property
+    def merged_cr(self) -> MergedCr | None:
+        return self.state.merged_cr
 
     @property
     def pod_listing(self) -> tuple[PodState, ...] | None:
