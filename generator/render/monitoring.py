@@ -45,7 +45,9 @@ def policy_paths(plan: ClusterPlan) -> list[tuple[str, tuple[str, ...]]]:
         ("sys/auth", ("read",)),
         (f"{auth}/config", ("read",)),
         (f"{auth}/role/{plan.cluster.role}", ("read",)),
-        (f"sys/policies/acl/{plan.cluster.policy}", ("read",)),
+        # vault.k8s-role-policy reads every policy the role carries (default included) to judge what it grants;
+        # their names are not known in advance, and a policy's text holds no secret.
+        ("sys/policies/acl/*", ("read",)),
     ]
     paths += [(f.secret_path, ("read",)) for f in plan.ca_files() if f.name != CA_KEY]
     return sorted(set(paths))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -299,10 +300,10 @@ def test_a_refused_boolean_fails_the_rehearsal_consistency_step(tree: Path, clus
     shutil.copytree(tree, copy)
     for source in FLAVOURS.values():  # every flavour alike, or the overlays disagree first
         values = copy / source
-        values.write_text(
-            values.read_text().replace(
-                "error-on-missing-key-ca-key.pem: 'true'", "error-on-missing-key-ca-key.pem: 'yes'"
-            )
+        text = re.sub(
+            r"(error-on-missing-key-ca-key(?:\\)?\.pem(?::|\n\s+value:) )'true'", r"\1'yes'", values.read_text()
         )
+        assert "'yes'" in text, f"{source}: the annotation was not found to edit"
+        values.write_text(text)
     with pytest.raises(RehearsalStepFailed, match="not a boolean"):
         check_cluster_overlay(copy, ClusterLayout(cluster_plan, ""))

@@ -34,6 +34,6 @@ path "sys/mounts" {
   capabilities = ["read"]
 }
 
-path "sys/policies/acl/istioca" {
+path "sys/policies/acl/*" {
   capabilities = ["read"]
 }
