@@ -130,7 +130,12 @@ AUDIT_FILE="${AUDIT_FILE_PATH:-$CONFIGURED_AUDIT_FILE}"
 require_vault
 existing=$("$VAULT_CLI" audit list -detailed 2>/dev/null | awk -v path="$AUDIT_PATH/" '$1 == path' || true)
 if [ -z "$existing" ]; then
-  quietly audit enable -path="$AUDIT_PATH" file file_path="$AUDIT_FILE"
+  if ! output=$("$VAULT_CLI" audit enable -path="$AUDIT_PATH" file file_path="$AUDIT_FILE" 2>&1 >/dev/null); then
+    case "$output" in
+      *declarative*) die "this server (OpenBao 2.x) refuses audit devices over the API: declare it in the server's config, audit \"file\" \"$AUDIT_PATH\" { options { file_path = \"$AUDIT_FILE\" } }, and restart it (or set vault.audit.enabled: false and render again)" ;;
+      *) die "enabling the file audit device at $AUDIT_PATH/ failed: $output" ;;
+    esac
+  fi
   say "enabled the file audit device at $AUDIT_PATH/ writing $AUDIT_FILE"
 else
   case "$existing" in
