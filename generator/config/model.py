@@ -192,7 +192,7 @@ class Audit(Strict):
 
 
 class VaultHelm(Strict):
-    """Values for the Vault Helm chart; the injector is always enabled."""
+    """Values for the Vault Helm chart (OpenBao's with vault.flavor openbao); the injector is always enabled."""
 
     dev: bool = Field(False, description="run the Vault server in dev mode (never for production)")
     server: bool = Field(True, description="install the Vault server in the cluster (false: external Vault)")
@@ -204,6 +204,14 @@ class Vault(Strict):
         description="default VAULT_ADDR baked into scripts; the environment overrides it",
     )
     cli: Literal["vault", "bao"] = Field("vault", description="the CLI binary the scripts call")
+    flavor: Literal["vault", "openbao"] = Field(
+        "vault",
+        description=(
+            "the server: vault (HashiCorp; 01-audit.sh enables the audit device over the API) or openbao "
+            "(OpenBao 2.x: the device is declared in the server config, openbao/audit.hcl, and 01-audit.sh checks "
+            "it; Helm values for the OpenBao chart)"
+        ),
+    )
     agent_address: Annotated[str, AfterValidator(_vault_address)] | None = Field(
         None, description="address the injected agent uses (vault.hashicorp.com/service); default: injector's"
     )

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.generator.config.durations import hours, parse_duration
-from istio_vault_ca.generator.config.model import Cluster, Config, Intermediate, KubernetesAuth
+from istio_vault_ca.generator.config.model import Audit, Cluster, Config, Intermediate, KubernetesAuth
 from istio_vault_ca.generator.config.rules import effective_intermediate, effective_kubernetes_auth, effective_outputs
 
 ANNOTATION_PREFIX = "vault.hashicorp.com/"
@@ -21,6 +21,38 @@ INTERMEDIATE_KEY_NAME = "istiod-intermediate"
 # External root: the offline root is imported into each intermediate mount under this issuer name, so the
 # agent reads root-cert.pem from `<intermediate mount>/issuer/root`.
 ROOT_ISSUER_NAME = "root"
+
+# The server flavour decides how the audit device is made and which Helm chart the values are for.
+HELM_VALUES_FILE = {"vault": "vault-helm-values.yaml", "openbao": "openbao-helm-values.yaml"}
+# OpenBao 2.x refuses audit devices over the API (unless its config sets unsafe_allow_api_audit_creation): the
+# device is declared in the server config instead, from this rendered stanza.
+OPENBAO_AUDIT_FILE = "openbao/audit.hcl"
+
+
+def helm_values_file(config: Config) -> str:
+    return HELM_VALUES_FILE[config.vault.flavor]
+
+
+def audit_declared(config: Config) -> bool:
+    """True when the audit device is declared in the server config (OpenBao) rather than enabled over the API."""
+    return config.vault.flavor == "openbao" and config.vault.audit.enabled
+
+
+def audit_stanza(audit: Audit, file_path: str | None = None) -> str:
+    """The server-config stanza declaring the file audit device (OpenBao loads it at start-up)."""
+    return (
+        f'audit "file" "{audit.path}/" {{\n'
+        "  options {\n"
+        f"    file_path = {_hcl_string(file_path or audit.file_path)}\n"
+        "  }\n"
+        "}\n"
+    )
+
+
+def _hcl_string(value: str) -> str:
+    """An HCL quoted string: backslash and quote escaped, `${` and `%{` kept literal."""
+    escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("${", "$${").replace("%{", "%%{")
+    return f'"{escaped}"'
 
 
 @dataclass(frozen=True)

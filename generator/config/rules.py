@@ -89,8 +89,24 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
             except ValueError as error:
                 problems.append((("clusters", index, "kubernetes_auth"), str(error)))
     problems += _agent_uid_problems(config)
+    problems += _openbao_problems(config)
     problems += fleet_problems(config)
     return problems
+
+
+def _openbao_problems(config: Config) -> list[tuple[Location, str]]:
+    """OpenBao declares the audit device in its server config, which the chart's dev mode never loads."""
+    vault = config.vault
+    if vault.flavor == "openbao" and vault.audit.enabled and vault.helm.dev and vault.helm.server:
+        return [
+            (
+                ("vault", "helm", "dev"),
+                "the OpenBao chart's dev mode ignores server.standalone.config, where the audit device is declared "
+                "(OpenBao refuses audit devices over the API), so vault/01-audit.sh would always stop: set "
+                "vault.helm.dev: false, or vault.audit.enabled: false",
+            )
+        ]
+    return []
 
 
 def _agent_uid_problems(config: Config) -> list[tuple[Location, str]]:

@@ -4,10 +4,11 @@ the flavour modules (generator/render/flavours/)."""
 from __future__ import annotations
 
 import io
+import posixpath
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.config.plan import ClusterPlan
+from istio_vault_ca.generator.config.plan import ClusterPlan, audit_declared, audit_stanza
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -55,6 +56,63 @@ def dump(*documents: Any, header: str = "") -> str:
     else:
         _yaml(True).dump_all([_sorted(document) for document in documents], stream)
     return stream.getvalue()
+
+
+# The OpenBao chart's own `server.standalone.config` (openbao/openbao-helm, charts/openbao/values.yaml, chart
+# 0.29.2): rendered values replace it whole, so it is repeated here with the audit stanza appended.
+OPENBAO_STANDALONE_CONFIG = """ui = true
+listener "tcp" {
+  tls_disable = 1
+  address = "[::]:8200"
+  cluster_address = "[::]:8201"
+}
+storage "file" {
+  path = "/openbao/data"
+}
+"""
+
+
+def helm_values(plan: ClusterPlan) -> dict[str, Any]:
+    """Values for the chart of the configured server flavour."""
+    if plan.config.vault.flavor == "openbao":
+        return openbao_helm_values(plan)
+    return vault_helm_values(plan)
+
+
+def audit_dir(file_path: str) -> str:
+    """The directory holding the audit log: where the chart mounts its audit volume."""
+    return posixpath.dirname(file_path)
+
+
+def _hosts_server(plan: ClusterPlan) -> bool:
+    # In a fleet one Vault serves every cluster: only the cluster it runs in (reviewer local) gets the server.
+    vault = plan.config.vault
+    return vault.helm.server and (len(plan.config.clusters) == 1 or plan.kubernetes_auth.reviewer == "local")
+
+
+def openbao_helm_values(plan: ClusterPlan) -> dict[str, Any]:
+    """openbao/openbao chart values (keys checked against the chart by tests/unit/test_openbao_chart_keys.py).
+
+    Like the Vault chart's: the injector always (the chart's default injector image is vault-k8s, so the pod
+    annotations stay vault.hashicorp.com/*), the server unless it is external. The server's standalone config
+    declares the audit device (OpenBao refuses it over the API), with the chart's audit volume mounted where
+    the log is written.
+    """
+    config = plan.config
+    vault = config.vault
+    values: dict[str, Any] = {"injector": {"enabled": True}}
+    if not _hosts_server(plan):
+        values["server"] = {"enabled": False}
+        values["injector"]["externalBaoAddr"] = vault.agent_address or vault.address
+        return values
+    server: dict[str, Any] = {"enabled": True, "dev": {"enabled": vault.helm.dev}}
+    if plan.kubernetes_auth.reviewer == "local":
+        server["authDelegator"] = {"enabled": True}
+    if audit_declared(config):
+        server["auditStorage"] = {"enabled": True, "mountPath": audit_dir(vault.audit.file_path)}
+        server["standalone"] = {"config": OPENBAO_STANDALONE_CONFIG + audit_stanza(vault.audit)}
+    values["server"] = server
+    return values
 
 
 def vault_helm_values(plan: ClusterPlan) -> dict[str, Any]:

@@ -10,8 +10,12 @@ from istio_vault_ca.generator.config.model import Config
 from istio_vault_ca.generator.config.plan import (
     INTERMEDIATE_KEY_NAME,
     KV_KEY_FIELD,
+    OPENBAO_AUDIT_FILE,
     ROOT_ISSUER_NAME,
     ClusterPlan,
+    audit_declared,
+    audit_stanza,
+    helm_values_file,
     plan,
 )
 from istio_vault_ca.generator.render import gitops, manifests
@@ -55,6 +59,7 @@ def render_tree(config: Config) -> Tree:
             output_docs=OUTPUT_DOCS,
             file_docs=lambda p, prefix: _file_docs(p, prefix, tree),
             gitops=_gitops(tree, layout.clusters),
+            **_flavor_context(config),
         ).encode()
     )
     return dict(sorted(tree.items()))
@@ -87,9 +92,11 @@ def _render_root(tree: Tree, prefix: str, config: Config, plans: tuple[ClusterPl
         "cfg": config,
         "signing_max_ttl": hours(signing_seconds),
         "signing_max_ttl_seconds": signing_seconds,
+        **_flavor_context(config),
     }
     for step in steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
+    _render_audit_stanza(tree, prefix, config)
     title = f"root CA in {config.root.mount}/" if config.root.mode == "vault" else "shared steps (offline root)"
     tree[f"{prefix}{SETUP_SCRIPT}"] = _script("vault/setup.sh.j2", cfg=config, steps=steps, title=title)
 
@@ -105,7 +112,10 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
         "signing_max_ttl": cluster_plan.signing_mount_max_ttl,
         "signing_max_ttl_seconds": parse_duration(cluster_plan.signing_mount_max_ttl),
         "root_issuer": ROOT_ISSUER_NAME,
+        **_flavor_context(config),
     }
+    if include_root:
+        _render_audit_stanza(tree, prefix, config)
     external = config.root.mode == "external"
     cluster_steps = EXTERNAL_CLUSTER_STEPS if external else CLUSTER_STEPS
     steps = (*_root_steps(config), *cluster_steps) if include_root else cluster_steps
@@ -123,7 +133,7 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
     for output in cluster_plan.outputs:
         flavour = get_flavour(output)
         tree[f"{prefix}{flavour.FILE}"] = _yaml(header, flavour.build(cluster_plan))
-    tree[f"{prefix}vault-helm-values.yaml"] = _yaml(header, manifests.vault_helm_values(cluster_plan))
+    tree[f"{prefix}{helm_values_file(config)}"] = _yaml(header, manifests.helm_values(cluster_plan))
     reviewer = cluster_plan.kubernetes_auth.reviewer
     if reviewer == "secret":
         tree[f"{prefix}kubernetes/token-reviewer.yaml"] = _yaml(
@@ -138,6 +148,24 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
     applied = gitops.applied_manifests(tree, prefix)
     if applied:
         tree[f"{prefix}{gitops.KUSTOMIZATION}"] = _yaml(gitops.header(cluster_plan.name), gitops.kustomization(applied))
+
+
+def _flavor_context(config: Config) -> dict[str, str]:
+    return {"openbao_audit_file": OPENBAO_AUDIT_FILE, "helm_values_file": helm_values_file(config)}
+
+
+def _render_audit_stanza(tree: Tree, prefix: str, config: Config) -> None:
+    """OpenBao: the audit device as a server-config stanza (01-audit.sh checks it is loaded)."""
+    if audit_declared(config):
+        tree[f"{prefix}{OPENBAO_AUDIT_FILE}"] = RenderedFile(
+            render_template(
+                "openbao/audit.hcl.j2",
+                cfg=config,
+                stanza=audit_stanza(config.vault.audit),
+                audit_dir=manifests.audit_dir(config.vault.audit.file_path),
+                **_flavor_context(config),
+            ).encode()
+        )
 
 
 def _render_monitoring(tree: Tree, prefix: str, cluster_plan: ClusterPlan, header: str) -> None:
@@ -170,7 +198,16 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str, tree: Tree) -> list[tuple
     config = cluster_plan.config
     cluster = cluster_plan.cluster
     docs = [(f"{prefix}{SETUP_SCRIPT}", "runs the steps below in order")]
-    if prefix == "" and config.vault.audit.enabled:
+    if prefix == "" and audit_declared(config):
+        docs.append(
+            (
+                "vault/01-audit.sh",
+                f"checks that the file audit device `{config.vault.audit.path}/` declared in the server config "
+                f"(`{OPENBAO_AUDIT_FILE}`) is loaded",
+            )
+        )
+        docs.append((OPENBAO_AUDIT_FILE, "the audit device as an OpenBao server-config stanza, and where it goes"))
+    elif prefix == "" and config.vault.audit.enabled:
         docs.append(("vault/01-audit.sh", f"enables the file audit device `{config.vault.audit.path}/`"))
     if prefix == "" and config.root.mode == "vault":
         docs.append(
@@ -205,7 +242,8 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str, tree: Tree) -> list[tuple
         (f"{prefix}{get_flavour(o).FILE}", "istiod overlay: " + get_flavour(o).DOC.split(":", 1)[1].strip())
         for o in cluster_plan.outputs
     ]
-    docs.append((f"{prefix}vault-helm-values.yaml", "values for the Vault Helm chart (agent injector enabled)"))
+    chart = "OpenBao Helm chart (openbao/openbao)" if config.vault.flavor == "openbao" else "Vault Helm chart"
+    docs.append((f"{prefix}{helm_values_file(config)}", f"values for the {chart} (agent injector enabled)"))
     if cluster_plan.kubernetes_auth.reviewer == "secret":
         docs.append(
             (

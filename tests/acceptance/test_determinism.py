@@ -25,7 +25,7 @@ def render(config: Path, out: Path, seed: str) -> dict[str, tuple[bytes, int]]:
 
 
 def test_there_are_examples_to_render() -> None:
-    assert len(EXAMPLES) == 9
+    assert len(EXAMPLES) == 10
 
 
 @pytest.mark.parametrize("config", EXAMPLES, ids=[c.stem for c in EXAMPLES])

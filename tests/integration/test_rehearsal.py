@@ -137,6 +137,12 @@ def test_every_example_rehearses(tmp_path: Path, example: Path) -> None:
     assert "simulated Kubernetes TokenReview" in result.stdout
     for step in (AGENT_STEP, FILES_STEP, "run the setup scripts again (exit 0, nothing changes)", "tear down"):
         _line(result.stdout, "PASS", step)
+    # An OpenBao target runs as production OpenBao does; a Vault target says why its server allows API audit.
+    server = _line(result.stdout, "PASS", "start a throw-away OpenBao dev server")
+    if "flavor: openbao" in example.read_text(encoding="utf-8"):
+        assert "as production OpenBao: the rendered audit stanza in its config, no API audit creation" in server
+    else:
+        assert "standing in for Vault: unsafe_allow_api_audit_creation" in server
 
 
 def test_several_clusters_rehearse_against_one_server(tmp_path: Path) -> None:

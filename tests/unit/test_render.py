@@ -12,7 +12,7 @@ import pytest
 from ruamel.yaml import YAML
 
 from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.config.plan import helm_values_file, plan
 from istio_vault_ca.generator.render.tree import render_tree
 from tests.support import EXAMPLES, render_into
 
@@ -131,7 +131,7 @@ def test_yaml_loads_back_to_the_plan(config: Path, rendered: dict[str, Path]) ->
             annotations, env = annotations_of(overlay)
             assert annotations == cluster_plan.annotations()
             assert env == {"ROOT_CA_DIR": loaded.istiod.ca_dir}
-        helm: Any = YAML(typ="safe").load((base / "vault-helm-values.yaml").read_text())
+        helm: Any = YAML(typ="safe").load((base / helm_values_file(loaded)).read_text())
         assert helm["injector"]["enabled"] is True
         assert helm["server"].get("dev", {}).get("enabled", False) is loaded.vault.helm.dev
 

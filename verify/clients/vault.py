@@ -86,6 +86,7 @@ class VaultApi:
     client: Any = None
     requests: int = 0
     _cache: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    _health: dict[str, Any] | None = None
 
     def __post_init__(self) -> None:
         import hvac
@@ -114,7 +115,9 @@ class VaultApi:
         return self.settings.address
 
     def health(self) -> dict[str, Any]:
-        """sys/health, answered 200 whatever the state so we can say which state; sealed raises."""
+        """sys/health (asked once), answered 200 whatever the state so we can say which state; sealed raises."""
+        if self._health is not None:
+            return self._health
         params = {"standbyok": "true", "perfstandbyok": "true", "sealedcode": "200", "uninitcode": "200"}
         response = self._call("GET", "sys/health", lambda: self.client.adapter.get("/v1/sys/health", params=params))
         body: dict[str, Any] = response if isinstance(response, dict) else {}
@@ -127,6 +130,7 @@ class VaultApi:
             raise VaultUnavailable(
                 "sealed", f"Vault at {self.address} is sealed: unseal it (vault operator unseal), then re-run"
             )
+        self._health = body
         return body
 
     def read(self, path: str) -> dict[str, Any] | None:

@@ -89,12 +89,21 @@ class DevServer:
                 self.process.wait(timeout=5)
 
 
-def start_dev_server(workdir: Path, *, port: int | None = None, timeout: float = 15.0) -> DevServer:
-    """Start a dev server whose config allows audit devices over the API (OpenBao refuses them otherwise)."""
+# OpenBao refuses audit devices over the API unless its config sets this; HashiCorp Vault allows them, so a
+# dev server standing in for Vault sets it.
+UNSAFE_API_AUDIT = "unsafe_allow_api_audit_creation = true\n"
+
+
+def start_dev_server(
+    workdir: Path, *, port: int | None = None, timeout: float = 15.0, server_config: str | None = None
+) -> DevServer:
+    """Start a dev server. `server_config` is its HCL config (e.g. a declared audit device, as production OpenBao
+    runs); None stands in for HashiCorp Vault: audit devices allowed over the API (OpenBao refuses them otherwise).
+    """
     bao = find_bao()
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     config = workdir / "server.hcl"
-    config.write_text("unsafe_allow_api_audit_creation = true\n", encoding="utf-8")
+    config.write_text(UNSAFE_API_AUDIT if server_config is None else server_config, encoding="utf-8")
     port = port or free_port()
     address = f"http://127.0.0.1:{port}"
     log_path = workdir / "server.log"

@@ -199,10 +199,23 @@ class Rehearsal:
         endpoint_step.seconds = finished_at - begun
 
     def _start_server(self) -> Done:
-        server = start_dev_server(self.workdir / "openbao")
+        """An OpenBao target runs as production OpenBao does: the audit device declared in the server config
+        (the rendered stanza), no API audit creation. A Vault target gets API audit creation, as Vault allows."""
+        from istio_vault_ca.generator.config.plan import audit_declared, audit_stanza
+
+        config = self.loaded.config
+        if config.vault.flavor == "openbao":
+            declared = audit_declared(config)
+            stanza = audit_stanza(config.vault.audit, str(self.ws.audit_log)) if declared else ""
+            server = start_dev_server(self.workdir / "openbao", server_config=stanza)
+            how = "the rendered audit stanza in its config" if declared else "no audit device (audit disabled)"
+            mode = f"as production OpenBao: {how}, no API audit creation"
+        else:
+            server = start_dev_server(self.workdir / "openbao")
+            mode = "standing in for Vault: unsafe_allow_api_audit_creation lets 01-audit.sh enable the device"
         self.ws.server = server
         self.ws.processes.append(server.process)
-        return Done(f"{server.address} (dev mode, in memory, root token only for this run)")
+        return Done(f"{server.address} (dev mode, in memory, root token only for this run; {mode})")
 
     def _start_endpoint(self) -> float:
         self.ws.endpoint = tokenreview.start()

@@ -55,6 +55,13 @@ class Workspace:
             return self.layout.clusters[0].plan
         return next((c.plan for c in self.layout.clusters if script.startswith(c.prefix)), None)
 
+    @property
+    def audit_log(self) -> Path:
+        """The audit log of this run's server: the scripts' AUDIT_FILE_PATH and the declared device's file_path."""
+        audit_dir = self.workdir / "audit"
+        audit_dir.mkdir(mode=0o700, exist_ok=True)
+        return audit_dir / "vault-audit.log"
+
     def script_env(self, cluster_plan: ClusterPlan | None) -> dict[str, str]:
         """The user's environment minus anything that points at a real Vault or cluster, plus this run's."""
         assert self.server is not None and self.endpoint is not None
@@ -67,12 +74,10 @@ class Workspace:
         env = self.server.env(base)
         scratch = self.workdir / "scratch"
         scratch.mkdir(mode=0o700, exist_ok=True)
-        audit_dir = self.workdir / "audit"
-        audit_dir.mkdir(mode=0o700, exist_ok=True)
         env.update(
             HOME=str(scratch),
             TMPDIR=str(scratch),
-            AUDIT_FILE_PATH=str(audit_dir / "vault-audit.log"),
+            AUDIT_FILE_PATH=str(self.audit_log),
             K8S_HOST=self.endpoint.url,
             K8S_CA_CERT_FILE=str(self.workdir / "kubernetes-ca.crt"),
             CSR_DIR=str(self.workdir / "csr"),

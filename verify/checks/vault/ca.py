@@ -13,12 +13,13 @@ from cryptography.hazmat.primitives import serialization
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.generator.config.durations import hours
-from istio_vault_ca.generator.config.plan import ClusterPlan
+from istio_vault_ca.generator.config.plan import OPENBAO_AUDIT_FILE, ClusterPlan, audit_stanza
 from istio_vault_ca.verify.checks.chain import describe_key, issued_by
 from istio_vault_ca.verify.checks.pkix import spki
 from istio_vault_ca.verify.checks.registry import Tier, check
 from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
 from istio_vault_ca.verify.checks.vault.state import (
+    FLAVOR_NAMES,
     NO_VALUE,
     ClusterVaultState,
     VaultState,
@@ -26,6 +27,7 @@ from istio_vault_ca.verify.checks.vault.state import (
     cn,
     max_ttl,
     root_signing_ttl,
+    server_flavor,
     template_value,
     ttl,
 )
@@ -37,9 +39,16 @@ from istio_vault_ca.verify.checks.vault.state import (
 def reachable(state: VaultState) -> CheckResult:
     """sys/health: reachable and unsealed (sealed raises before we get here), and which version."""
     health = state.api.health()
-    version = health.get("version", "unknown version")
+    version = str(health.get("version") or "unknown version")
     role = "standby" if health.get("standby") else "active"
-    return passed("vault.reachable", "sys/health", f"{state.api.address} is unsealed, {role}, version {version}")
+    finding = f"{state.api.address} is unsealed, {role}, version {version}"
+    flavor = server_flavor(version)
+    if flavor is not None:
+        finding += f" ({FLAVOR_NAMES[flavor]})"
+        configured = state.config.vault.flavor
+        if flavor != configured:
+            finding += f"; the config says vault.flavor: {configured}, set it to {flavor} and render again"
+    return passed("vault.reachable", "sys/health", finding)
 
 
 @check("vault.token", tier=Tier.INFO)
@@ -59,19 +68,24 @@ def audit_device(state: VaultState) -> CheckResult:
     check_id, target = "vault.audit-device", "sys/audit"
     if not audit.enabled:
         return skipped(check_id, target, "vault.audit.enabled is false in the config")
+    # OpenBao (configured, or recognised from the version) only loads audit devices its server config declares.
+    declared = "openbao" in (state.config.vault.flavor, server_flavor(str(state.api.health().get("version") or "")))
+    stanza = " ".join(audit_stanza(audit).split())
+    repair = (
+        f"OpenBao loads audit devices only from its server config: declare {stanza} ({OPENBAO_AUDIT_FILE}) "
+        "and restart it"
+        if declared
+        else "re-run vault/01-audit.sh (or vault/setup.sh)"
+    )
     device = (state.data(target) or {}).get(f"{audit.path}/")
     if device is None:
-        return failed(
-            check_id,
-            target,
-            f"no audit device at {audit.path}/: reads of the CA key are not logged",
-            "re-run vault/01-audit.sh (or vault/setup.sh)",
-        )
+        return failed(check_id, target, f"no audit device at {audit.path}/: reads of the CA key are not logged", repair)
     if device.get("type") != "file":
-        return failed(check_id, target, f"audit device {audit.path}/ is type {device.get('type')}, not file")
+        return failed(check_id, target, f"audit device {audit.path}/ is type {device.get('type')}, not file", repair)
     file_path = (device.get("options") or {}).get("file_path", "?")
     note = "" if file_path == audit.file_path else f" (config default {audit.file_path}, AUDIT_FILE_PATH override)"
-    return passed(check_id, target, f"file audit device {audit.path}/ writes {file_path}{note}")
+    kind = "declared file audit device" if declared else "file audit device"
+    return passed(check_id, target, f"{kind} {audit.path}/ writes {file_path}{note}")
 
 
 @check("vault.root-mount", tier=Tier.SETUP)

@@ -92,6 +92,23 @@ def read_ca_values(api: VaultApi, cluster: ClusterPlan) -> tuple[dict[str, bytes
     return values, labels
 
 
+# ---------------------------------------------------------------- the server's flavour
+
+FLAVOR_NAMES = {"vault": "HashiCorp Vault", "openbao": "OpenBao"}
+
+
+def server_flavor(version: str) -> str | None:
+    """`openbao` or `vault` from the version sys/health and sys/seal-status report, None when unreadable.
+
+    Neither answer names the product; the version does: OpenBao numbers its releases from 2.0.0 (it forked
+    Vault 1.14), HashiCorp Vault's are 1.x (`1.15.2`, `1.15.2+ent`).
+    """
+    major = version.lstrip("v").split(".", 1)[0]
+    if not major.isdigit():
+        return None
+    return "openbao" if int(major) >= 2 else "vault"
+
+
 # ---------------------------------------------------------------- helpers
 
 
