@@ -117,6 +117,8 @@ class Injection:
     auth_config: dict[str, str]
     templates: tuple[AgentTemplate, ...]
     unsupported: tuple[str, ...] = field(default=())
+    # vault.hashicorp.com/namespace: vault-k8s puts it on the auto_auth method (agent/config.go newConfig).
+    namespace: str | None = None
 
 
 def _bool(value: str | None) -> bool:
@@ -180,6 +182,7 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         auth_config=auth_config,
         templates=tuple(templates),
         unsupported=tuple(unsupported),
+        namespace=get("namespace") or None,
     )
 
 
@@ -214,15 +217,18 @@ def build_config(
         if template.error_on_missing_key:
             stanza["error_on_missing_key"] = True
         templates.append(stanza)
+    method: dict[str, Any] = {"type": injection.auth_type}
+    if injection.namespace:
+        method["namespace"] = injection.namespace
+    method.update(
+        mount_path=injection.auth_path,
+        config=config,
+        # A pod would retry a refused login forever; here the first refusal is the answer.
+        exit_on_err=True,
+    )
     return {
         "auto_auth": {
-            "method": {
-                "type": injection.auth_type,
-                "mount_path": injection.auth_path,
-                "config": config,
-                # A pod would retry a refused login forever; here the first refusal is the answer.
-                "exit_on_err": True,
-            },
+            "method": method,
             "sink": [{"type": "file", "config": {"path": str(sink_path)}}],
         },
         "exit_after_auth": True,
