@@ -201,3 +201,10 @@ class RehearsalStepFailed(IvcError):
 
 class RehearsalAborted(IvcError):
     """A rehearsal step failed: the remaining steps are skipped and teardown runs (internal to the runner)."""
+
+
+class RotationRefused(IvcError):
+    """A root-rotation phase asked for before its precondition was verified (e.g. a new intermediate before the
+    trust bundle reached every workload): the message says which precondition and why it matters."""
+
+    exit_code = EXIT_FAILED

@@ -215,6 +215,10 @@ class Vault(Strict):
     agent_address: Annotated[str, AfterValidator(_vault_address)] | None = Field(
         None, description="address the injected agent uses (vault.hashicorp.com/service); default: injector's"
     )
+    namespace: VaultPath | None = Field(
+        None,
+        description="Vault Enterprise / OpenBao namespace of every mount, auth method and policy (VAULT_NAMESPACE)",
+    )
     audit: Audit = Audit()
     helm: VaultHelm = VaultHelm()
 
@@ -371,6 +375,9 @@ class Cluster(Strict):
     auth_mount: VaultPath = "kubernetes"
     role: VaultName = "istiod"
     policy: VaultName = "istioca"
+    vault_namespace: VaultPath | None = Field(
+        None, description="this cluster's namespace (intermediate mount, KV, auth, policy); default vault.namespace"
+    )
     intermediate: IntermediateOverride | None = None
     kubernetes_auth: KubernetesAuthOverride | None = None
     outputs: list[Output] | None = None

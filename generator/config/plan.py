@@ -134,6 +134,11 @@ class ClusterPlan:
         return hours(max(root_seconds, self.intermediate_ttl_seconds))
 
     @property
+    def namespace(self) -> str | None:
+        """The Vault namespace of this cluster's mounts, auth method and policy (None: the root namespace)."""
+        return self.cluster.vault_namespace or self.config.vault.namespace
+
+    @property
     def auth_path(self) -> str:
         return f"auth/{self.cluster.auth_mount}"
 
@@ -180,6 +185,8 @@ class ClusterPlan:
         }
         if agent.pre_populate_only:
             values["agent-pre-populate-only"] = "true"
+        if self.namespace:
+            values["namespace"] = self.namespace
         if self.config.vault.agent_address:
             values["service"] = self.config.vault.agent_address
         for ca_file in self.ca_files():

@@ -82,6 +82,16 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
                     "the root anyway. Shorten it or set intermediate.allow_beyond_root: true",
                 )
             )
+        if cluster.vault_namespace not in (None, config.vault.namespace) and root.mode == "vault":
+            problems.append(
+                (
+                    ("clusters", index, "vault_namespace"),
+                    f"namespace {cluster.vault_namespace!r} is not vault.namespace "
+                    f"({config.vault.namespace or 'the root namespace'}), where root.mount lives: istiod's agent, "
+                    "logged in inside its own namespace, cannot read another namespace's root. Use root.mode "
+                    "external (the offline root is imported into each intermediate mount) or drop the override",
+                )
+            )
         if cluster.kubernetes_auth is not None:
             try:
                 merged_auth = effective_kubernetes_auth(config, cluster)

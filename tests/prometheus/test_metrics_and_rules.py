@@ -41,8 +41,8 @@ def test_verify_chain_output_passes_promtool_and_carries_the_not_after(
         )
         assert samples[name] == cert.not_valid_after_utc.timestamp()
     statuses = {k: v for k, v in samples.items() if k.startswith("istio_vault_ca_check_status{")}
-    assert len(statuses) == 22 and set(statuses.values()) == {1.0}
-    assert samples['istio_vault_ca_check_results{status="pass"}'] == 22.0
+    assert len(statuses) == 24 and set(statuses.values()) == {1.0}
+    assert samples['istio_vault_ca_check_results{status="pass"}'] == 24.0
 
 
 def test_json_output_is_unchanged_by_the_facts(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

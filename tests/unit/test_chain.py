@@ -34,7 +34,7 @@ def test_good_bundle_passes_every_check(tmp_path: Path) -> None:
     results = run(pki.good_bundle(), tmp_path)
     assert {r.id: r.status for r in results.values() if r.status is not Status.PASS} == {}
     assert set(results) == set(chain.CHECK_IDS) - CONDITIONAL
-    assert len(results) == 22
+    assert len(results) == 24
     for result in results.values():
         assert result.target == str(tmp_path)
 
@@ -49,6 +49,7 @@ def test_every_chain_check_is_in_exactly_one_tier_with_a_docstring() -> None:
         Tier.PEERS_REJECT,
         Tier.PRACTICE,
         Tier.POLICY,
+        Tier.INFO,  # chain.signing-root: which root of a rotation's bundle signs, a fact
     }
 
 
@@ -208,3 +209,24 @@ def test_a_crashing_check_reports_an_error_without_key_bytes(tmp_path: Path, mon
     assert result.status is Status.ERROR
     assert "PRIVATE KEY" not in result.finding
     assert all(line not in result.finding for line in secret.splitlines()[1:-1])
+
+
+def test_a_rotation_bundle_names_both_roots_and_the_root_that_signs(tmp_path: Path) -> None:
+    """root-cert.pem with the old and the new root: trusted (several anchors), and the signing root is named."""
+    inter, old = pki.good_pair()
+    new = pki.make_ca(
+        "New Root CA",
+        subject_key=pki.key("rsa", 2048, 12),
+        not_before=pki.NOW - pki.DAY / 2,
+        not_after=pki.NOW + 3650 * pki.DAY,
+    )
+    results = run(pki.assemble(inter, old, root_cert=old.pem + new.pem), tmp_path / "both")
+    assert results["chain.path-valid"].status is Status.PASS
+    assert results["chain.trust-bundle"].status is Status.PASS
+    assert "holds 2 roots" in results["chain.trust-bundle"].finding
+    assert "ISTIO_MULTIROOT_MESH=true" in results["chain.trust-bundle"].finding
+    signing = results["chain.signing-root"]
+    assert "Test Root CA" in signing.finding and "the bundle holds a newer root" in signing.finding
+    twice = run(pki.assemble(inter, old, root_cert=old.pem + old.pem), tmp_path / "twice")
+    assert twice["chain.trust-bundle"].status is Status.WARN
+    assert "listed twice" in twice["chain.trust-bundle"].finding

@@ -35,6 +35,10 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _plan_rotation(args: argparse.Namespace) -> int:
     """`plan-rotation` (imported when it runs: it reads certificates with cryptography at import)."""
+    if getattr(args, "root", False):
+        from istio_vault_ca.verify.root_rotation import root_command
+
+        return root_command(args)
     from istio_vault_ca.verify.rotation import plan_command
 
     return plan_command(args)
@@ -287,6 +291,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="CLUSTER",
         help="render CLUSTER's rotation script even when nothing is due (e.g. its stored key was lost: a new key "
         "and intermediate under the same root); repeatable",
+    )
+    rotation.add_argument(
+        "--root",
+        action="store_true",
+        help="root rotation in phases: (a) new root + trust bundle, (b) bundle delivered, (c) intermediates "
+        "re-issued, (d) old root removed; reports where it stands and renders the next phase",
+    )
+    rotation.add_argument("--phase", choices=("a", "b", "c", "d"), help="with --root: the phase to run (checked)")
+    rotation.add_argument(
+        "--confirm-bundle",
+        metavar="DIR",
+        help="with --root: confirm phase (b) when DIR/root-cert.pem holds exactly the trust bundle's roots",
     )
     rotation.set_defaults(handler=_plan_rotation)
 

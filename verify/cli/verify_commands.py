@@ -41,11 +41,25 @@ def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[Clust
         raise UsageError(str(error.args[0]) if error.args else str(error)) from None
 
 
-def open_vault(config: Config) -> VaultApi:
-    """A Vault client from the environment, defaulting VAULT_ADDR to the config's vault.address."""
+def open_vault(config: Config, namespace: str | None = None) -> VaultApi:
+    """A Vault client from the environment, defaulting VAULT_ADDR to the config's vault.address. The namespace is
+    the one given (a cluster's), else vault.namespace; the config wins over VAULT_NAMESPACE, as in the scripts."""
+    from dataclasses import replace
+
     from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
 
-    return VaultApi(settings_from_env(config.vault.address))
+    settings = settings_from_env(config.vault.address)
+    if namespace or config.vault.namespace:
+        settings = replace(settings, namespace=namespace or config.vault.namespace)
+    return VaultApi(settings)
+
+
+def by_namespace(plans: tuple[ClusterPlan, ...]) -> list[tuple[str | None, tuple[ClusterPlan, ...]]]:
+    """The clusters grouped by their Vault namespace, in config order: one client per namespace."""
+    groups: dict[str | None, list[ClusterPlan]] = {}
+    for cluster in plans:
+        groups.setdefault(cluster.namespace, []).append(cluster)
+    return [(namespace, tuple(members)) for namespace, members in groups.items()]
 
 
 def _check_warn_days(args: argparse.Namespace) -> None:
@@ -79,7 +93,7 @@ def chain(args: argparse.Namespace) -> int:
 
 def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
     """The report of `verify chain` and its exit code (also what `serve chain` runs on each interval)."""
-    from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
+    from istio_vault_ca.verify.checks.chain import DEFAULT
     from istio_vault_ca.verify.checks.result import Report
 
     # Imported before the clock starts: the duration is the checks', not the imports'.
@@ -100,20 +114,29 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         if results:
             report.facts.add_certificates(values, source="files", target=results[0].target)
     if args.from_vault:
-        from istio_vault_ca.verify.checks.vault import read_ca_values
-
         config, plans = load_plans(args)
         report.facts.clusters = tuple(p.name for p in plans)
-        api = open_vault(config)
-        api.health()
-        report.facts.reachable["vault"] = True
-        for cluster in plans:
-            values, labels = read_ca_values(api, cluster)
-            target = f"{api.address} (cluster {cluster.name})"
-            report.extend(check_values(values, target=target, labels=labels, warn_days=args.warn_days, version=version))
-            report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)
+        for namespace, members in by_namespace(plans):
+            api = open_vault(config, namespace)
+            api.health()
+            report.facts.reachable["vault"] = True
+            for cluster in members:
+                _chain_from_vault(api, cluster, report, args.warn_days, version)
     report.facts.started, report.facts.duration = started, time.monotonic() - clock
     return report, report.exit_code()
+
+
+def _chain_from_vault(
+    api: VaultApi, cluster: ClusterPlan, report: Report, warn_days: int, version: IstioVersion
+) -> None:
+    """`verify chain --from-vault`: one cluster's four values as its agent reads them."""
+    from istio_vault_ca.verify.checks.chain import check_values
+    from istio_vault_ca.verify.checks.vault import read_ca_values
+
+    values, labels = read_ca_values(api, cluster)
+    target = f"{api.address} (cluster {cluster.name})"
+    report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version))
+    report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)
 
 
 def _check_dirs(
@@ -151,11 +174,15 @@ def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
     _check_warn_days(args)
     given_up = given_up_checks(args)
     config, plans, source = load_plans_and_source(args)
-    api = open_vault(config)
-    report = Report(check_vault(api, config, plans, warn_days=args.warn_days, config_source=source, given_up=given_up))
+    report = Report()
+    for namespace, members in by_namespace(plans):
+        api = open_vault(config, namespace)
+        report.extend(
+            check_vault(api, config, members, warn_days=args.warn_days, config_source=source, given_up=given_up)
+        )
+        add_vault_certificates(api, members, report)
     report.facts.reachable["vault"] = True
     report.facts.clusters = tuple(p.name for p in plans)
-    add_vault_certificates(api, plans, report)
     report.facts.started, report.facts.duration = started, time.monotonic() - clock
     return report, report.exit_code()
 

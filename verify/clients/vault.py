@@ -119,7 +119,7 @@ class VaultApi:
         if self._health is not None:
             return self._health
         params = {"standbyok": "true", "perfstandbyok": "true", "sealedcode": "200", "uninitcode": "200"}
-        response = self._call("GET", "sys/health", lambda: self.client.adapter.get("/v1/sys/health", params=params))
+        response = self._call("GET", "sys/health", lambda: self._in_root_namespace("/v1/sys/health", params))
         body: dict[str, Any] = response if isinstance(response, dict) else {}
         if not body.get("initialized", True):
             raise VaultUnavailable(
@@ -132,6 +132,16 @@ class VaultApi:
             )
         self._health = body
         return body
+
+    def _in_root_namespace(self, url: str, params: Mapping[str, str]) -> Any:
+        """sys/health answers only outside namespaces ("operation unavailable in namespaces"): one GET without
+        the namespace header; the client's later requests carry it again."""
+        adapter = self.client.adapter
+        namespace, adapter.namespace = adapter.namespace, None
+        try:
+            return adapter.get(url, params=dict(params))
+        finally:
+            adapter.namespace = namespace
 
     def read(self, path: str) -> dict[str, Any] | None:
         """GET /v1/<path> once; None when Vault answers 404 (nothing there)."""

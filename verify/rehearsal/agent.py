@@ -125,6 +125,8 @@ class Injection:
     templates: tuple[AgentTemplate, ...]
     unsupported: tuple[str, ...] = field(default=())
     service: str | None = None  # vault.hashicorp.com/service: the Vault address the agent uses in the Pod
+    # vault.hashicorp.com/namespace: vault-k8s puts it on the auto_auth method (agent/config.go newConfig).
+    namespace: str | None = None
 
 
 def _go_join(*elements: str) -> str:
@@ -232,6 +234,7 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         templates=tuple(templates),
         unsupported=tuple(unsupported),
         service=get("service"),
+        namespace=get("namespace") or None,
     )
 
 
@@ -283,9 +286,14 @@ def pod_config(injection: Injection, *, vault_address: str, token_path: str = PO
         if template.error_on_missing_key:
             stanza["error_on_missing_key"] = True
         templates.append(stanza)
+    # Method.Namespace is vault.hashicorp.com/namespace (omitted when empty, as vault-k8s's `omitempty` does).
+    method: dict[str, Any] = {"type": injection.auth_type}
+    if injection.namespace:
+        method["namespace"] = injection.namespace
+    method.update(mount_path=injection.auth_path, config=config)
     return {
         "auto_auth": {
-            "method": {"type": injection.auth_type, "mount_path": injection.auth_path, "config": config},
+            "method": method,
             "sink": [{"type": "file", "config": {"path": POD_TOKEN_SINK}}],
         },
         "exit_after_auth": True,

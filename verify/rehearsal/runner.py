@@ -25,7 +25,7 @@ from istio_vault_ca.generator.render.writer import MARKER
 from istio_vault_ca.verify.checks.result import CheckResult, Status
 from istio_vault_ca.verify.rehearsal import pod, scripts, tokenreview
 from istio_vault_ca.verify.rehearsal.consistency import check_cluster_overlay, hand_edits
-from istio_vault_ca.verify.rehearsal.openbao import start_dev_server
+from istio_vault_ca.verify.rehearsal.openbao import create_namespaces, start_dev_server
 from istio_vault_ca.verify.rehearsal.processes import kill_group, no_interrupts, sigterm_as_interrupt
 from istio_vault_ca.verify.rehearsal.results import Done, Observer, Options, Outcome, StepResult, one_line
 from istio_vault_ca.verify.rehearsal.workspace import Workspace
@@ -215,7 +215,9 @@ class Rehearsal:
             mode = "standing in for Vault: unsafe_allow_api_audit_creation lets 01-audit.sh enable the device"
         self.ws.server = server
         self.ws.processes.append(server.process)
-        return Done(f"{server.address} (dev mode, in memory, root token only for this run; {mode})")
+        created = create_namespaces(server, self.layout.clusters)
+        made = f"; namespaces {', '.join(created)} created (an administrator's step in a real Vault)" if created else ""
+        return Done(f"{server.address} (dev mode, in memory, root token only for this run; {mode}){made}")
 
     def _start_endpoint(self) -> float:
         self.ws.endpoint = tokenreview.start()

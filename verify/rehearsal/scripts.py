@@ -107,8 +107,13 @@ def make_offline_root(common_name: str, ttl: str) -> tuple[Any, Any]:
 def rerun(ws: Workspace) -> Done:
     """Every script again: it must exit 0 and change nothing (no new CA, no replaced key)."""
     assert ws.server is not None
-    templates = [t for checked in ws.overlays.values() for t in checked.injection.templates]
-    paths = [path for template in templates for path in template.secret_paths()]
+    namespaces = {p.name: p.namespace for p in ws.plans}
+    paths = [
+        (namespaces.get(name), path)
+        for name, checked in ws.overlays.items()
+        for template in checked.injection.templates
+        for path in template.secret_paths()
+    ]
     before = vault_state(ws.server, ws.plans, paths)
     for script in ws.layout.all_scripts:
         run_script(ws, script, "second")
@@ -140,9 +145,10 @@ def script_cause(text: str) -> str:
 # Vault state before and after the second run of the scripts.
 
 
-def _vault_get(server: DevServer, path: str) -> Any:
+def _vault_get(server: DevServer, path: str, namespace: str | None = None) -> Any:
     url = f"{server.address}/v1/{path}"
-    request = urllib.request.Request(url, headers={"X-Vault-Token": server.token})  # noqa: S310 - loopback
+    headers = {"X-Vault-Token": server.token, **({"X-Vault-Namespace": namespace} if namespace else {})}
+    request = urllib.request.Request(url, headers=headers)  # noqa: S310 - loopback
     try:
         with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback dev server
             return json.load(response)
@@ -163,27 +169,42 @@ def _serial(certificate_pem: str) -> str:
     return f"{serial:x}"
 
 
-def vault_state(server: DevServer, plans: Sequence[ClusterPlan], paths: Sequence[str]) -> dict[str, str]:
-    """Comparable values (serials, digests; never secret values) of everything the scripts manage."""
+def vault_state(
+    server: DevServer, plans: Sequence[ClusterPlan], paths: Sequence[tuple[str | None, str]]
+) -> dict[str, str]:
+    """Comparable values (serials, digests; never secret values) of everything the scripts manage, each read in
+    its Vault namespace (`paths`: (namespace, path) pairs); keys name the namespace when there is one."""
     state: dict[str, str] = {}
-    for path in sorted(set(paths)):
-        data = (_vault_get(server, path) or {}).get("data") or {}
+
+    def get(namespace: str | None, path: str) -> Any:
+        return _vault_get(server, path, namespace) or {}
+
+    def key(namespace: str | None, path: str) -> str:
+        return f"{namespace}/{path}" if namespace else path
+
+    for namespace, path in sorted(set(paths), key=lambda item: (item[0] or "", item[1])):
+        data = get(namespace, path).get("data") or {}
         certificate = data.get("certificate")
-        state[path] = f"serial {_serial(certificate)}" if isinstance(certificate, str) else _digest(data)
-    mounts = (_vault_get(server, "sys/mounts") or {}).get("data") or {}
-    for mount, details in mounts.items():
-        state[f"sys/mounts/{mount}"] = _digest({k: details.get(k) for k in ("type", "options", "config")})
-        if details.get("type") == "pki":
-            for listing in ("issuers", "keys"):
-                keys = ((_vault_get(server, f"{mount}{listing}?list=true") or {}).get("data") or {}).get("keys")
-                state[f"{mount}{listing}"] = _digest(sorted(keys or []))
-    for name in ("sys/auth", "sys/audit"):
-        state[name] = _digest((_vault_get(server, name) or {}).get("data"))
+        value = f"serial {_serial(certificate)}" if isinstance(certificate, str) else _digest(data)
+        state[key(namespace, path)] = value
+    namespaces = sorted({p.config.vault.namespace for p in plans} | {p.namespace for p in plans}, key=str)
+    for namespace in namespaces:
+        mounts = get(namespace, "sys/mounts").get("data") or {}
+        for mount, details in mounts.items():
+            state[key(namespace, f"sys/mounts/{mount}")] = _digest(
+                {k: details.get(k) for k in ("type", "options", "config")}
+            )
+            if details.get("type") == "pki":
+                for listing in ("issuers", "keys"):
+                    keys = (get(namespace, f"{mount}{listing}?list=true").get("data") or {}).get("keys")
+                    state[key(namespace, f"{mount}{listing}")] = _digest(sorted(keys or []))
+        state[key(namespace, "sys/auth")] = _digest(get(namespace, "sys/auth").get("data"))
+    state["sys/audit"] = _digest(get(None, "sys/audit").get("data"))
     for p in plans:
         for path in (
             f"{p.auth_path}/config",
             f"{p.auth_path}/role/{p.cluster.role}",
             f"sys/policies/acl/{p.cluster.policy}",
         ):
-            state[path] = _digest((_vault_get(server, path) or {}).get("data"))
+            state[key(p.namespace, path)] = _digest(get(p.namespace, path).get("data"))
     return state

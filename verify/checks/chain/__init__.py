@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.verify.checks import registry
-from istio_vault_ca.verify.checks.chain import istiod, peers, practice  # noqa: F401  (registers the checks)
+from istio_vault_ca.verify.checks.chain import istiod, peers, practice, roots  # noqa: F401  (registers the checks)
 from istio_vault_ca.verify.checks.chain.bundle import EXTRA_FILES, TLS_CERT, TLS_KEY, Bundle, collect
 from istio_vault_ca.verify.checks.chain.gox509 import issued_by
 from istio_vault_ca.verify.checks.chain.peers import SPIFFE_ID, make_leaf
