@@ -18,6 +18,47 @@ from istio_vault_ca.verify.cli import cluster_commands, render_commands, sign_co
 
 Handler = Callable[[argparse.Namespace], int]
 
+# `--help` of each command ends with these: what a person types first.
+EXAMPLES: dict[str, tuple[str, ...]] = {
+    "render": (
+        "istio-vault-ca render -c istio-vault-ca.yaml -o out",
+        "istio-vault-ca render --check --diff -o out      # CI: exit 1 and the diff when out/ is stale",
+        "istio-vault-ca render --merge-into controlplane.yaml",
+    ),
+    "validate": ("istio-vault-ca validate -c istio-vault-ca.yaml", "istio-vault-ca validate a.yaml b.yaml"),
+    "schema": ("istio-vault-ca schema > istio-vault-ca.schema.json",),
+    "init": ("istio-vault-ca init && $EDITOR istio-vault-ca.yaml",),
+    "verify chain": (
+        "istio-vault-ca verify chain /path/to/ca-dir",
+        "istio-vault-ca verify chain cluster-a/ cluster-b/ --output junit > chain.xml",
+        "istio-vault-ca verify chain --from-vault -c istio-vault-ca.yaml",
+        "istio-vault-ca verify chain ca-dir --istio-version 1.24",
+    ),
+    "verify vault": (
+        "VAULT_ADDR=https://vault:8200 VAULT_TOKEN=... istio-vault-ca verify vault -c istio-vault-ca.yaml",
+    ),
+    "verify cluster": ("istio-vault-ca verify cluster -c istio-vault-ca.yaml --context prod-east",),
+    "verify all": ("istio-vault-ca verify all -c istio-vault-ca.yaml --output junit > verify.xml",),
+    "serve": ("istio-vault-ca serve --listen 127.0.0.1:9402 chain /vault/secrets",),
+    "rehearse": ("istio-vault-ca rehearse", "istio-vault-ca rehearse --from out/ --keep /tmp/ca-files"),
+    "sign-intermediate": (
+        "istio-vault-ca sign-intermediate --root-cert root.pem --root-key root.key "
+        "--csr csr/default-intermediate.csr --ttl 8760h -o csr/default-intermediate.pem",
+    ),
+    "plan-rotation": (
+        "istio-vault-ca plan-rotation -c istio-vault-ca.yaml --warn-days 60",
+        "istio-vault-ca plan-rotation -c istio-vault-ca.yaml --force east   # e.g. after its stored key was lost",
+    ),
+    "completion": ('eval "$(istio-vault-ca completion bash)"',),
+}
+
+
+def _examples(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser:
+    """End the command's `--help` with its examples (kept as written: no re-wrapping)."""
+    parser.formatter_class = argparse.RawDescriptionHelpFormatter
+    parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
+    return parser
+
 
 def _rehearse(args: argparse.Namespace) -> int:
     """`rehearse` (its module draws a live display with rich, so it is imported only when it runs)."""
@@ -120,7 +161,7 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
     def target(name: str, help_text: str, handler: Handler, build: str) -> argparse.ArgumentParser:
         sub = checks.add_parser(name, help=help_text)
         sub.set_defaults(handler=_serve if serve else handler, build=build)
-        return sub
+        return sub if serve else _examples(sub, f"verify {name}")
 
     def report_flags(sub: argparse.ArgumentParser) -> None:
         if not serve:
@@ -130,7 +171,10 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
     chain = target("chain", "check the four CA files as a chain istiod can use", verify_commands.chain, "chain")
     chain.add_argument("dirs", nargs="*", metavar="DIR", help="directories holding the four CA files")
     chain.add_argument(
-        "--from-vault", action="store_true", help="read the four values from Vault as the agent templates do"
+        "--from-vault",
+        action="store_true",
+        help="also read the four values from Vault as the agent templates do (with DIRs, both are checked, each "
+        "its own target in the report)",
     )
     _add_config(chain)
     _add_cluster(chain)
@@ -195,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    render = commands.add_parser("render", help="render every artifact into OUT (default: ./out)")
+    render = _examples(commands.add_parser("render", help="render every artifact into OUT (default: ./out)"), "render")
     _add_config(render)
     render.add_argument("-o", "--out", metavar="OUT", default="out", help="output directory (default: out)")
     render.add_argument(
@@ -217,17 +261,21 @@ def build_parser() -> argparse.ArgumentParser:
     )
     render.set_defaults(handler=render_commands.render)
 
-    validate = commands.add_parser("validate", help="check a config file and print the resolved clusters")
+    validate = _examples(
+        commands.add_parser("validate", help="check a config file and print the resolved clusters"), "validate"
+    )
     _add_config(validate)
     validate.add_argument(
         "configs", nargs="*", metavar="CONFIG", help="more config files to check (pre-commit passes the changed ones)"
     )
     validate.set_defaults(handler=render_commands.validate)
 
-    schema = commands.add_parser("schema", help="print the config file's JSON Schema (for editors)")
+    schema = _examples(
+        commands.add_parser("schema", help="print the config file's JSON Schema (for editors)"), "schema"
+    )
     schema.set_defaults(handler=render_commands.schema)
 
-    init = commands.add_parser("init", help="write a commented starter config")
+    init = _examples(commands.add_parser("init", help="write a commented starter config"), "init")
     init.add_argument("path", nargs="?", default="istio-vault-ca.yaml", help="where (default: istio-vault-ca.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
     init.set_defaults(handler=render_commands.init)
@@ -235,8 +283,12 @@ def build_parser() -> argparse.ArgumentParser:
     verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
     _add_targets(verify, serve=False)
 
-    serve = commands.add_parser(
-        "serve", help="export the checks of TARGET as Prometheus metrics, re-run on an interval (/metrics, /healthz)"
+    serve = _examples(
+        commands.add_parser(
+            "serve",
+            help="export the checks of TARGET as Prometheus metrics, re-run on an interval (/metrics, /healthz)",
+        ),
+        "serve",
     )
     serve.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on, e.g. 127.0.0.1:9402")
     serve.add_argument(
@@ -252,8 +304,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     _add_targets(serve, serve=True)
 
-    rehearse = commands.add_parser(
-        "rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"
+    rehearse = _examples(
+        commands.add_parser("rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"),
+        "rehearse",
     )
     _add_config(rehearse)
     rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
@@ -261,10 +314,19 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output(rehearse)
     rehearse.set_defaults(handler=_rehearse)
 
-    sign = commands.add_parser("sign-intermediate", help="sign an intermediate CSR with an offline root")
-    sign.add_argument("--root-cert", required=True, metavar="FILE")
-    sign.add_argument("--root-key", required=True, metavar="FILE")
-    sign.add_argument("--csr", required=True, metavar="FILE")
+    sign = _examples(
+        commands.add_parser("sign-intermediate", help="sign an intermediate CSR with an offline root"),
+        "sign-intermediate",
+    )
+    sign.add_argument("--root-cert", required=True, metavar="FILE", help="the offline root's certificate (PEM)")
+    sign.add_argument(
+        "--root-key",
+        required=True,
+        metavar="FILE",
+        help="the offline root's private key (PEM; an encrypted key's passphrase comes from "
+        "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE or a prompt)",
+    )
+    sign.add_argument("--csr", required=True, metavar="FILE", help="the intermediate's CSR that vault/setup.sh wrote")
     sign.add_argument("--ttl", required=True, metavar="DURATION", help="Vault duration, e.g. 43800h")
     sign.add_argument(
         "--max-path-length", type=int, default=0, metavar="N", help="CAs allowed below the intermediate (default 0)"
@@ -277,13 +339,22 @@ def build_parser() -> argparse.ArgumentParser:
     sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
     sign.set_defaults(handler=sign_command.sign_intermediate)
 
-    rotation = commands.add_parser(
-        "plan-rotation", help="report days left per CA and render rotation scripts for those due"
+    rotation = _examples(
+        commands.add_parser("plan-rotation", help="report days left per CA and render rotation scripts for those due"),
+        "plan-rotation",
     )
     _add_config(rotation)
     _add_cluster(rotation)
-    rotation.add_argument("-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go")
-    rotation.add_argument("--warn-days", type=int, default=30, metavar="N")
+    rotation.add_argument(
+        "-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go (default: rotation)"
+    )
+    rotation.add_argument(
+        "--warn-days",
+        type=int,
+        default=30,
+        metavar="N",
+        help="a CA expiring within N days is due and gets its script (default: 30)",
+    )
     rotation.add_argument(
         "--force",
         action="append",
@@ -306,7 +377,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rotation.set_defaults(handler=_plan_rotation)
 
-    completion = commands.add_parser("completion", help="print the shell completion script for bash, zsh or fish")
+    completion = _examples(
+        commands.add_parser("completion", help="print the shell completion script for bash, zsh or fish"), "completion"
+    )
     completion.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
     completion.set_defaults(handler=_completion)
 
