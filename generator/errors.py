@@ -29,8 +29,7 @@ code maps errors to exit codes. Messages are for people and never contain key ma
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 # Exit codes are a public contract (README "Exit codes"); this is their only definition.
 EXIT_OK = 0
@@ -61,9 +60,10 @@ class UsageError(IvcError):
     exit_code = EXIT_USAGE
 
 
-@dataclass(frozen=True)
-class Problem:
-    """One config problem: the dotted field path, its 1-based YAML line (None when unknown) and the message."""
+class Problem(NamedTuple):
+    """One config problem: the dotted field path, its 1-based YAML line (None when unknown) and the message.
+
+    A NamedTuple, not a dataclass: this module is imported by `--help`, and `dataclasses` costs start-up time."""
 
     location: str
     line: int | None

@@ -36,7 +36,7 @@ def test_good_bundle_exits_0_with_a_summary(tmp_path: Path, capsys: pytest.Captu
     code, out, err = cli(capsys, str(pki.good_bundle().write(tmp_path)))
     assert code == 0, out
     assert "chain.spiffe-leaf" in out
-    assert "OK: 22 passed, 0 warned, 0 failed, 0 errored" in out
+    assert "OK: 24 passed, 0 warned, 0 failed, 0 errored" in out
     assert err == ""
 
 

@@ -7,7 +7,6 @@ unreachable, refusing TLS, or answering 401/403. Heavy modules are imported insi
 from __future__ import annotations
 
 import argparse
-from dataclasses import replace
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import ROOT_CERT
@@ -157,6 +156,8 @@ def _cluster_part(
 
     cr = merged_cr(args, plan)
     if cr is not None:
+        from dataclasses import replace
+
         state = replace(state, merged_cr=cr)
     report.extend(run(state, plan, root))
     for pod in state.pods:

@@ -9,12 +9,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK, ConfigsRefused, UsageError
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from istio_vault_ca.generator.config.loader import LoadedConfig
     from istio_vault_ca.generator.render.tree import Tree
 
@@ -39,6 +40,8 @@ def render(args: argparse.Namespace) -> int:
     if args.cluster:
         raise UsageError("--cluster goes with --merge-into")
     tree = render_tree(loaded.config)
+    from pathlib import Path
+
     out = Path(args.out)
     if args.check:
         return _check(args, loaded, tree, out)
@@ -82,6 +85,8 @@ def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
         chosen = list(plans)
     else:
         raise UsageError(f"{loaded.source} has {len(plans)} clusters; name one with --cluster ({', '.join(names)})")
+    from pathlib import Path
+
     target = Path(args.merge_into)
     result = merge_into(chosen[0], target)
     if not result.changes:
@@ -174,6 +179,8 @@ def schema(args: argparse.Namespace) -> int:
 
 def init(args: argparse.Namespace) -> int:
     """init [PATH] [--force]: the commented starter config."""
+    from pathlib import Path
+
     from istio_vault_ca.generator.config.loader import STARTER
 
     target = Path(args.path)

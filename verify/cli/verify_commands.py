@@ -10,10 +10,11 @@ import argparse
 import os
 import time
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import ClusterPlan
     from istio_vault_ca.verify.checks.chain.versions import IstioVersion
@@ -103,6 +104,8 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         raise UsageError(
             "name at least one DIR holding the four CA files, or use --from-vault -c CONFIG to read them from Vault"
         )
+    from pathlib import Path
+
     directories = [Path(d) for d in args.dirs]
     not_dirs = [str(d) for d in directories if not d.is_dir()]
     if not_dirs:
