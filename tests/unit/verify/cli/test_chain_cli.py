@@ -13,8 +13,7 @@ import pytest
 
 from istio_vault_ca.verify.cli.parser import main
 from tests import pki_factory as pki
-
-REPO = Path(__file__).resolve().parents[2]
+from tests.support import REPO
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:

@@ -8,7 +8,6 @@ The chart cannot be fetched while the tests run, and is not copied here: only it
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import hcl2
@@ -20,8 +19,9 @@ from istio_vault_ca.generator.config.plan import audit_stanza
 from istio_vault_ca.generator.render.tree import render_tree
 from istio_vault_ca.verify.checks.vault.state import server_flavor
 from tests.openbao_chart.derive_keys import key_paths
+from tests.support import REPO
 
-CHART_KEYS_FILE = Path(__file__).resolve().parent.parent / "openbao_chart" / "values-keys.txt"
+CHART_KEYS_FILE = REPO / "tests" / "openbao_chart" / "values-keys.txt"
 CHART_KEYS = {
     line for line in CHART_KEYS_FILE.read_text(encoding="utf-8").splitlines() if line and not line.startswith("#")
 }

@@ -22,8 +22,9 @@ from istio_vault_ca.verify.checks.cluster import ClusterState, PodState, PodView
 from istio_vault_ca.verify.checks.cluster.user_settings import istiod_keeps_user_settings, read_merged_cr
 from istio_vault_ca.verify.checks.result import Status
 from istio_vault_ca.verify.cli.parser import main
+from tests.support import REPO
 
-STARTER = Path(__file__).resolve().parents[2] / "generator" / "config" / "starter.yaml"
+STARTER = REPO / "generator" / "config" / "starter.yaml"
 
 
 @pytest.fixture(scope="module")

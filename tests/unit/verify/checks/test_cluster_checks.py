@@ -3,8 +3,6 @@ webhook selectors and file modes, on API-shaped dicts (no server needed)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from istio_vault_ca.generator.config.loader import load
@@ -28,8 +26,9 @@ from istio_vault_ca.verify.checks.cluster import diagnose_agent_log as diagnose
 from istio_vault_ca.verify.checks.result import Status
 from istio_vault_ca.verify.clients.podfiles import PodFiles, host_url
 from tests.kube_stub import seed
+from tests.support import REPO
 
-STARTER = Path(__file__).resolve().parents[2] / "generator" / "config" / "starter.yaml"
+STARTER = REPO / "generator" / "config" / "starter.yaml"
 
 
 @pytest.fixture(scope="module")

@@ -48,8 +48,16 @@ def test_every_script_but_audit_exports_the_configured_namespace(tmp_path: Path)
             assert "unset VAULT_NAMESPACE" in text and "export VAULT_NAMESPACE" not in text
         else:
             assert "export VAULT_NAMESPACE='team-a'" in text, script.name
-    overlay = (tree / "istiod" / "tsb-controlplane-overlay.yaml").read_text(encoding="utf-8")
-    assert "vault.hashicorp.com/namespace: team-a" in overlay
+    from ruamel.yaml import YAML
+
+    from istio_vault_ca.generator.render.flavours import get_flavour
+
+    tsb = get_flavour("tsb-controlplane")
+    document = YAML(typ="safe").load((tree / tsb.FILE).read_text(encoding="utf-8"))
+    found = tsb.read(document)
+    assert found is not None
+    annotations, _ = found
+    assert annotations["vault.hashicorp.com/namespace"] == "team-a"
 
 
 def test_the_default_config_renders_no_namespace(tmp_path: Path) -> None:
