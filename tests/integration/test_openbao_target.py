@@ -18,8 +18,8 @@ from istio_vault_ca.generator.config.plan import plan
 from istio_vault_ca.verify.checks.vault import check_vault
 from istio_vault_ca.verify.clients.vault import Settings, VaultApi
 from istio_vault_ca.verify.rehearsal.openbao import DevServer, start_dev_server
-from tests.conftest import _bao_or_skip, run_setup
-from tests.support import make_self_signed_ca_pem, render_into
+from tests.conftest import run_setup
+from tests.support import make_self_signed_ca_pem, render_into, require_openbao
 
 pytestmark = pytest.mark.integration
 
@@ -57,7 +57,7 @@ class Target:
 
 @pytest.fixture
 def target(tmp_path: Path) -> Target:
-    _bao_or_skip()
+    require_openbao()
     config_path = tmp_path / "istio-vault-ca.yaml"
     config_path.write_text(CONFIG.format(audit_log=tmp_path / "openbao-audit.log"), encoding="utf-8")
     return Target(config_path, render_into(config_path, tmp_path / "out"), tmp_path)
