@@ -214,7 +214,7 @@ def chain_figures(ctx: Context) -> list[Row]:
         ratio_many = many.median / base_many.median
         rows.append(
             Row(
-                f"`verify chain DIR1 … DIR{MANY}` (one process)",
+                f"`verify chain DIR1 … DIR{MANY}` (one command, a worker per core)",
                 milliseconds(many.median),
                 f"{MANY} `openssl verify` processes {milliseconds(base_many.median)}",
                 f"{ratio_many:.2f}x",

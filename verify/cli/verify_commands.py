@@ -142,24 +142,40 @@ def _chain_from_vault(
     report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)
 
 
+def _check_one_dir(
+    directory: Path, warn_days: int, version: IstioVersion
+) -> tuple[list[CheckResult], Mapping[str, bytes | None]]:
+    """One directory's results and the certificates they judged (never the key: only these cross processes)."""
+    from istio_vault_ca.verify.checks.chain import CA_KEY, check_values, read_dir
+    from istio_vault_ca.verify.checks.chain.bundle import TLS_KEY
+
+    values, key_mode = read_dir(directory)
+    results = check_values(values, target=os.fspath(directory), key_mode=key_mode, warn_days=warn_days, version=version)
+    return results, {name: data for name, data in values.items() if name not in (CA_KEY, TLS_KEY)}
+
+
 def _check_dirs(
     directories: list[Path], warn_days: int, version: IstioVersion
 ) -> list[tuple[list[CheckResult], Mapping[str, bytes | None]]]:
-    """Each directory's results and the values they judged, in the given order. Several directories share the
-    cores: the test-leaf signature that dominates each one runs in cryptography without holding the GIL."""
-    from istio_vault_ca.verify.checks.chain import check_values, read_dir
+    """Each directory's results and certificates, in the given order. Several directories are checked by one
+    forked worker per core: the checks are Python as much as signatures now, and threads would share one GIL."""
+    if len(directories) < 2 or (os.cpu_count() or 1) < 2:
+        return [_check_one_dir(directory, warn_days, version) for directory in directories]
+    import functools
+    import threading
+    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-    def one(directory: Path) -> tuple[list[CheckResult], Mapping[str, bytes | None]]:
-        values, key_mode = read_dir(directory)
-        target = os.fspath(directory)
-        return check_values(values, target=target, key_mode=key_mode, warn_days=warn_days, version=version), values
+    workers = min(len(directories), os.cpu_count() or 1)
+    one = functools.partial(_check_one_dir, warn_days=warn_days, version=version)
+    pool: Executor
+    if threading.active_count() == 1:
+        import multiprocessing
 
-    if len(directories) < 2:
-        return [one(directory) for directory in directories]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(len(directories), os.cpu_count() or 1)) as pool:
-        return list(pool.map(one, directories))
+        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
+    else:  # `serve` runs this beside its HTTP threads: forking a threaded process is not safe, threads are
+        pool = ThreadPoolExecutor(max_workers=workers)
+    with pool:
+        return list(pool.map(one, directories, chunksize=max(1, len(directories) // (workers * 4))))
 
 
 def vault(args: argparse.Namespace) -> int:

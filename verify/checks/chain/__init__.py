@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.verify.checks import registry
-from istio_vault_ca.verify.checks.chain import istiod, peers, practice, roots  # noqa: F401  (registers the checks)
+from istio_vault_ca.verify.checks.chain import istiod, peers, pem, practice, roots  # noqa: F401  (registers the checks)
 from istio_vault_ca.verify.checks.chain.bundle import EXTRA_FILES, TLS_CERT, TLS_KEY, Bundle, collect
 from istio_vault_ca.verify.checks.chain.gox509 import issued_by
 from istio_vault_ca.verify.checks.chain.peers import SPIFFE_ID, make_leaf
@@ -112,4 +112,8 @@ def check_values(
         key_mode=key_mode,
         refused=refused,
     )
-    return registry.run("chain", bundle, bundle.describe)
+    try:
+        return registry.run("chain", bundle, bundle.describe)
+    finally:
+        # The PEM cache holds file bytes (ca-key.pem's too): it lives for one bundle's checks, never longer.
+        pem.blocks.cache_clear()

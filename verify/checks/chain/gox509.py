@@ -19,7 +19,7 @@ import datetime as dt
 import functools
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TypeVar
+from typing import TypeVar, cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -64,15 +64,41 @@ class Options:
 
 def verify(leaf: x509.Certificate, options: Options) -> list[x509.Certificate]:
     """The first valid chain leaf..anchor Go would accept for `options`, else VerifyError with Go's reason."""
+    return _pick(_chains(leaf, options), options.usages)
+
+
+def verify_each(
+    leaf: x509.Certificate, options: Options, usages: Sequence[x509.ObjectIdentifier]
+) -> dict[x509.ObjectIdentifier, str]:
+    """Go's verdict for each usage asked on its own (as a server and as a client peer verify): usage -> '' when a
+    chain is accepted, else Go's reason. The chains are built once: only the key-usage filter differs."""
+    try:
+        chains = _chains(leaf, options)
+    except VerifyError as error:
+        return dict.fromkeys(usages, str(error))
+    verdicts: dict[x509.ObjectIdentifier, str] = {}
+    for usage in usages:
+        try:
+            _pick(chains, (usage,))
+            verdicts[usage] = ""
+        except VerifyError as error:
+            verdicts[usage] = str(error)
+    return verdicts
+
+
+def _chains(leaf: x509.Certificate, options: Options) -> list[list[x509.Certificate]]:
     _check_valid(leaf, "leaf", [], options)
     if leaf in options.roots:
-        chains = [[leaf]]
-    else:
-        chains, hint = _build([leaf], options)
-        if not chains:
-            raise VerifyError(f"x509: certificate signed by unknown authority{hint}")
+        return [[leaf]]
+    chains, hint = _build([leaf], options)
+    if not chains:
+        raise VerifyError(f"x509: certificate signed by unknown authority{hint}")
+    return chains
+
+
+def _pick(chains: list[list[x509.Certificate]], usages: Sequence[x509.ObjectIdentifier]) -> list[x509.Certificate]:
     for chain in chains:
-        if _usages_allowed(chain, options.usages):
+        if _usages_allowed(chain, usages):
             return chain
     raise VerifyError("x509: certificate specifies an incompatible key usage")
 
@@ -86,7 +112,7 @@ def _build(chain: list[x509.Certificate], options: Options) -> tuple[list[list[x
         return found, hint
     for kind, pool in (("root", options.roots), ("intermediate", options.intermediates)):
         for candidate in pool:
-            if candidate in chain or candidate.subject.public_bytes() != current.issuer.public_bytes():
+            if candidate in chain or _raw_subject(candidate) != _raw_issuer(current):
                 continue
             try:
                 _check_signature_from(current, candidate)
@@ -101,6 +127,17 @@ def _build(chain: list[x509.Certificate], options: Options) -> tuple[list[list[x
                 found.extend(deeper)
                 hint = hint or deeper_hint
     return found, hint
+
+
+@functools.lru_cache(maxsize=1024)
+def _raw_subject(cert: x509.Certificate) -> bytes:
+    """Go compares RawSubject and RawIssuer bytes; computed once per certificate."""
+    return cert.subject.public_bytes()
+
+
+@functools.lru_cache(maxsize=1024)
+def _raw_issuer(cert: x509.Certificate) -> bytes:
+    return cert.issuer.public_bytes()
 
 
 def _check_signature_from(child: x509.Certificate, parent: x509.Certificate) -> None:
@@ -190,10 +227,13 @@ def _usages_allowed(chain: Sequence[x509.Certificate], usages: Sequence[x509.Obj
 
 def extension(cert: x509.Certificate, kind: type[ExtensionT]) -> ExtensionT | None:
     """The extension's value, None when the certificate does not carry it."""
-    try:
-        return cert.extensions.get_extension_for_class(kind).value
-    except x509.ExtensionNotFound:
-        return None
+    return cast("ExtensionT | None", _extensions(cert).get(kind))
+
+
+@functools.lru_cache(maxsize=1024)
+def _extensions(cert: x509.Certificate) -> dict[type[x509.ExtensionType], x509.ExtensionType]:
+    """A certificate's extensions by class, read once (the rules ask about the same ones many times)."""
+    return {type(ext.value): ext.value for ext in cert.extensions}
 
 
 def signature_hash(cert: x509.Certificate) -> str:

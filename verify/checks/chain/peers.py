@@ -97,13 +97,9 @@ def spiffe_leaf(bundle: Bundle) -> CheckResult:
     cert-chain.pem as intermediates, root-cert.pem as anchors, for serverAuth and for clientAuth."""
     assert bundle.ca_cert is not None and bundle.key is not None and bundle.roots is not None
     leaf = make_leaf(bundle.ca_cert, bundle.key, bundle.now)
-    errors = []
-    for label, usage in _MTLS:
-        options = gox509.Options(roots=bundle.roots, intermediates=bundle.chain or (), now=bundle.now, usages=(usage,))
-        try:
-            gox509.verify(leaf, options)
-        except gox509.VerifyError as error:
-            errors.append(f"{label}: {error}")
+    options = gox509.Options(roots=bundle.roots, intermediates=bundle.chain or (), now=bundle.now)
+    verdicts = gox509.verify_each(leaf, options, [usage for _, usage in _MTLS])
+    errors = [f"{label}: {verdicts[usage]}" for label, usage in _MTLS if verdicts[usage]]
     if errors:
         return failed(
             "chain.spiffe-leaf",

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import re
 from dataclasses import dataclass
 
@@ -36,14 +37,18 @@ class Block:
     der: bytes
 
 
-def blocks(data: bytes) -> list[Block]:
-    """Every block Go's pem.Decode would return, in order (a malformed candidate is skipped, as Go does)."""
+@functools.lru_cache(maxsize=256)
+def blocks(data: bytes) -> tuple[Block, ...]:
+    """Every block Go's pem.Decode would return, in order (a malformed candidate is skipped, as Go does).
+
+    Cached because the checks ask about the same file several times; `check_values` clears the cache when the
+    bundle's checks are done, so no file's bytes (a key's included) outlive them."""
     found: list[Block] = []
     position = 0
     while True:
         begin = _BEGIN.search(data, position)
         if begin is None:
-            return found
+            return tuple(found)
         kind = begin.group(1)
         end_marker = b"-----END " + kind + b"-----"
         end = data.find(end_marker, begin.end())
@@ -61,11 +66,12 @@ def blocks(data: bytes) -> list[Block]:
 
 def _decode_body(body: bytes) -> bytes | None:
     """The base64 body after optional RFC 1421 headers ("Name: value" lines ending in a blank line)."""
-    lines = body.replace(b"\r", b"").split(b"\n")
-    if lines and b":" in lines[0]:
+    if b":" in body.split(b"\n", 1)[0]:
+        lines = body.replace(b"\r", b"").split(b"\n")
         while lines and lines[0].strip():
             lines.pop(0)
-    text = b"".join(line.strip() for line in lines)
+        body = b"\n".join(lines)
+    text = body.translate(None, b" \t\r\n")
     try:
         return base64.b64decode(text, validate=True)
     except (binascii.Error, ValueError):
