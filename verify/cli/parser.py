@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from istio_vault_ca.generator import __version__
 from istio_vault_ca.generator.errors import EXIT_INTERRUPTED, IvcError
 from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME
-from istio_vault_ca.verify.cli import cluster_commands, render_commands, sign_command, verify_commands
 
 Handler = Callable[[argparse.Namespace], int]
 
@@ -58,6 +57,64 @@ def _examples(parser: argparse.ArgumentParser, command: str) -> argparse.Argumen
     parser.formatter_class = argparse.RawDescriptionHelpFormatter
     parser.epilog = "examples:\n" + "\n".join(f"  {line}" for line in EXAMPLES[command])
     return parser
+
+
+# Each command's handler module is imported when the command runs, not to print `--help`: these thin functions
+# name the handler they call (no import strings), and the parser stays as cheap to build as argparse itself.
+
+
+def _render(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.render_commands import render
+
+    return render(args)
+
+
+def _validate(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.render_commands import validate
+
+    return validate(args)
+
+
+def _schema(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.render_commands import schema
+
+    return schema(args)
+
+
+def _init(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.render_commands import init
+
+    return init(args)
+
+
+def _verify_chain(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.verify_commands import chain
+
+    return chain(args)
+
+
+def _verify_vault(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.verify_commands import vault
+
+    return vault(args)
+
+
+def _verify_cluster(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.cluster_commands import cluster
+
+    return cluster(args)
+
+
+def _verify_all(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.cluster_commands import all_checks
+
+    return all_checks(args)
+
+
+def _sign_intermediate(args: argparse.Namespace) -> int:
+    from istio_vault_ca.verify.cli.sign_command import sign_intermediate
+
+    return sign_intermediate(args)
 
 
 def _rehearse(args: argparse.Namespace) -> int:
@@ -168,7 +225,7 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
             _add_output(sub)
         _add_warn_days(sub)
 
-    chain = target("chain", "check the four CA files as a chain istiod can use", verify_commands.chain, "chain")
+    chain = target("chain", "check the four CA files as a chain istiod can use", _verify_chain, "chain")
     chain.add_argument("dirs", nargs="*", metavar="DIR", help="directories holding the four CA files")
     chain.add_argument(
         "--from-vault",
@@ -181,15 +238,13 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
     report_flags(chain)
     _add_istio_version(chain)
 
-    vault = target("vault", "compare the live Vault with the config", verify_commands.vault, "vault")
+    vault = target("vault", "compare the live Vault with the config", _verify_vault, "vault")
     _add_config(vault)
     _add_cluster(vault)
     report_flags(vault)
     _add_skip_check(vault)
 
-    cluster = target(
-        "cluster", "prove istiod in the live cluster runs on the Vault CA", cluster_commands.cluster, "cluster"
-    )
+    cluster = target("cluster", "prove istiod in the live cluster runs on the Vault CA", _verify_cluster, "cluster")
     _add_config(cluster)
     _add_cluster(cluster)
     _add_kube_flags(cluster)
@@ -197,9 +252,7 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
     _add_istio_version(cluster)
     _add_merged_cr(cluster)
 
-    everything = target(
-        "all", "chain (from the pod and from Vault), vault and cluster checks", cluster_commands.all_checks, "all"
-    )
+    everything = target("all", "chain (from the pod and from Vault), vault and cluster checks", _verify_all, "all")
     _add_config(everything)
     _add_cluster(everything)
     _add_kube_flags(everything)
@@ -259,7 +312,7 @@ def build_parser() -> argparse.ArgumentParser:
     render.add_argument(
         "--cluster", metavar="NAME", help="with --merge-into: the config's cluster to merge (needed with several)"
     )
-    render.set_defaults(handler=render_commands.render)
+    render.set_defaults(handler=_render)
 
     validate = _examples(
         commands.add_parser("validate", help="check a config file and print the resolved clusters"), "validate"
@@ -268,17 +321,17 @@ def build_parser() -> argparse.ArgumentParser:
     validate.add_argument(
         "configs", nargs="*", metavar="CONFIG", help="more config files to check (pre-commit passes the changed ones)"
     )
-    validate.set_defaults(handler=render_commands.validate)
+    validate.set_defaults(handler=_validate)
 
     schema = _examples(
         commands.add_parser("schema", help="print the config file's JSON Schema (for editors)"), "schema"
     )
-    schema.set_defaults(handler=render_commands.schema)
+    schema.set_defaults(handler=_schema)
 
     init = _examples(commands.add_parser("init", help="write a commented starter config"), "init")
     init.add_argument("path", nargs="?", default="istio-vault-ca.yaml", help="where (default: istio-vault-ca.yaml)")
     init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    init.set_defaults(handler=render_commands.init)
+    init.set_defaults(handler=_init)
 
     verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
     _add_targets(verify, serve=False)
@@ -337,7 +390,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="end the certificate when the root does if --ttl reaches beyond it (default: refuse)",
     )
     sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
-    sign.set_defaults(handler=sign_command.sign_intermediate)
+    sign.set_defaults(handler=_sign_intermediate)
 
     rotation = _examples(
         commands.add_parser("plan-rotation", help="report days left per CA and render rotation scripts for those due"),
