@@ -10,6 +10,8 @@ import hvac
 from cryptography import x509
 
 from tests.conftest import run_setup
+from tests.kube_stub import seed
+from tests.kube_stub.server import KubeStub
 from tests.vault_setup import EC_CONFIG, cli, configure
 
 CONFIG = EC_CONFIG + "vault:\n  audit:\n    enabled: false\n"
@@ -23,6 +25,9 @@ def test_root_rotation_phases_a_and_b_and_the_refused_order(tmp_path: Path) -> N
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "-c", config, "-o", str(out))
         assert code == 1 and "next phase: a" in stdout, stdout + stderr
         assert "next phase: a" in stdout and "ISTIO_MULTIROOT_MESH=true" in stdout
+        code, stdout, stderr = cli(env, "plan-rotation", "--root", "--workload-cert-ttl", "soon", "-c", config)
+        assert code == 2 and "--workload-cert-ttl 'soon': 'soon' is not a Vault duration" in stderr
+        assert "Traceback" not in stderr
         # The unsafe order: phase (c) before the bundle is delivered is refused, with the reason.
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "--phase", "c", "-c", config, "-o", str(out))
         assert code == 1
@@ -46,11 +51,27 @@ def test_root_rotation_phases_a_and_b_and_the_refused_order(tmp_path: Path) -> N
         (only_old / "root-cert.pem").write_text(old_root + "\n", encoding="utf-8")
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "--confirm-bundle", str(only_old), "-c", config)
         assert code == 1 and "does not hold exactly the 2 roots" in stderr
-        both = tmp_path / "both"
-        both.mkdir()
-        (both / "root-cert.pem").write_text(bundle, encoding="utf-8")
-        code, stdout, stderr = cli(env, "plan-rotation", "--root", "--confirm-bundle", str(both), "-c", config)
-        assert "delivery confirmed" in stdout and "next phase: c" in stdout, stdout + stderr
+        # From the cluster: the istio-ca-root-cert ConfigMap istiod publishes, read through the kubeconfig.
+        stub = KubeStub().start()
+        try:
+            kubeconfig = str(stub.kubeconfig(tmp_path / "kubeconfig"))
+            from_cluster = ("--confirm-bundle-from-cluster", "apps", "--kubeconfig", kubeconfig)
+            code, stdout, stderr = cli(env, "plan-rotation", "--root", *from_cluster, "-c", config)
+            assert code == 1 and "ConfigMap apps/istio-ca-root-cert has no root-cert.pem" in stderr, stderr
+            stub.add(seed.root_config_map("apps", old_root.encode()))
+            code, stdout, stderr = cli(env, "plan-rotation", "--root", *from_cluster, "-c", config)
+            assert code == 1 and "apps/istio-ca-root-cert does not hold exactly the 2 roots" in stderr, stderr
+            assert "(1 certificate(s) there)" in stderr
+            code, stdout, stderr = cli(
+                env, "plan-rotation", "--root", *from_cluster, "--confirm-bundle", "x", "-c", config
+            )
+            assert code == 2 and "give one of them" in stderr
+            stub.add(seed.root_config_map("apps", bundle.encode()))
+            code, stdout, stderr = cli(env, "plan-rotation", "--root", *from_cluster, "-c", config, "-o", str(out))
+            assert "ConfigMap apps/istio-ca-root-cert holds the 2 roots of the bundle: delivery confirmed" in stdout
+            assert "next phase: c" in stdout, stdout + stderr
+        finally:
+            stub.stop()
         # Interrupted here and run again: the state is read back from Vault, phase (c) is no longer refused.
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "--phase", "c", "-c", config, "-o", str(out))
         assert "refused" not in stderr and "next phase: c" in stdout, stdout + stderr
