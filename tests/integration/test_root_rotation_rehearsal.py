@@ -185,9 +185,23 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         # Phase (c): the intermediate re-issued under the new root, a new key; the old issuer kept.
         old_issuer = client.read("istioca/config/issuers")["data"]["default"]
         script = f"root/c/{CLUSTER}/reissue-intermediate.sh"
-        assert "issuer/" in (out / script).read_text(encoding="utf-8")
+        # Interrupted before its last step (the stored key replaced): the new intermediate is the default, but its
+        # key is only staged. plan-rotation sees the re-issue unfinished, keeps (d) refused and renders (c) again.
+        text = (out / script).read_text(encoding="utf-8")
+        assert text.count('\nstore_new_key "$new_key_id"\n') == 1
+        interrupted = tmp_path / "interrupted.sh"
+        interrupted.write_text(text.replace('\nstore_new_key "$new_key_id"\n', "\nexit 0\n"), encoding="utf-8")
+        result = run_setup(tmp_path, env, interrupted.name)
+        assert result.returncode == 0 and "now signs with the new intermediate" in result.stdout, result.stderr
+        code, stdout, stderr = plan_rotation(env, config, out)
+        assert code == 1 and "re-issue unfinished (staged key still in KV): default" in stdout, stdout + stderr
+        assert "next phase: c" in stdout
+        code, stdout, stderr = plan_rotation(env, config, out, "--phase", "d")
+        assert code == 1 and "still on the old root: default" in stderr
+        code, stdout, stderr = plan_rotation(env, config, out)
         again = run_twice(out, env, script)
         assert "already signs with the new intermediate" in again and "nothing to do" in again
+        assert "stored the new key" not in again
         assert "no restart" in again
         assert client.read(f"istioca/issuer/{old_issuer}") is not None
         # Phase (d) too early: the time every intermediate was re-issued is recorded now, and the wait refused.
