@@ -81,6 +81,15 @@ def warnings(checks: dict[str, dict[str, str]]) -> set[str]:
     return {check_id for check_id, check in checks.items() if check["status"] == "warn"}
 
 
+def vault_problems(env: dict[str, str], config: str) -> dict[str, str]:
+    """`verify vault --output json`: each check that did not pass, by id, with its status."""
+    code, stdout, stderr = cli(env, "verify", "vault", "-c", config, "--output", "json")
+    assert stdout, stderr
+    problems = {c["id"]: c["status"] for c in json.loads(stdout)["checks"] if c["status"] not in ("pass", "skip")}
+    assert (code == 0) == (not problems), (code, problems)
+    return problems
+
+
 def pems(path: Path) -> list[x509.Certificate]:
     return x509.load_pem_x509_certificates(path.read_bytes())
 
@@ -159,7 +168,10 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert code == 1 and "refused: phase (d), removing the old root" in stderr
         assert "still on the old root: default" in stderr
         assert (phase_b / "policy.hcl").is_file()
+        assert vault_problems(env, config) == {}
         assert "already up to date" in run_twice(out, env, f"root/b/{CLUSTER}/vault/06-policy.sh")
+        # verify vault knows the rotation's policy (it also reads the bundle) from the rendered one.
+        assert vault_problems(env, config) == {}
         before, after = agents("b", phase_b / OVERLAY)
         assert after is not None
         bundle = pems(after / "root-cert.pem")
@@ -219,6 +231,8 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         # The overlay from before the rotation trusts only the old root: the new intermediate does not verify.
         code, checks = judge(env, before)
         assert code == 1 and checks["chain.path-valid"]["status"] == "fail"
+        # verify vault still compares the intermediate with the root mount's default (the old root until (d)).
+        assert vault_problems(env, config) == {"vault.intermediate-issuer": "fail", "vault.intermediate-chain": "fail"}
 
         # Phase (d): forced past the wait; the bundle holds the new root only, which becomes the default issuer.
         code, stdout, stderr = plan_rotation(env, config, out, "--skip-ttl-wait")
@@ -237,6 +251,7 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert client.read(f"pki/issuer/{old_root_issuer}")["data"]["key_id"]  # the old root and its key kept
         code, stdout, stderr = plan_rotation(env, config, out)
         assert code == 0 and "next phase: done" in stdout, stdout + stderr
+        assert vault_problems(env, config) == {}
     finally:
         shutil.rmtree(pods, ignore_errors=True)
         configured.server.stop()
