@@ -69,7 +69,7 @@ PHASE_B_STEPS = (
     f"  1. vault/06-policy.sh writes {POLICY_FILE}: istiod's policy gains read on the trust bundle in KV (and keeps",
     "     the root mount's cert/ca, which the running agent still reads until istiod restarts).",
     "  2. apply the istiod overlay there (the same file and way as the render's, see the main README): it adds",
-    f"     {MULTIROOT_ENV}=true and the root-cert.pem template reading the bundle ({'root-cert.pem.ctmpl'}),",
+    f"     {MULTIROOT_ENV}=true and the root-cert.pem template reading the bundle (root-cert.pem.ctmpl),",
     "     then restart istiod: the variable is read at start, and vault-k8s renders the templates of a new pod.",
     "  3. wait until istio-ca-root-cert in every namespace holds both roots (istiod publishes root-cert.pem),",
     "     then confirm: istio-vault-ca plan-rotation --root --confirm-bundle-from-cluster NAMESPACE",

@@ -25,7 +25,9 @@ def test_root_rotation_phases_a_and_b_and_the_refused_order(tmp_path: Path) -> N
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "-c", config, "-o", str(out))
         assert code == 1 and "next phase: a" in stdout, stdout + stderr
         assert "next phase: a" in stdout and "ISTIO_MULTIROOT_MESH=true" in stdout
-        code, stdout, stderr = cli(env, "plan-rotation", "--root", "--workload-cert-ttl", "soon", "-c", config)
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", "--workload-cert-ttl", "soon", "-c", config, "-o", str(out)
+        )
         assert code == 2 and "--workload-cert-ttl 'soon': 'soon' is not a Vault duration" in stderr
         assert "Traceback" not in stderr
         # The unsafe order: phase (c) before the bundle is delivered is refused, with the reason.
@@ -49,21 +51,23 @@ def test_root_rotation_phases_a_and_b_and_the_refused_order(tmp_path: Path) -> N
         only_old = tmp_path / "only-old"
         only_old.mkdir()
         (only_old / "root-cert.pem").write_text(old_root + "\n", encoding="utf-8")
-        code, stdout, stderr = cli(env, "plan-rotation", "--root", "--confirm-bundle", str(only_old), "-c", config)
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", "--confirm-bundle", str(only_old), "-c", config, "-o", str(out)
+        )
         assert code == 1 and "does not hold exactly the 2 roots" in stderr
         # From the cluster: the istio-ca-root-cert ConfigMap istiod publishes, read through the kubeconfig.
         stub = KubeStub().start()
         try:
             kubeconfig = str(stub.kubeconfig(tmp_path / "kubeconfig"))
             from_cluster = ("--confirm-bundle-from-cluster", "apps", "--kubeconfig", kubeconfig)
-            code, stdout, stderr = cli(env, "plan-rotation", "--root", *from_cluster, "-c", config)
+            code, stdout, stderr = cli(env, "plan-rotation", "--root", *from_cluster, "-c", config, "-o", str(out))
             assert code == 1 and "ConfigMap apps/istio-ca-root-cert has no root-cert.pem" in stderr, stderr
             stub.add(seed.root_config_map("apps", old_root.encode()))
-            code, stdout, stderr = cli(env, "plan-rotation", "--root", *from_cluster, "-c", config)
+            code, stdout, stderr = cli(env, "plan-rotation", "--root", *from_cluster, "-c", config, "-o", str(out))
             assert code == 1 and "apps/istio-ca-root-cert does not hold exactly the 2 roots" in stderr, stderr
             assert "(1 certificate(s) there)" in stderr
             code, stdout, stderr = cli(
-                env, "plan-rotation", "--root", *from_cluster, "--confirm-bundle", "x", "-c", config
+                env, "plan-rotation", "--root", *from_cluster, "--confirm-bundle", "x", "-c", config, "-o", str(out)
             )
             assert code == 2 and "give one of them" in stderr
             stub.add(seed.root_config_map("apps", bundle.encode()))
