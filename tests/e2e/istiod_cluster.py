@@ -148,6 +148,7 @@ def deploy_istiod(
     *,
     failure_policy: str | None = "Fail",
     annotations: Mapping[str, str] | None = None,
+    drop_annotations: Sequence[str] = (),
     service_account: str | None = None,
     replicas: int = 1,
 ) -> list[JSON]:
@@ -184,6 +185,8 @@ def deploy_istiod(
     deployment["spec"]["replicas"] = replicas
     template = deployment["spec"]["template"]
     template["metadata"]["annotations"].update(annotations or {})
+    for name in drop_annotations:
+        del template["metadata"]["annotations"][name]
     if service_account:
         template["spec"]["serviceAccountName"] = service_account
     injector.apply(kubeconfig, deployment)

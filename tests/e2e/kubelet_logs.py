@@ -6,7 +6,8 @@ proxies to the Pod's node (kubernetes v1.34 ``pkg/registry/core/pod/strategy.go`
 ``node.status.addresses`` by ``--kubelet-preferred-address-types`` (default Hostname, InternalDNS, InternalIP, ...),
 port from ``node.status.daemonEndpoints.kubeletEndpoint.Port``, path ``/containerLogs/NS/POD/CONTAINER`` with
 ``limitBytes``/``tailLines``/``previous``/... passed on (``pkg/kubelet/client/kubelet_client.go``
-``NodeConnectionInfoGetter.GetConnectionInfo``, scheme https). The API server presents
+``NodeConnectionInfoGetter.GetConnectionInfo``, scheme https); this stand-in honours ``tailLines`` and
+``limitBytes``. The API server presents
 ``--kubelet-client-certificate`` and verifies the kubelet's serving certificate against
 ``--kubelet-certificate-authority`` (without that flag ``transportConfig`` sets ``Insecure``); tests/e2e/cluster.py
 passes both, so this server holds a serving certificate for 127.0.0.1 from the cluster CA and accepts only the
@@ -183,6 +184,8 @@ class KubeletLogs:
         if text is None:
             message = f'container "{container}" in pod "{pod}" is waiting to start: PodInitializing'
             return 400, "text/plain", message.encode()
+        if "tailLines" in query:  # the kubelet takes the last lines first, then cuts at limitBytes
+            text = "".join(text.splitlines(keepends=True)[-int(query["tailLines"][0]) :])
         data = text.encode()
         if "limitBytes" in query:
             data = data[: int(query["limitBytes"][0])]

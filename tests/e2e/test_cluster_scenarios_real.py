@@ -22,12 +22,13 @@ import pytest
 
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
-from istio_vault_ca.verify.clients.kube import LOG_HEAD_BYTES
+from istio_vault_ca.verify.clients.kube import LOG_HEAD_BYTES, LOG_TAIL_LINES
 from tests.conftest import run_setup
 from tests.e2e import istiod_cluster as ic
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import KUBELET_CLIENT_USER, LIMITED_USER, Cluster
 from tests.e2e.kubelet_logs import KubeletLogs
+from tests.kube_stub import seed
 from tests.support import make_self_signed_ca_pem, render_into
 
 pytestmark = pytest.mark.e2e
@@ -81,11 +82,44 @@ def test_healthy_istiod_log_is_read_through_the_api_servers_log_proxy(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     pod = ic.healthy_istiod(kube_cluster, vault_injector, kubelet_logs, cluster_plan, values["root-cert.pem"])
-
-    outcome = ic.verify(capsys, kube_cluster.kubeconfig)
+    workload = ic.unique("a-bookinfo")
+    ic.workload_namespace(kube_cluster, workload, values["root-cert.pem"])
+    try:
+        outcome = ic.verify(capsys, kube_cluster.kubeconfig)
+    finally:
+        ic.unlabel_workload_namespace(kube_cluster, workload)
 
     assert outcome.code == 0, outcome.stdout
     assert outcome.failing() == set()
+    assert {
+        "cluster.namespace-exists",
+        "cluster.service-account-exists",
+        "cluster.deployment-service-account",
+        "cluster.annotations-match",
+        "cluster.root-ca-dir-matches-volume-path",
+        "cluster.injector-webhook",
+        "cluster.pod-injected",
+        "cluster.agent-init-succeeded",
+        "cluster.agent-sidecar-running",
+        "cluster.discovery-ready",
+        "cluster.istiod-ca-log",
+        "pod.ca-files-present",
+        "pod.ca-file-modes",
+        "chain.key-matches-cert",
+        "chain.path-valid",
+    } <= {c["id"] for c in outcome.checks}
+    assert outcome.one("pod.ca-file-modes")["finding"] == (
+        "modes as rendered (ca-cert.pem 0644, ca-key.pem 0400, cert-chain.pem 0644, root-cert.pem 0644)"
+    )
+    # Without Vault the root comparison is skipped, with the reason, never failed: istiod's namespace and the
+    # sampled workload namespace.
+    roots = outcome.with_id("cluster.root-configmap-matches-vault")
+    assert [(r["target"], r["status"]) for r in roots] == [
+        (f"configmap/{cluster_plan.config.istiod.namespace}/istio-ca-root-cert", "skip"),
+        (f"configmap/{workload}/istio-ca-root-cert", "skip"),
+    ]
+    assert "cannot reach Vault" in roots[0]["finding"]
+    assert [c["target"] for c in outcome.with_id("chain.path-valid")] == [f"{ic.pod_target(pod)}:/vault/secrets"]
     log_check = outcome.one("cluster.istiod-ca-log")
     assert log_check["status"] == "pass"
     assert "Use root cert from /vault/secrets/root-cert.pem" in log_check["finding"]
@@ -148,6 +182,76 @@ def test_istiod_ca_log_in_each_release_wording(
         assert outcome.code == 1
         assert outcome.failing() == {"cluster.istiod-ca-log"}
         assert log_check["finding"].startswith("istiod fell back to a self-signed CA, not the Vault intermediate")
+
+
+@pytest.mark.usefixtures("no_vault", "standin", "webhook_cleanup")
+@pytest.mark.parametrize(
+    ("release", "outcome", "status", "start"),
+    [
+        ("1.24", "reloaded", "pass", "istiod reloaded the changed CA files without a restart"),
+        ("1.30", "new-root", "pass", "istiod reloaded the changed CA files and a new root bundle without a restart"),
+        ("1.24", "multiroot-off", "fail", "istiod ignored a changed root-cert.pem: ISTIO_MULTIROOT_MESH is not true"),
+        ("1.17", "root-refused", "fail", "istiod refused a changed root-cert.pem and keeps its old CA"),
+    ],
+)
+def test_istiod_ca_reload_read_through_the_log_proxy(
+    release: str,
+    outcome: str,
+    status: str,
+    start: str,
+    kube_cluster: Cluster,
+    vault_injector: injector.Webhook,
+    kubelet_logs: KubeletLogs,
+    cluster_plan: ClusterPlan,
+    values: dict[str, bytes],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """What istiod logged after its CA files changed (seed.istiod_reload_log: istio_ca.go handleEvent's lines in
+    that release's wording), appended to its start-up log."""
+    pod = ic.healthy_istiod(kube_cluster, vault_injector, kubelet_logs, cluster_plan, values["root-cert.pem"])
+    ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    start_up = seed.istiod_log(release, plugged_in=True, ca_dir=cluster_plan.config.istiod.ca_dir)
+    kubelet_logs.set_log(ns, name, "discovery", start_up + seed.istiod_reload_log(release, outcome))
+
+    result = ic.verify(capsys, kube_cluster.kubeconfig)
+
+    reload = result.one("cluster.istiod-ca-reload")
+    assert reload["status"] == status
+    assert reload["finding"].startswith(start), reload
+    assert result.failing() == ({"cluster.istiod-ca-reload"} if status == "fail" else set())
+    assert result.code == (1 if status == "fail" else 0)
+
+
+@pytest.mark.usefixtures("no_vault", "standin", "webhook_cleanup")
+def test_a_reload_long_after_start_is_read_from_the_tail_of_a_big_log(
+    kube_cluster: Cluster,
+    vault_injector: injector.Webhook,
+    kubelet_logs: KubeletLogs,
+    cluster_plan: ClusterPlan,
+    values: dict[str, bytes],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """istiod's log is larger than the head the checks read: the start-up lines come from the head, the reload
+    (refused: multi-root off) from a second read of the last lines, both through the API server."""
+    pod = ic.healthy_istiod(kube_cluster, vault_injector, kubelet_logs, cluster_plan, values["root-cert.pem"])
+    ns, name = pod["metadata"]["namespace"], pod["metadata"]["name"]
+    filler_line = "2025-01-20T09:00:00.000000Z\tinfo\tads\tPush debounce stable[1] 1 for config ServiceEntry\n"
+    filler = filler_line * (LOG_HEAD_BYTES // len(filler_line) + 1)
+    start_up = seed.istiod_log("1.24", plugged_in=True, ca_dir=cluster_plan.config.istiod.ca_dir)
+    kubelet_logs.set_log(ns, name, "discovery", start_up + filler + seed.istiod_reload_log("1.24", "multiroot-off"))
+
+    result = ic.verify(capsys, kube_cluster.kubeconfig)
+
+    assert result.failing() == {"cluster.istiod-ca-reload"}
+    assert result.one("cluster.istiod-ca-log")["status"] == "pass"
+    assert (
+        "Multi root is disabled, updating new ROOT-CA not supported"
+        in result.one("cluster.istiod-ca-reload")["finding"]
+    )
+    assert [r.query for r in kubelet_logs.requested(ns, name)] == [
+        {"limitBytes": [str(LOG_HEAD_BYTES)]},
+        {"limitBytes": [str(LOG_HEAD_BYTES)], "tailLines": [str(LOG_TAIL_LINES)]},
+    ]
 
 
 @pytest.mark.usefixtures("no_vault", "standin", "webhook_cleanup")
@@ -341,7 +445,7 @@ def test_real_agent_files_pass_verify_all_then_a_workload_root_differing_from_va
         assert f"from {env['VAULT_ADDR']} pki/cert/ca" in roots[0]["finding"]
 
         # The workload namespace now holds some other root (istiod signing elsewhere, as its controller writes).
-        injector.apply(kube_cluster.kubeconfig, ic.seed.root_config_map(workload, make_self_signed_ca_pem("other")))
+        injector.apply(kube_cluster.kubeconfig, seed.root_config_map(workload, make_self_signed_ca_pem("other")))
 
         outcome = ic.verify(capsys, kube_cluster.kubeconfig)
     finally:
@@ -466,3 +570,4 @@ def test_agent_init_failure_from_a_real_agent_names_the_cause(
         assert init["hint"].startswith("the role binds istiod-service-account")
     if cause == "read-denied":
         assert "agent: (view) vault.read(" in init["finding"]
+        assert f"policy {cluster_plan.cluster.policy} must grant read on " in init["hint"]
