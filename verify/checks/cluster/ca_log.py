@@ -1,7 +1,8 @@
 """istiod's own account of its CA: the log line saying which CA it loaded, in every release's wording.
 
 istiod does not fail when the files are missing; it logs a self-signed fallback and carries on, so its log is the
-one place that says whether the Vault intermediate is really in use.
+one place that says whether the Vault intermediate is really in use. Likewise when the files change later (a renewed
+intermediate, a root rotation's bundle): istiod keeps its old CA if it refuses them, and only its log says so.
 """
 
 from __future__ import annotations
