@@ -265,6 +265,7 @@ def istiod_log(release: str, *, plugged_in: bool, ca_dir: str = "/vault/secrets"
             "1.10": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
             "1.13": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
             "1.17": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
+            "1.20": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
             "1.21": f"DNS certs use plugged-in cert at {ca_dir}/ca-key.pem",
         }.get(release, f"Use root cert from {ca_dir}/root-cert.pem")
     else:
