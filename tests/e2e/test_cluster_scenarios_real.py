@@ -497,7 +497,16 @@ CAUSES: dict[str, tuple[str, str, str, str]] = {
     ),
     "no-token": ("", "", "none", "the agent found no service-account token to log in with"),
     "unreachable": ("", "", "own", "the agent cannot reach Vault"),
+    "auth-unconfigured": (
+        "auth-without-config",
+        "",
+        "own",
+        "the Kubernetes auth method at auth/kubernetes has no config",
+    ),
+    "tls": ("", "", "own", "TLS to Vault failed (server gave HTTP response to HTTPS client)"),
+    "parse-error": ("", "broken-template", "own", "a template does not parse"),
 }
+BROKEN_TEMPLATE = '{{- with secret "kv/istioca" -}}\n{{ index .Data "ca-key.pem" }}\n'  # no {{ end }}
 
 
 @pytest.mark.integration
@@ -537,6 +546,17 @@ def test_agent_init_failure_from_a_real_agent_names_the_cause(
         )
     if vault_change == "delete-role":
         _bao(env, "delete", f"auth/kubernetes/role/{cluster_plan.cluster.role}")
+    if vault_change == "auth-without-config":  # the mount re-enabled and its role written, its config never
+        _bao(env, "auth", "disable", "kubernetes")
+        _bao(env, "auth", "enable", "kubernetes")
+        _bao(
+            env,
+            "write",
+            f"auth/kubernetes/role/{cluster_plan.cluster.role}",
+            f"bound_service_account_names={istiod.service_account}",
+            f"bound_service_account_namespaces={istiod.namespace}",
+            f"token_policies={cluster_plan.cluster.policy}",
+        )
     runs_as = "istiod" if deployment_change == "run-as-istiod" else istiod.service_account
     (pod,) = ic.deploy_istiod(
         kube_cluster,
@@ -544,11 +564,19 @@ def test_agent_init_failure_from_a_real_agent_names_the_cause(
         cluster_plan,
         values["root-cert.pem"],
         service_account=runs_as if runs_as != istiod.service_account else None,
+        annotations=(
+            {"vault.hashicorp.com/agent-inject-template-ca-key.pem": BROKEN_TEMPLATE}
+            if deployment_change == "broken-template"
+            else None
+        ),
     )
     if token_kind != "no-review":
         _may_review_tokens(kube_cluster, istiod.namespace, runs_as)
     token = None if token_kind == "none" else ic.service_account_token(kube_cluster, istiod.namespace, runs_as)
-    address = f"http://127.0.0.1:{free_port()}" if cause == "unreachable" else None
+    address = {
+        "unreachable": f"http://127.0.0.1:{free_port()}",
+        "tls": env["VAULT_ADDR"].replace("http://", "https://"),  # OpenBao's dev server speaks plain HTTP
+    }.get(cause)
     agent_run, _ = _run_agent(pod, tmp_path / "agent", env, token=token, vault_address=address)
     assert agent_run.returncode != 0, agent_run.stdout + agent_run.stderr
     ic.install_kubectl_standin(tmp_path, monkeypatch, cluster_plan, tmp_path / "no-files")
