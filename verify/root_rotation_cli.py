@@ -7,7 +7,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from istio_vault_ca.generator.errors import RotationRefused, UsageError
 from istio_vault_ca.verify.root_rotation import (
@@ -37,18 +37,28 @@ def _now() -> dt.datetime:
     return dt.datetime.now(dt.timezone.utc)
 
 
+def root_cert_of_configmap(configmap: dict[str, Any] | None, namespace: str) -> tuple[bytes, str]:
+    """root-cert.pem of the `istio-ca-root-cert` ConfigMap istiod writes into every namespace (istio/istio
+    pilot/pkg/serviceregistry/kube/controller/namespacecontroller.go, key
+    pkg/config/constants CACertNamespaceConfigMapDataName = "root-cert.pem"), and how
+    to name it; refused when there is no such ConfigMap or key."""
+    where = f"ConfigMap {namespace}/{ROOT_CONFIGMAP}"
+    if configmap is None:
+        raise RotationRefused(f"no {where} (is istiod running, and the namespace in the mesh?); nothing confirmed")
+    value = (configmap.get("data") or {}).get("root-cert.pem")
+    if not isinstance(value, str):
+        raise RotationRefused(f"{where} has no root-cert.pem; nothing confirmed")
+    return value.encode(), where
+
+
 def _confirm(args: argparse.Namespace, api: VaultApi, config: Config, state: RootRotationState) -> None:
     if args.confirm_bundle_from_cluster:
         from istio_vault_ca.verify.clients.kube import connect
 
         namespace = args.confirm_bundle_from_cluster
         kube = connect(args.kubeconfig, args.context)
-        configmap = kube.config_map(namespace, ROOT_CONFIGMAP)
-        value = ((configmap or {}).get("data") or {}).get("root-cert.pem")
-        where = f"ConfigMap {namespace}/{ROOT_CONFIGMAP}"
-        if not isinstance(value, str):
-            raise RotationRefused(f"{where} has no root-cert.pem (is istiod running there?); nothing confirmed")
-        print(confirm_bundle(api, config, state, value.encode(), where))
+        pem, where = root_cert_of_configmap(kube.config_map(namespace, ROOT_CONFIGMAP), namespace)
+        print(confirm_bundle(api, config, state, pem, where))
     else:
         pem, where = read_root_cert_file(Path(args.confirm_bundle))
         print(confirm_bundle(api, config, state, pem, where))

@@ -44,20 +44,22 @@ REISSUED_AT_FIELD = "reissued_at"
 
 # What the report says about Istio releases; each line names the source it was read from.
 ISTIO_FACTS = (
-    "Istio facts (istio/istio sources):",
-    "  - istiod reloads a changed root-cert.pem only with ISTIO_MULTIROOT_MESH=true (default false;",
-    "    pilot/pkg/features/pilot.go MultiRootMesh); without it istiod logs 'Multi root is disabled, updating new",
-    "    ROOT-CA not supported' and keeps the old bundle (pilot/pkg/bootstrap/istio_ca.go handleEvent), so phase (b)",
-    "    needs the variable set on istiod (a restart, since it is read at start).",
-    "  - release-1.31 accepts a new bundle when one contains the other (pemBundleHasSubsetRelation: adding the new",
-    "    root in (b) and removing the old one in (d) both pass) and logs 'Updating new ROOT-CA', else 'Updating new",
-    "    ROOT-CA not supported'. Only release-1.31 was read for this; the subset rule is reported to date from 1.30:",
-    "    on older releases restart istiod after (b) and after (d).",
+    "Istio facts (istio/istio pilot/pkg/bootstrap/istio_ca.go handleEvent, read at each release tag; the same facts",
+    "as verify's cluster.istiod-ca-reload):",
+    "  - istiod watches ROOT_CA_DIR and reloads changed CA files: 1.19+ always, 1.12-1.18 only with",
+    "    AUTO_RELOAD_PLUGIN_CERTS=true (pilot/pkg/features/pilot.go), 1.10-1.11 never (restart istiod).",
+    "  - a changed root-cert.pem is taken only by 1.20+ with ISTIO_MULTIROOT_MESH=true (default false,",
+    "    features MultiRootMesh, read at start: phase (b) restarts istiod anyway), and only when one bundle holds",
+    "    the other: 1.20-1.29 byte for byte (bytes.Contains), 1.30+ certificate by certificate",
+    "    (pemBundleHasSubsetRelation). The bundle lists the old root first, so (b) (old -> old+new) and (d)",
+    "    (old+new -> new) qualify in both. Else istiod logs 'Multi root is disabled, updating new ROOT-CA not",
+    "    supported' or 'Updating new ROOT-CA not supported' and keeps the old bundle: restart it after (b) and (d)",
+    "    on 1.12-1.19.",
     "  - with ISTIO_MULTIROOT_MESH=true istiod pushes the bundle to proxies as trust anchors (PCDS,",
     "    pilot/pkg/xds/pcds.go; updateRootCertAndGenKeyCert in pilot/pkg/bootstrap/certcontroller.go).",
-    "  - a new intermediate under a root already in root-cert.pem is hot-reloaded (fsnotify on ROOT_CA_DIR, 1.12+),",
-    "    logged 'Istiod has detected the newly added intermediate CA and updated its key and certs accordingly':",
-    "    no istiod restart in (c) when the bundle is unchanged.",
+    "  - (c) changes cert-chain.pem, ca-cert.pem and ca-key.pem but not root-cert.pem: reloaded as a new",
+    "    intermediate ('Istiod has detected the newly added intermediate CA and updated its key and certs",
+    "    accordingly') with no restart on 1.19+ (1.12-1.18 with AUTO_RELOAD_PLUGIN_CERTS=true).",
     "  - ambient: ztunnel builds its trust from the root istiod hands out and does not yet trust several roots",
     "    everywhere: rehearse with ambient workloads, and keep (b) to (d) inside one maintenance window there.",
 )
@@ -142,8 +144,9 @@ def render_phase_c(config: Config, due: tuple[tuple[ClusterPlan, ReplacedCa], ..
         tree[f"{PHASE_C_DIR}/{cluster.name}/reissue-intermediate.sh"] = RenderedFile(script.encode(), executable=True)
     steps = (
         "Phase (c): run each cluster's reissue-intermediate.sh (one cluster at a time). Each re-issues the",
-        "intermediate under the new root, with a new key staged in KV first; istiod hot-reloads it (1.12+, the",
-        "bundle in root-cert.pem is unchanged). Then run plan-rotation --root again: it records when every",
+        "intermediate under the new root, with a new key staged in KV first; istiod reloads it without a restart",
+        "on 1.19+ (1.12-1.18: with AUTO_RELOAD_PLUGIN_CERTS=true; root-cert.pem is unchanged). Then run",
+        "plan-rotation --root again: it records when every",
         "intermediate was found re-issued, from which phase (d) waits the longest workload certificate TTL.",
     )
     tree.update(_readme("c", steps))
@@ -163,8 +166,8 @@ def render_phase_d(config: Config, plans: tuple[ClusterPlan, ...], old_issuer: s
     steps = (
         "Phase (d): d-new-root-only.sh rewrites the trust bundle to the new root only and makes the new root the",
         "root mount's default issuer; the old root stays in the mount (not default, its key kept). The agents",
-        "re-render root-cert.pem with the new root only; istiod 1.30+ with ISTIO_MULTIROOT_MESH=true takes it",
-        "(the new bundle is a subset of the old); on older releases restart istiod.",
+        "re-render root-cert.pem with the new root only; istiod 1.20+ with ISTIO_MULTIROOT_MESH=true takes it",
+        "(the old bundle holds the new one); restart istiod on 1.12-1.19.",
     )
     return {PHASE_D_SCRIPT: RenderedFile(script.encode(), executable=True), **_readme("d", steps)}
 

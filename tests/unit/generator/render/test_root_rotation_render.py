@@ -86,7 +86,7 @@ def test_phase_c_signs_with_the_new_root_issuer_and_phase_d_checks_every_interme
     assert '"$ROOT_MOUNT/issuer/$NEW_ROOT_ISSUER/sign-intermediate"' in west
     assert "root/sign-intermediate" not in west  # never the default issuer, which is still the old root
     assert f"NEW_KEY_NAME='istiod-intermediate-under-{NEW_ISSUER}'" in west
-    assert "rollout restart" not in west and "no restart" in west
+    assert "istiod 1.19+ reloads them without a restart (1.12-1.18 only with AUTO_RELOAD_PLUGIN_CERTS=true" in west
     tree_d = render_phase_d(config, plans, "aaaa-bbbb", NEW_ISSUER)
     script_d = tree_d["root/d-new-root-only.sh"].content.decode()
     assert "INT_MOUNTS=('istioca-east' 'istioca-west' 'istioca-central')" in script_d
