@@ -5,7 +5,10 @@ the same bytes on every render. The scripts run against OpenBao in tests/integra
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 from ruamel.yaml import YAML
@@ -13,7 +16,12 @@ from ruamel.yaml import YAML
 from istio_vault_ca.generator.config.loader import parse_text
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.generator.render.flavours import get_flavour
-from istio_vault_ca.generator.render.root_rotation import render_phase_b, render_phase_c, render_phase_d
+from istio_vault_ca.generator.render.root_rotation import (
+    render_phase_a,
+    render_phase_b,
+    render_phase_c,
+    render_phase_d,
+)
 from istio_vault_ca.verify.rehearsal.consistency import policy_read_paths
 from istio_vault_ca.verify.root_rotation import IntermediateNow
 from tests.support import EXAMPLES
@@ -74,7 +82,7 @@ def test_phase_b_policy_reads_the_bundle_and_keeps_what_the_running_agent_reads(
         assert f'Policy "{cluster.cluster.policy}"' in text
 
 
-def test_phase_c_signs_with_the_new_root_issuer_and_phase_d_checks_every_intermediate() -> None:
+def test_phase_c_signs_with_the_new_root_issuer_and_phase_d_checks_every_intermediate(tmp_path: Path) -> None:
     plans = plans_of("three-clusters.yaml")
     old = IntermediateNow("aaaa-bbbb", "1f", dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
     config = plans[0].config
@@ -90,10 +98,22 @@ def test_phase_c_signs_with_the_new_root_issuer_and_phase_d_checks_every_interme
     tree_d = render_phase_d(config, plans, "aaaa-bbbb", NEW_ISSUER)
     script_d = tree_d["root/d-new-root-only.sh"].content.decode()
     assert "INT_MOUNTS=('istioca-east' 'istioca-west' 'istioca-central')" in script_d
-    for name, file in {**tree_c, **tree_d}.items():
+    tree_a = render_phase_a(config, "aaaa-bbbb", "1f", "root-replaces-aaaa-bbb")
+    scripts = {**tree_a, **render_phase_b(plans), **tree_c, **tree_d}
+    written = []
+    for name, file in scripts.items():
         if name.endswith(".sh"):
-            syntax = subprocess.run(["bash", "-n"], input=file.content, capture_output=True, check=False)
+            assert file.executable, name
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(file.content)
+            written.append(str(path))
+            syntax = subprocess.run(["bash", "-n", str(path)], capture_output=True, check=False)
             assert syntax.returncode == 0, (name, syntax.stderr)
+    assert len(written) == 1 + 3 + 2 + 1
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    lint = subprocess.run([shellcheck, "--severity=style", *written], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
 
 
 @pytest.mark.parametrize("example", ["kv-v2.yaml", "three-clusters.yaml", "istio-helm.yaml"])
