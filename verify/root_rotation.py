@@ -255,6 +255,83 @@ def read_root_cert_file(directory: Path) -> tuple[bytes, str]:
         raise RotationRefused(f"cannot read {path}: {error.strerror or error}") from None
 
 
+# What each value of `RootRotationState.next_phase` means while the trust bundle exists, in verify's findings.
+PHASE_WORDS = {
+    "a": "root rotation in phase (a): the new root or the trust bundle is not complete yet",
+    "b": "root rotation in phase (b): the trust bundle with both roots is being delivered (not confirmed yet)",
+    "c": "root rotation in phase (c): the bundle is delivered, intermediates are being re-issued under the new root",
+    "d": "root rotation before phase (d): every intermediate chains to the new root; the old root leaves the bundle "
+    "once the longest workload certificate TTL has passed",
+    "done": "root rotation done: the trust bundle holds the new root only",
+}
+
+
+@dataclass(frozen=True)
+class RotationSeen:
+    """A root rotation as verify sees it: the trust bundle in KV exists, so the roots istiod and the workloads
+    should trust are the bundle's, and the phase-(b) overlay is an accepted form of istiod's annotations. `phase`
+    is `RootRotationState.next_phase` (None when the rest of the state could not be read, `problem` says why)."""
+
+    bundle_pem: bytes
+    source: str
+    phase: str | None
+    problem: str = ""
+
+    @property
+    def roots(self) -> tuple[x509.Certificate, ...]:
+        return tuple(x509.load_pem_x509_certificates(self.bundle_pem))
+
+    @property
+    def words(self) -> str:
+        if self.phase is None:
+            return f"root rotation under way (trust bundle at {self.source}), its phase unknown: {self.problem}"
+        return PHASE_WORDS[self.phase]
+
+
+def seen_rotation(api: VaultApi, config: Config) -> RotationSeen | None:
+    """The root rotation under way, read from Vault with `survey` (every cluster of the config), or None when there
+    is no trust bundle in KV (or the token may not read it: then there is no rotation to recognise)."""
+    from istio_vault_ca.generator.config.plan import plan
+    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
+
+    source = _kv(config).secret_path(TRUST_BUNDLE_PATH)
+    try:
+        bundle_pem = bundle_fields(api, config).get(BUNDLE_FIELD, "").encode()
+        if not x509.load_pem_x509_certificates(bundle_pem):
+            return None
+    except (VaultApiError, ValueError):
+        return None
+    except VaultUnavailable as error:
+        if error.kind != "forbidden":
+            raise
+        return None
+    try:
+        return RotationSeen(bundle_pem, source, survey(api, config, plan(config)).next_phase)
+    except (VaultApiError, UsageError, ValueError) as error:
+        return RotationSeen(bundle_pem, source, None, str(error))
+    except VaultUnavailable as error:
+        if error.kind != "forbidden":
+            raise
+        return RotationSeen(bundle_pem, source, None, str(error))
+
+
+def ca_values(
+    api: VaultApi, cluster: ClusterPlan, rotation: RotationSeen | None
+) -> tuple[dict[str, bytes | None], dict[str, str]]:
+    """The four values the cluster's agent renders (verify/checks/vault read_ca_values); during a root rotation as
+    the phase-(b) overlay renders them (root-cert.pem from the trust bundle), root-cert.pem's label naming the
+    phase."""
+    from istio_vault_ca.generator.config.cafiles import ROOT_CERT
+    from istio_vault_ca.generator.render.root_rotation import bundle_plan
+    from istio_vault_ca.verify.checks.vault import read_ca_values
+
+    if rotation is None:
+        return read_ca_values(api, cluster)
+    values, labels = read_ca_values(api, bundle_plan(cluster))
+    labels[ROOT_CERT] = f"{labels[ROOT_CERT]} ({rotation.words})"
+    return values, labels
+
+
 def report_lines(state: RootRotationState) -> list[str]:
     def name(cert: x509.Certificate | None) -> str:
         return cert.subject.rfc4514_string() if cert is not None else "none"

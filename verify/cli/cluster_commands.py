@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.kube import KubeTarget
     from istio_vault_ca.verify.clients.vault import VaultApi
+    from istio_vault_ca.verify.root_rotation import RotationSeen
 
 
 def cluster(args: argparse.Namespace) -> int:
@@ -85,6 +86,7 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]
     if not everything:
         kube = connect(args.kubeconfig, args.context)
         root = vault_root(config, plan)
+        rotation = rotation_seen(config)
     else:
         # `verify all` reports every part it can reach: a missing Vault or API server is an `error` row in the
         # report (every format), the other parts still run, and the command exits 3.
@@ -92,13 +94,13 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]
         try:
             api = open_vault(config)
             api.health()
-            root = _vault_part(api, config, plan, report, args)
+            root, rotation = _vault_part(api, config, plan, report, args)
             report.facts.reachable["vault"] = True
         except VaultUnavailable as error:
             unreachable = True
             report.facts.reachable["vault"] = False
             report.extend([errored("vault.reachable", config.vault.address, str(error), error.hint)])
-            root = vault_root(config, plan)
+            root, rotation = vault_root(config, plan), None
         try:
             kube = connect(args.kubeconfig, args.context)
             state = collect(kube, plan)
@@ -108,11 +110,11 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]
             report.extend([errored("cluster.api-reachable", args.context or "kubeconfig", str(error), hint)])
             return done(EXIT_UNREACHABLE)
         report.facts.reachable["kubernetes"] = True
-        _cluster_part(state, plan, root, kube.target, report, args)
+        _cluster_part(state, plan, root, rotation, kube.target, report, args)
         return done(EXIT_UNREACHABLE if unreachable else report.exit_code())
     state = collect(kube, plan)
     report.facts.reachable["kubernetes"] = True
-    _cluster_part(state, plan, root, kube.target, report, args)
+    _cluster_part(state, plan, root, rotation, kube.target, report, args)
     return done(report.exit_code())
 
 
@@ -145,11 +147,13 @@ def _cluster_part(
     state: ClusterState,
     plan: ClusterPlan,
     root: VaultRoot,
+    rotation: RotationSeen | None,
     target: KubeTarget,
     report: Report,
     args: argparse.Namespace,
 ) -> None:
-    """cluster.* checks, pod.* and chain.* on each pod's files, and what each istiod log says it loaded."""
+    """cluster.* checks, pod.* and chain.* on each pod's files, and what each istiod log says it loaded; during a
+    root rotation the checks that compare roots and annotations know its phase."""
     from istio_vault_ca.verify.checks.cluster import DISCOVERY, run
     from istio_vault_ca.verify.checks.cluster.ca_log import ca_source
     from istio_vault_ca.verify.checks.facts import IstiodCaFact
@@ -159,7 +163,7 @@ def _cluster_part(
         from dataclasses import replace
 
         state = replace(state, merged_cr=cr)
-    report.extend(run(state, plan, root))
+    report.extend(run(state, plan, root, rotation))
     for pod in state.pods:
         log = pod.logs.get(DISCOVERY)
         if log is not None and log.text is not None:
@@ -171,31 +175,34 @@ def _cluster_part(
 
 def _vault_part(
     api: VaultApi, config: Config, plan: ClusterPlan, report: Report, args: argparse.Namespace
-) -> VaultRoot:
-    """vault.* checks and chain.* on the values read from Vault as the agent templates read them.
+) -> tuple[VaultRoot, RotationSeen | None]:
+    """vault.* checks and chain.* on the values read from Vault as the agent templates read them (during a root
+    rotation as the phase-(b) overlay's agent reads them: root-cert.pem from the trust bundle), and the rotation.
 
     With `--skip-check vault.kv-key-matches` (a token that must not read the key, as the in-cluster exporter's)
     the key is not read at all, so the chain checks on Vault's values are left out: the pod's files, which
     istiod really reads, are still judged by the same checks."""
     from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
     from istio_vault_ca.verify.checks.cluster import VaultRoot
-    from istio_vault_ca.verify.checks.vault import check_vault, read_ca_values, template_value
+    from istio_vault_ca.verify.checks.vault import check_vault, template_value
     from istio_vault_ca.verify.cli.verify_commands import add_vault_certificates, given_up_checks
+    from istio_vault_ca.verify.root_rotation import ca_values, seen_rotation
 
     given_up = given_up_checks(args)
     warn_days, version = args.warn_days, args.istio_version
     report.extend(check_vault(api, config, (plan,), warn_days=warn_days, given_up=given_up))
     add_vault_certificates(api, (plan,), report)
+    rotation = seen_rotation(api, config)
     root_file = _root_file(plan)
     source = f"{api.address} {root_file.secret_path}"
+    root_pem = template_value(api.read(root_file.secret_path), root_file.data_keys)
+    root = VaultRoot(root_pem, source) if root_pem else VaultRoot(None, source, f"{source} holds no certificate")
     if "vault.kv-key-matches" in given_up:
-        root_pem = template_value(api.read(root_file.secret_path), root_file.data_keys)
-        return VaultRoot(root_pem, source) if root_pem else VaultRoot(None, source, f"{source} holds no certificate")
-    values, labels = read_ca_values(api, plan)
+        return root, rotation
+    values, labels = ca_values(api, plan, rotation)
     target = f"{api.address} (cluster {plan.name})"
     report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version or DEFAULT))
-    pem = values.get(ROOT_CERT)
-    return VaultRoot(pem, source) if pem else VaultRoot(None, source, f"{source} holds no certificate")
+    return root, rotation
 
 
 def _root_file(plan: ClusterPlan) -> CaFile:
@@ -219,6 +226,19 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
     if not pem:
         return VaultRoot(None, source, f"{source} holds no certificate")
     return VaultRoot(pem, source)
+
+
+def rotation_seen(config: Config) -> RotationSeen | None:
+    """The root rotation under way (verify/root_rotation.py), None without one or without Vault (`verify cluster`
+    then judges as outside a rotation; the root ConfigMap check skips without Vault's root anyway)."""
+    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
+    from istio_vault_ca.verify.cli.verify_commands import open_vault
+    from istio_vault_ca.verify.root_rotation import seen_rotation
+
+    try:
+        return seen_rotation(open_vault(config), config)
+    except (VaultUnavailable, VaultApiError):
+        return None
 
 
 def istiod_version(pod: PodState) -> IstioVersion | None:

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from istio_vault_ca.verify.checks.chain.versions import IstioVersion
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.vault import VaultApi
+    from istio_vault_ca.verify.root_rotation import RotationSeen
 
 from istio_vault_ca.generator.errors import UsageError
 
@@ -117,26 +118,37 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         if results:
             report.facts.add_certificates(values, source="files", target=results[0].target)
     if args.from_vault:
+        from istio_vault_ca.verify.root_rotation import seen_rotation
+
         config, plans = load_plans(args)
         report.facts.clusters = tuple(p.name for p in plans)
+        surveyed, rotation = False, None
         for namespace, members in by_namespace(plans):
             api = open_vault(config, namespace)
             api.health()
             report.facts.reachable["vault"] = True
+            if not surveyed:  # the trust bundle and the root mount are the config's, read once
+                surveyed, rotation = True, seen_rotation(open_vault(config), config)
             for cluster in members:
-                _chain_from_vault(api, cluster, report, args.warn_days, version)
+                _chain_from_vault(api, cluster, report, args.warn_days, version, rotation)
     report.facts.started, report.facts.duration = started, time.monotonic() - clock
     return report, report.exit_code()
 
 
 def _chain_from_vault(
-    api: VaultApi, cluster: ClusterPlan, report: Report, warn_days: int, version: IstioVersion
+    api: VaultApi,
+    cluster: ClusterPlan,
+    report: Report,
+    warn_days: int,
+    version: IstioVersion,
+    rotation: RotationSeen | None = None,
 ) -> None:
-    """`verify chain --from-vault`: one cluster's four values as its agent reads them."""
+    """`verify chain --from-vault`: one cluster's four values as its agent reads them; during a root rotation as
+    the phase-(b) overlay's agent reads them (root-cert.pem from the trust bundle)."""
     from istio_vault_ca.verify.checks.chain import check_values
-    from istio_vault_ca.verify.checks.vault import read_ca_values
+    from istio_vault_ca.verify.root_rotation import ca_values
 
-    values, labels = read_ca_values(api, cluster)
+    values, labels = ca_values(api, cluster, rotation)
     target = f"{api.address} (cluster {cluster.name})"
     report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version))
     report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)

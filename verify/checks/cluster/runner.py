@@ -27,11 +27,15 @@ from istio_vault_ca.verify.checks.result import CheckResult, skipped
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.verify.root_rotation import RotationSeen
 
 
-def run(state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot) -> list[CheckResult]:
-    """Every cluster check; when a prerequisite is missing its dependents are skipped with the reason."""
-    view = ClusterView(state, plan, vault_root)
+def run(
+    state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot, rotation: RotationSeen | None = None
+) -> list[CheckResult]:
+    """Every cluster check; when a prerequisite is missing its dependents are skipped with the reason. `rotation`:
+    the root rotation under way (verify/root_rotation.py `seen_rotation`), which some checks accept."""
+    view = ClusterView(state, plan, vault_root, rotation=rotation)
     specs = [spec for spec in checks_in("cluster") if applies(spec, view)]
     if state.namespace_obj is None:
         # Nothing in the namespace could be read: what needs nothing runs, the rest is skipped after it.
@@ -44,7 +48,7 @@ def run(state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot) -> list[C
         if spec in per_pod:
             if spec is per_pod[0]:
                 for pod in state.pods:
-                    pod_view = PodView(state, plan, vault_root, pod=pod)
+                    pod_view = PodView(state, plan, vault_root, rotation=rotation, pod=pod)
                     results.extend(run_one(pod_spec, pod_view) for pod_spec in per_pod)
         elif "config_map" in spec.needs:
             results.extend(_per_config_map(spec, view))
@@ -61,7 +65,7 @@ def _per_config_map(spec: Check, view: ClusterView) -> list[CheckResult]:
     """One result per sampled ConfigMap, and a skip naming why no workload namespace was sampled."""
     state = view.state
     results = [
-        run_one(spec, ConfigMapView(state, view.plan, view.vault_root, config_map=config_map))
+        run_one(spec, ConfigMapView(state, view.plan, view.vault_root, rotation=view.rotation, config_map=config_map))
         for config_map in state.root_config_maps
     ]
     if state.workload_namespace_problem:

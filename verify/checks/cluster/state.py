@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import ClusterPlan
     from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr
+    from istio_vault_ca.verify.root_rotation import RotationSeen
 
 JSON = dict[str, Any]
 
@@ -175,11 +176,22 @@ def pod_template(state: ClusterState) -> JSON:
 
 @dataclass(frozen=True)
 class ClusterView:
-    """The input of every cluster-level check: the collected state, the cluster's plan and Vault's root."""
+    """The input of every cluster-level check: the collected state, the cluster's plan and Vault's root; during a
+    root rotation (the trust bundle in KV), what verify/root_rotation.py reads of it."""
 
     state: ClusterState
     plan: ClusterPlan
     vault_root: VaultRoot
+    rotation: RotationSeen | None = field(default=None, kw_only=True)
+
+    def accepted_plans(self) -> tuple[ClusterPlan, ...]:
+        """The plans whose rendered overlay istiod may carry: the render's, and during a root rotation the
+        phase-(b) overlay's (root-cert.pem from the trust bundle, ISTIO_MULTIROOT_MESH=true)."""
+        if self.rotation is None:
+            return (self.plan,)
+        from istio_vault_ca.generator.render.root_rotation import bundle_plan
+
+        return (self.plan, bundle_plan(self.plan))
 
     @property
     def namespace_obj(self) -> JSON | None:

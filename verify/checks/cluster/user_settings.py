@@ -113,8 +113,13 @@ def istiod_keeps_user_settings(view: PodView) -> CheckResult:
     pod, plan = view.pod, view.plan
     env = _pod_env(pod.obj)
     pod_annotations = {str(k): str(v) for k, v in (dig(pod.obj, "metadata", "annotations") or {}).items()}
-    ours_missing = [f"env {k}={v}" for k, v in sorted(plan.env.items()) if env.get(k) != v]
-    ours_missing += [f"annotation {k}" for k, v in plan.annotations().items() if pod_annotations.get(k) != v]
+    # During a root rotation the phase-(b) overlay's settings (ISTIO_MULTIROOT_MESH, the bundle's template) count too.
+    candidates = []
+    for candidate in view.accepted_plans():
+        lacking = [f"env {k}={v}" for k, v in sorted(candidate.env.items()) if env.get(k) != v]
+        lacking += [f"annotation {k}" for k, v in candidate.annotations().items() if pod_annotations.get(k) != v]
+        candidates.append((len(lacking), candidate, lacking))
+    _, plan, ours_missing = min(candidates, key=lambda found: found[0])
     if ours_missing:
         return failed(
             CHECK_ID,

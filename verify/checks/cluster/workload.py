@@ -109,24 +109,47 @@ def deployment_service_account(view: ClusterView) -> CheckResult:
 
 @check("cluster.annotations-match", tier=Tier.SETUP, needs=("namespace_obj", "deployment"))
 def annotations_match(view: ClusterView) -> CheckResult:
-    """Exactly the rendered vault.hashicorp.com/* annotations: a hand edit drifts from the config silently."""
+    """Exactly the rendered vault.hashicorp.com/* annotations: a hand edit drifts from the config silently. During a
+    root rotation the phase-(b) overlay's (root-cert.pem from the trust bundle) are accepted too."""
     state, plan = view.state, view.plan
-    rendered = plan.annotations()
     actual = {
         str(k): str(v)
         for k, v in (dig(pod_template(state), "metadata", "annotations") or {}).items()
         if str(k).startswith(ANNOTATION_PREFIX)
     }
+    target = deployment_target(plan)
+    differences = [
+        (candidate, _annotation_differences(candidate.annotations(), actual)) for candidate in view.accepted_plans()
+    ]
+    for candidate, (count, _) in differences:
+        if not count:
+            count = len(candidate.annotations())
+            if view.rotation is None:
+                which = f"the {count} rendered annotations"
+            elif candidate.trust_bundle:
+                which = f"the {count} annotations of the phase-(b) overlay ({view.rotation.words})"
+            else:
+                which = (
+                    f"the {count} annotations the render wrote, before the phase-(b) overlay ({view.rotation.words})"
+                )
+            return passed("cluster.annotations-match", target, f"the pod template carries exactly {which}")
+    candidate, (_, parts) = min(differences, key=lambda found: found[1][0])
+    against = "the phase-(b) overlay" if candidate.trust_bundle else "the render"
+    during = f" ({view.rotation.words}; neither the render's nor the phase-(b) overlay's)" if view.rotation else ""
+    return failed(
+        "cluster.annotations-match",
+        target,
+        f"pod template annotations differ from {against}{during}: " + "; ".join(parts),
+        "re-apply the rendered istiod overlay (out/istiod/, or rotation/root/b/<cluster>/ during a root rotation) "
+        "instead of editing annotations by hand; change the config and re-render when a value must change",
+    )
+
+
+def _annotation_differences(rendered: Mapping[str, str], actual: Mapping[str, str]) -> tuple[int, list[str]]:
+    """How many annotations differ, and the differences as the finding says them."""
     missing = sorted(rendered.keys() - actual.keys())
     extra = sorted(actual.keys() - rendered.keys())
     differing = sorted(k for k in rendered.keys() & actual.keys() if rendered[k] != actual[k])
-    target = deployment_target(plan)
-    if not (missing or extra or differing):
-        return passed(
-            "cluster.annotations-match",
-            target,
-            f"the pod template carries exactly the {len(rendered)} rendered annotations",
-        )
     parts = []
     if missing:
         parts.append("missing " + ", ".join(missing))
@@ -136,13 +159,7 @@ def annotations_match(view: ClusterView) -> CheckResult:
         parts.append(
             "differing " + ", ".join(f"{k} is {short(actual[k])}, rendered {short(rendered[k])}" for k in differing)
         )
-    return failed(
-        "cluster.annotations-match",
-        target,
-        "pod template annotations differ from the render: " + "; ".join(parts),
-        "re-apply the rendered istiod overlay (out/istiod/) instead of editing annotations by hand; "
-        "change the config and re-render when a value must change",
-    )
+    return len(missing) + len(extra) + len(differing), parts
 
 
 @check("cluster.root-ca-dir-matches-volume-path", tier=Tier.ISTIOD_REFUSES, needs=("namespace_obj", "deployment"))
