@@ -77,6 +77,23 @@ def judge(env: dict[str, str], directory: Path) -> tuple[int, dict[str, dict[str
     return code, {check["id"]: check for check in json.loads(stdout)["checks"]}
 
 
+def from_vault(env: dict[str, str], config: str) -> tuple[int, dict[str, dict[str, str]]]:
+    """`verify chain --from-vault -c CONFIG --output json`: the four values as the agent reads them from Vault."""
+    code, stdout, stderr = cli(env, "verify", "chain", "--from-vault", "-c", config, "--output", "json")
+    assert stdout, stderr
+    return code, {check["id"]: check for check in json.loads(stdout)["checks"]}
+
+
+def from_vault_in_phase(env: dict[str, str], config: str, words: str, roots: str) -> dict[str, dict[str, str]]:
+    """`verify chain --from-vault` passes, root-cert.pem read from the trust bundle and named with the phase."""
+    code, checks = from_vault(env, config)
+    failing = {k: v["finding"] for k, v in checks.items() if v["status"] == "fail"}
+    assert code == 0 and not failing, failing
+    finding = checks["chain.trust-bundle"]["finding"]
+    assert finding.startswith(f"root-cert.pem from kv/istio-trust-bundle ({words}") and f"holds {roots}" in finding
+    return checks
+
+
 def warnings(checks: dict[str, dict[str, str]]) -> set[str]:
     return {check_id for check_id, check in checks.items() if check["status"] == "warn"}
 
@@ -142,10 +159,19 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert f'Policy "{policy}"' in (configured.tree / "policy.hcl").read_text(encoding="utf-8")
         old_root = x509.load_pem_x509_certificate(client.read("pki/cert/ca")["data"]["certificate"].encode())
 
+        # Before the rotation: verify chain --from-vault reads root-cert.pem from the root mount, no phase named.
+        code, checks = from_vault(env, config)
+        assert code == 0 and checks["chain.trust-bundle"]["finding"].startswith(
+            "root-cert.pem from pki/cert/ca holds one"
+        )
+        assert "root rotation" not in json.dumps(checks)
+
         # Phase (a): the new root and the bundle; nothing the agents read changes yet.
         code, stdout, stderr = plan_rotation(env, config, out)
         assert code == 1 and "next phase: a" in stdout, stdout + stderr
         again = run_twice(out, env, "root/a-new-root.sh")
+        # From now on verify chain --from-vault judges root-cert.pem as the phase-(b) overlay renders it: the bundle.
+        from_vault_in_phase(env, config, "root rotation in phase (b): the trust bundle with both roots", "2 roots")
         assert "already exists" in again and "keeping it" in again
         before, _ = agents("a", None)
         code, checks = judge(env, before)
@@ -197,6 +223,8 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert "delivery confirmed" in stdout and "next phase: c" in stdout, stdout + stderr
         code, stdout, stderr = plan_rotation(env, config, out)
         assert code == 1 and "next phase: c" in stdout and "refused" not in stderr, stdout + stderr
+        checks = from_vault_in_phase(env, config, "root rotation in phase (c): the bundle is delivered", "2 roots")
+        assert "the bundle holds a newer root" in checks["chain.signing-root"]["finding"]
 
         # Phase (c): the intermediate re-issued under the new root, a new key; the old issuer kept.
         old_issuer = client.read("istioca/config/issuers")["data"]["default"]
@@ -223,6 +251,12 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         # Phase (d) too early: the time every intermediate was re-issued is recorded now, and the wait refused.
         code, stdout, stderr = plan_rotation(env, config, out)
         assert code == 1 and "refused: phase (d) before the longest workload certificate TTL (86400s)" in stderr
+        # The new intermediate chains to the bundle's new root: verify chain --from-vault passes, naming the phase
+        # (before, it compared the chain with the root mount's default, the old root, and failed).
+        checks = from_vault_in_phase(
+            env, config, "root rotation before phase (d): every intermediate chains", "2 roots"
+        )
+        assert "it is the newest root of the bundle" in checks["chain.signing-root"]["finding"]
         assert "left (until" in stderr and "--skip-ttl-wait" in stderr
         before, after = agents("c", phase_b / OVERLAY)
         assert after is not None
@@ -261,6 +295,7 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert client.read(f"pki/issuer/{old_root_issuer}")["data"]["key_id"]  # the old root and its key kept
         code, stdout, stderr = plan_rotation(env, config, out)
         assert code == 0 and "next phase: done" in stdout, stdout + stderr
+        from_vault_in_phase(env, config, "root rotation done: the trust bundle holds the new root only", "one root")
         assert vault_problems(env, config) == {}
     finally:
         shutil.rmtree(pods, ignore_errors=True)
