@@ -42,7 +42,9 @@ README = "root/README.md"
 # confirmed), when every intermediate was first seen re-issued (phase (c) done), and phase (d)'s own marker.
 REISSUED_AT_FIELD = "reissued_at"
 
-# What the report says about Istio releases; each line names the source it was read from.
+# What the report says about Istio releases; each line names the source it was read from. The releases are the ones
+# verify/checks/chain/versions.py owns (the generator does not import the verifier): tests/unit/verify/checks/
+# test_release_facts.py holds the two equal.
 ISTIO_FACTS = (
     "Istio facts (istio/istio pilot/pkg/bootstrap/istio_ca.go handleEvent, read at each release tag; the same facts",
     "as verify's cluster.istiod-ca-reload):",

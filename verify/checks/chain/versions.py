@@ -17,6 +17,39 @@ NEWEST = (1, 31)
 # A release named without its patch ("1.26") is judged as its newest patch.
 LATEST_PATCH = 999
 
+# How istiod takes in CA files that change while it runs, read from istio/istio pilot/pkg/bootstrap/istio_ca.go at
+# the tags 1.12.0, 1.13.0, 1.14.0, 1.16.0, 1.18.0, 1.19.0, 1.20.0 ... 1.30.0 and release-1.31; one place for each
+# fact: verify/checks/cluster/ca_log.py words its findings from these.
+# `addCACertsFileWatcher` ("Added cacerts files watcher at DIR") exists from 1.12, and reloads a new intermediate
+# (handleEvent); 1.12-1.18 start it only with AUTO_RELOAD_PLUGIN_CERTS=true (pilot/pkg/features/pilot.go
+# AutoReloadPluginCerts, default false); from 1.19 the flag is gone and the watcher always runs. 1.10-1.11: none.
+WATCHER_FROM = (1, 12)
+WATCHER_ALWAYS_FROM = (1, 19)
+# handleEvent takes a changed root-cert.pem only from 1.20, with ISTIO_MULTIROOT_MESH=true (features MultiRootMesh,
+# read at start), and only when one bundle holds the other: `bytes.Contains` on the PEM bytes until 1.29,
+# `pemBundleHasSubsetRelation` (certificate by certificate) from 1.30. Before 1.20 a changed root is never taken.
+MULTIROOT_FROM = (1, 20)
+CERT_SUBSET_FROM = (1, 30)
+AUTO_RELOAD_FLAG = "AUTO_RELOAD_PLUGIN_CERTS=true"
+
+
+def since(release: tuple[int, int]) -> str:
+    """'1.19+'"""
+    return f"{release[0]}.{release[1]}+"
+
+
+def until(first: tuple[int, int], next_release: tuple[int, int]) -> str:
+    """'1.12-1.18': from `first` to the release before `next_release` (same major)."""
+    return f"{first[0]}.{first[1]}-{next_release[0]}.{next_release[1] - 1}"
+
+
+# The facts as findings and reports say them.
+INTERMEDIATE_RELOAD_NEEDS_FLAG = until(WATCHER_FROM, WATCHER_ALWAYS_FROM)  # 1.12-1.18
+ROOT_NEVER_RELOADED = until(WATCHER_FROM, MULTIROOT_FROM)  # 1.12-1.19
+# 1.10 is the oldest release whose istiod log verify reads (cluster.istiod-ca-log's wording table).
+NO_WATCHER = until((1, 10), WATCHER_FROM)  # 1.10-1.11
+BYTE_CONTAINMENT = until(MULTIROOT_FROM, CERT_SUBSET_FROM)  # 1.20-1.29
+
 
 @dataclass(frozen=True, order=True)
 class IstioVersion:
@@ -53,9 +86,21 @@ class IstioVersion:
         return self.at_least(1, 27)
 
     @property
-    def hot_reloads(self) -> bool:
-        """1.12+: istiod watches ROOT_CA_DIR (fsnotify) and reloads a new intermediate under the same root."""
-        return self.at_least(1, 12)
+    def intermediate_reload(self) -> str:
+        """Whether istiod reloads a changed intermediate (same root) without a restart: 'always' from 1.19,
+        'with AUTO_RELOAD_PLUGIN_CERTS=true' on 1.12-1.18, 'never' before (see WATCHER_FROM)."""
+        if self.at_least(*WATCHER_ALWAYS_FROM):
+            return "always"
+        return f"with {AUTO_RELOAD_FLAG}" if self.at_least(*WATCHER_FROM) else "never"
+
+    @property
+    def root_reload(self) -> str | None:
+        """How istiod compares a changed root-cert.pem with the loaded bundle when ISTIO_MULTIROOT_MESH=true (it
+        takes it when one holds the other): 'bytes' (bytes.Contains) on 1.20-1.29, 'certificates'
+        (pemBundleHasSubsetRelation) from 1.30; None before 1.20, which never take a changed root."""
+        if self.at_least(*CERT_SUBSET_FROM):
+            return "certificates"
+        return "bytes" if self.at_least(*MULTIROOT_FROM) else None
 
 
 DEFAULT = IstioVersion(*NEWEST)

@@ -13,6 +13,16 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from istio_vault_ca.verify.checks.agent_logs import evidence
+from istio_vault_ca.verify.checks.chain.versions import (
+    AUTO_RELOAD_FLAG,
+    BYTE_CONTAINMENT,
+    CERT_SUBSET_FROM,
+    INTERMEDIATE_RELOAD_NEEDS_FLAG,
+    MULTIROOT_FROM,
+    NO_WATCHER,
+    ROOT_NEVER_RELOADED,
+)
+from istio_vault_ca.verify.checks.chain.versions import since as since_release
 from istio_vault_ca.verify.checks.cluster.state import DISCOVERY, PodView, norm
 from istio_vault_ca.verify.checks.registry import Tier, check
 from istio_vault_ca.verify.checks.result import CheckResult, errored, failed, passed, skipped, warned
@@ -129,20 +139,17 @@ def ca_source(text: str) -> str:
     return "unknown"
 
 
-# istiod's reload of the CA files, read from istio/istio pilot/pkg/bootstrap/istio_ca.go `handleEvent` (run by
-# `handleCACertsFileWatch` 100 ms after an fsnotify write/create in the watched directory) at the tags 1.12.0,
-# 1.13.0, 1.14.0, 1.16.0, 1.18.0, 1.19.0, 1.20.0 ... 1.30.0 and release-1.31. The watcher
-# (`addCACertsFileWatcher`, "Added cacerts files watcher at DIR") exists since 1.12; 1.12-1.18 start it only
-# with AUTO_RELOAD_PLUGIN_CERTS=true (features/pilot.go AutoReloadPluginCerts, removed in 1.19 where it always
-# runs); 1.10 and 1.11 have none (a changed file needs an istiod restart).
+# istiod's reload of the CA files: pilot/pkg/bootstrap/istio_ca.go `handleEvent` (run by `handleCACertsFileWatch`
+# 100 ms after an fsnotify write/create in the watched directory); which releases watch and what they take is
+# verify/checks/chain/versions.py's (WATCHER_FROM, WATCHER_ALWAYS_FROM, MULTIROOT_FROM, CERT_SUBSET_FROM).
 _RELOAD_START = re.compile(r"Update Istiod cacerts")
 _WATCHING = re.compile(r"Added cacerts files watcher at\s*" + _PATH)
 _RELOADED = re.compile(r"Istiod has detected the newly added intermediate CA and updated its key and certs accordingly")
 _NEW_ROOT = re.compile(r"Updating new ROOT-CA(?! not supported)")
-# 1.20+: root-cert.pem differs from the loaded bundle and ISTIO_MULTIROOT_MESH is not true.
+# MULTIROOT_FROM on: root-cert.pem differs from the loaded bundle and ISTIO_MULTIROOT_MESH is not true.
 _MULTIROOT_OFF = re.compile(r"Multi root is disabled, updating new ROOT-CA not supported")
-# 1.12-1.19 (info): a changed root is never reloaded. 1.20+ (warn): multi-root on, but neither bundle holds the
-# other (1.20-1.29 `bytes.Contains`; 1.30+ `pemBundleHasSubsetRelation`, certificate by certificate).
+# Before MULTIROOT_FROM (info): a changed root is never reloaded. From it (warn): multi-root on, but neither bundle
+# holds the other (byte containment, then from CERT_SUBSET_FROM certificate by certificate).
 _ROOT_REFUSED = re.compile(r"Updating new ROOT-CA not supported")
 _RELOAD_FAILED = (
     re.compile(r"Failed to update new Plug-in CA certs[^\n]*"),
@@ -189,8 +196,10 @@ def istiod_ca_reload(view: PodView) -> CheckResult:
             check_id,
             pod.target,
             "istiod refused a changed root-cert.pem and keeps its old CA (log: "
-            f"{evidence(text, where + refused.start())}): 1.12-1.19 never reload a new root; 1.20+ do only with "
-            "ISTIO_MULTIROOT_MESH=true and a new bundle that holds the old one (or the old the new)",
+            f"{evidence(text, where + refused.start())}): {ROOT_NEVER_RELOADED} never reload a new root; "
+            f"{since_release(MULTIROOT_FROM)} do only with ISTIO_MULTIROOT_MESH=true and a new bundle that holds the "
+            f"old one (or the old the new: byte for byte on {BYTE_CONTAINMENT}, certificate by certificate on "
+            f"{since_release(CERT_SUBSET_FROM)})",
             "deliver a trust bundle holding the old and the new root first (plan-rotation --root, phase b), or "
             "restart istiod to load the new files: " + restart,
         )
@@ -235,11 +244,12 @@ def _no_reload(check_id: str, target: str, head: str, restart: str, since: str) 
         return warned(
             check_id,
             target,
-            "istiod does not watch its CA files (no 'Added cacerts files watcher' line at start-up): 1.12-1.18 "
-            "do only with AUTO_RELOAD_PLUGIN_CERTS=true, 1.10-1.11 never; a renewed intermediate is taken in only "
+            "istiod does not watch its CA files (no 'Added cacerts files watcher' line at start-up): "
+            f"{INTERMEDIATE_RELOAD_NEEDS_FLAG} do only with {AUTO_RELOAD_FLAG}, {NO_WATCHER} never; a renewed "
+            "intermediate is taken in only "
             "when istiod restarts",
-            "set AUTO_RELOAD_PLUGIN_CERTS=true on istiod (1.12-1.18) or upgrade, else restart it after each "
-            "renewal: " + restart,
+            f"set {AUTO_RELOAD_FLAG} on istiod ({INTERMEDIATE_RELOAD_NEEDS_FLAG}) or upgrade, else restart it after "
+            "each renewal: " + restart,
         )
     return passed(
         check_id,
