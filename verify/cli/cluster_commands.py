@@ -86,7 +86,7 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]
     if not everything:
         kube = connect(args.kubeconfig, args.context)
         root = vault_root(config, plan)
-        rotation = rotation_seen(config)
+        rotation = rotation_seen(config) if root.pem is not None else None  # Vault answered: ask it once more
     else:
         # `verify all` reports every part it can reach: a missing Vault or API server is an `error` row in the
         # report (every format), the other parts still run, and the command exits 3.
