@@ -312,7 +312,8 @@ def seen_rotation(api: VaultApi, config: Config) -> RotationSeen | None:
     except VaultUnavailable as error:
         if error.kind != "forbidden":
             raise
-        return RotationSeen(bundle_pem, source, None, str(error))
+        reads = "the token may not read the root mount's issuers and each intermediate, as plan-rotation --root does"
+        return RotationSeen(bundle_pem, source, None, reads)
 
 
 def ca_values(
