@@ -137,3 +137,11 @@ def test_phase_b_is_confirmed_from_the_configmap_only_once_it_holds_the_bundle(
     assert found[f"configmap/{workload}/istio-ca-root-cert"]["finding"].endswith(f"({PHASE_C})")
     own = found[f"configmap/{istiod_ns}/istio-ca-root-cert"]
     assert own["status"] == "fail" and "mTLS outage" in own["finding"] and PHASE_C in own["finding"]
+    # verify all judges Vault's values as the phase-(b) overlay's agent renders them (root-cert.pem: the bundle).
+    _, stdout, stderr = run(capsys, "verify", "all", "-c", ic.CONFIG, "--kubeconfig", kubeconfig, "--output", "json")
+    checks = json.loads(stdout)["checks"]
+    on_vault = [c for c in checks if c["id"].startswith("chain.") and c["target"].startswith(env["VAULT_ADDR"])]
+    assert on_vault and not [c for c in on_vault if c["status"] == "fail"], stderr
+    bundle_check = next(c for c in on_vault if c["id"] == "chain.trust-bundle")
+    assert bundle_check["finding"].startswith(f"root-cert.pem from kv/istio-trust-bundle ({PHASE_C}) holds 2 roots")
+    assert not [c for c in checks if c["id"].startswith("vault.") and c["status"] == "fail"]
