@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -52,19 +51,23 @@ def digest_for(key: CertificateIssuerPrivateKeyTypes) -> Digest | None:
     return hashes.SHA256()
 
 
-@dataclass(frozen=True)
-class Issued:
-    """A certificate with its private key."""
+class Issued(NamedTuple):
+    """A certificate with its private key. (A NamedTuple, and `serialization` imported where it is used: `verify
+    chain` imports this module for its test leaf, and `dataclasses` or that package would add to its start-up.)"""
 
     cert: x509.Certificate
     key: CertificateIssuerPrivateKeyTypes
 
     @property
     def pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def private_pem(self) -> bytes:
         """PKCS#8 PEM, for the callers that must write a key file (0600, in a 0700 directory)."""
+        from cryptography.hazmat.primitives import serialization
+
         return self.key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )

@@ -8,7 +8,7 @@ on the release-1.31 branch); `--istio-version X.Y[.Z]` judges for an older istio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 OLDEST = (1, 12)
 NEWEST = (1, 31)
@@ -18,8 +18,7 @@ NEWEST = (1, 31)
 LATEST_PATCH = 999
 
 
-@dataclass(frozen=True, order=True)
-class IstioVersion:
+class IstioVersion(NamedTuple):
     major: int
     minor: int
     patch: int = LATEST_PATCH
