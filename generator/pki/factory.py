@@ -209,10 +209,11 @@ def workload_leaf(
     spiffe_id: str,
     now: dt.datetime,
     lifetime: dt.timedelta = dt.timedelta(hours=1),
+    key: CertificateIssuerPrivateKeyTypes | None = None,
 ) -> x509.Certificate:
     """A certificate shaped like the ones istiod issues: empty subject, critical SPIFFE URI SAN, server and client
-    auth, EC P-256 key, within the CA's validity."""
-    key = new_key()
+    auth, EC P-256 key (a new one unless `key` is given), within the CA's validity."""
+    key = key or new_key()
     start = max(now - BACKDATE, ca_cert.not_valid_before_utc)
     end = max(min(now + lifetime, ca_cert.not_valid_after_utc), start)
     return certificate(
