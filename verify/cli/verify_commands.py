@@ -108,7 +108,9 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
     version = args.istio_version or DEFAULT
     report = Report()
-    for results, facts in _check_dirs(directories, args.warn_days, version):
+    # Certificate facts feed only the Prometheus output (`serve`, which has no --output, and --output prometheus).
+    with_facts = getattr(args, "output", "prometheus") == "prometheus"
+    for results, facts in _check_dirs(directories, args.warn_days, version, with_facts=with_facts):
         report.extend(results)
         report.facts.certificates.extend(facts)
     if args.from_vault:
@@ -148,23 +150,27 @@ def path_text(path: str) -> str:
 DirAnswer = tuple[list["CheckResult"], list["CertificateFact"]]
 
 
-def _check_one_dir(directory: str, warn_days: int, version: IstioVersion) -> DirAnswer:
-    """One directory's results and the facts of its certificates (never the key: only these cross processes)."""
+def _check_one_dir(directory: str, warn_days: int, version: IstioVersion, *, with_facts: bool = True) -> DirAnswer:
+    """One directory's results and (`with_facts`) the facts of its certificates (never the key: only these cross
+    processes)."""
     from istio_vault_ca.verify.checks.chain import check_values, read_dir
     from istio_vault_ca.verify.checks.facts import certificate_facts
 
     values, key_mode = read_dir(directory)
     results = check_values(values, target=directory, key_mode=key_mode, warn_days=warn_days, version=version)
-    return results, certificate_facts(values, source="files", target=directory) if results else []
+    facts = certificate_facts(values, source="files", target=directory) if results and with_facts else []
+    return results, facts
 
 
-def _check_dirs(directories: list[str], warn_days: int, version: IstioVersion) -> list[DirAnswer]:
+def _check_dirs(
+    directories: list[str], warn_days: int, version: IstioVersion, *, with_facts: bool = True
+) -> list[DirAnswer]:
     """Each directory's results and certificate facts, in the given order. Several directories are checked on
     every core, this process and a forked child per other core (verify/cli/forked.py): the checks are Python as
     much as signatures, and threads would share one GIL."""
     import functools
 
-    one = functools.partial(_check_one_dir, warn_days=warn_days, version=version)
+    one = functools.partial(_check_one_dir, warn_days=warn_days, version=version, with_facts=with_facts)
     cores = os.cpu_count() or 1
     if len(directories) < 2 or cores < 2:
         return [one(directory) for directory in directories]
