@@ -12,11 +12,10 @@ from __future__ import annotations
 import datetime as dt
 import ipaddress
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import Literal
+from typing import Literal, NamedTuple
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes, CertificatePublicKeyTypes
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
@@ -52,19 +51,23 @@ def digest_for(key: CertificateIssuerPrivateKeyTypes) -> Digest | None:
     return hashes.SHA256()
 
 
-@dataclass(frozen=True)
-class Issued:
-    """A certificate with its private key."""
+class Issued(NamedTuple):
+    """A certificate with its private key. (A NamedTuple, and `serialization` imported where it is used: `verify
+    chain` imports this module for its test leaf, and `dataclasses` or that package would add to its start-up.)"""
 
     cert: x509.Certificate
     key: CertificateIssuerPrivateKeyTypes
 
     @property
     def pem(self) -> bytes:
+        from cryptography.hazmat.primitives import serialization
+
         return self.cert.public_bytes(serialization.Encoding.PEM)
 
     def private_pem(self) -> bytes:
         """PKCS#8 PEM, for the callers that must write a key file (0600, in a 0700 directory)."""
+        from cryptography.hazmat.primitives import serialization
+
         return self.key.private_bytes(
             serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
         )
@@ -206,10 +209,11 @@ def workload_leaf(
     spiffe_id: str,
     now: dt.datetime,
     lifetime: dt.timedelta = dt.timedelta(hours=1),
+    key: CertificateIssuerPrivateKeyTypes | None = None,
 ) -> x509.Certificate:
     """A certificate shaped like the ones istiod issues: empty subject, critical SPIFFE URI SAN, server and client
-    auth, EC P-256 key, within the CA's validity."""
-    key = new_key()
+    auth, EC P-256 key (a new one unless `key` is given), within the CA's validity."""
+    key = key or new_key()
     start = max(now - BACKDATE, ca_cert.not_valid_before_utc)
     end = max(min(now + lifetime, ca_cert.not_valid_after_utc), start)
     return certificate(

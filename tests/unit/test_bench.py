@@ -55,6 +55,20 @@ def test_bundles_pass_every_chain_check_and_differ_per_directory(tmp_path: Path)
     assert (directories[0] / "root-cert.pem").read_bytes() == (directories[1] / "root-cert.pem").read_bytes()
 
 
+def test_the_leaf_floor_signs_a_leaf_with_the_bundle_key_and_fails_without_it(tmp_path: Path) -> None:
+    from cryptography import x509
+
+    from bench import leaf_floor
+
+    (directory,) = pki.write_bundles(tmp_path, 1, key_bits=2048)
+    leaf = leaf_floor.main(str(directory))
+    leaf.verify_directly_issued_by(x509.load_pem_x509_certificate((directory / "ca-cert.pem").read_bytes()))
+    (directory / "ca-key.pem").unlink()
+    done = subprocess.run([sys.executable, leaf_floor.__file__, str(directory)], capture_output=True, check=False)
+    assert done.returncode == 1
+    assert b"ca-key.pem" in done.stderr
+
+
 def test_each_request_becomes_one_vault_cli_call() -> None:
     assert cli_call(Request("GET", "/v1/sys/health?standbyok=true", b"")) == "vault read -format=json sys/health"
     assert cli_call(Request("LIST", "/v1/auth/kubernetes/role", b"")) == "vault list -format=json auth/kubernetes/role"

@@ -11,7 +11,7 @@ Nothing here holds key material: certificates are reduced to their role, subject
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 # Which role the files istiod reads play (README "Prometheus metrics": the `role` label).
 ROLE_BY_FILE = {
@@ -27,8 +27,7 @@ ROLE_BY_FILE = {
 CA_SOURCES = ("plugged", "self_signed", "load_failed", "unknown")
 
 
-@dataclass(frozen=True)
-class CertificateFact:
+class CertificateFact(NamedTuple):
     """One certificate seen: where (`source` files|vault|pod, `target`), which role and position, and when it ends."""
 
     role: str
@@ -40,8 +39,7 @@ class CertificateFact:
     not_after: float
 
 
-@dataclass(frozen=True)
-class IstiodCaFact:
+class IstiodCaFact(NamedTuple):
     """What one istiod pod's log says it loaded (one of CA_SOURCES)."""
 
     target: str
@@ -49,17 +47,48 @@ class IstiodCaFact:
     source: str
 
 
-@dataclass
 class Facts:
-    """Everything the run saw beside its results. `clusters` names the config's clusters the run covered."""
+    """Everything the run saw beside its results. `clusters` names the config's clusters the run covered.
 
-    certificates: list[CertificateFact] = field(default_factory=list)
-    istiod_ca: list[IstiodCaFact] = field(default_factory=list)
-    # service ("vault", "kubernetes") -> reachable in this run; absent when the run did not try it.
-    reachable: dict[str, bool] = field(default_factory=dict)
-    clusters: tuple[str, ...] = ()
-    started: float | None = None
-    duration: float | None = None
+    A plain class (not a dataclass: see result.py); `reachable` maps a service ("vault", "kubernetes") to whether
+    this run reached it, and lacks the services the run did not try."""
+
+    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration")
+    __slots__ = _FIELDS
+
+    def __init__(
+        self,
+        certificates: list[CertificateFact] | None = None,
+        istiod_ca: list[IstiodCaFact] | None = None,
+        reachable: dict[str, bool] | None = None,
+        clusters: tuple[str, ...] = (),
+        started: float | None = None,
+        duration: float | None = None,
+    ) -> None:
+        self.certificates: list[CertificateFact] = certificates if certificates is not None else []
+        self.istiod_ca: list[IstiodCaFact] = istiod_ca if istiod_ca is not None else []
+        self.reachable: dict[str, bool] = reachable if reachable is not None else {}
+        self.clusters = clusters
+        self.started = started
+        self.duration = duration
+
+    def _fields(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._FIELDS)
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Facts):
+            return NotImplemented
+        return self._fields() == other._fields()
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return "Facts(" + ", ".join(f"{name}={getattr(self, name)!r}" for name in self._FIELDS) + ")"
+
+    def with_reachable(self, service: str, reachable: bool) -> Facts:
+        """A copy with `service`'s reachability set (the other fields shared, as `dataclasses.replace` does)."""
+        reachable_now = {**self.reachable, service: reachable}
+        return Facts(self.certificates, self.istiod_ca, reachable_now, self.clusters, self.started, self.duration)
 
     def add_certificates(
         self, values: Mapping[str, bytes | None], *, source: str, target: str, cluster: str = ""

@@ -3,15 +3,42 @@ public key's DER for comparing a key with a certificate."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
-from cryptography.hazmat.primitives import serialization
+try:  # where cryptography defines them (see below); the public package should a release move them
+    from cryptography.hazmat.primitives._serialization import Encoding, PublicFormat
+except ImportError:  # pragma: no cover
+    from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, rsa
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+__all__ = ["Encoding", "PublicFormat", "describe_key", "load_pem_private_key", "spki"]
+
+# `cryptography.hazmat.primitives.serialization` imports its SSH module, which imports `dataclasses` (and with it
+# `inspect`) and the cipher modules: about a tenth of a `verify chain DIR` run (README "Performance"). What the
+# chain checks need from it is re-exported there from where it is defined; it is taken from there instead. The
+# objects are the very ones that package exports (tests/unit/verify/checks/test_pkix.py asserts it), so
+# parsing and encoding are unchanged; should a release move them, the public package is used.
+PemKeyLoader = Callable[..., PrivateKeyTypes]
+
+
+def _pem_key_loader() -> PemKeyLoader:
+    try:
+        from cryptography.hazmat.bindings._rust import openssl as rust_openssl
+
+        loader: PemKeyLoader = rust_openssl.keys.load_pem_private_key
+    except (ImportError, AttributeError):  # pragma: no cover - a cryptography release that moved it
+        from cryptography.hazmat.primitives.serialization import load_pem_private_key as loader
+    return loader
+
+
+load_pem_private_key: PemKeyLoader = _pem_key_loader()
 
 
 def spki(public_key: Any) -> bytes:
     """The DER SubjectPublicKeyInfo: equal for a key and its certificate whatever the key type."""
-    der: bytes = public_key.public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    der: bytes = public_key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
     return der
 
 

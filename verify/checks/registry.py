@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, NamedTuple, Protocol, TypeVar
 
 from istio_vault_ca.generator.errors import CheckError, Unreachable
 from istio_vault_ca.verify.checks.result import CheckResult, errored, redact, skipped
@@ -42,8 +41,7 @@ S = TypeVar("S", bound=State)
 CheckFunction = Callable[[Any], CheckResult]
 
 
-@dataclass(frozen=True)
-class Check:
+class Check(NamedTuple):
     id: str
     tier: Tier
     needs: tuple[str, ...]

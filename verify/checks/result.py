@@ -1,11 +1,16 @@
-"""The one result type every check returns, so CLI, pytest suite and rehearsal share reporters."""
+"""The one result type every check returns, so CLI, pytest suite and rehearsal share reporters.
+
+Records here and in the other modules `verify chain` imports are NamedTuples and plain classes, not dataclasses:
+importing `dataclasses` (it imports `inspect`) and building each dataclass cost more start-up time than the chain
+checks themselves (README "Performance").
+"""
 
 from __future__ import annotations
 
 import enum
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from istio_vault_ca.verify.checks.facts import Facts
 
@@ -18,8 +23,7 @@ class Status(str, enum.Enum):
     SKIP = "skip"
 
 
-@dataclass(frozen=True)
-class CheckResult:
+class CheckResult(NamedTuple):
     """One finding. `id` is stable (scripts and dashboards key on it); `finding` is one line for people.
 
     Invariant: no field ever holds private key material.
@@ -56,15 +60,31 @@ def errored(check_id: str, target: str, finding: str, hint: str = "") -> CheckRe
     return CheckResult(check_id, Status.ERROR, target, finding, hint)
 
 
-@dataclass
 class Report:
     """An ordered collection of results with the summary every reporter prints.
 
     `facts` (expiries, istiod's CA, reachability) feed only the Prometheus output; the other formats ignore
     them, so their shape never changes."""
 
-    checks: list[CheckResult] = field(default_factory=list)
-    facts: Facts = field(default_factory=Facts)
+    __slots__ = ("checks", "facts")
+
+    def __init__(self, checks: list[CheckResult] | None = None, facts: Facts | None = None) -> None:
+        self.checks: list[CheckResult] = checks if checks is not None else []
+        self.facts: Facts = facts if facts is not None else Facts()
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Report):
+            return NotImplemented
+        return (self.checks, self.facts) == (other.checks, other.facts)
+
+    __hash__ = None  # type: ignore[assignment]  # mutable, as the dataclass it replaces
+
+    def __repr__(self) -> str:
+        return f"Report(checks={self.checks!r}, facts={self.facts!r})"
+
+    def with_facts(self, facts: Facts) -> Report:
+        """A copy holding the same results (the list is shared, as `dataclasses.replace` shared it) and `facts`."""
+        return Report(self.checks, facts)
 
     def extend(self, results: Iterable[CheckResult]) -> None:
         self.checks.extend(results)

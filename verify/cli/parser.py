@@ -208,11 +208,11 @@ def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
 
 
-def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
+def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | None = None) -> None:
     """The TARGETs of `verify` (chain, vault, cluster, all), which `serve` takes too: same flags, same checks.
 
     Under `serve` each target's handler is the exporter and `build` the report it re-runs; `--output` is left out
-    (the exporter speaks the Prometheus format only)."""
+    (the exporter speaks the Prometheus format only). With `only`, the other targets are left out (build_parser)."""
     checks = parent.add_subparsers(dest="verify_command", metavar="TARGET", required=True)
 
     def target(name: str, help_text: str, handler: Handler, build: str) -> argparse.ArgumentParser:
@@ -225,41 +225,45 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool) -> None:
             _add_output(sub)
         _add_warn_days(sub)
 
-    chain = target("chain", "check the four CA files as a chain istiod can use", _verify_chain, "chain")
-    chain.add_argument("dirs", nargs="*", metavar="DIR", help="directories holding the four CA files")
-    chain.add_argument(
-        "--from-vault",
-        action="store_true",
-        help="also read the four values from Vault as the agent templates do (with DIRs, both are checked, each "
-        "its own target in the report)",
-    )
-    _add_config(chain)
-    _add_cluster(chain)
-    report_flags(chain)
-    _add_istio_version(chain)
+    if only in (None, "chain"):
+        chain = target("chain", "check the four CA files as a chain istiod can use", _verify_chain, "chain")
+        chain.add_argument("dirs", nargs="*", metavar="DIR", help="directories holding the four CA files")
+        chain.add_argument(
+            "--from-vault",
+            action="store_true",
+            help="also read the four values from Vault as the agent templates do (with DIRs, both are checked, each "
+            "its own target in the report)",
+        )
+        _add_config(chain)
+        _add_cluster(chain)
+        report_flags(chain)
+        _add_istio_version(chain)
 
-    vault = target("vault", "compare the live Vault with the config", _verify_vault, "vault")
-    _add_config(vault)
-    _add_cluster(vault)
-    report_flags(vault)
-    _add_skip_check(vault)
+    if only in (None, "vault"):
+        vault = target("vault", "compare the live Vault with the config", _verify_vault, "vault")
+        _add_config(vault)
+        _add_cluster(vault)
+        report_flags(vault)
+        _add_skip_check(vault)
 
-    cluster = target("cluster", "prove istiod in the live cluster runs on the Vault CA", _verify_cluster, "cluster")
-    _add_config(cluster)
-    _add_cluster(cluster)
-    _add_kube_flags(cluster)
-    report_flags(cluster)
-    _add_istio_version(cluster)
-    _add_merged_cr(cluster)
+    if only in (None, "cluster"):
+        cluster = target("cluster", "prove istiod in the live cluster runs on the Vault CA", _verify_cluster, "cluster")
+        _add_config(cluster)
+        _add_cluster(cluster)
+        _add_kube_flags(cluster)
+        report_flags(cluster)
+        _add_istio_version(cluster)
+        _add_merged_cr(cluster)
 
-    everything = target("all", "chain (from the pod and from Vault), vault and cluster checks", _verify_all, "all")
-    _add_config(everything)
-    _add_cluster(everything)
-    _add_kube_flags(everything)
-    report_flags(everything)
-    _add_istio_version(everything)
-    _add_merged_cr(everything)
-    _add_skip_check(everything)
+    if only in (None, "all"):
+        everything = target("all", "chain (from the pod and from Vault), vault and cluster checks", _verify_all, "all")
+        _add_config(everything)
+        _add_cluster(everything)
+        _add_kube_flags(everything)
+        report_flags(everything)
+        _add_istio_version(everything)
+        _add_merged_cr(everything)
+        _add_skip_check(everything)
 
 
 def _add_merged_cr(parser: argparse.ArgumentParser) -> None:
@@ -281,7 +285,41 @@ def _add_skip_check(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def build_parser() -> argparse.ArgumentParser:
+COMMANDS = (
+    "render",
+    "validate",
+    "schema",
+    "init",
+    "verify",
+    "serve",
+    "rehearse",
+    "sign-intermediate",
+    "plan-rotation",
+    "completion",
+    "__complete",
+)
+TARGETS = ("chain", "vault", "cluster", "all")
+
+
+def _named(argv: Sequence[str] | None) -> tuple[str | None, str | None]:
+    """The command and the `verify` target `argv` starts with, None for what is not plainly one (build it all)."""
+    if not argv or argv[0] not in COMMANDS:
+        return None, None
+    target = argv[1] if argv[0] == "verify" and len(argv) > 1 and argv[1] in TARGETS else None
+    return argv[0], target
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The command line. Without `argv`, every command with all its options (for completion and the tests); with the
+    arguments about to be parsed, only the command they name gets its options, and under `verify` only the target
+    named, which `verify chain` notices in its start-up time (argparse looks up each help string's translation
+    on disk). Parsing `argv` gives the same result and the same messages either way: a name that is not a command
+    or target, an option in its place, or nothing there, builds the whole level as before."""
+    command, target = _named(argv)
+
+    def wanted(name: str) -> bool:
+        return command is None or command == name
+
     parser = argparse.ArgumentParser(
         prog="istio-vault-ca",
         description=(
@@ -292,182 +330,211 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
 
-    render = _examples(commands.add_parser("render", help="render every artifact into OUT (default: ./out)"), "render")
-    _add_config(render)
-    render.add_argument("-o", "--out", metavar="OUT", default="out", help="output directory (default: out)")
-    render.add_argument(
-        "--check", action="store_true", help="write nothing; exit 1 and name the files when OUT is stale"
-    )
-    render.add_argument(
-        "--diff",
-        action="store_true",
-        help="with --check: show each changed file's diff whole (default: its first 12 lines)",
-    )
-    render.add_argument(
-        "--merge-into",
-        metavar="FILE",
-        help="write nothing under OUT: merge istiod's annotation and env patches into FILE, your TSB ControlPlane "
-        "or IstioOperator (comments kept; only our own earlier patches replaced) and print what changed",
-    )
-    render.add_argument(
-        "--cluster", metavar="NAME", help="with --merge-into: the config's cluster to merge (needed with several)"
-    )
-    render.set_defaults(handler=_render)
+    if wanted("render"):
+        render = _examples(
+            commands.add_parser("render", help="render every artifact into OUT (default: ./out)"), "render"
+        )
+        _add_config(render)
+        render.add_argument("-o", "--out", metavar="OUT", default="out", help="output directory (default: out)")
+        render.add_argument(
+            "--check", action="store_true", help="write nothing; exit 1 and name the files when OUT is stale"
+        )
+        render.add_argument(
+            "--diff",
+            action="store_true",
+            help="with --check: show each changed file's diff whole (default: its first 12 lines)",
+        )
+        render.add_argument(
+            "--merge-into",
+            metavar="FILE",
+            help="write nothing under OUT: merge istiod's annotation and env patches into FILE, your TSB ControlPlane "
+            "or IstioOperator (comments kept; only our own earlier patches replaced) and print what changed",
+        )
+        render.add_argument(
+            "--cluster", metavar="NAME", help="with --merge-into: the config's cluster to merge (needed with several)"
+        )
+        render.set_defaults(handler=_render)
 
-    validate = _examples(
-        commands.add_parser("validate", help="check a config file and print the resolved clusters"), "validate"
-    )
-    _add_config(validate)
-    validate.add_argument(
-        "configs", nargs="*", metavar="CONFIG", help="more config files to check (pre-commit passes the changed ones)"
-    )
-    validate.set_defaults(handler=_validate)
+    if wanted("validate"):
+        validate = _examples(
+            commands.add_parser("validate", help="check a config file and print the resolved clusters"), "validate"
+        )
+        _add_config(validate)
+        validate.add_argument(
+            "configs",
+            nargs="*",
+            metavar="CONFIG",
+            help="more config files to check (pre-commit passes the changed ones)",
+        )
+        validate.set_defaults(handler=_validate)
 
-    schema = _examples(
-        commands.add_parser("schema", help="print the config file's JSON Schema (for editors)"), "schema"
-    )
-    schema.set_defaults(handler=_schema)
+    if wanted("schema"):
+        schema = _examples(
+            commands.add_parser("schema", help="print the config file's JSON Schema (for editors)"), "schema"
+        )
+        schema.set_defaults(handler=_schema)
 
-    init = _examples(commands.add_parser("init", help="write a commented starter config"), "init")
-    init.add_argument("path", nargs="?", default="istio-vault-ca.yaml", help="where (default: istio-vault-ca.yaml)")
-    init.add_argument("--force", action="store_true", help="overwrite an existing file")
-    init.set_defaults(handler=_init)
+    if wanted("init"):
+        init = _examples(commands.add_parser("init", help="write a commented starter config"), "init")
+        init.add_argument("path", nargs="?", default="istio-vault-ca.yaml", help="where (default: istio-vault-ca.yaml)")
+        init.add_argument("--force", action="store_true", help="overwrite an existing file")
+        init.set_defaults(handler=_init)
 
-    verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
-    _add_targets(verify, serve=False)
+    if wanted("verify"):
+        verify = commands.add_parser("verify", help="check CA files, the live Vault or the live cluster")
+        _add_targets(verify, serve=False, only=target)
 
-    serve = _examples(
-        commands.add_parser(
+    if wanted("serve"):
+        serve = _examples(
+            commands.add_parser(
+                "serve",
+                help="export the checks of TARGET as Prometheus metrics, re-run on an interval (/metrics, /healthz)",
+            ),
             "serve",
-            help="export the checks of TARGET as Prometheus metrics, re-run on an interval (/metrics, /healthz)",
-        ),
-        "serve",
-    )
-    serve.add_argument("--listen", required=True, metavar="HOST:PORT", help="address to serve on, e.g. 127.0.0.1:9402")
-    serve.add_argument(
-        "--interval", type=float, default=300.0, metavar="SECONDS", help="seconds between runs (default: 300)"
-    )
-    serve.add_argument(
-        "--timeout",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="a run still going after this long is given up and the last results kept (default: the interval, "
-        "at most 120)",
-    )
-    _add_targets(serve, serve=True)
+        )
+        serve.add_argument(
+            "--listen", required=True, metavar="HOST:PORT", help="address to serve on, e.g. 127.0.0.1:9402"
+        )
+        serve.add_argument(
+            "--interval", type=float, default=300.0, metavar="SECONDS", help="seconds between runs (default: 300)"
+        )
+        serve.add_argument(
+            "--timeout",
+            type=float,
+            default=None,
+            metavar="SECONDS",
+            help="a run still going after this long is given up and the last results kept (default: the interval, "
+            "at most 120)",
+        )
+        _add_targets(serve, serve=True)
 
-    rehearse = _examples(
-        commands.add_parser("rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"),
-        "rehearse",
-    )
-    _add_config(rehearse)
-    rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
-    rehearse.add_argument("--keep", metavar="DIR", help="keep the rendered CA files (key included) in DIR")
-    _add_output(rehearse)
-    rehearse.set_defaults(handler=_rehearse)
+    if wanted("rehearse"):
+        rehearse = _examples(
+            commands.add_parser("rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"),
+            "rehearse",
+        )
+        _add_config(rehearse)
+        rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
+        rehearse.add_argument("--keep", metavar="DIR", help="keep the rendered CA files (key included) in DIR")
+        _add_output(rehearse)
+        rehearse.set_defaults(handler=_rehearse)
 
-    sign = _examples(
-        commands.add_parser("sign-intermediate", help="sign an intermediate CSR with an offline root"),
-        "sign-intermediate",
-    )
-    sign.add_argument("--root-cert", required=True, metavar="FILE", help="the offline root's certificate (PEM)")
-    sign.add_argument(
-        "--root-key",
-        required=True,
-        metavar="FILE",
-        help="the offline root's private key (PEM; an encrypted key's passphrase comes from "
-        "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE or a prompt)",
-    )
-    sign.add_argument("--csr", required=True, metavar="FILE", help="the intermediate's CSR that vault/setup.sh wrote")
-    sign.add_argument("--ttl", required=True, metavar="DURATION", help="Vault duration, e.g. 43800h")
-    sign.add_argument(
-        "--max-path-length", type=int, default=0, metavar="N", help="CAs allowed below the intermediate (default 0)"
-    )
-    sign.add_argument(
-        "--clamp-to-root",
-        action="store_true",
-        help="end the certificate when the root does if --ttl reaches beyond it (default: refuse)",
-    )
-    sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
-    sign.set_defaults(handler=_sign_intermediate)
+    if wanted("sign-intermediate"):
+        sign = _examples(
+            commands.add_parser("sign-intermediate", help="sign an intermediate CSR with an offline root"),
+            "sign-intermediate",
+        )
+        sign.add_argument("--root-cert", required=True, metavar="FILE", help="the offline root's certificate (PEM)")
+        sign.add_argument(
+            "--root-key",
+            required=True,
+            metavar="FILE",
+            help="the offline root's private key (PEM; an encrypted key's passphrase comes from "
+            "ISTIO_VAULT_CA_ROOT_KEY_PASSPHRASE or a prompt)",
+        )
+        sign.add_argument(
+            "--csr", required=True, metavar="FILE", help="the intermediate's CSR that vault/setup.sh wrote"
+        )
+        sign.add_argument("--ttl", required=True, metavar="DURATION", help="Vault duration, e.g. 43800h")
+        sign.add_argument(
+            "--max-path-length", type=int, default=0, metavar="N", help="CAs allowed below the intermediate (default 0)"
+        )
+        sign.add_argument(
+            "--clamp-to-root",
+            action="store_true",
+            help="end the certificate when the root does if --ttl reaches beyond it (default: refuse)",
+        )
+        sign.add_argument("-o", "--out", required=True, metavar="FILE", help="signed certificate (PEM)")
+        sign.set_defaults(handler=_sign_intermediate)
 
-    rotation = _examples(
-        commands.add_parser("plan-rotation", help="report days left per CA and render rotation scripts for those due"),
-        "plan-rotation",
-    )
-    _add_config(rotation)
-    _add_cluster(rotation)
-    rotation.add_argument(
-        "-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go (default: rotation)"
-    )
-    rotation.add_argument(
-        "--warn-days",
-        type=int,
-        default=30,
-        metavar="N",
-        help="a CA expiring within N days is due and gets its script (default: 30)",
-    )
-    rotation.add_argument(
-        "--force",
-        action="append",
-        default=[],
-        metavar="CLUSTER",
-        help="render CLUSTER's rotation script even when nothing is due (e.g. its stored key was lost: a new key "
-        "and intermediate under the same root); repeatable",
-    )
-    rotation.add_argument(
-        "--root",
-        action="store_true",
-        help="root rotation in phases: (a) new root + trust bundle, (b) bundle delivered, (c) intermediates "
-        "re-issued, (d) old root removed; reports where it stands and renders the next phase",
-    )
-    rotation.add_argument("--phase", choices=("a", "b", "c", "d"), help="with --root: the phase to run (checked)")
-    rotation.add_argument(
-        "--confirm-bundle",
-        metavar="DIR",
-        help="with --root: confirm phase (b) when DIR/root-cert.pem holds exactly the trust bundle's roots",
-    )
-    rotation.add_argument(
-        "--confirm-bundle-from-cluster",
-        metavar="NAMESPACE",
-        help="with --root: confirm phase (b) when the istio-ca-root-cert ConfigMap in NAMESPACE (read with "
-        "--kubeconfig/--context) holds exactly the trust bundle's roots",
-    )
-    rotation.add_argument("--kubeconfig", metavar="FILE", help="with --confirm-bundle-from-cluster: kubeconfig file")
-    rotation.add_argument("--context", metavar="NAME", help="with --confirm-bundle-from-cluster: kubeconfig context")
-    rotation.add_argument(
-        "--workload-cert-ttl",
-        default="24h",
-        metavar="DURATION",
-        help="with --root: the longest workload certificate lifetime in the mesh; phase (d) waits this long after "
-        "every intermediate was re-issued (default: 24h, Istio's default)",
-    )
-    rotation.add_argument(
-        "--skip-ttl-wait",
-        action="store_true",
-        help="with --root: render phase (d) before that wait is over (every workload already has a new certificate)",
-    )
-    rotation.set_defaults(handler=_plan_rotation)
+    if wanted("plan-rotation"):
+        rotation = _examples(
+            commands.add_parser(
+                "plan-rotation", help="report days left per CA and render rotation scripts for those due"
+            ),
+            "plan-rotation",
+        )
+        _add_config(rotation)
+        _add_cluster(rotation)
+        rotation.add_argument(
+            "-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go (default: rotation)"
+        )
+        rotation.add_argument(
+            "--warn-days",
+            type=int,
+            default=30,
+            metavar="N",
+            help="a CA expiring within N days is due and gets its script (default: 30)",
+        )
+        rotation.add_argument(
+            "--force",
+            action="append",
+            default=[],
+            metavar="CLUSTER",
+            help="render CLUSTER's rotation script even when nothing is due (e.g. its stored key was lost: a new key "
+            "and intermediate under the same root); repeatable",
+        )
+        rotation.add_argument(
+            "--root",
+            action="store_true",
+            help="root rotation in phases: (a) new root + trust bundle, (b) bundle delivered, (c) intermediates "
+            "re-issued, (d) old root removed; reports where it stands and renders the next phase",
+        )
+        rotation.add_argument("--phase", choices=("a", "b", "c", "d"), help="with --root: the phase to run (checked)")
+        rotation.add_argument(
+            "--confirm-bundle",
+            metavar="DIR",
+            help="with --root: confirm phase (b) when DIR/root-cert.pem holds exactly the trust bundle's roots",
+        )
+        rotation.add_argument(
+            "--confirm-bundle-from-cluster",
+            metavar="NAMESPACE",
+            help="with --root: confirm phase (b) when the istio-ca-root-cert ConfigMap in NAMESPACE (read with "
+            "--kubeconfig/--context) holds exactly the trust bundle's roots",
+        )
+        rotation.add_argument(
+            "--kubeconfig", metavar="FILE", help="with --confirm-bundle-from-cluster: kubeconfig file"
+        )
+        rotation.add_argument(
+            "--context", metavar="NAME", help="with --confirm-bundle-from-cluster: kubeconfig context"
+        )
+        rotation.add_argument(
+            "--workload-cert-ttl",
+            default="24h",
+            metavar="DURATION",
+            help="with --root: the longest workload certificate lifetime in the mesh; phase (d) waits this long "
+            "after every intermediate was re-issued (default: 24h, Istio's default)",
+        )
+        rotation.add_argument(
+            "--skip-ttl-wait",
+            action="store_true",
+            help="with --root: render phase (d) before that wait is over (every workload already has a new "
+            "certificate)",
+        )
+        rotation.set_defaults(handler=_plan_rotation)
 
-    completion = _examples(
-        commands.add_parser("completion", help="print the shell completion script for bash, zsh or fish"), "completion"
-    )
-    completion.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
-    completion.set_defaults(handler=_completion)
+    if wanted("completion"):
+        completion = _examples(
+            commands.add_parser("completion", help="print the shell completion script for bash, zsh or fish"),
+            "completion",
+        )
+        completion.add_argument("shell", choices=["bash", "zsh", "fish"], help="the shell")
+        completion.set_defaults(handler=_completion)
 
-    # Hidden (no help, so neither listed nor completed): what the completion scripts ask at completion time.
-    hidden = commands.add_parser("__complete")
-    hidden.add_argument("what", choices=["clusters"])
-    _add_config(hidden)
-    hidden.set_defaults(handler=_complete_values)
+    if wanted("__complete"):
+        # Hidden (no help, so neither listed nor completed): what the completion scripts ask at completion time.
+        hidden = commands.add_parser("__complete")
+        hidden.add_argument("what", choices=["clusters"])
+        _add_config(hidden)
+        hidden.set_defaults(handler=_complete_values)
+
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the handler, and map every deliberate error to its message and exit code (README "Exit codes")."""
-    parser = build_parser()
-    args = parser.parse_args(argv)
+    arguments = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser(arguments).parse_args(arguments)
     handler: Handler = args.handler
     try:
         return handler(args)

@@ -20,7 +20,6 @@ start. Log lines and labels pass through `redact`; no key bytes reach either.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import logging
 import signal
 import threading
@@ -156,8 +155,7 @@ class Exporter:
         service = "vault" if isinstance(error, VaultUnavailable) else None
         service = "kubernetes" if isinstance(error, KubeAccessError) else service
         if service and self.report is not None:
-            facts = dataclasses.replace(self.report.facts, reachable={**self.report.facts.reachable, service: False})
-            self.report = dataclasses.replace(self.report, facts=facts)
+            self.report = self.report.with_facts(self.report.facts.with_reachable(service, False))
         # An error we did not write is logged by its type only, so nothing read from Vault can reach the log.
         message = redact(str(error)) if isinstance(error, IvcError) else f"unexpected {type(error).__name__}"
         self._failed(reason, message)

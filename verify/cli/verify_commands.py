@@ -9,15 +9,13 @@ from __future__ import annotations
 import argparse
 import os
 import time
-from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import ClusterPlan
     from istio_vault_ca.verify.checks.chain.versions import IstioVersion
+    from istio_vault_ca.verify.checks.facts import CertificateFact
     from istio_vault_ca.verify.checks.result import CheckResult, Report
     from istio_vault_ca.verify.clients.vault import VaultApi
     from istio_vault_ca.verify.root_rotation import RotationSeen
@@ -105,18 +103,17 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         raise UsageError(
             "name at least one DIR holding the four CA files, or use --from-vault -c CONFIG to read them from Vault"
         )
-    from pathlib import Path
-
-    directories = [Path(d) for d in args.dirs]
-    not_dirs = [str(d) for d in directories if not d.is_dir()]
+    directories = [path_text(d) for d in args.dirs]
+    not_dirs = [d for d in directories if not os.path.isdir(d)]
     if not_dirs:
         raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
     version = args.istio_version or DEFAULT
     report = Report()
-    for results, values in _check_dirs(directories, args.warn_days, version):
+    # Certificate facts feed only the Prometheus output (`serve`, which has no --output, and --output prometheus).
+    with_facts = getattr(args, "output", "prometheus") == "prometheus"
+    for results, facts in _check_dirs(directories, args.warn_days, version, with_facts=with_facts):
         report.extend(results)
-        if results:
-            report.facts.add_certificates(values, source="files", target=results[0].target)
+        report.facts.certificates.extend(facts)
     if args.from_vault:
         from istio_vault_ca.verify.root_rotation import seen_rotation
 
@@ -154,40 +151,70 @@ def _chain_from_vault(
     report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)
 
 
-def _check_one_dir(
-    directory: Path, warn_days: int, version: IstioVersion
-) -> tuple[list[CheckResult], Mapping[str, bytes | None]]:
-    """One directory's results and the certificates they judged (never the key: only these cross processes)."""
-    from istio_vault_ca.verify.checks.chain import CA_KEY, check_values, read_dir
-    from istio_vault_ca.verify.checks.chain.bundle import TLS_KEY
+def path_text(path: str) -> str:
+    """A directory argument as `pathlib.PurePosixPath` spells it, the target name reports use: repeated slashes, a
+    trailing slash and "." parts dropped ("./ca//a/" is "ca/a"), ".." kept. (pathlib itself is not imported: it
+    is a noticeable part of `verify chain`'s start-up.)"""
+    root = "//" if path.startswith("//") and not path.startswith("///") else "/" if path.startswith("/") else ""
+    return root + "/".join(part for part in path.split("/") if part and part != ".") or "."
+
+
+DirAnswer = tuple[list["CheckResult"], list["CertificateFact"]]
+
+
+def _check_one_dir(directory: str, warn_days: int, version: IstioVersion, *, with_facts: bool = True) -> DirAnswer:
+    """One directory's results and (`with_facts`) the facts of its certificates (never the key: only these cross
+    processes)."""
+    from istio_vault_ca.verify.checks.chain import check_values, read_dir
+    from istio_vault_ca.verify.checks.facts import certificate_facts
 
     values, key_mode = read_dir(directory)
-    results = check_values(values, target=os.fspath(directory), key_mode=key_mode, warn_days=warn_days, version=version)
-    return results, {name: data for name, data in values.items() if name not in (CA_KEY, TLS_KEY)}
+    results = check_values(values, target=directory, key_mode=key_mode, warn_days=warn_days, version=version)
+    facts = certificate_facts(values, source="files", target=directory) if results and with_facts else []
+    return results, facts
 
 
 def _check_dirs(
-    directories: list[Path], warn_days: int, version: IstioVersion
-) -> list[tuple[list[CheckResult], Mapping[str, bytes | None]]]:
-    """Each directory's results and certificates, in the given order. Several directories are checked by one
-    forked worker per core: the checks are Python as much as signatures now, and threads would share one GIL."""
-    if len(directories) < 2 or (os.cpu_count() or 1) < 2:
-        return [_check_one_dir(directory, warn_days, version) for directory in directories]
+    directories: list[str], warn_days: int, version: IstioVersion, *, with_facts: bool = True
+) -> list[DirAnswer]:
+    """Each directory's results and certificate facts, in the given order. Several directories are checked on
+    every core, this process and a forked child per other core (verify/cli/forked.py): the checks are Python as
+    much as signatures, and threads would share one GIL."""
     import functools
+
+    one = functools.partial(_check_one_dir, warn_days=warn_days, version=version, with_facts=with_facts)
+    cores = os.cpu_count() or 1
+    if len(directories) < 2 or cores < 2:
+        return [one(directory) for directory in directories]
     import threading
-    from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 
-    workers = min(len(directories), os.cpu_count() or 1)
-    one = functools.partial(_check_one_dir, warn_days=warn_days, version=version)
-    pool: Executor
-    if threading.active_count() == 1:
-        import multiprocessing
+    if threading.active_count() > 1:  # `serve` runs this beside its HTTP threads: forking it is not safe
+        from concurrent.futures import ThreadPoolExecutor
 
-        pool = ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("fork"))
-    else:  # `serve` runs this beside its HTTP threads: forking a threaded process is not safe, threads are
-        pool = ThreadPoolExecutor(max_workers=workers)
-    with pool:
-        return list(pool.map(one, directories, chunksize=max(1, len(directories) // (workers * 4))))
+        with ThreadPoolExecutor(max_workers=min(len(directories), cores)) as pool:
+            return list(pool.map(one, directories))
+    from istio_vault_ca.verify.cli.forked import forked_map
+
+    return forked_map(one, directories, cores, encode=_encode, decode=_decode)
+
+
+def _encode(answer: DirAnswer) -> object:
+    results, facts = answer
+    # Plain str, not the Status enum (a str subclass, which marshal refuses).
+    return [(r.id, r.status.value, r.target, r.finding, r.hint) for r in results], [tuple(fact) for fact in facts]
+
+
+def _decode(encoded: object) -> DirAnswer:
+    from istio_vault_ca.verify.checks.facts import CertificateFact
+    from istio_vault_ca.verify.checks.result import CheckResult, Status
+
+    results: list[tuple[str, str, str, str, str]]
+    facts: list[tuple[str, str, str, str, int, str, float]]
+    results, facts = encoded  # type: ignore[misc]
+    return (
+        [CheckResult(check_id, Status(status), *rest) for check_id, status, *rest in results],
+        [CertificateFact(*fact) for fact in facts],
+    )
 
 
 def vault(args: argparse.Namespace) -> int:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import stat
-from pathlib import Path
 
 from istio_vault_ca.generator.errors import FileRefused
 
@@ -39,7 +38,7 @@ _KINDS = (
 )
 
 
-def read_bounded(path: Path, *, limit: int = MAX_CA_FILE_BYTES) -> bytes:
+def read_bounded(path: str | os.PathLike[str], *, limit: int = MAX_CA_FILE_BYTES) -> bytes:
     """The bytes of the regular file at `path` (symlinks followed), at most `limit` of them.
 
     Raises FileNotFoundError, NotADirectoryError or IsADirectoryError as `Path.read_bytes` would (the caller treats
@@ -55,7 +54,7 @@ def read_bounded(path: Path, *, limit: int = MAX_CA_FILE_BYTES) -> bytes:
             raise IsADirectoryError(f"{path} is a directory")
         if not stat.S_ISREG(info.st_mode):
             kind = next((words for test, words in _KINDS if test(info.st_mode)), "not a regular file")
-            raise FileRefused(f"{path.name} is {kind}, not a regular file: not read")
+            raise FileRefused(f"{os.path.basename(path)} is {kind}, not a regular file: not read")
         if info.st_size > limit:
             raise FileRefused(_too_large(path, info.st_size, limit))
         chunks: list[bytes] = []
@@ -73,19 +72,19 @@ def read_bounded(path: Path, *, limit: int = MAX_CA_FILE_BYTES) -> bytes:
         os.close(fd)
 
 
-def _too_large(path: Path, size: int, limit: int) -> str:
+def _too_large(path: str | os.PathLike[str], size: int, limit: int) -> str:
     return (
-        f"{path.name} is {size:,} bytes, more than the {limit:,} a CA file may have (the real ones are a few KiB): "
-        "not read"
+        f"{os.path.basename(path)} is {size:,} bytes, more than the {limit:,} a CA file may have (the real ones are "
+        "a few KiB): not read"
     )
 
 
-def read_ca_dir(directory: Path, names: tuple[str, ...]) -> DirValues:
+def read_ca_dir(directory: str | os.PathLike[str], names: tuple[str, ...]) -> DirValues:
     """Each named file's bytes: None when absent (or a directory), None plus a reason in `refused` when refused."""
     values = DirValues()
     for name in names:
         try:
-            values[name] = read_bounded(directory / name)
+            values[name] = read_bounded(os.path.join(directory, name))
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             values[name] = None
         except FileRefused as refused:

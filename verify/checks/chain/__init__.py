@@ -15,7 +15,6 @@ import datetime as dt
 import os
 import stat
 from collections.abc import Mapping
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
@@ -29,7 +28,9 @@ from istio_vault_ca.verify.checks.chain.versions import DEFAULT, IstioVersion, p
 from istio_vault_ca.verify.checks.pkix import describe_key
 from istio_vault_ca.verify.checks.result import CheckResult, failed
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # pathlib is not imported at run time: `verify chain` works on the strings it is given
+    from pathlib import Path
+
     from istio_vault_ca.verify.clients.files import DirValues
 
 __all__ = [
@@ -56,7 +57,7 @@ __all__ = [
 CHECK_IDS: tuple[str, ...] = tuple(spec.id for spec in registry.checks_in("chain"))
 
 
-def read_dir(directory: Path) -> tuple[DirValues, int | None]:
+def read_dir(directory: str | Path) -> tuple[DirValues, int | None]:
     """The CA files' bytes (None when absent; tls.* and ca-crl.pem too) and the key file's permission bits.
 
     Read bounded (clients/files.py): a FIFO, a device or an oversized file is not read; its reason is in
@@ -66,18 +67,18 @@ def read_dir(directory: Path) -> tuple[DirValues, int | None]:
     values = read_ca_dir(directory, (*CA_FILES, *EXTRA_FILES))
     key_name = TLS_KEY if values.get(TLS_CERT) is not None else CA_KEY
     try:
-        key_mode: int | None = stat.S_IMODE(os.stat(directory / key_name).st_mode)
+        key_mode: int | None = stat.S_IMODE(os.stat(os.path.join(directory, key_name)).st_mode)
     except OSError:
         key_mode = None
     return values, key_mode
 
 
 def check_dir(
-    directory: Path, *, warn_days: int = 30, now: dt.datetime | None = None, version: IstioVersion = DEFAULT
+    directory: str | Path, *, warn_days: int = 30, now: dt.datetime | None = None, version: IstioVersion = DEFAULT
 ) -> list[CheckResult]:
     """Every chain check for one directory; the directory is the target of every result."""
     target = os.fspath(directory)
-    if not directory.is_dir():
+    if not os.path.isdir(directory):
         return [
             failed(
                 "chain.file-present",

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from types import MappingProxyType
+from typing import NamedTuple
 
 from cryptography import x509
 
@@ -19,11 +20,14 @@ CA_CRL = "ca-crl.pem"
 TLS_CERT, TLS_KEY, TLS_CA = "tls.crt", "tls.key", "ca.crt"
 # Files a directory may hold beside the four; read when present.
 EXTRA_FILES = (CA_CRL, TLS_CERT, TLS_KEY, TLS_CA)
+# The default of the mapping fields: read-only, so one empty mapping can be shared by every bundle.
+_EMPTY: Mapping[str, str] = MappingProxyType({})
 
 
-@dataclass(frozen=True)
-class Bundle:
-    """One target's files as istiod reads them. `None` means missing or unparsable (see the parse problems)."""
+class Bundle(NamedTuple):
+    """One target's files as istiod reads them. `None` means missing or unparsable (see the parse problems).
+
+    A NamedTuple, not a dataclass (start-up time: see verify/checks/result.py)."""
 
     target: str
     labels: Mapping[str, str]
@@ -38,9 +42,9 @@ class Bundle:
     key: pem.GoKey | None = None
     chain: tuple[x509.Certificate, ...] | None = None
     roots: tuple[x509.Certificate, ...] | None = None
-    problems: Mapping[str, str] = field(default_factory=dict)
+    problems: Mapping[str, str] = _EMPTY
     # Files that exist but were not read (not regular, too large): name -> reason (clients/files.py).
-    refused: Mapping[str, str] = field(default_factory=dict)
+    refused: Mapping[str, str] = _EMPTY
     key_mode: int | None = None
     # ca-cert.pem's CRL file when istiod reads one (1.27+, istio file layout only); None otherwise.
     crl: bytes | None = None
@@ -183,11 +187,5 @@ def collect(
     try:
         path = tuple(gox509.verify(ca_cert, options))
     except gox509.VerifyError as error:
-        return _replace(bundle, istiod_path_error=str(error))
-    return _replace(bundle, istiod_path=path)
-
-
-def _replace(bundle: Bundle, **changes: object) -> Bundle:
-    from dataclasses import replace
-
-    return replace(bundle, **changes)  # type: ignore[arg-type]
+        return bundle._replace(istiod_path_error=str(error))
+    return bundle._replace(istiod_path=path)

@@ -18,8 +18,7 @@ from __future__ import annotations
 import datetime as dt
 import functools
 from collections.abc import Sequence
-from dataclasses import dataclass
-from typing import TypeVar, cast
+from typing import NamedTuple, TypeVar, cast
 from urllib.parse import urlsplit
 
 from cryptography import x509
@@ -54,8 +53,7 @@ class VerifyError(CheckError):
     """Go's error text for the first problem met (as `x509:` messages read); the checks turn it into a finding."""
 
 
-@dataclass(frozen=True)
-class Options:
+class Options(NamedTuple):
     roots: Sequence[x509.Certificate]
     intermediates: Sequence[x509.Certificate]
     now: dt.datetime

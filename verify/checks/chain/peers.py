@@ -7,8 +7,10 @@ those: `security/pkg/pki/ca/ca.go` SignWithCertChain) and trusts root-cert.pem; 
 from __future__ import annotations
 
 import datetime as dt
+import functools
 
 from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
@@ -120,4 +122,15 @@ def make_leaf(ca_cert: x509.Certificate, ca_key: pem.GoKey, now: dt.datetime) ->
     """A workload-shaped certificate (empty subject, critical SPIFFE URI SAN, server+client auth) on EC P-256."""
     from istio_vault_ca.generator.pki.factory import workload_leaf
 
-    return workload_leaf(ca_cert, ca_key, SPIFFE_ID, now)
+    return workload_leaf(ca_cert, ca_key, SPIFFE_ID, now, key=_leaf_key())
+
+
+@functools.lru_cache(maxsize=1)
+def _leaf_key() -> pem.GoKey:
+    """The test leaf's own key, made once per process: it is thrown away with the leaf, and no verdict depends on
+    it (only the CA key's signature is verified), so a fleet of directories need not make one each."""
+    from istio_vault_ca.generator.pki.factory import new_key
+
+    key = new_key()
+    assert isinstance(key, ec.EllipticCurvePrivateKey)
+    return key

@@ -17,13 +17,14 @@ import base64
 import binascii
 import functools
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from cryptography import x509
 from cryptography.exceptions import UnsupportedAlgorithm
-from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from istio_vault_ca.verify.checks.pkix import load_pem_private_key
 
 NO_VALUE = b"<no value>"
 _BEGIN = re.compile(rb"-----BEGIN ([^\r\n]*?)-----[ \t\r]*\n")
@@ -31,8 +32,7 @@ _BEGIN = re.compile(rb"-----BEGIN ([^\r\n]*?)-----[ \t\r]*\n")
 GO_CURVES = ("secp224r1", "secp256r1", "secp384r1", "secp521r1")
 
 
-@dataclass(frozen=True)
-class Block:
+class Block(NamedTuple):
     type: str
     der: bytes
 
@@ -147,9 +147,7 @@ def _load_labelled(block: Block) -> GoKey | None:
         + f"-----END {block.type}-----\n".encode()
     )
     try:
-        key: PrivateKeyTypes = serialization.load_pem_private_key(
-            pem, password=None, unsafe_skip_rsa_key_validation=True
-        )
+        key: PrivateKeyTypes = load_pem_private_key(pem, password=None, unsafe_skip_rsa_key_validation=True)
     except (ValueError, TypeError, UnsupportedAlgorithm):
         return None
     if isinstance(key, ec.EllipticCurvePrivateKey) and key.curve.name not in GO_CURVES:

@@ -10,11 +10,11 @@ root-cert.pem is reloaded only with ISTIO_MULTIROOT_MESH=true and only when one 
 from __future__ import annotations
 
 from cryptography import x509
-from cryptography.hazmat.primitives.serialization import Encoding
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, ROOT_CERT
 from istio_vault_ca.verify.checks.chain.bundle import Bundle, common_name, moment
 from istio_vault_ca.verify.checks.chain.gox509 import issued_by
+from istio_vault_ca.verify.checks.pkix import Encoding
 from istio_vault_ca.verify.checks.registry import Tier, check
 from istio_vault_ca.verify.checks.result import CheckResult, passed, skipped, warned
 

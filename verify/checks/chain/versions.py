@@ -8,7 +8,7 @@ on the release-1.31 branch); `--istio-version X.Y[.Z]` judges for an older istio
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 OLDEST = (1, 12)
 NEWEST = (1, 31)
@@ -51,8 +51,7 @@ NO_WATCHER = until((1, 10), WATCHER_FROM)  # 1.10-1.11
 BYTE_CONTAINMENT = until(MULTIROOT_FROM, CERT_SUBSET_FROM)  # 1.20-1.29
 
 
-@dataclass(frozen=True, order=True)
-class IstioVersion:
+class IstioVersion(NamedTuple):
     major: int
     minor: int
     patch: int = LATEST_PATCH

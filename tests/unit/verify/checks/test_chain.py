@@ -203,7 +203,7 @@ def test_a_crashing_check_reports_an_error_without_key_bytes(tmp_path: Path, mon
         raise ValueError(f"cannot use {secret}")
 
     monkeypatch.setitem(
-        REGISTRY, "chain.key-matches-cert", replace(REGISTRY["chain.key-matches-cert"], function=explode)
+        REGISTRY, "chain.key-matches-cert", REGISTRY["chain.key-matches-cert"]._replace(function=explode)
     )
     result = run(bundle, tmp_path)["chain.key-matches-cert"]
     assert result.status is Status.ERROR

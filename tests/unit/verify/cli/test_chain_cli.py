@@ -169,3 +169,14 @@ def test_help_imports_no_check_libraries() -> None:
         [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
     )
     assert result.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "path", ["ca", "ca/", "./ca//a/", "/", "//x", "///x", ".", "", "a/./b/../c", "/abs/dir/", "../up/", "a//b"]
+)
+def test_directory_arguments_are_named_as_pathlib_names_them(path: str) -> None:
+    from pathlib import PurePosixPath
+
+    from istio_vault_ca.verify.cli.verify_commands import path_text
+
+    assert path_text(path) == str(PurePosixPath(path))
