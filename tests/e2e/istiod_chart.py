@@ -36,6 +36,7 @@ HARNESS = "istio_overlay"
 NAMESPACE = "istio-system"  # the harness renders the release into istio-system, as the chart's docs install it
 DEPLOYMENT = "istiod"
 POD_SELECTOR = "app=istiod"
+ROOT_CONFIG_MAP = "istio-ca-root-cert"
 WAIT = 60.0
 
 # Rendered but not applied, and why.
@@ -105,10 +106,12 @@ def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT) ->
 
 def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:
     """istio-system (selected by the injector's webhook), the webhook registered with failurePolicy Fail and
-    seen working, and no istiod Deployment or Pod left from an earlier test."""
+    seen working, and no istiod Deployment, Pod or root ConfigMap left from an earlier test."""
     kubeconfig = cluster.kubeconfig
     injector.kubectl(kubeconfig, "delete", "deployment", DEPLOYMENT, "-n", NAMESPACE, "--ignore-not-found")
     injector.kubectl(kubeconfig, "delete", "pods", "-n", NAMESPACE, "-l", POD_SELECTOR, "--ignore-not-found")
+    # The root ConfigMap a test wrote in istiod's place (istiod itself never runs here).
+    injector.kubectl(kubeconfig, "delete", "configmap", ROOT_CONFIG_MAP, "-n", NAMESPACE, "--ignore-not-found")
     wait_for(lambda: not pods(cluster) or None, "the earlier istiod Pods to go")
     injector.apply(
         kubeconfig,
