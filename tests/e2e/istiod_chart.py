@@ -179,6 +179,29 @@ def mark_running(cluster: Cluster, pod: JSON) -> JSON:
         "initContainerStatuses": [seed._completed(c["name"]) for c in pod["spec"].get("initContainers") or []],
         "containerStatuses": [seed._running(c["name"], c["image"]) for c in pod["spec"]["containers"]],
     }
+    return _patch_status(cluster, pod, status)
+
+
+def mark_init_failing(cluster: Cluster, pod: JSON, exit_code: int) -> JSON:
+    """What a kubelet reports while vault-agent-init keeps exiting ``exit_code`` (patched through ``status``, there
+    is no kubelet): the init container in CrashLoopBackOff, the containers waiting in PodInitializing."""
+    status = {
+        "phase": "Pending",
+        "conditions": [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"},
+            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+        ],
+        "initContainerStatuses": [
+            seed._crash_looping(c["name"], exit_code) for c in pod["spec"].get("initContainers") or []
+        ],
+        "containerStatuses": [seed._pod_initializing(c["name"], c["image"]) for c in pod["spec"]["containers"]],
+    }
+    return _patch_status(cluster, pod, status)
+
+
+def _patch_status(cluster: Cluster, pod: JSON, status: JSON) -> JSON:
     name = pod["metadata"]["name"]
     reply = injector.kubectl(
         cluster.kubeconfig,

@@ -73,6 +73,8 @@ class Deployed:
     fs: Path  # the Pod's file system as far as the agent wrote it (paths re-rooted by localize)
     ca_files: Path  # fs + ROOT_CA_DIR: what istiod reads
     vault_env: dict[str, str]
+    agent_code: int  # the real bao agent's exit code
+    agent_errors: list[str]  # its [ERROR] lines
 
 
 def _yaml() -> YAML:
@@ -159,13 +161,23 @@ def deploy(
             timeout=AGENT_TIMEOUT,
             check=False,
         )
-    # The log is shown only on failure, error lines only (the agent never logs the rendered contents).
-    errors = [line for line in log.read_text(errors="replace").splitlines() if "[ERROR]" in line]
-    assert ran.returncode == 0, f"bao agent exited {ran.returncode}: {errors[:5]}"
+    # Only its [ERROR] entries are kept, each with its indented continuation lines (the agent never logs the
+    # rendered contents).
+    errors: list[str] = []
+    in_error = False
+    for line in log.read_text(errors="replace").splitlines():
+        if "[ERROR]" in line:
+            errors.append(line)
+            in_error = True
+        elif in_error and line[:1].isspace():
+            errors[-1] += "\n" + line
+        else:
+            in_error = False
 
     discovery = chart.container(pod, "discovery")
     root_ca_dir = next(e["value"] for e in discovery["env"] if e["name"] == "ROOT_CA_DIR")
-    return Deployed(config, tree, pod, base / "fs", base / "fs" / root_ca_dir.lstrip("/"), vault_env)
+    fs = base / "fs"
+    return Deployed(config, tree, pod, fs, fs / root_ca_dir.lstrip("/"), vault_env, ran.returncode, errors)
 
 
 def istiod_started(cluster: Cluster, deployed: Deployed) -> dict[str, Any]:
@@ -235,6 +247,7 @@ def test_healthy_istiod_gets_its_ca_files_through_openbaos_review_of_its_real_to
     tmp_path: Path,
 ) -> None:
     deployed = deploy(tmp_path, openbao, istio_system, vault_injector, harness, edit={})
+    assert deployed.agent_code == 0, deployed.agent_errors[:5]
     assert sorted(p.name for p in deployed.ca_files.iterdir()) == sorted(CA_FILES)
     assert (deployed.ca_files / CA_KEY).stat().st_mode & 0o777 == 0o400
     istiod_started(istio_system, deployed)
@@ -279,6 +292,7 @@ def test_hand_changed_secret_volume_path_is_caught_with_the_real_pods_cause(
     deployed = deploy(
         tmp_path, openbao, istio_system, vault_injector, harness, edit={"secret-volume-path": "/etc/cacerts-vault"}
     )
+    assert deployed.agent_code == 0, deployed.agent_errors[:5]
     mounts = {m["mountPath"]: m["name"] for m in chart.container(deployed.pod, "discovery")["volumeMounts"]}
     assert mounts.get("/etc/cacerts-vault") == "vault-secrets" and "/vault/secrets" not in mounts
     written = deployed.fs / "etc" / "cacerts-vault"
@@ -299,3 +313,31 @@ def test_hand_changed_secret_volume_path_is_caught_with_the_real_pods_cause(
         # istiod never ran, so no root ConfigMap: the check fails without naming another root.
         root_map = verdict.one("cluster.root-configmap-matches-vault")
         assert root_map["status"] == "fail" and "no istio-ca-root-cert ConfigMap" in root_map["finding"]
+
+
+def test_hand_changed_role_is_refused_by_openbao_and_caught_by_verify(
+    harness: Path,
+    istio_system: Cluster,
+    vault_injector: injector.Webhook,
+    openbao: Any,
+    tmp_path: Path,
+) -> None:
+    """vault.hashicorp.com/role changed by hand: OpenBao refuses the real agent's login with istiod's real token,
+    no file is written; the Pod's vault-agent-init keeps failing (its status patched so, as the kubelet would
+    report it). verify names the changed annotation and the failing init container."""
+    deployed = deploy(tmp_path, openbao, istio_system, vault_injector, harness, edit={"role": "istiod-by-hand"})
+    print("agent:", deployed.agent_code, deployed.agent_errors[:3])
+    assert deployed.agent_code != 0
+    assert any('invalid role name "istiod-by-hand"' in line for line in deployed.agent_errors)
+    assert not deployed.fs.exists() or not any(deployed.fs.rglob("*.pem"))
+    chart.mark_init_failing(istio_system, deployed.pod, deployed.agent_code)
+
+    for target in ("cluster", "all"):
+        verdict = verify(target, istio_system, deployed, tmp_path)
+        print(target, "failing:", [(c["id"], c["finding"]) for c in verdict.checks if c["status"] == "fail"])
+        assert verdict.code == 1
+        changed = verdict.one("cluster.annotations-match")
+        assert (
+            changed["status"] == "fail" and P + "role" in changed["finding"] and "istiod-by-hand" in changed["finding"]
+        )
+        assert verdict.status("cluster.agent-init-succeeded") == "fail"
