@@ -219,10 +219,10 @@ def _patch_status(cluster: Cluster, pod: JSON, status: JSON) -> JSON:
     return kubectl_json(cluster, "get", "pod", name, "-n", NAMESPACE)
 
 
-def container(pod: JSON, name: str, *, init: bool = False) -> JSON:
-    key = "initContainers" if init else "containers"
-    found = [c for c in pod["spec"].get(key) or [] if c["name"] == name]
-    assert len(found) == 1, f"the Pod has {len(found)} {key} named {name}"
+def container(pod: JSON, name: str) -> JSON:
+    """The container ``name`` of a Pod (or a Pod template)."""
+    found: list[JSON] = [c for c in pod["spec"]["containers"] if c["name"] == name]
+    assert len(found) == 1, f"the Pod has {len(found)} containers named {name}"
     return found[0]
 
 
