@@ -109,10 +109,11 @@ def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:
     seen working, and no istiod Deployment, Pod or root ConfigMap left from an earlier test."""
     kubeconfig = cluster.kubeconfig
     injector.kubectl(kubeconfig, "delete", "deployment", DEPLOYMENT, "-n", NAMESPACE, "--ignore-not-found")
-    injector.kubectl(kubeconfig, "delete", "pods", "-n", NAMESPACE, "-l", POD_SELECTOR, "--ignore-not-found")
+    for kind in ("replicasets", "pods"):  # not left to the garbage collector: the next test lists them
+        injector.kubectl(kubeconfig, "delete", kind, "-n", NAMESPACE, "-l", POD_SELECTOR, "--ignore-not-found")
     # The root ConfigMap a test wrote in istiod's place (istiod itself never runs here).
     injector.kubectl(kubeconfig, "delete", "configmap", ROOT_CONFIG_MAP, "-n", NAMESPACE, "--ignore-not-found")
-    wait_for(lambda: not pods(cluster) or None, "the earlier istiod Pods to go")
+    wait_for(lambda: not (pods(cluster) or replica_sets(cluster)) or None, "the earlier istiod objects to go")
     injector.apply(
         kubeconfig,
         {
@@ -140,6 +141,11 @@ def pods(cluster: Cluster) -> list[JSON]:
     return [p for p in listed["items"] if not p["metadata"].get("deletionTimestamp")]
 
 
+def replica_sets(cluster: Cluster) -> list[JSON]:
+    listed = kubectl_json(cluster, "get", "replicasets", "-n", NAMESPACE, "-l", POD_SELECTOR)
+    return [r for r in listed["items"] if not r["metadata"].get("deletionTimestamp")]
+
+
 def install(cluster: Cluster, objects: Sequence[JSON]) -> None:
     """Apply the chart's objects (the skipped kinds left out) to the API server."""
     applied, _ = split(objects)
@@ -155,8 +161,7 @@ def replica_failure(cluster: Cluster) -> str:
     """The ReplicaFailure condition message of istiod's ReplicaSet: why the API server refused its Pods."""
 
     def message() -> str | None:
-        listed = kubectl_json(cluster, "get", "replicasets", "-n", NAMESPACE, "-l", POD_SELECTOR)
-        for replica_set in listed["items"]:
+        for replica_set in replica_sets(cluster):
             for condition in replica_set.get("status", {}).get("conditions") or []:
                 if condition.get("type") == "ReplicaFailure" and condition.get("status") == "True":
                     return str(condition.get("message", ""))

@@ -132,28 +132,47 @@ def test_helm_chart_istiod_pod_is_admitted_with_the_agent_and_our_annotations(
     assert stored == {"serviceaccount/istiod", "configmap/istio", "configmap/istio-sidecar-injector"}
 
 
+def _on_cacerts_helm(tree: Path, tmp_path: Path) -> tuple[str, Path]:
+    values = load(tree / VALUES)
+    values["podAnnotations"][P + "secret-volume-path"] = "/etc/cacerts"
+    values["env"]["ROOT_CA_DIR"] = "/etc/cacerts"
+    return "helm-manifests", dump(tmp_path / "edited-values.yaml", values)
+
+
+def _on_cacerts_istioctl(tree: Path, tmp_path: Path) -> tuple[str, Path]:
+    iop = load(tree / IOP)
+    iop["spec"]["components"]["pilot"]["k8s"]["podAnnotations"][P + "secret-volume-path"] = "/etc/cacerts"
+    iop["spec"]["values"]["pilot"]["env"]["ROOT_CA_DIR"] = "/etc/cacerts"
+    return "istioctl-manifests", dump(tmp_path / "edited-iop.yaml", iop)
+
+
+HAND_EDITS = {
+    "helm": (HELM_EXAMPLE, "  outputs: [helm]", _on_cacerts_helm),
+    "istioctl": (OPERATOR_EXAMPLE, "  outputs: [istio-operator]", _on_cacerts_istioctl),
+}
+
+
+@pytest.mark.parametrize("installer", sorted(HAND_EDITS))
 def test_ca_dir_on_the_charts_cacerts_is_refused_by_the_config_and_by_the_api_server(
-    harness: Path, istio_system: Cluster, tmp_path: Path
+    installer: str, harness: Path, istio_system: Cluster, tmp_path: Path
 ) -> None:
     """``istiod.ca_dir: /etc/cacerts`` is refused by the config loader (generator/config/model.py ``_ca_dir``,
-    ``ISTIOD_CHART_MOUNTS``). Made by hand in the rendered values instead, the real chart's Deployment is stored,
-    but the API server refuses every Pod kube-controller-manager tries to create for it."""
+    ``ISTIOD_CHART_MOUNTS``). Made by hand in the rendered values or IstioOperator instead, the real chart's
+    Deployment is stored, but the API server refuses every Pod kube-controller-manager tries to create for it."""
+    example, outputs_line, hand_edit = HAND_EDITS[installer]
     config = tmp_path / "istio-vault-ca.yaml"
-    config.write_text(
-        HELM_EXAMPLE.read_text().replace("  outputs: [helm]", "  outputs: [helm]\n  ca_dir: /etc/cacerts"),
-        encoding="utf-8",
-    )
+    text = example.read_text(encoding="utf-8")
+    assert outputs_line in text
+    config.write_text(text.replace(outputs_line, f"{outputs_line}\n  ca_dir: /etc/cacerts"), encoding="utf-8")
     refused = run_cli("render", "-c", config, "-o", tmp_path / "refused")
     assert refused.returncode == 2
     assert "istiod.ca_dir" in refused.stderr
     assert "'/etc/cacerts' is where istiod's chart already mounts the `cacerts` Secret" in refused.stderr
     assert "Traceback" not in refused.stderr
+    assert not (tmp_path / "refused").exists()
 
-    tree = render(HELM_EXAMPLE, tmp_path / "out")
-    values = load(tree / VALUES)
-    values["podAnnotations"][P + "secret-volume-path"] = "/etc/cacerts"
-    values["env"]["ROOT_CA_DIR"] = "/etc/cacerts"
-    objects = chart.render_manifests(harness, "helm-manifests", dump(tmp_path / "edited-values.yaml", values))
+    mode, edited = hand_edit(render(example, tmp_path / "out"), tmp_path)
+    objects = chart.render_manifests(harness, mode, edited)
 
     chart.install(istio_system, objects)
     message = chart.replica_failure(istio_system)
@@ -163,12 +182,8 @@ def test_ca_dir_on_the_charts_cacerts_is_refused_by_the_config_and_by_the_api_se
     assert chart.pods(istio_system) == []
     # The same refusal for the Pod template created directly: the API server's error, verbatim.
     template = chart.deployment(objects)["spec"]["template"]
-    pod = {
-        "apiVersion": "v1",
-        "kind": "Pod",
-        "metadata": {**template["metadata"], "name": "istiod-by-hand", "namespace": chart.NAMESPACE},
-        "spec": template["spec"],
-    }
+    metadata = {**template["metadata"], "name": "istiod-by-hand", "namespace": chart.NAMESPACE}
+    pod = {"apiVersion": "v1", "kind": "Pod", "metadata": metadata, "spec": template["spec"]}
     reply = injector.dry_run_create(istio_system.kubeconfig, pod)
     print("kubectl create --dry-run=server:", reply.stderr.strip())
     assert reply.returncode != 0
