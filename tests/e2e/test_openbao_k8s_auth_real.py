@@ -3,9 +3,11 @@
 1. ``istio-vault-ca render`` of ``examples/istio-helm.yaml``; the rendered ``vault/setup.sh`` (steps 01-06, with
    ``05-kubernetes-auth.sh``) runs against a real OpenBao dev server (tests/conftest.py ``openbao``) with
    ``K8S_HOST`` = the e2e API server's URL and ``K8S_CA_CERT_FILE`` = its CA. The config's reviewer is ``local``:
-   outside a Pod OpenBao has no token of its own, so it reviews with the token presented at login (the
-   kubernetes auth method's documented fallback), which istiod's ClusterRole from the chart may do (tokenreviews
-   create).
+   outside a Pod OpenBao has no token of its own, so it reviews with the token presented at login
+   (hashicorp/vault-plugin-auth-kubernetes ``token_review.go`` ``tokenReviewAPI.Review``: the login JWT is the
+   bearer unless ``token_reviewer_jwt`` is set; ``path_config.go`` documents the fallback; OpenBao 2.7's kubernetes
+   auth behaves the same, as this test shows), which istiod may do: the chart's
+   ``istiod-clusterrole-istio-system`` (istio-discovery templates/clusterrole.yaml) grants tokenreviews create.
 2. istiod from the real istio-discovery chart with the rendered values (``tests/e2e/istiod_chart.py``), mutated by
    the real vault-k8s webhook.
 3. istiod's service-account token from the real TokenRequest API (``kubectl create token``), bound to that Pod as
