@@ -1,15 +1,16 @@
-"""`plan-rotation --root`: where a root rotation stands (read from Vault), the next phase's script, and the
-refusal of a phase whose precondition is not verified.
+"""Where a root rotation stands (read from Vault), and the refusal of a phase whose precondition is not verified.
 
-State lives in Vault, so an interrupted rotation resumes by running the command again: the root mount's issuers
-(the old default and the new root named after it), the trust bundle in KV with its `delivered` marker (the
-bundle's digest, written only by `--confirm-bundle DIR` after root-cert.pem there was found to hold exactly the
-bundle's roots) and each cluster's cert/ca_chain (which root its intermediate ends with).
+State lives in Vault, so an interrupted rotation resumes by running `plan-rotation --root` again: the root mount's
+issuers (the old default and the new root named after it), the trust bundle in KV with its markers (`delivered`:
+the bundle's digest, written only after root-cert.pem was found to hold exactly the bundle's roots;
+`reissued_at`: when every intermediate was first found chaining to the new root) and each cluster's cert/ca_chain
+(which root its intermediate ends with) and staged key (a re-issue not finished yet).
+The command itself is verify/root_rotation_cli.py.
 """
 
 from __future__ import annotations
 
-import argparse
+import datetime as dt
 import hashlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,19 +19,32 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from istio_vault_ca.generator.config.plan import TRUST_BUNDLE_PATH, KvEngine
+from istio_vault_ca.generator.config.rules import ROTATION_STAGING_SUFFIX
 from istio_vault_ca.generator.errors import RotationRefused, UsageError
 from istio_vault_ca.generator.render.root_rotation import (
     BUNDLE_FIELD,
-    ISTIO_FACTS,
-    TRUST_BUNDLE_PATH,
+    REISSUED_AT_FIELD,
     new_issuer_name,
-    render_phase_a,
 )
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import ClusterPlan
     from istio_vault_ca.verify.clients.vault import VaultApi
+
+
+@dataclass(frozen=True)
+class IntermediateNow:
+    """A cluster's intermediate as found: its default issuer and certificate (for the phase (c) script)."""
+
+    issuer_id: str
+    serial: str
+    not_after: dt.datetime
+
+    @property
+    def not_after_text(self) -> str:
+        return f"{self.not_after:%Y-%m-%d %H:%M} UTC"
 
 
 @dataclass(frozen=True)
@@ -43,23 +57,36 @@ class RootRotationState:
     delivered: bool
     on_old_root: tuple[str, ...]
     on_new_root: tuple[str, ...]
+    # Chains to the new root, but its re-issue stopped before the key was stored (the staged copy is still there).
+    unfinished: tuple[str, ...] = ()
+    intermediates: tuple[tuple[str, IntermediateNow | None], ...] = ()
+    reissued_at: dt.datetime | None = None
 
     @property
     def bundle_roots(self) -> tuple[x509.Certificate, ...]:
         return tuple(x509.load_pem_x509_certificates(self.bundle_pem)) if self.bundle_pem else ()
 
     @property
+    def not_reissued(self) -> tuple[str, ...]:
+        return (*self.on_old_root, *self.unfinished)
+
+    @property
+    def finished(self) -> bool:
+        """The bundle holds the new root only (phase (d) ran)."""
+        return self.new_root is not None and self.bundle_roots == (self.new_root,)
+
+    @property
     def next_phase(self) -> str:
         """The first phase not done yet; "done" when the bundle holds the new root only."""
         if self.new_root is None or not self.bundle_pem:
             return "a"
+        if self.finished and not self.not_reissued:
+            return "done"
         if not self.delivered:
             return "b"
-        if self.on_old_root:
+        if self.not_reissued:
             return "c"
-        if len(self.bundle_roots) > 1:
-            return "d"
-        return "done"
+        return "d"
 
 
 def refusal(state: RootRotationState, phase: str) -> str | None:
@@ -72,7 +99,7 @@ def refusal(state: RootRotationState, phase: str) -> str | None:
             "plan-rotation --root --confirm-bundle DIR"
         )
     if phase == "d" and state.next_phase in ("a", "b", "c"):
-        waiting = ", ".join(state.on_old_root) or "none"
+        waiting = ", ".join(state.not_reissued) or "none"
         return (
             "phase (d), removing the old root from the bundle, before every intermediate chains to the new root "
             f"(still on the old root: {waiting}): workload certificates issued under the old root would stop "
@@ -81,6 +108,26 @@ def refusal(state: RootRotationState, phase: str) -> str | None:
     if phase == "b" and state.next_phase == "a":
         return "phase (b) delivers the trust bundle phase (a) writes: run phase (a) first"
     return None
+
+
+def wait_refusal(state: RootRotationState, ttl_seconds: int, now: dt.datetime) -> str | None:
+    """Phase (d) before the longest workload certificate TTL has passed since every intermediate was re-issued:
+    certificates istiod issued under the old intermediate may still be in use, and they chain to the old root."""
+    if state.finished:
+        return None
+    if state.reissued_at is None:
+        return "phase (d) before the time every intermediate was re-issued is recorded: run plan-rotation --root again"
+    ready = state.reissued_at + dt.timedelta(seconds=ttl_seconds)
+    if now >= ready:
+        return None
+    left = int((ready - now).total_seconds())
+    return (
+        f"phase (d) before the longest workload certificate TTL ({ttl_seconds}s) has passed since every "
+        f"intermediate was re-issued ({state.reissued_at:%Y-%m-%dT%H:%M:%SZ}): {left // 3600}h{left % 3600 // 60:02d}m "
+        f"left (until {ready:%Y-%m-%dT%H:%M:%SZ}); workload certificates issued under the old intermediates chain "
+        "to the old root and would stop verifying. Wait, or pass --skip-ttl-wait once every workload has a new "
+        "certificate"
+    )
 
 
 def bundle_digest(bundle_pem: bytes) -> str:
@@ -102,19 +149,37 @@ def _certificate(api: VaultApi, path: str) -> x509.Certificate | None:
     return x509.load_pem_x509_certificate(text.encode()) if isinstance(text, str) and text.strip() else None
 
 
-def _bundle(api: VaultApi, config: Config) -> dict[str, str]:
-    from istio_vault_ca.generator.config.plan import KvEngine
+def _kv(config: Config) -> KvEngine:
+    return KvEngine(config.kv.version, config.kv.mount)
 
-    kv = KvEngine(config.kv.version, config.kv.mount)
+
+def bundle_fields(api: VaultApi, config: Config) -> dict[str, str]:
+    kv = _kv(config)
     data: object = api.read(kv.secret_path(TRUST_BUNDLE_PATH)) or {}
     for key in ("data", *kv.data_keys("")[:-1]):
         data = data.get(key) if isinstance(data, dict) else None
     return {str(k): str(v) for k, v in data.items()} if isinstance(data, dict) else {}
 
 
+def write_bundle_fields(api: VaultApi, config: Config, fields: dict[str, str]) -> None:
+    """The trust bundle's KV entry with `fields` added to what is there (nothing else changes)."""
+    merged = {**bundle_fields(api, config), **fields}
+    api.write(_kv(config).secret_path(TRUST_BUNDLE_PATH), {"data": merged} if config.kv.version == 2 else merged)
+
+
+def _staged(api: VaultApi, config: Config, cluster: ClusterPlan) -> bool:
+    """A re-issue's staged key is still in KV (its last step, storing the key, has not run). KV v2: its metadata,
+    which holds no secret; v1 has only the secret itself, read for its presence and dropped."""
+    kv = _kv(config)
+    staging = f"{cluster.cluster.kv_path}{ROTATION_STAGING_SUFFIX}"
+    if kv.metadata_path_prefix is not None:
+        return api.read(f"{kv.metadata_path_prefix}{staging}") is not None
+    return api.read(kv.secret_path(staging)) is not None
+
+
 def survey(api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...]) -> RootRotationState:
     mount = config.root.mount
-    stored = _bundle(api, config)
+    stored = bundle_fields(api, config)
     old_issuer = stored.get("old_issuer") or str(
         ((api.read(f"{mount}/config/issuers") or {}).get("data") or {}).get("default") or ""
     )
@@ -127,42 +192,67 @@ def survey(api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...]) -> Roo
     delivered = bool(bundle_pem) and stored.get("delivered") == bundle_digest(bundle_pem or b"")
     on_old: list[str] = []
     on_new: list[str] = []
+    unfinished: list[str] = []
+    found: list[tuple[str, IntermediateNow | None]] = []
     for cluster in plans:
-        chain_text = ((api.read(f"{cluster.cluster.intermediate_mount}/cert/ca_chain") or {}).get("data") or {}).get(
-            "certificate"
-        )
+        int_mount = cluster.cluster.intermediate_mount
+        chain_text = ((api.read(f"{int_mount}/cert/ca_chain") or {}).get("data") or {}).get("certificate")
         chain = x509.load_pem_x509_certificates(chain_text.encode()) if isinstance(chain_text, str) else []
         top = chain[-1] if chain else None
-        (on_new if new_root is not None and top == new_root else on_old).append(cluster.name)
+        if new_root is None or top != new_root:
+            on_old.append(cluster.name)
+        elif _staged(api, config, cluster):
+            unfinished.append(cluster.name)
+        else:
+            on_new.append(cluster.name)
+        default = str(((api.read(f"{int_mount}/config/issuers") or {}).get("data") or {}).get("default") or "")
+        now = IntermediateNow(default, f"{chain[0].serial_number:x}", chain[0].not_valid_after_utc) if chain else None
+        found.append((cluster.name, now if default else None))
+    reissued_text = stored.get(REISSUED_AT_FIELD, "")
+    try:
+        reissued_at = dt.datetime.fromisoformat(reissued_text.replace("Z", "+00:00")) if reissued_text else None
+    except ValueError:
+        reissued_at = None
     return RootRotationState(
-        old_issuer, old_root, new_issuer, new_root, bundle_pem, delivered, tuple(on_old), tuple(on_new)
+        old_issuer,
+        old_root,
+        new_issuer,
+        new_root,
+        bundle_pem,
+        delivered,
+        tuple(on_old),
+        tuple(on_new),
+        tuple(unfinished),
+        tuple(found),
+        reissued_at,
     )
 
 
-def confirm_bundle(api: VaultApi, config: Config, state: RootRotationState, directory: Path) -> str:
-    """root-cert.pem in `directory` (as istiod reads it, or the istio-ca-root-cert ConfigMap's value saved there)
-    must hold exactly the bundle's roots; then the `delivered` marker is written. Returns what was confirmed."""
-    from istio_vault_ca.generator.config.plan import KvEngine
-
+def confirm_bundle(api: VaultApi, config: Config, state: RootRotationState, found_pem: bytes, where: str) -> str:
+    """`found_pem` (root-cert.pem as istiod reads it, or the istio-ca-root-cert ConfigMap's value) must hold exactly
+    the bundle's roots; then the `delivered` marker is written. Returns what was confirmed."""
     if state.bundle_pem is None:
         raise RotationRefused("no trust bundle to confirm: run phase (a) first")
     try:
-        found = x509.load_pem_x509_certificates((directory / BUNDLE_FIELD).read_bytes())
-    except (OSError, ValueError) as error:
-        raise RotationRefused(f"cannot read {directory / BUNDLE_FIELD} as PEM certificates: {error}") from None
+        found = x509.load_pem_x509_certificates(found_pem)
+    except ValueError as error:
+        raise RotationRefused(f"cannot read {where} as PEM certificates: {error}") from None
     expected = {cert.public_bytes(Encoding.DER) for cert in state.bundle_roots}
     if {cert.public_bytes(Encoding.DER) for cert in found} != expected:
         raise RotationRefused(
-            f"{directory / BUNDLE_FIELD} does not hold exactly the {len(expected)} roots of the trust bundle "
+            f"{where} does not hold exactly the {len(expected)} roots of the trust bundle "
             f"({len(found)} certificate(s) there): the bundle has not reached it yet; nothing confirmed"
         )
-    kv = KvEngine(config.kv.version, config.kv.mount)
-    fields = {
-        **_bundle(api, config),
-        "delivered": bundle_digest(state.bundle_pem),
-    }
-    api.write(kv.secret_path(TRUST_BUNDLE_PATH), {"data": fields} if config.kv.version == 2 else fields)
-    return f"{directory / BUNDLE_FIELD} holds the {len(expected)} roots of the bundle: delivery confirmed"
+    write_bundle_fields(api, config, {"delivered": bundle_digest(state.bundle_pem)})
+    return f"{where} holds the {len(expected)} roots of the bundle: delivery confirmed"
+
+
+def read_root_cert_file(directory: Path) -> tuple[bytes, str]:
+    path = directory / BUNDLE_FIELD
+    try:
+        return path.read_bytes(), str(path)
+    except OSError as error:
+        raise RotationRefused(f"cannot read {path}: {error.strerror or error}") from None
 
 
 def report_lines(state: RootRotationState) -> list[str]:
@@ -176,43 +266,10 @@ def report_lines(state: RootRotationState) -> list[str]:
         + (", delivery confirmed" if state.delivered else ""),
         f"intermediates on the old root: {', '.join(state.on_old_root) or 'none'}",
         f"intermediates on the new root: {', '.join(state.on_new_root) or 'none'}",
-        f"next phase: {state.next_phase}",
     ]
+    if state.unfinished:
+        lines.append(f"re-issue unfinished (staged key still in KV): {', '.join(state.unfinished)}")
+    if state.reissued_at is not None:
+        lines.append(f"every intermediate re-issued by: {state.reissued_at:%Y-%m-%dT%H:%M:%SZ}")
+    lines.append(f"next phase: {state.next_phase}")
     return lines
-
-
-def root_command(args: argparse.Namespace) -> int:
-    """plan-rotation --root -c CONFIG [--phase a|b|c|d] [--confirm-bundle DIR] [-o OUT]"""
-    from istio_vault_ca.generator.config.loader import load
-    from istio_vault_ca.generator.config.plan import plan, select
-    from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK
-    from istio_vault_ca.generator.render.writer import write_tree
-    from istio_vault_ca.verify.cli.verify_commands import open_vault
-
-    config = load(args.config).config
-    if config.root.mode != "vault":
-        raise UsageError(
-            "plan-rotation --root automates a root kept in Vault (root.mode vault); with an offline root, sign each "
-            "new intermediate with `istio-vault-ca sign-intermediate` and the new root, after the same phase (b)"
-        )
-    plans = select(plan(config), None)
-    api = open_vault(config)
-    api.health()
-    state = survey(api, config, plans)
-    if args.confirm_bundle:
-        print(confirm_bundle(api, config, state, Path(args.confirm_bundle)))
-        api = open_vault(config)
-        state = survey(api, config, plans)
-    wanted = args.phase or state.next_phase
-    if wanted != "done" and (reason := refusal(state, wanted)):
-        raise RotationRefused(f"refused: {reason}", f"the next phase is ({state.next_phase})")
-    for line in report_lines(state):
-        print(f"  {line}")
-    print("\n".join(ISTIO_FACTS))
-    if wanted == "a":
-        tree = render_phase_a(
-            config, state.old_issuer, f"{state.old_root.serial_number:x}", new_issuer_name(state.old_issuer)
-        )
-        write_tree(tree, Path(args.out))
-        print(f"wrote {args.out}/ (phase (a) script); review, then run it")
-    return EXIT_OK if state.next_phase == "done" else EXIT_FAILED

@@ -6,7 +6,7 @@ cannot disagree.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.generator.config.durations import hours, parse_duration
@@ -21,6 +21,13 @@ INTERMEDIATE_KEY_NAME = "istiod-intermediate"
 # External root: the offline root is imported into each intermediate mount under this issuer name, so the
 # agent reads root-cert.pem from `<intermediate mount>/issuer/root`.
 ROOT_ISSUER_NAME = "root"
+# Root rotation (`plan-rotation --root`): the trust bundle (old root + new root) phase (a) writes to this path of
+# kv.mount, in this field; from phase (b) on, root-cert.pem is rendered from it and istiod runs with multi-root on.
+TRUST_BUNDLE_PATH = "istio-trust-bundle"
+TRUST_BUNDLE_FIELD = "root-cert.pem"
+# istiod reloads a changed root-cert.pem only with this set (istio/istio pilot/pkg/features/pilot.go MultiRootMesh,
+# read once at start; pilot/pkg/bootstrap/istio_ca.go handleEvent, release-1.31).
+MULTIROOT_ENV = "ISTIO_MULTIROOT_MESH"
 
 # The server flavour decides how the audit device is made and which Helm chart the values are for.
 HELM_VALUES_FILE = {"vault": "vault-helm-values.yaml", "openbao": "openbao-helm-values.yaml"}
@@ -105,6 +112,8 @@ class ClusterPlan:
     intermediate: Intermediate
     kubernetes_auth: KubernetesAuth
     outputs: tuple[str, ...]
+    # True from root rotation phase (b) on: root-cert.pem comes from the trust bundle in KV, istiod is multi-root.
+    trust_bundle: bool = False
 
     @property
     def name(self) -> str:
@@ -145,7 +154,11 @@ class ClusterPlan:
     def ca_files(self) -> tuple[CaFile, ...]:
         mount = self.cluster.intermediate_mount
         kv_data, key_expr = self.kv.data_keys(KV_KEY_FIELD), self.kv.template_index(KV_KEY_FIELD)
-        if self.config.root.mode == "external":
+        root_expr = ".Data.certificate"
+        if self.trust_bundle:
+            root_path, root_keys = self.trust_bundle_path, self.kv.data_keys(TRUST_BUNDLE_FIELD)
+            root_expr = self.kv.template_index(TRUST_BUNDLE_FIELD)
+        elif self.config.root.mode == "external":
             # The offline root is imported into the intermediate mount with the signed bundle.
             root_path, root_keys = f"{mount}/issuer/{ROOT_ISSUER_NAME}", ("certificate",)
         else:
@@ -164,12 +177,23 @@ class ClusterPlan:
                 _template(f"{mount}/cert/ca_chain", ".Data.certificate"),
                 ("certificate",),
             ),
-            CaFile(ROOT_CERT, root_path, _template(root_path, ".Data.certificate"), root_keys),
+            CaFile(ROOT_CERT, root_path, _template(root_path, root_expr), root_keys),
         )
 
+    @property
+    def trust_bundle_path(self) -> str:
+        """The root rotation's trust bundle, as the agent and the policy name it."""
+        return self.kv.secret_path(TRUST_BUNDLE_PATH)
+
     def policy_paths(self) -> tuple[str, ...]:
-        """Least privilege: read on exactly the paths the templates read, nothing else."""
-        return tuple(sorted({ca_file.secret_path for ca_file in self.ca_files()}))
+        """Least privilege: read on exactly the paths the templates read, nothing else. With the trust bundle, the
+        paths of the templates before it too: the running istiod pod's agent sidecar keeps reading root-cert.pem
+        from the root mount until istiod is restarted with the bundle's template (vault-k8s renders the templates
+        of the pod's annotations; new ones arrive with a new pod), and a policy written first must not break it."""
+        paths = {ca_file.secret_path for ca_file in self.ca_files()}
+        if self.trust_bundle:
+            paths |= {ca_file.secret_path for ca_file in replace(self, trust_bundle=False).ca_files()}
+        return tuple(sorted(paths))
 
     def annotations(self) -> dict[str, str]:
         """The istiod pod annotations for the Vault agent injector (vault-k8s), keys sorted."""
@@ -197,7 +221,10 @@ class ClusterPlan:
 
     @property
     def env(self) -> dict[str, str]:
-        """istiod's environment: ROOT_CA_DIR is the same value as secret-volume-path, by construction."""
+        """istiod's environment: ROOT_CA_DIR is the same value as secret-volume-path, by construction; with the
+        trust bundle, ISTIO_MULTIROOT_MESH=true so that istiod takes the bundle's roots (see MULTIROOT_ENV)."""
+        if self.trust_bundle:
+            return {MULTIROOT_ENV: "true", "ROOT_CA_DIR": self.config.istiod.ca_dir}
         return {"ROOT_CA_DIR": self.config.istiod.ca_dir}
 
 

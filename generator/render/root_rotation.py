@@ -5,40 +5,77 @@ release facts the report quotes, and the rendering of the phase scripts.
 (b) the bundle delivered first: root-cert.pem rendered from it, istiod with ISTIO_MULTIROOT_MESH=true, every
     workload's istio-ca-root-cert holding both roots; confirmed with `--confirm-bundle DIR`;
 (c) each cluster's intermediate re-issued under the new root (refused until (b) is confirmed);
-(d) after the longest workload certificate TTL, the old root removed from the bundle (refused until every
-    intermediate chains to the new root).
+(d) after the longest workload certificate TTL, the old root removed from the bundle and the new root made the root
+    mount's default issuer (refused until every intermediate chains to the new root, and until the TTL has passed).
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from istio_vault_ca.generator.config.model import Config
+from istio_vault_ca.generator.config.plan import (
+    INTERMEDIATE_KEY_NAME,
+    KV_KEY_FIELD,
+    MULTIROOT_ENV,
+    ROOT_ISSUER_NAME,
+    TRUST_BUNDLE_FIELD,
+    TRUST_BUNDLE_PATH,
+    ClusterPlan,
+)
+from istio_vault_ca.generator.config.rules import ROTATION_STAGING_SUFFIX
+from istio_vault_ca.generator.render import manifests
+from istio_vault_ca.generator.render.flavours import get_flavour
+from istio_vault_ca.generator.render.layout import POLICY_FILE
+from istio_vault_ca.generator.render.rotation import ReplacedCa
 from istio_vault_ca.generator.render.templating import render_template
 from istio_vault_ca.generator.render.tree import RenderedFile, Tree
 
 PHASES = ("a", "b", "c", "d")
-# Where phase (a) keeps the trust bundle, in kv.mount, with the markers the later phases check.
-TRUST_BUNDLE_PATH = "istio-trust-bundle"
-BUNDLE_FIELD = "root-cert.pem"
+BUNDLE_FIELD = TRUST_BUNDLE_FIELD
 PHASE_A_SCRIPT = "root/a-new-root.sh"
+PHASE_B_DIR = "root/b"
+PHASE_C_DIR = "root/c"
+PHASE_D_SCRIPT = "root/d-new-root-only.sh"
+README = "root/README.md"
+# Fields of the trust bundle's KV entry besides the bundle: the issuers, the `delivered` digest (phase (b)
+# confirmed), when every intermediate was first seen re-issued (phase (c) done), and phase (d)'s own marker.
+REISSUED_AT_FIELD = "reissued_at"
 
 # What the report says about Istio releases; each line names the source it was read from.
 ISTIO_FACTS = (
-    "Istio facts (istio/istio sources):",
-    "  - istiod reloads a changed root-cert.pem only with ISTIO_MULTIROOT_MESH=true (default false;",
-    "    pilot/pkg/features/pilot.go MultiRootMesh); without it istiod logs 'Multi root is disabled, updating new",
-    "    ROOT-CA not supported' and keeps the old bundle (pilot/pkg/bootstrap/istio_ca.go handleEvent), so phase (b)",
-    "    needs the variable set on istiod (a restart, since it is read at start).",
-    "  - release-1.31 accepts a new bundle when one contains the other (pemBundleHasSubsetRelation: adding the new",
-    "    root in (b) and removing the old one in (d) both pass) and logs 'Updating new ROOT-CA', else 'Updating new",
-    "    ROOT-CA not supported'. Only release-1.31 was read for this; the subset rule is reported to date from 1.30:",
-    "    on older releases restart istiod after (b) and after (d).",
+    "Istio facts (istio/istio pilot/pkg/bootstrap/istio_ca.go handleEvent, read at each release tag; the same facts",
+    "as verify's cluster.istiod-ca-reload):",
+    "  - istiod watches ROOT_CA_DIR and reloads changed CA files: 1.19+ always, 1.12-1.18 only with",
+    "    AUTO_RELOAD_PLUGIN_CERTS=true (pilot/pkg/features/pilot.go), 1.10-1.11 never (restart istiod).",
+    "  - a changed root-cert.pem is taken only by 1.20+ with ISTIO_MULTIROOT_MESH=true (default false,",
+    "    features MultiRootMesh, read at start: phase (b) restarts istiod anyway), and only when one bundle holds",
+    "    the other: 1.20-1.29 byte for byte (bytes.Contains), 1.30+ certificate by certificate",
+    "    (pemBundleHasSubsetRelation). The bundle lists the old root first, so (b) (old -> old+new) and (d)",
+    "    (old+new -> new) qualify in both. Else istiod logs 'Multi root is disabled, updating new ROOT-CA not",
+    "    supported' or 'Updating new ROOT-CA not supported' and keeps the old bundle: restart it after (b) and (d)",
+    "    on 1.12-1.19.",
     "  - with ISTIO_MULTIROOT_MESH=true istiod pushes the bundle to proxies as trust anchors (PCDS,",
     "    pilot/pkg/xds/pcds.go; updateRootCertAndGenKeyCert in pilot/pkg/bootstrap/certcontroller.go).",
-    "  - a new intermediate under a root already in root-cert.pem is hot-reloaded (fsnotify on ROOT_CA_DIR, 1.12+),",
-    "    logged 'Istiod has detected the newly added intermediate CA and updated its key and certs accordingly':",
-    "    no istiod restart in (c) when the bundle is unchanged.",
+    "  - (c) changes cert-chain.pem, ca-cert.pem and ca-key.pem but not root-cert.pem: reloaded as a new",
+    "    intermediate ('Istiod has detected the newly added intermediate CA and updated its key and certs",
+    "    accordingly') with no restart on 1.19+ (1.12-1.18 with AUTO_RELOAD_PLUGIN_CERTS=true).",
     "  - ambient: ztunnel builds its trust from the root istiod hands out and does not yet trust several roots",
     "    everywhere: rehearse with ambient workloads, and keep (b) to (d) inside one maintenance window there.",
+)
+
+# Where (b)'s files stand, for the report and the README.
+PHASE_B_STEPS = (
+    "Phase (b): deliver the trust bundle before anything is signed by the new root. For each cluster, in",
+    f"{PHASE_B_DIR}/<cluster>/:",
+    f"  1. vault/06-policy.sh writes {POLICY_FILE}: istiod's policy gains read on the trust bundle in KV (and keeps",
+    "     the root mount's cert/ca, which the running agent still reads until istiod restarts).",
+    "  2. apply the istiod overlay there (the same file and way as the render's, see the main README): it adds",
+    f"     {MULTIROOT_ENV}=true and the root-cert.pem template reading the bundle (root-cert.pem.ctmpl),",
+    "     then restart istiod: the variable is read at start, and vault-k8s renders the templates of a new pod.",
+    "  3. wait until istio-ca-root-cert in every namespace holds both roots (istiod publishes root-cert.pem),",
+    "     then confirm: istio-vault-ca plan-rotation --root --confirm-bundle-from-cluster NAMESPACE",
+    "     (or --confirm-bundle DIR, DIR/root-cert.pem saved from istiod's ca_dir or from the ConfigMap).",
 )
 
 
@@ -52,7 +89,101 @@ def render_phase_a(config: Config, old_issuer: str, old_serial: str, new_issuer_
         bundle_path=TRUST_BUNDLE_PATH,
         bundle_field=BUNDLE_FIELD,
     )
-    return {PHASE_A_SCRIPT: RenderedFile(script.encode(), executable=True)}
+    return {PHASE_A_SCRIPT: RenderedFile(script.encode(), executable=True), **_readme("a", ())}
+
+
+def bundle_plan(plan: ClusterPlan) -> ClusterPlan:
+    """The cluster's plan from phase (b) on: root-cert.pem read from the trust bundle, istiod multi-root."""
+    return replace(plan, trust_bundle=True)
+
+
+def render_phase_b(plans: tuple[ClusterPlan, ...]) -> Tree:
+    """Per cluster, under root/b/<cluster>/: the policy (as `render` derives it, from the templates), the script
+    writing it, the istiod overlay of each of the cluster's installer flavours and the root-cert.pem template."""
+    tree: Tree = {}
+    for cluster_plan in plans:
+        after = bundle_plan(cluster_plan)
+        prefix = f"{PHASE_B_DIR}/{cluster_plan.name}/"
+        tree[f"{prefix}{POLICY_FILE}"] = RenderedFile(render_template("policy.hcl.j2", p=after).encode())
+        policy_script = render_template("vault/06-policy.sh.j2", cfg=after.config, p=after)
+        tree[f"{prefix}vault/06-policy.sh"] = RenderedFile(policy_script.encode(), executable=True)
+        header = (
+            f"Root rotation phase (b) for cluster {cluster_plan.name}: root-cert.pem from the trust bundle, "
+            f"{MULTIROOT_ENV}=true. Rendered by istio-vault-ca plan-rotation --root."
+        )
+        for output in after.outputs:
+            flavour = get_flavour(output)
+            tree[f"{prefix}{flavour.FILE}"] = RenderedFile(manifests.dump(flavour.build(after), header=header).encode())
+        root_file = next(ca_file for ca_file in after.ca_files() if ca_file.secret_path == after.trust_bundle_path)
+        tree[f"{prefix}root-cert.pem.ctmpl"] = RenderedFile(root_file.template.encode())
+    tree.update(_readme("b", PHASE_B_STEPS))
+    return dict(sorted(tree.items()))
+
+
+def reissue_key_name(new_issuer: str) -> str:
+    """The re-issued intermediate's key name: derived from the new root, so a re-rendered script finds it."""
+    return f"{INTERMEDIATE_KEY_NAME}-under-{new_issuer}"
+
+
+def render_phase_c(config: Config, due: tuple[tuple[ClusterPlan, ReplacedCa], ...], new_issuer: str) -> Tree:
+    """One script per cluster not yet re-issued: rotate-intermediate.sh's steps, signed by the new root issuer."""
+    tree: Tree = {}
+    for cluster, old in due:
+        script = render_template(
+            "rotation/rotate-intermediate.sh.j2",
+            cfg=config,
+            p=cluster,
+            old=old,
+            key_name=reissue_key_name(new_issuer),
+            staging_path=f"{cluster.cluster.kv_path}{ROTATION_STAGING_SUFFIX}",
+            kv_field=KV_KEY_FIELD,
+            external=False,
+            root_issuer=ROOT_ISSUER_NAME,
+            new_root_issuer=new_issuer,
+        )
+        tree[f"{PHASE_C_DIR}/{cluster.name}/reissue-intermediate.sh"] = RenderedFile(script.encode(), executable=True)
+    steps = (
+        "Phase (c): run each cluster's reissue-intermediate.sh (one cluster at a time). Each re-issues the",
+        "intermediate under the new root, with a new key staged in KV first; istiod reloads it without a restart",
+        "on 1.19+ (1.12-1.18: with AUTO_RELOAD_PLUGIN_CERTS=true; root-cert.pem is unchanged). Then run",
+        "plan-rotation --root again: it records when every",
+        "intermediate was found re-issued, from which phase (d) waits the longest workload certificate TTL.",
+    )
+    tree.update(_readme("c", steps))
+    return dict(sorted(tree.items()))
+
+
+def render_phase_d(config: Config, plans: tuple[ClusterPlan, ...], old_issuer: str, new_issuer: str) -> Tree:
+    script = render_template(
+        "rotation/root-d-new-root-only.sh.j2",
+        cfg=config,
+        plans=plans,
+        old_issuer=old_issuer,
+        new_issuer=new_issuer,
+        bundle_path=TRUST_BUNDLE_PATH,
+        bundle_field=BUNDLE_FIELD,
+    )
+    steps = (
+        "Phase (d): d-new-root-only.sh rewrites the trust bundle to the new root only and makes the new root the",
+        "root mount's default issuer; the old root stays in the mount (not default, its key kept). The agents",
+        "re-render root-cert.pem with the new root only; istiod 1.20+ with ISTIO_MULTIROOT_MESH=true takes it",
+        "(the old bundle holds the new one); restart istiod on 1.12-1.19.",
+    )
+    return {PHASE_D_SCRIPT: RenderedFile(script.encode(), executable=True), **_readme("d", steps)}
+
+
+def _readme(phase: str, steps: tuple[str, ...]) -> Tree:
+    lines = [
+        f"# Root rotation, phase ({phase})",
+        "",
+        "Rendered by `istio-vault-ca plan-rotation --root`, which reads where the rotation stands from Vault and",
+        "renders the next phase; re-run it after each phase (and after an interruption: every script resumes).",
+        "",
+    ]
+    if steps:
+        lines += ["```", *steps, "```", ""]
+    lines += ["```", *ISTIO_FACTS, "```", ""]
+    return {README: RenderedFile("\n".join(lines).encode())}
 
 
 def new_issuer_name(old_issuer: str) -> str:

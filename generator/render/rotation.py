@@ -18,8 +18,9 @@ from istio_vault_ca.generator.render.tree import RenderedFile, Tree
 SCRIPT_NAME = "rotate-intermediate.sh"
 
 ROOT_STEPS = (
-    "Root rotation is not automated: every cluster trusts the root through root-cert.pem, so the new root must be",
-    "trusted everywhere before anything is signed by it (Istio's plugged-in CA root transition):",
+    "Root rotation (`plan-rotation --root` scripts it in phases, a root in Vault): every cluster trusts the root",
+    "through root-cert.pem, so the new root must be trusted everywhere before anything is signed by it (Istio's",
+    "plugged-in CA root transition):",
     "  1. Create the new root (root.mode vault: a new issuer or mount; external: offline). Keep the old one.",
     "  2. Give every cluster a trust bundle with both roots: old and new concatenated in root-cert.pem, so istiod",
     "     publishes both in the istio-ca-root-cert ConfigMap; restart istiod and wait until every proxy has it.",
@@ -59,6 +60,7 @@ def render_rotation(
             kv_field=KV_KEY_FIELD,
             external=config.root.mode == "external",
             root_issuer=ROOT_ISSUER_NAME,
+            new_root_issuer="",  # under the same root (plan-rotation --root's phase (c) names the new one)
         )
         tree[f"{cluster.name}/{SCRIPT_NAME}"] = RenderedFile(script.encode(), executable=True)
     readme = ["# Rotation plan", "", "Rendered by `istio-vault-ca plan-rotation`; re-run it for a fresh plan.", ""]

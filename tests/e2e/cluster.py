@@ -58,6 +58,7 @@ SERVICE_CIDR = "10.96.0.0/16"
 KUBERNETES_SERVICE_IP = "10.96.0.1"
 SA_ISSUER = "https://kubernetes.default.svc.cluster.local"
 LIMITED_USER = "e2e-limited-user"
+KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
@@ -297,6 +298,11 @@ class Cluster:
         )
         self._write(pki / "apiserver.crt", serving.cert_pem)
         self._write(pki / "apiserver.key", serving.key_pem)
+        # The API server's client identity towards kubelets (kubeadm's apiserver-kubelet-client): container logs
+        # are proxied to the Node's kubelet endpoint (tests/e2e/kubelet_logs.py stands in for a kubelet).
+        kubelet_client = self.ca.issue(KUBELET_CLIENT_USER, ["system:masters"])
+        self._write(pki / "apiserver-kubelet-client.crt", kubelet_client.cert_pem)
+        self._write(pki / "apiserver-kubelet-client.key", kubelet_client.key_pem)
         sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
         self._write(pki / "sa.key", _key_pem(sa_key))
         self._write(
@@ -367,6 +373,11 @@ class Cluster:
                 f"--service-account-key-file={pki / 'sa.pub'}",
                 f"--service-account-signing-key-file={pki / 'sa.key'}",
                 "--allow-privileged=true",
+                # pkg/kubelet/client/kubelet_client.go (v1.34): without a CA the kubelet's serving certificate is
+                # not verified (transportConfig sets Insecure); with these flags both sides of the log proxy are.
+                f"--kubelet-certificate-authority={pki / 'ca.crt'}",
+                f"--kubelet-client-certificate={pki / 'apiserver-kubelet-client.crt'}",
+                f"--kubelet-client-key={pki / 'apiserver-kubelet-client.key'}",
                 "--profiling=false",
             ],
         )

@@ -85,3 +85,13 @@ def vault_injector(kube_cluster: e2e_cluster.Cluster, vault_injector_binary: Pat
 
     with injector.running_webhook(vault_injector_binary, kube_cluster) as webhook:
         yield webhook
+
+
+@pytest.fixture(scope="session")
+def kubelet_logs(kube_cluster: e2e_cluster.Cluster) -> Iterator[Any]:
+    """A Node whose kubelet endpoint is a log-only stand-in (tests/e2e/kubelet_logs.py): Pods bound to it have
+    their logs served through the real API server's pods/log proxy."""
+    from tests.e2e import kubelet_logs as kubelet
+
+    with kubelet.running_kubelet_logs(kube_cluster) as running:
+        yield running

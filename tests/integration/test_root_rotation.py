@@ -9,6 +9,7 @@ from pathlib import Path
 import hvac
 from cryptography import x509
 
+from istio_vault_ca.verify.rehearsal.openbao import free_port
 from tests.conftest import run_setup
 from tests.vault_setup import EC_CONFIG, cli, configure
 
@@ -23,6 +24,11 @@ def test_root_rotation_phases_a_and_b_and_the_refused_order(tmp_path: Path) -> N
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "-c", config, "-o", str(out))
         assert code == 1 and "next phase: a" in stdout, stdout + stderr
         assert "next phase: a" in stdout and "ISTIO_MULTIROOT_MESH=true" in stdout
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", "--workload-cert-ttl", "soon", "-c", config, "-o", str(out)
+        )
+        assert code == 2 and "--workload-cert-ttl 'soon': 'soon' is not a Vault duration" in stderr
+        assert "Traceback" not in stderr
         # The unsafe order: phase (c) before the bundle is delivered is refused, with the reason.
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "--phase", "c", "-c", config, "-o", str(out))
         assert code == 1
@@ -44,15 +50,59 @@ def test_root_rotation_phases_a_and_b_and_the_refused_order(tmp_path: Path) -> N
         only_old = tmp_path / "only-old"
         only_old.mkdir()
         (only_old / "root-cert.pem").write_text(old_root + "\n", encoding="utf-8")
-        code, stdout, stderr = cli(env, "plan-rotation", "--root", "--confirm-bundle", str(only_old), "-c", config)
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", "--confirm-bundle", str(only_old), "-c", config, "-o", str(out)
+        )
         assert code == 1 and "does not hold exactly the 2 roots" in stderr
+        # From the cluster (the istio-ca-root-cert ConfigMap istiod publishes): a kubeconfig that cannot be used is
+        # exit 2, an API server that does not answer exit 3, both with the reason and nothing confirmed. Reading a
+        # real ConfigMap needs the e2e tier's API server; the value's judgement is the same as for a directory.
+        from_cluster = ("--confirm-bundle-from-cluster", "apps", "--kubeconfig")
+        missing = tmp_path / "no-such-kubeconfig"
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", *from_cluster, str(missing), "-c", config, "-o", str(out)
+        )
+        assert code == 2 and "cannot use the kubeconfig" in stderr and "Traceback" not in stderr, stderr
+        dead = tmp_path / "dead-kubeconfig"
+        dead.write_text(_kubeconfig(f"https://127.0.0.1:{free_port()}"), encoding="utf-8")
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", *from_cluster, str(dead), "-c", config, "-o", str(out)
+        )
+        assert code == 3 and "is unreachable" in stderr and "Traceback" not in stderr, stderr
+        code, stdout, stderr = cli(
+            env,
+            "plan-rotation",
+            "--root",
+            *from_cluster,
+            str(dead),
+            "--confirm-bundle",
+            "x",
+            "-c",
+            config,
+            "-o",
+            str(out),
+        )
+        assert code == 2 and "give one of them" in stderr
         both = tmp_path / "both"
         both.mkdir()
         (both / "root-cert.pem").write_text(bundle, encoding="utf-8")
-        code, stdout, stderr = cli(env, "plan-rotation", "--root", "--confirm-bundle", str(both), "-c", config)
-        assert "delivery confirmed" in stdout and "next phase: c" in stdout, stdout + stderr
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", "--confirm-bundle", str(both), "-c", config, "-o", str(out)
+        )
+        assert "holds the 2 roots of the bundle: delivery confirmed" in stdout, stdout + stderr
+        assert "next phase: c" in stdout
         # Interrupted here and run again: the state is read back from Vault, phase (c) is no longer refused.
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "--phase", "c", "-c", config, "-o", str(out))
         assert "refused" not in stderr and "next phase: c" in stdout, stdout + stderr
     finally:
         configured.server.stop()
+
+
+def _kubeconfig(server: str) -> str:
+    """A kubeconfig whose one context points at `server` with a bearer token."""
+    return (
+        "apiVersion: v1\nkind: Config\ncurrent-context: c\n"
+        f"clusters:\n- name: k\n  cluster:\n    server: {server}\n    insecure-skip-tls-verify: true\n"
+        "users:\n- name: u\n  user:\n    token: t\n"
+        "contexts:\n- name: c\n  context:\n    cluster: k\n    user: u\n"
+    )

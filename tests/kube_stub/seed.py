@@ -1,37 +1,24 @@
-"""Seed objects for the Kubernetes stand-in, shaped like a real cluster running istiod with the Vault agent.
+"""Objects and log texts shaped like a real cluster running istiod with the Vault agent.
 
 The istiod Deployment follows the istio-discovery chart (container `discovery`, labels `app: istiod` and
-`istio: pilot`, the chart's volumes). The pod is what the vault-k8s injector (v1.7.x: agent.go Patch,
-container_init_sidecar.go, container_sidecar.go, container_volume.go, container_env.go) makes of the template:
-init container `vault-agent-init` (first, with agent-init-first), sidecar `vault-agent`, emptyDir volumes
-`home-init`, `home-sidecar` and `vault-secrets` (Memory) mounted at secret-volume-path in every container, the
-agent config passed base64 in `VAULT_CONFIG`, defaulted annotations written back, and
-`vault.hashicorp.com/agent-inject-status: injected`. Log lines are istiod's and the agent's own wording.
+`istio: pilot`, the chart's volumes); the e2e tier applies it to the real API server, where the real vault-k8s
+injector mutates its Pods. The container statuses are what a kubelet reports (the e2e tier patches them through
+`pods/status`, having no kubelet). The log texts are istiod's start-up lines in each release's wording (served
+by the e2e tier's kubelet log stand-in) and the agent's, for the unit tests of the log diagnosis.
 """
 
 from __future__ import annotations
 
-import base64
-import copy
-import json
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import ClusterPlan
-    from tests.kube_stub.server import KubeStub
 
 JSON = dict[str, Any]
-POD = "istiod-5b8c7d9f4-x2k7q"
-REPLICA_SET = "istiod-5b8c7d9f4"
-WORKLOAD_NAMESPACE = "bookinfo"
 VAULT_ADDRESS = "http://vault.vault.svc:8200"
 AGENT_IMAGE = "hashicorp/vault:1.18.3"
 ISTIOD_IMAGE = "docker.io/istio/pilot:1.24.2"
-CONTAINER_ARG = (
-    "echo ${VAULT_CONFIG?} | base64 -d > /home/vault/config.json && vault agent -config=/home/vault/config.json"
-)
-SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
 STARTED = "2025-01-10T09:00:00Z"
 
 
@@ -188,87 +175,6 @@ def istiod_deployment(plan: ClusterPlan) -> JSON:
     }
 
 
-def agent_config(annotations: Mapping[str, str], *, init: bool) -> JSON:
-    """The agent config vault-k8s newConfig(init) builds from the annotations (the JSON behind VAULT_CONFIG)."""
-    volume_path = annotations.get("vault.hashicorp.com/secret-volume-path", "/vault/secrets")
-    prefix = "vault.hashicorp.com/agent-inject-secret-"
-    templates = []
-    for key in sorted(k for k in annotations if k.startswith(prefix)):
-        name = key[len(prefix) :].lower()
-        template: JSON = {
-            "destination": f"{volume_path}/{name}",
-            "contents": annotations.get(f"vault.hashicorp.com/agent-inject-template-{name}", ""),
-            "left_delimiter": "{{",
-            "right_delimiter": "}}",
-        }
-        perms = annotations.get(f"vault.hashicorp.com/agent-inject-perms-{name}")
-        if perms:
-            template["perms"] = perms
-        if annotations.get(f"vault.hashicorp.com/error-on-missing-key-{name}") == "true":
-            template["error_on_missing_key"] = True
-        templates.append(template)
-    config = {
-        "auto_auth": {
-            "method": {
-                "type": "kubernetes",
-                "mount_path": annotations.get("vault.hashicorp.com/auth-path", "auth/kubernetes"),
-                "config": {
-                    "role": annotations.get("vault.hashicorp.com/role", ""),
-                    "token_path": f"{SA_MOUNT}/token",
-                },
-            },
-            "sink": [{"type": "file", "config": {"path": "/home/vault/.vault-token"}}],
-        },
-        "exit_after_auth": init,
-        "pid_file": "/home/vault/.pid",
-        "vault": {"address": annotations.get("vault.hashicorp.com/service", VAULT_ADDRESS)},
-        "template": templates,
-        "template_config": {"exit_on_retry_failure": True},
-    }
-    return config
-
-
-def _vault_config_env(annotations: Mapping[str, str], *, init: bool) -> str:
-    """VAULT_CONFIG: base64 of the JSON, as container_env.go sets it."""
-    return base64.b64encode(json.dumps(agent_config(annotations, init=init), separators=(",", ":")).encode()).decode()
-
-
-def _agent_container(name: str, annotations: Mapping[str, str], *, init: bool) -> JSON:
-    volume_path = annotations.get("vault.hashicorp.com/secret-volume-path", "/vault/secrets")
-    uid = int(annotations.get("vault.hashicorp.com/agent-run-as-user", "100"))
-    return {
-        "name": name,
-        "image": AGENT_IMAGE,
-        "command": ["/bin/sh", "-ec"],
-        "args": [CONTAINER_ARG],
-        "env": [
-            {"name": "NAMESPACE", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "metadata.namespace"}}},
-            {"name": "HOST_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.hostIP"}}},
-            {"name": "POD_IP", "valueFrom": {"fieldRef": {"apiVersion": "v1", "fieldPath": "status.podIP"}}},
-            {"name": "VAULT_LOG_LEVEL", "value": "info"},
-            {"name": "VAULT_LOG_FORMAT", "value": "standard"},
-            {"name": "VAULT_CONFIG", "value": _vault_config_env(annotations, init=init)},
-        ],
-        "resources": {
-            "limits": {"cpu": "500m", "memory": "128Mi"},
-            "requests": {"cpu": "250m", "memory": "64Mi"},
-        },
-        "securityContext": {
-            "runAsUser": uid,
-            "runAsGroup": 1000,
-            "runAsNonRoot": uid != 0,
-            "readOnlyRootFilesystem": True,
-            "allowPrivilegeEscalation": False,
-            "capabilities": {"drop": ["ALL"]},
-        },
-        "volumeMounts": [
-            {"name": "kube-api-access-7x9tq", "mountPath": SA_MOUNT, "readOnly": True},
-            {"name": "home-init" if init else "home-sidecar", "mountPath": "/home/vault"},
-            {"name": "vault-secrets", "mountPath": volume_path},
-        ],
-    }
-
-
 def _running(name: str, image: str, *, ready: bool = True) -> JSON:
     return {
         "name": name,
@@ -340,105 +246,6 @@ def _pod_initializing(name: str, image: str) -> JSON:
     }
 
 
-def pod_from(deployment: JSON, *, injected: bool = True, init_failed: bool = False) -> JSON:
-    """The pod the ReplicaSet creates from the template, mutated by the injector when `injected`."""
-    template = copy.deepcopy(deployment["spec"]["template"])
-    meta = template["metadata"]
-    annotations: dict[str, str] = dict(meta.get("annotations") or {})
-    spec = template["spec"]
-    ns = deployment["metadata"]["namespace"]
-    spec.update(
-        {
-            "nodeName": "worker-1",
-            "restartPolicy": "Always",
-            "schedulerName": "default-scheduler",
-            "serviceAccount": spec.get("serviceAccountName", "default"),
-            "dnsPolicy": "ClusterFirst",
-        }
-    )
-    # The ServiceAccount admission plugin adds the API token volume to every container.
-    spec["volumes"].append(
-        {
-            "name": "kube-api-access-7x9tq",
-            "projected": {
-                "defaultMode": 420,
-                "sources": [
-                    {"serviceAccountToken": {"expirationSeconds": 3607, "path": "token"}},
-                    {"configMap": {"name": "kube-root-ca.crt", "items": [{"key": "ca.crt", "path": "ca.crt"}]}},
-                    {
-                        "downwardAPI": {
-                            "items": [{"path": "namespace", "fieldRef": {"fieldPath": "metadata.namespace"}}]
-                        }
-                    },
-                ],
-            },
-        }
-    )
-    for container in spec["containers"]:
-        container.setdefault("volumeMounts", []).append(
-            {"name": "kube-api-access-7x9tq", "mountPath": SA_MOUNT, "readOnly": True}
-        )
-    discovery = spec["containers"][0]
-    pre_populate_only = annotations.get("vault.hashicorp.com/agent-pre-populate-only") == "true"
-    status: JSON = {
-        "phase": "Running",
-        "hostIP": "10.0.0.11",
-        "podIP": "10.244.1.17",
-        "startTime": STARTED,
-        "qosClass": "Burstable",
-        "conditions": [
-            {"type": "Initialized", "status": "True"},
-            {"type": "Ready", "status": "True"},
-            {"type": "ContainersReady", "status": "True"},
-            {"type": "PodScheduled", "status": "True"},
-        ],
-        "containerStatuses": [_running("discovery", ISTIOD_IMAGE)],
-    }
-    if injected:
-        annotations.setdefault("vault.hashicorp.com/service", VAULT_ADDRESS)
-        annotations.setdefault("vault.hashicorp.com/secret-volume-path", "/vault/secrets")
-        annotations.setdefault("vault.hashicorp.com/agent-inject-containers", "discovery")
-        annotations["vault.hashicorp.com/agent-inject-status"] = "injected"
-        volume_path = annotations["vault.hashicorp.com/secret-volume-path"]
-        discovery["volumeMounts"].append({"name": "vault-secrets", "mountPath": volume_path})
-        spec["volumes"] += [
-            {"name": "home-init", "emptyDir": {"medium": "Memory"}},
-            {"name": "vault-secrets", "emptyDir": {"medium": "Memory"}},
-        ]
-        spec["initContainers"] = [_agent_container("vault-agent-init", annotations, init=True)]
-        status["initContainerStatuses"] = [_completed("vault-agent-init")]
-        if not pre_populate_only:
-            spec["volumes"].append({"name": "home-sidecar", "emptyDir": {"medium": "Memory"}})
-            spec["containers"].append(_agent_container("vault-agent", annotations, init=False))
-            status["containerStatuses"].append(_running("vault-agent", AGENT_IMAGE))
-        if init_failed:
-            status["phase"] = "Pending"
-            status["conditions"][0]["status"] = "False"
-            status["conditions"][1]["status"] = "False"
-            status["initContainerStatuses"] = [_crash_looping("vault-agent-init")]
-            status["containerStatuses"] = [_pod_initializing(c["name"], c["image"]) for c in spec["containers"]]
-    meta.update(
-        {
-            "name": POD,
-            "generateName": f"{REPLICA_SET}-",
-            "namespace": ns,
-            "annotations": annotations,
-            "ownerReferences": [
-                {
-                    "apiVersion": "apps/v1",
-                    "kind": "ReplicaSet",
-                    "name": REPLICA_SET,
-                    "uid": "0b7c6f0e-2f4d-4c55-9a61-3c0f4f6d1a2b",
-                    "controller": True,
-                    "blockOwnerDeletion": True,
-                }
-            ],
-        }
-    )
-    meta["labels"]["pod-template-hash"] = "5b8c7d9f4"
-    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec, "status": status}
-
-
 # ---------------------------------------------------------------------- logs
 
 
@@ -458,6 +265,7 @@ def istiod_log(release: str, *, plugged_in: bool, ca_dir: str = "/vault/secrets"
             "1.10": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
             "1.13": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
             "1.17": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
+            "1.20": f"Use plugged-in cert at {ca_dir}/ca-key.pem",
             "1.21": f"DNS certs use plugged-in cert at {ca_dir}/ca-key.pem",
         }.get(release, f"Use root cert from {ca_dir}/root-cert.pem")
     else:
@@ -471,10 +279,55 @@ def istiod_log(release: str, *, plugged_in: bool, ca_dir: str = "/vault/secrets"
             "1.20": f"Use istio-generated cacerts at {ca_dir}/ca-key.pem or istio-ca-secret",
         }.get(release, "Use roots from istio-ca-secret")
     lines.append(stamp.format(4, "info", follow))
+    if plugged_in and watches_ca_files(release):
+        # istio_ca.go addCACertsFileWatcher, right after the plugged-in CA is loaded (initCACertsWatcher).
+        lines.append(stamp.format(5, "info", f"Added cacerts files watcher at {ca_dir}"))
     lines += [
         "2025-01-10T09:00:02.500000Z\tinfo\tserver\tstarting HTTP service at [::]:8080",
         "2025-01-10T09:00:02.600000Z\tinfo\tads\tAll caches have been synced up in 1.6s, marking server ready",
     ]
+    return "\n".join(lines) + "\n"
+
+
+def watches_ca_files(release: str, *, auto_reload: bool = False) -> bool:
+    """Whether istiod watches ROOT_CA_DIR: 1.19+ always, 1.12-1.18 with AUTO_RELOAD_PLUGIN_CERTS=true, never
+    before 1.12 (istio_ca.go initCACertsWatcher and its caller, features/pilot.go AutoReloadPluginCerts)."""
+    minor = int(release.split(".")[1])
+    return minor >= 19 or (minor >= 12 and auto_reload)
+
+
+# What istiod's handleEvent (pilot/pkg/bootstrap/istio_ca.go) logs after the CA files change, by outcome.
+RELOAD_OUTCOMES = ("reloaded", "new-root", "multiroot-off", "root-refused", "bad-files", "in-progress")
+
+
+def istiod_reload_log(release: str, outcome: str, *, stamp: str = "2025-02-10T09:00:00") -> str:
+    """The lines istiod appends when a file in its watched CA directory changes, in `release`'s wording:
+    "Update Istiod cacerts", then the outcome (1.12-1.19 log the refused root at info, 1.20+ at warn; the
+    multi-root lines exist since 1.20). `stamp` dates the event (long after start-up)."""
+    minor = int(release.split(".")[1])
+    root_refused_level = "warn" if minor >= 20 else "info"
+    follow = {
+        "reloaded": [
+            ("info", "Istiod has detected the newly added intermediate CA and updated its key and certs accordingly"),
+            ("info", "Istiod certificates are reloaded"),
+        ],
+        "new-root": [
+            ("info", "Updating new ROOT-CA"),
+            ("info", "Istiod has detected the newly added intermediate CA and updated its key and certs accordingly"),
+        ],
+        "multiroot-off": [("warn", "Multi root is disabled, updating new ROOT-CA not supported")],
+        "root-refused": [(root_refused_level, "Updating new ROOT-CA not supported")],
+        "bad-files": [
+            (
+                "error",
+                "Failed to update new Plug-in CA certs: the cert does not match the key: "
+                "tls: private key does not match public key",
+            )
+        ],
+        "in-progress": [],
+    }[outcome]
+    lines = [f"{stamp}.000000Z\tinfo\tUpdate Istiod cacerts"]
+    lines += [f"{stamp}.{i + 1:06d}Z\t{level}\t{text}" for i, (level, text) in enumerate(follow)]
     return "\n".join(lines) + "\n"
 
 
@@ -492,20 +345,6 @@ AGENT_BANNER = """==> Vault Agent started! Log data will stream in below:
 2025-01-10T09:00:00.411Z [INFO]  agent.auth.handler: starting auth handler
 2025-01-10T09:00:00.411Z [INFO]  agent.auth.handler: authenticating
 """
-
-
-def agent_log_success(ca_dir: str = "/vault/secrets") -> str:
-    rendered = "".join(
-        f'2025-01-10T09:00:00.53{i}Z [INFO]  agent: (runner) rendered "(dynamic)" => "{ca_dir}/{name}"\n'
-        for i, name in enumerate(("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"))
-    )
-    return (
-        AGENT_BANNER
-        + "2025-01-10T09:00:00.520Z [INFO]  agent.auth.handler: authentication successful, sending token to sinks\n"
-        + "2025-01-10T09:00:00.521Z [INFO]  agent.template.server: template server received new token\n"
-        + rendered
-        + "2025-01-10T09:00:00.540Z [INFO]  agent: (runner) stopping\n"
-    )
 
 
 def agent_log_permission_denied(path: str, address: str = VAULT_ADDRESS) -> str:
@@ -538,34 +377,3 @@ def agent_log_login_refused(message: str, address: str = VAULT_ADDRESS, auth_pat
         f"2025-01-10T09:00:0{i}.900Z [INFO]  agent.auth.handler: authenticating\n"
         for i in range(1, 4)
     )
-
-
-# ---------------------------------------------------------------------- a whole healthy cluster
-
-
-def healthy(stub: KubeStub, plan: ClusterPlan, root_pem: bytes, *, release: str = "1.24") -> JSON:
-    """Seed a healthy cluster for `plan`; returns the Deployment so scenarios can derive a changed pod."""
-    istiod = plan.config.istiod
-    deployment = istiod_deployment(plan)
-    stub.add(
-        namespace("kube-system"),
-        namespace(istiod.namespace, {"topology.istio.io/network": "network1"}),
-        namespace(WORKLOAD_NAMESPACE, {"istio-injection": "enabled"}),
-        namespace("vault"),
-        service_account(istiod.service_account, istiod.namespace),
-        service_account("default", istiod.namespace),
-        deployment,
-        pod_from(deployment),
-        injector_webhook("Fail"),
-        root_config_map(istiod.namespace, root_pem),
-        root_config_map(WORKLOAD_NAMESPACE, root_pem),
-    )
-    set_logs(stub, plan, release=release, plugged_in=True)
-    return deployment
-
-
-def set_logs(stub: KubeStub, plan: ClusterPlan, *, release: str = "1.24", plugged_in: bool = True) -> None:
-    ns, ca_dir = plan.config.istiod.namespace, plan.config.istiod.ca_dir
-    stub.set_log(ns, POD, "discovery", istiod_log(release, plugged_in=plugged_in, ca_dir=ca_dir))
-    stub.set_log(ns, POD, "vault-agent-init", agent_log_success(ca_dir))
-    stub.set_log(ns, POD, "vault-agent", agent_log_success(ca_dir))

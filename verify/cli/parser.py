@@ -134,7 +134,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _plan_rotation(args: argparse.Namespace) -> int:
     """`plan-rotation` (imported when it runs: it reads certificates with cryptography at import)."""
     if getattr(args, "root", False):
-        from istio_vault_ca.verify.root_rotation import root_command
+        from istio_vault_ca.verify.root_rotation_cli import root_command
 
         return root_command(args)
     from istio_vault_ca.verify.rotation import plan_command
@@ -427,6 +427,26 @@ def build_parser() -> argparse.ArgumentParser:
         "--confirm-bundle",
         metavar="DIR",
         help="with --root: confirm phase (b) when DIR/root-cert.pem holds exactly the trust bundle's roots",
+    )
+    rotation.add_argument(
+        "--confirm-bundle-from-cluster",
+        metavar="NAMESPACE",
+        help="with --root: confirm phase (b) when the istio-ca-root-cert ConfigMap in NAMESPACE (read with "
+        "--kubeconfig/--context) holds exactly the trust bundle's roots",
+    )
+    rotation.add_argument("--kubeconfig", metavar="FILE", help="with --confirm-bundle-from-cluster: kubeconfig file")
+    rotation.add_argument("--context", metavar="NAME", help="with --confirm-bundle-from-cluster: kubeconfig context")
+    rotation.add_argument(
+        "--workload-cert-ttl",
+        default="24h",
+        metavar="DURATION",
+        help="with --root: the longest workload certificate lifetime in the mesh; phase (d) waits this long after "
+        "every intermediate was re-issued (default: 24h, Istio's default)",
+    )
+    rotation.add_argument(
+        "--skip-ttl-wait",
+        action="store_true",
+        help="with --root: render phase (d) before that wait is over (every workload already has a new certificate)",
     )
     rotation.set_defaults(handler=_plan_rotation)
 

@@ -23,6 +23,8 @@ CONNECT_TIMEOUT = 5.0
 READ_TIMEOUT = 20.0
 # istiod logs which CA it loaded at start-up: read the head of the log, never the whole (possibly huge) file.
 LOG_HEAD_BYTES = 4 * 1024 * 1024
+# When the head was cut, the lines read from the end of istiod's log (a CA reload is logged long after start-up).
+LOG_TAIL_LINES = 20_000
 # The largest answer we buffer (README "Limits"): above the log head and far above any list the checks make
 # (pods of one deployment, namespaces, webhook configurations). Beyond it, or still arriving after BODY_DEADLINE
 # (READ_TIMEOUT bounds each read, not their sum), the answer is refused with exit 3. We ask for uncompressed
@@ -84,14 +86,25 @@ class Kube:
 
         return self._list(MutatingWebhookConfiguration, None, None)
 
-    def log(self, namespace: str, pod: str, container: str, *, limit_bytes: int = LOG_HEAD_BYTES) -> str:
+    def log(
+        self,
+        namespace: str,
+        pod: str,
+        container: str,
+        *,
+        limit_bytes: int = LOG_HEAD_BYTES,
+        tail_lines: int | None = None,
+    ) -> str:
         """The head of one container's log (`limitBytes` keeps the start-up lines, which is where istiod
-        says which CA it loaded). lightkube's `Client.log` has no `limitBytes`, hence the lower-level call.
+        says which CA it loaded), or with `tail_lines` its last lines (the kubelet cuts the tail, then the bytes).
+        lightkube's `Client.log` has no `limitBytes`, hence the lower-level call.
         """
         from lightkube import ApiError
         from lightkube.core.internal_resources import core_v1  # type: ignore[attr-defined]
 
-        params = {"container": container, "limitBytes": limit_bytes}
+        params: dict[str, int | str] = {"container": container, "limitBytes": limit_bytes}
+        if tail_lines is not None:
+            params["tailLines"] = tail_lines
         generic = self._client._client
         what = f"read the log of {namespace}/{pod} container {container}"
         try:

@@ -1,7 +1,8 @@
 """istiod's own account of its CA: the log line saying which CA it loaded, in every release's wording.
 
 istiod does not fail when the files are missing; it logs a self-signed fallback and carries on, so its log is the
-one place that says whether the Vault intermediate is really in use.
+one place that says whether the Vault intermediate is really in use. Likewise when the files change later (a renewed
+intermediate, a root rotation's bundle): istiod keeps its old CA if it refuses them, and only its log says so.
 """
 
 from __future__ import annotations
@@ -126,3 +127,123 @@ def ca_source(text: str) -> str:
     if _first(PLUGGED_IN, text):
         return "plugged"
     return "unknown"
+
+
+# istiod's reload of the CA files, read from istio/istio pilot/pkg/bootstrap/istio_ca.go `handleEvent` (run by
+# `handleCACertsFileWatch` 100 ms after an fsnotify write/create in the watched directory) at the tags 1.12.0,
+# 1.13.0, 1.14.0, 1.16.0, 1.18.0, 1.19.0, 1.20.0 ... 1.30.0 and release-1.31. The watcher
+# (`addCACertsFileWatcher`, "Added cacerts files watcher at DIR") exists since 1.12; 1.12-1.18 start it only
+# with AUTO_RELOAD_PLUGIN_CERTS=true (features/pilot.go AutoReloadPluginCerts, removed in 1.19 where it always
+# runs); 1.10 and 1.11 have none (a changed file needs an istiod restart).
+_RELOAD_START = re.compile(r"Update Istiod cacerts")
+_WATCHING = re.compile(r"Added cacerts files watcher at\s*" + _PATH)
+_RELOADED = re.compile(r"Istiod has detected the newly added intermediate CA and updated its key and certs accordingly")
+_NEW_ROOT = re.compile(r"Updating new ROOT-CA(?! not supported)")
+# 1.20+: root-cert.pem differs from the loaded bundle and ISTIO_MULTIROOT_MESH is not true.
+_MULTIROOT_OFF = re.compile(r"Multi root is disabled, updating new ROOT-CA not supported")
+# 1.12-1.19 (info): a changed root is never reloaded. 1.20+ (warn): multi-root on, but neither bundle holds the
+# other (1.20-1.29 `bytes.Contains`; 1.30+ `pemBundleHasSubsetRelation`, certificate by certificate).
+_ROOT_REFUSED = re.compile(r"Updating new ROOT-CA not supported")
+_RELOAD_FAILED = (
+    re.compile(r"Failed to update new Plug-in CA certs[^\n]*"),
+    re.compile(r"Failed generating plugged-in istiod key cert[^\n]*"),
+    re.compile(r"unable to determine signing file format[^\n]*"),
+    re.compile(r"failed reading root-cert\.pem[^\n]*"),
+)
+_RESTART = "kubectl -n {ns} rollout restart deployment/{deployment}"
+
+
+@check("cluster.istiod-ca-reload", tier=Tier.ISTIOD_REFUSES, needs=("pod",))
+def istiod_ca_reload(view: PodView) -> CheckResult:
+    """Whether istiod took in CA files that changed after it started (a renewed intermediate, a root bundle),
+    as its log says in each release's wording; a refused reload leaves istiod signing with the old CA."""
+    pod, plan = view.pod, view.plan
+    check_id = "cluster.istiod-ca-reload"
+    head, latest = pod.logs.get(DISCOVERY), pod.latest(DISCOVERY)
+    if head is None or latest is None:
+        return skipped(check_id, pod.target, "discovery has not started, so it has loaded no CA yet")
+    if head.text is None or latest.text is None:
+        problem = head.problem if head.text is None else latest.problem
+        command = f"kubectl -n {pod.namespace} logs {pod.name} -c {DISCOVERY}"
+        return errored(check_id, pod.target, f"cannot read discovery's log: {problem}", command)
+    restart = _RESTART.format(ns=pod.namespace, deployment=plan.config.istiod.deployment)
+    text = latest.text
+    starts = list(_RELOAD_START.finditer(text))
+    if not starts:
+        since = "in the last lines of its log" if DISCOVERY in pod.recent else "since it started"
+        return _no_reload(check_id, pod.target, head.text, restart, since)
+    event = text[starts[-1].start() :]
+    where = starts[-1].start()
+    refused = _MULTIROOT_OFF.search(event)
+    if refused:
+        return failed(
+            check_id,
+            pod.target,
+            "istiod ignored a changed root-cert.pem: ISTIO_MULTIROOT_MESH is not true, so it keeps the root "
+            f"bundle it loaded at start (log: {evidence(text, where + refused.start())})",
+            "set ISTIO_MULTIROOT_MESH=true on istiod (read at start) and restart it: " + restart,
+        )
+    refused = _ROOT_REFUSED.search(event)
+    if refused:
+        return failed(
+            check_id,
+            pod.target,
+            "istiod refused a changed root-cert.pem and keeps its old CA (log: "
+            f"{evidence(text, where + refused.start())}): 1.12-1.19 never reload a new root; 1.20+ do only with "
+            "ISTIO_MULTIROOT_MESH=true and a new bundle that holds the old one (or the old the new)",
+            "deliver a trust bundle holding the old and the new root first (plan-rotation --root, phase b), or "
+            "restart istiod to load the new files: " + restart,
+        )
+    broken = _first_failure(event)
+    if broken is not None:
+        return failed(
+            check_id,
+            pod.target,
+            "istiod could not reload the changed CA files and keeps its old CA "
+            f"(log: {evidence(text, where + broken)})",
+            "the four files must belong together (see pod.ca-files-present and the chain.* checks); istiod "
+            "retries on the next change, or restart it: " + restart,
+        )
+    reloaded = _RELOADED.search(event)
+    if reloaded:
+        root = " and a new root bundle" if _NEW_ROOT.search(event) else ""
+        return passed(
+            check_id,
+            pod.target,
+            f"istiod reloaded the changed CA files{root} without a restart "
+            f"(log: {evidence(text, where + reloaded.start())})",
+        )
+    return warned(
+        check_id,
+        pod.target,
+        f"istiod saw the CA files change but logged no outcome yet (log: {evidence(text, where)})",
+        f"kubectl -n {pod.namespace} logs {pod.name} -c {DISCOVERY} --tail=50",
+    )
+
+
+def _first_failure(event: str) -> int | None:
+    found = [m.start() for m in (pattern.search(event) for pattern in _RELOAD_FAILED) if m]
+    return min(found) if found else None
+
+
+def _no_reload(check_id: str, target: str, head: str, restart: str, since: str) -> CheckResult:
+    """No reload in the log: say whether istiod would reload at all."""
+    if not any(s.pattern.search(head) for s in PLUGGED_IN):
+        return skipped(check_id, target, "istiod did not load a plugged-in CA (see cluster.istiod-ca-log)")
+    watching = _WATCHING.search(head)
+    if watching is None:
+        return warned(
+            check_id,
+            target,
+            "istiod does not watch its CA files (no 'Added cacerts files watcher' line at start-up): 1.12-1.18 "
+            "do only with AUTO_RELOAD_PLUGIN_CERTS=true, 1.10-1.11 never; a renewed intermediate is taken in only "
+            "when istiod restarts",
+            "set AUTO_RELOAD_PLUGIN_CERTS=true on istiod (1.12-1.18) or upgrade, else restart it after each "
+            "renewal: " + restart,
+        )
+    return passed(
+        check_id,
+        target,
+        f"istiod watches {watching.group('path')} and has logged no CA file change {since} "
+        f"(log: {evidence(head, watching.start())})",
+    )

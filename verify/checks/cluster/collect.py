@@ -38,7 +38,7 @@ def collect(kube: Kube, plan: ClusterPlan) -> ClusterState:
     if deployment is not None:
         selector = dig(deployment, "spec", "selector", "matchLabels") or {}
         listed = [pod for pod in kube.pods(namespace, selector) if _live(pod)]
-        pods = tuple(PodState(pod, _pod_logs(kube, pod)) for pod in sorted(listed, key=_pod_name))
+        pods = tuple(_pod_state(kube, pod) for pod in sorted(listed, key=_pod_name))
     config_maps, workload_problem = _root_config_maps(kube, namespace)
     return ClusterState(
         namespace=namespace,
@@ -62,6 +62,27 @@ def _live(pod: JSON) -> bool:
         "Succeeded",
         "Failed",
     )
+
+
+def _pod_state(kube: Kube, pod: JSON) -> PodState:
+    logs = _pod_logs(kube, pod)
+    return PodState(pod, logs, _recent_logs(kube, pod, logs))
+
+
+def _recent_logs(kube: Kube, pod: JSON, heads: dict[str, LogRead]) -> dict[str, LogRead]:
+    """discovery's last lines, read only when its head was cut at the read limit (else the head is the whole
+    log): a CA reload is logged whenever the files change, long after the start-up lines."""
+    from istio_vault_ca.generator.errors import LogUnavailable
+    from istio_vault_ca.verify.clients.kube import LOG_HEAD_BYTES, LOG_TAIL_LINES
+
+    head = heads.get(DISCOVERY)
+    if head is None or head.text is None or len(head.text.encode()) < LOG_HEAD_BYTES:
+        return {}
+    try:
+        tail = kube.log(_namespace_of(pod), _pod_name(pod), DISCOVERY, tail_lines=LOG_TAIL_LINES)
+    except LogUnavailable as error:
+        return {DISCOVERY: LogRead(None, str(error))}
+    return {DISCOVERY: LogRead(tail)}
 
 
 def _pod_logs(kube: Kube, pod: JSON) -> dict[str, LogRead]:

@@ -48,6 +48,13 @@ class LogRead:
 class PodState:
     obj: JSON
     logs: Mapping[str, LogRead] = field(default_factory=dict)
+    # The tail of a container's log when its head (`logs`) was cut at the read limit; absent when the head is
+    # the whole log. What istiod logged since it started (a CA reload) is at the end.
+    recent: Mapping[str, LogRead] = field(default_factory=dict)
+
+    def latest(self, container: str) -> LogRead | None:
+        """The end of the container's log: its tail when the head was cut, else the (whole) head."""
+        return self.recent.get(container) or self.logs.get(container)
 
     @property
     def name(self) -> str:

@@ -194,12 +194,27 @@ def policy_text(state: ClusterVaultState) -> CheckResult:
     rendered = state.rendered.get(cluster.name, "")
     if normalise_hcl(text) == normalise_hcl(rendered):
         return passed(check_id, path, f"policy {name!r} is the rendered policy.hcl")
+    if cluster.config.root.mode == "vault" and normalise_hcl(text) == normalise_hcl(_rotation_policy(cluster)):
+        return passed(
+            check_id,
+            path,
+            f"policy {name!r} is the root rotation's policy (plan-rotation --root phase (b): it also reads the "
+            "trust bundle)",
+        )
     return failed(
         check_id,
         path,
         f"policy {name!r} differs from the rendered policy.hcl: {describe_policy_drift(text, rendered)}",
         "re-run vault/06-policy.sh (or render again if the config changed)",
     )
+
+
+def _rotation_policy(cluster: ClusterPlan) -> str:
+    """policy.hcl as `plan-rotation --root` renders it from phase (b) on (root-cert.pem from the trust bundle)."""
+    from istio_vault_ca.generator.render.root_rotation import bundle_plan
+    from istio_vault_ca.generator.render.templating import render_template
+
+    return render_template("policy.hcl.j2", p=bundle_plan(cluster))
 
 
 @check("vault.policy-grants-read", tier=Tier.SETUP, needs=("cluster",))

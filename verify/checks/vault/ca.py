@@ -7,6 +7,7 @@ Each check reads the API paths named in its target through the state's cached `V
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -225,6 +226,9 @@ def intermediate_issuer(state: ClusterVaultState) -> CheckResult:
     if root is None:
         return skipped(check_id, int_path, f"no root at {root_path} to compare with")
     if not issued_by(intermediate, root):
+        rotation = _rotation_root(state, root, lambda candidate: issued_by(intermediate, candidate))
+        if rotation:
+            return passed(check_id, int_path, f"{int_path} ({cn(intermediate)}) is signed by {rotation}")
         return failed(
             check_id,
             int_path,
@@ -232,6 +236,39 @@ def intermediate_issuer(state: ClusterVaultState) -> CheckResult:
             "re-sign the intermediate with the configured root (vault/04-intermediate-pki.sh after a rotation)",
         )
     return passed(check_id, int_path, f"{int_path} ({cn(intermediate)}) is signed by {root_path}")
+
+
+def _rotation_root(
+    state: ClusterVaultState, root: x509.Certificate, matches: Callable[[x509.Certificate], bool]
+) -> str:
+    """During a root rotation (`plan-rotation --root`, phases (c) to (d)) the intermediate is re-issued under the new
+    root while the root mount's default is still the old one: accepted when the trust bundle in KV holds both the
+    root mount's root and the one that `matches`. Returns how to name it, '' when that is not the case."""
+    from istio_vault_ca.generator.config.plan import TRUST_BUNDLE_FIELD
+    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
+
+    cluster = state.cluster
+    if cluster.config.root.mode != "vault":
+        return ""
+    try:
+        value: object = state.data(cluster.trust_bundle_path) or {}
+    except (VaultApiError, VaultUnavailable):  # a token not allowed to read it: no rotation to recognise
+        return ""
+    for key in cluster.kv.data_keys(TRUST_BUNDLE_FIELD):
+        value = value.get(key) if isinstance(value, dict) else None
+    if not isinstance(value, str) or "BEGIN CERTIFICATE" not in value:
+        return ""
+    try:
+        bundle = x509.load_pem_x509_certificates(value.encode())
+    except ValueError:
+        return ""
+    signer = next((candidate for candidate in bundle if candidate != root and matches(candidate)), None)
+    if root not in bundle or signer is None:
+        return ""
+    return (
+        f"the new root {cn(signer)} of the trust bundle at {cluster.trust_bundle_path} (a root rotation: the bundle "
+        "holds it and the root mount's default)"
+    )
 
 
 @check("vault.intermediate-chain", tier=Tier.SETUP, needs=("cluster",))
@@ -250,6 +287,8 @@ def intermediate_chain(state: ClusterVaultState) -> CheckResult:
         return failed(check_id, chain_path, f"{chain_path} is empty", hint)
     if intermediate is not None and chain[0] != intermediate:
         return failed(check_id, chain_path, f"{chain_path} starts with {cn(chain[0])}, not {int_path}", hint)
+    if root is not None and chain[-1] != root and (rotation := _rotation_root(state, root, chain[-1].__eq__)):
+        return passed(check_id, chain_path, f"{chain_path} is the intermediate then {rotation} ({len(chain)} certs)")
     if root is None or chain[-1] != root:
         return failed(
             check_id,

@@ -56,7 +56,7 @@ def _pod_with_log(text: str) -> PodState:
 # ---------------------------------------------------------------------- istiod's log
 
 
-@pytest.mark.parametrize("release", ["1.10", "1.13", "1.17", "1.21", "1.24"])
+@pytest.mark.parametrize("release", ["1.10", "1.13", "1.17", "1.20", "1.21", "1.24"])
 def test_plugged_in_ca_passes_in_every_release_wording(release: str, cluster_plan: ClusterPlan) -> None:
     result = istiod_ca_log(_on_pod(_pod_with_log(seed.istiod_log(release, plugged_in=True)), cluster_plan))
     assert result.status is Status.PASS

@@ -1,0 +1,365 @@
+"""istiod on the e2e API server, as the scenario tests set it up: the objects, the Pods, their status and logs.
+
+What is real: the API server (storage, admission, RBAC, the ``pods/log`` proxy), kube-controller-manager (the
+Deployment's ReplicaSet and Pods), the vault-k8s injector mutating each Pod. What is stood in, since there is no
+kubelet:
+
+- each Pod's status is patched through the ``pods/status`` subresource, as a kubelet would report it (Running
+  with ``vault-agent-init`` Completed, or ``vault-agent-init`` in CrashLoopBackOff with the app containers
+  PodInitializing);
+- each Pod is bound (``binding`` subresource, as kube-scheduler does) to the Node of ``tests/e2e/kubelet_logs.py``,
+  whose log endpoint serves the text the scenario sets: istiod's start-up lines in a release's wording
+  (``tests.kube_stub.seed.istiod_log``) or the log of a real ``bao agent`` run;
+- files inside the Pod are read through the kubectl stand-in (``tests/kube_stub/kubectl_standin.py``):
+  ``kubectl exec`` needs the kubelet's streaming server (SPDY/WebSocket to the container runtime), which is not
+  stood in.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import time
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from istio_vault_ca.generator.config.plan import ClusterPlan
+from istio_vault_ca.verify.cli.parser import main
+from tests.e2e import vault_injector as injector
+from tests.e2e.cluster import Cluster
+from tests.e2e.kubelet_logs import KubeletLogs
+from tests.kube_stub import seed
+from tests.pki_factory import good_bundle
+
+REPO = Path(__file__).resolve().parents[2]
+STARTER = REPO / "generator" / "config" / "starter.yaml"
+CONFIG = "istio-vault-ca.yaml"
+FILES = ("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem")
+WAIT = 60.0
+JSON = dict[str, Any]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def config_text(namespace: str) -> str:
+    """The starter config, istiod in ``namespace`` (the cluster is shared by the session), 2048-bit keys."""
+    text = STARTER.read_text(encoding="utf-8").replace("namespace: istio-system", f"namespace: {namespace}")
+    return text.replace("key_bits: 4096", "key_bits: 2048")
+
+
+def bundle_values() -> dict[str, bytes]:
+    """Four CA files made now (not from Vault): for scenarios that do not run Vault."""
+    bundle = good_bundle()
+    values = {
+        "ca-cert.pem": bundle.ca_cert,
+        "ca-key.pem": bundle.ca_key,
+        "cert-chain.pem": bundle.cert_chain,
+        "root-cert.pem": bundle.root_cert,
+    }
+    return {name: value for name, value in values.items() if value is not None}
+
+
+def write_agent_files(directory: Path, values: Mapping[str, bytes], key_mode: int = 0o400) -> Path:
+    """As the agent writes them: consul-template's default 0644, and agent-inject-perms for the key."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for name, data in values.items():
+        path = directory / name
+        path.write_bytes(data)
+        path.chmod(key_mode if name == "ca-key.pem" else 0o644)
+    return directory
+
+
+@dataclass
+class Standin:
+    """The kubectl stand-in on PATH: its call log, and the local directory playing the Pod's ca_dir."""
+
+    log: Path
+    files: Path
+
+    def calls(self) -> list[list[str]]:
+        if not self.log.exists():
+            return []
+        return [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
+
+
+def install_kubectl_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, plan: ClusterPlan, files: Path) -> Standin:
+    """kubectl = the stand-in, first on PATH (exec needs a kubelet); the Pod's ca_dir maps to ``files``."""
+    bin_dir = tmp_path / "standin-bin"
+    bin_dir.mkdir(exist_ok=True)
+    launcher = bin_dir / "kubectl"
+    script = REPO / "tests" / "kube_stub" / "kubectl_standin.py"
+    launcher.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{script}" "$@"\n', encoding="utf-8")
+    launcher.chmod(0o755)
+    log = tmp_path / "kubectl-calls.jsonl"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("KUBECTL_STANDIN_LOG", str(log))
+    monkeypatch.setenv("KUBECTL_STANDIN_MAP", f"{plan.config.istiod.ca_dir}={files}")
+    monkeypatch.setenv("KUBECTL_STANDIN_OWNER", str(plan.config.istiod.agent.run_as_user))
+    return Standin(log, files)
+
+
+def wait_for(probe: Any, what: str) -> Any:
+    deadline = time.monotonic() + WAIT
+    while time.monotonic() < deadline:
+        value = probe()
+        if value:
+            return value
+        time.sleep(0.3)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def kubectl_json(kubeconfig: Path, *args: str) -> Any:
+    reply = injector.kubectl(kubeconfig, *args, "-o", "json")
+    assert reply.returncode == 0, reply.stderr
+    return json.loads(reply.stdout)
+
+
+# ---------------------------------------------------------------------- objects
+
+
+def workload_namespace(kube_cluster: Cluster, name: str, root_pem: bytes) -> None:
+    """A namespace labelled istio-injection=enabled holding istiod's root ConfigMap (as istiod's namespace
+    controller writes it); tests remove the label when done, so the next test samples its own."""
+    injector.apply(
+        kube_cluster.kubeconfig,
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"istio-injection": "enabled"}}},
+        seed.root_config_map(name, root_pem),
+    )
+
+
+def unlabel_workload_namespace(kube_cluster: Cluster, name: str) -> None:
+    injector.kubectl(kube_cluster.kubeconfig, "label", "namespace", name, "istio-injection-")
+
+
+def deploy_istiod(
+    kube_cluster: Cluster,
+    webhook: injector.Webhook,
+    plan: ClusterPlan,
+    root_pem: bytes,
+    *,
+    failure_policy: str | None = "Fail",
+    annotations: Mapping[str, str] | None = None,
+    drop_annotations: Sequence[str] = (),
+    service_account: str | None = None,
+    replicas: int = 1,
+) -> list[JSON]:
+    """Namespace, service account(s), istiod's root ConfigMap, the webhook (unless None) and istiod's Deployment
+    (the istio-discovery chart's shape with the rendered annotations, ``seed.istiod_deployment``); returns the
+    Pods kube-controller-manager made and the injector mutated, sorted by name, not yet bound or running."""
+    kubeconfig = kube_cluster.kubeconfig
+    istiod = plan.config.istiod
+    ns = istiod.namespace
+    objects: list[JSON] = [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": ns, "labels": {injector.NAMESPACE_LABEL: "enabled"}},
+        },
+        seed.service_account(istiod.service_account, ns),
+        seed.root_config_map(ns, root_pem),
+    ]
+    if service_account:
+        objects.append(seed.service_account(service_account, ns))
+    if failure_policy is not None:
+        objects.append(webhook.configuration(failure_policy))
+    injector.apply(kubeconfig, *objects)
+    if failure_policy is not None:  # the API server loads a new webhook configuration asynchronously
+        probe = injector.istiod_pod(
+            "probe",
+            ns,
+            {"vault.hashicorp.com/agent-inject": "true", "vault.hashicorp.com/role": "r"},
+            {},
+            service_account=istiod.service_account,
+        )
+        wait_for(lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout, "the webhook")
+    deployment = seed.istiod_deployment(plan)
+    deployment["spec"]["replicas"] = replicas
+    template = deployment["spec"]["template"]
+    template["metadata"]["annotations"].update(annotations or {})
+    for name in drop_annotations:
+        del template["metadata"]["annotations"][name]
+    if service_account:
+        template["spec"]["serviceAccountName"] = service_account
+    injector.apply(kubeconfig, deployment)
+
+    def pods() -> list[JSON]:
+        reply = injector.kubectl(kubeconfig, "get", "pods", "-n", ns, "-l", "istio=pilot", "-o", "json")
+        items = list(json.loads(reply.stdout)["items"]) if reply.returncode == 0 else []
+        return items if len(items) == replicas else []
+
+    found: list[JSON] = wait_for(pods, f"istiod's {replicas} Pod(s)")
+    return sorted(found, key=lambda pod: str(pod["metadata"]["name"]))
+
+
+def running_status(pod: JSON) -> JSON:
+    """A kubelet's report of a started istiod: vault-agent-init Completed, every container running and ready."""
+    return {
+        "phase": "Running",
+        "hostIP": "127.0.0.1",
+        "conditions": [
+            {"type": "Initialized", "status": "True"},
+            {"type": "Ready", "status": "True"},
+            {"type": "ContainersReady", "status": "True"},
+            {"type": "PodScheduled", "status": "True"},
+        ],
+        "initContainerStatuses": [seed._completed(c["name"]) for c in pod["spec"].get("initContainers") or []],
+        "containerStatuses": [seed._running(c["name"], c["image"]) for c in pod["spec"]["containers"]],
+    }
+
+
+def init_failed_status(pod: JSON) -> JSON:
+    """A kubelet's report of an agent that keeps failing: vault-agent-init in CrashLoopBackOff (last exit 1,
+    4 restarts), the app containers waiting in PodInitializing."""
+    return {
+        "phase": "Pending",
+        "hostIP": "127.0.0.1",
+        "conditions": [
+            {"type": "Initialized", "status": "False", "reason": "ContainersNotInitialized"},
+            {"type": "Ready", "status": "False", "reason": "ContainersNotReady"},
+            {"type": "ContainersReady", "status": "False", "reason": "ContainersNotReady"},
+            {"type": "PodScheduled", "status": "True"},
+        ],
+        "initContainerStatuses": [seed._crash_looping(c["name"]) for c in pod["spec"].get("initContainers") or []],
+        "containerStatuses": [seed._pod_initializing(c["name"], c["image"]) for c in pod["spec"]["containers"]],
+    }
+
+
+def start_pod(kube_cluster: Cluster, kubelet: KubeletLogs, pod: JSON, status: JSON) -> JSON:
+    """Bind the Pod to the stand-in kubelet's Node, patch its status; returns the Pod as the API server has it."""
+    name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
+    kubelet.bind(ns, name)
+    reply = injector.kubectl(
+        kube_cluster.kubeconfig,
+        "patch",
+        "pod",
+        name,
+        "-n",
+        ns,
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    assert reply.returncode == 0, reply.stderr
+    started: JSON = kubectl_json(kube_cluster.kubeconfig, "get", "pod", name, "-n", ns)
+    assert started["spec"]["nodeName"] == kubelet.node
+    return started
+
+
+def istiod_logs(
+    kubelet: KubeletLogs, pod: JSON, plan: ClusterPlan, *, release: str = "1.24", plugged_in: bool = True
+) -> None:
+    """discovery's start-up log in ``release``'s wording (``seed.istiod_log`` cites istio's istio_ca.go)."""
+    kubelet.set_log(
+        pod["metadata"]["namespace"],
+        pod["metadata"]["name"],
+        "discovery",
+        seed.istiod_log(release, plugged_in=plugged_in, ca_dir=plan.config.istiod.ca_dir),
+    )
+
+
+def healthy_istiod(
+    kube_cluster: Cluster,
+    webhook: injector.Webhook,
+    kubelet: KubeletLogs,
+    plan: ClusterPlan,
+    root_pem: bytes,
+    *,
+    release: str = "1.24",
+    plugged_in: bool = True,
+    **deploy: Any,
+) -> JSON:
+    """One istiod Pod, injected, bound, running, its discovery log set; returns the Pod."""
+    (pod,) = deploy_istiod(kube_cluster, webhook, plan, root_pem, **deploy)
+    started = start_pod(kube_cluster, kubelet, pod, running_status(pod))
+    istiod_logs(kubelet, started, plan, release=release, plugged_in=plugged_in)
+    return started
+
+
+def injected_vault_config(pod: JSON) -> JSON:
+    return injector.injected_config(pod)
+
+
+def service_account_token(kube_cluster: Cluster, namespace: str, name: str) -> str:
+    """A token from the real TokenRequest API (``kubectl create token``), what the Pod's projected volume holds."""
+    reply = injector.kubectl(kube_cluster.kubeconfig, "create", "token", name, "-n", namespace)
+    assert reply.returncode == 0, reply.stderr
+    return reply.stdout.strip()
+
+
+def decode_claims(token: str) -> JSON:
+    payload = token.split(".")[1]
+    claims: JSON = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return claims
+
+
+# ---------------------------------------------------------------------- the CLI
+
+
+class Outcome:
+    def __init__(self, code: int, stdout: str, stderr: str) -> None:
+        self.code, self.stdout, self.stderr = code, stdout, stderr
+
+    @property
+    def checks(self) -> list[dict[str, str]]:
+        return list(json.loads(self.stdout)["checks"])
+
+    def with_id(self, check_id: str) -> list[dict[str, str]]:
+        return [c for c in self.checks if c["id"] == check_id]
+
+    def one(self, check_id: str, target: str | None = None) -> dict[str, str]:
+        found = [c for c in self.with_id(check_id) if target is None or c["target"] == target]
+        assert len(found) == 1, f"{check_id}: {found}"
+        return found[0]
+
+    def failing(self) -> set[str]:
+        return {c["id"] for c in self.checks if c["status"] in ("fail", "error")}
+
+
+def verify(
+    capsys: pytest.CaptureFixture[str],
+    kubeconfig: Path,
+    *extra: str,
+    command: str = "cluster",
+    output: str = "json",
+) -> Outcome:
+    """The CLI as a user runs it (in-process, so the kubectl stand-in's environment applies)."""
+    capsys.readouterr()
+    code = main(["verify", command, "-c", CONFIG, "--kubeconfig", str(kubeconfig), "--output", output, *extra])
+    captured = capsys.readouterr()
+    assert "Traceback" not in captured.err
+    return Outcome(code, captured.out, captured.err)
+
+
+def pod_target(pod: JSON) -> str:
+    return f"pod/{pod['metadata']['namespace']}/{pod['metadata']['name']}"
+
+
+__all__: Sequence[str] = (
+    "CONFIG",
+    "FILES",
+    "Outcome",
+    "Standin",
+    "bundle_values",
+    "config_text",
+    "deploy_istiod",
+    "healthy_istiod",
+    "init_failed_status",
+    "install_kubectl_standin",
+    "istiod_logs",
+    "running_status",
+    "start_pod",
+    "unique",
+    "verify",
+    "workload_namespace",
+    "write_agent_files",
+)

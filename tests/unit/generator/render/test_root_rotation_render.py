@@ -1,0 +1,123 @@
+"""`plan-rotation --root`'s files for phases (b), (c) and (d), rendered from example configs (no Vault needed):
+per installer flavour, the overlay read back by the flavour's own reader; the policy derived from the templates;
+the same bytes on every render. The scripts run against OpenBao in tests/integration/test_root_rotation*.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from ruamel.yaml import YAML
+
+from istio_vault_ca.generator.config.loader import parse_text
+from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.render.flavours import get_flavour
+from istio_vault_ca.generator.render.root_rotation import (
+    render_phase_a,
+    render_phase_b,
+    render_phase_c,
+    render_phase_d,
+)
+from istio_vault_ca.verify.rehearsal.consistency import policy_read_paths
+from istio_vault_ca.verify.root_rotation import IntermediateNow
+from tests.support import EXAMPLES
+
+NEW_ISSUER = "0f3c2a4e-1111-2222-3333-444455556666"
+
+
+def plans_of(example: str) -> tuple[ClusterPlan, ...]:
+    path = EXAMPLES / example
+    return plan(parse_text(path.read_text(encoding="utf-8"), str(path)))
+
+
+def test_phase_b_overlay_of_every_flavour_sets_multiroot_and_the_bundle_template() -> None:
+    plans = plans_of("kv-v2.yaml")
+    tree = render_phase_b(plans)
+    assert tree == render_phase_b(plans_of("kv-v2.yaml"))  # deterministic, to the byte
+    (cluster,) = plans
+    assert sorted(cluster.outputs) == ["helm", "istio-operator", "tsb-controlplane"]
+    for output in cluster.outputs:
+        flavour = get_flavour(output)
+        document = YAML(typ="safe", pure=True).load(tree[f"root/b/{cluster.name}/{flavour.FILE}"].content)
+        settings = flavour.read(document)
+        assert settings is not None, output
+        annotations, env = settings
+        assert env == {"ISTIO_MULTIROOT_MESH": "true", "ROOT_CA_DIR": cluster.config.istiod.ca_dir}, output
+        assert annotations["vault.hashicorp.com/agent-inject-secret-root-cert.pem"] == "kv/data/istio-trust-bundle"
+        template = annotations["vault.hashicorp.com/agent-inject-template-root-cert.pem"]
+        assert (
+            template
+            == '{{- with secret "kv/data/istio-trust-bundle" -}}\n{{ index .Data.data "root-cert.pem" }}\n{{- end }}\n'
+        )
+        # The other three files are read as before the rotation.
+        before = cluster.annotations()
+        for name in ("ca-cert.pem", "ca-key.pem", "cert-chain.pem"):
+            key = f"vault.hashicorp.com/agent-inject-template-{name}"
+            assert annotations[key] == before[key]
+    assert tree[f"root/b/{cluster.name}/root-cert.pem.ctmpl"].content.decode() == template
+
+
+def test_phase_b_policy_reads_the_bundle_and_keeps_what_the_running_agent_reads() -> None:
+    plans = plans_of("three-clusters.yaml")
+    tree = render_phase_b(plans)
+    assert len(plans) == 3
+    for cluster in plans:
+        text = tree[f"root/b/{cluster.name}/policy.hcl"].content.decode()
+        mount, kv_path = cluster.cluster.intermediate_mount, cluster.cluster.kv_path
+        assert policy_read_paths(text) == sorted(
+            [
+                f"{mount}/cert/ca",
+                f"{mount}/cert/ca_chain",
+                "kv/data/istio-trust-bundle",
+                f"kv/data/{kv_path}",
+                "pki/cert/ca",
+            ]
+        )
+        script = tree[f"root/b/{cluster.name}/vault/06-policy.sh"]
+        assert script.executable and f"POLICY='{cluster.cluster.policy}'" in script.content.decode()
+        assert f'Policy "{cluster.cluster.policy}"' in text
+
+
+def test_phase_c_signs_with_the_new_root_issuer_and_phase_d_checks_every_intermediate(tmp_path: Path) -> None:
+    plans = plans_of("three-clusters.yaml")
+    old = IntermediateNow("aaaa-bbbb", "1f", dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    config = plans[0].config
+    tree_c = render_phase_c(config, tuple((cluster, old) for cluster in plans[1:]), NEW_ISSUER)
+    scripts = sorted(name for name in tree_c if name.endswith(".sh"))
+    assert scripts == ["root/c/central/reissue-intermediate.sh", "root/c/west/reissue-intermediate.sh"]
+    west = tree_c["root/c/west/reissue-intermediate.sh"].content.decode()
+    assert f"NEW_ROOT_ISSUER='{NEW_ISSUER}'" in west
+    assert '"$ROOT_MOUNT/issuer/$NEW_ROOT_ISSUER/sign-intermediate"' in west
+    assert "root/sign-intermediate" not in west  # never the default issuer, which is still the old root
+    assert f"NEW_KEY_NAME='istiod-intermediate-under-{NEW_ISSUER}'" in west
+    assert "istiod 1.19+ reloads them without a restart (1.12-1.18 only with AUTO_RELOAD_PLUGIN_CERTS=true" in west
+    tree_d = render_phase_d(config, plans, "aaaa-bbbb", NEW_ISSUER)
+    script_d = tree_d["root/d-new-root-only.sh"].content.decode()
+    assert "INT_MOUNTS=('istioca-east' 'istioca-west' 'istioca-central')" in script_d
+    tree_a = render_phase_a(config, "aaaa-bbbb", "1f", "root-replaces-aaaa-bbb")
+    scripts = {**tree_a, **render_phase_b(plans), **tree_c, **tree_d}
+    written = []
+    for name, file in scripts.items():
+        if name.endswith(".sh"):
+            assert file.executable, name
+            path = tmp_path / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(file.content)
+            written.append(str(path))
+            syntax = subprocess.run(["bash", "-n", str(path)], capture_output=True, check=False)
+            assert syntax.returncode == 0, (name, syntax.stderr)
+    assert len(written) == 1 + 3 + 2 + 1
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    lint = subprocess.run([shellcheck, "--severity=style", *written], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
+
+
+@pytest.mark.parametrize("example", ["kv-v2.yaml", "three-clusters.yaml", "istio-helm.yaml"])
+def test_the_main_render_is_unchanged_by_the_bundle_plan(example: str) -> None:
+    for cluster in plans_of(example):
+        assert "ISTIO_MULTIROOT_MESH" not in cluster.env
+        assert not any("istio-trust-bundle" in path for path in cluster.policy_paths())
