@@ -108,11 +108,7 @@ def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:
     """istio-system (selected by the injector's webhook), the webhook registered with failurePolicy Fail and
     seen working, and no istiod Deployment, Pod or root ConfigMap left from an earlier test."""
     kubeconfig = cluster.kubeconfig
-    injector.kubectl(kubeconfig, "delete", "deployment", DEPLOYMENT, "-n", NAMESPACE, "--ignore-not-found")
-    for kind in ("replicasets", "pods"):  # not left to the garbage collector: the next test lists them
-        injector.kubectl(kubeconfig, "delete", kind, "-n", NAMESPACE, "-l", POD_SELECTOR, "--ignore-not-found")
-    # The root ConfigMap a test wrote in istiod's place (istiod itself never runs here).
-    injector.kubectl(kubeconfig, "delete", "configmap", ROOT_CONFIG_MAP, "-n", NAMESPACE, "--ignore-not-found")
+    _remove_istiod(cluster)
     wait_for(lambda: not (pods(cluster) or replica_sets(cluster)) or None, "the earlier istiod objects to go")
     injector.apply(
         kubeconfig,
@@ -134,6 +130,23 @@ def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:
 
 def remove_webhook(cluster: Cluster) -> None:
     injector.kubectl(cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
+
+
+def clean_up(cluster: Cluster) -> None:
+    """After a test: the webhook configuration goes (other tests register their own), and so do istiod's
+    Deployment, ReplicaSets, Pods (one may have been patched Running) and the root ConfigMap a test wrote; the
+    namespace and the chart's other objects stay for the next test of this kind."""
+    remove_webhook(cluster)
+    _remove_istiod(cluster)
+
+
+def _remove_istiod(cluster: Cluster) -> None:
+    kubeconfig = cluster.kubeconfig
+    injector.kubectl(kubeconfig, "delete", "deployment", DEPLOYMENT, "-n", NAMESPACE, "--ignore-not-found")
+    for kind in ("replicasets", "pods"):  # not left to the garbage collector: the next test lists them
+        injector.kubectl(kubeconfig, "delete", kind, "-n", NAMESPACE, "-l", POD_SELECTOR, "--ignore-not-found")
+    # The root ConfigMap a test wrote in istiod's place (istiod itself never runs here).
+    injector.kubectl(kubeconfig, "delete", "configmap", ROOT_CONFIG_MAP, "-n", NAMESPACE, "--ignore-not-found")
 
 
 def pods(cluster: Cluster) -> list[JSON]:

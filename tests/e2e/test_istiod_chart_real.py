@@ -54,10 +54,10 @@ def harness() -> Path:
 @pytest.fixture
 def istio_system(kube_cluster: Cluster, vault_injector: injector.Webhook) -> Iterator[Cluster]:
     """istio-system selected by the registered injector webhook (Fail), without an earlier istiod; afterwards
-    the webhook configuration goes (other tests register their own)."""
+    istiod's objects and the webhook configuration go (``istiod_chart.clean_up``)."""
     chart.prepare(kube_cluster, vault_injector)
     yield kube_cluster
-    chart.remove_webhook(kube_cluster)
+    chart.clean_up(kube_cluster)
 
 
 def render(example: Path, out: Path) -> Path:

@@ -237,8 +237,9 @@ def verify(target: str, cluster: Cluster, deployed: Deployed, tmp_path: Path) ->
 
 @pytest.fixture
 def istio_system(kube_cluster: Cluster) -> Any:
+    """The cluster; afterwards istiod's objects and the webhook configuration go (``istiod_chart.clean_up``)."""
     yield kube_cluster
-    chart.remove_webhook(kube_cluster)
+    chart.clean_up(kube_cluster)
 
 
 def test_healthy_istiod_gets_its_ca_files_through_openbaos_review_of_its_real_token(
