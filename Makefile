@@ -57,7 +57,8 @@ unit: $(STAMP)
 
 # The real-component tier (needs Go 1.26): programs built from upstream Go modules, cached outside the repo by
 # tests/gobuild.py, then their tests. Istio's CA code (tests/oracles/istio_ca) for the verifier's fidelity; Istio's
-# overlay and Helm values code (tests/oracles/istio_overlay) for the rendered istiod overlays; etcd,
+# overlay and Helm values code (tests/oracles/istio_overlay) for the rendered istiod overlays and the
+# istio-discovery manifests tests/e2e applies; etcd,
 # kube-apiserver and kube-controller-manager (tests/e2e/kube) built one after the other by tests.e2e.cluster with
 # the version stamp its fixture uses (a cold kube-apiserver build alone keeps two cores busy for many minutes); the
 # real Vault agent injector's webhook (tests/e2e/injector: github.com/hashicorp/vault-k8s) by tests.e2e.vault_injector.

@@ -4,6 +4,8 @@
 //	istio_overlay tsb IOP CONTROLPLANE   # TSB: kubeSpec.overlays patches applied to the IstioOperator TSB renders
 //	istio_overlay istioctl FILE...       # `istioctl install -f FILE -f FILE ...`
 //	istio_overlay helm FILE...           # `helm upgrade istiod istio/istiod -f FILE -f FILE ...`
+//	istio_overlay helm-manifests FILE... # the same, printing every rendered object (`helm template`)
+//	istio_overlay istioctl-manifests FILE... # `istioctl manifest generate -f FILE ...`: every rendered object
 //
 // Istio version: the istio.io/istio module pinned in go.mod (release-1.31 branch commit eed52ebb66ad); Helm: the
 // helm.sh/helm/v4 release that module requires.
@@ -24,6 +26,11 @@
 // Output: {"iop": <patched IstioOperator, tsb only>, "merged": <merged IstioOperator spec.components.pilot and
 // spec.values.pilot, istioctl and tsb>, "deployment": {"podAnnotations": {...}, "env": [{"name":..,"value":..}]}}
 // where deployment is the rendered istiod Deployment's pod template annotations and discovery container env.
+//
+// The -manifests modes print YAML instead: every object the same render produced, one document each ("---"
+// separated), as `helm template` / `istioctl manifest generate` would hand them to the API server. helm-manifests
+// keeps the chart's order (operator/pkg/helm renderChart: templates sorted by file name); istioctl-manifests prints
+// the component sets sorted by component name (GenerateManifest returns them in map order), each in its order.
 package main
 
 import (
@@ -31,6 +38,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"sort"
 
 	yaml2 "gopkg.in/yaml.v2"
 	"helm.sh/helm/v4/pkg/cli/values"
@@ -47,7 +55,7 @@ import (
 
 func main() {
 	if len(os.Args) < 3 {
-		fmt.Fprintln(os.Stderr, "usage: istio_overlay tsb IOP CONTROLPLANE | istioctl FILE... | helm FILE...")
+		fmt.Fprintln(os.Stderr, "usage: istio_overlay tsb IOP CONTROLPLANE | istioctl FILE... | helm FILE... | helm-manifests FILE... | istioctl-manifests FILE...")
 		os.Exit(2)
 	}
 	var out map[string]any
@@ -63,6 +71,12 @@ func main() {
 		out, err = istioctl(os.Args[2:])
 	case "helm":
 		out, err = helmValues(os.Args[2:])
+	case "helm-manifests", "istioctl-manifests":
+		if err := printManifests(os.Args[1], os.Args[2:]); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			os.Exit(1)
+		}
+		return
 	default:
 		fmt.Fprintf(os.Stderr, "unknown mode %q\n", os.Args[1])
 		os.Exit(2)
@@ -221,4 +235,41 @@ func istiod(mfs []manifest.Manifest) (map[string]any, error) {
 		return nil, fmt.Errorf("istiod Deployment has no discovery container")
 	}
 	return nil, fmt.Errorf("no istiod Deployment rendered")
+}
+
+// printManifests renders like helmValues (helm-manifests) or istioctl (istioctl-manifests) and prints every object.
+func printManifests(mode string, files []string) error {
+	var all []manifest.Manifest
+	if mode == "helm-manifests" {
+		vals, err := (&values.Options{ValueFiles: files}).MergeValues(getter.Providers{})
+		if err != nil {
+			return err
+		}
+		iop := ivalues.Map{"spec": map[string]any{"values": vals}}
+		mfs, _, err := helm.Render("istiod", "istio-system", "istio-control/istio-discovery", iop, nil)
+		if err != nil {
+			return err
+		}
+		all = mfs
+	} else {
+		sets, _, err := render.GenerateManifest(files, nil, false, nil, nil)
+		if err != nil {
+			return err
+		}
+		sort.Slice(sets, func(i, j int) bool { return sets[i].Component < sets[j].Component })
+		for _, s := range sets {
+			all = append(all, s.Manifests...)
+		}
+	}
+	if len(all) == 0 {
+		return fmt.Errorf("%s: nothing rendered", mode)
+	}
+	for _, m := range all {
+		b, err := yaml.Marshal(m.Object)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("---\n%s", b)
+	}
+	return nil
 }
