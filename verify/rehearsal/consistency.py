@@ -85,7 +85,7 @@ def _check_injection(tree: Path, cluster: ClusterLayout, overlay: agent.IstiodOv
     source = overlay.source
     if overlay.annotation("agent-inject") != "true":
         raise RehearsalStepFailed(
-            f'{source}: vault.hashicorp.com/agent-inject is not "true": the injector would add no agent',
+            f'{source}: {overlay.injector.prefix}agent-inject is not "true": the injector would add no agent',
             "re-render the overlay from the config",
         )
     if overlay.secret_volume_path != overlay.root_ca_dir:
@@ -99,7 +99,9 @@ def _check_injection(tree: Path, cluster: ClusterLayout, overlay: agent.IstiodOv
     except OverlayError as error:
         raise RehearsalStepFailed(one_line(str(error)), "re-render the overlay from the config") from None
     if not injection.role:
-        raise RehearsalStepFailed(f"{source}: no vault.hashicorp.com/role (the injector refuses the pod)", "re-render")
+        raise RehearsalStepFailed(
+            f"{source}: no {overlay.injector.prefix}role (the injector refuses the pod)", "re-render"
+        )
     by_destination = {template.destination: template for template in injection.templates}
     missing = [name for name in CA_FILES if f"{overlay.root_ca_dir}/{name}" not in by_destination]
     if missing:
