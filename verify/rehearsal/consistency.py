@@ -83,6 +83,13 @@ def check_cluster_overlay(tree: Path, cluster: ClusterLayout) -> OverlayCheck:
 
 def _check_injection(tree: Path, cluster: ClusterLayout, overlay: agent.IstiodOverlay) -> OverlayCheck:
     source = overlay.source
+    configured = cluster.plan.config.vault.injector
+    if overlay.injector.name != configured:
+        raise RehearsalStepFailed(
+            f"{source}: its annotations are {overlay.injector.prefix}*, for the {overlay.injector.name} injector, "
+            f"but the config says vault.injector: {configured}: that injector would ignore them",
+            "re-render the tree from the config",
+        )
     if overlay.annotation("agent-inject") != "true":
         raise RehearsalStepFailed(
             f'{source}: {overlay.injector.prefix}agent-inject is not "true": the injector would add no agent',
