@@ -14,9 +14,13 @@ inject exactly as vault-k8s does, so a cluster running such a build is configure
 `openbao-agent-init` (container_init_sidecar.go), sidecar `openbao-agent` (container_sidecar.go), env `BAO_CONFIG`
 (container_env.go; the container runs `echo ${BAO_CONFIG?} | base64 -d > /home/openbao/config.json && bao agent`,
 container_sidecar.go `DefaultContainerArg`), token sink `/home/openbao/.openbao-token` and pid file
-`/home/openbao/.pid` (config.go), webhook `openbao.org` (deploy/injector-mutating-webhook.yaml). The secrets volume
-default stays `/vault/secrets` (container_volume.go `secretVolumePath`); the JSON key of the server stanza stays
-`vault` (config.go `Config.Openbao` is tagged `json:"vault"`).
+`/home/openbao/.pid` (config.go). The secrets volume default stays `/vault/secrets` (container_volume.go
+`secretVolumePath`); the JSON key of the server stanza stays `vault` (config.go `Config.Openbao` is tagged
+`json:"vault"`). Its webhook keeps the name `vault.hashicorp.com`: the OpenBao chart (openbao/openbao-helm
+charts/openbao/templates/injector-mutating-webhook.yaml at d52f690) names it so in
+`<release>-agent-injector-cfg`; openbao-k8s's own deploy/injector-mutating-webhook.yaml says `openbao.org`, which
+the API server refuses ("should be a domain with at least three segments separated by dots", checked by
+tests/e2e/test_openbao_k8s_pod_real.py), so no cluster can hold a webhook of that name.
 """
 
 from __future__ import annotations
@@ -68,7 +72,7 @@ OPENBAO_K8S = Injector(
     init_container="openbao-agent-init",
     sidecar="openbao-agent",
     config_env="BAO_CONFIG",
-    webhook="openbao.org",
+    webhook="vault.hashicorp.com",
     sink_file="/home/openbao/.openbao-token",
     pid_file="/home/openbao/.pid",
     default_volume_path="/vault/secrets",

@@ -322,18 +322,20 @@ def _state(cluster_plan: ClusterPlan, **changes: object) -> ClusterState:
     return ClusterState(**fields)  # type: ignore[arg-type]
 
 
-def test_the_openbao_org_webhook_is_found_by_its_name(plans: dict[str, ClusterPlan]) -> None:
-    """deploy/injector-mutating-webhook.yaml on openbao-k8s main: webhook `openbao.org`; here in a configuration
-    whose name does not end in -agent-injector-cfg, so only the webhook's name can find it."""
-    webhook = seed.injector_webhook("Fail", release="bao")
-    webhook["metadata"]["name"] = "bao-injector"
-    webhook["webhooks"][0]["name"] = "openbao.org"
+def test_the_openbao_charts_webhook_is_found(plans: dict[str, ClusterPlan]) -> None:
+    """openbao/openbao-helm charts/openbao/templates/injector-mutating-webhook.yaml (d52f690): webhook
+    `vault.hashicorp.com` in `<fullname>-agent-injector-cfg`, whichever injector image runs behind it."""
+    webhook = seed.injector_webhook("Fail", release="openbao")
     cluster_plan = plans["openbao-k8s"]
     found = injector_webhook(ClusterView(_state(cluster_plan, webhooks=(webhook,)), cluster_plan, NO_ROOT))
     assert found.status is Status.PASS, found.finding
+    # Found by its name alone too, in a configuration named otherwise.
+    webhook["metadata"]["name"] = "bao-injector"
+    renamed = injector_webhook(ClusterView(_state(cluster_plan, webhooks=(webhook,)), cluster_plan, NO_ROOT))
+    assert renamed.status is Status.PASS, renamed.finding
     missing = injector_webhook(ClusterView(_state(cluster_plan), cluster_plan, NO_ROOT))
     assert missing.status is Status.FAIL
-    assert "(no MutatingWebhookConfiguration with webhook openbao.org)" in missing.finding
+    assert "(no MutatingWebhookConfiguration with webhook vault.hashicorp.com)" in missing.finding
 
 
 def test_vault_k8s_annotations_drift_from_an_openbao_k8s_config(plans: dict[str, ClusterPlan]) -> None:

@@ -36,8 +36,8 @@ class InjectorWebhook:
 
 
 def injector_webhooks(state: ClusterState) -> list[InjectorWebhook]:
-    """The injector's webhook: vault.hashicorp.com (vault-k8s) or openbao.org (openbao-k8s, its
-    deploy/injector-mutating-webhook.yaml on main), or any webhook in a <release>-agent-injector-cfg."""
+    """The injector's webhook: named vault.hashicorp.com by the Vault chart and by the OpenBao chart for either
+    injector (generator/config/injectors.py), or any webhook in a <release>-agent-injector-cfg."""
     found = []
     for config in state.webhooks:
         config_name = str(dig(config, "metadata", "name") or "")
