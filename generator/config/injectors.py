@@ -16,8 +16,10 @@ inject exactly as vault-k8s does, so a cluster running such a build is configure
 container_sidecar.go `DefaultContainerArg`), token sink `/home/openbao/.openbao-token` and pid file
 `/home/openbao/.pid` (config.go). The secrets volume default stays `/vault/secrets` (container_volume.go
 `secretVolumePath`); the JSON key of the server stanza stays `vault` (config.go `Config.Openbao` is tagged
-`json:"vault"`). Its webhook keeps the name `vault.hashicorp.com`: the OpenBao chart (openbao/openbao-helm
-charts/openbao/templates/injector-mutating-webhook.yaml at d52f690) names it so in
+`json:"vault"`). It also injects vault-k8s annotations: agent-inject/handler.go `Handler.Mutate` moves every
+`vault.hashicorp.com/<x>` to `openbao.org/<x>` unless that key exists (and, with -rewrite-vault-annotations, its
+default, rewrites them so on the Pod). Its webhook keeps the name `vault.hashicorp.com`: the OpenBao chart
+(openbao/openbao-helm charts/openbao/templates/injector-mutating-webhook.yaml at d52f690) names it so in
 `<release>-agent-injector-cfg`; openbao-k8s's own deploy/injector-mutating-webhook.yaml says `openbao.org`, which
 the API server refuses ("should be a domain with at least three segments separated by dots", checked by
 tests/e2e/test_openbao_k8s_pod_real.py), so no cluster can hold a webhook of that name.

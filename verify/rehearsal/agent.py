@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from istio_vault_ca.generator.config.injectors import VAULT_K8S, Injector, from_annotations
+from istio_vault_ca.generator.config.injectors import OPENBAO_K8S, VAULT_K8S, Injector, by_name, from_annotations
 from istio_vault_ca.generator.config.plan import KvEngine
 from istio_vault_ca.generator.errors import OverlayError
 from istio_vault_ca.generator.render.flavours import all_flavours
@@ -46,14 +46,29 @@ class IstiodOverlay:
     flavour: str
     annotations: dict[str, str]
     env: dict[str, str]
+    injector_name: str | None = None  # the injector that reads them (vault.injector); None: by their prefix
 
     @property
     def injector(self) -> Injector:
-        """The injector the annotations are written for, by their prefix."""
-        return from_annotations(self.annotations)
+        """The injector that reads the annotations: the configured one, else the one their prefix is for."""
+        return by_name(self.injector_name) if self.injector_name else from_annotations(self.annotations)
+
+    @property
+    def effective(self) -> dict[str, str]:
+        """The annotations as the injector reads them. openbao-k8s (agent-inject/handler.go `Handler.Mutate` on
+        main at 833d341) first moves every vault.hashicorp.com/<x> to openbao.org/<x> unless that key exists, so
+        it injects vault-k8s annotations too, openbao.org/* winning; vault-k8s reads its own prefix only."""
+        if self.injector is not OPENBAO_K8S:
+            return self.annotations
+        moved = dict(self.annotations)
+        for key, value in self.annotations.items():
+            if key.startswith(VAULT_K8S.prefix):
+                moved.setdefault(OPENBAO_K8S.prefix + key[len(VAULT_K8S.prefix) :], value)
+                del moved[key]
+        return moved
 
     def annotation(self, name: str, default: str | None = None) -> str | None:
-        return self.annotations.get(self.injector.prefix + name, default)
+        return self.effective.get(self.injector.prefix + name, default)
 
     @property
     def secret_volume_path(self) -> str:
@@ -204,8 +219,8 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         strict_bool(overlay, name)
     unsupported: list[str] = []
     templates: list[AgentTemplate] = []
-    prefix = overlay.injector.prefix
-    for raw in _secret_names(overlay.annotations, prefix):
+    prefix, annotations = overlay.injector.prefix, overlay.effective
+    for raw in _secret_names(annotations, prefix):
         # The per-secret annotation, when present, wins over the pod-wide one (`Agent.preserveSecretCase`).
         own = get(f"preserve-secret-case-{raw}")
         preserve = _bool(own if own is not None else get("preserve-secret-case"))
@@ -234,7 +249,7 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         )
     auth_config = {
         key[len(prefix + "auth-config-") :].replace("-", "_"): value
-        for key, value in overlay.annotations.items()
+        for key, value in annotations.items()
         if key.startswith(prefix + "auth-config-")
     }
     return Injection(

@@ -153,13 +153,20 @@ def test_the_agent_config_differs_only_in_the_home_directory(trees: dict[str, Pa
     assert ours["vault"] == {"address": VAULT_ADDRESS}
 
 
-def test_vault_k8s_annotations_on_an_openbao_k8s_overlay_are_not_read(trees: dict[str, Path], tmp_path: Path) -> None:
-    """The openbao-k8s injector reads only openbao.org/* keys: a stray vault.hashicorp.com/ key makes the overlay
-    vault-k8s's, and the rehearsal then refuses it for a config that names openbao-k8s."""
-    overlay = agent.read_overlay(trees["openbao-k8s"] / FLAVOURS["helm"], "helm")
-    mixed = agent.IstiodOverlay("x", "helm", {**overlay.annotations, "vault.hashicorp.com/role": "r"}, overlay.env)
-    assert mixed.injector is VAULT_K8S
-    assert mixed.annotation("agent-inject") is None
+def test_openbao_k8s_reads_vault_k8s_annotations_too(trees: dict[str, Path]) -> None:
+    """agent-inject/handler.go `Handler.Mutate` (openbao-k8s main): every vault.hashicorp.com/<x> becomes
+    openbao.org/<x> unless that key exists, so a vault-k8s overlay is injected the same, and openbao.org/* wins."""
+    ours = agent.read_overlay(trees["openbao-k8s"] / FLAVOURS["helm"], "helm")
+    theirs = agent.read_overlay(trees["vault-k8s"] / FLAVOURS["helm"], "helm")
+    read_by_openbao = agent.IstiodOverlay("x", "helm", theirs.annotations, theirs.env, injector_name="openbao-k8s")
+    assert read_by_openbao.injector is OPENBAO_K8S
+    assert read_by_openbao.effective == ours.annotations
+    assert agent.parse_injection(read_by_openbao) == agent.parse_injection(ours)
+    both = {**ours.annotations, "vault.hashicorp.com/role": "other"}
+    mixed = agent.IstiodOverlay("x", "helm", both, ours.env, injector_name="openbao-k8s")
+    assert mixed.annotation("role") == ours.annotation("role") == "istiod"
+    # vault-k8s reads its own prefix only: the openbao.org/* keys are nothing to it.
+    assert agent.IstiodOverlay("x", "helm", ours.annotations, ours.env, "vault-k8s").annotation("role") is None
 
 
 def test_a_bad_boolean_is_named_with_the_openbao_prefix(trees: dict[str, Path]) -> None:
@@ -169,20 +176,21 @@ def test_a_bad_boolean_is_named_with_the_openbao_prefix(trees: dict[str, Path]) 
         agent.parse_injection(broken)
 
 
-def test_the_rehearsal_refuses_a_tree_rendered_for_the_other_injector(
+def test_the_rehearsal_refuses_openbao_annotations_for_vault_k8s_only(
     trees: dict[str, Path], plans: dict[str, ClusterPlan]
 ) -> None:
-    check_cluster_overlay(trees["openbao-k8s"], ClusterLayout(plans["openbao-k8s"], ""))
+    same = check_cluster_overlay(trees["openbao-k8s"], ClusterLayout(plans["openbao-k8s"], ""))
+    assert same.injection.injector is OPENBAO_K8S
     with pytest.raises(RehearsalStepFailed) as caught:
         check_cluster_overlay(trees["openbao-k8s"], ClusterLayout(plans["vault-k8s"], ""))
     assert (
         "its annotations are openbao.org/*, for the openbao-k8s injector, but the config says vault.injector: "
-        "vault-k8s" in str(caught.value)
+        "vault-k8s: that injector would ignore them" in str(caught.value)
     )
-    with pytest.raises(
-        RehearsalStepFailed, match=r"for the vault-k8s injector, but the config says vault\.injector: openbao-k8s"
-    ):
-        check_cluster_overlay(trees["vault-k8s"], ClusterLayout(plans["openbao-k8s"], ""))
+    # openbao-k8s moves vault.hashicorp.com/* to its prefix: the same injection, built with its in-Pod paths.
+    moved = check_cluster_overlay(trees["vault-k8s"], ClusterLayout(plans["openbao-k8s"], ""))
+    assert moved.injection == same.injection
+    assert agent.pod_config(moved.injection, vault_address=VAULT_ADDRESS)["pid_file"] == "/home/openbao/.pid"
 
 
 # ---------------------------------------------------------------------- verify cluster on a mutated Pod
