@@ -212,8 +212,17 @@ class Vault(Strict):
             "it; Helm values for the OpenBao chart)"
         ),
     )
+    injector: Literal["vault-k8s", "openbao-k8s"] = Field(
+        "vault-k8s",
+        description=(
+            "the agent injector in the cluster: vault-k8s (vault.hashicorp.com/* annotations, vault-agent-init, "
+            "VAULT_CONFIG; also OpenBao's chart up to injector tag v1.4.0) or openbao-k8s (openbao/openbao-k8s "
+            "after v1.4.0: openbao.org/* annotations, openbao-agent-init, BAO_CONFIG). Independent of flavor: an "
+            "OpenBao server is often served by the vault-k8s injector"
+        ),
+    )
     agent_address: Annotated[str, AfterValidator(_vault_address)] | None = Field(
-        None, description="address the injected agent uses (vault.hashicorp.com/service); default: injector's"
+        None, description="address the injected agent uses (<prefix>/service); default: injector's"
     )
     namespace: VaultPath | None = Field(
         None,

@@ -10,10 +10,9 @@ from dataclasses import dataclass, replace
 
 from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from istio_vault_ca.generator.config.durations import hours, parse_duration
+from istio_vault_ca.generator.config.injectors import by_name
 from istio_vault_ca.generator.config.model import Audit, Cluster, Config, Intermediate, KubernetesAuth
 from istio_vault_ca.generator.config.rules import effective_intermediate, effective_kubernetes_auth, effective_outputs
-
-ANNOTATION_PREFIX = "vault.hashicorp.com/"
 
 KV_KEY_FIELD = "ca-key.pem"
 # Name of the intermediate's key inside its PKI mount; lets an interrupted setup resume with the same key.
@@ -217,7 +216,8 @@ class ClusterPlan:
             values[f"agent-inject-secret-{ca_file.name}"] = ca_file.secret_path
             values[f"agent-inject-template-{ca_file.name}"] = ca_file.template
             values[f"error-on-missing-key-{ca_file.name}"] = "true"
-        return {f"{ANNOTATION_PREFIX}{key}": values[key] for key in sorted(values)}
+        prefix = by_name(self.config.vault.injector).prefix
+        return {f"{prefix}{key}": values[key] for key in sorted(values)}
 
     @property
     def env(self) -> dict[str, str]:

@@ -94,7 +94,9 @@ def openbao_helm_values(plan: ClusterPlan) -> dict[str, Any]:
     """openbao/openbao chart values (keys checked against the chart by tests/unit/test_openbao_chart_keys.py).
 
     Like the Vault chart's: the injector always (the chart's default injector image is vault-k8s, so the pod
-    annotations stay vault.hashicorp.com/*), the server unless it is external. The server's standalone config
+    annotations stay vault.hashicorp.com/*; with vault.injector openbao-k8s the chart's injector.image must be an
+    openbao/openbao-k8s build after v1.4.0, which has no release to pin here, so it is left to the operator), the
+    server unless it is external. The server's standalone config
     declares the audit device (OpenBao refuses it over the API), with the chart's audit volume mounted where
     the log is written.
     """

@@ -14,6 +14,7 @@ from __future__ import annotations
 from typing import Any
 
 from istio_vault_ca.generator.config.durations import parse_duration
+from istio_vault_ca.generator.config.injectors import by_name
 from istio_vault_ca.generator.config.plan import ClusterPlan
 
 GIVEN_UP_CHECKS = ("vault.kv-key-matches", "vault.policy-grants-read")
@@ -157,16 +158,18 @@ def _verify_args(plan: ClusterPlan) -> list[str]:
 def _pod_spec(plan: ClusterPlan, container: dict[str, Any], *, job: bool) -> dict[str, Any]:
     config = plan.config
     vault = config.vault
+    # The monitor's token lands in the injector's default secrets volume (both injectors: /vault/secrets).
+    prefix = by_name(vault.injector).prefix
     annotations = {
-        "vault.hashicorp.com/agent-inject": "true",
-        "vault.hashicorp.com/agent-inject-token": "true",
-        "vault.hashicorp.com/auth-path": plan.auth_path,
-        "vault.hashicorp.com/role": monitor_role(plan),
+        f"{prefix}agent-inject": "true",
+        f"{prefix}agent-inject-token": "true",
+        f"{prefix}auth-path": plan.auth_path,
+        f"{prefix}role": monitor_role(plan),
     }
     if job:
-        annotations["vault.hashicorp.com/agent-pre-populate-only"] = "true"
+        annotations[f"{prefix}agent-pre-populate-only"] = "true"
     if vault.agent_address:
-        annotations["vault.hashicorp.com/service"] = vault.agent_address
+        annotations[f"{prefix}service"] = vault.agent_address
     env = {
         "VAULT_ADDR": vault.agent_address or vault.address,
         "ISTIO_VAULT_CA_VAULT_TOKEN_FILE": TOKEN_FILE,

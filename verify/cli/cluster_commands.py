@@ -269,8 +269,9 @@ def pod_file_results(
     """The four files as istiod sees them, read with kubectl exec through testinfra, then checked as the istiod
     release of the pod's image loads them (`--istio-version` overrides; an unknown tag means the newest).
     With `report`, their certificates' expiries go into its facts (source `pod`)."""
+    from istio_vault_ca.generator.config.injectors import from_pod
     from istio_vault_ca.generator.errors import PodFilesError
-    from istio_vault_ca.verify.checks.cluster import DISCOVERY, SIDECAR, container_status, dig, pod_file_checks
+    from istio_vault_ca.verify.checks.cluster import DISCOVERY, container_status, dig, pod_file_checks
     from istio_vault_ca.verify.checks.result import errored, skipped
     from istio_vault_ca.verify.clients.podfiles import get_host, host_url, read_ca_files
 
@@ -279,8 +280,9 @@ def pod_file_results(
     if dig(container_status(pod.obj, DISCOVERY), "state", "running") is None:
         return [skipped("pod.ca-files-present", where, "discovery is not running, so there is nothing to exec into")]
     containers = [DISCOVERY]
-    if dig(container_status(pod.obj, SIDECAR), "state", "running") is not None:
-        containers.append(SIDECAR)  # same vault-secrets volume; has a shell when istiod's image is distroless
+    sidecar = from_pod(pod.obj).sidecar  # vault-agent, or openbao-agent for openbao-k8s
+    if dig(container_status(pod.obj, sidecar), "state", "running") is not None:
+        containers.append(sidecar)  # same vault-secrets volume; has a shell when istiod's image is distroless
     problem: PodFilesError | None = None
     for container in containers:
         url = host_url(pod.name, pod.namespace, container, kubeconfig=target.kubeconfig, context=target.context)

@@ -18,14 +18,17 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from istio_vault_ca.generator.config.injectors import OPENBAO_K8S, VAULT_K8S, Injector, by_name, from_annotations
 from istio_vault_ca.generator.config.plan import KvEngine
 from istio_vault_ca.generator.errors import OverlayError
 from istio_vault_ca.generator.render.flavours import all_flavours
 from istio_vault_ca.verify.checks import agent_logs
 from istio_vault_ca.verify.checks.result import redact
 
-PREFIX = "vault.hashicorp.com/"
-DEFAULT_SECRET_VOLUME_PATH = "/vault/secrets"
+# vault-k8s's names; an overlay written for openbao-k8s (openbao.org/* keys) is read with that injector's
+# (`IstiodOverlay.injector`, generator/config/injectors.py).
+PREFIX = VAULT_K8S.prefix
+DEFAULT_SECRET_VOLUME_PATH = VAULT_K8S.default_volume_path
 DEFAULT_AUTH_PATH = "auth/kubernetes"
 DEFAULT_AUTH_TYPE = "kubernetes"
 # istiod's default ROOT_CA_DIR: "./etc/cacerts" resolved from the image's working directory "/".
@@ -43,15 +46,36 @@ class IstiodOverlay:
     flavour: str
     annotations: dict[str, str]
     env: dict[str, str]
+    injector_name: str | None = None  # the injector that reads them (vault.injector); None: by their prefix
+
+    @property
+    def injector(self) -> Injector:
+        """The injector that reads the annotations: the configured one, else the one their prefix is for."""
+        return by_name(self.injector_name) if self.injector_name else from_annotations(self.annotations)
+
+    @property
+    def effective(self) -> dict[str, str]:
+        """The annotations as the injector reads them. openbao-k8s (agent-inject/handler.go `Handler.Mutate` on
+        main at 833d341) first moves every vault.hashicorp.com/<x> to openbao.org/<x> unless that key exists, so
+        it injects vault-k8s annotations too, openbao.org/* winning; vault-k8s reads its own prefix only."""
+        if self.injector is not OPENBAO_K8S:
+            return self.annotations
+        moved = dict(self.annotations)
+        for key, value in self.annotations.items():
+            if key.startswith(VAULT_K8S.prefix):
+                moved.setdefault(OPENBAO_K8S.prefix + key[len(VAULT_K8S.prefix) :], value)
+                del moved[key]
+        return moved
 
     def annotation(self, name: str, default: str | None = None) -> str | None:
-        return self.annotations.get(PREFIX + name, default)
+        return self.effective.get(self.injector.prefix + name, default)
 
     @property
     def secret_volume_path(self) -> str:
-        # vault-k8s `Init` (agent-inject/agent/annotations.go) sets the default only when the annotation is absent.
+        # vault-k8s `Init` (agent-inject/agent/annotations.go) sets the default only when the annotation is absent;
+        # openbao-k8s's default is the same /vault/secrets (container_volume.go on main).
         found = self.annotation("secret-volume-path")
-        return DEFAULT_SECRET_VOLUME_PATH if found is None else found
+        return self.injector.default_volume_path if found is None else found
 
     @property
     def root_ca_dir(self) -> str:
@@ -127,6 +151,7 @@ class Injection:
     service: str | None = None  # vault.hashicorp.com/service: the Vault address the agent uses in the Pod
     # vault.hashicorp.com/namespace: vault-k8s puts it on the auto_auth method (agent/config.go newConfig).
     namespace: str | None = None
+    injector: Injector = VAULT_K8S  # whose in-Pod names (token sink, pid file) the agent config uses
 
 
 def _go_join(*elements: str) -> str:
@@ -163,22 +188,22 @@ def strict_bool(overlay: IstiodOverlay, name: str) -> bool | None:
     if value in _TRUE or value in _FALSE:
         return value in _TRUE
     raise OverlayError(
-        f"{overlay.source}: {PREFIX}{name} is {value!r}, not a boolean: the injector refuses the Pod "
+        f"{overlay.source}: {overlay.injector.prefix}{name} is {value!r}, not a boolean: the injector refuses the Pod "
         '(strconv.ParseBool: use "true" or "false")'
     )
 
 
-def _secret_names(annotations: Mapping[str, str]) -> list[str]:
+def _secret_names(annotations: Mapping[str, str], prefix: str = PREFIX) -> list[str]:
     """Suffixes of agent-inject-secret-/-template-file-/-template-, in annotation order, without repeats."""
     names: list[str] = []
     for key, value in annotations.items():
         # vault-k8s `Agent.secrets` skips blank annotations when it collects secret names.
-        if not key.startswith(PREFIX) or not value.strip():
+        if not key.startswith(prefix) or not value.strip():
             continue
-        short = key[len(PREFIX) :]
-        for prefix in ("agent-inject-secret-", "agent-inject-template-file-", "agent-inject-template-"):
-            if short.startswith(prefix):
-                name = short[len(prefix) :]
+        short = key[len(prefix) :]
+        for kind in ("agent-inject-secret-", "agent-inject-template-file-", "agent-inject-template-"):
+            if short.startswith(kind):
+                name = short[len(kind) :]
                 if name and name not in names:
                     names.append(name)
                 break
@@ -194,7 +219,8 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         strict_bool(overlay, name)
     unsupported: list[str] = []
     templates: list[AgentTemplate] = []
-    for raw in _secret_names(overlay.annotations):
+    prefix, annotations = overlay.injector.prefix, overlay.effective
+    for raw in _secret_names(annotations, prefix):
         # The per-secret annotation, when present, wins over the pod-wide one (`Agent.preserveSecretCase`).
         own = get(f"preserve-secret-case-{raw}")
         preserve = _bool(own if own is not None else get("preserve-secret-case"))
@@ -222,9 +248,9 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
             )
         )
     auth_config = {
-        key[len(PREFIX + "auth-config-") :].replace("-", "_"): value
-        for key, value in overlay.annotations.items()
-        if key.startswith(PREFIX + "auth-config-")
+        key[len(prefix + "auth-config-") :].replace("-", "_"): value
+        for key, value in annotations.items()
+        if key.startswith(prefix + "auth-config-")
     }
     return Injection(
         role=get("role") or auth_config.get("role"),
@@ -235,6 +261,7 @@ def parse_injection(overlay: IstiodOverlay) -> Injection:
         unsupported=tuple(unsupported),
         service=get("service"),
         namespace=get("namespace") or None,
+        injector=overlay.injector,
     )
 
 
@@ -255,13 +282,16 @@ def _rerooted(root: Path, pod_path: str) -> Path:
 
 # vault-k8s agent-inject/agent/agent.go and config.go: the init container's token sink, pid file and service-account
 # token (the `serviceaccount` mount the API server's ServiceAccount admission plugin adds to every container).
-POD_TOKEN_SINK = "/home/vault/.vault-token"
-POD_PID_FILE = "/home/vault/.pid"
+# openbao-k8s's sink and pid file are under /home/openbao (`Injection.injector`).
+POD_TOKEN_SINK = VAULT_K8S.sink_file
+POD_PID_FILE = VAULT_K8S.pid_file
 POD_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 
 def pod_config(injection: Injection, *, vault_address: str, token_path: str = POD_TOKEN_PATH) -> dict[str, Any]:
-    """The agent config vault-k8s puts, base64 JSON, in the `VAULT_CONFIG` env of `vault-agent-init`.
+    """The agent config vault-k8s puts, base64 JSON, in the `VAULT_CONFIG` env of `vault-agent-init` (openbao-k8s:
+    `BAO_CONFIG` of `openbao-agent-init`, the same JSON with its token sink and pid file under /home/openbao; its
+    server stanza keeps the key `vault`, config.go `Config.Openbao` on main at 833d341).
 
     Follows vault-k8s v1.6.2 `agent-inject/agent/config.go` `Agent.newConfig(init=true)` with
     `newTemplateConfigs`, and `annotations.go` `Agent.authConfig` (token_path first, then every `auth-config-*`
@@ -294,10 +324,10 @@ def pod_config(injection: Injection, *, vault_address: str, token_path: str = PO
     return {
         "auto_auth": {
             "method": method,
-            "sink": [{"type": "file", "config": {"path": POD_TOKEN_SINK}}],
+            "sink": [{"type": "file", "config": {"path": injection.injector.sink_file}}],
         },
         "exit_after_auth": True,
-        "pid_file": POD_PID_FILE,
+        "pid_file": injection.injector.pid_file,
         "vault": {"address": vault_address},
         "template": templates,
         "template_config": {"exit_on_retry_failure": True},
@@ -430,9 +460,8 @@ def _login(found: agent_logs.Finding, injection: Injection, expected: Expectatio
     elif found.kind is kind.NS_NOT_BOUND:
         hint = f"role {role} must bind namespace {expected.namespace} (bound_service_account_namespaces)"
     elif found.kind is kind.ROLE_MISSING:
-        hint = (
-            f"vault.hashicorp.com/role must name the role vault/05-kubernetes-auth.sh writes at {injection.auth_path}"
-        )
+        where = injection.auth_path
+        hint = f"{injection.injector.prefix}role must name the role vault/05-kubernetes-auth.sh writes at {where}"
     else:
         hint = f"the Kubernetes login at {injection.auth_path} must accept {bound}"
     return Diagnosis(f"role {role}: {found.message}", f"{hint}; re-render from the config rather than editing by hand")

@@ -7,11 +7,12 @@ should grant read on every path the templates read (a warning: the agent step pr
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from istio_vault_ca.generator.config.cafiles import CA_FILES
+from istio_vault_ca.generator.config.injectors import OPENBAO_K8S
 from istio_vault_ca.generator.errors import OverlayError, RehearsalStepFailed
 from istio_vault_ca.generator.render.layout import OUTPUT_FILES, ClusterLayout
 from istio_vault_ca.verify.checks.result import CheckResult, Status
@@ -83,9 +84,19 @@ def check_cluster_overlay(tree: Path, cluster: ClusterLayout) -> OverlayCheck:
 
 def _check_injection(tree: Path, cluster: ClusterLayout, overlay: agent.IstiodOverlay) -> OverlayCheck:
     source = overlay.source
+    configured = cluster.plan.config.vault.injector
+    written_for = overlay.injector
+    if written_for is OPENBAO_K8S and configured != OPENBAO_K8S.name:
+        # vault-k8s reads vault.hashicorp.com/* only; openbao-k8s reads both (see `IstiodOverlay.effective`).
+        raise RehearsalStepFailed(
+            f"{source}: its annotations are {written_for.prefix}*, for the {written_for.name} injector, "
+            f"but the config says vault.injector: {configured}: that injector would ignore them",
+            "re-render the tree from the config",
+        )
+    overlay = replace(overlay, injector_name=configured)
     if overlay.annotation("agent-inject") != "true":
         raise RehearsalStepFailed(
-            f'{source}: vault.hashicorp.com/agent-inject is not "true": the injector would add no agent',
+            f'{source}: {overlay.injector.prefix}agent-inject is not "true": the injector would add no agent',
             "re-render the overlay from the config",
         )
     if overlay.secret_volume_path != overlay.root_ca_dir:
@@ -99,7 +110,9 @@ def _check_injection(tree: Path, cluster: ClusterLayout, overlay: agent.IstiodOv
     except OverlayError as error:
         raise RehearsalStepFailed(one_line(str(error)), "re-render the overlay from the config") from None
     if not injection.role:
-        raise RehearsalStepFailed(f"{source}: no vault.hashicorp.com/role (the injector refuses the pod)", "re-render")
+        raise RehearsalStepFailed(
+            f"{source}: no {overlay.injector.prefix}role (the injector refuses the pod)", "re-render"
+        )
     by_destination = {template.destination: template for template in injection.templates}
     missing = [name for name in CA_FILES if f"{overlay.root_ca_dir}/{name}" not in by_destination]
     if missing:

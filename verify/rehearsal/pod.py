@@ -53,7 +53,8 @@ def run_agent(ws: Workspace, cluster: ClusterLayout) -> Done:
         raise RehearsalStepFailed(f"the agent exited 0 but wrote no {', '.join(missing)}")
     return Done(
         f"logged in as {istiod.namespace}/{istiod.service_account} (role {injection.role} at "
-        f"{injection.auth_path}) and wrote {len(injection.templates)} files like a vault-agent-init container"
+        f"{injection.auth_path}) and wrote {len(injection.templates)} files as "
+        f"{injection.injector.init_container} would"
     )
 
 

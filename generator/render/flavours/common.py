@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
+from istio_vault_ca.generator.config.injectors import ANNOTATION_PREFIXES
 from istio_vault_ca.generator.errors import OverlayError
 
 if TYPE_CHECKING:
@@ -16,9 +17,10 @@ if TYPE_CHECKING:
 # that chart, and TSB's ControlPlane installs istiod through the same operator and chart.
 ISTIO_CHART_UID = 1337
 
-# The vault-k8s annotation prefix: every pod annotation we render starts with it, so a key with it in a user's CR is
-# ours to replace (render --merge-into, verify cluster).
-VAULT_ANNOTATION_PREFIX = "vault.hashicorp.com/"
+# The injectors' annotation prefixes (vault-k8s, openbao-k8s: generator/config/injectors.py): every pod annotation
+# we render starts with one, so a key with one in a user's CR is ours to replace (render --merge-into, verify
+# cluster). A tuple, for str.startswith.
+VAULT_ANNOTATION_PREFIX = ANNOTATION_PREFIXES
 
 
 def hold(plan: ClusterPlan) -> bool:

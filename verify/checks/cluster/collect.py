@@ -4,12 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from istio_vault_ca.generator.config.injectors import from_pod
 from istio_vault_ca.verify.checks.cluster.state import (
     DISCOVERY,
-    INIT_CONTAINER,
     JSON,
     ROOT_CONFIG_MAP,
-    SIDECAR,
     SYSTEM_NAMESPACES,
     ClusterState,
     LogRead,
@@ -93,12 +92,13 @@ def _pod_logs(kube: Kube, pod: JSON) -> dict[str, LogRead]:
     wanted = []
     if started(container_status(pod, DISCOVERY)):
         wanted.append(DISCOVERY)
-    init = container_status(pod, INIT_CONTAINER, init=True)
+    injector = from_pod(pod)
+    init = container_status(pod, injector.init_container, init=True)
     if init is not None and not succeeded(init) and started(init):
-        wanted.append(INIT_CONTAINER)
-    sidecar = container_status(pod, SIDECAR)
+        wanted.append(injector.init_container)
+    sidecar = container_status(pod, injector.sidecar)
     if sidecar is not None and dig(sidecar, "state", "running") is None and started(sidecar):
-        wanted.append(SIDECAR)
+        wanted.append(injector.sidecar)
     for container in wanted:
         try:
             logs[container] = LogRead(kube.log(_namespace_of(pod), _pod_name(pod), container))

@@ -6,14 +6,12 @@ Each maps a step of the source document's troubleshooting ("fails in the init ph
 
 from __future__ import annotations
 
+from istio_vault_ca.generator.config.injectors import from_pod
 from istio_vault_ca.verify.checks.agent_logs import last_lines
 from istio_vault_ca.verify.checks.cluster.agent import agent_context, diagnose_agent_log
 from istio_vault_ca.verify.checks.cluster.state import (
     DISCOVERY,
-    INIT_CONTAINER,
-    INJECT_STATUS,
     JSON,
-    SIDECAR,
     ClusterState,
     ClusterView,
     LogRead,
@@ -47,36 +45,40 @@ def pods_found(view: ClusterView) -> CheckResult:
 
 
 def _is_injected(pod: PodState) -> bool:
+    inj = from_pod(pod.obj)
     annotations = dig(pod.obj, "metadata", "annotations") or {}
     init_names = {c.get("name") for c in containers_of(dig(pod.obj, "spec"), "initContainers")}
-    return annotations.get(INJECT_STATUS) == "injected" or INIT_CONTAINER in init_names
+    return annotations.get(inj.inject_status) == "injected" or inj.init_container in init_names
 
 
 @check("cluster.pod-injected", tier=Tier.ISTIOD_REFUSES, needs=("pod",))
 def pod_injected(view: PodView) -> CheckResult:
     """The injector added its containers: an uninjected pod has no CA files and istiod silently self-signs."""
     pod, state = view.pod, view.state
+    inj = from_pod(pod.obj)
     check_id = "cluster.pod-injected"
     init_names = {c.get("name") for c in containers_of(dig(pod.obj, "spec"), "initContainers")}
     if _is_injected(pod):
-        if INIT_CONTAINER not in init_names:
+        if inj.init_container not in init_names:
             return failed(
                 check_id,
                 pod.target,
-                f"injected, but without the {INIT_CONTAINER} init container: istiod can start before the files exist",
-                "remove vault.hashicorp.com/agent-pre-populate: false and re-apply the rendered overlay",
+                f"injected, but without the {inj.init_container} init container: istiod can start before the files "
+                "exist",
+                f"remove {inj.prefix}agent-pre-populate: false and re-apply the rendered overlay",
             )
-        return passed(check_id, pod.target, f"injected by the Vault agent injector ({INIT_CONTAINER} present)")
+        return passed(check_id, pod.target, f"injected by the {inj.name} agent injector ({inj.init_container} present)")
     return failed(check_id, pod.target, *_why_not_injected(pod, state))
 
 
 def _why_not_injected(pod: PodState, state: ClusterState) -> tuple[str, str]:
+    inj = from_pod(pod.obj)
     annotations = dig(pod.obj, "metadata", "annotations") or {}
-    plain = f"created without the Vault agent (no {INIT_CONTAINER}, no {INJECT_STATUS}): istiod has no CA files"
+    plain = f"created without the Vault agent (no {inj.init_container}, no {inj.inject_status}): istiod has no CA files"
     restart = f"kubectl -n {pod.namespace} rollout restart deployment/{_owner_deployment(pod)}"
-    if str(annotations.get("vault.hashicorp.com/agent-inject", "")).lower() != "true":
+    if str(annotations.get(inj.prefix + "agent-inject", "")).lower() != "true":
         return (
-            f"{plain}; the pod lacks vault.hashicorp.com/agent-inject: 'true'",
+            f"{plain}; the pod lacks {inj.prefix}agent-inject: 'true'",
             "re-apply the rendered overlay so the pod template carries the annotations, then " + restart,
         )
     webhooks = injector_webhooks(state)
@@ -108,29 +110,31 @@ def _owner_deployment(pod: PodState) -> str:
 
 @check("cluster.agent-init-succeeded", tier=Tier.ISTIOD_REFUSES, needs=("pod",))
 def agent_init_succeeded(view: PodView) -> CheckResult:
-    """vault-agent-init exited 0; a failed one's log is read and known failures become causes."""
+    """The agent's init container (vault-agent-init, openbao-agent-init) exited 0; a failed one's log is read
+    and known failures become causes."""
     pod, plan = view.pod, view.plan
+    inj = from_pod(pod.obj)
     check_id = "cluster.agent-init-succeeded"
-    status = container_status(pod.obj, INIT_CONTAINER, init=True)
+    status = container_status(pod.obj, inj.init_container, init=True)
     if not _is_injected(pod) or status is None:
-        return skipped(check_id, pod.target, f"no {INIT_CONTAINER} status (see cluster.pod-injected)")
+        return skipped(check_id, pod.target, f"no {inj.init_container} status (see cluster.pod-injected)")
     if succeeded(status):
-        return passed(check_id, pod.target, f"{INIT_CONTAINER} rendered the files and exited 0")
+        return passed(check_id, pod.target, f"{inj.init_container} rendered the files and exited 0")
     state = _describe_state(status)
-    log = pod.logs.get(INIT_CONTAINER, LogRead(None, "the container has not written a log yet"))
+    log = pod.logs.get(inj.init_container, LogRead(None, "the container has not written a log yet"))
     if log.text is None:
         return failed(
             check_id,
             pod.target,
-            f"{INIT_CONTAINER} {state}; its log is unavailable ({log.problem})",
-            f"kubectl -n {pod.namespace} logs {pod.name} -c {INIT_CONTAINER}",
+            f"{inj.init_container} {state}; its log is unavailable ({log.problem})",
+            f"kubectl -n {pod.namespace} logs {pod.name} -c {inj.init_container}",
         )
     diagnosis = diagnose_agent_log(log.text, agent_context(plan))
     if diagnosis is not None:
         return failed(
             check_id,
             pod.target,
-            f"{INIT_CONTAINER} {state}: {diagnosis.cause} (log: {diagnosis.evidence})",
+            f"{inj.init_container} {state}: {diagnosis.cause} (log: {diagnosis.evidence})",
             diagnosis.hint,
         )
     running = dig(status, "state", "running") is not None
@@ -139,8 +143,8 @@ def agent_init_succeeded(view: PodView) -> CheckResult:
     return result(
         check_id,
         pod.target,
-        f"{INIT_CONTAINER} {state}; no known failure in its log (last lines: {tail})",
-        f"kubectl -n {pod.namespace} logs {pod.name} -c {INIT_CONTAINER}",
+        f"{inj.init_container} {state}; no known failure in its log (last lines: {tail})",
+        f"kubectl -n {pod.namespace} logs {pod.name} -c {inj.init_container}",
     )
 
 
@@ -165,6 +169,7 @@ def _describe_state(status: JSON) -> str:
 def agent_sidecar_running(view: PodView) -> CheckResult:
     """The agent sidecar keeps the files fresh (and renews its token) while istiod runs."""
     pod, plan = view.pod, view.plan
+    inj = from_pod(pod.obj)
     check_id = "cluster.agent-sidecar-running"
     if plan.config.istiod.agent.pre_populate_only:
         return skipped(
@@ -175,28 +180,28 @@ def agent_sidecar_running(view: PodView) -> CheckResult:
         )
     if not _is_injected(pod):
         return skipped(check_id, pod.target, "pod was not injected (see cluster.pod-injected)")
-    if SIDECAR not in {c.get("name") for c in containers_of(dig(pod.obj, "spec"))}:
+    if inj.sidecar not in {c.get("name") for c in containers_of(dig(pod.obj, "spec"))}:
         return failed(
             check_id,
             pod.target,
-            f"no {SIDECAR} sidecar: CA files are never re-rendered, so a rotated intermediate is not picked up",
-            "remove vault.hashicorp.com/agent-pre-populate-only from the pod template, or set "
+            f"no {inj.sidecar} sidecar: CA files are never re-rendered, so a rotated intermediate is not picked up",
+            f"remove {inj.prefix}agent-pre-populate-only from the pod template, or set "
             "istiod.agent.pre_populate_only: true in the config",
         )
-    status = container_status(pod.obj, SIDECAR)
+    status = container_status(pod.obj, inj.sidecar)
     if status is not None and dig(status, "state", "running") is not None and status.get("ready", True):
-        return passed(check_id, pod.target, f"{SIDECAR} sidecar is running")
+        return passed(check_id, pod.target, f"{inj.sidecar} sidecar is running")
     if status is not None and dig(status, "state", "waiting", "reason") == "PodInitializing":
         return skipped(
-            check_id, pod.target, f"{SIDECAR} waits for the init containers (see cluster.agent-init-succeeded)"
+            check_id, pod.target, f"{inj.sidecar} waits for the init containers (see cluster.agent-init-succeeded)"
         )
     state = _describe_state(status) if status else "has no status yet"
-    log = pod.logs.get(SIDECAR)
+    log = pod.logs.get(inj.sidecar)
     diagnosis = diagnose_agent_log(log.text, agent_context(plan)) if log and log.text else None
     if diagnosis:
-        return failed(check_id, pod.target, f"{SIDECAR} {state}: {diagnosis.cause}", diagnosis.hint)
+        return failed(check_id, pod.target, f"{inj.sidecar} {state}: {diagnosis.cause}", diagnosis.hint)
     return failed(
-        check_id, pod.target, f"{SIDECAR} {state}", f"kubectl -n {pod.namespace} logs {pod.name} -c {SIDECAR}"
+        check_id, pod.target, f"{inj.sidecar} {state}", f"kubectl -n {pod.namespace} logs {pod.name} -c {inj.sidecar}"
     )
 
 

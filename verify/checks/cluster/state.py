@@ -12,6 +12,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from istio_vault_ca.generator.config.injectors import INJECTORS, VAULT_K8S
+
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import ClusterPlan
     from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr
@@ -19,17 +21,20 @@ if TYPE_CHECKING:
 
 JSON = dict[str, Any]
 
-ANNOTATION_PREFIX = "vault.hashicorp.com/"
-INJECT_STATUS = "vault.hashicorp.com/agent-inject-status"
-SECRET_VOLUME_PATH = "vault.hashicorp.com/secret-volume-path"
-DEFAULT_SECRET_VOLUME_PATH = "/vault/secrets"  # vault-k8s default when the annotation is absent
-INIT_CONTAINER = "vault-agent-init"
-SIDECAR = "vault-agent"
+# vault-k8s's names (the default injector); a Pod's own injector is `injectors.from_pod` (openbao-k8s names
+# differ: generator/config/injectors.py).
+ANNOTATION_PREFIX = VAULT_K8S.prefix
+INJECT_STATUS = VAULT_K8S.inject_status
+SECRET_VOLUME_PATH = VAULT_K8S.secret_volume_path
+DEFAULT_SECRET_VOLUME_PATH = VAULT_K8S.default_volume_path  # when the annotation is absent
+INIT_CONTAINER = VAULT_K8S.init_container
+SIDECAR = VAULT_K8S.sidecar
 DISCOVERY = "discovery"
 ISTIOD_DEFAULT_CA_DIR = "/etc/cacerts"  # ROOT_CA_DIR's default (./etc/cacerts from /)
 ROOT_CONFIG_MAP = "istio-ca-root-cert"
 ROOT_CONFIG_MAP_KEY = "root-cert.pem"
-INJECTOR_WEBHOOK = "vault.hashicorp.com"
+INJECTOR_WEBHOOK = VAULT_K8S.webhook
+INJECTOR_WEBHOOKS = frozenset(i.webhook for i in INJECTORS.values())
 INJECTOR_CONFIG_SUFFIX = "-agent-injector-cfg"
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
 

@@ -10,9 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from istio_vault_ca.generator.config.injectors import by_name
 from istio_vault_ca.verify.checks.cluster.state import (
     INJECTOR_CONFIG_SUFFIX,
-    INJECTOR_WEBHOOK,
+    INJECTOR_WEBHOOKS,
     JSON,
     ClusterState,
     ClusterView,
@@ -35,12 +36,13 @@ class InjectorWebhook:
 
 
 def injector_webhooks(state: ClusterState) -> list[InjectorWebhook]:
-    """The Vault chart's webhook (named vault.hashicorp.com in <release>-agent-injector-cfg)."""
+    """The injector's webhook: named vault.hashicorp.com by the Vault chart and by the OpenBao chart for either
+    injector (generator/config/injectors.py), or any webhook in a <release>-agent-injector-cfg."""
     found = []
     for config in state.webhooks:
         config_name = str(dig(config, "metadata", "name") or "")
         for webhook in config.get("webhooks") or []:
-            if webhook.get("name") == INJECTOR_WEBHOOK or config_name.endswith(INJECTOR_CONFIG_SUFFIX):
+            if webhook.get("name") in INJECTOR_WEBHOOKS or config_name.endswith(INJECTOR_CONFIG_SUFFIX):
                 found.append(InjectorWebhook(config_name, dict(webhook)))
     return found
 
@@ -94,7 +96,8 @@ def injector_webhook(view: ClusterView) -> CheckResult:
         return failed(
             check_id,
             "mutatingwebhookconfigurations",
-            "no Vault agent injector webhook (no MutatingWebhookConfiguration with webhook vault.hashicorp.com): "
+            f"no Vault agent injector webhook (no MutatingWebhookConfiguration with webhook "
+            f"{by_name(view.plan.config.vault.injector).webhook}): "
             "istiod pods start without the agent and istiod self-signs",
             "install the Vault Helm chart with the injector enabled (values in vault-helm-values.yaml)",
         )

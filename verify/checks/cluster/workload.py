@@ -9,11 +9,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from istio_vault_ca.generator.config.injectors import ANNOTATION_PREFIXES, by_name
 from istio_vault_ca.verify.checks.cluster.state import (
-    ANNOTATION_PREFIX,
-    DEFAULT_SECRET_VOLUME_PATH,
     ISTIOD_DEFAULT_CA_DIR,
-    SECRET_VOLUME_PATH,
     ClusterState,
     ClusterView,
     deployment_target,
@@ -109,13 +107,14 @@ def deployment_service_account(view: ClusterView) -> CheckResult:
 
 @check("cluster.annotations-match", tier=Tier.SETUP, needs=("namespace_obj", "deployment"))
 def annotations_match(view: ClusterView) -> CheckResult:
-    """Exactly the rendered vault.hashicorp.com/* annotations: a hand edit drifts from the config silently. During a
+    """Exactly the rendered injector annotations (vault.hashicorp.com/* or openbao.org/*, both read, so a
+    wrong prefix shows as drift): a hand edit drifts from the config silently. During a
     root rotation the phase-(b) overlay's (root-cert.pem from the trust bundle) are accepted too."""
     state, plan = view.state, view.plan
     actual = {
         str(k): str(v)
         for k, v in (dig(pod_template(state), "metadata", "annotations") or {}).items()
-        if str(k).startswith(ANNOTATION_PREFIX)
+        if str(k).startswith(ANNOTATION_PREFIXES)
     }
     target = deployment_target(plan)
     differences = [
@@ -170,7 +169,8 @@ def root_ca_dir_matches_volume_path(view: ClusterView) -> CheckResult:
     target = deployment_target(plan)
     template = pod_template(state)
     annotations = dig(template, "metadata", "annotations") or {}
-    volume_path = norm(str(annotations.get(SECRET_VOLUME_PATH) or DEFAULT_SECRET_VOLUME_PATH))
+    injector = by_name(plan.config.vault.injector)
+    volume_path = norm(str(annotations.get(injector.secret_volume_path) or injector.default_volume_path))
     present, root_ca_dir = env_value(discovery_container(dig(template, "spec")), "ROOT_CA_DIR")
     silent = "istiod finds no CA files there and silently falls back to a self-signed CA"
     fix = f"set both from the config's istiod.ca_dir ({plan.config.istiod.ca_dir}) by re-applying the rendered overlay"
@@ -189,7 +189,7 @@ def root_ca_dir_matches_volume_path(view: ClusterView) -> CheckResult:
             "ROOT_CA_DIR comes from valueFrom, so its value cannot be compared here",
             f"make it the literal {volume_path}",
         )
-    overridden = _per_file_volume_paths(annotations, volume_path)
+    overridden = _per_file_volume_paths(annotations, volume_path, injector.secret_volume_path)
     if norm(root_ca_dir) != volume_path:
         return failed(
             check_id,
@@ -203,7 +203,7 @@ def root_ca_dir_matches_volume_path(view: ClusterView) -> CheckResult:
             check_id,
             target,
             f"per-file secret-volume-path annotations move {', '.join(overridden)} out of {volume_path}; {silent}",
-            "remove the vault.hashicorp.com/secret-volume-path-<file> annotations",
+            f"remove the {injector.secret_volume_path}-<file> annotations",
         )
     if volume_path != norm(plan.config.istiod.ca_dir):
         return warned(
@@ -216,8 +216,8 @@ def root_ca_dir_matches_volume_path(view: ClusterView) -> CheckResult:
     return passed(check_id, target, f"ROOT_CA_DIR and secret-volume-path are both {volume_path}")
 
 
-def _per_file_volume_paths(annotations: Mapping[str, Any], volume_path: str) -> list[str]:
-    prefix = SECRET_VOLUME_PATH + "-"
+def _per_file_volume_paths(annotations: Mapping[str, Any], volume_path: str, annotation: str) -> list[str]:
+    prefix = annotation + "-"
     return sorted(
         f"{key[len(prefix) :]} (to {value})"
         for key, value in annotations.items()
