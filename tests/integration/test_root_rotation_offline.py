@@ -152,7 +152,9 @@ def test_offline_root_rotation_in_four_phases(tmp_path: Path, script_env: dict[s
     code, stdout, stderr = plan_rotation(env, work)
     assert code == 1 and "next phase: done" in stdout, stdout + stderr
     assert "root.certificate_file (offline-root/root-ca.pem) still holds" in stderr
-    assert root_cn_check(env, work)["status"] == "fail"
+    root_cn = root_cn_check(env, work)
+    assert root_cn["status"] == "fail" and "'test offline root 2026', not the offline root in" in root_cn["finding"]
+    assert "point root.certificate_file at the new root" in json.dumps(root_cn)
     shutil.copy(new_cert, work / "offline-root" / "root-ca.pem")
     code, stdout, stderr = plan_rotation(env, work)
     assert code == 0 and "next phase: done" in stdout, stdout + stderr

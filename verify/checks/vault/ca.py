@@ -161,7 +161,8 @@ def external_root(state: VaultState) -> CheckResult:
                 check_id,
                 path,
                 f"{path} {what}, not the offline root in {file} ({cn(expected)!r})",
-                "import the intermediate with its root: vault/07-intermediate-import.sh",
+                "import the intermediate with its root: vault/07-intermediate-import.sh; after a root rotation "
+                "(plan-rotation --root, phase (d) done), point root.certificate_file at the new root instead",
             )
     return passed(check_id, ", ".join(paths), f"every intermediate mount holds the offline root {cn(expected)!r}")
 
