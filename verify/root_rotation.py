@@ -4,7 +4,9 @@ State lives in Vault, so an interrupted rotation resumes by running `plan-rotati
 issuers (the old default and the new root named after it), the trust bundle in KV with its markers (`delivered`:
 the bundle's digest, written only after root-cert.pem was found to hold exactly the bundle's roots;
 `reissued_at`: when every intermediate was first found chaining to the new root) and each cluster's cert/ca_chain
-(which root its intermediate ends with) and staged key (a re-issue not finished yet).
+(which root its intermediate ends with) and staged key (a re-issue not finished yet). With an offline root
+(root.mode external) there is no root mount: the old and new roots are the certificates phase (a) recorded in the
+trust bundle's KV entry (verify/root_rotation_offline.py); the phases and refusals are the same.
 The command itself is verify/root_rotation_cli.py.
 """
 
