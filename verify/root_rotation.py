@@ -4,7 +4,9 @@ State lives in Vault, so an interrupted rotation resumes by running `plan-rotati
 issuers (the old default and the new root named after it), the trust bundle in KV with its markers (`delivered`:
 the bundle's digest, written only after root-cert.pem was found to hold exactly the bundle's roots;
 `reissued_at`: when every intermediate was first found chaining to the new root) and each cluster's cert/ca_chain
-(which root its intermediate ends with) and staged key (a re-issue not finished yet).
+(which root its intermediate ends with) and staged key (a re-issue not finished yet). With an offline root
+(root.mode external) there is no root mount: the old and new roots are the certificates phase (a) recorded in the
+trust bundle's KV entry (verify/root_rotation_offline.py); the phases and refusals are the same.
 The command itself is verify/root_rotation_cli.py.
 """
 
@@ -177,7 +179,44 @@ def _staged(api: VaultApi, config: Config, cluster: ClusterPlan) -> bool:
     return api.read(kv.secret_path(staging)) is not None
 
 
-def survey(api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...]) -> RootRotationState:
+def survey(
+    api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...], configured_root: x509.Certificate | None = None
+) -> RootRotationState:
+    """Where the rotation stands. With an offline root (root.mode external) the roots are read from the trust
+    bundle's KV entry instead of the root mount (verify/root_rotation_offline.py); `configured_root` is
+    root.certificate_file's certificate, the old root before phase (a)."""
+    if config.root.mode == "external":
+        from istio_vault_ca.verify.root_rotation_offline import offline_roots
+
+        old_issuer, old_root, new_issuer, new_root = offline_roots(bundle_fields(api, config), configured_root)
+    else:
+        old_issuer, old_root, new_issuer, new_root = _vault_roots(api, config)
+    stored = bundle_fields(api, config)
+    bundle_pem = stored.get(BUNDLE_FIELD, "").encode() or None
+    delivered = bool(bundle_pem) and stored.get("delivered") == bundle_digest(bundle_pem or b"")
+    on_old, on_new, unfinished, found = _intermediates(api, config, plans, new_root)
+    reissued_text = stored.get(REISSUED_AT_FIELD, "")
+    try:
+        reissued_at = dt.datetime.fromisoformat(reissued_text.replace("Z", "+00:00")) if reissued_text else None
+    except ValueError:
+        reissued_at = None
+    return RootRotationState(
+        old_issuer,
+        old_root,
+        new_issuer,
+        new_root,
+        bundle_pem,
+        delivered,
+        on_old,
+        on_new,
+        unfinished,
+        found,
+        reissued_at,
+    )
+
+
+def _vault_roots(api: VaultApi, config: Config) -> tuple[str, x509.Certificate, str | None, x509.Certificate | None]:
+    """The old root (the bundle's recorded issuer, else the root mount's default) and the new one, from the mount."""
     mount = config.root.mount
     stored = bundle_fields(api, config)
     old_issuer = stored.get("old_issuer") or str(
@@ -187,9 +226,14 @@ def survey(api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...]) -> Roo
     if old_root is None:
         raise UsageError(f"no root in {mount}/ (root.mode vault): nothing to rotate; run vault/setup.sh first")
     new_root = _certificate(api, f"{mount}/issuer/{new_issuer_name(old_issuer)}")
-    new_issuer = stored.get("new_issuer") or None
-    bundle_pem = stored.get(BUNDLE_FIELD, "").encode() or None
-    delivered = bool(bundle_pem) and stored.get("delivered") == bundle_digest(bundle_pem or b"")
+    return old_issuer, old_root, stored.get("new_issuer") or None, new_root
+
+
+def _intermediates(
+    api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...], new_root: x509.Certificate | None
+) -> tuple[tuple[str, ...], tuple[str, ...], tuple[str, ...], tuple[tuple[str, IntermediateNow | None], ...]]:
+    """Each cluster's intermediate: on the old root, on the new one, or on the new one with its re-issue
+    unfinished (staged key still in KV); and its default issuer and certificate."""
     on_old: list[str] = []
     on_new: list[str] = []
     unfinished: list[str] = []
@@ -208,24 +252,7 @@ def survey(api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...]) -> Roo
         default = str(((api.read(f"{int_mount}/config/issuers") or {}).get("data") or {}).get("default") or "")
         now = IntermediateNow(default, f"{chain[0].serial_number:x}", chain[0].not_valid_after_utc) if chain else None
         found.append((cluster.name, now if default else None))
-    reissued_text = stored.get(REISSUED_AT_FIELD, "")
-    try:
-        reissued_at = dt.datetime.fromisoformat(reissued_text.replace("Z", "+00:00")) if reissued_text else None
-    except ValueError:
-        reissued_at = None
-    return RootRotationState(
-        old_issuer,
-        old_root,
-        new_issuer,
-        new_root,
-        bundle_pem,
-        delivered,
-        tuple(on_old),
-        tuple(on_new),
-        tuple(unfinished),
-        tuple(found),
-        reissued_at,
-    )
+    return tuple(on_old), tuple(on_new), tuple(unfinished), tuple(found)
 
 
 def confirm_bundle(api: VaultApi, config: Config, state: RootRotationState, found_pem: bytes, where: str) -> str:

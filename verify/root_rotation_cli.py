@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from istio_vault_ca.generator.errors import RotationRefused, UsageError
 from istio_vault_ca.verify.root_rotation import (
+    IntermediateNow,
     RootRotationState,
     confirm_bundle,
     read_root_cert_file,
@@ -20,10 +21,19 @@ from istio_vault_ca.verify.root_rotation import (
     wait_refusal,
     write_bundle_fields,
 )
+from istio_vault_ca.verify.root_rotation_offline import (
+    check_new_root,
+    configured_root,
+    read_certificate,
+    root_file_problem,
+)
 
 if TYPE_CHECKING:
+    from cryptography import x509
+
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import ClusterPlan
+    from istio_vault_ca.generator.render.root_rotation import OfflineRoot
     from istio_vault_ca.generator.render.tree import Tree
     from istio_vault_ca.verify.clients.vault import VaultApi
 
@@ -75,6 +85,59 @@ def _record_reissued(api: VaultApi, config: Config, state: RootRotationState) ->
     return True
 
 
+def _offline(cert: x509.Certificate) -> OfflineRoot:
+    from istio_vault_ca.generator.render.root_rotation import OfflineRoot
+    from istio_vault_ca.verify.root_rotation_offline import pem, root_id
+
+    return OfflineRoot(root_id(cert), cert.subject.rfc4514_string(), pem(cert))
+
+
+def _render_offline(
+    phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState, new_root: Path | None
+) -> Tree:
+    """root.mode external: phase (a) takes the new root from --new-root-file; (c) prints sign-intermediate with it."""
+    from istio_vault_ca.generator.render import root_rotation as render
+    from istio_vault_ca.verify.root_rotation_offline import read_certificate
+
+    if phase == "a":
+        if new_root is None:
+            raise UsageError(
+                "phase (a) with an offline root (root.mode external): make the new root where the old one's key is "
+                "kept (see the README's root rotation section), then pass its certificate: "
+                "plan-rotation --root --new-root-file NEW-ROOT.pem"
+            )
+        new = read_certificate(new_root, "--new-root-file")
+        return render.render_offline_phase_a(config, _offline(state.old_root), _offline(new))
+    if phase == "b":
+        return render.render_phase_b(plans)
+    assert state.new_root is not None and state.new_issuer is not None
+    if phase == "c":
+        if new_root is None:
+            raise UsageError(
+                "phase (c) with an offline root: pass --new-root-file with the new root's certificate (the one phase "
+                "(a) recorded): each script prints the sign-intermediate command that names it"
+            )
+        due = _due(plans, state)
+        offline_c = (_offline(state.new_root), str(new_root))
+        return {**render.render_phase_b(plans), **render.render_phase_c(config, due, state.new_issuer, offline_c)}
+    return {
+        **render.render_phase_b(plans),
+        **render.render_phase_d(config, plans, state.old_issuer, state.new_issuer, _offline(state.new_root)),
+    }
+
+
+def _due(plans: tuple[ClusterPlan, ...], state: RootRotationState) -> tuple[tuple[ClusterPlan, IntermediateNow], ...]:
+    current = dict(state.intermediates)
+    due = []
+    for cluster in plans:
+        found = current.get(cluster.name)
+        if cluster.name in state.not_reissued:
+            if found is None:
+                raise UsageError(f"cluster {cluster.name} has no intermediate to re-issue: run its setup.sh first")
+            due.append((cluster, found))
+    return tuple(due)
+
+
 def _render(phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState) -> Tree:
     from istio_vault_ca.generator.render import root_rotation as render
 
@@ -95,21 +158,13 @@ def _render_later(
     from istio_vault_ca.generator.render import root_rotation as render
 
     if phase == "c":
-        current = dict(state.intermediates)
-        due = []
-        for cluster in plans:
-            found = current.get(cluster.name)
-            if cluster.name in state.not_reissued:
-                if found is None:
-                    raise UsageError(f"cluster {cluster.name} has no intermediate to re-issue: run its setup.sh first")
-                due.append((cluster, found))
-        return render.render_phase_c(config, tuple(due), new_issuer)
+        return render.render_phase_c(config, _due(plans, state), new_issuer)
     return render.render_phase_d(config, plans, state.old_issuer, new_issuer)
 
 
 def root_command(args: argparse.Namespace) -> int:
     """plan-rotation --root -c CONFIG [--phase a|b|c|d] [--confirm-bundle DIR | --confirm-bundle-from-cluster NS]
-    [--workload-cert-ttl DURATION] [--skip-ttl-wait] [-o OUT]"""
+    [--workload-cert-ttl DURATION] [--skip-ttl-wait] [--new-root-file NEW.pem] [-o OUT]"""
     from istio_vault_ca.generator.config.durations import parse_duration
     from istio_vault_ca.generator.config.loader import load
     from istio_vault_ca.generator.config.plan import plan
@@ -118,12 +173,17 @@ def root_command(args: argparse.Namespace) -> int:
     from istio_vault_ca.generator.render.writer import write_tree
     from istio_vault_ca.verify.cli.verify_commands import open_vault
 
-    config = load(args.config).config
-    if config.root.mode != "vault":
+    loaded = load(args.config)
+    config = loaded.config
+    external = config.root.mode == "external"
+    new_root_file = Path(args.new_root_file) if getattr(args, "new_root_file", None) else None
+    if new_root_file is not None and not external:
         raise UsageError(
-            "plan-rotation --root automates a root kept in Vault (root.mode vault); with an offline root, sign each "
-            "new intermediate with `istio-vault-ca sign-intermediate` and the new root, after the same phase (b)"
+            "--new-root-file is for an offline root (root.mode external); with root.mode vault phase (a) makes the "
+            "new root in Vault"
         )
+    given = read_certificate(new_root_file, "--new-root-file") if new_root_file else None
+    configured = configured_root(config, loaded.source) if external else None
     if args.confirm_bundle and args.confirm_bundle_from_cluster:
         raise UsageError("--confirm-bundle DIR and --confirm-bundle-from-cluster NAMESPACE: give one of them")
     try:
@@ -133,14 +193,16 @@ def root_command(args: argparse.Namespace) -> int:
     plans = plan(config)
     api = open_vault(config)
     api.health()
-    state = survey(api, config, plans)
+    state = survey(api, config, plans, configured)
+    if given is not None and new_root_file is not None:
+        check_new_root(state, given, str(new_root_file))
     if args.confirm_bundle or args.confirm_bundle_from_cluster:
         _confirm(args, api, config, state)
         api = open_vault(config)
-        state = survey(api, config, plans)
+        state = survey(api, config, plans, configured)
     if _record_reissued(api, config, state):
         api = open_vault(config)
-        state = survey(api, config, plans)
+        state = survey(api, config, plans, configured)
     wanted = args.phase or state.next_phase
     if wanted != "done" and (reason := refusal(state, wanted)):
         raise RotationRefused(f"refused: {reason}", f"the next phase is ({state.next_phase})")
@@ -150,6 +212,9 @@ def root_command(args: argparse.Namespace) -> int:
         print(f"  {line}")
     print("\n".join(ISTIO_FACTS))
     if wanted != "done":
-        write_tree(_render(wanted, config, plans, state), Path(args.out))
+        tree = _render_offline(wanted, config, plans, state, new_root_file) if external else None
+        write_tree(tree or _render(wanted, config, plans, state), Path(args.out))
         print(f"wrote {args.out}/ (phase ({wanted}); see its root/README.md); review, then run it")
+    if external and (problem := root_file_problem(state, configured, str(config.root.certificate_file))):
+        raise RotationRefused(f"not done: {problem}", "the trust bundle and every intermediate are on the new root")
     return EXIT_OK if state.next_phase == "done" else EXIT_FAILED

@@ -11,7 +11,7 @@ release facts the report quotes, and the rendering of the phase scripts.
 
 from __future__ import annotations
 
-from dataclasses import replace
+from dataclasses import dataclass, replace
 
 from istio_vault_ca.generator.config.model import Config
 from istio_vault_ca.generator.config.plan import (
@@ -32,6 +32,17 @@ from istio_vault_ca.generator.render.templating import render_template
 from istio_vault_ca.generator.render.tree import RenderedFile, Tree
 
 PHASES = ("a", "b", "c", "d")
+
+
+@dataclass(frozen=True)
+class OfflineRoot:
+    """An offline root's certificate as the scripts carry it (never a key): its name, subject and PEM."""
+
+    issuer: str
+    subject: str
+    pem: str
+
+
 BUNDLE_FIELD = TRUST_BUNDLE_FIELD
 PHASE_A_SCRIPT = "root/a-new-root.sh"
 PHASE_B_DIR = "root/b"
@@ -127,8 +138,35 @@ def reissue_key_name(new_issuer: str) -> str:
     return f"{INTERMEDIATE_KEY_NAME}-under-{new_issuer}"
 
 
-def render_phase_c(config: Config, due: tuple[tuple[ClusterPlan, ReplacedCa], ...], new_issuer: str) -> Tree:
-    """One script per cluster not yet re-issued: rotate-intermediate.sh's steps, signed by the new root issuer."""
+def render_offline_phase_a(config: Config, old: OfflineRoot, new: OfflineRoot) -> Tree:
+    """root.mode external: no root mount; the script writes the bundle of the two root certificates it holds."""
+    script = render_template(
+        "rotation/root-a-offline-bundle.sh.j2",
+        cfg=config,
+        old_id=old.issuer,
+        old_subject=old.subject,
+        old_root_pem=old.pem,
+        new_id=new.issuer,
+        new_subject=new.subject,
+        new_root_pem=new.pem,
+        bundle_path=TRUST_BUNDLE_PATH,
+        bundle_field=BUNDLE_FIELD,
+    )
+    steps = (
+        "Phase (a), offline root: a-new-root.sh writes the trust bundle (the old root, then the new root) to KV;",
+        "nothing is signed. The new root's key stays where you keep it offline, beside the old one's.",
+    )
+    return {PHASE_A_SCRIPT: RenderedFile(script.encode(), executable=True), **_readme("a", steps)}
+
+
+def render_phase_c(
+    config: Config,
+    due: tuple[tuple[ClusterPlan, ReplacedCa], ...],
+    new_issuer: str,
+    offline: tuple[OfflineRoot, str] | None = None,
+) -> Tree:
+    """One script per cluster not yet re-issued: rotate-intermediate.sh's steps, signed by the new root issuer, or
+    with an offline root (`offline`: the new root and the path of its certificate file) by `sign-intermediate`."""
     tree: Tree = {}
     for cluster, old in due:
         script = render_template(
@@ -139,12 +177,21 @@ def render_phase_c(config: Config, due: tuple[tuple[ClusterPlan, ReplacedCa], ..
             key_name=reissue_key_name(new_issuer),
             staging_path=f"{cluster.cluster.kv_path}{ROTATION_STAGING_SUFFIX}",
             kv_field=KV_KEY_FIELD,
-            external=False,
+            external=offline is not None,
             root_issuer=ROOT_ISSUER_NAME,
             new_root_issuer=new_issuer,
+            new_root_pem=offline[0].pem if offline else "",
+            new_root_subject=offline[0].subject if offline else "",
+            new_root_file=offline[1] if offline else "",
         )
         tree[f"{PHASE_C_DIR}/{cluster.name}/reissue-intermediate.sh"] = RenderedFile(script.encode(), executable=True)
+    signing = (
+        "With the offline root, each script first writes its CSR to CSR_DIR (default ./csr) and prints the",
+        "istio-vault-ca sign-intermediate command that signs it with the NEW root's key; run that where the key",
+        "is kept, then run the script again: it imports the certificate and checks it chains to the new root.",
+    )
     steps = (
+        *(signing if offline else ()),
         "Phase (c): run each cluster's reissue-intermediate.sh (one cluster at a time). Each re-issues the",
         "intermediate under the new root, with a new key staged in KV first; istiod reloads it without a restart",
         "on 1.19+ (1.12-1.18: with AUTO_RELOAD_PLUGIN_CERTS=true; root-cert.pem is unchanged). Then run",
@@ -155,7 +202,13 @@ def render_phase_c(config: Config, due: tuple[tuple[ClusterPlan, ReplacedCa], ..
     return dict(sorted(tree.items()))
 
 
-def render_phase_d(config: Config, plans: tuple[ClusterPlan, ...], old_issuer: str, new_issuer: str) -> Tree:
+def render_phase_d(
+    config: Config,
+    plans: tuple[ClusterPlan, ...],
+    old_issuer: str,
+    new_issuer: str,
+    offline: OfflineRoot | None = None,
+) -> Tree:
     script = render_template(
         "rotation/root-d-new-root-only.sh.j2",
         cfg=config,
@@ -164,7 +217,17 @@ def render_phase_d(config: Config, plans: tuple[ClusterPlan, ...], old_issuer: s
         new_issuer=new_issuer,
         bundle_path=TRUST_BUNDLE_PATH,
         bundle_field=BUNDLE_FIELD,
+        new_root_pem=offline.pem if offline else "",
+        root_issuer=ROOT_ISSUER_NAME,
     )
+    if offline:
+        steps = (
+            "Phase (d), offline root: d-new-root-only.sh rewrites the trust bundle to the new root only and names",
+            f"the new root's issuer '{ROOT_ISSUER_NAME}' in each intermediate mount (the old one kept, renamed). Then",
+            "point root.certificate_file at the new root's certificate in the config: plan-rotation --root and",
+            "verify's vault.root-cn refuse the old one from then on. Keep the old root's key until you retire it.",
+        )
+        return {PHASE_D_SCRIPT: RenderedFile(script.encode(), executable=True), **_readme("d", steps)}
     steps = (
         "Phase (d): d-new-root-only.sh rewrites the trust bundle to the new root only and makes the new root the",
         "root mount's default issuer; the old root stays in the mount (not default, its key kept). The agents",

@@ -61,6 +61,7 @@ def render_rotation(
             external=config.root.mode == "external",
             root_issuer=ROOT_ISSUER_NAME,
             new_root_issuer="",  # under the same root (plan-rotation --root's phase (c) names the new one)
+            new_root_pem="",  # the offline root's phase (c) carries the new root's certificate
         )
         tree[f"{cluster.name}/{SCRIPT_NAME}"] = RenderedFile(script.encode(), executable=True)
     readme = ["# Rotation plan", "", "Rendered by `istio-vault-ca plan-rotation`; re-run it for a fresh plan.", ""]

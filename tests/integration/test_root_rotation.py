@@ -28,6 +28,10 @@ def test_root_rotation_phases_a_and_b_and_the_refused_order(tmp_path: Path) -> N
             env, "plan-rotation", "--root", "--workload-cert-ttl", "soon", "-c", config, "-o", str(out)
         )
         assert code == 2 and "--workload-cert-ttl 'soon': 'soon' is not a Vault duration" in stderr
+        code, stdout, stderr = cli(
+            env, "plan-rotation", "--root", "--new-root-file", config, "-c", config, "-o", str(out)
+        )
+        assert code == 2 and "--new-root-file is for an offline root (root.mode external)" in stderr, stderr
         assert "Traceback" not in stderr
         # The unsafe order: phase (c) before the bundle is delivered is refused, with the reason.
         code, stdout, stderr = cli(env, "plan-rotation", "--root", "--phase", "c", "-c", config, "-o", str(out))

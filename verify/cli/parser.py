@@ -511,6 +511,12 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             help="with --root: render phase (d) before that wait is over (every workload already has a new "
             "certificate)",
         )
+        rotation.add_argument(
+            "--new-root-file",
+            metavar="FILE",
+            help="with --root and an offline root (root.mode external): the new root's certificate (never its key); "
+            "phase (a) writes the bundle with it, phase (c) prints the sign-intermediate command naming it",
+        )
         rotation.set_defaults(handler=_plan_rotation)
 
     if wanted("completion"):

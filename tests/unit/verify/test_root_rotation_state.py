@@ -79,3 +79,37 @@ def test_root_cert_is_read_from_the_configmap_istiod_writes() -> None:
         root_cert_of_configmap(None, "apps")
     with pytest.raises(RotationRefused, match=r"ConfigMap apps/istio-ca-root-cert has no root-cert\.pem"):
         root_cert_of_configmap({"data": {"other": "x"}}, "apps")
+
+
+def test_offline_roots_come_from_the_bundle_record_and_a_different_new_root_is_refused() -> None:
+    from istio_vault_ca.generator.errors import UsageError
+    from istio_vault_ca.verify.root_rotation_offline import (
+        check_new_root,
+        fingerprint,
+        offline_roots,
+        root_file_problem,
+        root_id,
+    )
+
+    other = self_signed_ca("other root", now=NOW - dt.timedelta(days=1))
+    # Before phase (a): the old root is root.certificate_file's; there is no new root yet.
+    old_id, old, new_id, new = offline_roots({}, OLD.cert)
+    assert (old_id, old, new_id, new) == (root_id(OLD.cert), OLD.cert, None, None)
+    assert old_id == f"offline-{fingerprint(OLD.cert)[:16]}"
+    with pytest.raises(UsageError, match=r"root\.certificate_file cannot be read"):
+        offline_roots({}, None)
+    # After (a): both read back from the record, whatever the config file now holds.
+    record = {"old_root": OLD.pem.decode(), "new_root": NEW.pem.decode()}
+    assert offline_roots(record, other.cert) == (root_id(OLD.cert), OLD.cert, root_id(NEW.cert), NEW.cert)
+    during = state((OLD.pem, NEW.pem), delivered=True, on_old=("west",))
+    check_new_root(during, NEW.cert, "new.pem")
+    with pytest.raises(RotationRefused, match="recorded in the trust bundle by phase \\(a\\)") as refused:
+        check_new_root(during, other.cert, "other.pem")
+    assert "CN=other root" in str(refused.value) and fingerprint(NEW.cert) in str(refused.value)
+    with pytest.raises(UsageError, match="is the root being replaced"):
+        check_new_root(during, OLD.cert, "old.pem")
+    # Done: root.certificate_file must hold the new root; before done nothing is said about it.
+    done = state((NEW.pem,), delivered=True, on_old=())
+    assert "still holds CN=old root" in (root_file_problem(done, OLD.cert, "root.pem") or "")
+    assert root_file_problem(done, NEW.cert, "root.pem") is None
+    assert root_file_problem(during, OLD.cert, "root.pem") is None

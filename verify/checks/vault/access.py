@@ -194,7 +194,7 @@ def policy_text(state: ClusterVaultState) -> CheckResult:
     rendered = state.rendered.get(cluster.name, "")
     if normalise_hcl(text) == normalise_hcl(rendered):
         return passed(check_id, path, f"policy {name!r} is the rendered policy.hcl")
-    if cluster.config.root.mode == "vault" and normalise_hcl(text) == normalise_hcl(_rotation_policy(cluster)):
+    if normalise_hcl(text) == normalise_hcl(_rotation_policy(cluster)):
         return passed(
             check_id,
             path,

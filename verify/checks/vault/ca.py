@@ -161,7 +161,8 @@ def external_root(state: VaultState) -> CheckResult:
                 check_id,
                 path,
                 f"{path} {what}, not the offline root in {file} ({cn(expected)!r})",
-                "import the intermediate with its root: vault/07-intermediate-import.sh",
+                "import the intermediate with its root: vault/07-intermediate-import.sh; after a root rotation "
+                "(plan-rotation --root, phase (d) done), point root.certificate_file at the new root instead",
             )
     return passed(check_id, ", ".join(paths), f"every intermediate mount holds the offline root {cn(expected)!r}")
 
@@ -242,14 +243,13 @@ def _rotation_root(
     state: ClusterVaultState, root: x509.Certificate, matches: Callable[[x509.Certificate], bool]
 ) -> str:
     """During a root rotation (`plan-rotation --root`, phases (c) to (d)) the intermediate is re-issued under the new
-    root while the root mount's default is still the old one: accepted when the trust bundle in KV holds both the
-    root mount's root and the one that `matches`. Returns how to name it, '' when that is not the case."""
+    root while the root mount's default (offline root: each intermediate mount's root issuer) is still the old one:
+    accepted when the trust bundle in KV holds both that root and the one that `matches`. Returns how to name it,
+    '' when that is not the case."""
     from istio_vault_ca.generator.config.plan import TRUST_BUNDLE_FIELD
     from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
 
     cluster = state.cluster
-    if cluster.config.root.mode != "vault":
-        return ""
     try:
         value: object = state.data(cluster.trust_bundle_path) or {}
     except (VaultApiError, VaultUnavailable):  # a token not allowed to read it: no rotation to recognise
@@ -265,9 +265,10 @@ def _rotation_root(
     signer = next((candidate for candidate in bundle if candidate != root and matches(candidate)), None)
     if root not in bundle or signer is None:
         return ""
+    configured = "the root mount's default" if cluster.config.root.mode == "vault" else "the offline root"
     return (
         f"the new root {cn(signer)} of the trust bundle at {cluster.trust_bundle_path} (a root rotation: the bundle "
-        "holds it and the root mount's default)"
+        f"holds it and {configured})"
     )
 
 

@@ -121,3 +121,48 @@ def test_the_main_render_is_unchanged_by_the_bundle_plan(example: str) -> None:
     for cluster in plans_of(example):
         assert "ISTIO_MULTIROOT_MESH" not in cluster.env
         assert not any("istio-trust-bundle" in path for path in cluster.policy_paths())
+
+
+def test_offline_root_phases_carry_certificates_only_and_pass_shellcheck(tmp_path: Path) -> None:
+    """root.mode external: (a) writes the bundle of the two roots it carries, (c) prints sign-intermediate with the
+    new root file and checks the import against the new root it carries, (d) renames the mounts' root issuer."""
+    from istio_vault_ca.generator.pki import factory
+    from istio_vault_ca.generator.render.root_rotation import OfflineRoot, render_offline_phase_a
+
+    plans = plans_of("external-root.yaml")
+    config = plans[0].config
+    old_ca = factory.self_signed_ca("old offline root", lifetime=dt.timedelta(days=30))
+    new_ca = factory.self_signed_ca("new offline root", lifetime=dt.timedelta(days=30))
+    old = OfflineRoot("offline-0123456789abcdef", "CN=old offline root", old_ca.pem.decode())
+    new = OfflineRoot("offline-fedcba9876543210", "CN=new offline root", new_ca.pem.decode())
+    intermediate = IntermediateNow("aaaa-bbbb", "1f", dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
+    due = tuple((cluster, intermediate) for cluster in plans)
+    trees = (
+        render_offline_phase_a(config, old, new),
+        render_phase_c(config, due, new.issuer, (new, "new root/new-root.pem")),
+        render_phase_d(config, plans, old.issuer, new.issuer, new),
+    )
+    assert trees[1] == render_phase_c(config, due, new.issuer, (new, "new root/new-root.pem"))
+    script_a = trees[0]["root/a-new-root.sh"].content.decode()
+    assert old_ca.pem.decode().strip() in script_a and new_ca.pem.decode().strip() in script_a
+    assert "root/generate" not in script_a and "old_root=@" in script_a
+    east = trees[1]["root/c/east/reissue-intermediate.sh"].content.decode()
+    assert "NEW_ROOT_CERT_FILE='new root/new-root.pem'" in east and new_ca.pem.decode().strip() in east
+    assert 'CSR_FILE="$CSR_DIR/$CLUSTER-intermediate-under-offline-fedcba9876543210.csr"' in east
+    assert 'sign-intermediate"' not in east  # nothing signed in Vault
+    script_d = trees[2]["root/d-new-root-only.sh"].content.decode()
+    assert "INT_MOUNTS=('istioca-east' 'istioca-west')" in script_d and "ROOT_MOUNT/config/issuers" not in script_d
+    assert "point root.certificate_file at the new root" in script_d
+    written = []
+    for tree in trees:
+        for name, file in tree.items():
+            assert b"PRIVATE KEY" not in file.content, name
+            if name.endswith(".sh"):
+                path = tmp_path / name
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(file.content)
+                written.append(str(path))
+    assert len(written) == 1 + 2 + 1
+    shellcheck = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
+    lint = subprocess.run([shellcheck, "--severity=style", *written], capture_output=True, text=True, check=False)
+    assert lint.returncode == 0, lint.stdout
