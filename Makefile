@@ -43,7 +43,7 @@ shells:
 
 test: $(STAMP) lint typecheck prometheus-tools shells
 	$(BIN)/istio-vault-ca render --check -o out
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e"
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e and not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
@@ -69,6 +69,7 @@ e2e: $(STAMP)
 	$(BIN)/python -m tests.e2e.vault_injector
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m e2e tests/fidelity
 	$(BIN)/python -m pytest -p no:cacheprovider -m e2e tests/e2e
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "slow and not e2e"
 
 render-check: $(STAMP)
 	$(BIN)/istio-vault-ca render --check -o out

@@ -7,7 +7,6 @@ that failed, its one-line cause; and that nothing is left behind and no key mate
 
 from __future__ import annotations
 
-import os
 import re
 import signal
 import subprocess
@@ -19,6 +18,17 @@ from pathlib import Path
 
 import pytest
 
+from tests.integration.rehearsal_cli import (
+    AGENT_STEP,
+    CONSISTENCY_STEP,
+    FILES_STEP,
+    assert_clean,
+    cause_of,
+    cli,
+    rehearsal_env,
+    rehearse,
+    step_line,
+)
 from tests.support import EXAMPLES, REPO, render_into, require_openbao
 
 pytestmark = pytest.mark.integration
@@ -51,76 +61,11 @@ clusters:
       kubernetes_host: "https://api.west.example.com:6443"
       token_reviewer: {service_account: vault-token-reviewer, namespace: vault, secret_name: reviewer-token}
 """
-AGENT_STEP = "bao agent renders the four CA files"
-FILES_STEP = "check the four CA files"
-CONSISTENCY_STEP = "consistency of the istiod overlay, policy and tree"
-BASE64_RUN = re.compile(r"[A-Za-z0-9+/]{60,}")
 
 
 @pytest.fixture(autouse=True)
 def _needs_openbao() -> None:
     require_openbao()
-
-
-def _env(tmp: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("VAULT_", "BAO_"))}
-    env.update(TMPDIR=str(tmp), PYTHONUNBUFFERED="1", COLUMNS="200", TERM="dumb")
-    return env
-
-
-def _leftovers(tmp: Path) -> list[str]:
-    """Temp dirs the rehearsal made, and live processes whose working directory is inside `tmp`."""
-    found = [p.name for p in tmp.glob("ivc-*")]
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            cwd = os.readlink(proc / "cwd")
-        except OSError:
-            continue
-        if cwd.startswith(str(tmp)):
-            found.append(f"pid {proc.name} in {cwd}")
-    return found
-
-
-def _assert_clean(tmp: Path, output: str) -> None:
-    assert _leftovers(tmp) == []
-    assert "Traceback" not in output
-    assert "PRIVATE KEY" not in output
-    assert not BASE64_RUN.search(output), "output holds a long base64 run (key material?)"
-
-
-def cli(tmp_path: Path, *args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    """`istio-vault-ca ARGS` as a user runs it, from `cwd`."""
-    tmp = tmp_path / "tmp"
-    tmp.mkdir(exist_ok=True)
-    return subprocess.run(
-        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", *args],
-        cwd=cwd,
-        env=_env(tmp),
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        check=False,
-    )
-
-
-def rehearse(tmp_path: Path, *args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    result = cli(tmp_path, "rehearse", *args, cwd=cwd, timeout=timeout)
-    _assert_clean(tmp_path / "tmp", result.stdout + result.stderr)
-    return result
-
-
-def _line(output: str, status: str, step: str) -> str:
-    """The display line of a step with the given status; fails the test naming what was shown instead."""
-    for line in output.splitlines():
-        if line.strip().startswith(status) and step in line:
-            return line
-    raise AssertionError(f"no {status} line for {step!r} in:\n{output}")
-
-
-def _cause(output: str) -> str:
-    return next(line.split("cause: ", 1)[1] for line in output.splitlines() if "cause: " in line)
 
 
 def _write_config(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
@@ -136,9 +81,9 @@ def test_every_example_rehearses(tmp_path: Path, example: Path) -> None:
     assert "rehearsal passed" in result.stdout
     assert "simulated Kubernetes TokenReview" in result.stdout
     for step in (AGENT_STEP, FILES_STEP, "run the setup scripts again (exit 0, nothing changes)", "tear down"):
-        _line(result.stdout, "PASS", step)
+        step_line(result.stdout, "PASS", step)
     # An OpenBao target runs as production OpenBao does; a Vault target says why its server allows API audit.
-    server = _line(result.stdout, "PASS", "start a throw-away OpenBao dev server")
+    server = step_line(result.stdout, "PASS", "start a throw-away OpenBao dev server")
     if "flavor: openbao" in example.read_text(encoding="utf-8"):
         assert "as production OpenBao: the rendered audit stanza in its config, no API audit creation" in server
     else:
@@ -149,10 +94,10 @@ def test_several_clusters_rehearse_against_one_server(tmp_path: Path) -> None:
     result = rehearse(tmp_path, "-c", str(_write_config(tmp_path, TWO_CLUSTERS)))
     assert result.returncode == 0, result.stdout + result.stderr
     for script in ("root/vault/setup.sh", "clusters/east/vault/setup.sh", "clusters/west/vault/setup.sh"):
-        _line(result.stdout, "PASS", f"run {script}")
+        step_line(result.stdout, "PASS", f"run {script}")
     for cluster in ("east", "west"):
-        _line(result.stdout, "PASS", f"{AGENT_STEP} (cluster {cluster})")
-        _line(result.stdout, "PASS", f"{FILES_STEP} (cluster {cluster})")
+        step_line(result.stdout, "PASS", f"{AGENT_STEP} (cluster {cluster})")
+        step_line(result.stdout, "PASS", f"{FILES_STEP} (cluster {cluster})")
 
 
 def test_readme_flow_with_a_relative_from_dir(tmp_path: Path) -> None:
@@ -174,8 +119,10 @@ def test_readme_flow_with_a_relative_from_dir(tmp_path: Path) -> None:
 
     assert result.returncode == 0, result.stdout + result.stderr
     assert "exited 127" not in result.stdout
-    _line(result.stdout, "PASS", "run vault/setup.sh")
-    assert f": {count.group(1)} files, rehearsed against" in _line(result.stdout, "PASS", "use the rendered tree out")
+    step_line(result.stdout, "PASS", "run vault/setup.sh")
+    assert f": {count.group(1)} files, rehearsed against" in step_line(
+        result.stdout, "PASS", "use the rendered tree out"
+    )
     assert "differs from a render of" not in result.stdout  # an unedited render has no hand edits
 
 
@@ -266,11 +213,11 @@ def test_from_catches_hand_edits_at_the_right_step(tmp_path: Path, edit: str) ->
     result = rehearse(tmp_path, "-c", str(config), "--from", str(out))
 
     assert result.returncode == 1, result.stdout + result.stderr
-    _line(result.stdout, "FAIL", hand_edit.step)
-    assert hand_edit.cause in _cause(result.stdout)
+    step_line(result.stdout, "FAIL", hand_edit.step)
+    assert hand_edit.cause in cause_of(result.stdout)
     assert f'rehearsal FAILED at step "{hand_edit.step}' in result.stdout
     assert "hint: " in result.stdout
-    _line(result.stdout, "PASS", "tear down")
+    step_line(result.stdout, "PASS", "tear down")
     assert "differs from a render of" in result.stdout  # the edited file is named
     for expected in hand_edit.also:
         assert expected in result.stdout
@@ -317,7 +264,7 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
             str(_write_config(tmp_path, FAST % {"kv": 1})),
         ],
         cwd=REPO,
-        env=_env(tmp),
+        env=rehearsal_env(tmp),
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -334,8 +281,8 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
     output = "".join(seen) + rest
     assert process.returncode == 130, output
     assert "interrupted" in output
-    _line(output, "PASS", "tear down")
-    _assert_clean(tmp, output)
+    step_line(output, "PASS", "tear down")
+    assert_clean(tmp, output)
 
 
 def test_missing_openbao_says_how_to_install(

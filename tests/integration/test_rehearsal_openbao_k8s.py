@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.test_rehearsal import AGENT_STEP, CONSISTENCY_STEP, FILES_STEP, _cause, _line, rehearse
+from tests.integration.rehearsal_cli import AGENT_STEP, CONSISTENCY_STEP, FILES_STEP, cause_of, rehearse, step_line
 from tests.support import EXAMPLES, render_into, require_openbao
 
 pytestmark = pytest.mark.integration
@@ -35,19 +35,19 @@ def test_an_openbao_k8s_config_rehearses_with_a_real_bao_agent(tmp_path: Path) -
     result = rehearse(tmp_path, "-c", str(_config(tmp_path, "openbao-k8s")))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "rehearsal passed" in result.stdout
-    consistency = _line(result.stdout, "PASS", CONSISTENCY_STEP)
+    consistency = step_line(result.stdout, "PASS", CONSISTENCY_STEP)
     assert "secret-volume-path equals ROOT_CA_DIR" in consistency
-    agent = _line(result.stdout, "PASS", AGENT_STEP)
+    agent = step_line(result.stdout, "PASS", AGENT_STEP)
     assert "wrote 4 files as openbao-agent-init would" in agent
-    assert "24 chain checks passed" in _line(result.stdout, "PASS", FILES_STEP)
+    assert "24 chain checks passed" in step_line(result.stdout, "PASS", FILES_STEP)
 
 
 def test_a_tree_rendered_for_the_other_injector_is_refused(tmp_path: Path) -> None:
     tree = render_into(_config(tmp_path, "openbao-k8s"), tmp_path / "out")
     result = rehearse(tmp_path, "-c", str(_config(tmp_path, "vault-k8s")), "--from", str(tree))
     assert result.returncode == 1, result.stdout + result.stderr
-    _line(result.stdout, "FAIL", CONSISTENCY_STEP)
+    step_line(result.stdout, "FAIL", CONSISTENCY_STEP)
     assert (
         "its annotations are openbao.org/*, for the openbao-k8s injector, but the config says vault.injector: "
-        "vault-k8s: that injector would ignore them" in _cause(result.stdout) + result.stdout
+        "vault-k8s: that injector would ignore them" in cause_of(result.stdout) + result.stdout
     )

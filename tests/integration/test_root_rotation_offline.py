@@ -15,10 +15,10 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from tests.integration.test_fleet_openbao import cli, client, make_root, offline_setup, run, sign_csr
-from tests.integration.test_root_rotation_rehearsal import pems, run_agent
+from tests.integration.fleet import cli, client, make_root, offline_setup, run, sign_csr
+from tests.integration.rotation_agents import pems, run_agent
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 OVERLAY = "istiod/istiod-helm-values.yaml"
 

@@ -21,53 +21,17 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from istio_vault_ca.generator.pki.factory import workload_leaf
 from istio_vault_ca.verify.checks.chain.gox509 import Options, VerifyError, verify
-from istio_vault_ca.verify.rehearsal import agent
 from istio_vault_ca.verify.rehearsal.openbao import find_bao
 from tests.conftest import run_setup
+from tests.integration.rotation_agents import pems, run_agent
 from tests.vault_setup import EC_CONFIG, cli, configure
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
 CONFIG = EC_CONFIG + "vault:\n  audit:\n    enabled: false\n"
 CLUSTER = "default"
 OVERLAY = "istiod/tsb-controlplane-overlay.yaml"
 SPIFFE = "spiffe://cluster.local/ns/default/sa/app"
-
-
-def run_agent(env: dict[str, str], overlay: Path, directory: Path, policy: str) -> Path:
-    """vault-agent-init for real: the rehearsal's vault-k8s mapping of `overlay`'s annotations, run once by
-    `bao agent` with a token holding istiod's policy; returns the directory the four files were written to."""
-    injection = agent.parse_injection(agent.read_overlay(overlay, overlay.name))
-    work = directory.parent / f"{directory.name}-agent"
-    work.mkdir(mode=0o700)
-    config = agent.build_config(
-        injection,
-        vault_address=env["VAULT_ADDR"],
-        token_path=work / "jwt",
-        root=directory,
-        sink_path=work / "sink",
-        pid_file=work / "pid",
-    )
-    token = subprocess.run(
-        [find_bao(), "token", "create", f"-policy={policy}", "-field=token"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (work / "token").write_text(token, encoding="utf-8")
-    config["auto_auth"]["method"] = {"type": "token_file", "config": {"token_file_path": str(work / "token")}}
-    (work / "agent.json").write_text(json.dumps(config), encoding="utf-8")
-    done = subprocess.run(
-        [find_bao(), "agent", f"-config={work / 'agent.json'}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
-    return agent.local_destination(directory, injection.templates[0]).parent
 
 
 def judge(env: dict[str, str], directory: Path) -> tuple[int, dict[str, dict[str, str]]]:
@@ -105,10 +69,6 @@ def vault_problems(env: dict[str, str], config: str) -> dict[str, str]:
     problems = {c["id"]: c["status"] for c in json.loads(stdout)["checks"] if c["status"] not in ("pass", "skip")}
     assert (code == 0) == (not problems), (code, problems)
     return problems
-
-
-def pems(path: Path) -> list[x509.Certificate]:
-    return x509.load_pem_x509_certificates(path.read_bytes())
 
 
 def leaf_verifies(ca_dir: Path, roots: list[x509.Certificate]) -> str:
