@@ -101,8 +101,15 @@ def certificate(
     sans: Sequence[x509.GeneralName] = (),
     san_critical: bool = False,
     digest: Digest | Literal["auto"] | None = "auto",
+    key_ids: Literal["always", "as-go"] = "always",
 ) -> x509.Certificate:
-    """One certificate. `issuer=None` makes it self-signed (its subject is its issuer, `signing_key` its own key)."""
+    """One certificate. `issuer=None` makes it self-signed (its subject is its issuer, `signing_key` its own key).
+
+    Key identifiers: "always" gives every certificate a subjectKeyIdentifier and an issued one an
+    authorityKeyIdentifier (the issuer's SKI, else the hash of its key), as Vault's PKI does. "as-go" writes what
+    Go's `x509.CreateCertificate` writes for a template without them (crypto/x509/x509.go, Go 1.15 to 1.26): an
+    SKI only on a CA, the AKI only from the issuer's SKI. That is how istiod issues workload certificates: the
+    template of `genCertTemplateFromCSR` (istio security/pkg/pki/util/generate_cert.go, 1.12 to 1.31) sets neither."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
@@ -113,15 +120,19 @@ def certificate(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=ca, path_length=path_length if ca else None), critical=True)
         .add_extension(_usage(ca=ca), critical=True)
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     )
+    if ca or key_ids == "always":
+        builder = builder.add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
     if issuer is not None:
+        aki: x509.AuthorityKeyIdentifier | None = None
         try:
             ski = issuer.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
             aki = x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(ski)
         except x509.ExtensionNotFound:
-            aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key())
-        builder = builder.add_extension(aki, critical=False)
+            if key_ids == "always":
+                aki = x509.AuthorityKeyIdentifier.from_issuer_public_key(signing_key.public_key())
+        if aki is not None:
+            builder = builder.add_extension(aki, critical=False)
     if usages:
         builder = builder.add_extension(x509.ExtendedKeyUsage(list(usages)), critical=False)
     if sans:
@@ -212,7 +223,8 @@ def workload_leaf(
     key: CertificateIssuerPrivateKeyTypes | None = None,
 ) -> x509.Certificate:
     """A certificate shaped like the ones istiod issues: empty subject, critical SPIFFE URI SAN, server and client
-    auth, EC P-256 key (a new one unless `key` is given), within the CA's validity."""
+    auth, key identifiers as Go writes them (no SKI; the AKI from the CA's SKI), EC P-256 key (a new one unless
+    `key` is given), within the CA's validity."""
     key = key or new_key()
     start = max(now - BACKDATE, ca_cert.not_valid_before_utc)
     end = max(min(now + lifetime, ca_cert.not_valid_after_utc), start)
@@ -228,4 +240,5 @@ def workload_leaf(
         sans=(x509.UniformResourceIdentifier(spiffe_id),),
         san_critical=True,
         digest=None if isinstance(ca_key, ed25519.Ed25519PrivateKey | ed448.Ed448PrivateKey) else hashes.SHA256(),
+        key_ids="as-go",
     )

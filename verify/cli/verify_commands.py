@@ -6,12 +6,13 @@ Heavy modules (cryptography, hvac, pydantic) are imported inside the handlers so
 
 from __future__ import annotations
 
-import argparse
 import os
 import time
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    import argparse
+
     from istio_vault_ca.generator.config.model import Config
     from istio_vault_ca.generator.config.plan import ClusterPlan
     from istio_vault_ca.verify.checks.chain.versions import IstioVersion

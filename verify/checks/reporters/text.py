@@ -7,8 +7,7 @@ four columns needs only padding and wrapping. Colour only on a terminal, never i
 from __future__ import annotations
 
 import os
-import shutil
-import textwrap
+import re
 
 from istio_vault_ca.verify.checks.reporters.common import clean, summary_line
 from istio_vault_ca.verify.checks.result import CheckResult, Report, Status
@@ -32,7 +31,44 @@ def _columns(tty: bool) -> int:
     explicit = os.environ.get("COLUMNS", "")
     if explicit.isdigit() and int(explicit) > 0:
         return int(explicit)
-    return shutil.get_terminal_size((PIPE_COLUMNS, 24)).columns if tty else PIPE_COLUMNS
+    if not tty:
+        return PIPE_COLUMNS
+    import shutil  # only on a terminal: its import (compression modules) is a noticeable part of `verify chain`
+
+    return shutil.get_terminal_size((PIPE_COLUMNS, 24)).columns
+
+
+# textwrap's whitespace, each made a space (it expands tabs first); runs of spaces are chunks of their own.
+_SPACES = str.maketrans("\t\n\x0b\x0c\r", "     ")
+_CHUNKS = re.compile(r"( +)")
+
+
+def wrap(text: str, width: int, breaks: str = "") -> list[str]:
+    """`textwrap.wrap(text, width, break_on_hyphens=False)`, line for line (a test compares them), without importing
+    textwrap. A word longer than a line is cut at the width, or with `breaks` just after the last of those
+    characters that fits ("/" for a target: a path reads best cut after a directory)."""
+    chunks = [chunk for chunk in _CHUNKS.split(text.expandtabs().translate(_SPACES)) if chunk]
+    chunks.reverse()
+    lines: list[str] = []
+    while chunks:
+        line: list[str] = []
+        length = 0
+        if lines and chunks[-1].strip() == "":  # no line but the first starts with spaces
+            del chunks[-1]
+        while chunks and length + len(chunks[-1]) <= width:
+            length += len(chunks[-1])
+            line.append(chunks.pop())
+        if chunks and len(chunks[-1]) > width:  # a word longer than a line: cut it
+            word, room = chunks[-1], max(width - length, 0) if width >= 1 else 1
+            cut = max((word.rfind(mark, 0, room) for mark in breaks), default=-1)
+            end = cut + 1 if cut > 0 and len(word) > room else room
+            line.append(word[:end])
+            chunks[-1] = word[end:]
+        if line and line[-1].strip() == "":  # nor ends with them
+            del line[-1]
+        if line:
+            lines.append("".join(line))
+    return lines
 
 
 def _paint(text: str, status: Status | None, tty: bool, code: str = "") -> str:
@@ -50,9 +86,9 @@ def render(report: Report, *, collapse_passing_targets: bool = False, tty: bool 
 
 
 def _finding_lines(check: CheckResult, fields: dict[str, str], width: int) -> list[str]:
-    lines = textwrap.wrap(fields["finding"], width, break_long_words=True, break_on_hyphens=False) or [""]
+    lines = wrap(fields["finding"], width) or [""]
     if fields["hint"] and check.status is not Status.PASS:
-        lines += textwrap.wrap(f"→ {fields['hint']}", width, break_long_words=True, break_on_hyphens=False)
+        lines += wrap(f"→ {fields['hint']}", width)
     return lines
 
 
@@ -64,7 +100,7 @@ def _table(rows: list[CheckResult], width: int, tty: bool) -> list[str]:
     header = f"{'status':<6} {'check':<{id_width}}  {'target':<{target_width}}  finding"
     lines = [_paint(header, None, tty, "1"), "-" * min(width, len(header) + finding_width - len("finding"))]
     for check, fields in zip(rows, all_fields, strict=True):
-        targets = textwrap.wrap(fields["target"], target_width, break_long_words=True) or [""]
+        targets = wrap(fields["target"], target_width, "/") or [""]
         findings = _finding_lines(check, fields, finding_width)
         for index in range(max(len(targets), len(findings))):
             status = fields["status"].upper() if index == 0 else ""

@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
 
 from istio_vault_ca.verify.checks import chain
 from istio_vault_ca.verify.checks.chain import IstioVersion, parse_version
@@ -178,6 +179,39 @@ def test_spiffe_leaf_is_a_workload_certificate() -> None:
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [chain.SPIFFE_ID]
     assert leaf.issuer == inter.cert.subject
     leaf.verify_directly_issued_by(inter.cert)
+    # Key identifiers as istiod's Go code writes them: no SKI on a leaf, the AKI copied from the CA's SKI.
+    kinds = {type(extension.value) for extension in leaf.extensions}
+    assert x509.SubjectKeyIdentifier not in kinds
+    ca_ski = inter.cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    aki = leaf.extensions.get_extension_for_class(x509.AuthorityKeyIdentifier).value
+    assert aki.key_identifier == ca_ski.digest and aki.authority_cert_issuer is None
+
+
+def test_a_leaf_under_a_ca_without_ski_has_no_aki_as_go_writes_it() -> None:
+    """Go's x509.CreateCertificate takes the AKI from the parent's SKI only; it never hashes the parent's key."""
+    from istio_vault_ca.generator.pki.factory import certificate, name, new_key, self_signed_ca
+
+    root = self_signed_ca("root")
+    key = new_key()
+    now = dt.datetime.now(dt.timezone.utc)
+    bare = (
+        x509.CertificateBuilder()
+        .subject_name(name("no-ski"))
+        .issuer_name(root.cert.subject)
+        .public_key(key.public_key())
+        .serial_number(7)
+        .not_valid_before(now - dt.timedelta(minutes=1))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .sign(root.key, hashes.SHA256())  # the factory's default key: EC P-256
+    )
+    leaf = chain.make_leaf(bare, key, now)  # type: ignore[arg-type]
+    kinds = {type(extension.value) for extension in leaf.extensions}
+    assert x509.AuthorityKeyIdentifier not in kinds and x509.SubjectKeyIdentifier not in kinds
+    always = certificate(name("x"), new_key().public_key(), key, issuer=bare, not_before=now, not_after=now, ca=False)
+    assert x509.AuthorityKeyIdentifier in {type(extension.value) for extension in always.extensions}, (
+        "Vault-shaped certificates (the default) still hash the issuer's key"
+    )
 
 
 def test_from_vault_labels_name_the_api_path() -> None:

@@ -5,12 +5,15 @@ from __future__ import annotations
 
 import io
 import json
+import random
+import textwrap
 from xml.etree import ElementTree as ET
 
 import pytest
 
 from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME, emit, get_reporter
 from istio_vault_ca.verify.checks.reporters.common import summary_line
+from istio_vault_ca.verify.checks.reporters.text import wrap
 from istio_vault_ca.verify.checks.result import Report, Status, errored, failed, passed, skipped, warned
 from tests.support import validate_json_shape
 
@@ -173,3 +176,39 @@ def test_every_registered_reporter_is_an_output_choice() -> None:
             assert parser.parse_args([*argv, "--output", name]).output == name
         with pytest.raises(SystemExit):
             parser.parse_args([*argv, "--output", "yaml"])
+
+
+def _texts(count: int, seed: int) -> list[tuple[str, int]]:
+    """Texts and widths for the wrapping comparison: words, runs of every whitespace textwrap knows, a no-break
+    space, hyphens and slashes, words longer than the line, and widths down to 1."""
+    rng = random.Random(seed)
+    pieces = ["a", "-", "/", ".", " ", " ", "  ", "\t", "\n", "\r", "\x0b", "\x0c", "\xa0", "é", "→", "pem", "ca-cert"]
+    cases = []
+    for _ in range(count):
+        length = rng.randint(0, 14)
+        parts = [rng.choice(pieces) if rng.random() < 0.5 else "x" * rng.randint(1, 30) for _ in range(length)]
+        cases.append(("".join(parts), rng.randint(1, 45)))
+    return cases
+
+
+def test_text_wrapping_is_textwraps_line_for_line() -> None:
+    """The text report wraps without importing textwrap (start-up time); it must wrap exactly as it did."""
+    cases = _texts(5000, seed=20261201)
+    different = [
+        (text, width)
+        for text, width in cases
+        if wrap(text, width) != textwrap.wrap(text, width, break_long_words=True, break_on_hyphens=False)
+    ]
+    assert different == []
+    assert sum(len(textwrap.wrap(text, width)) > 1 for text, width in cases) > 2500, "most cases do wrap"
+
+
+def test_a_long_target_is_cut_after_a_directory() -> None:
+    assert wrap("/tmp/ivc-bench-6i6x9zpq/ca/single/cluster-000", 40, "/") == [
+        "/tmp/ivc-bench-6i6x9zpq/ca/single/",
+        "cluster-000",
+    ]
+    target = "https://vault.example:8200 (cluster east)"
+    assert wrap(target, 30, "/") == ["https://vault.example:8200", "(cluster east)"]
+    assert wrap("a" * 50, 20, "/") == ["a" * 20, "a" * 20, "a" * 10], "no slash: cut at the width"
+    assert wrap("/" + "b" * 30, 20, "/") == ["/" + "b" * 19, "b" * 11], "a leading slash is no place to cut"

@@ -3,6 +3,9 @@ usage errors, and never a byte of a private key in any output."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import io
 import json
 import subprocess
 import sys
@@ -157,6 +160,24 @@ def test_verify_chain_imports_no_vault_or_config_libraries(tmp_path: Path) -> No
     assert result.stdout.splitlines()[-1] == "0 []"
 
 
+@pytest.mark.parametrize("output", ["text", "json"])
+def test_verify_chain_runs_without_argparse_or_the_modules_it_pulls_in(tmp_path: Path, output: str) -> None:
+    """The plain `verify chain DIR` line is read without argparse (verify/cli/quick.py) and the text report needs
+    neither textwrap nor shutil when not on a terminal: each costs start-up time the chain checks do not need."""
+    directory = pki.good_bundle().write(tmp_path)
+    program = (
+        "import sys, io, contextlib\n"
+        "from istio_vault_ca.verify.cli.parser import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    code = main(['verify', 'chain', {str(directory)!r}, '--output', {output!r}])\n"
+        "print(code, sorted(set(sys.modules) & {'argparse', 'gettext', 'shutil', 'textwrap'}))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
+    )
+    assert result.stdout.splitlines()[-1] == "0 []"
+
+
 def test_help_imports_no_check_libraries() -> None:
     program = (
         "import sys\n"
@@ -180,3 +201,23 @@ def test_directory_arguments_are_named_as_pathlib_names_them(path: str) -> None:
     from istio_vault_ca.verify.cli.verify_commands import path_text
 
     assert path_text(path) == str(PurePosixPath(path))
+
+
+def test_an_in_process_caller_gets_the_garbage_collector_back(tmp_path: Path) -> None:
+    """`main` turns Python's cyclic collector off for a one-shot command; a caller passing argv (a test, a
+    wrapper) runs on afterwards and must find it as it was, after success and after an error alike."""
+    directory = pki.good_bundle().write(tmp_path)
+    assert gc.isenabled()
+    with contextlib.redirect_stdout(io.StringIO()):
+        assert main(["verify", "chain", str(directory)]) == 0
+    assert gc.isenabled()
+    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
+        assert main(["verify", "chain", str(tmp_path / "missing")]) == 2
+    assert gc.isenabled()
+    gc.disable()
+    try:
+        with contextlib.redirect_stdout(io.StringIO()):
+            main(["verify", "chain", str(directory)])
+        assert not gc.isenabled(), "a caller that had it off keeps it off"
+    finally:
+        gc.enable()

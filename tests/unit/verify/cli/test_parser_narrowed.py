@@ -8,7 +8,8 @@ import shlex
 
 import pytest
 
-from istio_vault_ca.verify.cli.parser import COMMANDS, EXAMPLES, TARGETS, build_parser
+from istio_vault_ca.verify.cli.parser import COMMANDS, EXAMPLES, TARGETS, _verify_chain, build_parser
+from istio_vault_ca.verify.cli.quick import quick_verify_chain
 
 
 def _choices(parser: argparse.ArgumentParser) -> list[str]:
@@ -81,3 +82,68 @@ def test_narrowed_parser_parses_like_the_whole_one(argv: list[str], capsys: pyte
     whole = _outcome(build_parser(), argv, capsys)
     narrowed = _outcome(build_parser(argv), argv, capsys)
     assert narrowed == whole
+
+
+# Every form verify/cli/quick.py reads without argparse.
+QUICK = [
+    ["verify", "chain"],
+    ["verify", "chain", "d"],
+    ["verify", "chain", "d", "e", "f"],
+    ["verify", "chain", "", "d"],
+    ["verify", "chain", "d", "--output", "json"],
+    ["verify", "chain", "--output=junit", "d", "e"],
+    ["verify", "chain", "--warn-days", "0", "d"],
+    ["verify", "chain", "d", "--warn-days=007"],
+    ["verify", "chain", "d", "--istio-version", "1.24"],
+    ["verify", "chain", "--istio-version=v1.20.3-distroless", "d"],
+    ["verify", "chain", "--istio-version", " 1.27 ", "d"],
+    ["verify", "chain", "--output", "json", "--output", "prometheus", "d"],
+    ["verify", "chain", "d", "--output", "text", "--warn-days", "5", "--istio-version", "1.12"],
+]
+# Forms left to argparse: help, options it reads alone, abbreviations, bad values, DIRs in two groups, `--`.
+NOT_QUICK = [
+    ["verify", "chain", "--help"],
+    ["verify", "chain", "-h", "d"],
+    ["verify", "chain", "d", "--from-vault"],
+    ["verify", "chain", "d", "-c", "x.yaml"],
+    ["verify", "chain", "d", "--cluster", "a"],
+    ["verify", "chain", "d", "--out", "json"],
+    ["verify", "chain", "d", "--output", "yaml"],
+    ["verify", "chain", "d", "--output"],
+    ["verify", "chain", "d", "--output="],
+    ["verify", "chain", "d", "--warn-days", "-1"],
+    ["verify", "chain", "d", "--warn-days", "x"],
+    ["verify", "chain", "d", "--warn-days", "\u0661"],
+    ["verify", "chain", "d", "--istio-version", "1.2"],
+    ["verify", "chain", "d", "--istio-version", "9.99"],
+    ["verify", "chain", "d", "--output", "json", "e"],
+    ["verify", "chain", "--", "d"],
+    ["verify", "chain", "-"],
+    ["verify", "chain", "-d"],
+    ["verify", "vault"],
+    ["verify"],
+    ["chain", "verify", "d"],
+    ["serve", "chain", "d"],
+]
+
+
+@pytest.mark.parametrize("argv", QUICK, ids=" ".join)
+def test_the_quick_reading_equals_argparse(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    quick = quick_verify_chain(argv, _verify_chain)
+    assert quick is not None, "a plain verify chain line is read without argparse"
+    read = {key: getattr(value, "__name__", value) for key, value in vars(quick).items()}
+    assert read == _outcome(build_parser(), argv, capsys)
+
+
+@pytest.mark.parametrize("argv", NOT_QUICK, ids=" ".join)
+def test_the_quick_reading_leaves_everything_else_to_argparse(argv: list[str]) -> None:
+    assert quick_verify_chain(argv, _verify_chain) is None
+
+
+@pytest.mark.parametrize("argv", EXAMPLE_LINES + MISTAKES + NOT_QUICK, ids=lambda argv: " ".join(argv) or "(none)")
+def test_the_quick_reading_never_differs_from_argparse(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    """Over the examples and the mistakes too: what the quick reading accepts, argparse reads the same way."""
+    quick = quick_verify_chain(argv, _verify_chain)
+    if quick is not None:
+        read = {key: getattr(value, "__name__", value) for key, value in vars(quick).items()}
+        assert read == _outcome(build_parser(), argv, capsys)

@@ -1,0 +1,80 @@
+"""`verify chain`'s plain command lines read without argparse: the command people run most (in CI, per directory,
+in loops), where importing argparse, its help strings' translation look-ups on disk and the terminal probing of
+its help formatter cost more than the chain checks themselves.
+
+Only these forms are read here: `verify chain` followed by DIRs (none starting with "-", in one group as argparse
+takes them) and at most `--output F`, `--warn-days N` (digits) and `--istio-version X.Y` (a release the checks
+model), each as `--opt value` or `--opt=value`. Everything else (help, `--from-vault`, abbreviations, `--`, a bad
+value) returns None and goes to argparse, which parses it or explains the mistake.
+tests/unit/verify/cli/test_parser_narrowed.py proves that for every form accepted here the namespace equals the one
+argparse builds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from types import SimpleNamespace
+
+from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME
+
+# The defaults of `verify`'s report flags: argparse's (verify/cli/parser.py) and the quick reading's.
+DEFAULT_OUTPUT = "text"
+DEFAULT_WARN_DAYS = 30
+
+
+def _istio_version(text: str) -> object | None:
+    from istio_vault_ca.verify.checks.chain.versions import parse_version
+
+    try:
+        return parse_version(text)
+    except ValueError:
+        return None  # argparse says what is wrong with it
+
+
+# option -> how its value is read (None: not read here, argparse explains it)
+_READERS: dict[str, Callable[[str], object | None]] = {
+    "--output": lambda text: text if text in REPORTER_BY_NAME else None,
+    "--warn-days": lambda text: int(text) if text.isascii() and text.isdigit() else None,
+    "--istio-version": _istio_version,
+}
+
+
+def quick_verify_chain(argv: Sequence[str], handler: Callable[..., int]) -> SimpleNamespace | None:
+    """The namespace argparse would build for `argv` when it is a plain `verify chain` command line, else None."""
+    if len(argv) < 2 or argv[0] != "verify" or argv[1] != "chain":
+        return None
+    values: dict[str, object] = {"output": DEFAULT_OUTPUT, "warn_days": DEFAULT_WARN_DAYS, "istio_version": None}
+    dirs: list[str] = []
+    closed = False  # an option came after the DIRs
+    rest = list(argv[2:])
+    while rest:
+        token = rest.pop(0)
+        if not token.startswith("-"):
+            if dirs and closed:
+                return None  # DIRs in two groups: argparse refuses the second ("unrecognized arguments")
+            dirs.append(token)
+            continue
+        closed = bool(dirs)
+        option, equals, text = token.partition("=")
+        reader = _READERS.get(option)
+        if reader is None:
+            return None
+        if not equals:
+            if not rest or rest[0].startswith("-"):
+                return None
+            text = rest.pop(0)
+        value = reader(text)
+        if value is None:
+            return None
+        values[option[2:].replace("-", "_")] = value
+    return SimpleNamespace(
+        command="verify",
+        verify_command="chain",
+        dirs=dirs,
+        from_vault=False,
+        config=None,
+        cluster=None,
+        **values,
+        handler=handler,
+        build="chain",
+    )
