@@ -109,7 +109,8 @@ def certificate(
     authorityKeyIdentifier (the issuer's SKI, else the hash of its key), as Vault's PKI does. "as-go" writes what
     Go's `x509.CreateCertificate` writes for a template without them (crypto/x509/x509.go, Go 1.15 to 1.26): an
     SKI only on a CA, the AKI only from the issuer's SKI. That is how istiod issues workload certificates: the
-    template of `genCertTemplateFromCSR` (istio security/pkg/pki/util/generate_cert.go, 1.12 to 1.31) sets neither."""
+    template of `genCertTemplateFromCSR` (istio security/pkg/pki/util/generate_cert.go, read at the revision the
+    e2e tier pins and in older releases' versions of the function) sets neither."""
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)

@@ -183,7 +183,7 @@ def _add_warn_days(parser: argparse.ArgumentParser) -> None:
         type=int,
         default=DEFAULT_WARN_DAYS,
         metavar="N",
-        help="warn when a certificate expires within N days (default: 30)",
+        help=f"warn when a certificate expires within N days (default: {DEFAULT_WARN_DAYS})",
     )
 
 
