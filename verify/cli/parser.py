@@ -8,7 +8,6 @@ that prints it and returns that code.
 from __future__ import annotations
 
 import gc
-import os
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, cast
 from istio_vault_ca.generator import __version__
 from istio_vault_ca.generator.errors import EXIT_INTERRUPTED, IvcError
 from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME
+from istio_vault_ca.verify.cli.process import collect_garbage_only_if_long_running, exit_without_teardown
 from istio_vault_ca.verify.cli.quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, quick_verify_chain
 
 if TYPE_CHECKING:  # argparse is imported where a parser is built: `verify chain DIR` runs without it (quick.py)
@@ -309,8 +309,6 @@ COMMANDS = (
     "__complete",
 )
 TARGETS = ("chain", "vault", "cluster", "all")
-# Commands that run for minutes (rehearse) or until stopped (serve): they keep Python's cyclic garbage collector.
-LONG_RUNNING = ("serve", "rehearse")
 
 
 def _named(argv: Sequence[str] | None) -> tuple[str | None, str | None]:
@@ -552,15 +550,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, run the handler, and map every deliberate error to its message and exit code (README "Exit codes")."""
+    """Parse, run the handler, and map every deliberate error to its message and exit code (README "Exit codes").
+
+    The process runs without the cyclic garbage collector unless the command is long-running, and `verify chain`
+    and `render` end it without the interpreter's teardown (process.py). A caller passing `argv` (a test, running
+    on in the same process) gets the collector back and its process is never ended here."""
     arguments = sys.argv[1:] if argv is None else list(argv)
-    # A command that runs once and exits holds little it could free: without the cyclic collector's passes over
-    # every object its imports create, `verify chain` and `render` run ~3% fewer instructions. The long-running
-    # commands keep it, and so does a caller that passes `argv` (a test, running on in the same process).
-    # Re-enabled here, it would first scan everything allocated meanwhile: the CLI leaves it off until exit.
     restore = argv is not None and gc.isenabled()
-    if not arguments or arguments[0] not in LONG_RUNNING:
-        gc.disable()
+    collect_garbage_only_if_long_running(arguments)
     quick = None
     try:
         # A plain `verify chain` line is read without argparse (quick.py; the same namespace, as its tests prove).
@@ -575,26 +572,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         print("interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
     finally:
-        if restore:
+        if restore:  # re-enabled in the CLI, it would first scan everything allocated meanwhile
             gc.enable()
     if argv is None and (quick is not None or arguments[:1] == ["render"]):
-        _exit_without_teardown(code)
+        exit_without_teardown(code)
     return code
-
-
-def _exit_without_teardown(code: int) -> None:
-    """End the process now, its output flushed: tearing the interpreter down (every module freed, a last full
-    garbage collection) is ~5% of the instructions of `verify chain` and `render` and frees nothing the exit does
-    not. Only for them: their code registers no exit handler, starts no thread and closes every file it writes
-    (tests assert it); other commands exit as usual. A flush that fails (a closed pipe) leaves the exit to the
-    interpreter, which reports it."""
-    try:
-        for stream in (sys.stdout, sys.stderr):
-            if stream is not None:
-                stream.flush()
-    except (OSError, ValueError):
-        return
-    os._exit(code)
 
 
 if __name__ == "__main__":

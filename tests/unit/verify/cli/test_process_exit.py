@@ -1,5 +1,5 @@
-"""`render` and a plain `verify chain` end their process without the interpreter's teardown (verify/cli/parser.py
-`_exit_without_teardown`): what they print, write and exit with must be exactly what an ordinary exit gives, and
+"""`render` and a plain `verify chain` end their process without the interpreter's teardown (verify/cli/process.py
+`exit_without_teardown`): what they print, write and exit with must be exactly what an ordinary exit gives, and
 nothing on their path may need that teardown (an exit handler, a thread, a file object left open)."""
 
 from __future__ import annotations
