@@ -204,9 +204,9 @@ def test_text_wrapping_is_textwraps_line_for_line() -> None:
 
 
 def test_a_long_target_is_cut_after_a_directory() -> None:
-    assert wrap("/tmp/ivc-bench-6i6x9zpq/ca/single/cluster-000", 40, "/") == [
-        "/tmp/ivc-bench-6i6x9zpq/ca/single/",
-        "cluster-000",
+    assert wrap("/srv/ca-bundles/prod-east-1/cluster-000/current", 40, "/") == [
+        "/srv/ca-bundles/prod-east-1/cluster-000/",
+        "current",
     ]
     target = "https://vault.example:8200 (cluster east)"
     assert wrap(target, 30, "/") == ["https://vault.example:8200", "(cluster east)"]
