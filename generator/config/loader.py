@@ -380,6 +380,9 @@ def _check_graph(root: Any) -> None:
         elif isinstance(node, MappingNode):
             for key_node, value_node in node.value:
                 key_line = child_line(key_node, line, aliased)
+                if not isinstance(key_node, ScalarNode):  # `? {a: [b]}`: no field is named so, and it cannot be
+                    kind = "list" if isinstance(key_node, SequenceNode) else "mapping"  # hashed into a mapping
+                    raise _Refused(Problem(where, key_line, f"a key must be a plain name, not a {kind}"))
                 visit(key_node, path, key_line, depth + 1, entry)
                 name: str | int = key_node.value if isinstance(key_node, ScalarNode) else "?"
                 visit(value_node, (*path, name), key_line, depth + 1, entry)

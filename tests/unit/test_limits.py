@@ -110,6 +110,20 @@ def test_each_config_limit_is_a_located_problem(text: str, expected: str) -> Non
     assert expected in found[0]
 
 
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        # the shape make fuzz found: ruamel hashed the key while building the mapping and raised TypeError
+        ("istiod:\n  ? outputs: [helm]\n", "istiod (line 2): a key must be a plain name, not a mapping"),
+        ("? [a, b]\n: c\n", "(document) (line 1): a key must be a plain name, not a list"),
+        ("vault: {? {a: 1}: b}\n", "vault (line 1): a key must be a plain name, not a mapping"),
+    ],
+    ids=["mapping-holding-a-list", "list", "flow-mapping"],
+)
+def test_a_key_that_is_not_a_plain_name_is_a_located_problem(text: str, expected: str) -> None:
+    assert problems(text) == [expected]
+
+
 def test_oversized_config_is_refused_before_parsing(tmp_path: Path) -> None:
     config = tmp_path / "big.yaml"
     config.write_bytes(b"# " + b"x" * (loader.MAX_CONFIG_BYTES + 10) + b"\n")
