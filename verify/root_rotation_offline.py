@@ -15,11 +15,11 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from istio_vault_ca.generator.errors import RotationRefused, UsageError
+from ..generator.errors import RotationRefused, UsageError
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.model import Config
-    from istio_vault_ca.verify.root_rotation import RootRotationState
+    from ..generator.config.model import Config
+    from .root_rotation import RootRotationState
 
 OLD_ROOT_FIELD = "old_root"
 NEW_ROOT_FIELD = "new_root"
@@ -77,7 +77,7 @@ def read_certificate(path: Path, what: str) -> x509.Certificate:
 
 def configured_root(config: Config, source: str) -> x509.Certificate | None:
     """root.certificate_file's certificate, None when it cannot be read (the KV record may still hold the roots)."""
-    from istio_vault_ca.generator.pki.offline_root import root_certificate_path
+    from ..generator.pki.offline_root import root_certificate_path
 
     path = root_certificate_path(config.root.certificate_file, source)
     if path is None:

@@ -22,15 +22,15 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, ROOT_CERT
-from istio_vault_ca.generator.config.plan import ClusterPlan
-from istio_vault_ca.generator.render.rotation import ROOT_STEPS, SCRIPT_NAME, render_rotation
-from istio_vault_ca.verify.checks.result import Status
+from ..generator.config.cafiles import CA_CERT, ROOT_CERT
+from ..generator.config.plan import ClusterPlan
+from ..generator.render.rotation import ROOT_STEPS, SCRIPT_NAME, render_rotation
+from .checks.result import Status
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.model import Config
-    from istio_vault_ca.verify.checks.vault import VaultState
-    from istio_vault_ca.verify.clients.vault import VaultApi
+    from ..generator.config.model import Config
+    from .checks.vault import VaultState
+    from .clients.vault import VaultApi
 
 # Issuer ids are UUIDs; anything else from the API is not put into a script.
 ISSUER_ID = re.compile(r"^[0-9a-f][0-9a-f-]{0,63}$")
@@ -126,8 +126,8 @@ def survey(
     config_source: str | None = None,
 ) -> tuple[CaExpiry | None, tuple[str, ...], tuple[ClusterFinding, ...]]:
     """The root and each cluster's intermediate as Vault serves them (the paths the agent templates read)."""
-    from istio_vault_ca.generator.errors import VaultApiError
-    from istio_vault_ca.verify.checks.vault import VaultState, kv_key_matches
+    from ..generator.errors import VaultApiError
+    from .checks.vault import VaultState, kv_key_matches
 
     state = VaultState(api, config, 0, now, config_source=config_source)
     root, root_notes = _root(state, plans, root_file, now)
@@ -174,7 +174,7 @@ def _root(
     state: VaultState, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
 ) -> tuple[CaExpiry | None, tuple[str, ...]]:
     """Vault's root (root mount, or the imported offline root); in external mode also root.certificate_file."""
-    from istio_vault_ca.generator.errors import VaultApiError
+    from ..generator.errors import VaultApiError
 
     notes: list[str] = []
     root_path = _path(plans[0], ROOT_CERT)
@@ -241,7 +241,7 @@ def report_lines(result: RotationPlan) -> list[str]:
 
 def plan_command(args: argparse.Namespace) -> int:
     """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N] [--force CLUSTER]..."""
-    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
+    from ..generator.errors import VaultApiError, VaultUnavailable
 
     try:
         return _plan(args)
@@ -250,12 +250,12 @@ def plan_command(args: argparse.Namespace) -> int:
 
 
 def _plan(args: argparse.Namespace) -> int:
-    from istio_vault_ca.generator.config.loader import load
-    from istio_vault_ca.generator.config.plan import plan, select
-    from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK, UsageError
-    from istio_vault_ca.generator.pki.offline_root import root_certificate_path
-    from istio_vault_ca.generator.render.writer import write_tree
-    from istio_vault_ca.verify.cli.verify_commands import open_vault
+    from ..generator.config.loader import load
+    from ..generator.config.plan import plan, select
+    from ..generator.errors import EXIT_FAILED, EXIT_OK, UsageError
+    from ..generator.pki.offline_root import root_certificate_path
+    from ..generator.render.writer import write_tree
+    from .cli.verify_commands import open_vault
 
     if args.warn_days < 0:
         raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")

@@ -11,9 +11,9 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from istio_vault_ca.generator.config.model import Config, Location
-from istio_vault_ca.generator.config.rules import cross_field_problems
-from istio_vault_ca.generator.errors import ConfigError, Problem, UsageError
+from ..errors import ConfigError, Problem, UsageError
+from .model import Config, Location
+from .rules import cross_field_problems
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")

@@ -20,9 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from istio_vault_ca.generator.config.durations import parse_duration
-from istio_vault_ca.generator.config.monitoring import Monitoring
-from istio_vault_ca.generator.render.flavours import FLAVOUR_MODULES
+from ..render.flavours import FLAVOUR_MODULES
+from .durations import parse_duration
+from .monitoring import Monitoring
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
 DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
@@ -410,7 +410,7 @@ class Config(Strict):
     def _consistent(self, info: ValidationInfo) -> Config:
         # The loader runs these rules itself to report each at its own field path and line.
         if not (info.context or {}).get("defer_cross_field_rules"):
-            from istio_vault_ca.generator.config.rules import cross_field_problems
+            from .rules import cross_field_problems
 
             problems = cross_field_problems(self)
             if problems:

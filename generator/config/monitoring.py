@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from istio_vault_ca.generator.config.durations import parse_duration
+from .durations import parse_duration
 
 # An image reference: [registry/]path[:tag][@digest]; no spaces or shell characters.
 IMAGE = re.compile(r"^[a-z0-9][a-z0-9._/:-]*(@sha256:[a-f0-9]{64})?$")

@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
-from istio_vault_ca.generator.config.durations import hours, parse_duration
-from istio_vault_ca.generator.config.injectors import by_name
-from istio_vault_ca.generator.config.model import Audit, Cluster, Config, Intermediate, KubernetesAuth
-from istio_vault_ca.generator.config.rules import effective_intermediate, effective_kubernetes_auth, effective_outputs
+from .cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from .durations import hours, parse_duration
+from .injectors import by_name
+from .model import Audit, Cluster, Config, Intermediate, KubernetesAuth
+from .rules import effective_intermediate, effective_kubernetes_auth, effective_outputs
 
 KV_KEY_FIELD = "ca-key.pem"
 # Name of the intermediate's key inside its PKI mount; lets an interrupted setup resume with the same key.

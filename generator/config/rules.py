@@ -3,8 +3,9 @@ cluster gets from the defaults (its effective intermediate, Kubernetes auth and 
 
 from __future__ import annotations
 
-from istio_vault_ca.generator.config.durations import parse_duration
-from istio_vault_ca.generator.config.model import (
+from ..render.flavours import get_flavour
+from .durations import parse_duration
+from .model import (
     CONTROL_CHARS,
     IN_CLUSTER_HOST,
     Cluster,
@@ -15,8 +16,7 @@ from istio_vault_ca.generator.config.model import (
     _check_key,
     _check_reviewer,
 )
-from istio_vault_ca.generator.config.monitoring import monitoring_problems
-from istio_vault_ca.generator.render.flavours import get_flavour
+from .monitoring import monitoring_problems
 
 
 def cross_field_problems(config: Config) -> list[tuple[Location, str]]:

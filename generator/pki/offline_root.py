@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.config.durations import parse_duration
-from istio_vault_ca.generator.errors import OfflineRootError
+from ..config.durations import parse_duration
+from ..errors import OfflineRootError
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -73,7 +73,7 @@ def sign_intermediate(
         raise OfflineRootError("the CSR's key is neither RSA nor EC, which Vault's PKI would not have generated")
     if len(csr.subject) == 0:
         raise OfflineRootError("the CSR has an empty subject; Vault's CSRs carry the intermediate's common name")
-    from istio_vault_ca.generator.pki.factory import BACKDATE
+    from .factory import BACKDATE
 
     not_before = max(now - BACKDATE, root_cert.not_valid_before_utc)
     not_after = now + dt.timedelta(seconds=ttl_seconds)
@@ -87,7 +87,7 @@ def sign_intermediate(
                 f"UTC): an intermediate cannot outlive its root. Use --ttl {left}h or less, or --clamp-to-root"
             )
         not_after, clamped = root_end, True
-    from istio_vault_ca.generator.pki.factory import certificate
+    from .factory import certificate
 
     signed = certificate(
         csr.subject,

@@ -9,8 +9,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from istio_vault_ca.generator.config.plan import ClusterPlan
-from istio_vault_ca.generator.render.flavours import all_flavours
+from ..config.plan import ClusterPlan
+from .flavours import all_flavours
 
 ROOT_PREFIX = "root/"
 CLUSTERS_DIR = "clusters/"

@@ -8,7 +8,7 @@ import posixpath
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.config.plan import ClusterPlan, audit_declared, audit_stanza
+from ..config.plan import ClusterPlan, audit_declared, audit_stanza
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML

@@ -22,14 +22,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.errors import MergeIntoError
-from istio_vault_ca.generator.render.flavours import tsb
-from istio_vault_ca.generator.render.flavours.common import VAULT_ANNOTATION_PREFIX, hold
+from ..errors import MergeIntoError
+from .flavours import tsb
+from .flavours.common import VAULT_ANNOTATION_PREFIX, hold
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
 
-    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from ..config.plan import ClusterPlan
 
 # (mapping, sequence, offset) indentations tried in turn: the first that reproduces the file unchanged is kept.
 INDENTS = ((2, 4, 2), (2, 2, 0), (4, 4, 2), (4, 6, 4), (4, 4, 0))

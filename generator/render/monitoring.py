@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from istio_vault_ca.generator.config.durations import parse_duration
-from istio_vault_ca.generator.config.injectors import by_name
-from istio_vault_ca.generator.config.plan import ClusterPlan
+from ..config.durations import parse_duration
+from ..config.injectors import by_name
+from ..config.plan import ClusterPlan
 
 GIVEN_UP_CHECKS = ("vault.kv-key-matches", "vault.policy-grants-read")
 CONFIG_DIR = "/etc/istio-vault-ca"
@@ -37,7 +37,7 @@ def policy_paths(plan: ClusterPlan) -> list[tuple[str, tuple[str, ...]]]:
     """(path, capabilities) for everything `verify vault` reads, without the KV key and without token creation.
 
     sys/audit is the one endpoint that wants `sudo` to be listed; with `read` only, sudo adds nothing else."""
-    from istio_vault_ca.generator.config.cafiles import CA_KEY
+    from ..config.cafiles import CA_KEY
 
     auth = plan.auth_path
     paths: list[tuple[str, tuple[str, ...]]] = [

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from istio_vault_ca.generator.config.model import Config
-from istio_vault_ca.generator.config.plan import (
+from ..config.model import Config
+from ..config.plan import (
     INTERMEDIATE_KEY_NAME,
     KV_KEY_FIELD,
     MULTIROOT_ENV,
@@ -23,13 +23,13 @@ from istio_vault_ca.generator.config.plan import (
     TRUST_BUNDLE_PATH,
     ClusterPlan,
 )
-from istio_vault_ca.generator.config.rules import ROTATION_STAGING_SUFFIX
-from istio_vault_ca.generator.render import manifests
-from istio_vault_ca.generator.render.flavours import get_flavour
-from istio_vault_ca.generator.render.layout import POLICY_FILE
-from istio_vault_ca.generator.render.rotation import ReplacedCa
-from istio_vault_ca.generator.render.templating import render_template
-from istio_vault_ca.generator.render.tree import RenderedFile, Tree
+from ..config.rules import ROTATION_STAGING_SUFFIX
+from . import manifests
+from .flavours import get_flavour
+from .layout import POLICY_FILE
+from .rotation import ReplacedCa
+from .templating import render_template
+from .tree import RenderedFile, Tree
 
 PHASES = ("a", "b", "c", "d")
 

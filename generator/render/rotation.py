@@ -9,11 +9,11 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Protocol
 
-from istio_vault_ca.generator.config.model import Config
-from istio_vault_ca.generator.config.plan import INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ROOT_ISSUER_NAME, ClusterPlan
-from istio_vault_ca.generator.config.rules import ROTATION_STAGING_SUFFIX
-from istio_vault_ca.generator.render.templating import render_template
-from istio_vault_ca.generator.render.tree import RenderedFile, Tree
+from ..config.model import Config
+from ..config.plan import INTERMEDIATE_KEY_NAME, KV_KEY_FIELD, ROOT_ISSUER_NAME, ClusterPlan
+from ..config.rules import ROTATION_STAGING_SUFFIX
+from .templating import render_template
+from .tree import RenderedFile, Tree
 
 SCRIPT_NAME = "rotate-intermediate.sh"
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from istio_vault_ca.generator.config.durations import hours, parse_duration
-from istio_vault_ca.generator.config.model import Config
-from istio_vault_ca.generator.config.plan import (
+from ..config.durations import hours, parse_duration
+from ..config.model import Config
+from ..config.plan import (
     INTERMEDIATE_KEY_NAME,
     KV_KEY_FIELD,
     OPENBAO_AUDIT_FILE,
@@ -18,10 +18,10 @@ from istio_vault_ca.generator.config.plan import (
     helm_values_file,
     plan,
 )
-from istio_vault_ca.generator.render import gitops, manifests
-from istio_vault_ca.generator.render.flavours import all_flavours, get_flavour
-from istio_vault_ca.generator.render.layout import IMPORT_STEP, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
-from istio_vault_ca.generator.render.templating import render_template
+from . import gitops, manifests
+from .flavours import all_flavours, get_flavour
+from .layout import IMPORT_STEP, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
+from .templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
 CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", "06-policy.sh")
@@ -170,7 +170,7 @@ def _render_audit_stanza(tree: Tree, prefix: str, config: Config) -> None:
 
 def _render_monitoring(tree: Tree, prefix: str, cluster_plan: ClusterPlan, header: str) -> None:
     """`monitoring/`: the exporter, its RBAC, its Vault role and policy, and the Prometheus Operator objects."""
-    from istio_vault_ca.generator.render import monitoring
+    from . import monitoring
 
     config = cluster_plan.config
     config_text = manifests.dump(config.model_dump(mode="json", exclude_defaults=True))
@@ -261,7 +261,7 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str, tree: Tree) -> list[tuple
 
 
 def _monitoring_docs(cluster_plan: ClusterPlan, where: str) -> list[tuple[str, str]]:
-    from istio_vault_ca.generator.render.monitoring import GIVEN_UP_CHECKS, monitor_policy, monitor_role
+    from .monitoring import GIVEN_UP_CHECKS, monitor_policy, monitor_role
 
     monitoring = cluster_plan.config.monitoring
     workload = "Deployment running `serve`" if monitoring.mode == "deployment" else "CronJob pushing to the Pushgateway"

@@ -8,8 +8,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from istio_vault_ca.generator.errors import UnsafeOutputDir
-from istio_vault_ca.generator.render.tree import RenderedFile, Tree
+from ..errors import UnsafeOutputDir
+from .tree import RenderedFile, Tree
 
 # Marks a directory we rendered: we only ever replace such a directory (or an empty one).
 MARKER = ".istio-vault-ca"

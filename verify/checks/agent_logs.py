@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass
 from enum import Enum
 
-from istio_vault_ca.verify.checks.result import redact
+from .result import redact
 
 EVIDENCE_CHARS = 240
 

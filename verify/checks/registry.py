@@ -15,8 +15,8 @@ import enum
 from collections.abc import Callable, Iterator
 from typing import Any, NamedTuple, Protocol, TypeVar
 
-from istio_vault_ca.generator.errors import CheckError, Unreachable
-from istio_vault_ca.verify.checks.result import CheckResult, errored, redact, skipped
+from ...generator.errors import CheckError, Unreachable
+from .result import CheckResult, errored, redact, skipped
 
 
 class Tier(str, enum.Enum):

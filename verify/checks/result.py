@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable
 from typing import NamedTuple
 
-from istio_vault_ca.verify.checks.facts import Facts
+from .facts import Facts
 
 
 class Status(str, enum.Enum):

@@ -9,18 +9,18 @@ from __future__ import annotations
 import argparse
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.config.cafiles import ROOT_CERT
+from ...generator.config.cafiles import ROOT_CERT
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.model import Config
-    from istio_vault_ca.generator.config.plan import CaFile, ClusterPlan
-    from istio_vault_ca.verify.checks.chain.versions import IstioVersion
-    from istio_vault_ca.verify.checks.cluster import ClusterState, PodState, VaultRoot
-    from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr
-    from istio_vault_ca.verify.checks.result import CheckResult, Report
-    from istio_vault_ca.verify.clients.kube import KubeTarget
-    from istio_vault_ca.verify.clients.vault import VaultApi
-    from istio_vault_ca.verify.root_rotation import RotationSeen
+    from ...generator.config.model import Config
+    from ...generator.config.plan import CaFile, ClusterPlan
+    from ..checks.chain.versions import IstioVersion
+    from ..checks.cluster import ClusterState, PodState, VaultRoot
+    from ..checks.cluster.user_settings import MergedCr
+    from ..checks.result import CheckResult, Report
+    from ..clients.kube import KubeTarget
+    from ..clients.vault import VaultApi
+    from ..root_rotation import RotationSeen
 
 
 def cluster(args: argparse.Namespace) -> int:
@@ -34,7 +34,7 @@ def all_checks(args: argparse.Namespace) -> int:
 
 
 def _emit(report: Report, code: int, output: str) -> int:
-    from istio_vault_ca.verify.checks.reporters import emit
+    from ..checks.reporters import emit
 
     emit(report, output)
     return code
@@ -53,17 +53,17 @@ def all_report(args: argparse.Namespace) -> tuple[Report, int]:
 def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]:
     import time
 
-    from istio_vault_ca.generator.errors import (
+    from ...generator.errors import (
         EXIT_UNREACHABLE,
         KubeAccessError,
         KubeConfigProblem,
         UsageError,
         VaultUnavailable,
     )
-    from istio_vault_ca.verify.checks.cluster import collect
-    from istio_vault_ca.verify.checks.result import Report, errored
-    from istio_vault_ca.verify.cli.verify_commands import load_plans, open_vault
-    from istio_vault_ca.verify.clients.kube import connect
+    from ..checks.cluster import collect
+    from ..checks.result import Report, errored
+    from ..clients.kube import connect
+    from .verify_commands import load_plans, open_vault
 
     started, clock = time.time(), time.monotonic()
     if args.warn_days < 0:
@@ -125,9 +125,9 @@ def merged_cr(args: argparse.Namespace, plan: ClusterPlan) -> MergedCr | None:
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    from istio_vault_ca.generator.errors import FileRefused, UsageError
-    from istio_vault_ca.verify.checks.cluster.user_settings import read_merged_cr
-    from istio_vault_ca.verify.clients.files import read_bounded
+    from ...generator.errors import FileRefused, UsageError
+    from ..checks.cluster.user_settings import read_merged_cr
+    from ..clients.files import read_bounded
 
     source = getattr(args, "merged_cr", None)
     if not source:
@@ -154,9 +154,9 @@ def _cluster_part(
 ) -> None:
     """cluster.* checks, pod.* and chain.* on each pod's files, and what each istiod log says it loaded; during a
     root rotation the checks that compare roots and annotations know its phase."""
-    from istio_vault_ca.verify.checks.cluster import DISCOVERY, run
-    from istio_vault_ca.verify.checks.cluster.ca_log import ca_source
-    from istio_vault_ca.verify.checks.facts import IstiodCaFact
+    from ..checks.cluster import DISCOVERY, run
+    from ..checks.cluster.ca_log import ca_source
+    from ..checks.facts import IstiodCaFact
 
     cr = merged_cr(args, plan)
     if cr is not None:
@@ -182,11 +182,11 @@ def _vault_part(
     With `--skip-check vault.kv-key-matches` (a token that must not read the key, as the in-cluster exporter's)
     the key is not read at all, so the chain checks on Vault's values are left out: the pod's files, which
     istiod really reads, are still judged by the same checks."""
-    from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
-    from istio_vault_ca.verify.checks.cluster import VaultRoot
-    from istio_vault_ca.verify.checks.vault import check_vault, template_value
-    from istio_vault_ca.verify.cli.verify_commands import add_vault_certificates, given_up_checks
-    from istio_vault_ca.verify.root_rotation import ca_values, seen_rotation
+    from ..checks.chain import DEFAULT, check_values
+    from ..checks.cluster import VaultRoot
+    from ..checks.vault import check_vault, template_value
+    from ..root_rotation import ca_values, seen_rotation
+    from .verify_commands import add_vault_certificates, given_up_checks
 
     given_up = given_up_checks(args)
     warn_days, version = args.warn_days, args.istio_version
@@ -211,10 +211,10 @@ def _root_file(plan: ClusterPlan) -> CaFile:
 
 def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
     """Vault's root for the ConfigMap comparison; `verify cluster` carries on (that check skips) without it."""
-    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
-    from istio_vault_ca.verify.checks.cluster import VaultRoot
-    from istio_vault_ca.verify.checks.vault import template_value
-    from istio_vault_ca.verify.cli.verify_commands import open_vault
+    from ...generator.errors import VaultApiError, VaultUnavailable
+    from ..checks.cluster import VaultRoot
+    from ..checks.vault import template_value
+    from .verify_commands import open_vault
 
     ca_file = _root_file(plan)
     try:
@@ -231,9 +231,9 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
 def rotation_seen(config: Config) -> RotationSeen | None:
     """The root rotation under way (verify/root_rotation.py), None without one or without Vault (`verify cluster`
     then judges as outside a rotation; the root ConfigMap check skips without Vault's root anyway)."""
-    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
-    from istio_vault_ca.verify.cli.verify_commands import open_vault
-    from istio_vault_ca.verify.root_rotation import seen_rotation
+    from ...generator.errors import VaultApiError, VaultUnavailable
+    from ..root_rotation import seen_rotation
+    from .verify_commands import open_vault
 
     try:
         return seen_rotation(open_vault(config), config)
@@ -243,8 +243,8 @@ def rotation_seen(config: Config) -> RotationSeen | None:
 
 def istiod_version(pod: PodState) -> IstioVersion | None:
     """The Istio release of the pod's discovery container, from its image tag (`pilot:1.24.3-distroless`)."""
-    from istio_vault_ca.verify.checks.chain import parse_version
-    from istio_vault_ca.verify.checks.cluster import DISCOVERY, dig
+    from ..checks.chain import parse_version
+    from ..checks.cluster import DISCOVERY, dig
 
     for container in dig(pod.obj, "spec", "containers") or []:
         if container.get("name") == DISCOVERY:
@@ -269,11 +269,11 @@ def pod_file_results(
     """The four files as istiod sees them, read with kubectl exec through testinfra, then checked as the istiod
     release of the pod's image loads them (`--istio-version` overrides; an unknown tag means the newest).
     With `report`, their certificates' expiries go into its facts (source `pod`)."""
-    from istio_vault_ca.generator.config.injectors import from_pod
-    from istio_vault_ca.generator.errors import PodFilesError
-    from istio_vault_ca.verify.checks.cluster import DISCOVERY, container_status, dig, pod_file_checks
-    from istio_vault_ca.verify.checks.result import errored, skipped
-    from istio_vault_ca.verify.clients.podfiles import get_host, host_url, read_ca_files
+    from ...generator.config.injectors import from_pod
+    from ...generator.errors import PodFilesError
+    from ..checks.cluster import DISCOVERY, container_status, dig, pod_file_checks
+    from ..checks.result import errored, skipped
+    from ..clients.podfiles import get_host, host_url, read_ca_files
 
     ca_dir = plan.config.istiod.ca_dir
     where = f"{pod.target}:{ca_dir}"

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 
-from istio_vault_ca.generator.errors import EXIT_OK, IvcError
+from ...generator.errors import EXIT_OK, IvcError
 
 SHELLS = ("bash", "zsh", "fish")
 PROG = "istio-vault-ca"
@@ -95,13 +95,13 @@ def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[Co
 
 
 def command_specs() -> list[CommandSpec]:
-    from istio_vault_ca.verify.cli.parser import build_parser
+    from .parser import build_parser
 
     return walk(build_parser())
 
 
 def script(shell: str) -> str:
-    from istio_vault_ca.verify.cli import completion_scripts
+    from . import completion_scripts
 
     generate = {"bash": completion_scripts.bash, "zsh": completion_scripts.zsh, "fish": completion_scripts.fish}
     return generate[shell](command_specs())
@@ -116,7 +116,7 @@ def completion(args: argparse.Namespace) -> int:
 def complete_values(args: argparse.Namespace) -> int:
     """__complete clusters [-c CONFIG]: the config's cluster names, one a line; nothing when it cannot be loaded
     (a completion must never print an error into the user's command line)."""
-    from istio_vault_ca.generator.config.loader import load
+    from ...generator.config.loader import load
 
     try:
         config = load(args.config).config

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from istio_vault_ca.verify.cli.completion import PROG, CommandSpec
+from .completion import PROG, CommandSpec
 
 
 def _header(shell: str) -> str:

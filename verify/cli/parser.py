@@ -12,11 +12,11 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
-from istio_vault_ca.generator import __version__
-from istio_vault_ca.generator.errors import EXIT_INTERRUPTED, IvcError
-from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME
-from istio_vault_ca.verify.cli.process import collect_garbage_only_if_long_running, exit_without_teardown
-from istio_vault_ca.verify.cli.quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, quick_verify_chain
+from ...generator import __version__
+from ...generator.errors import EXIT_INTERRUPTED, IvcError
+from ..checks.reporters import REPORTER_BY_NAME
+from .process import collect_garbage_only_if_long_running, exit_without_teardown
+from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, quick_verify_chain
 
 if TYPE_CHECKING:  # argparse is imported where a parser is built: `verify chain DIR` runs without it (quick.py)
     import argparse
@@ -72,69 +72,69 @@ def _examples(parser: argparse.ArgumentParser, command: str) -> argparse.Argumen
 
 
 def _render(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.render_commands import render
+    from .render_commands import render
 
     return render(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.render_commands import validate
+    from .render_commands import validate
 
     return validate(args)
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.render_commands import schema
+    from .render_commands import schema
 
     return schema(args)
 
 
 def _init(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.render_commands import init
+    from .render_commands import init
 
     return init(args)
 
 
 def _verify_chain(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.verify_commands import chain
+    from .verify_commands import chain
 
     return chain(args)
 
 
 def _verify_vault(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.verify_commands import vault
+    from .verify_commands import vault
 
     return vault(args)
 
 
 def _verify_cluster(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.cluster_commands import cluster
+    from .cluster_commands import cluster
 
     return cluster(args)
 
 
 def _verify_all(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.cluster_commands import all_checks
+    from .cluster_commands import all_checks
 
     return all_checks(args)
 
 
 def _sign_intermediate(args: argparse.Namespace) -> int:
-    from istio_vault_ca.verify.cli.sign_command import sign_intermediate
+    from .sign_command import sign_intermediate
 
     return sign_intermediate(args)
 
 
 def _rehearse(args: argparse.Namespace) -> int:
     """`rehearse` (its module draws a live display with rich, so it is imported only when it runs)."""
-    from istio_vault_ca.verify.cli.rehearse_command import rehearse
+    from .rehearse_command import rehearse
 
     return rehearse(args)
 
 
 def _serve(args: argparse.Namespace) -> int:
     """`serve` (imported when it runs: threads, an HTTP server and prometheus_client are not needed otherwise)."""
-    from istio_vault_ca.verify.cli.serve_command import serve
+    from .serve_command import serve
 
     return serve(args)
 
@@ -142,24 +142,24 @@ def _serve(args: argparse.Namespace) -> int:
 def _plan_rotation(args: argparse.Namespace) -> int:
     """`plan-rotation` (imported when it runs: it reads certificates with cryptography at import)."""
     if getattr(args, "root", False):
-        from istio_vault_ca.verify.root_rotation_cli import root_command
+        from ..root_rotation_cli import root_command
 
         return root_command(args)
-    from istio_vault_ca.verify.rotation import plan_command
+    from ..rotation import plan_command
 
     return plan_command(args)
 
 
 def _completion(args: argparse.Namespace) -> int:
     """`completion SHELL` (imported when it runs: it walks this parser and writes the script)."""
-    from istio_vault_ca.verify.cli.completion import completion
+    from .completion import completion
 
     return completion(args)
 
 
 def _complete_values(args: argparse.Namespace) -> int:
     """The hidden `__complete clusters` the completion scripts call (it loads the config, so only then)."""
-    from istio_vault_ca.verify.cli.completion import complete_values
+    from .completion import complete_values
 
     return complete_values(args)
 
@@ -195,7 +195,7 @@ def _istio_version(text: str) -> object:
     """`--istio-version X.Y`, checked against the releases the chain checks model."""
     import argparse
 
-    from istio_vault_ca.verify.checks.chain.versions import parse_version
+    from ..checks.chain.versions import parse_version
 
     try:
         return parse_version(text)

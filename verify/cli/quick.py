@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 
-from istio_vault_ca.verify.checks.reporters import REPORTER_BY_NAME
+from ..checks.reporters import REPORTER_BY_NAME
 
 # The defaults of `verify`'s report flags: argparse's (verify/cli/parser.py) and the quick reading's.
 DEFAULT_OUTPUT = "text"
@@ -23,7 +23,7 @@ DEFAULT_WARN_DAYS = 30
 
 
 def _istio_version(text: str) -> object | None:
-    from istio_vault_ca.verify.checks.chain.versions import parse_version
+    from ..checks.chain.versions import parse_version
 
     try:
         return parse_version(text)

@@ -17,9 +17,9 @@ from rich.live import Live
 from rich.spinner import Spinner
 from rich.text import Text
 
-from istio_vault_ca.verify.checks.result import Report, Status
-from istio_vault_ca.verify.rehearsal.results import Options, Outcome, StepResult, one_line
-from istio_vault_ca.verify.rehearsal.runner import Rehearsal
+from ..checks.result import Report, Status
+from ..rehearsal.results import Options, Outcome, StepResult, one_line
+from ..rehearsal.runner import Rehearsal
 
 SUITE = "istio-vault-ca rehearse"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
@@ -156,9 +156,9 @@ def options_from(args: argparse.Namespace) -> Options:
 
 def rehearse(args: argparse.Namespace) -> int:
     """Handler of `istio-vault-ca rehearse`."""
-    from istio_vault_ca.generator.config.loader import load
-    from istio_vault_ca.generator.errors import ConfigError, OpenBaoMissing
-    from istio_vault_ca.verify.rehearsal.openbao import find_bao
+    from ...generator.config.loader import load
+    from ...generator.errors import ConfigError, OpenBaoMissing
+    from ..rehearsal.openbao import find_bao
 
     output = getattr(args, "output", "text") or "text"
     console = Console(stderr=output != "text", highlight=False)
@@ -192,7 +192,7 @@ def rehearse(args: argparse.Namespace) -> int:
     for line in summary(outcome):
         console.print(line, soft_wrap=True)
     if output != "text":  # the live display above is the text report
-        from istio_vault_ca.verify.checks.reporters import get_reporter, junit
+        from ..checks.reporters import get_reporter, junit
 
         report = report_of(outcome)
         sys.stdout.write(

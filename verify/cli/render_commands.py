@@ -11,28 +11,28 @@ import json
 import sys
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.errors import EXIT_FAILED, EXIT_OK, ConfigsRefused, UsageError
+from ...generator.errors import EXIT_FAILED, EXIT_OK, ConfigsRefused, UsageError
 
 if TYPE_CHECKING:
     from pathlib import Path
 
-    from istio_vault_ca.generator.config.loader import LoadedConfig
-    from istio_vault_ca.generator.render.tree import Tree
+    from ...generator.config.loader import LoadedConfig
+    from ...generator.render.tree import Tree
 
 # `render --check` shows at most this many lines of diff per differing file, unless --diff asks for all.
 SHORT_DIFF_LINES = 12
 
 
 def _load(config: str | None) -> LoadedConfig:
-    from istio_vault_ca.generator.config.loader import load
+    from ...generator.config.loader import load
 
     return load(config)
 
 
 def render(args: argparse.Namespace) -> int:
     """render [-c CONFIG] [-o OUT] [--check [--diff]] | render [-c CONFIG] --merge-into FILE [--cluster NAME]"""
-    from istio_vault_ca.generator.render.tree import render_tree
-    from istio_vault_ca.generator.render.writer import differences, refusal, write_tree
+    from ...generator.render.tree import render_tree
+    from ...generator.render.writer import differences, refusal, write_tree
 
     loaded = _load(args.config)
     if args.merge_into:
@@ -70,8 +70,8 @@ def render(args: argparse.Namespace) -> int:
 
 
 def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
-    from istio_vault_ca.generator.config.plan import plan
-    from istio_vault_ca.generator.render.merge_into import merge_into
+    from ...generator.config.plan import plan
+    from ...generator.render.merge_into import merge_into
 
     if args.check:
         raise UsageError("--merge-into and --check do not go together")
@@ -99,7 +99,7 @@ def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
 
 def _check(args: argparse.Namespace, loaded: LoadedConfig, tree: Tree, out: Path) -> int:
-    from istio_vault_ca.generator.render.writer import differences, refusal, unified_diff
+    from ...generator.render.writer import differences, refusal, unified_diff
 
     reason = refusal(out)
     if reason is not None:
@@ -153,7 +153,7 @@ def validate(args: argparse.Namespace) -> int:
 
 
 def _validate_one(config: str | None) -> None:
-    from istio_vault_ca.generator.config.plan import plan
+    from ...generator.config.plan import plan
 
     loaded = _load(config)
     print(f"{loaded.source}: valid")
@@ -169,7 +169,7 @@ def _validate_one(config: str | None) -> None:
 
 def schema(args: argparse.Namespace) -> int:
     """schema: the config's JSON Schema, for editors."""
-    from istio_vault_ca.generator.config.model import Config
+    from ...generator.config.model import Config
 
     document = Config.model_json_schema()
     document["$schema"] = "https://json-schema.org/draft/2020-12/schema"
@@ -181,7 +181,7 @@ def init(args: argparse.Namespace) -> int:
     """init [PATH] [--force]: the commented starter config."""
     from pathlib import Path
 
-    from istio_vault_ca.generator.config.loader import STARTER
+    from ...generator.config.loader import STARTER
 
     target = Path(args.path)
     if target.exists() and not args.force:

@@ -28,11 +28,11 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.errors import UsageError
+from ...generator.errors import UsageError
 
 if TYPE_CHECKING:
-    from istio_vault_ca.verify.checks.reporters.prometheus import RunStatus
-    from istio_vault_ca.verify.checks.result import Report
+    from ..checks.reporters.prometheus import RunStatus
+    from ..checks.result import Report
 
 LOG = logging.getLogger("istio_vault_ca.serve")
 MAX_DEFAULT_TIMEOUT = 120.0
@@ -52,7 +52,7 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def builder(name: str) -> Builder:
     """The report builder of `verify NAME`: the same function the one-shot command runs."""
-    from istio_vault_ca.verify.cli import cluster_commands, verify_commands
+    from . import cluster_commands, verify_commands
 
     builders: dict[str, Builder] = {
         "chain": verify_commands.chain_report,
@@ -65,7 +65,7 @@ def builder(name: str) -> Builder:
 
 def failure_reason(error: BaseException) -> str:
     """The `reason` label of istio_vault_ca_run_failures_total for an error that ended a run without a report."""
-    from istio_vault_ca.generator.errors import (
+    from ...generator.errors import (
         IvcError,
         KubeAccessError,
         KubeConfigProblem,
@@ -90,7 +90,7 @@ class Exporter:
     """The last report, its exposition and the run status; the scheduler writes them, scrapes read them."""
 
     def __init__(self, build: Builder, args: argparse.Namespace, *, interval: float, timeout: float) -> None:
-        from istio_vault_ca.verify.checks.reporters.prometheus import RunStatus
+        from ..checks.reporters.prometheus import RunStatus
 
         self.build, self.args = build, args
         self.interval, self.timeout = interval, timeout
@@ -103,7 +103,7 @@ class Exporter:
 
     def _publish(self) -> None:
         """Prepare the bytes every scrape returns until the next run ends (one reference swap: no lock needed)."""
-        from istio_vault_ca.verify.checks.reporters.prometheus import exposition
+        from ..checks.reporters.prometheus import exposition
 
         self.body = exposition(self.report, self.status).encode("utf-8")
 
@@ -148,8 +148,8 @@ class Exporter:
         self._publish()
 
     def _errored(self, error: BaseException) -> None:
-        from istio_vault_ca.generator.errors import IvcError, KubeAccessError, VaultUnavailable
-        from istio_vault_ca.verify.checks.result import redact
+        from ...generator.errors import IvcError, KubeAccessError, VaultUnavailable
+        from ..checks.result import redact
 
         reason = failure_reason(error)
         service = "vault" if isinstance(error, VaultUnavailable) else None
@@ -221,7 +221,7 @@ def serve(args: argparse.Namespace) -> int:
     if not timeout > 0:
         raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
     if getattr(args, "config", None) is not None or args.build != "chain":
-        from istio_vault_ca.verify.cli.verify_commands import load_plans
+        from .verify_commands import load_plans
 
         load_plans(args)  # a bad config is exit 2 now, not a failure on every run
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")

@@ -7,14 +7,14 @@ from __future__ import annotations
 
 import argparse
 
-from istio_vault_ca.generator.errors import EXIT_OK
+from ...generator.errors import EXIT_OK
 
 
 def sign_intermediate(args: argparse.Namespace) -> int:
     """Exit 0 with the certificate written (0600); a refusal raises and exits 2 with the reason."""
     from cryptography import x509
 
-    from istio_vault_ca.generator.pki.offline_root import sign_files
+    from ...generator.pki.offline_root import sign_files
 
     signed = sign_files(args)
     cert = signed.certificate

@@ -13,15 +13,15 @@ from typing import TYPE_CHECKING
 if TYPE_CHECKING:
     import argparse
 
-    from istio_vault_ca.generator.config.model import Config
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.verify.checks.chain.versions import IstioVersion
-    from istio_vault_ca.verify.checks.facts import CertificateFact
-    from istio_vault_ca.verify.checks.result import CheckResult, Report
-    from istio_vault_ca.verify.clients.vault import VaultApi
-    from istio_vault_ca.verify.root_rotation import RotationSeen
+    from ...generator.config.model import Config
+    from ...generator.config.plan import ClusterPlan
+    from ..checks.chain.versions import IstioVersion
+    from ..checks.facts import CertificateFact
+    from ..checks.result import CheckResult, Report
+    from ..clients.vault import VaultApi
+    from ..root_rotation import RotationSeen
 
-from istio_vault_ca.generator.errors import UsageError
+from ...generator.errors import UsageError
 
 
 def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...]]:
@@ -32,8 +32,8 @@ def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...
 
 def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...], str]:
     """As `load_plans`, plus where the config came from (root.certificate_file is relative to it)."""
-    from istio_vault_ca.generator.config.loader import load
-    from istio_vault_ca.generator.config.plan import plan, select
+    from ...generator.config.loader import load
+    from ...generator.config.plan import plan, select
 
     loaded = load(args.config)
     try:
@@ -47,7 +47,7 @@ def open_vault(config: Config, namespace: str | None = None) -> VaultApi:
     the one given (a cluster's), else vault.namespace; the config wins over VAULT_NAMESPACE, as in the scripts."""
     from dataclasses import replace
 
-    from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
+    from ..clients.vault import VaultApi, settings_from_env
 
     settings = settings_from_env(config.vault.address)
     if namespace or config.vault.namespace:
@@ -69,7 +69,7 @@ def _check_warn_days(args: argparse.Namespace) -> None:
 
 
 def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
-    from istio_vault_ca.verify.checks.reporters import emit
+    from ..checks.reporters import emit
 
     emit(report, output, collapse_passing_targets=fleet)
     return report.exit_code()
@@ -77,7 +77,7 @@ def _finish(report: Report, output: str, *, fleet: bool = False) -> int:
 
 def given_up_checks(args: argparse.Namespace) -> frozenset[str]:
     """`--skip-check ID`: Vault checks the token is not meant to run (the in-cluster exporter's role)."""
-    from istio_vault_ca.verify.checks.registry import REGISTRY
+    from ..checks.registry import REGISTRY
 
     wanted = frozenset(getattr(args, "skip_check", None) or ())
     unknown = sorted(check_id for check_id in wanted if REGISTRY.get(check_id) is None)
@@ -94,8 +94,8 @@ def chain(args: argparse.Namespace) -> int:
 
 def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
     """The report of `verify chain` and its exit code (also what `serve chain` runs on each interval)."""
-    from istio_vault_ca.verify.checks.chain import DEFAULT
-    from istio_vault_ca.verify.checks.result import Report
+    from ..checks.chain import DEFAULT
+    from ..checks.result import Report
 
     # Imported before the clock starts: the duration is the checks', not the imports'.
     started, clock = time.time(), time.monotonic()
@@ -116,7 +116,7 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         report.extend(results)
         report.facts.certificates.extend(facts)
     if args.from_vault:
-        from istio_vault_ca.verify.root_rotation import seen_rotation
+        from ..root_rotation import seen_rotation
 
         config, plans = load_plans(args)
         report.facts.clusters = tuple(p.name for p in plans)
@@ -143,8 +143,8 @@ def _chain_from_vault(
 ) -> None:
     """`verify chain --from-vault`: one cluster's four values as its agent reads them; during a root rotation as
     the phase-(b) overlay's agent reads them (root-cert.pem from the trust bundle)."""
-    from istio_vault_ca.verify.checks.chain import check_values
-    from istio_vault_ca.verify.root_rotation import ca_values
+    from ..checks.chain import check_values
+    from ..root_rotation import ca_values
 
     values, labels = ca_values(api, cluster, rotation)
     target = f"{api.address} (cluster {cluster.name})"
@@ -166,8 +166,8 @@ DirAnswer = tuple[list["CheckResult"], list["CertificateFact"]]
 def _check_one_dir(directory: str, warn_days: int, version: IstioVersion, *, with_facts: bool = True) -> DirAnswer:
     """One directory's results and (`with_facts`) the facts of its certificates (never the key: only these cross
     processes)."""
-    from istio_vault_ca.verify.checks.chain import check_values, read_dir
-    from istio_vault_ca.verify.checks.facts import certificate_facts
+    from ..checks.chain import check_values, read_dir
+    from ..checks.facts import certificate_facts
 
     values, key_mode = read_dir(directory)
     results = check_values(values, target=directory, key_mode=key_mode, warn_days=warn_days, version=version)
@@ -194,7 +194,7 @@ def _check_dirs(
 
         with ThreadPoolExecutor(max_workers=min(len(directories), cores)) as pool:
             return list(pool.map(one, directories))
-    from istio_vault_ca.verify.cli.forked import forked_map
+    from .forked import forked_map
 
     return forked_map(one, directories, cores, encode=_encode, decode=_decode)
 
@@ -206,8 +206,8 @@ def _encode(answer: DirAnswer) -> object:
 
 
 def _decode(encoded: object) -> DirAnswer:
-    from istio_vault_ca.verify.checks.facts import CertificateFact
-    from istio_vault_ca.verify.checks.result import CheckResult, Status
+    from ..checks.facts import CertificateFact
+    from ..checks.result import CheckResult, Status
 
     results: list[tuple[str, str, str, str, str]]
     facts: list[tuple[str, str, str, str, int, str, float]]
@@ -226,8 +226,8 @@ def vault(args: argparse.Namespace) -> int:
 
 def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
     """The report of `verify vault` and its exit code; VaultUnavailable (exit 3) propagates."""
-    from istio_vault_ca.verify.checks.result import Report
-    from istio_vault_ca.verify.checks.vault import check_vault
+    from ..checks.result import Report
+    from ..checks.vault import check_vault
 
     started, clock = time.time(), time.monotonic()
     _check_warn_days(args)
@@ -249,9 +249,9 @@ def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
 def add_vault_certificates(api: VaultApi, plans: tuple[ClusterPlan, ...], report: Report) -> None:
     """The intermediate, chain and root as Vault holds them, for the expiry metrics. Only the certificate paths
     are read (the checks read them already, so the cache answers): never the KV path holding the key."""
-    from istio_vault_ca.generator.config.cafiles import CA_KEY
-    from istio_vault_ca.generator.errors import VaultApiError
-    from istio_vault_ca.verify.checks.vault import template_value
+    from ...generator.config.cafiles import CA_KEY
+    from ...generator.errors import VaultApiError
+    from ..checks.vault import template_value
 
     for cluster in plans:
         values: dict[str, bytes | None] = {}

@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 import stat
 
-from istio_vault_ca.generator.errors import FileRefused
+from ...generator.errors import FileRefused
 
 # Largest CA file we read (README "Limits"): a 4096-bit RSA key is ~3.3 KiB of PEM, a certificate ~2 KiB, so even
 # a chain of MAX_CHAIN_CERTS large certificates stays far below it.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from istio_vault_ca.generator.errors import KubeAccessError, KubeConfigProblem, KubeResponseTooLarge, LogUnavailable
+from ...generator.errors import KubeAccessError, KubeConfigProblem, KubeResponseTooLarge, LogUnavailable
 
 JSON = dict[str, Any]
 

@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
-from istio_vault_ca.generator.config.cafiles import CA_FILES
-from istio_vault_ca.generator.errors import CheckError, PodFilesError
+from ...generator.config.cafiles import CA_FILES
+from ...generator.errors import CheckError, PodFilesError
 
 COMMAND_TIMEOUT = 30.0
 # The most output we keep from one command (README "Limits"): `cat` of one CA file, which files.MAX_CA_FILE_BYTES

@@ -14,8 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from istio_vault_ca.generator.errors import VaultApiError, VaultResponseTooLarge, VaultUnavailable
-from istio_vault_ca.verify.checks.result import redact
+from ...generator.errors import VaultApiError, VaultResponseTooLarge, VaultUnavailable
+from ..checks.result import redact
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0

@@ -18,12 +18,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from istio_vault_ca.generator.config.injectors import OPENBAO_K8S, VAULT_K8S, Injector, by_name, from_annotations
-from istio_vault_ca.generator.config.plan import KvEngine
-from istio_vault_ca.generator.errors import OverlayError
-from istio_vault_ca.generator.render.flavours import all_flavours
-from istio_vault_ca.verify.checks import agent_logs
-from istio_vault_ca.verify.checks.result import redact
+from ...generator.config.injectors import OPENBAO_K8S, VAULT_K8S, Injector, by_name, from_annotations
+from ...generator.config.plan import KvEngine
+from ...generator.errors import OverlayError
+from ...generator.render.flavours import all_flavours
+from ..checks import agent_logs
+from ..checks.result import redact
 
 # vault-k8s's names; an overlay written for openbao-k8s (openbao.org/* keys) is read with that injector's
 # (`IstiodOverlay.injector`, generator/config/injectors.py).

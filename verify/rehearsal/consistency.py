@@ -11,16 +11,16 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.config.cafiles import CA_FILES
-from istio_vault_ca.generator.config.injectors import OPENBAO_K8S
-from istio_vault_ca.generator.errors import OverlayError, RehearsalStepFailed
-from istio_vault_ca.generator.render.layout import OUTPUT_FILES, ClusterLayout
-from istio_vault_ca.verify.checks.result import CheckResult, Status
-from istio_vault_ca.verify.rehearsal import agent
-from istio_vault_ca.verify.rehearsal.results import one_line
+from ...generator.config.cafiles import CA_FILES
+from ...generator.config.injectors import OPENBAO_K8S
+from ...generator.errors import OverlayError, RehearsalStepFailed
+from ...generator.render.layout import OUTPUT_FILES, ClusterLayout
+from ..checks.result import CheckResult, Status
+from . import agent
+from .results import one_line
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.loader import LoadedConfig
+    from ...generator.config.loader import LoadedConfig
 
 
 def overlay_files(tree: Path, cluster: ClusterLayout) -> list[str]:
@@ -151,8 +151,8 @@ def _policy_coverage(tree: Path, cluster: ClusterLayout, injection: agent.Inject
 
 def hand_edits(tree: Path, loaded: LoadedConfig) -> list[CheckResult]:
     """With --from, name the files that differ from a fresh render: the run then shows if they still work."""
-    from istio_vault_ca.generator.render.tree import render_tree
-    from istio_vault_ca.generator.render.writer import stale_files
+    from ...generator.render.tree import render_tree
+    from ...generator.render.writer import stale_files
 
     stale = [entry for entry in stale_files(render_tree(loaded.config), tree) if "(differs)" in entry]
     if not stale:

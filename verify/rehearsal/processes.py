@@ -14,7 +14,7 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 
-from istio_vault_ca.generator.errors import RehearsalStepFailed
+from ...generator.errors import RehearsalStepFailed
 
 STOP_GRACE = 3.0
 

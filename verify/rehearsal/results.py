@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
-from istio_vault_ca.verify.checks.result import CheckResult, Status, redact
+from ..checks.result import CheckResult, Status, redact
 
 
 def scrub(text: str) -> str:

@@ -20,18 +20,18 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.errors import RehearsalAborted, RehearsalStepFailed
-from istio_vault_ca.generator.render.writer import MARKER
-from istio_vault_ca.verify.checks.result import CheckResult, Status
-from istio_vault_ca.verify.rehearsal import pod, scripts, tokenreview
-from istio_vault_ca.verify.rehearsal.consistency import check_cluster_overlay, hand_edits
-from istio_vault_ca.verify.rehearsal.openbao import create_namespaces, start_dev_server
-from istio_vault_ca.verify.rehearsal.processes import kill_group, no_interrupts, sigterm_as_interrupt
-from istio_vault_ca.verify.rehearsal.results import Done, Observer, Options, Outcome, StepResult, one_line
-from istio_vault_ca.verify.rehearsal.workspace import Workspace
+from ...generator.errors import RehearsalAborted, RehearsalStepFailed
+from ...generator.render.writer import MARKER
+from ..checks.result import CheckResult, Status
+from . import pod, scripts, tokenreview
+from .consistency import check_cluster_overlay, hand_edits
+from .openbao import create_namespaces, start_dev_server
+from .processes import kill_group, no_interrupts, sigterm_as_interrupt
+from .results import Done, Observer, Options, Outcome, StepResult, one_line
+from .workspace import Workspace
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.loader import LoadedConfig
+    from ...generator.config.loader import LoadedConfig
 
 
 class Rehearsal:
@@ -148,8 +148,8 @@ class Rehearsal:
             # The marker only says "rendered by istio-vault-ca": `render` does not count it either.
             count = sum(1 for path in self.tree.rglob("*") if path.is_file() and path != self.tree / MARKER)
             return Done(f"{count} files, rehearsed against the clusters of {self.loaded.source}")
-        from istio_vault_ca.generator.render.tree import render_tree
-        from istio_vault_ca.generator.render.writer import write_tree
+        from ...generator.render.tree import render_tree
+        from ...generator.render.writer import write_tree
 
         tree = render_tree(self.loaded.config)
         write_tree(tree, self.tree)
@@ -201,7 +201,7 @@ class Rehearsal:
     def _start_server(self) -> Done:
         """An OpenBao target runs as production OpenBao does: the audit device declared in the server config
         (the rendered stanza), no API audit creation. A Vault target gets API audit creation, as Vault allows."""
-        from istio_vault_ca.generator.config.plan import audit_declared, audit_stanza
+        from ...generator.config.plan import audit_declared, audit_stanza
 
         config = self.loaded.config
         if config.vault.flavor == "openbao":

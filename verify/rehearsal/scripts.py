@@ -14,14 +14,14 @@ import urllib.request
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.errors import RehearsalStepFailed
-from istio_vault_ca.generator.render.layout import ClusterLayout
-from istio_vault_ca.verify.rehearsal.openbao import DevServer
-from istio_vault_ca.verify.rehearsal.results import Done
-from istio_vault_ca.verify.rehearsal.workspace import Workspace
+from ...generator.errors import RehearsalStepFailed
+from ...generator.render.layout import ClusterLayout
+from .openbao import DevServer
+from .results import Done
+from .workspace import Workspace
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from ...generator.config.plan import ClusterPlan
 
 _SCRIPT_ERROR = re.compile(r"^\[(?P<step>[\w-]+)\] ERROR: (?P<message>.+)$", re.MULTILINE)
 
@@ -57,8 +57,8 @@ def import_intermediate(ws: Workspace, cluster: ClusterLayout) -> Done:
     from cryptography import x509
     from cryptography.hazmat.primitives import serialization
 
-    from istio_vault_ca.generator.errors import OfflineRootError
-    from istio_vault_ca.generator.pki.offline_root import sign_intermediate
+    from ...generator.errors import OfflineRootError
+    from ...generator.pki.offline_root import sign_intermediate
 
     root_cert, root_key = _offline_root(ws)
     csr_file = ws.workdir / "csr" / f"{cluster.name}-intermediate.csr"
@@ -97,8 +97,8 @@ def make_offline_root(common_name: str, ttl: str) -> tuple[Any, Any]:
     """A self-signed root CA (EC P-256: quick to make) valid for the configured root TTL."""
     import datetime as dt
 
-    from istio_vault_ca.generator.config.durations import parse_duration
-    from istio_vault_ca.generator.pki.factory import self_signed_ca
+    from ...generator.config.durations import parse_duration
+    from ...generator.pki.factory import self_signed_ca
 
     root = self_signed_ca(common_name, lifetime=dt.timedelta(seconds=parse_duration(ttl)))
     return root.cert, root.key

@@ -96,7 +96,7 @@ class TlsMaterial:
 
 def make_tls_material(common_name: str = NAME) -> TlsMaterial:
     """EC P-256 keys (fast to make): a CA for this run and a serving certificate for 127.0.0.1 that Vault checks."""
-    from istio_vault_ca.generator.pki.factory import self_signed_ca, tls_server
+    from ...generator.pki.factory import self_signed_ca, tls_server
 
     ca = self_signed_ca(f"{common_name} CA", lifetime=dt.timedelta(hours=2), path_length=0)
     server = tls_server(ca)

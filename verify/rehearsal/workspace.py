@@ -13,15 +13,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.render.layout import Layout, layout_for
-from istio_vault_ca.verify.rehearsal import processes, tokenreview
-from istio_vault_ca.verify.rehearsal.consistency import OverlayCheck
-from istio_vault_ca.verify.rehearsal.openbao import DevServer
-from istio_vault_ca.verify.rehearsal.results import Options
+from ...generator.render.layout import Layout, layout_for
+from . import processes, tokenreview
+from .consistency import OverlayCheck
+from .openbao import DevServer
+from .results import Options
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.loader import LoadedConfig
-    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from ...generator.config.loader import LoadedConfig
+    from ...generator.config.plan import ClusterPlan
 
 
 @dataclass
@@ -42,7 +42,7 @@ class Workspace:
     @classmethod
     def create(cls, options: Options, loaded: LoadedConfig, bao: str) -> Workspace:
         """A fresh 0700 temp dir; the tree is --from made absolute, else a render into the temp dir."""
-        from istio_vault_ca.generator.config.plan import plan
+        from ...generator.config.plan import plan
 
         plans = plan(loaded.config)
         workdir = Path(tempfile.mkdtemp(prefix="ivc-rehearsal-"))

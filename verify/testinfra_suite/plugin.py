@@ -14,8 +14,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.verify.checks.result import CheckResult
+    from ...generator.config.plan import ClusterPlan
+    from ..checks.result import CheckResult
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -42,9 +42,9 @@ def _option(config: pytest.Config, name: str, env: str) -> Any:
 @pytest.fixture(scope="session")
 def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
     """The plan of the one cluster being checked; a bad config is a usage error, not a failing check."""
-    from istio_vault_ca.generator.config.loader import load
-    from istio_vault_ca.generator.config.plan import plan, select
-    from istio_vault_ca.generator.errors import ConfigError
+    from ...generator.config.loader import load
+    from ...generator.config.plan import plan, select
+    from ...generator.errors import ConfigError
 
     try:
         plans = select(
@@ -60,10 +60,10 @@ def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
 @pytest.fixture(scope="module")
 def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest) -> list[CheckResult]:
     """Every result for this host: the in-pod file checks, plus the cluster checks for a kubectl:// host."""
-    from istio_vault_ca.generator.errors import PodFilesError
-    from istio_vault_ca.verify.checks.cluster import pod_file_checks
-    from istio_vault_ca.verify.checks.result import errored
-    from istio_vault_ca.verify.clients.podfiles import read_ca_files
+    from ...generator.errors import PodFilesError
+    from ..checks.cluster import pod_file_checks
+    from ..checks.result import errored
+    from ..clients.podfiles import read_ca_files
 
     warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or 30)
     ca_dir = ivc_plan.config.istiod.ca_dir
@@ -77,11 +77,11 @@ def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest
 
 
 def _cluster_results(backend: Any, plan: ClusterPlan) -> list[CheckResult]:
-    from istio_vault_ca.generator.errors import KubeAccessError, KubeConfigProblem
-    from istio_vault_ca.verify.checks.cluster import collect, run
-    from istio_vault_ca.verify.checks.result import errored
-    from istio_vault_ca.verify.cli.cluster_commands import vault_root
-    from istio_vault_ca.verify.clients.kube import connect
+    from ...generator.errors import KubeAccessError, KubeConfigProblem
+    from ..checks.cluster import collect, run
+    from ..checks.result import errored
+    from ..cli.cluster_commands import vault_root
+    from ..clients.kube import connect
 
     try:
         state = collect(connect(backend.kubeconfig, backend.context), plan)

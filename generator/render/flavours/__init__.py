@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from ...config.plan import ClusterPlan
 
 # The name in `istiod.outputs` -> the module of this package. Importing this table costs nothing: the config
 # model validates names against it before any flavour module is loaded.

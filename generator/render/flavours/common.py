@@ -6,11 +6,11 @@ from __future__ import annotations
 import json
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.config.injectors import ANNOTATION_PREFIXES
-from istio_vault_ca.generator.errors import OverlayError
+from ...config.injectors import ANNOTATION_PREFIXES
+from ...errors import OverlayError
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from ...config.plan import ClusterPlan
 
 # istiod's uid in Istio's istio-discovery chart: `runAsUser: 1337` on the discovery container (istio/istio
 # manifests/charts/istio-control/istio-discovery/templates/deployment.yaml, release 1.28); IstioOperator renders

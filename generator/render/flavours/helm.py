@@ -11,11 +11,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.render.flavours.common import ISTIO_CHART_UID, hold
+from .common import ISTIO_CHART_UID, hold
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.generator.render.flavours import IstiodSettings
+    from ...config.plan import ClusterPlan
+    from . import IstiodSettings
 
 NAME = "helm"
 FILE = "istiod/istiod-helm-values.yaml"

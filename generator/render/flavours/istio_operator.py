@@ -15,11 +15,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.render.flavours.common import ISTIO_CHART_UID, dig, hold, read_env_list, read_env_map
+from .common import ISTIO_CHART_UID, dig, hold, read_env_list, read_env_map
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.generator.render.flavours import IstiodSettings
+    from ...config.plan import ClusterPlan
+    from . import IstiodSettings
 
 NAME = "istio-operator"
 FILE = "istiod/istio-operator-overlay.yaml"

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.render.flavours.common import (
+from .common import (
     ISTIO_CHART_UID,
     VAULT_ANNOTATION_PREFIX,
     check_tpath_string,
@@ -48,8 +48,8 @@ from istio_vault_ca.generator.render.flavours.common import (
 )
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.generator.render.flavours import IstiodSettings
+    from ...config.plan import ClusterPlan
+    from . import IstiodSettings
 
 NAME = "tsb-controlplane"
 FILE = "istiod/tsb-controlplane-overlay.yaml"

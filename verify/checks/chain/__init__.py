@@ -17,21 +17,21 @@ import stat
 from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
-from istio_vault_ca.verify.checks import registry
-from istio_vault_ca.verify.checks.chain import istiod, peers, pem, practice, roots  # noqa: F401  (registers the checks)
-from istio_vault_ca.verify.checks.chain.bundle import EXTRA_FILES, TLS_CERT, TLS_KEY, Bundle, collect
-from istio_vault_ca.verify.checks.chain.gox509 import issued_by
-from istio_vault_ca.verify.checks.chain.peers import SPIFFE_ID, make_leaf
-from istio_vault_ca.verify.checks.chain.pem import NO_VALUE
-from istio_vault_ca.verify.checks.chain.versions import DEFAULT, IstioVersion, parse_version
-from istio_vault_ca.verify.checks.pkix import describe_key
-from istio_vault_ca.verify.checks.result import CheckResult, failed
+from ....generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
+from .. import registry
+from ..pkix import describe_key
+from ..result import CheckResult, failed
+from . import istiod, peers, pem, practice, roots  # noqa: F401  (registers the checks)
+from .bundle import EXTRA_FILES, TLS_CERT, TLS_KEY, Bundle, collect
+from .gox509 import issued_by
+from .peers import SPIFFE_ID, make_leaf
+from .pem import NO_VALUE
+from .versions import DEFAULT, IstioVersion, parse_version
 
 if TYPE_CHECKING:  # pathlib is not imported at run time: `verify chain` works on the strings it is given
     from pathlib import Path
 
-    from istio_vault_ca.verify.clients.files import DirValues
+    from ...clients.files import DirValues
 
 __all__ = [
     "CA_CERT",
@@ -62,7 +62,7 @@ def read_dir(directory: str | Path) -> tuple[DirValues, int | None]:
 
     Read bounded (clients/files.py): a FIFO, a device or an oversized file is not read; its reason is in
     `values.refused` and chain.file-present reports it."""
-    from istio_vault_ca.verify.clients.files import read_ca_dir
+    from ...clients.files import read_ca_dir
 
     values = read_ca_dir(directory, (*CA_FILES, *EXTRA_FILES))
     key_name = TLS_KEY if values.get(TLS_CERT) is not None else CA_KEY

@@ -10,9 +10,9 @@ from typing import NamedTuple
 
 from cryptography import x509
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
-from istio_vault_ca.verify.checks.chain import gox509, pem
-from istio_vault_ca.verify.checks.chain.versions import DEFAULT, IstioVersion
+from ....generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from . import gox509, pem
+from .versions import DEFAULT, IstioVersion
 
 CA_CRL = "ca-crl.pem"
 # A `kubernetes.io/tls` Secret's names, which istiod 1.15+ prefers when tls.crt exists

@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
-from istio_vault_ca.generator.errors import CheckError
+from ....generator.errors import CheckError
 
 # Extensions Go's certificate parser handles (crypto/x509/parser.go processExtensions); a critical extension
 # outside this set makes Verify fail with "x509: unhandled critical extension".

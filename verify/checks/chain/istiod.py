@@ -10,12 +10,12 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
-from istio_vault_ca.verify.checks.chain import gox509, pem
-from istio_vault_ca.verify.checks.chain.bundle import CA_CRL, Bundle, common_name, moment
-from istio_vault_ca.verify.checks.pkix import describe_key, spki
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped
+from ....generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
+from ..pkix import describe_key, spki
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, skipped
+from . import gox509, pem
+from .bundle import CA_CRL, Bundle, common_name, moment
 
 _HINT_AGENT = "the agent did not render every file: check the injector annotations and the agent's logs"
 _HINT_PEM = "the files must be PEM as the agent templates print them; re-render the agent templates"

@@ -13,12 +13,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
-from istio_vault_ca.verify.checks.chain import gox509, pem
-from istio_vault_ca.verify.checks.chain.bundle import Bundle
-from istio_vault_ca.verify.checks.chain.istiod import HINT_CA
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed
+from ....generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed
+from . import gox509, pem
+from .bundle import Bundle
+from .istiod import HINT_CA
 
 SPIFFE_ID = "spiffe://cluster.local/ns/default/sa/default"
 _MTLS = (("serverAuth", ExtendedKeyUsageOID.SERVER_AUTH), ("clientAuth", ExtendedKeyUsageOID.CLIENT_AUTH))
@@ -120,7 +120,7 @@ def spiffe_leaf(bundle: Bundle) -> CheckResult:
 
 def make_leaf(ca_cert: x509.Certificate, ca_key: pem.GoKey, now: dt.datetime) -> x509.Certificate:
     """A workload-shaped certificate (empty subject, critical SPIFFE URI SAN, server+client auth) on EC P-256."""
-    from istio_vault_ca.generator.pki.factory import workload_leaf
+    from ....generator.pki.factory import workload_leaf
 
     return workload_leaf(ca_cert, ca_key, SPIFFE_ID, now, key=_leaf_key())
 
@@ -129,7 +129,7 @@ def make_leaf(ca_cert: x509.Certificate, ca_key: pem.GoKey, now: dt.datetime) ->
 def _leaf_key() -> pem.GoKey:
     """The test leaf's own key, made once per process: it is thrown away with the leaf, and no verdict depends on
     it (only the CA key's signature is verified), so a fleet of directories need not make one each."""
-    from istio_vault_ca.generator.pki.factory import new_key
+    from ....generator.pki.factory import new_key
 
     key = new_key()
     assert isinstance(key, ec.EllipticCurvePrivateKey)

@@ -24,7 +24,7 @@ from cryptography.exceptions import UnsupportedAlgorithm
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 
-from istio_vault_ca.verify.checks.pkix import load_pem_private_key
+from ..pkix import load_pem_private_key
 
 NO_VALUE = b"<no value>"
 _BEGIN = re.compile(rb"-----BEGIN ([^\r\n]*?)-----[ \t\r]*\n")

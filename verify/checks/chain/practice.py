@@ -6,13 +6,13 @@ from __future__ import annotations
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
-from istio_vault_ca.verify.checks.chain import gox509
-from istio_vault_ca.verify.checks.chain.bundle import TLS_CERT, Bundle, common_name, moment
-from istio_vault_ca.verify.checks.pkix import describe_key
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
-from istio_vault_ca.verify.clients.files import MAX_CHAIN_CERTS
+from ....generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from ...clients.files import MAX_CHAIN_CERTS
+from ..pkix import describe_key
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, skipped, warned
+from . import gox509
+from .bundle import TLS_CERT, Bundle, common_name, moment
 
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 256

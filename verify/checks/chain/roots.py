@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from cryptography import x509
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, ROOT_CERT
-from istio_vault_ca.verify.checks.chain.bundle import Bundle, common_name, moment
-from istio_vault_ca.verify.checks.chain.gox509 import issued_by
-from istio_vault_ca.verify.checks.pkix import Encoding
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, passed, skipped, warned
+from ....generator.config.cafiles import CA_CERT, ROOT_CERT
+from ..pkix import Encoding
+from ..registry import Tier, check
+from ..result import CheckResult, passed, skipped, warned
+from .bundle import Bundle, common_name, moment
+from .gox509 import issued_by
 
 MULTIROOT_NOTE = (
     "istiod reloads a changed root-cert.pem only with ISTIO_MULTIROOT_MESH=true, and only when one bundle "

@@ -14,34 +14,34 @@ from __future__ import annotations
 
 # Import order is report order: the registry lists a family's checks in the order they were registered.
 # isort: off
-from istio_vault_ca.verify.checks.cluster import workload
-from istio_vault_ca.verify.checks.cluster import webhook
-from istio_vault_ca.verify.checks.cluster import pods
-from istio_vault_ca.verify.checks.cluster import user_settings
-from istio_vault_ca.verify.checks.cluster import ca_log
-from istio_vault_ca.verify.checks.cluster import root_configmap
-from istio_vault_ca.verify.checks.cluster import pod_files
+from . import workload
+from . import webhook
+from . import pods
+from . import user_settings
+from . import ca_log
+from . import root_configmap
+from . import pod_files
 
 # isort: on
-from istio_vault_ca.verify.checks.cluster.agent import AgentContext, AgentDiagnosis, diagnose_agent_log
-from istio_vault_ca.verify.checks.cluster.ca_log import CA_FAILURES, PLUGGED_IN, SELF_SIGNED, istiod_ca_log
-from istio_vault_ca.verify.checks.cluster.collect import collect
-from istio_vault_ca.verify.checks.cluster.pod_files import (
+from .agent import AgentContext, AgentDiagnosis, diagnose_agent_log
+from .ca_log import CA_FAILURES, PLUGGED_IN, SELF_SIGNED, istiod_ca_log
+from .collect import collect
+from .pod_files import (
     PodFilesView,
     ca_file_modes,
     ca_files_present,
     pod_file_checks,
 )
-from istio_vault_ca.verify.checks.cluster.pods import (
+from .pods import (
     agent_init_succeeded,
     agent_sidecar_running,
     discovery_ready,
     pod_injected,
     pods_found,
 )
-from istio_vault_ca.verify.checks.cluster.root_configmap import root_configmap_matches_vault
-from istio_vault_ca.verify.checks.cluster.runner import cluster_check_ids, pod_file_check_ids, run
-from istio_vault_ca.verify.checks.cluster.state import (
+from .root_configmap import root_configmap_matches_vault
+from .runner import cluster_check_ids, pod_file_check_ids, run
+from .state import (
     DISCOVERY,
     INIT_CONTAINER,
     ROOT_CONFIG_MAP,
@@ -58,8 +58,8 @@ from istio_vault_ca.verify.checks.cluster.state import (
     dig,
     discovery_container,
 )
-from istio_vault_ca.verify.checks.cluster.webhook import InjectorWebhook, injector_webhook, selector_matches
-from istio_vault_ca.verify.checks.cluster.workload import (
+from .webhook import InjectorWebhook, injector_webhook, selector_matches
+from .workload import (
     annotations_match,
     deployment_exists,
     deployment_service_account,

@@ -9,10 +9,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.verify.checks.agent_logs import Finding, Kind, find
+from ..agent_logs import Finding, Kind, find
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
+    from ....generator.config.plan import ClusterPlan
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from istio_vault_ca.verify.checks.agent_logs import evidence
-from istio_vault_ca.verify.checks.chain.versions import (
+from ..agent_logs import evidence
+from ..chain.versions import (
     AUTO_RELOAD_FLAG,
     BYTE_CONTAINMENT,
     CERT_SUBSET_FROM,
@@ -22,10 +22,10 @@ from istio_vault_ca.verify.checks.chain.versions import (
     NO_WATCHER,
     ROOT_NEVER_RELOADED,
 )
-from istio_vault_ca.verify.checks.chain.versions import since as since_release
-from istio_vault_ca.verify.checks.cluster.state import DISCOVERY, PodView, norm
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, errored, failed, passed, skipped, warned
+from ..chain.versions import since as since_release
+from ..registry import Tier, check
+from ..result import CheckResult, errored, failed, passed, skipped, warned
+from .state import DISCOVERY, PodView, norm
 
 
 @dataclass(frozen=True)

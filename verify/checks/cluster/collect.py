@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.generator.config.injectors import from_pod
-from istio_vault_ca.verify.checks.cluster.state import (
+from ....generator.config.injectors import from_pod
+from .state import (
     DISCOVERY,
     JSON,
     ROOT_CONFIG_MAP,
@@ -21,8 +21,8 @@ from istio_vault_ca.verify.checks.cluster.state import (
 )
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.verify.clients.kube import Kube
+    from ....generator.config.plan import ClusterPlan
+    from ...clients.kube import Kube
 
 
 def collect(kube: Kube, plan: ClusterPlan) -> ClusterState:
@@ -71,8 +71,8 @@ def _pod_state(kube: Kube, pod: JSON) -> PodState:
 def _recent_logs(kube: Kube, pod: JSON, heads: dict[str, LogRead]) -> dict[str, LogRead]:
     """discovery's last lines, read only when its head was cut at the read limit (else the head is the whole
     log): a CA reload is logged whenever the files change, long after the start-up lines."""
-    from istio_vault_ca.generator.errors import LogUnavailable
-    from istio_vault_ca.verify.clients.kube import LOG_HEAD_BYTES, LOG_TAIL_LINES
+    from ....generator.errors import LogUnavailable
+    from ...clients.kube import LOG_HEAD_BYTES, LOG_TAIL_LINES
 
     head = heads.get(DISCOVERY)
     if head is None or head.text is None or len(head.text.encode()) < LOG_HEAD_BYTES:
@@ -86,7 +86,7 @@ def _recent_logs(kube: Kube, pod: JSON, heads: dict[str, LogRead]) -> dict[str, 
 
 def _pod_logs(kube: Kube, pod: JSON) -> dict[str, LogRead]:
     """discovery's log always (once started); the agent's only when it did not succeed."""
-    from istio_vault_ca.generator.errors import LogUnavailable
+    from ....generator.errors import LogUnavailable
 
     logs: dict[str, LogRead] = {}
     wanted = []

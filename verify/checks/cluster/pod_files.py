@@ -9,13 +9,13 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.verify.checks.registry import Tier, check, run
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, warned
+from ..registry import Tier, check, run
+from ..result import CheckResult, failed, passed, warned
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.verify.checks.chain.versions import IstioVersion
-    from istio_vault_ca.verify.clients.podfiles import PodFiles
+    from ....generator.config.plan import ClusterPlan
+    from ...clients.podfiles import PodFiles
+    from ..chain.versions import IstioVersion
 
 
 @dataclass(frozen=True)
@@ -94,7 +94,7 @@ def pod_file_checks(
     files: PodFiles, plan: ClusterPlan, *, warn_days: int = 30, version: IstioVersion | None = None
 ) -> list[CheckResult]:
     """Presence, modes and the full chain checks of `verify chain` on the files istiod reads, as `version` does."""
-    from istio_vault_ca.verify.checks.chain import DEFAULT, check_values
+    from ..chain import DEFAULT, check_values
 
     results = run("pod", PodFilesView(files, plan))
     results.extend(check_values(files.values, target=files.target, warn_days=warn_days, version=version or DEFAULT))

@@ -6,10 +6,12 @@ Each maps a step of the source document's troubleshooting ("fails in the init ph
 
 from __future__ import annotations
 
-from istio_vault_ca.generator.config.injectors import from_pod
-from istio_vault_ca.verify.checks.agent_logs import last_lines
-from istio_vault_ca.verify.checks.cluster.agent import agent_context, diagnose_agent_log
-from istio_vault_ca.verify.checks.cluster.state import (
+from ....generator.config.injectors import from_pod
+from ..agent_logs import last_lines
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, skipped, warned
+from .agent import agent_context, diagnose_agent_log
+from .state import (
     DISCOVERY,
     JSON,
     ClusterState,
@@ -23,9 +25,7 @@ from istio_vault_ca.verify.checks.cluster.state import (
     dig,
     succeeded,
 )
-from istio_vault_ca.verify.checks.cluster.webhook import excluded_by, injector_webhooks
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
+from .webhook import excluded_by, injector_webhooks
 
 
 @check("cluster.pods-found", tier=Tier.SETUP, needs=("namespace_obj", "pod_listing"))

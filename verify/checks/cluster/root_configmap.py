@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from istio_vault_ca.verify.root_rotation import RotationSeen
+    from ...root_rotation import RotationSeen
 
-from istio_vault_ca.verify.checks.cluster.state import ROOT_CONFIG_MAP, ROOT_CONFIG_MAP_KEY, ConfigMapView, dig
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, errored, failed, passed, skipped, warned
+from ..registry import Tier, check
+from ..result import CheckResult, errored, failed, passed, skipped, warned
+from .state import ROOT_CONFIG_MAP, ROOT_CONFIG_MAP_KEY, ConfigMapView, dig
 
 
 def _certificates(pem: bytes) -> list[Any]:

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.verify.checks.cluster.state import (
+from ..registry import Check, applies, checks_in, run_one
+from ..result import CheckResult, skipped
+from .state import (
     ROOT_CONFIG_MAP,
     ClusterState,
     ClusterView,
@@ -22,12 +24,10 @@ from istio_vault_ca.verify.checks.cluster.state import (
     VaultRoot,
     deployment_target,
 )
-from istio_vault_ca.verify.checks.registry import Check, applies, checks_in, run_one
-from istio_vault_ca.verify.checks.result import CheckResult, skipped
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.verify.root_rotation import RotationSeen
+    from ....generator.config.plan import ClusterPlan
+    from ...root_rotation import RotationSeen
 
 
 def run(

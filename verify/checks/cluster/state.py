@@ -12,12 +12,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from istio_vault_ca.generator.config.injectors import INJECTORS, VAULT_K8S
+from ....generator.config.injectors import INJECTORS, VAULT_K8S
 
 if TYPE_CHECKING:
-    from istio_vault_ca.generator.config.plan import ClusterPlan
-    from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr
-    from istio_vault_ca.verify.root_rotation import RotationSeen
+    from ....generator.config.plan import ClusterPlan
+    from ...root_rotation import RotationSeen
+    from .user_settings import MergedCr
 
 JSON = dict[str, Any]
 
@@ -194,7 +194,7 @@ class ClusterView:
         phase-(b) overlay's (root-cert.pem from the trust bundle, ISTIO_MULTIROOT_MESH=true)."""
         if self.rotation is None:
             return (self.plan,)
-        from istio_vault_ca.generator.render.root_rotation import bundle_plan
+        from ....generator.render.root_rotation import bundle_plan
 
         return (self.plan, bundle_plan(self.plan))
 

@@ -14,11 +14,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from istio_vault_ca.generator.render.flavours import tsb
-from istio_vault_ca.generator.render.flavours.common import VAULT_ANNOTATION_PREFIX, dig, split_path
-from istio_vault_ca.verify.checks.cluster.state import JSON, PodView, containers_of, discovery_container, short
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, warned
+from ....generator.render.flavours import tsb
+from ....generator.render.flavours.common import VAULT_ANNOTATION_PREFIX, dig, split_path
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, warned
+from .state import JSON, PodView, containers_of, discovery_container, short
 
 CHECK_ID = "cluster.istiod-keeps-user-settings"
 K8S = ("spec", "components", "pilot", "k8s")

@@ -10,8 +10,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from istio_vault_ca.generator.config.injectors import by_name
-from istio_vault_ca.verify.checks.cluster.state import (
+from ....generator.config.injectors import by_name
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, warned
+from .state import (
     INJECTOR_CONFIG_SUFFIX,
     INJECTOR_WEBHOOKS,
     JSON,
@@ -20,8 +22,6 @@ from istio_vault_ca.verify.checks.cluster.state import (
     dig,
     pod_template,
 )
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, warned
 
 
 @dataclass(frozen=True)

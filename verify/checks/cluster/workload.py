@@ -9,8 +9,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from istio_vault_ca.generator.config.injectors import ANNOTATION_PREFIXES, by_name
-from istio_vault_ca.verify.checks.cluster.state import (
+from ....generator.config.injectors import ANNOTATION_PREFIXES, by_name
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, warned
+from .state import (
     ISTIOD_DEFAULT_CA_DIR,
     ClusterState,
     ClusterView,
@@ -22,8 +24,6 @@ from istio_vault_ca.verify.checks.cluster.state import (
     pod_template,
     short,
 )
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, warned
 
 
 @check("cluster.namespace-exists", tier=Tier.SETUP)

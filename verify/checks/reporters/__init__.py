@@ -14,7 +14,7 @@ import sys
 from typing import TYPE_CHECKING, Protocol, TextIO
 
 if TYPE_CHECKING:
-    from istio_vault_ca.verify.checks.result import Report
+    from ..result import Report
 
 # name -> module of this package; the order is the order `--help` lists them.
 REPORTER_BY_NAME: dict[str, str] = {

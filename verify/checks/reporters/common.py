@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from istio_vault_ca.verify.checks.result import CheckResult, Report, redact
+from ..result import CheckResult, Report, redact
 
 # The JSON summary is a public contract: exactly these four counts (skips are listed, not counted).
 SUMMARY_KEYS = ("pass", "warn", "fail", "error")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import json
 
-from istio_vault_ca.verify.checks.reporters.common import clean, summary_counts
-from istio_vault_ca.verify.checks.result import Report
+from ..result import Report
+from .common import clean, summary_counts
 
 
 def render(report: Report, *, collapse_passing_targets: bool = False, tty: bool = False) -> str:

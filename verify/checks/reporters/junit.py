@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from istio_vault_ca.verify.checks.reporters.common import clean
-from istio_vault_ca.verify.checks.result import Report, Status
+from ..result import Report, Status
+from .common import clean
 
 SUITE = "istio-vault-ca verify"
 

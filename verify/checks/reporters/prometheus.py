@@ -13,8 +13,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from istio_vault_ca.verify.checks.facts import CA_SOURCES
-from istio_vault_ca.verify.checks.result import Report, Status, redact
+from ..facts import CA_SOURCES
+from ..result import Report, Status, redact
 
 if TYPE_CHECKING:
     from prometheus_client.metrics_core import Metric

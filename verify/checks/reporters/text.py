@@ -9,8 +9,8 @@ from __future__ import annotations
 import os
 import re
 
-from istio_vault_ca.verify.checks.reporters.common import clean, summary_line
-from istio_vault_ca.verify.checks.result import CheckResult, Report, Status
+from ..result import CheckResult, Report, Status
+from .common import clean, summary_line
 
 # Below this many columns a four-column table leaves the finding ~20 characters: stack the fields instead.
 TABLE_MIN_COLUMNS = 120

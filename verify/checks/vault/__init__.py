@@ -9,21 +9,21 @@ from __future__ import annotations
 
 # Import order is report order within the Vault-wide and the per-cluster groups (see runner).
 # isort: off
-from istio_vault_ca.verify.checks.vault import ca
-from istio_vault_ca.verify.checks.vault import access
-from istio_vault_ca.verify.checks.vault import expiry
+from . import ca
+from . import access
+from . import expiry
 
 # isort: on
-from istio_vault_ca.verify.checks.vault.access import capabilities_of_policy
-from istio_vault_ca.verify.checks.vault.ca import kv_key_matches
-from istio_vault_ca.verify.checks.vault.policy_hcl import (
+from .access import capabilities_of_policy
+from .ca import kv_key_matches
+from .policy_hcl import (
     describe_policy_drift,
     normalise_hcl,
     policy_rules,
     rendered_policies,
 )
-from istio_vault_ca.verify.checks.vault.runner import check_vault
-from istio_vault_ca.verify.checks.vault.state import (
+from .runner import check_vault
+from .state import (
     NO_VALUE,
     ClusterVaultState,
     VaultState,

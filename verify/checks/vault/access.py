@@ -9,12 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from istio_vault_ca.generator.config.durations import parse_duration
-from istio_vault_ca.generator.config.plan import ClusterPlan
-from istio_vault_ca.generator.errors import VaultApiError
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
-from istio_vault_ca.verify.checks.vault.policy_hcl import (
+from ....generator.config.durations import parse_duration
+from ....generator.config.plan import ClusterPlan
+from ....generator.errors import VaultApiError
+from ...clients.vault import VaultApi
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, skipped, warned
+from .policy_hcl import (
     STOCK_DEFAULT,
     beyond,
     describe_grants,
@@ -22,8 +23,7 @@ from istio_vault_ca.verify.checks.vault.policy_hcl import (
     normalise_hcl,
     policy_grants,
 )
-from istio_vault_ca.verify.checks.vault.state import VERIFY_TOKEN_TTL, ClusterVaultState, VaultState
-from istio_vault_ca.verify.clients.vault import VaultApi
+from .state import VERIFY_TOKEN_TTL, ClusterVaultState, VaultState
 
 
 @check("vault.k8s-auth-mount", tier=Tier.SETUP, needs=("cluster",))
@@ -211,8 +211,8 @@ def policy_text(state: ClusterVaultState) -> CheckResult:
 
 def _rotation_policy(cluster: ClusterPlan) -> str:
     """policy.hcl as `plan-rotation --root` renders it from phase (b) on (root-cert.pem from the trust bundle)."""
-    from istio_vault_ca.generator.render.root_rotation import bundle_plan
-    from istio_vault_ca.generator.render.templating import render_template
+    from ....generator.render.root_rotation import bundle_plan
+    from ....generator.render.templating import render_template
 
     return render_template("policy.hcl.j2", p=bundle_plan(cluster))
 

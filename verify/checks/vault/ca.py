@@ -12,14 +12,14 @@ from collections.abc import Callable
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
-from istio_vault_ca.generator.config.durations import hours
-from istio_vault_ca.generator.config.plan import OPENBAO_AUDIT_FILE, ClusterPlan, audit_stanza
-from istio_vault_ca.verify.checks.chain import describe_key, issued_by
-from istio_vault_ca.verify.checks.pkix import spki
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
-from istio_vault_ca.verify.checks.vault.state import (
+from ....generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from ....generator.config.durations import hours
+from ....generator.config.plan import OPENBAO_AUDIT_FILE, ClusterPlan, audit_stanza
+from ..chain import describe_key, issued_by
+from ..pkix import spki
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, skipped, warned
+from .state import (
     FLAVOR_NAMES,
     NO_VALUE,
     ClusterVaultState,
@@ -137,7 +137,7 @@ def root_cn(state: VaultState) -> CheckResult:
 
 def external_root(state: VaultState) -> CheckResult:
     """With an offline root, each intermediate mount must hold exactly root.certificate_file as its root."""
-    from istio_vault_ca.generator.pki.offline_root import root_certificate_path
+    from ....generator.pki.offline_root import root_certificate_path
 
     check_id = "vault.root-cn"
     file = root_certificate_path(state.config.root.certificate_file, state.config_source)
@@ -246,8 +246,8 @@ def _rotation_root(
     root while the root mount's default (offline root: each intermediate mount's root issuer) is still the old one:
     accepted when the trust bundle in KV holds both that root and the one that `matches`. Returns how to name it,
     '' when that is not the case."""
-    from istio_vault_ca.generator.config.plan import TRUST_BUNDLE_FIELD
-    from istio_vault_ca.generator.errors import VaultApiError, VaultUnavailable
+    from ....generator.config.plan import TRUST_BUNDLE_FIELD
+    from ....generator.errors import VaultApiError, VaultUnavailable
 
     cluster = state.cluster
     try:
@@ -371,7 +371,7 @@ def _replace_intermediate(state: VaultState, cluster: ClusterPlan) -> str:
 
 def _config_flag(source: str | None) -> str:
     """` -c FILE` as the user named the config; nothing for ./istio-vault-ca.yaml or the built-in default."""
-    from istio_vault_ca.generator.config.loader import DEFAULT_CONFIG_NAME
+    from ....generator.config.loader import DEFAULT_CONFIG_NAME
 
     if not source or source in ("built-in default", DEFAULT_CONFIG_NAME):
         return ""

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from istio_vault_ca.generator.config.cafiles import CA_CERT, ROOT_CERT
-from istio_vault_ca.verify.checks.registry import Tier, check
-from istio_vault_ca.verify.checks.result import CheckResult, failed, passed, skipped, warned
-from istio_vault_ca.verify.checks.vault.state import ClusterVaultState, ca_file
+from ....generator.config.cafiles import CA_CERT, ROOT_CERT
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, skipped, warned
+from .state import ClusterVaultState, ca_file
 
 
 @check("vault.expiry", tier=Tier.ISTIOD_REFUSES, needs=("cluster",))

@@ -9,8 +9,8 @@ import json
 import re
 from collections.abc import Mapping
 
-from istio_vault_ca.generator.config.model import Config
-from istio_vault_ca.generator.config.plan import plan
+from ....generator.config.model import Config
+from ....generator.config.plan import plan
 
 _HCL_TOKEN = re.compile(r'"(?:\\.|[^"\\])*"|#[^\n]*|//[^\n]*|/\*.*?\*/|[{}\[\]=,]|[^\s{}\[\]=,"#]+', re.DOTALL)
 
@@ -194,7 +194,7 @@ def describe_policy_drift(found: str, rendered: str) -> str:
 
 def rendered_policies(config: Config) -> dict[str, str]:
     """policy.hcl per cluster as `render` writes it (flat for one cluster, clusters/<name>/ for several)."""
-    from istio_vault_ca.generator.render.tree import render_tree
+    from ....generator.render.tree import render_tree
 
     tree = render_tree(config)
     found = {name.split("/")[1]: f.content.decode() for name, f in tree.items() if name.endswith("/policy.hcl")}

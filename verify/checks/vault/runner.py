@@ -9,14 +9,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
-from istio_vault_ca.generator.config.model import Config
-from istio_vault_ca.generator.config.plan import ClusterPlan
-from istio_vault_ca.generator.errors import VaultApiError
-from istio_vault_ca.verify.checks.registry import Check, checks_in
-from istio_vault_ca.verify.checks.result import CheckResult, errored, skipped
-from istio_vault_ca.verify.checks.vault.policy_hcl import rendered_policies
-from istio_vault_ca.verify.checks.vault.state import ClusterVaultState, VaultState
-from istio_vault_ca.verify.clients.vault import VaultApi
+from ....generator.config.model import Config
+from ....generator.config.plan import ClusterPlan
+from ....generator.errors import VaultApiError
+from ...clients.vault import VaultApi
+from ..registry import Check, checks_in
+from ..result import CheckResult, errored, skipped
+from .policy_hcl import rendered_policies
+from .state import ClusterVaultState, VaultState
 
 
 def check_vault(

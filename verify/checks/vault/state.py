@@ -11,10 +11,10 @@ from typing import Any
 
 from cryptography import x509
 
-from istio_vault_ca.generator.config.durations import hours, parse_duration
-from istio_vault_ca.generator.config.model import Config
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
-from istio_vault_ca.verify.clients.vault import VaultApi
+from ....generator.config.durations import hours, parse_duration
+from ....generator.config.model import Config
+from ....generator.config.plan import ClusterPlan, plan
+from ...clients.vault import VaultApi
 
 NO_VALUE = "<no value>"
 VERIFY_TOKEN_TTL = "60s"
