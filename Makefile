@@ -16,7 +16,7 @@ UV_PIP := $(UV) pip --quiet
 EDITABLE := $(UV_PIP) install --python $(BIN)/python --no-deps --build-constraints requirements-build.txt -e .
 COMPILE := $(UV_PIP) compile --universal --generate-hashes --no-header --python-version 3.10
 
-.PHONY: demo test test-latest lock e2e prometheus-tools shells lint typecheck unit render-check golden bench fuzz clean
+.PHONY: demo test test-latest lock docs e2e prometheus-tools shells lint typecheck unit render-check golden bench fuzz clean
 
 $(UV): requirements-uv.txt
 	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
@@ -44,14 +44,15 @@ $(STAMP): pyproject.toml $(LOCK_FILES) $(UV) $(BIN)/python
 # (the versions that moved), then make test.
 lock: $(UV)
 	$(COMPILE) --upgrade pyproject.toml --extra rehearse -o requirements-demo.txt
-	$(COMPILE) --upgrade pyproject.toml --extra rehearse --extra testinfra --extra test --extra fuzz -o requirements-test.txt
+	$(COMPILE) --upgrade pyproject.toml --extra rehearse --extra testinfra --extra test --extra docs --extra fuzz \
+		-o requirements-test.txt
 	$(COMPILE) --upgrade build-backend.in -o requirements-build.txt
 
 # The whole `make test` against the newest releases, in a venv of its own (.venv-latest), leaving the lock alone:
 # drift is seen the day it is released, before `make lock` takes it in.
 test-latest: $(UV)
 	@test -x .venv-latest/bin/python || $(PYTHON) -m venv .venv-latest
-	$(UV_PIP) install --python .venv-latest/bin/python --upgrade --refresh -e '.[rehearse,testinfra,test,fuzz]'
+	$(UV_PIP) install --python .venv-latest/bin/python --upgrade --refresh -e '.[rehearse,testinfra,test,docs,fuzz]'
 	@touch .venv-latest/.test-$(LOCK_KEY)
 	$(MAKE) test VENV=.venv-latest
 
@@ -74,9 +75,15 @@ shells:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
 		else echo "zsh/fish missing: apt-get install zsh fish (their completion tests will skip)" >&2; fi; }
 
-test: $(STAMP) lint typecheck prometheus-tools shells
+test: $(STAMP) lint typecheck docs prometheus-tools shells
 	$(BIN)/istio-vault-ca render --check -o out
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e and not slow"
+
+# The documentation site: the reference pages regenerated from the code, then mkdocs with --strict (a broken link,
+# a missing page or a snippet that is not there fails); the site lands in build/site.
+docs: $(STAMP)
+	$(BIN)/python docs/gen_reference.py
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -12,11 +12,11 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from ..checks.chain import CHECK_IDS
-from ..checks.cluster import CLUSTER_CHECK_IDS, POD_FILE_CHECK_IDS
+from istio_vault_ca.verify.checks.chain import CHECK_IDS
+from istio_vault_ca.verify.checks.cluster import CLUSTER_CHECK_IDS, POD_FILE_CHECK_IDS
 
 if TYPE_CHECKING:
-    from ..checks.result import CheckResult
+    from istio_vault_ca.verify.checks.result import CheckResult
 
 CHAIN_CHECK_IDS = CHECK_IDS
 
