@@ -26,7 +26,7 @@ from typing import Any
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519, padding, rsa
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, NameOID, ObjectIdentifier
 
 from tests import gobuild
 
@@ -185,7 +185,13 @@ def make_cert(
         )
     if key_usage is not None:
         builder = builder.add_extension(key_usage, critical=True)
-    if eku is not None:
+    if eku == []:
+        # cryptography 51 refuses ExtendedKeyUsage([]) ("usages must be a non-empty list"), so the extension is
+        # written as the raw DER of an empty SEQUENCE (30 00) under the extendedKeyUsage OID: the same bytes an
+        # older release produced, and what Go's crypto/x509 parses as an ExtKeyUsage list of length zero.
+        empty = x509.UnrecognizedExtension(ExtensionOID.EXTENDED_KEY_USAGE, b"\x30\x00")
+        builder = builder.add_extension(empty, critical=False)
+    elif eku is not None:
         builder = builder.add_extension(x509.ExtendedKeyUsage(eku), critical=False)
     if name_constraints is not None:
         builder = builder.add_extension(name_constraints, critical=True)
