@@ -16,9 +16,9 @@ SIGNING_MAX_TTL='87600h'
 SIGNING_MAX_TTL_SECONDS=315360000
 
 require_vault
-ensure_secrets_mount "$ROOT_MOUNT" pki
-ensure_max_ttl "$ROOT_MOUNT" "$SIGNING_MAX_TTL_SECONDS" "$SIGNING_MAX_TTL"
-if "$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" >/dev/null 2>&1; then
+ensure_mount_max_ttl "$ROOT_MOUNT" pki "$SIGNING_MAX_TTL_SECONDS" "$SIGNING_MAX_TTL"
+# A mount enabled just now holds no CA: no need to ask.
+if [ "$MOUNT_ENABLED_NOW" = no ] && "$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" >/dev/null 2>&1; then
   say "a root CA already exists in $ROOT_MOUNT/; keeping it (this script never replaces a CA)"
 else
   quietly write "$ROOT_MOUNT/root/generate/internal" \
