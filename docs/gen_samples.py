@@ -20,6 +20,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from types import MappingProxyType
 from typing import NamedTuple
 
 DOCS = Path(__file__).resolve().parent
@@ -39,13 +40,15 @@ istiod:
 class Sample(NamedTuple):
     name: str
     commands: tuple[str, ...]
-    files: dict[str, str] = {}
+    files: MappingProxyType[str, str] = MappingProxyType({})
 
 
 SAMPLE_LIST = (
     Sample("init-render", ("istio-vault-ca init", "istio-vault-ca render")),
     Sample("rehearse", ("istio-vault-ca rehearse --keep ./ca",)),
-    Sample("verify-chain", ("istio-vault-ca rehearse --keep ./ca > /dev/null 2>&1", "istio-vault-ca verify chain ./ca")),
+    Sample(
+        "verify-chain", ("istio-vault-ca rehearse --keep ./ca > /dev/null 2>&1", "istio-vault-ca verify chain ./ca")
+    ),
     Sample(
         "rehearse-failure",
         (
@@ -54,7 +57,9 @@ SAMPLE_LIST = (
             "istio-vault-ca rehearse --from out",
         ),
     ),
-    Sample("bad-config", ("cat bad.yaml", "istio-vault-ca render -c bad.yaml"), {"bad.yaml": BAD_CONFIG}),
+    Sample(
+        "bad-config", ("cat bad.yaml", "istio-vault-ca render -c bad.yaml"), MappingProxyType({"bad.yaml": BAD_CONFIG})
+    ),
 )
 
 # What differs between two runs of the same command by nature, never by a change of ours.

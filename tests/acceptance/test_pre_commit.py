@@ -21,7 +21,16 @@ from tests.support import EXAMPLES, REPO
 pytestmark = pytest.mark.slow
 
 # What pip needs to install the project (pyproject.toml's wheel and sdist targets) and the hook definitions.
-PACKAGED = (".pre-commit-hooks.yaml", "pyproject.toml", "README.md", "generator/", "verify/", "templates/")
+PACKAGED = (
+    ".pre-commit-hooks.yaml",
+    "pyproject.toml",
+    "hatch_build.py",
+    "LICENSE",
+    "README.md",
+    "generator/",
+    "verify/",
+    "templates/",
+)
 GIT_IDENTITY = ["-c", "user.name=test", "-c", "user.email=test@example.invalid", "-c", "commit.gpgsign=false"]
 
 
