@@ -59,11 +59,12 @@ def require_openbao() -> None:
 
 STATUSES = {"pass", "warn", "fail", "error", "skip"}
 CHECK_KEYS = {"id", "status", "target", "finding", "hint"}
-SUMMARY_KEYS = {"pass", "warn", "fail", "error"}
+SUMMARY_KEYS = {"pass", "warn", "fail", "error", "skip"}
 
 
 def validate_json_shape(document: Any) -> None:
-    """The documented shape, exactly: {"checks":[{id,status,target,finding,hint}],"summary":{pass,warn,fail,error}}."""
+    """The documented shape, exactly: {"checks":[{id,status,target,finding,hint}],"summary":{pass,warn,fail,error,
+    skip}}, the counts adding up to the number of checks."""
     assert isinstance(document, dict) and set(document) == {"checks", "summary"}
     assert isinstance(document["checks"], list)
     for check in document["checks"]:
@@ -72,6 +73,9 @@ def validate_json_shape(document: Any) -> None:
         assert check["status"] in STATUSES
     assert set(document["summary"]) == SUMMARY_KEYS
     assert all(isinstance(v, int) and v >= 0 for v in document["summary"].values())
+    assert sum(document["summary"].values()) == len(document["checks"])
+    for status in STATUSES:
+        assert document["summary"][status] == sum(1 for c in document["checks"] if c["status"] == status)
 
 
 def render_into(config_path: Path | None, out: Path) -> Path:

@@ -50,7 +50,7 @@ def test_json_output_is_unchanged_by_the_facts(tmp_path: Path, capsys: pytest.Ca
     main(["verify", "chain", str(directory), "--output", "json"])
     document = json.loads(capsys.readouterr().out)
     assert set(document) == {"checks", "summary"}
-    assert set(document["summary"]) == {"pass", "warn", "fail", "error"}
+    assert set(document["summary"]) == {"pass", "warn", "fail", "error", "skip"}
 
 
 def test_status_values_worst_wins_skips_absent_and_labels_redacted() -> None:

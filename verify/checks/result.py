@@ -104,11 +104,24 @@ class Report:
         return 0 if self.ok else 1
 
 
-_PEM_BLOCK = re.compile(r"-----BEGIN [^-]+-----.*?(?:-----END [^-]+-----|$)", re.DOTALL)
+# PEM as RFC 7468 writes it: a label of capitals (PRIVATE KEY, EC PRIVATE KEY), base64 lines, optional headers
+# (Proc-Type: 4,ENCRYPTED). Only that is key material: our own words about PEM ("a -----BEGIN line without its
+# -----END?") have no label of capitals, and words on the BEGIN line are never base64 lines, so they stay.
+_BEGIN = r"-----BEGIN [A-Z0-9][A-Z0-9 ]*-----"
+_END = r"-----END [A-Z0-9][A-Z0-9 ]*-----"
+# A complete block, its lines joined by newlines or (pasted into one line) by spaces.
+_PEM_BLOCK = re.compile(_BEGIN + r"[A-Za-z0-9+/=\s:,.-]*?" + _END)
+# A block without its END (a truncated file): the BEGIN line and each line after it that is base64 (a whole line,
+# or 16 base64 characters or more where the file was cut) or an RFC 1421 header (Proc-Type:, DEK-Info:), blank
+# lines between them included.
+_WHOLE = r"(?=[ \t]*(?:\r?\n|$))"
+_PEM_LINE = rf"(?:[A-Za-z0-9+/=]{{16,}}|[A-Za-z0-9+/=]+{_WHOLE}|[A-Z][A-Za-z]*-[A-Za-z-]+:[^\n]*)"
+_PEM_OPEN = re.compile(_BEGIN + r"(?:(?:[ \t]*\r?\n)+[ \t]*" + _PEM_LINE + ")*")
 # A long run of base64 mixing digits and both cases (a plain directory path rarely does).
 _BASE64_RUN = re.compile(r"(?=[A-Za-z0-9+/=]*[0-9])(?=[A-Za-z0-9+/=]*[A-Z])(?=[A-Za-z0-9+/=]*[a-z])[A-Za-z0-9+/=]{48,}")
 
 
 def redact(text: str) -> str:
     """Remove anything that could be key material (PEM blocks, long base64 runs) from output text."""
-    return _BASE64_RUN.sub("[redacted]", _PEM_BLOCK.sub("[redacted PEM]", text))
+    text = _PEM_OPEN.sub("[redacted PEM]", _PEM_BLOCK.sub("[redacted PEM]", text))
+    return _BASE64_RUN.sub("[redacted]", text)

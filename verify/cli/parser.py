@@ -559,6 +559,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     restore = argv is not None and gc.isenabled()
     collect_garbage_only_if_long_running(arguments)
     quick = None
+    args: argparse.Namespace | None = None
     try:
         # A plain `verify chain` line is read without argparse (quick.py; the same namespace, as its tests prove).
         quick = quick_verify_chain(arguments, _verify_chain)
@@ -568,6 +569,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except IvcError as error:
         print(error.render(), file=sys.stderr)
         code = error.exit_code
+        if args is not None:  # --output json|junit|prometheus: a document holding the error, never 0 bytes
+            from .failure import write_error_document
+
+            write_error_document(error, args)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED

@@ -157,8 +157,9 @@ def options_from(args: argparse.Namespace) -> Options:
 def rehearse(args: argparse.Namespace) -> int:
     """Handler of `istio-vault-ca rehearse`."""
     from ...generator.config.loader import load
-    from ...generator.errors import ConfigError, OpenBaoMissing
+    from ...generator.errors import ConfigError, OpenBaoMissing, UsageError
     from ..rehearsal.openbao import find_bao
+    from .failure import write_error_document
 
     output = getattr(args, "output", "text") or "text"
     console = Console(stderr=output != "text", highlight=False)
@@ -166,15 +167,19 @@ def rehearse(args: argparse.Namespace) -> int:
         bao = find_bao()
     except OpenBaoMissing as error:
         print(f"error: the rehearsal needs OpenBao: {error}", file=sys.stderr)
+        write_error_document(error, args)
         return EXIT_MISSING_TOOL
     try:
         loaded = load(args.config)
     except ConfigError as error:
         print(str(error), file=sys.stderr)
+        write_error_document(error, args)
         return EXIT_USAGE
     options = options_from(args)
     if options.keep_dir is not None and options.keep_dir.exists() and not options.keep_dir.is_dir():
-        print(f"error: --keep {options.keep_dir} exists and is not a directory", file=sys.stderr)
+        refused = UsageError(f"--keep {options.keep_dir} exists and is not a directory")
+        print(f"error: {refused}", file=sys.stderr)
+        write_error_document(refused, args)
         return EXIT_USAGE
     console.print(
         Text(

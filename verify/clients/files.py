@@ -42,9 +42,9 @@ def read_bounded(path: str | os.PathLike[str], *, limit: int = MAX_CA_FILE_BYTES
     """The bytes of the regular file at `path` (symlinks followed), at most `limit` of them.
 
     Raises FileNotFoundError, NotADirectoryError or IsADirectoryError as `Path.read_bytes` would (the caller treats
-    them as "absent"), PermissionError and other OSErrors as they come, and FileRefused for a file that is not a
-    regular file or is larger than `limit`. Opening never blocks: O_NONBLOCK keeps a FIFO without a writer (or a
-    device) from holding the open, and fstat refuses it before any read.
+    them as "absent"), PermissionError and other OSErrors (ELOOP for a symlink loop) as they come, and FileRefused
+    for a file that is not a regular file or is larger than `limit`. Opening never blocks: O_NONBLOCK keeps a FIFO
+    without a writer (or a device) from holding the open, and fstat refuses it before any read.
     """
     flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_NOCTTY", 0) | getattr(os, "O_CLOEXEC", 0)
     fd = os.open(path, flags)
@@ -90,4 +90,19 @@ def read_ca_dir(directory: str | os.PathLike[str], names: tuple[str, ...]) -> Di
         except FileRefused as refused:
             values[name] = None
             values.refused[name] = refused.reason
+        except OSError as error:  # a symlink loop (ELOOP), no permission, an I/O error: unusable, and said so
+            values[name] = None
+            values.refused[name] = unreadable(name, error)
     return values
+
+
+def unreadable(name: str, error: OSError) -> str:
+    """Why the file at `name` cannot be read, in words (the OS's reason, plus what a symlink loop looks like)."""
+    import errno
+
+    reason = error.strerror or type(error).__name__
+    if error.errno == errno.ELOOP:
+        reason += " (a symbolic link that points back at itself, directly or through others)"
+    elif error.errno == errno.EACCES:
+        reason += " (the verifier's user may not read it)"
+    return f"{name} cannot be read: {reason}: not read"

@@ -171,6 +171,8 @@ class _Translate:
             if error.status.code in (401, 403):
                 raise _api_problem(error, self.what, self.target) from None
             return
+        if isinstance(error, httpx2.HTTPStatusError):  # an error status whose body is not a Kubernetes Status
+            raise _status_problem(error.response, self.what, self.target) from None
         if isinstance(error, httpx2.TransportError):
             raise _transport_problem(error, self.what, self.target) from None
         if isinstance(error, ValueError):  # msgspec/JSON decoding of an answer that is not the API's shape
@@ -200,6 +202,41 @@ def _api_problem(error: Any, what: str, target: KubeTarget) -> KubeAccessError:
         f"the API server at {target.server} answered {code} on {what}: {message}",
         "check that the context points at the cluster that runs istiod",
     )
+
+
+def _status_problem(response: Any, what: str, target: KubeTarget) -> KubeAccessError:
+    """An error status without a Kubernetes Status body: lightkube raises httpx's HTTPStatusError for it, and only
+    wraps the answer in ApiError when its Content-Type is exactly application/json (lightkube
+    core/generic_client.py transform_exception). A real API server answers every error with a JSON Status
+    (k8s.io/apiserver pkg/endpoints/handlers/responsewriters ErrorNegotiated), so whatever answered is a load
+    balancer, a proxy or another web server: exit 3 (unreachable), naming the status and the request."""
+    code = int(response.status_code)
+    phrase = str(getattr(response, "reason_phrase", "") or "")
+    kind = str(response.headers.get("Content-Type", "") or "no Content-Type").partition(";")[0]
+    body = _snippet(response)
+    said = f" ({kind}: {body!r})" if body else f" ({kind})"
+    message = f"the server at {target.server} answered {code} {phrase} to {what}{said}".replace("  ", " ")
+    if code in (502, 503, 504):
+        return KubeAccessError(
+            message + ", not the API server",
+            "a load balancer or proxy in front of the API server could not reach it: check that the API server "
+            "is up (kubectl cluster-info) and that the kubeconfig's server is the address it serves on",
+        )
+    return KubeAccessError(
+        message + ": not a Kubernetes API server's answer (it answers errors with a JSON Status)",
+        "check that the kubeconfig's server (and --context) names the Kubernetes API server, not a proxy, an "
+        "ingress or another web server",
+    )
+
+
+def _snippet(response: Any, limit: int = 80) -> str:
+    """The start of an error page, printable characters only, for the message."""
+    try:
+        text = str(response.text)
+    except Exception:  # a body that cannot be read or decoded: the status says enough
+        return ""
+    cleaned = " ".join("".join(c if c.isprintable() else " " for c in text[: limit * 4]).split())
+    return cleaned[:limit] + ("..." if len(cleaned) > limit else "")
 
 
 def _transport_problem(error: BaseException, what: str, target: KubeTarget) -> KubeAccessError:
