@@ -113,10 +113,10 @@ _END = r"-----END [A-Z0-9][A-Z0-9 ]*-----"
 _PEM_BLOCK = re.compile(_BEGIN + r"[A-Za-z0-9+/=\s:,.-]*?" + _END)
 # A block without its END (a truncated file): the BEGIN line and each line after it that is base64 (a whole line,
 # or 16 base64 characters or more where the file was cut) or an RFC 1421 header (Proc-Type:, DEK-Info:), blank
-# lines between them included.
+# lines between them included; a BEGIN line with nothing of that after it is words, not key material.
 _WHOLE = r"(?=[ \t]*(?:\r?\n|$))"
 _PEM_LINE = rf"(?:[A-Za-z0-9+/=]{{16,}}|[A-Za-z0-9+/=]+{_WHOLE}|[A-Z][A-Za-z]*-[A-Za-z-]+:[^\n]*)"
-_PEM_OPEN = re.compile(_BEGIN + r"(?:(?:[ \t]*\r?\n)+[ \t]*" + _PEM_LINE + ")*")
+_PEM_OPEN = re.compile(_BEGIN + r"(?:(?:[ \t]*\r?\n)+[ \t]*" + _PEM_LINE + ")+")
 # A long run of base64 mixing digits and both cases (a plain directory path rarely does).
 _BASE64_RUN = re.compile(r"(?=[A-Za-z0-9+/=]*[0-9])(?=[A-Za-z0-9+/=]*[A-Z])(?=[A-Za-z0-9+/=]*[a-z])[A-Za-z0-9+/=]{48,}")
 

@@ -212,3 +212,34 @@ def test_a_long_target_is_cut_after_a_directory() -> None:
     assert wrap(target, 30, "/") == ["https://vault.example:8200", "(cluster east)"]
     assert wrap("a" * 50, 20, "/") == ["a" * 20, "a" * 20, "a" * 10], "no slash: cut at the width"
     assert wrap("/" + "b" * 30, 20, "/") == ["/" + "b" * 19, "b" * 11], "a leading slash is no place to cut"
+
+
+@pytest.mark.parametrize(
+    "words",
+    [
+        "is truncated or corrupted: no complete PEM block (a -----BEGIN line without its -----END?)",
+        "holds -----BEGIN CERTIFICATE----- without its END line: re-export it",
+        "a -----BEGIN line in lower case ----- is not PEM",
+    ],
+)
+def test_our_words_about_pem_are_never_redacted(words: str) -> None:
+    document = json.loads(to_json(Report([failed("chain.pem", "dir", f"ca-cert.pem {words}", f"hint: {words}")])))
+    assert document["checks"][0]["finding"] == f"ca-cert.pem {words}"
+    assert document["checks"][0]["hint"] == f"hint: {words}"
+
+
+@pytest.mark.parametrize(
+    "material",
+    [
+        FAKE_KEY,
+        FAKE_KEY.replace("\n", " "),  # pasted into one line
+        FAKE_KEY.split("-----END")[0],  # a truncated file: no END line
+        FAKE_KEY[:60],  # cut inside the first base64 line
+        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB12\n\nMIIEvQIBADANBgkq\n",
+    ],
+)
+def test_key_material_is_redacted_whole_or_truncated(material: str) -> None:
+    document = json.loads(to_json(Report([failed("chain.pem", "dir", f"read: {material} (then our words)")])))
+    finding = document["checks"][0]["finding"]
+    assert "[redacted PEM]" in finding and finding.endswith("(then our words)")
+    assert "MIIEvQIBADANBgkq" not in finding and "PRIVATE KEY" not in finding and "DEK-Info" not in finding

@@ -190,3 +190,17 @@ def test_a_refused_config_is_a_document_too(tmp_path: Path) -> None:
         [entry] = document["checks"]
         assert (entry["id"], entry["status"], entry["target"]) == ("config.valid", "error", str(bad))
         assert "vault.address" in entry["finding"]
+
+
+def test_the_hint_for_a_truncated_pem_survives_redaction(tmp_path: Path) -> None:
+    directory = pki_factory.good_bundle().write(tmp_path / "ca")
+    key = (directory / "ca-key.pem").read_text(encoding="ascii")
+    (directory / "ca-cert.pem").write_text((directory / "ca-cert.pem").read_text()[:300], encoding="ascii")
+    (directory / "ca-key.pem").write_text(key[:200], encoding="ascii")  # a truncated key: its bytes stay hidden
+    result = run_cli("verify", "chain", directory, "--output", "json", env=environment(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    document = json.loads(result.stdout)
+    validate_json_shape(document)
+    words = " ".join(c["finding"] + " " + c["hint"] for c in document["checks"])
+    assert "(a -----BEGIN line without its -----END?)" in words
+    assert all(line not in result.stdout for line in key.splitlines()[1:3])
