@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...generator.errors import VaultApiError, VaultResponseTooLarge, VaultUnavailable
+from ...generator.errors import VaultResponseTooLarge, VaultUnavailable
 from ..checks.result import redact
 
 CONNECT_TIMEOUT = 3.0
@@ -120,7 +120,11 @@ class VaultApi:
             return self._health
         params = {"standbyok": "true", "perfstandbyok": "true", "sealedcode": "200", "uninitcode": "200"}
         response = self._call("GET", "sys/health", lambda: self._in_root_namespace("/v1/sys/health", params))
-        body: dict[str, Any] = response if isinstance(response, dict) else {}
+        if not isinstance(response, dict) or "sealed" not in response:  # a 200 that is not Vault's health JSON
+            from .vault_answers import not_vault
+
+            raise not_vault(self.address, "GET", "sys/health", getattr(response, "status_code", 200))
+        body: dict[str, Any] = response
         if not body.get("initialized", True):
             raise VaultUnavailable(
                 "sealed",
@@ -159,28 +163,30 @@ class VaultApi:
         import hvac.exceptions
         import requests
 
+        from .vault_answers import classify
+
         self.requests += 1
         try:
             return request()
+        except hvac.exceptions.VaultError as error:
+            known = classify(error, self.address, self.settings.namespace, method, path)
+            if known is not None:
+                raise known from None
+            if isinstance(error, (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized)):
+                raise VaultUnavailable("forbidden", self._forbidden_message(method, path)) from None
+            return None  # Vault's 404: nothing at this path
         except requests.exceptions.SSLError as error:
             raise VaultUnavailable("tls", _tls_message(self.address, error)) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
             raise VaultUnavailable("unreachable", _unreachable_message(self.address, error)) from None
-        except hvac.exceptions.Forbidden:
-            raise VaultUnavailable("forbidden", self._forbidden_message(method, path)) from None
-        except hvac.exceptions.Unauthorized:
-            raise VaultUnavailable("forbidden", self._forbidden_message(method, path)) from None
-        except (hvac.exceptions.VaultDown, hvac.exceptions.VaultNotInitialized):
-            raise VaultUnavailable(
-                "sealed",
-                f"Vault at {self.address} is sealed or down: unseal it (vault operator unseal), then re-run",
-            ) from None
-        except hvac.exceptions.InvalidPath:
-            return None
-        except hvac.exceptions.VaultError as error:
-            raise VaultApiError(f"{method} {path}: {redact(str(error))}") from None
 
     def _forbidden_message(self, method: str, path: str) -> str:
+        if self.settings.token and self.settings.namespace and self._token_valid_outside_namespace():
+            return (
+                f"Vault at {self.address} refused {method} {path} in namespace {self.settings.namespace!r}, but "
+                "accepts the token outside it: the namespace does not exist, or the token has no access in it. "
+                "Check vault.namespace (or the cluster's namespace) in the config, or use a token of that namespace"
+            )
         if not self.settings.token:
             return (
                 f"no Vault token for {self.address}: export VAULT_TOKEN or run `vault login`, then re-run "
@@ -191,6 +197,14 @@ class VaultApi:
             "wrong, expired or lacks access. Export a valid VAULT_TOKEN (or `vault login`) for a token that can "
             "read sys/, the PKI, KV and auth mounts and create tokens, then re-run"
         )
+
+    def _token_valid_outside_namespace(self) -> bool:
+        """auth/token/lookup-self without the namespace header: does the token itself work?"""
+        try:
+            answer = self._in_root_namespace("/v1/auth/token/lookup-self", {})
+        except Exception:  # any refusal or failure here means: we cannot tell, so say what we know
+            return False
+        return isinstance(answer, dict) and "data" in answer
 
 
 def _bounded_body(response: Any, *_args: Any, **_kwargs: Any) -> Any:

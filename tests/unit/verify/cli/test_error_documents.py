@@ -6,9 +6,7 @@ stderr and that the document on stdout parses (json.loads, xml.etree) and holds 
 
 from __future__ import annotations
 
-import http.server
 import json
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from xml.etree import ElementTree as ET
@@ -16,6 +14,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from tests import pki_factory
+from tests.http_answers import answering
 from tests.support import run_cli, validate_json_shape
 
 # A port nothing listens on: connecting is refused at once.
@@ -81,37 +80,12 @@ def test_an_unreadable_ca_file_names_the_file_and_the_reason(tmp_path: Path) -> 
 # ------------------------------------------------------------------ an API server address that is not one
 
 
-class _Answer(http.server.BaseHTTPRequestHandler):
-    status = 502
-    content_type = "text/html"
-    body = b"<html><body><h1>502 Bad Gateway</h1></body></html>"
-
-    def do_GET(self) -> None:
-        self.send_response(self.status)
-        self.send_header("Content-Type", self.content_type)
-        self.send_header("Content-Length", str(len(self.body)))
-        self.end_headers()
-        self.wfile.write(self.body)
-
-    def log_message(self, format: str, *args: object) -> None:
-        del format, args
-
-
 @pytest.fixture(params=[(502, "text/html"), (503, "text/plain"), (404, "text/plain"), (500, "text/html")])
 def not_an_api_server(request: pytest.FixtureRequest) -> Iterator[tuple[str, int]]:
     """A local server answering every GET with the given status and a non-JSON body, as a load balancer does."""
     status, content_type = request.param
-    handler = type(
-        "Handler", (_Answer,), {"status": status, "content_type": content_type, "body": f"{status} oops".encode()}
-    )
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}", status
-    finally:
-        server.shutdown()
-        server.server_close()
+    with answering(status, content_type, f"<h1>{status} oops</h1>".encode()) as server:
+        yield server, status
 
 
 def kubeconfig(tmp_path: Path, server: str) -> Path:
