@@ -160,8 +160,8 @@ def collect(
     if (chain_data := files[CERT_CHAIN]) is not None:
         chain = pem.certificates(chain_data)
     if (root_data := files[ROOT_CERT]) is not None:
-        roots = pem.certificates(root_data)
-        if not roots:
+        roots = pem.certificates(root_data) or None  # nothing that parses: checks needing roots skip, as for ca-cert
+        if roots is None:
             problems[ROOT_CERT] = "holds no certificate that parses"
     bundle = Bundle(
         target=target,

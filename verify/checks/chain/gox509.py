@@ -248,6 +248,34 @@ def issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
     return cert.issuer == issuer.subject and signature_valid(cert, issuer)
 
 
+def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """True when `issuer`'s key made `cert`'s signature, whatever the hash (SHA-1 included): which certificate
+    issued which, for the checks about order, apart from whether Go accepts the algorithm
+    (chain.signature-algorithm and chain.path-valid judge that)."""
+    if cert.issuer != issuer.subject:
+        return False
+    if signature_valid(cert, issuer):
+        return True
+    return signature_hash(cert) in _INSECURE and _insecure_signature_valid(cert, issuer)
+
+
+def _insecure_signature_valid(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
+
+    algorithm = cert.signature_hash_algorithm
+    key = issuer.public_key()
+    try:
+        if isinstance(key, rsa.RSAPublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, padding.PKCS1v15(), algorithm)
+        elif isinstance(key, ec.EllipticCurvePublicKey) and algorithm is not None:
+            key.verify(cert.signature, cert.tbs_certificate_bytes, ec.ECDSA(algorithm))
+        else:
+            return False
+    except (InvalidSignature, ValueError, TypeError, UnsupportedAlgorithm):
+        return False
+    return True
+
+
 # The checks ask about the same pairs several times per bundle, and a fleet shares its root: verify each pair once.
 @functools.lru_cache(maxsize=1024)
 def signature_valid(cert: x509.Certificate, issuer: x509.Certificate) -> bool:

@@ -121,6 +121,50 @@ def _count(certs: tuple[x509.Certificate, ...] | None) -> str:
     return f"{count} cert{'s' if count != 1 else ''}"
 
 
+# Go's rejections of a candidate issuer (gox509.py, after crypto/x509 verify.go) and what each one asks to fix: the
+# root only when no certificate of root-cert.pem signed the path.
+_PATH_HINTS = (
+    (
+        "insecure algorithm",
+        "a certificate on the path is signed with SHA-1 or MD5, which Go refuses (chain.signature-algorithm names "
+        "it): re-sign the intermediate with SHA-256 or stronger; the root is not the cause",
+    ),
+    (
+        "expired or is not yet valid",
+        "a certificate on the path is outside its validity (chain.validity and chain.chain-expiry name it): "
+        "re-issue it (istio-vault-ca plan-rotation), or correct the clock of Vault or this machine",
+    ),
+    (
+        "cannot sign this kind of certificate",
+        "an issuer on the path is not a CA (basicConstraints CA:TRUE with keyCertSign): re-issue it as a CA",
+    ),
+    (
+        "not authorized to sign other certificates",
+        "an intermediate of cert-chain.pem is not a CA: re-issue it with basicConstraints CA:TRUE",
+    ),
+    (
+        "path length constraint",
+        "a CA on the path allows fewer intermediates below it (pathLen, chain.path-length): re-issue that CA",
+    ),
+    (
+        "not authorized to sign for this name",
+        "a CA on the path has name constraints the SPIFFE names break: re-issue it within them or without them",
+    ),
+    (
+        "unhandled critical extension",
+        "a certificate on the path carries a critical extension Go does not know: re-issue it without it",
+    ),
+)
+_ROOT_HINT = (
+    "root-cert.pem must hold the root that (through cert-chain.pem) signed ca-cert.pem: vault read <root mount>/cert/ca"
+)
+
+
+def path_hint(error: str) -> str:
+    """The fix for the first reason Go gave, naming the root only when the root is the cause."""
+    return next((hint for words, hint in _PATH_HINTS if words in error), _ROOT_HINT)
+
+
 @check("chain.path-valid", tier=Tier.ISTIOD_REFUSES, needs=("ca_cert", "roots"))
 def path_valid(bundle: Bundle) -> CheckResult:
     """istiod verifies ca-cert.pem to root-cert.pem through cert-chain.pem (an unordered pool) with Go's rules
@@ -131,8 +175,7 @@ def path_valid(bundle: Bundle) -> CheckResult:
             "chain.path-valid",
             bundle.target,
             f"istiod refuses: cannot verify {names}: {bundle.istiod_path_error}",
-            "root-cert.pem must hold the root that (through cert-chain.pem) signed ca-cert.pem: "
-            "vault read <root mount>/cert/ca",
+            path_hint(bundle.istiod_path_error),
         )
     chain = " -> ".join(bundle.name_of(cert) for cert in bundle.istiod_path)
     return passed("chain.path-valid", bundle.target, f"istiod verifies {names}: {chain}")

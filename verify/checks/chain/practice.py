@@ -111,7 +111,7 @@ def order(bundle: Bundle) -> CheckResult:
             hint,
         )
     for index, (cert, issuer) in enumerate(zip(bundle.chain, bundle.chain[1:], strict=False)):
-        if not gox509.issued_by(cert, issuer):
+        if not gox509.signed_by(cert, issuer):
             return warned(
                 "chain.order",
                 bundle.target,
@@ -120,7 +120,7 @@ def order(bundle: Bundle) -> CheckResult:
                 hint,
             )
     last = bundle.chain[-1]
-    if last in bundle.roots or any(gox509.issued_by(last, root) for root in bundle.roots):
+    if last in bundle.roots or any(gox509.signed_by(last, root) for root in bundle.roots):
         return passed(
             "chain.order", bundle.target, f"{chain_name} is in issuer-first order ({len(bundle.chain)} certs)"
         )
