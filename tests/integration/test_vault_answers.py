@@ -103,3 +103,25 @@ def test_a_server_that_is_not_vault_is_named_never_sealed(
 
     [case] = ET.fromstring(result.stdout).findall("./testsuite/testcase")  # noqa: S314 - our own output
     assert case.get("name") == "vault.reachable" and case.find("error") is not None
+
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize(
+    ("example", "script"),
+    [("three-clusters.yaml", "root/vault/setup.sh (its step 02-root-pki.sh)"), (None, "vault/02-root-pki.sh")],
+)
+def test_the_root_step_hint_names_the_script_of_the_rendered_layout(
+    tmp_path: Path, openbao_server: DevServer, example: str | None, script: str
+) -> None:
+    config = EXAMPLES / example if example else write_config(tmp_path, openbao_server.address)
+    env = environment(tmp_path, openbao_server.address, openbao_server.token)
+    selected = ["--cluster", "east"] if example else []  # a fleet's hint is the same for one cluster of it
+    result = run_cli("verify", "vault", "-c", config, *selected, "--output", "json", env=env)
+    assert result.returncode == 1, result.stderr
+    checks = {c["id"]: c for c in json.loads(result.stdout)["checks"]}
+    for check_id in ("vault.root-mount", "vault.root-cn"):
+        assert checks[check_id]["status"] == "fail"
+        assert checks[check_id]["hint"] == f"run {script}"

@@ -76,7 +76,7 @@ def audit_device(state: VaultState) -> CheckResult:
         f"OpenBao loads audit devices only from its server config: declare {stanza} ({OPENBAO_AUDIT_FILE}) "
         "and restart it"
         if declared
-        else "re-run vault/01-audit.sh (or vault/setup.sh)"
+        else f"re-run {state.root_step('01-audit.sh')}"
     )
     device = (state.data(target) or {}).get(f"{audit.path}/")
     if device is None:
@@ -98,9 +98,16 @@ def root_mount(state: VaultState) -> CheckResult:
         return skipped(check_id, target, "root.mode is external: the root CA is not in Vault")
     mount = state.mount(root.mount)
     if mount is None:
-        return failed(check_id, target, f"no secrets engine at {root.mount}/", "run vault/02-root-pki.sh")
+        return failed(
+            check_id, target, f"no secrets engine at {root.mount}/", f"run {state.root_step('02-root-pki.sh')}"
+        )
     if mount.get("type") != "pki":
-        return failed(check_id, target, f"{root.mount}/ is a {mount.get('type')} mount, not pki")
+        return failed(
+            check_id,
+            target,
+            f"{root.mount}/ is a {mount.get('type')} mount, not pki",
+            "root.mount names another engine's mount: pick a free path for root.mount, or move that engine away",
+        )
     want, found = root_signing_ttl(state.config), max_ttl(mount)
     if found and found < want:
         return failed(
@@ -129,7 +136,7 @@ def root_cn(state: VaultState) -> CheckResult:
     check_id, want = "vault.root-cn", state.config.root.common_name
     root = state.certificate(path)
     if root is None:
-        return failed(check_id, path, f"no root CA certificate at {path}", "run vault/02-root-pki.sh")
+        return failed(check_id, path, f"no root CA certificate at {path}", f"run {state.root_step('02-root-pki.sh')}")
     if cn(root) != want:
         return failed(check_id, path, f"root CN is {cn(root)!r}, the config says {want!r}")
     return passed(check_id, path, f"root CN is {cn(root)!r}")

@@ -49,6 +49,14 @@ class VaultState:
             return None
         return x509.load_pem_x509_certificate(pem.encode())
 
+    def root_step(self, script: str) -> str:
+        """The script a root step's hint names: the flat tree's `vault/NN.sh`, or in a fleet (several clusters
+        render the shared steps under root/, generator/render/layout.py) root/vault/setup.sh, which runs it."""
+        from ....generator.render.layout import layout_for
+
+        root_setup = layout_for(plan(self.config)).root_setup
+        return f"{root_setup} (its step {script})" if root_setup else f"vault/{script}"
+
     @property
     def target(self) -> str:
         """What a Vault-wide check's error names: the first cluster, as the checks read its paths."""
