@@ -183,10 +183,9 @@ HAND_EDITS = {
     "policy-without-kv-read": HandEdit(
         1,
         lambda out: _drop_policy_block(out / "policy.hcl", "kv/istioca"),
-        AGENT_STEP,
-        "policy istioca: permission denied reading kv/istioca",
-        # Warned before anything runs; the agent then proves it with a real 403.
-        also=["warning: policy.hcl grants no read on kv/istioca, which the ca-key.pem template reads"],
+        CONSISTENCY_STEP,
+        "policy.hcl grants no read on kv/istioca, which the ca-key.pem template reads",
+        # Caught before anything runs: the agent would certainly be refused, nothing is started to prove it.
     ),
     "secret-volume-path-not-root-ca-dir": HandEdit(
         1,

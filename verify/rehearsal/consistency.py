@@ -128,7 +128,8 @@ def _check_injection(tree: Path, cluster: ClusterLayout, overlay: agent.IstiodOv
 
 
 def _policy_coverage(tree: Path, cluster: ClusterLayout, injection: agent.Injection) -> list[CheckResult]:
-    """Warn here; the agent step then proves the gap with a real 403."""
+    """A template path the policy grants no read on fails the step at once: the agent would be refused it (403)
+    for certain, and proving that by starting OpenBao, the scripts and the agent costs seconds and says less."""
     policy_file = cluster.policy
     try:
         granted = policy_read_paths((tree / policy_file).read_text(encoding="utf-8"))
@@ -141,11 +142,17 @@ def _policy_coverage(tree: Path, cluster: ClusterLayout, injection: agent.Inject
                 notes.append(
                     CheckResult(
                         "rehearsal.consistency.policy",
-                        Status.WARN,
+                        Status.FAIL,
                         policy_file,
                         f"grants no read on {path}, which the {template.name} template reads",
+                        f"the agent would be refused {path} (403): render policy.hcl again from the config, or "
+                        "give back the read on that path if it was edited out",
                     )
                 )
+    if notes:
+        first = notes[0]
+        more = f" (and {len(notes) - 1} more path(s))" if len(notes) > 1 else ""
+        raise RehearsalStepFailed(f"{first.target} {first.finding}{more}", first.hint, notes)
     return notes
 
 

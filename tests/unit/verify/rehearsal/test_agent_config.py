@@ -164,14 +164,18 @@ def test_consistency_rejects_secret_volume_path_that_is_not_root_ca_dir(tree: Pa
     assert "secret-volume-path /etc/cacerts-vault is not ROOT_CA_DIR /vault/secrets" in failure.value.finding
 
 
-def test_consistency_warns_when_the_policy_misses_a_template_path(tree: Path, tmp_path: Path) -> None:
+def test_consistency_fails_when_the_policy_misses_a_template_path(tree: Path, tmp_path: Path) -> None:
     edited = tmp_path / "out"
     (edited / "istiod").mkdir(parents=True)
     (edited / FLAVOURS["helm"]).write_text((tree / FLAVOURS["helm"]).read_text())
     (edited / "policy.hcl").write_text('path "istioca/cert/ca" {\n  capabilities = ["read"]\n}\n')
     cluster = ClusterLayout(plan(load(str(ALL_OUTPUTS)).config)[0], "")
-    notes = check_cluster_overlay(edited, cluster).notes
-    assert any("grants no read on kv/data/istioca, which the ca-key.pem template reads" in n.finding for n in notes)
+    with pytest.raises(RehearsalStepFailed) as failure:
+        check_cluster_overlay(edited, cluster)
+    assert "grants no read on kv/data/istioca, which the ca-key.pem template reads" in failure.value.finding
+    assert "403" in failure.value.hint
+    assert {check.status.value for check in failure.value.checks} == {"fail"}
+    assert all(check.hint for check in failure.value.checks)
 
 
 def test_policy_globs() -> None:
