@@ -116,6 +116,8 @@ _PEM_BLOCK = re.compile(_BEGIN + r"[A-Za-z0-9+/=\s:,.-]*?" + _END)
 # lines between them included; a BEGIN line with nothing of that after it is words, not key material.
 _WHOLE = r"(?=[ \t]*(?:\r?\n|$))"
 _PEM_LINE = rf"(?:[A-Za-z0-9+/=]{{16,}}|[A-Za-z0-9+/=]+{_WHOLE}|[A-Z][A-Za-z]*-[A-Za-z-]+:[^\n]*)"
+# After a private key's BEGIN line nothing is ours: everything up to its END (or the end of the text) goes.
+_KEY_OPEN = re.compile(r"-----BEGIN [A-Z0-9 ]*PRIVATE KEY-----.*?(?:" + _END + "|$)", re.DOTALL)
 _PEM_OPEN = re.compile(_BEGIN + r"(?:(?:[ \t]*\r?\n)+[ \t]*" + _PEM_LINE + ")+")
 # A long run of base64 mixing digits and both cases (a plain directory path rarely does).
 _BASE64_RUN = re.compile(r"(?=[A-Za-z0-9+/=]*[0-9])(?=[A-Za-z0-9+/=]*[A-Z])(?=[A-Za-z0-9+/=]*[a-z])[A-Za-z0-9+/=]{48,}")
@@ -123,5 +125,6 @@ _BASE64_RUN = re.compile(r"(?=[A-Za-z0-9+/=]*[0-9])(?=[A-Za-z0-9+/=]*[A-Z])(?=[A
 
 def redact(text: str) -> str:
     """Remove anything that could be key material (PEM blocks, long base64 runs) from output text."""
-    text = _PEM_OPEN.sub("[redacted PEM]", _PEM_BLOCK.sub("[redacted PEM]", text))
+    text = _PEM_BLOCK.sub("[redacted PEM]", text)
+    text = _PEM_OPEN.sub("[redacted PEM]", _KEY_OPEN.sub("[redacted PEM]", text))
     return _BASE64_RUN.sub("[redacted]", text)

@@ -229,17 +229,29 @@ def test_our_words_about_pem_are_never_redacted(words: str) -> None:
 
 
 @pytest.mark.parametrize(
-    "material",
+    ("material", "words_after_survive"),
     [
-        FAKE_KEY,
-        FAKE_KEY.replace("\n", " "),  # pasted into one line
-        FAKE_KEY.split("-----END")[0],  # a truncated file: no END line
-        FAKE_KEY[:60],  # cut inside the first base64 line
-        "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB12\n\nMIIEvQIBADANBgkq\n",
+        (FAKE_KEY, True),
+        (FAKE_KEY.replace("\n", " "), True),  # pasted into one line
+        # Without its END, nothing after a private key's BEGIN line can be told from key bytes: all of it goes.
+        (FAKE_KEY.split("-----END")[0], False),
+        (FAKE_KEY[:60], False),
+        (
+            "-----BEGIN RSA PRIVATE KEY-----\nProc-Type: 4,ENCRYPTED\nDEK-Info: AES-128-CBC,AB12\n\nMIIEvQIBADANBgkq\n",
+            False,
+        ),
+        ("-----BEGIN PRIVATE KEY-----\nMIIE truncated", False),
     ],
 )
-def test_key_material_is_redacted_whole_or_truncated(material: str) -> None:
+def test_key_material_is_redacted_whole_or_truncated(material: str, words_after_survive: bool) -> None:
     document = json.loads(to_json(Report([failed("chain.pem", "dir", f"read: {material} (then our words)")])))
     finding = document["checks"][0]["finding"]
-    assert "[redacted PEM]" in finding and finding.endswith("(then our words)")
-    assert "MIIEvQIBADANBgkq" not in finding and "PRIVATE KEY" not in finding and "DEK-Info" not in finding
+    assert finding.startswith("read: [redacted PEM]")
+    assert finding.endswith("(then our words)") is words_after_survive
+    assert "MIIE" not in finding and "PRIVATE KEY" not in finding and "DEK-Info" not in finding
+
+
+def test_a_truncated_certificate_keeps_the_words_after_it() -> None:
+    cut = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n"
+    document = json.loads(to_json(Report([failed("chain.pem", "dir", f"{cut}is cut short: re-export it")])))
+    assert document["checks"][0]["finding"] == "[redacted PEM]\nis cut short: re-export it"
