@@ -2,10 +2,11 @@
 
 It reads the live Vault as the vault CLI would (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT), reports the root and
 every cluster's intermediate with the days left, and decides what is due; generator/render/rotation.py renders
-one script per intermediate inside the warning window: a new key and certificate under the same root, KV updated
-last. The scripts are the explicit instruction
-to replace an intermediate; nothing is changed by this command. Root rotation is only reported, with the steps
-Istio needs, because every cluster must trust the new root before anything is signed by it.
+one script per intermediate inside the warning window, or no longer what the config asks for ("config changed":
+setup.sh keeps an existing intermediate), each a new key and certificate under the same root, KV updated last.
+The scripts are the explicit instruction to replace an intermediate; nothing is changed by this command. Root
+rotation is only reported, with the steps Istio needs, because every cluster must trust the new root before
+anything is signed by it.
 
 Exit codes: 0 nothing due; 1 something due, expired or missing (scripts rendered for what can be rotated);
 2 usage or config error; 3 Vault unreachable, sealed or not authorised.
@@ -65,6 +66,8 @@ class ClusterFinding:
     notes: tuple[str, ...] = ()
     # The stored key is gone or is not the intermediate's: istiod cannot load the CA until it is repaired.
     key_broken: bool = False
+    # The intermediate in Vault is not what the config asks for (setup.sh keeps it): a rotation issues the new one.
+    config_changed: bool = False
 
     @property
     def name(self) -> str:
@@ -86,7 +89,11 @@ class RotationPlan:
             finding
             for finding in self.clusters
             if finding.intermediate is not None
-            and (finding.intermediate.status(self.warn_days) != "ok" or finding.name in self.forced)
+            and (
+                finding.intermediate.status(self.warn_days) != "ok"
+                or finding.name in self.forced
+                or finding.config_changed
+            )
             and ISSUER_ID.match(finding.intermediate.issuer_id)
         )
 
@@ -99,7 +106,7 @@ class RotationPlan:
         """Anything a person must act on: a CA due or expired, or one that could not be read."""
         missing = self.root is None or any(f.intermediate is None for f in self.clusters)
         due = any(f.intermediate is not None and f.intermediate.status(self.warn_days) != "ok" for f in self.clusters)
-        broken = any(f.key_broken for f in self.clusters)
+        broken = any(f.key_broken or f.config_changed for f in self.clusters)
         return missing or due or broken or self.root_due or bool(self.due())
 
 
@@ -127,7 +134,7 @@ def survey(
 ) -> tuple[CaExpiry | None, tuple[str, ...], tuple[ClusterFinding, ...]]:
     """The root and each cluster's intermediate as Vault serves them (the paths the agent templates read)."""
     from ..generator.errors import VaultApiError
-    from .checks.vault import VaultState, kv_key_matches
+    from .checks.vault import VaultState, intermediate_differences, kv_key_matches
 
     state = VaultState(api, config, 0, now, config_source=config_source)
     root, root_notes = _root(state, plans, root_file, now)
@@ -158,6 +165,9 @@ def survey(
                 notes.append(f"{key_check.finding}; {key_check.hint}")
         except VaultApiError as error:
             notes.append(f"the stored key could not be compared: {error}")
+        differences = intermediate_differences(cert, cluster)
+        if differences:
+            notes.append("config changed: " + "; ".join(d.describe() for d in differences))
         seconds = cluster.intermediate_ttl_seconds
         if root is not None and now + dt.timedelta(seconds=seconds) > root.not_after:
             notes.append(
@@ -166,7 +176,8 @@ def survey(
             )
         if not ISSUER_ID.match(issuer_id):
             notes.append(f"{mount}/ has no usable default issuer id ({issuer_id!r}); no script rendered")
-        findings.append(ClusterFinding(cluster, expiry_of(cert, int_path, now, issuer_id), tuple(notes), key_broken))
+        expiry = expiry_of(cert, int_path, now, issuer_id)
+        findings.append(ClusterFinding(cluster, expiry, tuple(notes), key_broken, bool(differences)))
     return root, root_notes, tuple(findings)
 
 
@@ -211,7 +222,9 @@ def _path(cluster: ClusterPlan, name: str) -> str:
 def report_lines(result: RotationPlan) -> list[str]:
     lines = [f"warning window: {result.warn_days} days"]
     rendered = {finding.name for finding in result.due()}
-    entries: list[tuple[str, CaExpiry | None, tuple[str, ...], str]] = [("root", result.root, result.root_notes, "")]
+    entries: list[tuple[str, CaExpiry | None, tuple[str, ...], str, bool]] = [
+        ("root", result.root, result.root_notes, "", False)
+    ]
     entries += [
         (
             f"cluster {finding.name}",
@@ -220,14 +233,17 @@ def report_lines(result: RotationPlan) -> list[str]:
             f" -> {finding.name}/{SCRIPT_NAME}" + (" (--force)" if finding.name in result.forced else "")
             if finding.name in rendered
             else "",
+            finding.config_changed,
         )
         for finding in result.clusters
     ]
-    for label, expiry, notes, action in entries:
+    for label, expiry, notes, action, changed in entries:
         if expiry is None:
             lines.append(f"{label}: MISSING")
         else:
             status = expiry.status(result.warn_days)
+            if changed and status == "ok":
+                status = "due (config changed)"
             lines.append(
                 f"{label}: {status.upper()} {expiry.subject} (serial {expiry.serial}) at {expiry.source} expires "
                 f"{expiry.not_after_text}, {int(expiry.days_left)} days left{action}"

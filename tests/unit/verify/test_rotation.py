@@ -25,13 +25,13 @@ NOW = dt.datetime(2026, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 DAY = dt.timedelta(days=1)
 ISSUER = "0c5e7a52-9f0e-4b7e-8a1d-3f2b6c9d1e44"
 IN_VAULT = """\
-root: {key_type: ec, key_bits: 256, ttl: 87600h}
-intermediate: {key_type: ec, key_bits: 256, ttl: 8760h}
+root: {common_name: Test Root, key_type: ec, key_bits: 256, ttl: 87600h}
+intermediate: {common_name: Test Intermediate, key_type: ec, key_bits: 256, ttl: 8760h}
 kv: {mount: kv, version: %(kv)d}
 """
 OFFLINE = """\
 root: {mode: external, certificate_file: root-ca.pem}
-intermediate: {key_type: ec, key_bits: 256, ttl: 8760h}
+intermediate: {common_name: Test Intermediate, key_type: ec, key_bits: 256, ttl: 8760h}
 kv: {mount: kv, version: 2}
 """
 
@@ -277,3 +277,20 @@ def test_offline_root_nowhere_is_missing(tmp_path: Path) -> None:
     assert any("cannot be read as a PEM certificate" in note for note in result.root_notes)
     assert f"no root at {root_path}" in result.root_notes
     assert rotation.report_lines(result)[1] == "root: MISSING"
+
+
+def test_an_intermediate_the_config_no_longer_describes_is_due_with_config_changed(tmp_path: Path) -> None:
+    """setup.sh keeps the old intermediate after a config change: plan-rotation lists it due, and says why."""
+    text = (IN_VAULT % {"kv": 2}).replace("common_name: Test Intermediate", "common_name: New Intermediate")
+    (cluster,) = _plans(tmp_path, text)
+    vault, _, _ = _vault_with(cluster, intermediate_days=200)
+    result = _survey(vault, (cluster,), warn_days=30)
+    (finding,) = result.clusters
+    assert finding.config_changed and result.attention
+    assert [f.name for f in result.due()] == ["default"]
+    lines = rotation.report_lines(result)
+    assert any(line.startswith("cluster default: DUE (CONFIG CHANGED) ") for line in lines), lines
+    assert (
+        "  note: config changed: intermediate.common_name: the config asks for 'New Intermediate', "
+        "Vault holds 'Test Intermediate'" in lines
+    )

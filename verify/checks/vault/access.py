@@ -36,7 +36,12 @@ def k8s_auth_mount(state: ClusterVaultState) -> CheckResult:
     if mount is None:
         return failed(check_id, target, f"no auth method at auth/{name}/", "run vault/05-kubernetes-auth.sh")
     if mount.get("type") != "kubernetes":
-        return failed(check_id, target, f"auth/{name}/ is a {mount.get('type')} auth method, not kubernetes")
+        return failed(
+            check_id,
+            target,
+            f"auth/{name}/ is a {mount.get('type')} auth method, not kubernetes",
+            "pick another clusters[].auth_mount (05-kubernetes-auth.sh never replaces an auth method), render again",
+        )
     return passed(check_id, target, f"auth/{name}/ is a kubernetes auth method")
 
 

@@ -138,7 +138,13 @@ def root_cn(state: VaultState) -> CheckResult:
     if root is None:
         return failed(check_id, path, f"no root CA certificate at {path}", f"run {state.root_step('02-root-pki.sh')}")
     if cn(root) != want:
-        return failed(check_id, path, f"root CN is {cn(root)!r}, the config says {want!r}")
+        return failed(
+            check_id,
+            path,
+            f"root CN is {cn(root)!r}, the config says {want!r}",
+            "02-root-pki.sh keeps an existing root: set root.common_name back to "
+            f"{cn(root)!r}, or rotate the root: istio-vault-ca plan-rotation{_config_flag(state.config_source)} --root",
+        )
     return passed(check_id, path, f"root CN is {cn(root)!r}")
 
 
@@ -183,7 +189,12 @@ def kv_mount(state: VaultState) -> CheckResult:
     if mount is None:
         return failed(check_id, target, f"no secrets engine at {kv.mount}/", "run vault/03-kv.sh")
     if mount.get("type") not in ("kv", "generic"):
-        return failed(check_id, target, f"{kv.mount}/ is a {mount.get('type')} mount, not kv")
+        return failed(
+            check_id,
+            target,
+            f"{kv.mount}/ is a {mount.get('type')} mount, not kv",
+            "set kv.mount to a free path (the scripts never replace a mount) and render again",
+        )
     version = int(str((mount.get("options") or {}).get("version") or 1))
     if version != kv.version:
         return failed(
@@ -209,7 +220,12 @@ def intermediate_mount(state: ClusterVaultState) -> CheckResult:
     if mount is None:
         return failed(check_id, target, f"no secrets engine at {name}/", "run vault/04-intermediate-pki.sh")
     if mount.get("type") != "pki":
-        return failed(check_id, target, f"{name}/ is a {mount.get('type')} mount, not pki")
+        return failed(
+            check_id,
+            target,
+            f"{name}/ is a {mount.get('type')} mount, not pki",
+            "set clusters[].intermediate_mount to a free path (the scripts never replace a mount) and render again",
+        )
     want, found = cluster.intermediate_ttl_seconds, max_ttl(mount)
     if found != want:
         return failed(
