@@ -131,6 +131,19 @@ class ClusterPlan:
     def root_ca_path(self) -> str:
         return f"{self.config.root.mount}/cert/ca"
 
+    def intermediate_field(self, name: str) -> str:
+        """The config field this cluster's intermediate `name` (common_name, ttl...) comes from: the cluster's own
+        override when it sets one, else `intermediate.NAME` (step 04 and `vault.intermediate-config` name it)."""
+        if name in self.intermediate_overrides:
+            return f"clusters[{self.name}].intermediate.{name}"
+        return f"intermediate.{name}"
+
+    @property
+    def intermediate_overrides(self) -> tuple[str, ...]:
+        """The intermediate fields this cluster's entry sets itself."""
+        override = self.cluster.intermediate
+        return tuple(sorted(override.model_fields_set)) if override is not None else ()
+
     @property
     def intermediate_ttl_seconds(self) -> int:
         return parse_duration(self.intermediate.ttl)

@@ -13,6 +13,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..config.durations import parse_duration
+
 if TYPE_CHECKING:
     import jinja2
 
@@ -71,6 +73,7 @@ def build_environment(directory: Path, cache_dir: Path | None) -> jinja2.Environ
     )
     env.filters["sh_quote"] = sh_quote
     env.filters["hcl_quote"] = hcl_quote
+    env.filters["seconds"] = parse_duration
     return env
 
 

@@ -112,6 +112,7 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
         "signing_max_ttl": cluster_plan.signing_mount_max_ttl,
         "signing_max_ttl_seconds": parse_duration(cluster_plan.signing_mount_max_ttl),
         "root_issuer": ROOT_ISSUER_NAME,
+        "int_overrides": " ".join(cluster_plan.intermediate_overrides),
         **_flavor_context(config),
     }
     if include_root:

@@ -118,10 +118,132 @@ make_workdir() {
   trap 'rm -rf -- "$WORKDIR"' EXIT
   trap 'exit 130' INT TERM
 }
+# A CA this step keeps (it never replaces one) is compared with what the config asks for, so a config change
+# is reported here rather than silently ignored; `istio-vault-ca verify vault` fails on the same differences.
+# ca_facts reads a PEM certificate on stdin and prints `cn=`, `issuer_cn=`, `key=TYPE BITS`, `lifetime=SECONDS`
+# and `path_length=N` (-1: no limit). The DER is walked with od and a POSIX awk, so no certificate tool is needed.
+ca_facts() {
+  grep -v -- '-----' | tr -d ' \t\r\n' | base64 -d 2>/dev/null | od -An -v -tu1 | LC_ALL=C awk '
+    { for (i = 1; i <= NF; i++) b[++n] = $i + 0 }
+    # hdr(P): tag T, content start C and content length L of the element at P; returns the index after it.
+    function hdr(p,   k, j) {
+      T = b[p]; L = b[p + 1]; C = p + 2
+      if (L >= 128) { k = L - 128; L = 0; for (j = 0; j < k; j++) L = L * 256 + b[p + 2 + j]; C = p + 2 + k }
+      return C + L
+    }
+    function bytes(p, len,   s, j) { s = ""; for (j = 0; j < len; j++) s = s sprintf("%c", b[p + j]); return s }
+    function hex(p, len,   s, j) { s = ""; for (j = 0; j < len; j++) s = s sprintf("%02x", b[p + j]); return s }
+    # cn(P): the first commonName (OID 2.5.4.3) of the Name at P.
+    function cn(p,   end, set, setend, attr, nextattr, oid, value) {
+      end = hdr(p); set = C
+      while (set < end) {
+        setend = hdr(set); attr = C
+        while (attr < setend) {
+          nextattr = hdr(attr); oid = C; value = hdr(oid)
+          if (T == 6 && hex(C, L) == "550403") { hdr(value); return bytes(C, L) }
+          attr = nextattr
+        }
+        set = setend
+      }
+      return ""
+    }
+    function days(y, m, d) { y -= (m <= 2); return 365 * y + int(y / 4) - int(y / 100) + int(y / 400) + int((153 * (m + (m > 2 ? -3 : 9)) + 2) / 5) + d }
+    # epoch(P): a UTCTime (YYMMDDHHMMSSZ) or GeneralizedTime (YYYYMMDDHHMMSSZ) as seconds on one scale.
+    function epoch(p,   s, y) {
+      hdr(p); s = bytes(C, L)
+      if (T == 23) { y = substr(s, 1, 2) + 0; y += (y < 50 ? 2000 : 1900); s = substr(s, 3) } else { y = substr(s, 1, 4) + 0; s = substr(s, 5) }
+      return days(y, substr(s, 1, 2) + 0, substr(s, 3, 2) + 0) * 86400 + substr(s, 5, 2) * 3600 + substr(s, 7, 2) * 60 + substr(s, 9, 2)
+    }
+    function bitlen(x,   k) { k = 0; while (x > 0) { k++; x = int(x / 2) }; return k }
+    END {
+      if (n < 10) exit 1
+      hdr(1); tbs = C; hdr(tbs); p = C
+      if (b[p] == 160) p = hdr(p)               # [0] version
+      p = hdr(p); p = hdr(p)                     # serial, signature algorithm
+      print "issuer_cn=" cn(p); p = hdr(p)
+      validity = p; p = hdr(p); hdr(validity); notbefore = C; notafter = hdr(notbefore)
+      start = epoch(notbefore); print "lifetime=" (epoch(notafter) - start)
+      print "cn=" cn(p); p = hdr(p)
+      spki = p; after_spki = hdr(spki); alg = C; bits_at = hdr(alg); oid = C; params = hdr(oid); oid = hex(C, L)
+      if (oid == "2a864886f70d010101") {
+        hdr(bits_at); hdr(C + 1); hdr(C)         # BIT STRING, RSAPublicKey, modulus
+        while (L > 0 && b[C] == 0) { C++; L-- }
+        print "key=rsa " ((L - 1) * 8 + bitlen(b[C]))
+      } else if (oid == "2a8648ce3d0201") {
+        hdr(params); curve = hex(C, L)
+        size = curve == "2a8648ce3d030107" ? 256 : curve == "2b81040022" ? 384 : curve == "2b81040023" ? 521 : "?"
+        print "key=ec " size
+      } else print "key=other ?"
+      pathlen = -1; p = after_spki
+      while (p < end_tbs() && b[p] != 163) p = hdr(p)
+      if (p < end_tbs()) {
+        hdr(p); hdr(C); ext = C; extend = C + L
+        while (ext < extend) {
+          nextext = hdr(ext); q = hdr(C); oidhex = hex(C, L)
+          if (oidhex == "551d13") {
+            if (b[q] == 1) q = hdr(q)            # critical
+            hdr(q); hdr(C); q = C; bcend = C + L  # OCTET STRING, BasicConstraints
+            while (q < bcend) { after = hdr(q); if (T == 2) { pathlen = 0; for (j = 0; j < L; j++) pathlen = pathlen * 256 + b[C + j] }; q = after }
+          }
+          ext = nextext
+        }
+      }
+      print "path_length=" pathlen
+    }
+    function end_tbs(   save_t, save_c, save_l, e) { save_t = T; save_c = C; save_l = L; e = hdr(tbs); T = save_t; C = save_c; L = save_l; return e }
+  '
+}
+
+# fact NAME FACTS: one value from ca_facts' output.
+fact() { printf '%s\n' "$2" | sed -n "s/^$1=//p"; }
+
+# ca_drift WHAT FIX PEM FIELD-PREFIX CN KEY_TYPE KEY_BITS TTL TTL_SECONDS [ISSUER_CN [MAX_PATH_LENGTH]] (an empty
+# one is not compared): says,
+# for each field the kept CA differs on, what the config asks for and what Vault holds; CA_DRIFT is how many.
+# A lifetime up to five minutes beyond the TTL is Vault's 30 s backdate (not_before_duration), not a change.
+ca_drift() {
+  local what="$1" fix="$2" pem="$3" prefix="$4" facts have want
+  CA_DRIFT=0
+  if ! facts=$(printf '%s\n' "$pem" | ca_facts) || [ -z "$facts" ]; then
+    say "cannot read the $what's certificate to compare it with the config: run istio-vault-ca verify vault"
+    return 0
+  fi
+  drift_line() {
+    local field="$prefix.$1"
+    # A field the cluster's entry sets itself (INT_OVERRIDES: only the intermediate steps set it) is named there.
+    case " ${INT_OVERRIDES:-} " in
+      *" $1 "*) field="clusters[$CLUSTER].intermediate.$1" ;;
+    esac
+    CA_DRIFT=$((CA_DRIFT + 1))
+    say "the config asks for $field $2, Vault holds $3: keeping it, see $fix"
+  }
+  have=$(fact cn "$facts")
+  [ "$have" = "$5" ] || drift_line common_name "'$5'" "'$have'"
+  have=$(fact key "$facts")
+  if [ "${have% *}" != "$6" ]; then
+    drift_line key_type "$6" "${have% *}"
+  elif [ "${have#* }" != "$7" ]; then
+    drift_line key_bits "$7" "${have#* }"
+  fi
+  if [ -n "${10:-}" ]; then
+    have=$(fact issuer_cn "$facts")
+    [ "$have" = "${10}" ] || drift_line issuer "the root '${10}'" "one issued by '$have'"
+  fi
+  if [ -n "${11:-}" ]; then
+    have=$(fact path_length "$facts")
+    [ "$have" = "${11}" ] || drift_line max_path_length "${11}" "$have"
+  fi
+  have=$(fact lifetime "$facts")
+  want="$9"
+  if [ -n "$have" ] && [ "$have" -gt $((want + 300)) ]; then
+    drift_line ttl "at most $8" "a CA valid $((have / 3600))h"
+  fi
+}
 STEP=root-pki
 ROOT_MOUNT='pki'
 ROOT_CN='tetrate.io'
 ROOT_TTL='87600h'
+ROOT_TTL_SECONDS=315360000
 ROOT_KEY_TYPE='rsa'
 ROOT_KEY_BITS='4096'
 # The root mount signs every intermediate: its max TTL must cover the longest one, or Vault grants less.
@@ -131,8 +253,14 @@ SIGNING_MAX_TTL_SECONDS=315360000
 require_vault
 ensure_secrets_mount "$ROOT_MOUNT" pki
 ensure_max_ttl "$ROOT_MOUNT" "$SIGNING_MAX_TTL_SECONDS" "$SIGNING_MAX_TTL"
-if "$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" >/dev/null 2>&1; then
-  say "a root CA already exists in $ROOT_MOUNT/; keeping it (this script never replaces a CA)"
+if existing_cert=$("$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null); then
+  ca_drift root "istio-vault-ca plan-rotation --root" "$existing_cert" root \
+    "$ROOT_CN" "$ROOT_KEY_TYPE" "$ROOT_KEY_BITS" "$ROOT_TTL" "$ROOT_TTL_SECONDS"
+  if [ "$CA_DRIFT" = 0 ]; then
+    say "a root CA already exists in $ROOT_MOUNT/ and matches the config; keeping it (this script never replaces a CA)"
+  else
+    say "kept the root CA in $ROOT_MOUNT/ ($CA_DRIFT difference(s) from the config above; this script never replaces a CA)"
+  fi
 else
   quietly write "$ROOT_MOUNT/root/generate/internal" \
     common_name="$ROOT_CN" ttl="$ROOT_TTL" key_type="$ROOT_KEY_TYPE" key_bits="$ROOT_KEY_BITS" \

@@ -279,7 +279,7 @@ def test_drift_exits_1_on_the_command_line(healthy: Configured) -> None:
         undo()
     assert code == 1, out + err
     assert "vault.k8s-role-binding" in out
-    assert "FAILED: 17 passed, 0 warned, 1 failed" in out
+    assert "FAILED: 19 passed, 0 warned, 1 failed" in out
 
 
 @pytest.mark.integration

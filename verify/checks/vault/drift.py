@@ -8,6 +8,7 @@ due ("config changed").
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -57,7 +58,7 @@ def lifetime_seconds(cert: x509.Certificate) -> int:
 def ca_differences(
     cert: x509.Certificate,
     *,
-    prefix: str,
+    field: Callable[[str], str],
     common_name: str,
     key_type: str,
     key_bits: int,
@@ -65,19 +66,19 @@ def ca_differences(
     issuer_common_name: str | None = None,
     max_path_length: int | None = None,
 ) -> list[Difference]:
-    """Every field of `prefix` (`root`, `intermediate`, `clusters[name].intermediate`) the certificate differs on.
+    """Every config field the certificate differs on, each named by `field` (`key_bits` -> `root.key_bits`).
 
     A lifetime shorter than the TTL is not a difference (Vault may cap it at the mount's or the issuer's end);
     one longer than the TTL allows is. `issuer_common_name` and `max_path_length` are compared when given
     (max_path_length -1 means no limit, as in Vault's sign-intermediate)."""
     found: list[Difference] = []
     if cn(cert) != common_name:
-        found.append(Difference(f"{prefix}.common_name", repr(common_name), repr(cn(cert))))
+        found.append(Difference(field("common_name"), repr(common_name), repr(cn(cert))))
     key = key_of(cert)
     if key is None or key[0] != key_type:
-        found.append(Difference(f"{prefix}.key_type", key_type, key[0] if key else type(cert.public_key()).__name__))
+        found.append(Difference(field("key_type"), key_type, key[0] if key else type(cert.public_key()).__name__))
     elif key[1] != key_bits:
-        found.append(Difference(f"{prefix}.key_bits", str(key_bits), str(key[1])))
+        found.append(Difference(field("key_bits"), str(key_bits), str(key[1])))
     if issuer_common_name is not None:
         issuer = cert.issuer.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
         issued_by = str(issuer[0].value) if issuer else cert.issuer.rfc4514_string()
@@ -87,11 +88,11 @@ def ca_differences(
         constraints = _basic_constraints(cert)
         have = -1 if constraints is None or constraints.path_length is None else constraints.path_length
         if have != max_path_length:
-            found.append(Difference(f"{prefix}.max_path_length", str(max_path_length), str(have)))
+            found.append(Difference(field("max_path_length"), str(max_path_length), str(have)))
     allowed, lifetime = parse_duration(ttl), lifetime_seconds(cert)
     if lifetime > allowed + LIFETIME_SLACK_SECONDS:
         # Whole hours, as the config spells a TTL (the backdate's seconds aside).
-        found.append(Difference(f"{prefix}.ttl", f"at most {ttl}", f"a CA valid {lifetime // 3600}h"))
+        found.append(Difference(field("ttl"), f"at most {ttl}", f"a CA valid {lifetime // 3600}h"))
     return found
 
 
@@ -106,7 +107,7 @@ def root_differences(cert: x509.Certificate, root: Root) -> list[Difference]:
     """A root generated in Vault (root.mode vault) against root.*."""
     return ca_differences(
         cert,
-        prefix="root",
+        field=lambda name: f"root.{name}",
         common_name=root.common_name,
         key_type=root.key_type,
         key_bits=root.key_bits,
@@ -121,11 +122,9 @@ def intermediate_differences(cert: x509.Certificate, cluster: ClusterPlan) -> li
     is whatever root.certificate_file holds, which `vault.root-cn` compares instead."""
     config = cluster.config
     settings = cluster.intermediate
-    overridden = len(config.clusters) > 1 and cluster.cluster.intermediate is not None
-    prefix = f"clusters[{cluster.name}].intermediate" if overridden else "intermediate"
     return ca_differences(
         cert,
-        prefix=prefix,
+        field=cluster.intermediate_field,
         common_name=settings.common_name,
         key_type=settings.key_type,
         key_bits=settings.key_bits,

@@ -146,6 +146,9 @@ def test_a_cluster_override_is_named_by_its_field_path(tmp_path: Path) -> None:
     inter = _intermediate(_root()).cert
     assert [d.field for d in intermediate_differences(inter, east)] == ["clusters[east].intermediate.common_name"]
     assert intermediate_differences(inter, west) == []
+    # A field the cluster does not override is named where it comes from: the defaults.
+    longer = _intermediate(_root(), "East Intermediate", hours=43800).cert
+    assert [d.field for d in intermediate_differences(longer, east)] == ["intermediate.ttl"]
 
 
 def test_root_differences(tmp_path: Path) -> None:

@@ -1,0 +1,108 @@
+"""Issue 27 §1: a config change to a CA the scripts keep is reported by step 04, failed by `verify vault` and
+made due by `plan-rotation`, as the user met it.
+
+From a working default setup (RSA-4096, 5-year intermediate) the user changes intermediate.common_name,
+key_type, key_bits and ttl, re-renders and re-runs setup.sh against a real OpenBao. Step 04 keeps the old
+intermediate (it never replaces a CA) but says, field by field, what the config asks for and what Vault holds;
+`verify vault` fails with the forced rotation as the hint; `plan-rotation` lists the cluster due because the
+config changed, and the script it writes issues the intermediate the config describes.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from istio_vault_ca.generator.config.loader import STARTER
+from tests.conftest import run_setup
+from tests.support import render_into
+from tests.vault_setup import Configured, cli, configure
+
+CHANGES = {
+    "  common_name: tetrate.io Intermediate Authority\n": "  common_name: mesh.example Intermediate CA\n",
+    "  ttl: 43800h ": "  ttl: 8760h ",
+    "  key_type: rsa\n  key_bits: 4096\n  max_path_length": "  key_type: ec\n  key_bits: 256\n  max_path_length",
+}
+
+
+@pytest.fixture
+def default_setup(tmp_path: Path) -> Iterator[Configured]:
+    configured = configure(tmp_path / "default", STARTER.read_text(encoding="utf-8"))
+    yield configured
+    configured.server.stop()
+
+
+def _change_the_intermediate(config_path: Path) -> None:
+    text = config_path.read_text(encoding="utf-8")
+    for old, new in CHANGES.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    config_path.write_text(text, encoding="utf-8")
+
+
+def _verify(vault: Configured) -> tuple[int, dict[str, dict[str, str]]]:
+    code, out, err = cli(vault.env, "verify", "vault", "-c", str(vault.config_path), "--output", "json")
+    assert out, err
+    return code, {c["id"]: c for c in json.loads(out)["checks"]}
+
+
+@pytest.mark.integration
+def test_a_changed_intermediate_is_reported_failed_and_due(default_setup: Configured) -> None:
+    vault = default_setup
+    code, checks = _verify(vault)
+    assert code == 0 and checks["vault.intermediate-config"]["status"] == "pass", checks
+
+    _change_the_intermediate(vault.config_path)
+    render_into(vault.config_path, vault.tree)
+    rerun = run_setup(vault.tree, vault.env)
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, output
+    see = "keeping it, see istio-vault-ca plan-rotation --force default"
+    for line in (
+        "the config asks for intermediate.common_name 'mesh.example Intermediate CA', "
+        f"Vault holds 'tetrate.io Intermediate Authority': {see}",
+        f"the config asks for intermediate.key_type ec, Vault holds rsa: {see}",
+        f"the config asks for intermediate.ttl at most 8760h, Vault holds a CA valid 43800h: {see}",
+    ):
+        assert f"[intermediate-pki] {line}\n" in output, output
+    assert "3 difference(s) from the config above" in output
+    assert "already exist and match the config" not in output
+    # The root still matches: step 02 says so, and nothing about the root is reported.
+    assert "a root CA already exists in pki/ and matches the config" in output
+
+    code, checks = _verify(vault)
+    assert code == 1
+    failing = {i: c for i, c in checks.items() if c["status"] == "fail"}
+    assert set(failing) == {"vault.intermediate-config"}, failing  # step 04 tuned the mount to the new TTL
+    finding = failing["vault.intermediate-config"]["finding"]
+    assert "intermediate.common_name: the config asks for 'mesh.example Intermediate CA'" in finding
+    assert "intermediate.key_type: the config asks for ec, Vault holds rsa" in finding
+    assert "intermediate.ttl: the config asks for at most 8760h, Vault holds a CA valid 43800h" in finding
+    hint = failing["vault.intermediate-config"]["hint"]
+    assert f"istio-vault-ca plan-rotation -c {vault.config_path} --force default" in hint, hint
+    assert all(c["hint"] for c in failing.values())
+
+    code, out, err = cli(vault.env, "plan-rotation", "-c", str(vault.config_path), "-o", str(vault.tree.parent / "rot"))
+    assert code == 1, out + err
+    assert "cluster default: DUE (CONFIG CHANGED) " in out and "-> default/rotate-intermediate.sh" in out, out
+    assert "note: config changed: intermediate.common_name" in out
+
+    # Following the hint: the rotation issues the configured intermediate, and Vault then matches the config.
+    rotated = subprocess.run(
+        ["bash", str(vault.tree.parent / "rot/default/rotate-intermediate.sh")],
+        env=vault.env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert rotated.returncode == 0, rotated.stdout + rotated.stderr
+    again = run_setup(vault.tree, vault.env)
+    assert again.returncode == 0 and "already exist and match the config" in again.stdout, again.stdout
+    code, checks = _verify(vault)
+    assert checks["vault.intermediate-config"]["status"] == "pass", checks["vault.intermediate-config"]
+    assert code == 0, {i: c["finding"] for i, c in checks.items() if c["status"] != "pass"}
