@@ -165,7 +165,7 @@ def survey(
                 notes.append(f"{key_check.finding}; {key_check.hint}")
         except VaultApiError as error:
             notes.append(f"the stored key could not be compared: {error}")
-        differences = intermediate_differences(cert, cluster)
+        differences = intermediate_differences(cert, cluster, state.certificate(_path(cluster, ROOT_CERT)))
         if differences:
             notes.append("config changed: " + "; ".join(d.describe() for d in differences))
         seconds = cluster.intermediate_ttl_seconds
@@ -186,6 +186,7 @@ def _root(
 ) -> tuple[CaExpiry | None, tuple[str, ...]]:
     """Vault's root (root mount, or the imported offline root); in external mode also root.certificate_file."""
     from ..generator.errors import VaultApiError
+    from .checks.vault import root_differences
 
     notes: list[str] = []
     root_path = _path(plans[0], ROOT_CERT)
@@ -205,6 +206,11 @@ def _root(
     if from_file is not None and in_vault is not None and from_file != in_vault:
         notes.append(f"the root imported at {root_path} is not the one in {root_file}")
     if in_vault is not None:
+        if state.config.root.mode == "vault" and (differences := root_differences(in_vault, state.config.root)):
+            notes.append(
+                "config changed: " + "; ".join(d.describe() for d in differences) + " (setup.sh keeps the root: "
+                "rotate it with plan-rotation --root, or set root.* back)"
+            )
         return expiry_of(in_vault, root_path, now), tuple(notes)
     if from_file is not None:
         return expiry_of(from_file, str(root_file), now), tuple(notes)

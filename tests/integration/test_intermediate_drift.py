@@ -106,3 +106,44 @@ def test_a_changed_intermediate_is_reported_failed_and_due(default_setup: Config
     code, checks = _verify(vault)
     assert checks["vault.intermediate-config"]["status"] == "pass", checks["vault.intermediate-config"]
     assert code == 0, {i: c["finding"] for i, c in checks.items() if c["status"] != "pass"}
+
+
+ROOT_CHANGES = {
+    "  common_name: tetrate.io\n": "  common_name: mesh.example Root CA\n",
+    "  ttl: 87600h ": "  ttl: 70080h ",
+}
+
+
+@pytest.mark.integration
+def test_a_changed_root_is_reported_and_failed_with_the_root_rotation(default_setup: Configured) -> None:
+    """root.common_name and root.ttl changed: step 02 keeps the root and says so; the intermediate under it is not
+    blamed for its issuer (a forced intermediate rotation would not fix the root), and plan-rotation forces nothing."""
+    vault = default_setup
+    text = vault.config_path.read_text(encoding="utf-8")
+    for old, new in ROOT_CHANGES.items():
+        assert text.count(old) == 1, old
+        text = text.replace(old, new)
+    vault.config_path.write_text(text, encoding="utf-8")
+    render_into(vault.config_path, vault.tree)
+    rerun = run_setup(vault.tree, vault.env)
+    output = rerun.stdout + rerun.stderr
+    assert rerun.returncode == 0, output
+    see = "keeping it, see istio-vault-ca plan-rotation --root"
+    assert (
+        f"[root-pki] the config asks for root.common_name 'mesh.example Root CA', Vault holds 'tetrate.io': {see}\n"
+        in output
+    ), output
+    assert f"[root-pki] the config asks for root.ttl at most 70080h, Vault holds a CA valid 87600h: {see}\n" in output
+    assert "kept the root CA in pki/ (2 difference(s) from the config above" in output
+    assert "already exist and match the config; keeping both" in output
+
+    code, checks = _verify(vault)
+    assert code == 1
+    failing = {i: c for i, c in checks.items() if c["status"] == "fail"}
+    assert set(failing) == {"vault.root-cn", "vault.root-config"}, failing
+    assert all("plan-rotation" in c["hint"] and "--root" in c["hint"] for c in failing.values()), failing
+    assert checks["vault.intermediate-config"]["status"] == "pass"
+
+    code, out, err = cli(vault.env, "plan-rotation", "-c", str(vault.config_path), "-o", str(vault.tree.parent / "rot"))
+    assert "rotate-intermediate.sh" not in out and "DUE (CONFIG CHANGED)" not in out, out + err
+    assert "note: config changed: root.common_name: the config asks for 'mesh.example Root CA'" in out, out

@@ -294,3 +294,15 @@ def test_an_intermediate_the_config_no_longer_describes_is_due_with_config_chang
         "  note: config changed: intermediate.common_name: the config asks for 'New Intermediate', "
         "Vault holds 'Test Intermediate'" in lines
     )
+
+
+def test_a_root_the_config_no_longer_describes_is_a_note_not_a_forced_rotation(tmp_path: Path) -> None:
+    text = (IN_VAULT % {"kv": 2}).replace("common_name: Test Root", "common_name: New Root")
+    (cluster,) = _plans(tmp_path, text)
+    vault, _, _ = _vault_with(cluster, intermediate_days=200)
+    result = _survey(vault, (cluster,), warn_days=30)
+    assert result.due() == () and not result.root_due
+    (note,) = result.root_notes
+    assert note.startswith("config changed: root.common_name: the config asks for 'New Root', Vault holds 'Test Root'")
+    assert note.endswith(" (setup.sh keeps the root: rotate it with plan-rotation --root, or set root.* back)")
+    assert result.clusters[0].notes == ()

@@ -115,13 +115,18 @@ def root_differences(cert: x509.Certificate, root: Root) -> list[Difference]:
     )
 
 
-def intermediate_differences(cert: x509.Certificate, cluster: ClusterPlan) -> list[Difference]:
+def intermediate_differences(
+    cert: x509.Certificate, cluster: ClusterPlan, root_in_vault: x509.Certificate | None = None
+) -> list[Difference]:
     """A cluster's intermediate against its effective intermediate.* (defaults with the cluster's overrides).
 
-    The issuer is compared with root.common_name when the root is generated in Vault; an offline root's name
-    is whatever root.certificate_file holds, which `vault.root-cn` compares instead."""
+    The issuer is compared with root.common_name when the root is generated in Vault and `root_in_vault` (the
+    root mount's CA) has that name: a root that differs is `vault.root-cn`'s finding, fixed by a root rotation,
+    not by a new intermediate under it. An offline root's name is whatever root.certificate_file holds, which
+    `vault.root-cn` compares instead."""
     config = cluster.config
     settings = cluster.intermediate
+    root_named = root_in_vault is not None and cn(root_in_vault) == config.root.common_name
     return ca_differences(
         cert,
         field=cluster.intermediate_field,
@@ -129,7 +134,7 @@ def intermediate_differences(cert: x509.Certificate, cluster: ClusterPlan) -> li
         key_type=settings.key_type,
         key_bits=settings.key_bits,
         ttl=settings.ttl,
-        issuer_common_name=config.root.common_name if config.root.mode == "vault" else None,
+        issuer_common_name=config.root.common_name if config.root.mode == "vault" and root_named else None,
         max_path_length=settings.max_path_length,
     )
 
@@ -178,7 +183,7 @@ def intermediate_config(state: ClusterVaultState) -> CheckResult:
     intermediate = state.certificate(path)
     if intermediate is None:
         return skipped(check_id, path, f"no intermediate CA at {path} (vault.intermediate-issuer reports it)")
-    differences = intermediate_differences(intermediate, cluster)
+    differences = intermediate_differences(intermediate, cluster, state.certificate(ca_file(cluster, ROOT_CERT)[0]))
     if differences:
         return failed(
             check_id,

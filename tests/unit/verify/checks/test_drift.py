@@ -110,12 +110,27 @@ def test_key_bits_issuer_and_path_length(tmp_path: Path) -> None:
     cluster = _plan(tmp_path)
     other_root = _root("Another Root", slot=3)
     inter = _intermediate(other_root, size=384, path_length=None)
-    found = {d.field: (d.want, d.found) for d in intermediate_differences(inter.cert, cluster)}
+    found = {d.field: (d.want, d.found) for d in intermediate_differences(inter.cert, cluster, _root().cert)}
     assert found == {
         "intermediate.key_bits": ("256", "384"),
         "issuer": ("the root 'Test Root'", "one issued by 'Another Root'"),
         "intermediate.max_path_length": ("0", "-1"),
     }
+
+
+def test_the_issuer_is_left_to_the_root_checks_when_the_root_in_vault_is_not_the_configured_one(
+    tmp_path: Path,
+) -> None:
+    """root.common_name changed: the kept root differs (vault.root-config says so, a root rotation fixes it); a
+    forced intermediate rotation under that root would not, so the intermediate is not blamed for its issuer."""
+    cluster = _plan(tmp_path)
+    kept_root = _root("Old Root", slot=3)
+    inter = _intermediate(kept_root)
+    assert intermediate_differences(inter.cert, cluster, kept_root.cert) == []
+    assert intermediate_differences(inter.cert, cluster, None) == []
+    state = _state(cluster, kept_root, inter)
+    assert intermediate_config(state).status is Status.PASS
+    assert root_config(state).status is Status.FAIL
 
 
 @pytest.mark.parametrize(

@@ -311,7 +311,7 @@ ca_drift() {
 
 require_vault
 read_mount "$ROOT_MOUNT"
-if [ "$MOUNT_TYPE" != pki ] || ! "$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" >/dev/null 2>&1; then
+if [ "$MOUNT_TYPE" != pki ] || ! root_cert=$("$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null); then
   die "no root CA in $ROOT_MOUNT/: run 02-root-pki.sh first"
 fi
 ensure_max_ttl "$ROOT_MOUNT" "$INT_TTL_SECONDS" "$INT_TTL" at-least
@@ -323,8 +323,12 @@ ensure_max_ttl "$INT_MOUNT" "$INT_TTL_SECONDS" "$INT_TTL"
 if existing_cert=$("$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" 2>/dev/null); then
   kv_has_key "$KV_PATH" \
     || die "$INT_MOUNT/ has an intermediate CA but its key is not in $KV_MOUNT/$KV_PATH: $(kv_key_gone "$KV_PATH" "$CLUSTER")"
+  # The issuer is compared with root.common_name only while the root in Vault has that name: a kept root that
+  # differs is step 02's finding (a root rotation), which a new intermediate under it would not fix.
+  want_issuer=""
+  if [ "$(fact cn "$(printf '%s\n' "$root_cert" | ca_facts || true)")" = "$ROOT_CN" ]; then want_issuer="$ROOT_CN"; fi
   ca_drift intermediate "istio-vault-ca plan-rotation --force $CLUSTER" "$existing_cert" intermediate \
-    "$INT_CN" "$INT_KEY_TYPE" "$INT_KEY_BITS" "$INT_TTL" "$INT_TTL_SECONDS" "$ROOT_CN" "$INT_MAX_PATH_LENGTH"
+    "$INT_CN" "$INT_KEY_TYPE" "$INT_KEY_BITS" "$INT_TTL" "$INT_TTL_SECONDS" "$want_issuer" "$INT_MAX_PATH_LENGTH"
   if [ "$CA_DRIFT" = 0 ]; then
     say "the intermediate CA in $INT_MOUNT/ and its key in $KV_MOUNT/$KV_PATH already exist and match the config; keeping both"
   else
