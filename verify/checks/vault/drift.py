@@ -22,10 +22,10 @@ from ..registry import Tier, check
 from ..result import CheckResult, failed, passed, skipped
 from .state import ClusterVaultState, VaultState, ca_file, cn
 
-# Vault and OpenBao backdate what they sign by `not_before_duration`, 30 s by default (openbao
-# builtin/logical/pki/path_roles.go and path_intermediate.go, field not_before_duration; applied in
-# builtin/logical/pki/issuing/issue_common.go, generateCreationBundle): a certificate's lifetime is the TTL
-# asked for plus that. Five minutes of slack also covers the offline signer's one-minute backdate.
+# Vault and OpenBao backdate the CAs they generate and sign by `not_before_duration`, 30 s by default (openbao
+# builtin/logical/pki/fields.go, addCACommonFields, used by root/generate and root/sign-intermediate): a CA's
+# lifetime is the TTL asked for plus that. Five minutes of slack also covers the offline signer's one-minute
+# backdate (generator/pki/offline_root.py).
 LIFETIME_SLACK_SECONDS = 300
 
 

@@ -200,7 +200,8 @@ fact() { printf '%s\n' "$2" | sed -n "s/^$1=//p"; }
 # ca_drift WHAT FIX PEM FIELD-PREFIX CN KEY_TYPE KEY_BITS TTL TTL_SECONDS [ISSUER_CN [MAX_PATH_LENGTH]] (an empty
 # one is not compared): says,
 # for each field the kept CA differs on, what the config asks for and what Vault holds; CA_DRIFT is how many.
-# A lifetime up to five minutes beyond the TTL is Vault's 30 s backdate (not_before_duration), not a change.
+# A lifetime up to five minutes beyond the TTL is Vault's 30 s backdate (not_before_duration), not a change
+# (verify/checks/vault/drift.py, LIFETIME_SLACK_SECONDS, allows the same).
 ca_drift() {
   local what="$1" fix="$2" pem="$3" prefix="$4" facts have want
   CA_DRIFT=0
