@@ -52,6 +52,11 @@ class Bundle(NamedTuple):
     istiod_path: tuple[x509.Certificate, ...] | None = None
     istiod_path_error: str = ""
 
+    @property
+    def unmodelled_release(self) -> str | None:
+        """The Istio release asked for when it is newer than those modelled (chain.istio-release applies)."""
+        return str(self.version) if self.version.beyond_model else None
+
     def label(self, name: str) -> str:
         """How findings name a file: the label given (e.g. the Vault path it came from), else its file name."""
         actual = self.layout.get(name, name)

@@ -13,6 +13,7 @@ from ..registry import Tier, check
 from ..result import CheckResult, failed, passed, skipped, warned
 from . import gox509
 from .bundle import TLS_CERT, Bundle, common_name, moment
+from .versions import NEWEST, IstioVersion
 
 MIN_RSA_BITS = 2048
 MIN_EC_BITS = 256
@@ -272,3 +273,18 @@ def key_file_mode(bundle: Bundle) -> CheckResult:
             f"chmod 600 {label} (in the pod: vault.hashicorp.com/agent-inject-perms-{CA_KEY})",
         )
     return passed("chain.key-file-mode", bundle.target, f"{label} is mode {mode:04o} (owner only)")
+
+
+@check("chain.istio-release", tier=Tier.PRACTICE, when="unmodelled_release")
+def istio_release(bundle: Bundle) -> CheckResult:
+    """An istiod newer than the releases modelled is judged as the newest one (every release fact holds "from
+    X on"), with a warning: a change in how that release loads the CA directory would not be known here."""
+    newest = IstioVersion(*NEWEST)
+    return warned(
+        "chain.istio-release",
+        bundle.target,
+        f"Istio {bundle.unmodelled_release} is newer than the releases this verifier models: judged as Istio "
+        f"{newest} loads the CA files",
+        f"check Istio's release notes since {newest} for changes to plugged-in CA files (pilot/pkg/bootstrap/"
+        "istio_ca.go), or upgrade istio-vault-ca to a release that models it",
+    )

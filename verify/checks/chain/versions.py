@@ -63,6 +63,12 @@ class IstioVersion(NamedTuple):
         return (self.major, self.minor, self.patch) >= (major, minor, patch)
 
     @property
+    def beyond_model(self) -> bool:
+        """A release newer than NEWEST: every fact here is "from release X on", so it is judged as NEWEST is, and
+        the report says so (chain.istio-release warns) rather than refusing a user who upgraded first."""
+        return (self.major, self.minor) > NEWEST
+
+    @property
     def refuses_incomplete_bundle(self) -> bool:
         """1.26.1+ (istio/istio#55696): `pilot/pkg/bootstrap/istio_ca.go` createIstioCA calls
         checkCABundleCompleteness and fails with "incomplete signing CA bundle detected" when some but not all
@@ -106,15 +112,17 @@ DEFAULT = IstioVersion(*NEWEST)
 
 
 def parse_version(text: str) -> IstioVersion:
-    """'1.24' (its newest patch), '1.24.3', 'v1.24.3-distroless'; ValueError naming the supported range otherwise."""
+    """'1.24' (its newest patch), '1.24.3', 'v1.24.3-distroless'; ValueError for a release older than OLDEST.
+
+    A release newer than NEWEST is accepted as itself (`beyond_model`): judged with the newest facts, with a WARN."""
     match = re.match(r"v?(\d+)\.(\d+)(?:\.(\d+))?", text.strip())
     if not match:
         raise ValueError(f"{text!r} is not an Istio version (expected X.Y or X.Y.Z, e.g. {DEFAULT})")
     patch = int(match.group(3)) if match.group(3) is not None else LATEST_PATCH
     version = IstioVersion(int(match.group(1)), int(match.group(2)), patch)
-    if not IstioVersion(*OLDEST, 0) <= version <= IstioVersion(*NEWEST):
+    if version < IstioVersion(*OLDEST, 0):
         raise ValueError(
-            f"Istio {version} is outside the releases this verifier models "
+            f"Istio {version} is older than the releases this verifier models "
             f"({IstioVersion(*OLDEST)} to {IstioVersion(*NEWEST)})"
         )
     return version

@@ -84,11 +84,30 @@ def test_istio_version_changes_the_verdict_on_a_missing_key(tmp_path: Path, caps
     assert "istiod 1.26.0 finds no ca-key.pem and silently creates its own self-signed root" in present["finding"]
 
 
+@pytest.mark.parametrize("release", ["1.32", "1.40.2", "2.0"])
+def test_a_newer_istio_release_is_judged_as_the_newest_with_a_warning(
+    release: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Issue 27 section 7: a user already on a release newer than the model gets a report, not exit 2."""
+    directory = str(pki.good_bundle().write(tmp_path))
+    code, out, _ = cli(capsys, directory, "--output", "json", "--istio-version", release)
+    newest_code, newest_out, _ = cli(capsys, directory, "--output", "json", "--istio-version", "1.31")
+    assert code == newest_code == 0
+    checks = {c["id"]: c for c in json.loads(out)["checks"]}
+    note = checks.pop("chain.istio-release")
+    assert note["status"] == "warn" and note["hint"]
+    assert f"Istio {release} is newer than the releases this verifier models" in note["finding"]
+    assert "judged as Istio 1.31" in note["finding"]
+    newest = {c["id"]: c["status"] for c in json.loads(newest_out)["checks"]}
+    assert "chain.istio-release" not in newest
+    assert {i: c["status"] for i, c in checks.items()} == newest, "the other verdicts are the newest release's"
+
+
 def test_an_unknown_istio_version_is_a_usage_error(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     with pytest.raises(SystemExit) as exit_info:
         cli(capsys, str(tmp_path), "--istio-version", "0.8")
     assert exit_info.value.code == 2
-    assert "outside the releases this verifier models" in capsys.readouterr().err
+    assert "Istio 0.8 is older than the releases this verifier models (1.12 to 1.31)" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("output", ["text", "json", "junit"])

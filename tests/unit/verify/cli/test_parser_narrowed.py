@@ -115,7 +115,7 @@ NOT_QUICK = [
     ["verify", "chain", "d", "--warn-days", "x"],
     ["verify", "chain", "d", "--warn-days", "\u0661"],
     ["verify", "chain", "d", "--istio-version", "1.2"],
-    ["verify", "chain", "d", "--istio-version", "9.99"],
+    ["verify", "chain", "d", "--istio-version", "0.99"],
     ["verify", "chain", "d", "--output", "json", "e"],
     ["verify", "chain", "--", "d"],
     ["verify", "chain", "-"],
