@@ -162,6 +162,31 @@ def test_check_diff_flag_shows_whole_diffs(tmp_path: Path) -> None:
     assert "more diff line(s)" not in err
 
 
+def _snapshot(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def test_diff_without_check_previews_and_never_writes(tmp_path: Path) -> None:
+    """Issue 27 section 7: `render --diff` shows what would change and leaves the tree as it was."""
+    out = tmp_path / "out"
+    assert run("render", "-o", str(out)).returncode == 0
+    (out / "README.md").write_text("hand edit\n")
+    (out / "vault" / "03-kv.sh").unlink()
+    before = _snapshot(out)
+    result = run("render", "--diff", "-o", str(out))
+    assert result.returncode == 0, result.stderr
+    assert _snapshot(out) == before, "a preview wrote to the tree"
+    assert "would change" in result.stderr and "nothing written" in result.stderr
+    assert "-hand edit" in result.stderr and "vault/03-kv.sh" in result.stderr
+    missing = tmp_path / "new"
+    fresh = run("render", "--diff", "-o", str(missing))
+    assert fresh.returncode == 0 and "nothing written" in fresh.stderr
+    assert not missing.exists()
+    assert run("render", "-o", str(out)).returncode == 0
+    clean = run("render", "--diff", "-o", str(out))
+    assert clean.returncode == 0 and "up to date" in clean.stdout
+
+
 def test_readme_run_order_has_no_gaps(tmp_path: Path) -> None:
     for config in sorted(EXAMPLES.glob("*.yaml")):
         out = tmp_path / config.stem

@@ -354,7 +354,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         render.add_argument(
             "--diff",
             action="store_true",
-            help="with --check: show each changed file's diff whole (default: its first 12 lines)",
+            help="show each changed file's diff whole (with --check: default its first 12 lines); alone, a preview: "
+            "what a render would change, nothing written, exit 0",
         )
         render.add_argument(
             "--merge-into",

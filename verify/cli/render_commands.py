@@ -43,8 +43,9 @@ def render(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     out = Path(args.out)
-    if args.check:
-        return _check(args, loaded, tree, out)
+    if args.check or args.diff:
+        # `--diff` alone is a preview: the same comparison and whole diffs as `--check --diff`, and never a write.
+        return _check(args, loaded, tree, out, preview=not args.check)
     # What a render replaces: files it no longer renders and files whose content it overwrites (hand edits or an
     # older render); measured before writing, reported after.
     replaced = differences(tree, out) if refusal(out) is None else []
@@ -98,7 +99,8 @@ def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     return EXIT_OK
 
 
-def _check(args: argparse.Namespace, loaded: LoadedConfig, tree: Tree, out: Path) -> int:
+def _check(args: argparse.Namespace, loaded: LoadedConfig, tree: Tree, out: Path, *, preview: bool = False) -> int:
+    """`--check`: exit 1 when OUT is stale. `preview` (`--diff` alone): what a render would change, exit 0."""
     from ...generator.render.writer import differences, refusal, unified_diff
 
     reason = refusal(out)
@@ -112,7 +114,10 @@ def _check(args: argparse.Namespace, loaded: LoadedConfig, tree: Tree, out: Path
     if not stale:
         print(f"{out} is up to date with {loaded.source} ({len(tree)} files)")
         return EXIT_OK
-    print(f"{out} is stale against {loaded.source}:", file=sys.stderr)
+    if preview:
+        print(f"a render of {loaded.source} would change {out} (nothing written):", file=sys.stderr)
+    else:
+        print(f"{out} is stale against {loaded.source}:", file=sys.stderr)
     for entry in stale:
         print(f"  {entry}", file=sys.stderr)
     full = bool(args.diff)
@@ -130,8 +135,8 @@ def _check(args: argparse.Namespace, loaded: LoadedConfig, tree: Tree, out: Path
     if cut:
         print("(diffs cut short; --diff shows them whole)", file=sys.stderr)
     config_flag = f" -c {args.config}" if args.config else ""
-    print(f"refresh it with: istio-vault-ca render{config_flag} -o {out}", file=sys.stderr)
-    return EXIT_FAILED
+    print(f"{'write' if preview else 'refresh'} it with: istio-vault-ca render{config_flag} -o {out}", file=sys.stderr)
+    return EXIT_OK if preview else EXIT_FAILED
 
 
 def validate(args: argparse.Namespace) -> int:
