@@ -8,7 +8,7 @@ import posixpath
 from functools import lru_cache
 from typing import TYPE_CHECKING, Any
 
-from ..config.plan import ClusterPlan, audit_declared, audit_stanza
+from ..config.plan import ClusterPlan, audit_declared
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML
@@ -59,7 +59,8 @@ def dump(*documents: Any, header: str = "") -> str:
 
 
 # The OpenBao chart's own `server.standalone.config` (openbao/openbao-helm, charts/openbao/values.yaml, chart
-# 0.29.2): rendered values replace it whole, so it is repeated here with the audit stanza appended.
+# 0.29.2): what `render --merge-into` starts from when the user's values file sets none (openbao_values.py). The
+# rendered values never carry a config string: Helm would replace the user's whole config with it.
 OPENBAO_STANDALONE_CONFIG = """ui = true
 listener "tcp" {
   tls_disable = 1
@@ -84,7 +85,7 @@ def audit_dir(file_path: str) -> str:
     return posixpath.dirname(file_path)
 
 
-def _hosts_server(plan: ClusterPlan) -> bool:
+def hosts_server(plan: ClusterPlan) -> bool:
     # In a fleet one Vault serves every cluster: only the cluster it runs in (reviewer local) gets the server.
     vault = plan.config.vault
     return vault.helm.server and (len(plan.config.clusters) == 1 or plan.kubernetes_auth.reviewer == "local")
@@ -96,14 +97,14 @@ def openbao_helm_values(plan: ClusterPlan) -> dict[str, Any]:
     Like the Vault chart's: the injector always (the chart's default injector image is vault-k8s, so the pod
     annotations stay vault.hashicorp.com/*; with vault.injector openbao-k8s the chart's injector.image must be an
     openbao/openbao-k8s build after v1.4.0, which has no release to pin here, so it is left to the operator), the
-    server unless it is external. The server's standalone config
-    declares the audit device (OpenBao refuses it over the API), with the chart's audit volume mounted where
-    the log is written.
+    server unless it is external, with the chart's audit volume mounted where the log is written. Maps and flags
+    only: the audit stanza goes into the user's own server config string (`render --merge-into VALUES`,
+    openbao_values.py), since a config string here would replace theirs whole (listener, storage, seal).
     """
     config = plan.config
     vault = config.vault
     values: dict[str, Any] = {"injector": {"enabled": True}}
-    if not _hosts_server(plan):
+    if not hosts_server(plan):
         values["server"] = {"enabled": False}
         values["injector"]["externalBaoAddr"] = vault.agent_address or vault.address
         return values
@@ -112,7 +113,6 @@ def openbao_helm_values(plan: ClusterPlan) -> dict[str, Any]:
         server["authDelegator"] = {"enabled": True}
     if audit_declared(config):
         server["auditStorage"] = {"enabled": True, "mountPath": audit_dir(vault.audit.file_path)}
-        server["standalone"] = {"config": OPENBAO_STANDALONE_CONFIG + audit_stanza(vault.audit)}
     values["server"] = server
     return values
 

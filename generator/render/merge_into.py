@@ -41,6 +41,9 @@ class MergeResult:
     kind: str
     changes: list[str] = field(default_factory=list)
     written: bool = False
+    what: str = "istiod patches"
+    # What the merge found contradictory but not blocking (said on stderr, on every run: not cleared as changes are).
+    warnings: list[str] = field(default_factory=list)
 
 
 def _yaml(indent: tuple[int, int, int]) -> YAML:
@@ -215,14 +218,35 @@ def _merge_istio_operator(plan: ClusterPlan, document: Any, changes: list[str]) 
 
 
 def merge_into(plan: ClusterPlan, path: Path) -> MergeResult:
-    """Merge `plan`'s istiod patches into the CR in `path`; rewrite the file only when something changed."""
+    """Merge `plan`'s istiod patches into the CR in `path` (with vault.flavor openbao, a Helm values file gets the
+    OpenBao chart values and the audit stanza: openbao_values.py); rewrite the file only when something changed."""
     yaml, documents, text = _load(path)
+    if plan.config.vault.flavor == "openbao" and _helm_values(documents):
+        from ruamel.yaml.comments import CommentedMap
+
+        from . import openbao_values
+
+        if not documents:
+            documents.append(CommentedMap())
+        result = MergeResult(kind="OpenBao Helm values", what="OpenBao chart values and audit stanza")
+        openbao_values.merge_values(plan, documents[0], result.changes, result.warnings)
+        return _write(path, yaml, documents, text, result)
     document = _target(path, documents)
     result = MergeResult(kind=str(document["kind"]))
     if result.kind == "ControlPlane":
         _merge_controlplane(plan, document, result.changes)
     else:
         _merge_istio_operator(plan, document, result.changes)
+    return _write(path, yaml, documents, text, result)
+
+
+def _helm_values(documents: list[Any]) -> bool:
+    """One mapping without `kind` (or an empty file): a Helm values file, not a Kubernetes object."""
+    return not documents or (len(documents) == 1 and isinstance(documents[0], dict) and "kind" not in documents[0])
+
+
+def _write(path: Path, yaml: YAML, documents: list[Any], text: str, result: MergeResult) -> MergeResult:
+    """Rewrite `path` only when the merge changed it (atomically, keeping its mode)."""
     output = _dump(yaml, documents)
     if output == text:
         result.changes.clear()

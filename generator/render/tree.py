@@ -18,7 +18,7 @@ from ..config.plan import (
     helm_values_file,
     plan,
 )
-from . import gitops, manifests
+from . import gitops, manifests, readme
 from .flavours import all_flavours, get_flavour
 from .layout import IMPORT_STEP, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
 from .templating import render_template
@@ -50,6 +50,7 @@ def render_tree(config: Config) -> Tree:
         _render_root(tree, layout.root_prefix, config, plans)
     for cluster in layout.clusters:
         _render_cluster(tree, cluster.prefix, cluster.plan, include_root=not layout.multi)
+    flat_merge = not layout.multi and audit_declared(config) and manifests.hosts_server(plans[0])
     tree["README.md"] = RenderedFile(
         render_template(
             "README.md.j2",
@@ -59,6 +60,9 @@ def render_tree(config: Config) -> Tree:
             output_docs=OUTPUT_DOCS,
             file_docs=lambda p, prefix: _file_docs(p, prefix, tree),
             gitops=_gitops(tree, layout.clusters),
+            root_docs=readme.root_docs(config, tree) if layout.multi else [],
+            fleet_steps=readme.fleet_steps(config, plans, layout, tree) if layout.multi else [],
+            openbao_merge=readme.merge_values_command(config, None) if flat_merge else "",
             **_flavor_context(config),
         ).encode()
     )

@@ -361,7 +361,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             "--merge-into",
             metavar="FILE",
             help="write nothing under OUT: merge istiod's annotation and env patches into FILE, your TSB ControlPlane "
-            "or IstioOperator (comments kept; only our own earlier patches replaced) and print what changed",
+            "or IstioOperator (with vault.flavor openbao also your OpenBao Helm values: chart values and the audit "
+            "stanza) (comments kept; only our own earlier patches replaced) and print what changed",
         )
         render.add_argument(
             "--cluster", metavar="NAME", help="with --merge-into: the config's cluster to merge (needed with several)"

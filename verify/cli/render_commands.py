@@ -90,12 +90,16 @@ def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
     target = Path(args.merge_into)
     result = merge_into(chosen[0], target)
-    if not result.changes:
-        print(f"{target}: {result.kind} already carries cluster {chosen[0].cluster.name}'s istiod patches; unchanged")
-        return EXIT_OK
-    print(f"{target}: merged cluster {chosen[0].cluster.name}'s istiod patches into the {result.kind}:")
-    for change in result.changes:
-        print(f"  {change}")
+    name = chosen[0].cluster.name
+    changes = result.changes
+    if not changes:
+        print(f"{target}: {result.kind} already carries cluster {name}'s {result.what}; unchanged")
+    else:
+        print(f"{target}: merged cluster {name}'s {result.what} into the {result.kind}:")
+        for change in changes:
+            print(f"  {change}")
+    for warning in result.warnings:
+        print(f"{target}: warning: {warning}", file=sys.stderr)
     return EXIT_OK
 
 

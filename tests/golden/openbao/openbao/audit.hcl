@@ -5,9 +5,10 @@
 #
 # - A server you run yourself: add this stanza to its configuration file (or pass this file as one more
 #   -config=), restart the server, then run vault/setup.sh; vault/01-audit.sh checks that the device is loaded.
-# - The OpenBao Helm chart: openbao-helm-values.yaml already carries it in server.standalone.config, with
-#   server.auditStorage mounted at /openbao/audit; for an HA install add it to server.ha.raft.config (or
-#   server.ha.config) as well. The chart's dev mode (server.dev.enabled) ignores both.
+# - The OpenBao Helm chart: `istio-vault-ca render --merge-into <your-openbao-values.yaml>` appends it to your
+#   own server.standalone.config (server.ha.config or server.ha.raft.config for HA), between marker comments,
+#   and sets server.auditStorage mounted at /openbao/audit as openbao-helm-values.yaml does; your listener,
+#   storage and seal stay. The chart's dev mode (server.dev.enabled) ignores that config.
 #
 # /openbao/audit/audit.log is a path on the OpenBao server.
 audit "file" "file/" {

@@ -133,7 +133,7 @@ require_vault
 STANZA="audit \"file\" \"$AUDIT_PATH/\" { options { file_path = \"$AUDIT_FILE\" } }"
 existing=$("$VAULT_CLI" audit list -detailed 2>/dev/null | awk -v path="$AUDIT_PATH/" '$1 == path' || true)
 if [ -z "$existing" ]; then
-  die "no audit device at $AUDIT_PATH/: OpenBao loads audit devices only from its server config: add openbao/audit.hcl ($STANZA) to it (OpenBao Helm chart: server.standalone.config or server.ha.config, as in openbao-helm-values.yaml) and restart the server"
+  die "no audit device at $AUDIT_PATH/: OpenBao loads audit devices only from its server config: add openbao/audit.hcl ($STANZA) to it (OpenBao Helm chart: istio-vault-ca render --merge-into <your-openbao-values.yaml> appends it to your server config) and restart the server"
 fi
 read -r _ device_type _ <<<"$existing"
 case "$device_type" in

@@ -84,14 +84,14 @@ def test_the_chart_keys_check_would_catch_an_unknown_key() -> None:
     assert "injector.externalVaultAddr" in CHART_KEYS and len(CHART_KEYS) > 300
 
 
-def test_openbao_values_declare_the_audit_device_where_the_chart_mounts_its_volume() -> None:
+def test_openbao_values_mount_the_audit_volume_and_leave_the_server_config_to_the_user() -> None:
+    """Issue 27 section 3: a config string here would replace the user's (listener, storage, seal) whole."""
     tree = _tree(OPENBAO)
     values = _values(tree["openbao-helm-values.yaml"])
     server = values["server"]
     assert server["auditStorage"] == {"enabled": True, "mountPath": "/openbao/audit"}
-    config = hcl2.loads(server["standalone"]["config"])
-    assert _audit_file_path(server["standalone"]["config"]) == '"/openbao/audit/audit.log"'
-    assert config["storage"] and config["listener"], "the chart's own standalone config is kept"
+    assert "standalone" not in server and "ha" not in server
+    assert "render --merge-into <your-openbao-values.yaml>" in tree["openbao/audit.hcl"].decode()
     external = _values(_tree(VARIANTS["external server"])["openbao-helm-values.yaml"])
     assert external == {
         "injector": {"enabled": True, "externalBaoAddr": "http://127.0.0.1:8200"},
