@@ -293,6 +293,20 @@ class Agent(Strict):
         return value.rjust(4, "0")
 
 
+# The newest Istio release modelled (verify/checks/chain/versions.py NEWEST; a test holds the two equal) and the
+# oldest one rendered for.
+ISTIO_VERSION_DEFAULT = "1.31"
+ISTIO_OLDEST = (1, 12)
+ISTIO_RELEASE = re.compile(r"v?(\d+)\.(\d+)(?:\.(\d+))?")
+
+
+def istio_release(text: str) -> tuple[int, int]:
+    """'1.23.4' -> (1, 23): the chart layout changes only between minor releases."""
+    match = ISTIO_RELEASE.fullmatch(text)
+    assert match is not None  # validated by Istiod
+    return int(match.group(1)), int(match.group(2))
+
+
 def _default_outputs() -> list[Output]:
     return ["tsb-controlplane"]
 
@@ -320,7 +334,33 @@ class Istiod(Strict):
         description="uid istiod's container runs as, when your install changes it (OpenShift assigns one); "
         "default: the installer's (1337 for every flavour). agent.run_as_user must equal it",
     )
+    istio_version: str = Field(
+        ISTIO_VERSION_DEFAULT,
+        description="Istio release istiod is installed from, X.Y (quoted): the istiod Helm values follow its "
+        "chart's layout (1.23 and older read pilot.env and pilot.podAnnotations). verify reads the release from "
+        "istiod's image",
+    )
     agent: Agent = Agent()
+
+    @field_validator("istio_version", mode="before")
+    @classmethod
+    def _release_text(cls, value: object) -> object:
+        if isinstance(value, int | float) and not isinstance(value, bool):
+            raise ValueError(
+                f"got the number {value}: quote the release, e.g. istio_version: '1.24' (YAML reads an unquoted "
+                "1.30 as the number 1.3)"
+            )
+        return value
+
+    @field_validator("istio_version")
+    @classmethod
+    def _release(cls, value: str) -> str:
+        match = ISTIO_RELEASE.fullmatch(value.strip())
+        if not match:
+            raise ValueError(f"{value!r} is not an Istio release like '1.24' or '1.24.3'")
+        if (int(match.group(1)), int(match.group(2))) < ISTIO_OLDEST:
+            raise ValueError(f"Istio {value} is older than 1.12, the oldest release this tool renders for")
+        return value.strip()
 
     @field_validator("outputs")
     @classmethod

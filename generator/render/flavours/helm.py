@@ -1,4 +1,10 @@
-"""istiod Helm chart values (istio/istiod, the istio-discovery chart).
+"""istiod Helm chart values (istio/istiod, the istio-discovery chart), in the layout of `istiod.istio_version`'s chart.
+
+The layout changed in 1.24 (istio/istio manifests/charts/istio-control/istio-discovery, templates/deployment.yaml
+at the tags): 1.24.0 on reads `.Values.env` and `.Values.podAnnotations`; 1.23.0 and older read
+`.Values.pilot.env` and `.Values.pilot.podAnnotations`, and neither chart's templates/zzz_profile.yaml moves the
+other form into place, so values in the wrong layout are silently ignored (istiod then self-signs).
+`meshConfig` is top-level in both.
 
 Maps only (`env`, `podAnnotations`, `meshConfig`), so that the file adds to the user's values instead of replacing
 them: the helm CLI merges `-f` files with helm.sh/helm/v4 pkg/cli/values/options.go `Options.MergeValues` ->
@@ -23,21 +29,28 @@ DOC = (
     "`istiod/istiod-helm-values.yaml`: add it after your release's own values, `helm upgrade istiod "
     "istio/istiod -n <istio-namespace> -f <your-istiod-values.yaml> -f istiod/istiod-helm-values.yaml` (or "
     "`--reuse-values -f istiod/istiod-helm-values.yaml`); alone it would reset every other value to the chart's "
-    "default (Istio 1.24+ value layout)"
+    "default (the value layout of `istiod.istio_version`'s chart)"
 )
+# The first release whose chart reads env and podAnnotations at the top level.
+FLAT_VALUES_FROM = (1, 24)
 ISTIOD_UID = ISTIO_CHART_UID
 
 
 def build(plan: ClusterPlan) -> dict[str, Any]:
-    """istio-discovery chart values (Istio 1.24+: `env` is a name->value map at the top level)."""
-    values: dict[str, Any] = {"env": dict(plan.env), "podAnnotations": plan.annotations()}
+    """istio-discovery chart values: `env` (a name->value map) and `podAnnotations` at the top level from 1.24,
+    under `pilot:` before."""
+    from ...config.model import istio_release
+
+    pilot: dict[str, Any] = {"env": dict(plan.env), "podAnnotations": plan.annotations()}
+    flat = istio_release(plan.config.istiod.istio_version) >= FLAT_VALUES_FROM
+    values: dict[str, Any] = pilot if flat else {"pilot": pilot}
     if hold(plan):
         values["meshConfig"] = {"defaultConfig": {"holdApplicationUntilProxyStarts": True}}
     return values
 
 
 def read(document: dict[str, Any]) -> IstiodSettings | None:
-    # Istio 1.24+ flat values; the legacy `pilot:` block still works there and is all that older charts read.
+    # Istio 1.24+ flat values, else the `pilot:` block of 1.23 and older charts (see the module docstring).
     for values in (document, document.get("pilot")):
         if isinstance(values, dict) and isinstance(values.get("podAnnotations"), dict):
             env = values.get("env")
