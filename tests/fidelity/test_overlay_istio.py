@@ -248,3 +248,18 @@ def test_helm_values_add_ours_and_keep_theirs(harness: Path, rendered: Path, tmp
     theirs = _write(tmp_path / "values.yaml", their_values)
     result = run(harness, "helm", theirs, rendered / "istiod-helm-values.yaml")
     assert_both(result, rendered, THEIR_ENV)
+
+
+def test_values_rendered_for_1_23_also_reach_istiod_on_this_chart(harness: Path, tmp_path: Path) -> None:
+    """istiod.istio_version 1.23 renders the `pilot:` block, all that 1.23 and older charts read
+    (tests/istio_chart/chart-paths.txt); this chart (1.24+) copies `pilot:` to the top
+    (templates/zzy_descope_legacy.yaml), so after an upgrade of istiod the same values still reach it."""
+    data = _load(CONFIG)
+    data["istiod"]["istio_version"] = "1.23"
+    old = render_into(_write(tmp_path / "old.yaml", data), tmp_path / "old") / "istiod" / "istiod-helm-values.yaml"
+    assert set(_load(old)) == {"pilot"}
+    theirs = _write(tmp_path / "values.yaml", {"env": dict(THEIR_ENV), "revision": ""})
+    annotations, env = deployment(run(harness, "helm", theirs, old))
+    pilot = _load(old)["pilot"]
+    assert env.items() >= {**THEIR_ENV, **pilot["env"]}.items()
+    assert annotations.items() >= pilot["podAnnotations"].items()

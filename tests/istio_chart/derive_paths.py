@@ -8,8 +8,8 @@ clone of istio/istio:
 
 For each tag X.Y.0 from 1.12.0 on: the `.Values` path that manifests/charts/istio-control/istio-discovery/
 templates/deployment.yaml ranges over for the discovery container's env, the one it renders as pod annotations,
-and whether templates/zzz_profile.yaml (absent in older releases) mentions `pilot` at all (it would have to, to move one
-layout into the other).
+and whether the chart has templates/zzy_descope_legacy.yaml, which copies `.Values.pilot` to the top (so that a
+`pilot:` block reaches the flat layout too).
 """
 
 from __future__ import annotations
@@ -42,19 +42,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--last-minor", type=int, default=30, help="the newest 1.Y.0 tag to read (default 30)")
     args = parser.parse_args(argv)
     out = sys.stdout
-    out.write("# release commit env-path annotations-path zzz_profile-mentions-pilot\n")
+    out.write("# release commit env-path annotations-path pilot-block-copied-to-top\n")
     out.write("# Derived by tests/istio_chart/derive_paths.py from istio/istio; regenerate rather than edit.\n")
     for minor in range(12, args.last_minor + 1):
         tag = f"1.{minor}.0"
         commit = _git(args.checkout, "rev-parse", f"{tag}^{{commit}}").strip()
         deployment = _git(args.checkout, "show", f"{tag}:{CHART}/deployment.yaml")
-        try:  # releases before profiles in the chart have no zzz_profile.yaml
-            profile = _git(args.checkout, "show", f"{tag}:{CHART}/zzz_profile.yaml")
-        except subprocess.CalledProcessError:
-            profile = ""
+        descope = (
+            subprocess.run(
+                ["git", "-C", str(args.checkout), "cat-file", "-e", f"{tag}:{CHART}/zzy_descope_legacy.yaml"],
+                capture_output=True,
+                check=False,
+            ).returncode
+            == 0
+        )
         env = _one(ENV, deployment, "env", tag)
         annotations = _one(ANNOTATIONS, deployment, "podAnnotations", tag)
-        out.write(f"{tag} {commit} {env} {annotations} {int('pilot' in profile)}\n")
+        out.write(f"{tag} {commit} {env} {annotations} {int(descope)}\n")
     return 0
 
 

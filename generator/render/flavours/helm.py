@@ -1,10 +1,10 @@
 """istiod Helm chart values (istio/istiod, the istio-discovery chart), in the layout of `istiod.istio_version`'s chart.
 
 The layout changed in 1.24 (istio/istio manifests/charts/istio-control/istio-discovery, templates/deployment.yaml
-at the tags): 1.24.0 on reads `.Values.env` and `.Values.podAnnotations`; 1.23.0 and older read
-`.Values.pilot.env` and `.Values.pilot.podAnnotations`, and neither chart's templates/zzz_profile.yaml moves the
-other form into place, so values in the wrong layout are silently ignored (istiod then self-signs).
-`meshConfig` is top-level in both.
+at the tags): 1.24.0 on reads `.Values.env` and `.Values.podAnnotations`, and also takes a `pilot:` block
+(templates/zzy_descope_legacy.yaml copies `.Values.pilot` to the top, istio/istio#52036); 1.23.0 and older read
+only `.Values.pilot.env` and `.Values.pilot.podAnnotations`, so top-level values are silently ignored there
+(istiod then self-signs). `meshConfig` is top-level in both.
 
 Maps only (`env`, `podAnnotations`, `meshConfig`), so that the file adds to the user's values instead of replacing
 them: the helm CLI merges `-f` files with helm.sh/helm/v4 pkg/cli/values/options.go `Options.MergeValues` ->
