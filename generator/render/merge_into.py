@@ -44,6 +44,9 @@ class MergeResult:
     what: str = "istiod patches"
     # What the merge found contradictory but not blocking (said on stderr, on every run: not cleared as changes are).
     warnings: list[str] = field(default_factory=list)
+    # The file's text before and after the merge (equal when nothing changed): a preview shows their diff.
+    before: str = ""
+    after: str = ""
 
 
 def _yaml(indent: tuple[int, int, int]) -> YAML:
@@ -217,7 +220,7 @@ def _merge_istio_operator(plan: ClusterPlan, document: Any, changes: list[str]) 
         _set(default_config, "holdApplicationUntilProxyStarts", True, "spec.meshConfig.defaultConfig", changes)
 
 
-def merge_into(plan: ClusterPlan, path: Path) -> MergeResult:
+def merge_into(plan: ClusterPlan, path: Path, *, write: bool = True) -> MergeResult:
     """Merge `plan`'s istiod patches into the CR in `path` (with vault.flavor openbao, a Helm values file gets the
     OpenBao chart values and the audit stanza: openbao_values.py); rewrite the file only when something changed."""
     yaml, documents, text = _load(path)
@@ -230,14 +233,14 @@ def merge_into(plan: ClusterPlan, path: Path) -> MergeResult:
             documents.append(CommentedMap())
         result = MergeResult(kind="OpenBao Helm values", what="OpenBao chart values and audit stanza")
         openbao_values.merge_values(plan, documents[0], result.changes, result.warnings)
-        return _write(path, yaml, documents, text, result)
+        return _write(path, yaml, documents, text, result, write=write)
     document = _target(path, documents)
     result = MergeResult(kind=str(document["kind"]))
     if result.kind == "ControlPlane":
         _merge_controlplane(plan, document, result.changes)
     else:
         _merge_istio_operator(plan, document, result.changes)
-    return _write(path, yaml, documents, text, result)
+    return _write(path, yaml, documents, text, result, write=write)
 
 
 def _helm_values(documents: list[Any]) -> bool:
@@ -245,14 +248,17 @@ def _helm_values(documents: list[Any]) -> bool:
     return not documents or (len(documents) == 1 and isinstance(documents[0], dict) and "kind" not in documents[0])
 
 
-def _write(path: Path, yaml: YAML, documents: list[Any], text: str, result: MergeResult) -> MergeResult:
-    """Rewrite `path` only when the merge changed it (atomically, keeping its mode)."""
+def _write(path: Path, yaml: YAML, documents: list[Any], text: str, result: MergeResult, *, write: bool) -> MergeResult:
+    """Rewrite `path` only when the merge changed it (atomically, keeping its mode); `write` False: a preview."""
     output = _dump(yaml, documents)
+    result.before, result.after = text, output
     if output == text:
         result.changes.clear()
         return result
     if not result.changes:
         result.changes.append("re-indented the file")
+    if not write:
+        return result
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
     try:
         with os.fdopen(fd, "w", encoding="utf-8") as handle:

@@ -354,8 +354,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         render.add_argument(
             "--diff",
             action="store_true",
-            help="show each changed file's diff whole (with --check: default its first 12 lines); alone, a preview: "
-            "what a render would change, nothing written, exit 0",
+            help="show each changed file's diff whole (with --check: default its first 12 lines); alone or with "
+            "--merge-into, a preview: what would change, nothing written, exit 0",
         )
         render.add_argument(
             "--merge-into",

@@ -76,6 +76,7 @@ def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
 
     if args.check:
         raise UsageError("--merge-into and --check do not go together")
+    preview = bool(args.diff)  # `--merge-into FILE --diff`: what the merge would change, FILE left as it is
     plans = plan(loaded.config)
     names = [p.cluster.name for p in plans]
     if args.cluster:
@@ -89,15 +90,25 @@ def _merge_into(args: argparse.Namespace, loaded: LoadedConfig) -> int:
     from pathlib import Path
 
     target = Path(args.merge_into)
-    result = merge_into(chosen[0], target)
+    result = merge_into(chosen[0], target, write=not preview)
     name = chosen[0].cluster.name
     changes = result.changes
     if not changes:
         print(f"{target}: {result.kind} already carries cluster {name}'s {result.what}; unchanged")
     else:
-        print(f"{target}: merged cluster {name}'s {result.what} into the {result.kind}:")
+        verb = "would merge" if preview else "merged"
+        print(f"{target}: {verb} cluster {name}'s {result.what} into the {result.kind}:")
         for change in changes:
             print(f"  {change}")
+    if preview and changes:
+        import difflib
+
+        diff = difflib.unified_diff(
+            result.before.splitlines(), result.after.splitlines(), str(target), f"{target} (merged)", lineterm=""
+        )
+        for line in diff:
+            print(line)
+        print(f"{target}: nothing written (--diff previews; drop it to merge)")
     for warning in result.warnings:
         print(f"{target}: warning: {warning}", file=sys.stderr)
     return EXIT_OK

@@ -228,3 +228,14 @@ def test_rendered_openbao_values_carry_no_config_string() -> None:
             "auditStorage": {"enabled": True, "mountPath": "/openbao/audit"},
         },
     }
+
+
+def test_merge_into_with_diff_previews_and_never_writes(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    values = tmp_path / "values.yaml"
+    values.write_text(THEIRS)
+    config = _write_config(tmp_path, "https://openbao.example:8200")
+    assert main(["render", "-c", str(config), "--merge-into", str(values), "--diff"]) == 0
+    out = capsys.readouterr().out
+    assert values.read_text() == THEIRS, "a preview wrote the file"
+    assert "would merge cluster default's" in out and "nothing written" in out
+    assert f"+      {BEGIN}" in out and "+  auditStorage:" in out
