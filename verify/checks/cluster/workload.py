@@ -7,13 +7,14 @@ looks. These checks compare the Deployment with the render, so drift names its c
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ....generator.config.injectors import ANNOTATION_PREFIXES, by_name
 from ..registry import Tier, check
 from ..result import CheckResult, failed, passed, warned
 from .state import (
     ISTIOD_DEFAULT_CA_DIR,
+    JSON,
     ClusterState,
     ClusterView,
     deployment_target,
@@ -24,6 +25,9 @@ from .state import (
     pod_template,
     short,
 )
+
+if TYPE_CHECKING:
+    from ....generator.config.plan import ClusterPlan
 
 
 @check("cluster.namespace-exists", tier=Tier.SETUP)
@@ -135,12 +139,41 @@ def annotations_match(view: ClusterView) -> CheckResult:
     candidate, (_, parts) = min(differences, key=lambda found: found[1][0])
     against = "the phase-(b) overlay" if candidate.trust_bundle else "the render"
     during = f" ({view.rotation.words}; neither the render's nor the phase-(b) overlay's)" if view.rotation else ""
+    layout = chart_layout_hint(plan, pod_template(state)) if not actual else ""
     return failed(
         "cluster.annotations-match",
         target,
         f"pod template annotations differ from {against}{during}: " + "; ".join(parts),
-        "re-apply the rendered istiod overlay (out/istiod/, or rotation/root/b/<cluster>/ during a root rotation) "
+        layout
+        or "re-apply the rendered istiod overlay (out/istiod/, or rotation/root/b/<cluster>/ during a root rotation) "
         "instead of editing annotations by hand; change the config and re-render when a value must change",
+    )
+
+
+def chart_layout_hint(plan: ClusterPlan, template: JSON | None) -> str:
+    """The real cause when istiod runs a 1.23-or-older image but the Helm values were rendered for 1.24+: those
+    charts read only `pilot.env` / `pilot.podAnnotations` (generator/render/flavours/helm.py), so our top-level
+    values never reached the Deployment. "" when that is not the case (or the image tag names no release)."""
+    from ....generator.config.model import istio_release
+    from ....generator.render.flavours.helm import FLAT_VALUES_FROM
+    from ..chain.versions import parse_version
+
+    if "helm" not in plan.outputs:
+        return ""
+    image = str(dig(discovery_container(dig(template, "spec")), "image") or "")
+    tag = image.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
+    try:
+        running = parse_version(tag)
+    except ValueError:
+        return ""
+    rendered = plan.config.istiod.istio_version
+    if (running.major, running.minor) >= FLAT_VALUES_FROM or istio_release(rendered) < FLAT_VALUES_FROM:
+        return ""
+    return (
+        f"istiod runs Istio {running}, whose chart reads only pilot.env and pilot.podAnnotations, but "
+        f"istiod/istiod-helm-values.yaml was rendered for Istio {rendered} (top-level env and podAnnotations, "
+        f"ignored there): set istiod.istio_version: '{running.major}.{running.minor}', re-render and re-apply it "
+        "with helm upgrade"
     )
 
 
@@ -175,6 +208,7 @@ def root_ca_dir_matches_volume_path(view: ClusterView) -> CheckResult:
     silent = "istiod finds no CA files there and silently falls back to a self-signed CA"
     fix = f"set both from the config's istiod.ca_dir ({plan.config.istiod.ca_dir}) by re-applying the rendered overlay"
     if not present:
+        fix = chart_layout_hint(plan, template) or fix
         return failed(
             check_id,
             target,

@@ -16,6 +16,7 @@ from istio_vault_ca.verify.checks.cluster import (
     PodState,
     PodView,
     VaultRoot,
+    annotations_match,
     ca_file_modes,
     injector_webhook,
     istiod_ca_log,
@@ -172,6 +173,41 @@ def test_missing_root_ca_dir_says_istiod_reads_etc_cacerts(cluster_plan: Cluster
     result = root_ca_dir_matches_volume_path(_on(state, cluster_plan))
     assert result.status is Status.FAIL
     assert "istiod reads /etc/cacerts while the agent writes to /vault/secrets" in result.finding
+
+
+def _helm_plan(release: str) -> ClusterPlan:
+    from istio_vault_ca.generator.config.model import Config
+
+    return plan(Config.model_validate({"istiod": {"outputs": ["helm"], "istio_version": release}}))[0]
+
+
+@pytest.mark.parametrize(
+    ("image", "rendered", "names_the_cause"),
+    [
+        ("docker.io/istio/pilot:1.23.4", "1.31", True),
+        ("docker.io/istio/pilot:1.22.0-distroless", "1.24", True),
+        ("docker.io/istio/pilot:1.23.4", "1.23", False),  # rendered for it: the hint is not this
+        ("docker.io/istio/pilot:1.26.2", "1.31", False),
+        ("registry.example/pilot@sha256:" + "0" * 64, "1.31", False),  # no release in the tag
+    ],
+)
+def test_an_old_chart_is_named_as_the_cause_of_missing_values(image: str, rendered: str, names_the_cause: bool) -> None:
+    """Issue 27 section 7: values rendered for 1.24+ on a 1.23 chart never reach istiod; the hint says why."""
+    helm_plan = _helm_plan(rendered)
+    state = _state(helm_plan)
+    template = state.deployment["spec"]["template"]  # type: ignore[index]
+    container = template["spec"]["containers"][0]
+    container["image"] = image
+    container["env"] = [e for e in container["env"] if e["name"] != "ROOT_CA_DIR"]
+    template["metadata"]["annotations"] = {}
+    env_result = root_ca_dir_matches_volume_path(_on(state, helm_plan))
+    annotations_result = annotations_match(_on(state, helm_plan))
+    for result in (env_result, annotations_result):
+        assert result.status is Status.FAIL
+        cause = "whose chart reads only pilot.env and pilot.podAnnotations" in result.hint
+        assert cause is names_the_cause, result.hint
+        if names_the_cause:
+            assert "set istiod.istio_version: '1.2" in result.hint
 
 
 def test_webhook_whose_namespace_selector_misses_istiod_fails(cluster_plan: ClusterPlan) -> None:
