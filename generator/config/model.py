@@ -83,6 +83,19 @@ def _free_text(value: str) -> str:
     return value
 
 
+KUBE_CONTEXT_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.:@/+=-]*$")
+
+
+def _kube_context(value: str) -> str:
+    """A kubeconfig context name the scripts pass as `kubectl --context`: no flag look-alike, nothing to quote."""
+    if len(value) > 253 or not KUBE_CONTEXT_NAME.match(value):
+        raise ValueError(
+            f"{value!r} is not a usable kubectl context name (letters, digits and '_.:@/+=-', not starting "
+            "with '-' or '.', at most 253)"
+        )
+    return value
+
+
 def _absolute_dir(value: str) -> str:
     if not value.startswith("/"):
         raise ValueError(f"{value!r} must be an absolute path")
@@ -155,6 +168,7 @@ Subdomain = Annotated[str, AfterValidator(_dns1123_subdomain)]
 VaultPath = Annotated[str, AfterValidator(_vault_path)]
 VaultName = Annotated[str, AfterValidator(_vault_name)]
 FreeText = Annotated[str, AfterValidator(_free_text)]
+KubeContext = Annotated[str, AfterValidator(_kube_context)]
 AbsoluteDir = Annotated[str, AfterValidator(_absolute_dir)]
 CaDir = Annotated[str, AfterValidator(_absolute_dir), AfterValidator(_ca_dir)]
 KeyType = Literal["rsa", "ec"]
@@ -426,6 +440,14 @@ class Cluster(Strict):
     policy: VaultName = "istioca"
     vault_namespace: VaultPath | None = Field(
         None, description="this cluster's namespace (intermediate mount, KV, auth, policy); default vault.namespace"
+    )
+    kube_context: KubeContext | None = Field(
+        None,
+        description=(
+            "kubectl context the scripts read this cluster's API-server CA and reviewer token from (passed as "
+            "--context; KUBE_CONTEXT overrides it); default: the current context. Either way the script "
+            "refuses when that context's server is not kubernetes_auth.kubernetes_host"
+        ),
     )
     intermediate: IntermediateOverride | None = None
     kubernetes_auth: KubernetesAuthOverride | None = None

@@ -209,6 +209,7 @@ def fleet_problems(config: Config) -> list[tuple[Location, str]]:
     problems += _nested_mounts(auth_mounts, "auth methods")
     kv_paths = {c.kv_path: i for i, c in enumerate(config.clusters)}
     hosts: dict[str, int] = {}
+    contexts: dict[str, int] = {}
     for index, cluster in enumerate(config.clusters):
         if cluster.policy in RESERVED_POLICIES:
             problems.append(
@@ -245,6 +246,18 @@ def fleet_problems(config: Config) -> list[tuple[Location, str]]:
             )
         else:
             hosts[host] = index
+        if cluster.kube_context is not None:
+            if cluster.kube_context in contexts:
+                other = contexts[cluster.kube_context]
+                problems.append(
+                    (
+                        ("clusters", index, "kube_context"),
+                        f"{cluster.kube_context!r} is already the kubectl context of clusters[{other}] "
+                        f"({config.clusters[other].name}): each cluster's scripts read their own API server",
+                    )
+                )
+            else:
+                contexts[cluster.kube_context] = index
     return problems
 
 
