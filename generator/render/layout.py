@@ -15,6 +15,8 @@ from .flavours import all_flavours
 ROOT_PREFIX = "root/"
 CLUSTERS_DIR = "clusters/"
 SETUP_SCRIPT = "vault/setup.sh"
+# Sourced by every script of its vault/ directory (rendered/tree.py _lib).
+LIB_FILE = "vault/lib.sh"
 POLICY_FILE = "policy.hcl"
 # Offline root: setup.sh runs phase one (key + CSR); this step imports the signed certificate after signing.
 IMPORT_STEP = "07-intermediate-import.sh"

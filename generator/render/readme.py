@@ -10,7 +10,7 @@ from ..config.model import Config
 from ..config.plan import OPENBAO_AUDIT_FILE, ClusterPlan, audit_declared, helm_values_file
 from . import manifests
 from .flavours import get_flavour
-from .layout import IMPORT_STEP, SETUP_SCRIPT, Layout
+from .layout import IMPORT_STEP, LIB_FILE, SETUP_SCRIPT, Layout
 
 ROOT = "root/"
 HELM_CHART = {"vault": "hashicorp/vault", "openbao": "openbao/openbao"}
@@ -23,7 +23,13 @@ def helm_release(config: Config) -> str:
 def root_docs(config: Config, tree: Mapping[str, object]) -> list[tuple[str, str]]:
     """(path, one line) for the files under root/, in the order they are used; only files the tree holds."""
     audit = config.vault.audit
-    docs = [(f"{ROOT}{SETUP_SCRIPT}", "runs the root steps in order")]
+    docs = [
+        (f"{ROOT}{SETUP_SCRIPT}", "runs the root steps in order"),
+        (
+            f"{ROOT}{LIB_FILE}",
+            "sourced by the root scripts, never run: Vault address and CLI, messages, mount helpers",
+        ),
+    ]
     if audit_declared(config):
         docs.append(
             (

@@ -26,7 +26,7 @@ from ..config.plan import (
 from ..config.rules import ROTATION_STAGING_SUFFIX
 from . import manifests
 from .flavours import get_flavour
-from .layout import POLICY_FILE
+from .layout import LIB_FILE, POLICY_FILE
 from .rotation import ReplacedCa
 from .templating import render_template
 from .tree import RenderedFile, Tree
@@ -120,6 +120,11 @@ def render_phase_b(plans: tuple[ClusterPlan, ...]) -> Tree:
         tree[f"{prefix}{POLICY_FILE}"] = RenderedFile(render_template("policy.hcl.j2", p=after).encode())
         policy_script = render_template("vault/06-policy.sh.j2", cfg=after.config, p=after)
         tree[f"{prefix}vault/06-policy.sh"] = RenderedFile(policy_script.encode(), executable=True)
+        # The step sources the helpers beside it, as in the main tree.
+        lib = render_template(
+            "vault/lib.sh.j2", cfg=after.config, p=after, with_kv_key=False, with_issuers=False, with_ca_facts=False
+        )
+        tree[f"{prefix}{LIB_FILE}"] = RenderedFile(lib.encode())
         header = (
             f"Root rotation phase (b) for cluster {cluster_plan.name}: root-cert.pem from the trust bundle, "
             f"{MULTIROOT_ENV}=true. Rendered by istio-vault-ca plan-rotation --root."

@@ -20,7 +20,7 @@ from ..config.plan import (
 )
 from . import gitops, manifests, readme
 from .flavours import all_flavours, get_flavour
-from .layout import IMPORT_STEP, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
+from .layout import IMPORT_STEP, LIB_FILE, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
 from .templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
@@ -100,6 +100,8 @@ def _render_root(tree: Tree, prefix: str, config: Config, plans: tuple[ClusterPl
     }
     for step in steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
+    with_ca_facts = "02-root-pki.sh" in steps
+    tree[f"{prefix}{LIB_FILE}"] = _lib(context, with_kv_key=False, with_issuers=False, with_ca_facts=with_ca_facts)
     _render_audit_stanza(tree, prefix, config)
     title = f"root CA in {config.root.mount}/" if config.root.mode == "vault" else "shared steps (offline root)"
     tree[f"{prefix}{SETUP_SCRIPT}"] = _script("vault/setup.sh.j2", cfg=config, steps=steps, title=title)
@@ -126,6 +128,7 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
     steps = (*_root_steps(config), *cluster_steps) if include_root else cluster_steps
     for step in (*steps, IMPORT_STEP) if external else steps:
         tree[f"{prefix}vault/{step}"] = _script(f"vault/{step}.j2", **context)
+    tree[f"{prefix}{LIB_FILE}"] = _lib(context, with_kv_key=True, with_issuers=external, with_ca_facts=True)
     tree[f"{prefix}{SETUP_SCRIPT}"] = _script(
         "vault/setup.sh.j2",
         cfg=config,
@@ -202,7 +205,14 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str, tree: Tree) -> list[tuple
     """(path, one line) for the README's file table, in the order a reviewer reads them."""
     config = cluster_plan.config
     cluster = cluster_plan.cluster
-    docs = [(f"{prefix}{SETUP_SCRIPT}", "runs the steps below in order")]
+    docs = [
+        (f"{prefix}{SETUP_SCRIPT}", "runs the steps below in order"),
+        (
+            f"{prefix}{LIB_FILE}",
+            "sourced by every script here, never run: Vault address and CLI, messages, mount and key helpers; "
+            "each step file holds only its step",
+        ),
+    ]
     if prefix == "" and audit_declared(config):
         docs.append(
             (
@@ -306,6 +316,20 @@ def _intermediate_doc(cluster_plan: ClusterPlan, prefix: str) -> tuple[str, str]
         f"at `{config.kv.mount}/{cluster.kv_path}`), signs it with the root (`format=pem_bundle`, "
         f"`max_path_length={cluster_plan.intermediate.max_path_length}`) and sets it",
     )
+
+
+def _lib(context: dict[str, object], *, with_kv_key: bool, with_issuers: bool, with_ca_facts: bool) -> RenderedFile:
+    """vault/lib.sh: the helpers the steps of one directory source, so each step file holds only its step.
+    Sourced, never run, hence not executable; the key, issuer and CA-comparison helpers only where a step of that
+    directory calls them (the CA comparison: steps 02, 04 and 07, which keep a CA and report its drift)."""
+    text = render_template(
+        "vault/lib.sh.j2",
+        **context,
+        with_kv_key=with_kv_key,
+        with_issuers=with_issuers,
+        with_ca_facts=with_ca_facts,
+    )
+    return RenderedFile(text.encode())
 
 
 def _script(template: str, **context: object) -> RenderedFile:

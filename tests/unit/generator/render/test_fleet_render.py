@@ -33,6 +33,7 @@ def test_root_steps_once_and_a_self_contained_tree_per_cluster(fleet: dict[str, 
     assert [n for n in fleet if n.startswith("root/")] == [
         "root/vault/01-audit.sh",
         "root/vault/02-root-pki.sh",
+        "root/vault/lib.sh",
         "root/vault/setup.sh",
     ]
     for name in ("east", "west", "central"):

@@ -1,0 +1,123 @@
+# shellcheck shell=bash
+# lib.sh: what every script in this directory shares, sourced (never run) by each of them: the Vault address and
+# CLI (the environment overrides the config's), messages, and the mount and key helpers. A step file holds only
+# its step: its values from the config, then the calls below. Calls to the CLI are counted (each is a process
+# start), so the helpers read a mount once and reuse what they read.
+# Rendered by istio-vault-ca; edit the config and re-render rather than this file.
+set -euo pipefail
+
+# The environment overrides these defaults from the config.
+CONFIGURED_VAULT_CLI='vault'
+CONFIGURED_VAULT_ADDR='https://vault.example.com:8200'
+VAULT_CLI="${VAULT_CLI:-$CONFIGURED_VAULT_CLI}"
+export VAULT_ADDR="${VAULT_ADDR:-$CONFIGURED_VAULT_ADDR}"
+
+say() { printf '[%s] %s\n' "$STEP" "$*"; }
+die() { printf '[%s] ERROR: %s\n' "$STEP" "$*" >&2; exit 1; }
+
+# Runs a vault command with its output discarded; shows what it printed on stderr only when it fails.
+quietly() {
+  local output
+  if ! output=$("$VAULT_CLI" "$@" 2>&1 >/dev/null); then
+    printf '%s\n' "$output" >&2
+    return 1
+  fi
+}
+
+require_vault() {
+  # setup.sh checks once for all its steps and exports the address it checked (each check is two CLI calls).
+  if [ -n "${ISTIO_VAULT_CA_CHECKED_ADDR:-}" ] && [ "$ISTIO_VAULT_CA_CHECKED_ADDR" = "$VAULT_ADDR" ]; then
+    return 0
+  fi
+  command -v "$VAULT_CLI" >/dev/null 2>&1 \
+    || die "the '$VAULT_CLI' CLI is not on PATH: install it, or set VAULT_CLI to the vault or bao binary"
+  local status=0
+  "$VAULT_CLI" status >/dev/null 2>&1 || status=$?
+  case "$status" in
+    0) ;;
+    2) die "Vault at $VAULT_ADDR is sealed: unseal it, then re-run" ;;
+    *) die "cannot reach Vault at $VAULT_ADDR: set VAULT_ADDR (and VAULT_CACERT for a private CA), then re-run" ;;
+  esac
+  "$VAULT_CLI" token lookup >/dev/null 2>&1 \
+    || die "not authenticated to Vault at $VAULT_ADDR: set VAULT_TOKEN or run '$VAULT_CLI login'"
+}
+
+secrets_mount_type() { "$VAULT_CLI" read -field=type "sys/mounts/$1" 2>/dev/null || true; }
+auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || true; }
+
+# read_mount PATH: MOUNT_TYPE (empty when there is no mount), MOUNT_MAX_TTL (seconds; 0 means the system
+# default) and MOUNT_VERSION (KV options.version) from one read, since every CLI call costs a process start.
+read_mount() {
+  local json
+  json=$("$VAULT_CLI" read -format=json "sys/mounts/$1" 2>/dev/null || true)
+  MOUNT_PATH="$1"
+  MOUNT_TYPE=$(json_value "$json" type)
+  MOUNT_MAX_TTL=$(json_value "$json" max_lease_ttl)
+  MOUNT_MAX_TTL="${MOUNT_MAX_TTL:-0}"
+  # shellcheck disable=SC2034 # read by the step that called us
+  MOUNT_VERSION=$(json_value "$json" version)
+}
+
+# json_value JSON KEY: the first scalar `"KEY": value` of the CLI's indented JSON, without quotes.
+json_value() {
+  printf '%s\n' "$1" | sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" | sed -n 1p
+}
+
+# ensure_secrets_mount PATH TYPE [ENABLE-FLAGS...]: enable once; an existing mount of another type stops us.
+# Leaves read_mount's variables describing PATH.
+ensure_secrets_mount() {
+  local path="$1" type="$2"
+  shift 2
+  read_mount "$path"
+  # shellcheck disable=SC2034 # read by the step that called us
+  MOUNT_ENABLED_NOW=no
+  if [ -z "$MOUNT_TYPE" ]; then
+    quietly secrets enable -path="$path" "$@" "$type"
+    say "enabled the $type secrets engine at $path/"
+    # shellcheck disable=SC2034 # read by the step that called us
+    MOUNT_TYPE="$type" MOUNT_MAX_TTL=0 MOUNT_VERSION="" MOUNT_ENABLED_NOW=yes
+  elif [ "$MOUNT_TYPE" != "$type" ]; then
+    die "$path/ is already a '$MOUNT_TYPE' mount, not '$type': pick another mount name in the config"
+  else
+    say "$path/ is already a $type mount"
+  fi
+}
+
+# human_ttl SECONDS: Vault's seconds in the config's usual unit (whole hours, else seconds); 0 is Vault's default.
+human_ttl() {
+  if [ "$1" = 0 ]; then
+    printf 'the system default'
+  elif [ $(($1 % 3600)) -eq 0 ]; then
+    printf '%sh' $(($1 / 3600))
+  else
+    printf '%ss' "$1"
+  fi
+}
+
+# ensure_max_ttl PATH SECONDS DURATION [at-least]: set the mount's max lease TTL (or only raise it). Uses what
+# read_mount found when it last read PATH, else reads the mount's tune.
+ensure_max_ttl() {
+  local path="$1" seconds="$2" duration="$3" mode="${4:-exact}" current
+  if [ "${MOUNT_PATH:-}" = "$path" ]; then
+    current="$MOUNT_MAX_TTL"
+  else
+    current=$("$VAULT_CLI" read -field=max_lease_ttl "sys/mounts/$path/tune")
+  fi
+  if [ "$current" = "$seconds" ]; then
+    say "$path/ max lease TTL is $duration (unchanged)"
+  elif [ "$mode" = at-least ] && [ "$current" -ge "$seconds" ]; then
+    say "$path/ max lease TTL is $(human_ttl "$current"), at least $duration (unchanged)"
+  else
+    quietly secrets tune -max-lease-ttl="$duration" "$path"
+    say "$path/ max lease TTL set to $duration (was $(human_ttl "$current"))"
+    if [ "${MOUNT_PATH:-}" = "$path" ]; then MOUNT_MAX_TTL="$seconds"; fi
+  fi
+}
+
+# A private work directory for key material: 0700, removed however the script ends.
+make_workdir() {
+  WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/istio-vault-ca.XXXXXX")
+  chmod 700 "$WORKDIR"
+  trap 'rm -rf -- "$WORKDIR"' EXIT
+  trap 'exit 130' INT TERM
+}
