@@ -50,13 +50,14 @@ def _counts(log: Path) -> dict[str, int]:
 def count_calls(workdir: Path, config_text: str | None = None) -> CallCounts:
     """Render `config_text` (None: the built-in default), run its vault/setup.sh twice on a fresh OpenBao dev
     server through the counting wrapper, and return the counts. Raises RuntimeError when a run fails."""
-    from istio_vault_ca.generator.config.loader import load, parse_text
+    from istio_vault_ca.generator.config.loader import STARTER, parse_text
     from istio_vault_ca.generator.pki.factory import self_signed_ca
     from istio_vault_ca.generator.render.tree import render_tree
     from istio_vault_ca.generator.render.writer import write_tree
     from istio_vault_ca.verify.rehearsal.openbao import start_dev_server
 
-    config = parse_text(config_text, "bench config") if config_text is not None else load(None).config
+    text = config_text if config_text is not None else STARTER.read_text(encoding="utf-8")
+    config = parse_text(text, "bench config" if config_text is not None else "built-in default")
     tree = workdir / "out"
     write_tree(render_tree(config), tree)
     server = start_dev_server(workdir / "openbao")

@@ -17,9 +17,9 @@ SIGNING_MAX_TTL='87600h'
 SIGNING_MAX_TTL_SECONDS=315360000
 
 require_vault
-ensure_secrets_mount "$ROOT_MOUNT" pki
-ensure_max_ttl "$ROOT_MOUNT" "$SIGNING_MAX_TTL_SECONDS" "$SIGNING_MAX_TTL"
-if existing_cert=$("$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null); then
+ensure_mount_max_ttl "$ROOT_MOUNT" pki "$SIGNING_MAX_TTL_SECONDS" "$SIGNING_MAX_TTL"
+# A mount enabled just now holds no CA: no need to ask.
+if [ "$MOUNT_ENABLED_NOW" = no ] && existing_cert=$("$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null); then
   ca_drift root "istio-vault-ca plan-rotation --root" "$existing_cert" root \
     "$ROOT_CN" "$ROOT_KEY_TYPE" "$ROOT_KEY_BITS" "$ROOT_TTL" "$ROOT_TTL_SECONDS"
   if [ "$CA_DRIFT" = 0 ]; then

@@ -31,15 +31,16 @@ require_vault() {
   fi
   command -v "$VAULT_CLI" >/dev/null 2>&1 \
     || die "the '$VAULT_CLI' CLI is not on PATH: install it, or set VAULT_CLI to the vault or bao binary"
+  # One call when all is well: a token lookup answers only from a reachable, unsealed Vault that knows the
+  # token. Only when it fails does `status` (exit 2: sealed) tell the causes apart.
+  "$VAULT_CLI" token lookup >/dev/null 2>&1 && return 0
   local status=0
   "$VAULT_CLI" status >/dev/null 2>&1 || status=$?
   case "$status" in
-    0) ;;
+    0) die "not authenticated to Vault at $VAULT_ADDR: set VAULT_TOKEN or run '$VAULT_CLI login'" ;;
     2) die "Vault at $VAULT_ADDR is sealed: unseal it, then re-run" ;;
     *) die "cannot reach Vault at $VAULT_ADDR: set VAULT_ADDR (and VAULT_CACERT for a private CA), then re-run" ;;
   esac
-  "$VAULT_CLI" token lookup >/dev/null 2>&1 \
-    || die "not authenticated to Vault at $VAULT_ADDR: set VAULT_TOKEN or run '$VAULT_CLI login'"
 }
 
 secrets_mount_type() { "$VAULT_CLI" read -field=type "sys/mounts/$1" 2>/dev/null || true; }
@@ -47,9 +48,15 @@ auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || t
 
 # read_mount PATH: MOUNT_TYPE (empty when there is no mount), MOUNT_MAX_TTL (seconds; 0 means the system
 # default) and MOUNT_VERSION (KV options.version) from one read, since every CLI call costs a process start.
+# With MOUNTS_JSON set (read_mounts), it reads that listing instead of asking Vault again.
 read_mount() {
   local json
-  json=$("$VAULT_CLI" read -format=json "sys/mounts/$1" 2>/dev/null || true)
+  if [ -n "${MOUNTS_JSON:-}" ]; then
+    # The CLI's listing indents each mount's key by 4 spaces and closes its object at the same indent.
+    json=$(printf '%s\n' "$MOUNTS_JSON" | awk -v key="    \"$1/\": {" '$0 == key { on = 1; next } on && /^    }/ { exit } on')
+  else
+    json=$("$VAULT_CLI" read -format=json "sys/mounts/$1" 2>/dev/null || true)
+  fi
   MOUNT_PATH="$1"
   MOUNT_TYPE=$(json_value "$json" type)
   MOUNT_MAX_TTL=$(json_value "$json" max_lease_ttl)
@@ -58,13 +65,21 @@ read_mount() {
   MOUNT_VERSION=$(json_value "$json" version)
 }
 
+# read_mounts: every secrets mount in one CLI call, for a step that looks at several; read_mount then uses it.
+# A step that enables a mount updates what read_mount reports for it (ensure_secrets_mount).
+read_mounts() {
+  MOUNTS_JSON=$("$VAULT_CLI" read -format=json sys/mounts 2>/dev/null) \
+    || die "cannot list the secrets engines at $VAULT_ADDR (sys/mounts): the token needs read on sys/mounts"
+}
+
 # json_value JSON KEY: the first scalar `"KEY": value` of the CLI's indented JSON, without quotes.
 json_value() {
   printf '%s\n' "$1" | sed -n "s/^ *\"$2\": \"\{0,1\}\([^\",]*\)\"\{0,1\},\{0,1\}\$/\1/p" | sed -n 1p
 }
 
 # ensure_secrets_mount PATH TYPE [ENABLE-FLAGS...]: enable once; an existing mount of another type stops us.
-# Leaves read_mount's variables describing PATH.
+# Leaves read_mount's variables describing PATH, and MOUNT_ENABLED_NOW=yes when this call created it (a new
+# mount holds nothing, so the caller need not ask Vault what is in it).
 ensure_secrets_mount() {
   local path="$1" type="$2"
   shift 2
@@ -114,6 +129,26 @@ ensure_max_ttl() {
   fi
 }
 
+# ensure_mount_max_ttl PATH TYPE SECONDS DURATION [at-least]: ensure_secrets_mount, then ensure_max_ttl; a new
+# mount is enabled with the max lease TTL already set, saving the tune call.
+ensure_mount_max_ttl() {
+  local path="$1" type="$2" seconds="$3" duration="$4" mode="${5:-exact}"
+  read_mount "$path"
+  if [ -z "$MOUNT_TYPE" ]; then
+    quietly secrets enable -path="$path" -max-lease-ttl="$duration" "$type"
+    say "enabled the $type secrets engine at $path/ with max lease TTL $duration"
+    # shellcheck disable=SC2034 # read by the step that called us
+    MOUNT_TYPE="$type" MOUNT_MAX_TTL="$seconds" MOUNT_VERSION="" MOUNT_ENABLED_NOW=yes
+  elif [ "$MOUNT_TYPE" != "$type" ]; then
+    die "$path/ is already a '$MOUNT_TYPE' mount, not '$type': pick another mount name in the config"
+  else
+    # shellcheck disable=SC2034 # read by the step that called us
+    MOUNT_ENABLED_NOW=no
+    say "$path/ is already a $type mount"
+    ensure_max_ttl "$path" "$seconds" "$duration" "$mode"
+  fi
+}
+
 # A private work directory for key material: 0700, removed however the script ends.
 make_workdir() {
   WORKDIR=$(mktemp -d "${TMPDIR:-/tmp}/istio-vault-ca.XXXXXX")
@@ -126,12 +161,13 @@ make_workdir() {
 # kv_has_key PATH: true when PATH in $KV_MOUNT holds a key (the output is the key, so it is discarded).
 kv_has_key() { "$VAULT_CLI" kv get -mount="$KV_MOUNT" -field="$KV_FIELD" "$1" >/dev/null 2>&1; }
 
-# kv_store_new_key PATH FILE: writes only where nothing is stored (KV v2: cas=0 also stops a racing run).
+# kv_store_new_key PATH FILE [checked]: writes only where nothing is stored (KV v2: cas=0 also stops a racing
+# run). `checked`: the caller has just seen PATH empty with kv_has_key, so KV v1 is not asked again.
 kv_store_new_key() {
   if [ "$KV_VERSION" = 2 ]; then
     quietly kv put -mount="$KV_MOUNT" -cas=0 "$1" "$KV_FIELD=@$2"
   else
-    if kv_has_key "$1"; then return 1; fi
+    if [ "${3:-}" != checked ] && kv_has_key "$1"; then return 1; fi
     quietly kv put -mount="$KV_MOUNT" "$1" "$KV_FIELD=@$2"
   fi
 }

@@ -34,8 +34,7 @@ ROOT_CERT_FILE="${ROOT_CERT_FILE:-$CONFIGURED_ROOT_CERT_FILE}"
 
 require_vault
 [ -n "$(secrets_mount_type "$KV_MOUNT")" ] || die "no KV mount at $KV_MOUNT/: run 03-kv.sh first"
-ensure_secrets_mount "$INT_MOUNT" pki
-ensure_max_ttl "$INT_MOUNT" "$INT_TTL_SECONDS" "$INT_TTL"
+ensure_mount_max_ttl "$INT_MOUNT" pki "$INT_TTL_SECONDS" "$INT_TTL"
 
 if existing_cert=$("$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" 2>/dev/null); then
   kv_has_key "$KV_PATH" \
