@@ -227,7 +227,7 @@ def test_audit_file_path_override_is_documented(tmp_path: Path) -> None:
 
 def test_scripts_report_ttls_in_the_configs_units(tmp_path: Path) -> None:
     assert run("render", "-o", "out", cwd=tmp_path).returncode == 0
-    lib = (tmp_path / "out" / "vault" / "02-root-pki.sh").read_text()
+    lib = (tmp_path / "out" / "vault" / "lib.sh").read_text()
     assert "${current}s" not in lib
     assert 'say "$path/ max lease TTL is $duration (unchanged)"' in lib
 
