@@ -124,6 +124,10 @@ class MergeIntoError(OverlayError):
     the wrong type, unreadable or unwritable)."""
 
 
+class ServerBinaryRefused(UsageError):
+    """`rehearse --server PATH` names no Vault or OpenBao server binary (missing, not executable, another program)."""
+
+
 class Unreachable(IvcError):
     """A service or program the command needs cannot be used: exit 3."""
 

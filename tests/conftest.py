@@ -8,16 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_self_signed_ca_pem, render_into, require_openbao
+from tests.support import make_self_signed_ca_pem, render_into, require_openbao, server_under_test
 
 
 @pytest.fixture
 def openbao(tmp_path: Path) -> Iterator[object]:
     """A fresh, real OpenBao dev server on a free loopback port (root token `root`)."""
     require_openbao()
+    binary, kind = server_under_test()
     from istio_vault_ca.verify.rehearsal.openbao import start_dev_server
 
-    server = start_dev_server(tmp_path / "openbao")
+    server = start_dev_server(tmp_path / "openbao", binary=binary, kind=kind)
     try:
         yield server
     finally:

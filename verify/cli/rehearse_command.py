@@ -1,6 +1,6 @@
 """`istio-vault-ca rehearse`: a live progress display over the rehearsal runner, and its exit code.
 
-Exit codes: 0 every step passed, 1 a step failed, 2 the config is invalid, 3 OpenBao (bao) is not installed,
+Exit codes: 0 every step passed, 1 a step failed, 2 the config or `--server` is invalid, 3 OpenBao is not installed,
 130 interrupted. Progress goes to stdout for `--output text`, to stderr when stdout carries a JSON or JUnit report.
 """
 
@@ -146,25 +146,36 @@ def report_of(outcome: Outcome) -> Report:
     return report
 
 
-def options_from(args: argparse.Namespace) -> Options:
+def options_from(args: argparse.Namespace, server_kind: str = "openbao") -> Options:
     return Options(
         config=args.config,
         from_dir=Path(args.from_dir) if getattr(args, "from_dir", None) else None,
         keep_dir=Path(args.keep) if getattr(args, "keep", None) else None,
+        server_kind=server_kind,
     )
+
+
+def server_label(kind: str, binary: str) -> str:
+    """The server a rehearsal runs on, as the banner names it (the binary's path when the user chose it)."""
+    return f"{'Vault' if kind == 'vault' else 'OpenBao'} ({binary})"
 
 
 def rehearse(args: argparse.Namespace) -> int:
     """Handler of `istio-vault-ca rehearse`."""
     from ...generator.config.loader import load
-    from ...generator.errors import ConfigError, OpenBaoMissing, UsageError
-    from ..rehearsal.openbao import find_bao
+    from ...generator.errors import ConfigError, OpenBaoMissing, ServerBinaryRefused, UsageError
+    from ..rehearsal.openbao import find_bao, server_binary
     from .failure import write_error_document
 
     output = getattr(args, "output", "text") or "text"
     console = Console(stderr=output != "text", highlight=False)
+    kind = "openbao"
     try:
-        bao = find_bao()
+        bao, kind = server_binary(args.server) if getattr(args, "server", None) else (find_bao(), kind)
+    except ServerBinaryRefused as error:
+        print(error.render(), file=sys.stderr)
+        write_error_document(error, args)
+        return EXIT_USAGE
     except OpenBaoMissing as error:
         print(f"error: the rehearsal needs OpenBao: {error}", file=sys.stderr)
         write_error_document(error, args)
@@ -175,7 +186,7 @@ def rehearse(args: argparse.Namespace) -> int:
         print(str(error), file=sys.stderr)
         write_error_document(error, args)
         return EXIT_USAGE
-    options = options_from(args)
+    options = options_from(args, kind)
     if options.keep_dir is not None and options.keep_dir.exists() and not options.keep_dir.is_dir():
         refused = UsageError(f"--keep {options.keep_dir} exists and is not a directory")
         print(f"error: {refused}", file=sys.stderr)
@@ -183,8 +194,8 @@ def rehearse(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     console.print(
         Text(
-            f"Rehearsal of {loaded.source}: rendered scripts on a throw-away local OpenBao, a real bao agent, "
-            "and a simulated Kubernetes TokenReview standing in for the API server",
+            f"Rehearsal of {loaded.source}: rendered scripts on a throw-away local {server_label(kind, bao)}, a real "
+            "agent from the same binary, and a simulated Kubernetes TokenReview standing in for the API server",
             style="bold",
         ),
         soft_wrap=True,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ...generator.errors import OpenBaoMissing, RehearsalStepFailed
+from ...generator.errors import OpenBaoMissing, RehearsalStepFailed, ServerBinaryRefused
 
 if TYPE_CHECKING:
     from ...generator.render.layout import ClusterLayout
@@ -41,6 +41,51 @@ def find_bao() -> str:
     raise OpenBaoMissing(f"the OpenBao CLI (bao) is not installed; {INSTALL_HINT}")
 
 
+# What `vault version` / `bao version` print first (command/version.go `VersionCommand.Run` in both projects prints
+# version.GetVersion().FullVersionNumber(true): "Vault v1.21.4 (...)", "OpenBao v2.7.2 (...)").
+SERVER_KINDS = {"Vault": "vault", "OpenBao": "openbao"}
+
+
+def server_binary(path: str) -> tuple[str, str]:
+    """The absolute path of a Vault-compatible server binary the user names, and its kind (vault | openbao).
+
+    It is run once as `PATH version`; anything that is not Vault or OpenBao is refused before a rehearsal
+    starts, with what was found, so a wrong path is one clear message instead of a dev server that never comes up.
+    """
+    candidate = Path(path).expanduser()
+    if not candidate.exists():
+        raise ServerBinaryRefused(f"--server {path}: no such file", "give the path of a vault or bao binary")
+    if candidate.is_dir() or not os.access(candidate, os.X_OK):
+        raise ServerBinaryRefused(
+            f"--server {path}: not an executable file", "give the path of a vault or bao binary (chmod +x it)"
+        )
+    resolved = str(candidate.resolve())
+    try:
+        proc = subprocess.run(
+            [resolved, "version"], capture_output=True, text=True, timeout=20, check=False, stdin=subprocess.DEVNULL
+        )
+    except (OSError, subprocess.TimeoutExpired) as error:
+        raise ServerBinaryRefused(
+            f"--server {path}: `{path} version` could not run ({type(error).__name__})",
+            "give the path of a vault or bao binary",
+        ) from None
+    first = (proc.stdout.strip().splitlines() or [""])[0]
+    kind = SERVER_KINDS.get(first.split(" ", 1)[0]) if proc.returncode == 0 and " v" in first else None
+    if kind is None:
+        shown = one_line_text(first or proc.stderr, 120) or "nothing"
+        raise ServerBinaryRefused(
+            f"--server {path}: not a Vault or OpenBao server (`version` exit {proc.returncode}, printed: {shown})",
+            "give the path of a HashiCorp Vault or OpenBao binary; `PATH version` must print 'Vault v...' or "
+            "'OpenBao v...'",
+        )
+    return resolved, kind
+
+
+def one_line_text(text: str, limit: int) -> str:
+    line = " ".join(text.split())
+    return line if len(line) <= limit else line[: limit - 1] + "…"
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
@@ -60,7 +105,8 @@ def cli_dir(bao: str, parent: Path) -> Path:
 
 @dataclass
 class DevServer:
-    """A running `bao server -dev` on loopback. Stop it with `stop()` (idempotent) or use `running()`."""
+    """A running `bao server -dev` (or `vault server -dev`, `kind` vault) on loopback. Stop it with `stop()`
+    (idempotent) or use `running()`."""
 
     address: str
     token: str
@@ -68,6 +114,7 @@ class DevServer:
     bao: str
     process: subprocess.Popen[bytes]
     log_path: Path
+    kind: str = "openbao"
     _stopped: bool = field(default=False, repr=False)
 
     def env(self, base: dict[str, str] | None = None) -> dict[str, str]:
@@ -99,15 +146,25 @@ UNSAFE_API_AUDIT = "unsafe_allow_api_audit_creation = true\n"
 
 
 def start_dev_server(
-    workdir: Path, *, port: int | None = None, timeout: float = 15.0, server_config: str | None = None
+    workdir: Path,
+    *,
+    port: int | None = None,
+    timeout: float = 15.0,
+    server_config: str | None = None,
+    binary: str | None = None,
+    kind: str = "openbao",
 ) -> DevServer:
     """Start a dev server. `server_config` is its HCL config (e.g. a declared audit device, as production OpenBao
     runs); None stands in for HashiCorp Vault: audit devices allowed over the API (OpenBao refuses them otherwise).
+    `binary` is a server binary checked by `server_binary` (its `kind`); None is the OpenBao of `find_bao`. A real
+    Vault needs no unsafe flag: it creates audit devices over the API (vault/logical_system.go
+    `handleEnableAudit`), and the OpenBao-only key would only earn a warning, so its config stays empty.
     """
-    bao = find_bao()
+    bao = find_bao() if binary is None else binary
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     config = workdir / "server.hcl"
-    config.write_text(UNSAFE_API_AUDIT if server_config is None else server_config, encoding="utf-8")
+    default = "" if kind == "vault" else UNSAFE_API_AUDIT
+    config.write_text(default if server_config is None else server_config, encoding="utf-8")
     port = port or free_port()
     address = f"http://127.0.0.1:{port}"
     log_path = workdir / "server.log"
@@ -131,7 +188,7 @@ def start_dev_server(
             cwd=workdir,
             start_new_session=True,
         )
-    server = DevServer(address, ROOT_TOKEN, workdir, bao, process, log_path)
+    server = DevServer(address, ROOT_TOKEN, workdir, bao, process, log_path, kind)
     try:
         _wait_ready(server, timeout)
     except BaseException:
@@ -146,7 +203,7 @@ def _wait_ready(server: DevServer, timeout: float) -> None:
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             tail = _tail(server.log_path, 2000)
-            raise RuntimeError(f"OpenBao dev server exited with {server.process.returncode}:\n{tail}")
+            raise RuntimeError(f"{server.bao} dev server exited with {server.process.returncode}:\n{tail}")
         with (
             contextlib.suppress(OSError, urllib.error.URLError),
             urllib.request.urlopen(url, timeout=1) as response,  # noqa: S310 - loopback http
@@ -204,9 +261,14 @@ def create_namespaces(server: DevServer, clusters: Iterable[ClusterLayout]) -> t
                 with urllib.request.urlopen(request, timeout=10) as answer:  # noqa: S310 - loopback dev server
                     answer.read()
             except urllib.error.URLError as error:
+                hint = (
+                    "namespaces are a Vault Enterprise feature (a community Vault has no sys/namespaces); rehearse "
+                    "on an Enterprise binary or OpenBao 2.3+, or drop vault.namespace"
+                    if server.kind == "vault"
+                    else "this OpenBao may not support namespaces (OpenBao 2.3+ does); drop vault.namespace to rehearse"
+                )
                 raise RehearsalStepFailed(
-                    f"creating namespace {path!r} on the dev server failed: {error}",
-                    "this OpenBao may not support namespaces (OpenBao 2.3+ does); drop vault.namespace to rehearse",
+                    f"creating namespace {path!r} on the dev server failed: {error}", hint
                 ) from None
             created.append(path)
     return tuple(created)

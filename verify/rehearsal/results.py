@@ -57,6 +57,8 @@ class Options:
     keep_dir: Path | None = None
     setup_timeout: float = 300.0
     agent_timeout: float = 30.0
+    # `--server PATH`: what `server_binary` made of it (vault | openbao); the binary itself is the runner's `bao`.
+    server_kind: str = "openbao"
 
 
 @dataclass

@@ -52,7 +52,7 @@ class Rehearsal:
         steps = [
             StepResult("render", f"use the rendered tree {from_dir}" if from_dir else "render the config"),
             StepResult("consistency", "consistency of the istiod overlay, policy and tree"),
-            StepResult("openbao", "start a throw-away OpenBao dev server"),
+            StepResult("openbao", f"start a throw-away {self._server_name()} dev server"),
             StepResult("tokenreview", f"start the {tokenreview.NAME} endpoint"),
             *(StepResult(f"setup:{script}", f"run {script}") for script in self.layout.setup_scripts),
         ]
@@ -67,6 +67,9 @@ class Rehearsal:
         steps.append(StepResult("rerun", "run the setup scripts again (exit 0, nothing changes)"))
         steps.append(StepResult("teardown", "tear down (stop everything, remove the temp dir)"))
         return steps
+
+    def _server_name(self) -> str:
+        return "Vault" if self.options.server_kind == "vault" else "OpenBao"
 
     def step(self, step_id: str) -> StepResult:
         return next(step for step in self.steps if step.id == step_id)
@@ -200,24 +203,37 @@ class Rehearsal:
 
     def _start_server(self) -> Done:
         """An OpenBao target runs as production OpenBao does: the audit device declared in the server config
-        (the rendered stanza), no API audit creation. A Vault target gets API audit creation, as Vault allows."""
+        (the rendered stanza), no API audit creation. A Vault target gets API audit creation, as Vault allows
+        (a real Vault binary from `--server` allows it by itself)."""
         from ...generator.config.plan import audit_declared, audit_stanza
 
         config = self.loaded.config
+        kind = self.options.server_kind
+        name = "Vault" if kind == "vault" else "OpenBao"
+        start = functools.partial(start_dev_server, self.workdir / "openbao", binary=self.ws.bao, kind=kind)
         if config.vault.flavor == "openbao":
+            if kind == "vault":
+                raise RehearsalStepFailed(
+                    f"the config says vault.flavor: openbao but the server binary {self.ws.bao} is HashiCorp Vault",
+                    "set vault.flavor: vault for a Vault server (its audit device is enabled over the API), "
+                    "or give --server an OpenBao binary",
+                )
             declared = audit_declared(config)
             stanza = audit_stanza(config.vault.audit, str(self.ws.audit_log)) if declared else ""
-            server = start_dev_server(self.workdir / "openbao", server_config=stanza)
+            server = start(server_config=stanza)
             how = "the rendered audit stanza in its config" if declared else "no audit device (audit disabled)"
             mode = f"as production OpenBao: {how}, no API audit creation"
+        elif kind == "vault":
+            server = start()
+            mode = "HashiCorp Vault: 01-audit.sh enables the device over the API"
         else:
-            server = start_dev_server(self.workdir / "openbao")
+            server = start()
             mode = "standing in for Vault: unsafe_allow_api_audit_creation lets 01-audit.sh enable the device"
         self.ws.server = server
         self.ws.processes.append(server.process)
         created = create_namespaces(server, self.layout.clusters)
         made = f"; namespaces {', '.join(created)} created (an administrator's step in a real Vault)" if created else ""
-        return Done(f"{server.address} (dev mode, in memory, root token only for this run; {mode}){made}")
+        return Done(f"{name} {server.address} (dev mode, in memory, root token only for this run; {mode}){made}")
 
     def _start_endpoint(self) -> float:
         self.ws.endpoint = tokenreview.start()
