@@ -77,7 +77,7 @@ shells:
 
 test: $(STAMP) lint typecheck docs prometheus-tools shells
 	$(BIN)/istio-vault-ca render --check -o out
-	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e and not slow"
+	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e and not slow and not vault_source"
 
 # The documentation site: the reference pages regenerated from the code, then mkdocs with --strict (a broken link,
 # a missing page or a snippet that is not there fails); the site lands in build/site.
@@ -111,13 +111,16 @@ unit: $(STAMP)
 # istio-discovery manifests tests/e2e applies; etcd,
 # kube-apiserver and kube-controller-manager (tests/e2e/kube) built one after the other by tests.e2e.cluster with
 # the version stamp its fixture uses (a cold kube-apiserver build alone keeps two cores busy for many minutes); the
-# real Vault agent injector's webhook (tests/e2e/injector: github.com/hashicorp/vault-k8s) by tests.e2e.vault_injector.
+# real Vault agent injector's webhook (tests/e2e/injector: github.com/hashicorp/vault-k8s) by tests.e2e.vault_injector;
+# HashiCorp Vault's API read from its source, never built (tests/oracles/vault_api) for tests/vault_source.
 e2e: $(STAMP)
 	$(BIN)/python -m tests.gobuild istio_ca
 	$(BIN)/python -m tests.gobuild istio_overlay
+	$(BIN)/python -m tests.gobuild vault_api
 	$(BIN)/python -m tests.e2e.cluster
 	$(BIN)/python -m tests.e2e.vault_injector
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m e2e tests/fidelity
+	$(BIN)/python -m pytest -p no:cacheprovider -m vault_source tests/vault_source
 	$(BIN)/python -m pytest -p no:cacheprovider -m e2e tests/e2e
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "slow and not e2e"
 
