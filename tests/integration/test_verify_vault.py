@@ -68,7 +68,7 @@ def test_healthy_vault_passes_every_check(healthy: Configured) -> None:
     assert {c["id"]: c["status"] for c in document["checks"] if c["status"] != "pass"} == {}
     assert document["summary"] == {"pass": len(document["checks"]), "warn": 0, "fail": 0, "error": 0, "skip": 0}
     ids = [c["id"] for c in document["checks"]]
-    assert len(ids) == len(set(ids)) == 20
+    assert len(ids) == len(set(ids)) == 21
     assert all(line not in out + err for line in stored_key_lines(healthy))
 
 
@@ -106,7 +106,7 @@ def test_junit_output_parses(healthy: Configured) -> None:
     assert code == 0
     suite = ET.fromstring(out).find("testsuite")  # noqa: S314 - our own output
     assert suite is not None and suite.get("failures") == "0"
-    assert len(suite.findall("testcase")) == 20
+    assert len(suite.findall("testcase")) == 21
 
 
 @pytest.mark.integration
@@ -128,7 +128,7 @@ def test_text_output_is_a_table_with_a_summary(healthy: Configured) -> None:
     code, out, _ = cli(healthy.env, "verify", "vault", "-c", str(healthy.config_path))
     assert code == 0
     assert "vault.k8s-role-binding" in out
-    assert out.rstrip().splitlines()[-1] == "OK: 20 passed, 0 warned, 0 failed, 0 errored (20 checks)"
+    assert out.rstrip().splitlines()[-1] == "OK: 21 passed, 0 warned, 0 failed, 0 errored (21 checks)"
 
 
 # ---------------------------------------------------------------- drifts that undo themselves
@@ -279,7 +279,7 @@ def test_drift_exits_1_on_the_command_line(healthy: Configured) -> None:
         undo()
     assert code == 1, out + err
     assert "vault.k8s-role-binding" in out
-    assert "FAILED: 19 passed, 0 warned, 1 failed" in out
+    assert "FAILED: 20 passed, 0 warned, 1 failed" in out
 
 
 @pytest.mark.integration

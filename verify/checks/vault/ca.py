@@ -52,6 +52,38 @@ def reachable(state: VaultState) -> CheckResult:
     return passed("vault.reachable", "sys/health", finding)
 
 
+@check("vault.namespace", tier=Tier.SETUP)
+def namespace_support(state: VaultState) -> CheckResult:
+    """A config naming a namespace needs a server with namespaces: Vault's community edition ignores the header."""
+    check_id, target = "vault.namespace", "sys/health"
+    wanted = sorted({name for name in (state.config.vault.namespace, *(c.namespace for c in state.clusters)) if name})
+    if not wanted:
+        # Nothing to see on the server: the root namespace is what every server has.
+        return passed(check_id, target, "the config names no namespace: every path is in the root namespace")
+    version = str(state.api.health().get("version") or "")
+    flavor = server_flavor(version)
+    names = ", ".join(wanted)
+    if flavor is None:
+        return skipped(
+            check_id,
+            target,
+            f"sys/health reports no readable version ({version!r}): cannot tell if "
+            f"this server has namespaces ({names})",
+        )
+    if flavor == "vault" and "+ent" not in version:
+        # Vault CE's http/handler_stubs_oss.go `adjustRequest` returns the request unchanged: X-Vault-Namespace is
+        # dropped and every path lands in the root namespace.
+        return failed(
+            check_id,
+            target,
+            f"the config names namespace {names} but Vault {version} is the community edition, which ignores "
+            "X-Vault-Namespace: every path read or written would be the root namespace's",
+            "namespaces need Vault Enterprise (a version ending +ent) or OpenBao 2.3+; on this server drop "
+            "vault.namespace and clusters[].vault_namespace, render again and re-run setup.sh",
+        )
+    return passed(check_id, target, f"{FLAVOR_NAMES[flavor]} {version} has namespaces ({names})")
+
+
 @check("vault.token", tier=Tier.INFO)
 def token(state: VaultState) -> CheckResult:
     """auth/token/lookup-self: the token works (a refused token raises: exit 3)."""
