@@ -11,7 +11,7 @@ import pytest
 
 from istio_vault_ca.generator.errors import EXIT_USAGE, ServerBinaryRefused
 from istio_vault_ca.verify.rehearsal.openbao import server_binary
-from tests.support import REPO
+from tests.support import REPO, TEST_SERVER_ENV, server_under_test
 
 
 def fake_binary(directory: Path, name: str, version_line: str, code: int = 0) -> Path:
@@ -76,3 +76,17 @@ def test_a_server_whose_version_command_fails_is_refused(tmp_path: Path) -> None
 def test_vault_and_openbao_are_told_apart_by_their_version_line(tmp_path: Path, line: str, kind: str) -> None:
     binary = fake_binary(tmp_path, "server", line)
     assert server_binary(str(binary)) == (str(binary.resolve()), kind)
+
+
+def test_the_integration_helpers_take_the_server_from_ivc_test_server(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """IVC_TEST_SERVER is checked as --server checks its PATH; a bad one fails the run, never falls back."""
+    monkeypatch.delenv(TEST_SERVER_ENV, raising=False)
+    assert server_under_test() == (None, "openbao")
+    vault = fake_binary(tmp_path, "vault", "Vault v1.21.4 (a1b2c3d4)")
+    monkeypatch.setenv(TEST_SERVER_ENV, str(vault))
+    assert server_under_test() == (str(vault.resolve()), "vault")
+    monkeypatch.setenv(TEST_SERVER_ENV, str(tmp_path / "missing"))
+    with pytest.raises(pytest.fail.Exception, match=r"IVC_TEST_SERVER: --server .*missing: no such file"):
+        server_under_test()
