@@ -127,7 +127,8 @@ def summary(outcome: Outcome) -> list[Text]:
         return [
             Text(
                 f"rehearsal passed in {outcome.seconds:.1f} s: the rendered scripts, policy and istiod overlay work "
-                "together (OpenBao dev server, real bao agent, simulated Kubernetes TokenReview; no cluster used)",
+                f"together ({outcome.server} dev server, real agent, simulated Kubernetes TokenReview; "
+                "no cluster used)",
                 style="bold green",
             )
         ]
@@ -155,9 +156,10 @@ def options_from(args: argparse.Namespace, server_kind: str = "openbao") -> Opti
     )
 
 
-def server_label(kind: str, binary: str) -> str:
-    """The server a rehearsal runs on, as the banner names it (the binary's path when the user chose it)."""
-    return f"{'Vault' if kind == 'vault' else 'OpenBao'} ({binary})"
+def server_label(kind: str, chosen: str | None) -> str:
+    """The server a rehearsal runs on, as the banner names it (with the binary's path when the user chose it)."""
+    name = "Vault" if kind == "vault" else "OpenBao"
+    return f"{name} ({chosen})" if chosen else name
 
 
 def rehearse(args: argparse.Namespace) -> int:
@@ -187,6 +189,7 @@ def rehearse(args: argparse.Namespace) -> int:
         write_error_document(error, args)
         return EXIT_USAGE
     options = options_from(args, kind)
+    label = server_label(kind, bao if getattr(args, "server", None) else None)
     if options.keep_dir is not None and options.keep_dir.exists() and not options.keep_dir.is_dir():
         refused = UsageError(f"--keep {options.keep_dir} exists and is not a directory")
         print(f"error: {refused}", file=sys.stderr)
@@ -194,7 +197,7 @@ def rehearse(args: argparse.Namespace) -> int:
         return EXIT_USAGE
     console.print(
         Text(
-            f"Rehearsal of {loaded.source}: rendered scripts on a throw-away local {server_label(kind, bao)}, a real "
+            f"Rehearsal of {loaded.source}: rendered scripts on a throw-away local {label}, a real "
             "agent from the same binary, and a simulated Kubernetes TokenReview standing in for the API server",
             style="bold",
         ),

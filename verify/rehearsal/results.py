@@ -71,6 +71,7 @@ class Outcome:
     interrupted: bool = False
     workdir: Path | None = None
     pids: list[int] = field(default_factory=list)
+    server: str = "OpenBao"  # the dev server's product, as the summary names it (Vault with a --server vault)
 
     @property
     def ok(self) -> bool:

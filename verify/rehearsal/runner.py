@@ -75,7 +75,7 @@ class Rehearsal:
         return next(step for step in self.steps if step.id == step_id)
 
     def run(self) -> Outcome:
-        outcome = Outcome(self.loaded.source, self.steps, workdir=self.workdir)
+        outcome = Outcome(self.loaded.source, self.steps, workdir=self.workdir, server=self._server_name())
         started = time.monotonic()
         self.observer.planned(self.steps)
         try:
