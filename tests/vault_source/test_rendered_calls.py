@@ -135,3 +135,16 @@ def test_the_types_are_read_from_vaults_field_schemas(api: VaultApi) -> None:
         "TypeDurationSecond",
     )
     assert api.find("pki", "root/generate/nonsense/extra") is None
+
+
+def test_what_the_rehearsal_compares_is_what_vault_answers(api: VaultApi) -> None:
+    """The rerun step's comparison (verify/rehearsal/scripts.py `vault_state`) reads `type`, `options`, `config`
+    of each mount in sys/mounts, the `keys` of a PKI mount's issuers/ and keys/ listings, and `certificate`: keys
+    Vault writes (vault/logical_system.go `handleMountTable`; sdk/logical/response.go `ListResponse`)."""
+    mounts = api.find("system", "mounts", "ReadOperation")
+    assert mounts is not None and {"type", "options", "config"} <= mounts.response_keys
+    for listing in ("issuers", "keys"):
+        found = api.find("pki", listing, "ListOperation")
+        assert found is not None and "keys" in found.response_keys, listing
+    cert = api.find("pki", "cert/ca", "ReadOperation")
+    assert cert is not None and "certificate" in cert.response_keys

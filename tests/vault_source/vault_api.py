@@ -43,6 +43,7 @@ SUPPORT = (
     (f"{VAULT}/builtin/logical/pki/issuing", VAULT, "builtin/logical/pki/issuing"),  # defaultRef = issuing.DefaultRef
     (f"{SDK}/framework", SDK, "framework"),
     (f"{SDK}/helper/tokenutil", SDK, "helper/tokenutil"),
+    (f"{SDK}/logical", SDK, "logical"),  # logical.ListResponse writes "keys"
 )
 
 
