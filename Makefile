@@ -112,6 +112,7 @@ unit: $(STAMP)
 # kube-apiserver and kube-controller-manager (tests/e2e/kube) built one after the other by tests.e2e.cluster with
 # the version stamp its fixture uses (a cold kube-apiserver build alone keeps two cores busy for many minutes); the
 # real Vault agent injector's webhook (tests/e2e/injector: github.com/hashicorp/vault-k8s) by tests.e2e.vault_injector;
+# the real istiod and sidecar agent (tests/e2e/istiod: pilot-discovery, pilot-agent) by tests.e2e.real_istiod.
 # HashiCorp Vault's API read from its source, never built (tests/oracles/vault_api) for tests/vault_source.
 e2e: $(STAMP)
 	$(BIN)/python -m tests.gobuild istio_ca
@@ -119,6 +120,7 @@ e2e: $(STAMP)
 	$(BIN)/python -m tests.gobuild vault_api
 	$(BIN)/python -m tests.e2e.cluster
 	$(BIN)/python -m tests.e2e.vault_injector
+	$(BIN)/python -m tests.e2e.real_istiod
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m e2e tests/fidelity
 	$(BIN)/python -m pytest -p no:cacheprovider -m vault_source tests/vault_source
 	$(BIN)/python -m pytest -p no:cacheprovider -m e2e tests/e2e

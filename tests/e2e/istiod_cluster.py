@@ -144,16 +144,18 @@ def deploy_istiod(
     kube_cluster: Cluster,
     webhook: injector.Webhook,
     plan: ClusterPlan,
-    root_pem: bytes,
+    root_pem: bytes | None,
     *,
     failure_policy: str | None = "Fail",
     annotations: Mapping[str, str] | None = None,
+    env: Mapping[str, str] | None = None,
     drop_annotations: Sequence[str] = (),
     service_account: str | None = None,
     replicas: int = 1,
 ) -> list[JSON]:
-    """Namespace, service account(s), istiod's root ConfigMap, the webhook (unless None) and istiod's Deployment
-    (the istio-discovery chart's shape with the rendered annotations, ``seed.istiod_deployment``); returns the
+    """Namespace, service account(s), istiod's root ConfigMap (none when ``root_pem`` is None: a real istiod
+    writes its own), the webhook (unless None) and istiod's Deployment (the istio-discovery chart's shape with the
+    rendered annotations, ``seed.istiod_deployment``, ``env`` replacing or adding discovery's variables); returns the
     Pods kube-controller-manager made and the injector mutated, sorted by name, not yet bound or running."""
     kubeconfig = kube_cluster.kubeconfig
     istiod = plan.config.istiod
@@ -165,8 +167,9 @@ def deploy_istiod(
             "metadata": {"name": ns, "labels": {injector.NAMESPACE_LABEL: "enabled"}},
         },
         seed.service_account(istiod.service_account, ns),
-        seed.root_config_map(ns, root_pem),
     ]
+    if root_pem is not None:
+        objects.append(seed.root_config_map(ns, root_pem))
     if service_account:
         objects.append(seed.service_account(service_account, ns))
     if failure_policy is not None:
@@ -187,6 +190,10 @@ def deploy_istiod(
     template["metadata"]["annotations"].update(annotations or {})
     for name in drop_annotations:
         del template["metadata"]["annotations"][name]
+    if env:
+        (discovery,) = [c for c in template["spec"]["containers"] if c["name"] == "discovery"]
+        kept = [v for v in discovery["env"] if v["name"] not in env]
+        discovery["env"] = kept + [{"name": k, "value": v} for k, v in env.items()]
     if service_account:
         template["spec"]["serviceAccountName"] = service_account
     injector.apply(kubeconfig, deployment)

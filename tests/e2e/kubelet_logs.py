@@ -13,8 +13,9 @@ port from ``node.status.daemonEndpoints.kubeletEndpoint.Port``, path ``/containe
 passes both, so this server holds a serving certificate for 127.0.0.1 from the cluster CA and accepts only the
 API server's client certificate (CN ``kube-apiserver-kubelet-client``).
 
-Only the log endpoint is stood in: the text each container "wrote" is set by the test. A container with no text
-set answers as the kubelet does for a container that has not run (HTTP 400, ``container "C" in pod "P" is
+Only the log endpoint is stood in: the text each container "wrote" is set by the test, or is the output file of
+a real process run as that container (``serve_file``: the real istiod of tests/e2e/real_istiod.py). A container
+with no text set answers as the kubelet does for a container that has not run (HTTP 400, ``container "C" in pod "P" is
 waiting to start: ...``, ``pkg/kubelet/kubelet_pods.go`` ``validateContainerLogStatus``); the API server passes
 that on as a 400 Status (``genericrest.NewGenericHttpResponseChecker``).
 
@@ -36,6 +37,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -62,6 +64,7 @@ class KubeletLogs:
     cluster: Cluster
     node: str = NODE
     logs: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    log_files: dict[tuple[str, str, str], Path] = field(default_factory=dict)
     requests: list[LogRequest] = field(default_factory=list)
     port: int = 0
     _server: ThreadingHTTPServer | None = None
@@ -71,6 +74,11 @@ class KubeletLogs:
 
     def set_log(self, namespace: str, pod: str, container: str, text: str) -> None:
         self.logs[(namespace, pod, container)] = text
+
+    def serve_file(self, namespace: str, pod: str, container: str, path: Path) -> None:
+        """Serve what a real process writes to ``path`` (its stdout and stderr, as a container runtime keeps them),
+        read afresh at each request, so a reader sees the log as it grows."""
+        self.log_files[(namespace, pod, container)] = path
 
     def bind(self, namespace: str, pod: str) -> None:
         """Schedule the Pod onto our Node (``POST pods/P/binding``, what kube-scheduler does)."""
@@ -180,7 +188,10 @@ class KubeletLogs:
         self.requests.append(LogRequest(namespace, pod, container, query, client))
         if client != KUBELET_CLIENT_USER:
             return 403, "text/plain", f"Forbidden (user={client}, verb=get, resource=nodes, subresource=proxy)".encode()
-        text = self.logs.get((namespace, pod, container))
+        key = (namespace, pod, container)
+        text = self.logs.get(key)
+        if key in self.log_files:
+            text = self.log_files[key].read_text(encoding="utf-8", errors="replace")
         if text is None:
             message = f'container "{container}" in pod "{pod}" is waiting to start: PodInitializing'
             return 400, "text/plain", message.encode()

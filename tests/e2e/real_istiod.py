@@ -1,0 +1,244 @@
+"""The real istiod of the e2e tier: ``pilot-discovery`` built from the pinned istio.io/istio, run as the Pod's process.
+
+``tests/e2e/istiod`` is a Go module requiring istio.io/istio at the revision tests/oracles/istio_ca pins; its
+``cmd/pilot-discovery`` and ``cmd/pilot-agent`` are upstream's two commands (built by tests/gobuild.py, cached
+outside the repository). ``running_istiod`` starts ``pilot-discovery`` for one istiod Pod the API server holds, as a
+kubelet would start its ``discovery`` container: the container's ``args`` and ``env`` (``fieldRef`` values resolved
+from the Pod), with only what cannot exist outside a Pod moved (listen addresses on free loopback ports, the API
+server through ``--kubeconfig``, which the chart's remote-kubeconfig mount also gives istiod). Its stdout and stderr
+go to one file, as a container runtime keeps them, and the log-only kubelet stand-in serves that file through the
+real API server's ``pods/log`` (``KubeletLogs.serve_file``), so what ``verify cluster`` reads is istiod's own output.
+
+Paths: there is no container mount namespace, so the tests give the config a ``ca_dir`` on this machine (a temp
+directory): ROOT_CA_DIR, the injector's ``secret-volume-path`` and the real agent's template destinations all name
+that one directory, and the path istiod logs (``Use root cert from <ca_dir>/root-cert.pem``) is the Pod's path.
+
+Scope: the mesh config's ``discoverySelectors`` match only namespaces labelled ``SELECTOR_LABEL`` with this
+istiod's own namespace as value, so its namespace controller (pilot/pkg/serviceregistry/kube/controller/
+namespacecontroller.go ``NewNamespaceController``: configmaps and namespaces filtered by ``kubeClient.ObjectFilter()``)
+writes ``istio-ca-root-cert`` only where a test asked for it, never into the other tests' namespaces of the shared
+cluster.
+
+    python -m tests.e2e.real_istiod        # builds (or finds) pilot-discovery and pilot-agent, prints their paths
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from tests import gobuild
+from tests.e2e.cluster import Cluster, free_port
+
+ISTIOD_MODULE = "e2e/istiod"  # tests/e2e/istiod, relative to tests/ (gobuild.program_dir)
+DISCOVERY_PACKAGE = "./cmd/pilot-discovery"
+AGENT_PACKAGE = "./cmd/pilot-agent"
+CONTAINER = "discovery"
+SELECTOR_LABEL = "istio-vault-ca.test/real-istiod"
+# A loaded 2-core machine: istiod starts in about a second when idle; the bound is for the worst case, the polls
+# return as soon as the condition holds.
+WAIT = 120.0
+POLL = 0.2
+JSON = dict[str, Any]
+
+
+def build_discovery() -> Path:
+    return gobuild.build(ISTIOD_MODULE, DISCOVERY_PACKAGE)
+
+
+def build_agent() -> Path:
+    return gobuild.build(ISTIOD_MODULE, AGENT_PACKAGE)
+
+
+def istio_version() -> str:
+    """The istio.io/istio version tests/e2e/istiod/go.mod requires."""
+    go_mod = (gobuild.program_dir(ISTIOD_MODULE) / "go.mod").read_text()
+    match = re.search(r"^\s*istio\.io/istio\s+(v\S+)", go_mod, re.MULTILINE)
+    if match is None:
+        raise gobuild.GoBuildError("tests/e2e/istiod/go.mod requires no istio.io/istio version")
+    return match.group(1)
+
+
+def mesh_config(namespace: str) -> str:
+    """Mesh config limiting istiod to namespaces labelled for it (YAML, as the chart's ``istio`` ConfigMap)."""
+    return (
+        "trustDomain: cluster.local\n"
+        "rootNamespace: " + namespace + "\n"
+        "discoverySelectors:\n"
+        "- matchLabels:\n"
+        f"    {SELECTOR_LABEL}: {namespace}\n"
+    )
+
+
+def _field(pod: Mapping[str, Any], path: str) -> str:
+    value: Any = pod
+    for part in path.split("."):
+        value = value.get(part, {}) if isinstance(value, Mapping) else {}
+    return value if isinstance(value, str) else ""
+
+
+def container_env(pod: Mapping[str, Any], container: str = CONTAINER) -> dict[str, str]:
+    """The container's environment as a kubelet sets it: literal values, and ``fieldRef`` values from the Pod."""
+    (spec,) = [c for c in pod["spec"]["containers"] if c["name"] == container]
+    env: dict[str, str] = {}
+    for variable in spec.get("env") or []:
+        if "value" in variable:
+            env[variable["name"]] = str(variable["value"])
+        elif "fieldRef" in (variable.get("valueFrom") or {}):
+            env[variable["name"]] = _field(pod, variable["valueFrom"]["fieldRef"]["fieldPath"])
+    return env
+
+
+def container_args(pod: Mapping[str, Any], container: str = CONTAINER) -> list[str]:
+    (spec,) = [c for c in pod["spec"]["containers"] if c["name"] == container]
+    return [str(arg) for arg in spec.get("args") or []]
+
+
+@dataclass
+class RealIstiod:
+    """One running ``pilot-discovery``; ``log`` is its combined stdout and stderr."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    grpc_address: str  # the CA's gRPC port (secureGRPCAddr, 15012 in a Pod)
+    env: dict[str, str]
+
+    def text(self) -> str:
+        return self.log.read_text(encoding="utf-8", errors="replace") if self.log.exists() else ""
+
+    def exit_code(self) -> int | None:
+        return self.process.poll()
+
+    def wait_for_log(self, pattern: str, what: str) -> re.Match[str]:
+        """The first match of ``pattern`` in the log, polled until it appears; fails at once if istiod exited
+        without it (its log says why), or after ``WAIT`` seconds."""
+        compiled = re.compile(pattern)
+
+        def probe() -> re.Match[str] | None:
+            return compiled.search(self.text())
+
+        found: re.Match[str] = wait_until(probe, what, self)
+        return found
+
+    def wait_for_exit(self, what: str) -> int:
+        deadline = time.monotonic() + WAIT
+        while time.monotonic() < deadline:
+            code = self.process.poll()
+            if code is not None:
+                return code
+            time.sleep(POLL)
+        raise AssertionError(f"timed out waiting for {what}; istiod's log ends:\n{tail(self.text())}")
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=30)
+
+
+def tail(text: str, lines: int = 30) -> str:
+    return "\n".join(text.splitlines()[-lines:])
+
+
+def wait_until(probe: Callable[[], Any], what: str, istiod: RealIstiod | None = None) -> Any:
+    """Poll ``probe`` until it returns something truthy; bounded by ``WAIT``. With ``istiod``, a process that has
+    exited ends the wait at once (after one last probe), with its log's tail in the message."""
+    deadline = time.monotonic() + WAIT
+    while True:
+        exited = istiod is not None and istiod.exit_code() is not None
+        value = probe()
+        if value:
+            return value
+        if exited and istiod is not None:
+            raise AssertionError(
+                f"istiod exited ({istiod.exit_code()}) before {what}; its log ends:\n{tail(istiod.text())}"
+            )
+        if time.monotonic() >= deadline:
+            log = f"; istiod's log ends:\n{tail(istiod.text())}" if istiod is not None else ""
+            raise AssertionError(f"timed out waiting for {what}{log}")
+        time.sleep(POLL)
+
+
+@contextlib.contextmanager
+def running_istiod(
+    binary: Path,
+    cluster: Cluster,
+    pod: Mapping[str, Any],
+    workdir: Path,
+    *,
+    env: Mapping[str, str] | None = None,
+) -> Iterator[RealIstiod]:
+    """``pilot-discovery`` as the ``discovery`` container of ``pod`` (see the module docstring); stopped on exit."""
+    namespace = pod["metadata"]["namespace"]
+    workdir.mkdir(parents=True, exist_ok=True)
+    mesh = workdir / "mesh.yaml"
+    mesh.write_text(mesh_config(namespace), encoding="utf-8")
+    grpc = f"127.0.0.1:{free_port()}"
+    overrides = [
+        f"--kubeconfig={cluster.kubeconfig}",
+        f"--meshConfig={mesh}",
+        f"--networksConfig={workdir / 'meshNetworks'}",
+        f"--httpAddr=127.0.0.1:{free_port()}",
+        f"--httpsAddr=127.0.0.1:{free_port()}",
+        f"--grpcAddr=127.0.0.1:{free_port()}",
+        f"--secureGRPCAddr={grpc}",
+        f"--monitoringAddr=127.0.0.1:{free_port()}",
+        "--ctrlz_address=127.0.0.1",
+        f"--ctrlz_port={free_port()}",
+        "--shutdownDuration=1s",
+    ]
+    process_env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        **container_env(pod),
+        # The chart's remote-kubeconfig mount path means nothing here; --kubeconfig names the API server.
+        "KUBECONFIG": str(cluster.kubeconfig),
+        **(env or {}),
+    }
+    log = workdir / "discovery.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [str(binary), *container_args(pod), *overrides],
+            cwd=workdir,
+            env=process_env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    istiod = RealIstiod(process, log, grpc, process_env)
+    try:
+        yield istiod
+    finally:
+        istiod.stop()
+
+
+def main(argv: Sequence[str]) -> int:
+    """Build both binaries one after the other (each keeps two cores busy for minutes when cold)."""
+    if argv:
+        print("usage: python -m tests.e2e.real_istiod", file=sys.stderr)
+        return 2
+    try:
+        for name, build in (("pilot-discovery", build_discovery), ("pilot-agent", build_agent)):
+            started = time.monotonic()
+            path = build()
+            print(f"{name}: {path} ({time.monotonic() - started:.1f}s)")
+    except (gobuild.GoNotInstalledError, gobuild.GoBuildError) as error:
+        print(error, file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

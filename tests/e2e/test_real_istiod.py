@@ -1,0 +1,239 @@
+"""`verify cluster` judging the real istiod: pilot-discovery from the pinned istio.io/istio, on the e2e API server.
+
+Real here: OpenBao set up by the rendered scripts, its Kubernetes auth against this API server; the vault-k8s
+injector mutating istiod's Pod; ``bao agent`` running the ``VAULT_CONFIG`` the injector put in the Pod and writing
+the four files; ``pilot-discovery`` started as the Pod's ``discovery`` container with ``ROOT_CA_DIR`` from the Pod
+(tests/e2e/real_istiod.py); the log ``verify cluster`` reads through ``pods/log`` is that process's output; the
+``istio-ca-root-cert`` ConfigMaps it judges are the ones istiod's namespace controller wrote. Stood in: the Pod's
+status (no kubelet: patched through ``pods/status`` from what the process did) and ``kubectl exec`` (the kubectl
+stand-in reads the CA directory, the same directory istiod read).
+
+Each outcome is produced by changing only what a user could get wrong (the files in the CA directory, ROOT_CA_DIR)
+and letting istiod react as this release does: the path it takes is pilot/pkg/bootstrap/istio_ca.go
+``createIstioCA`` (a complete bundle: ``Use local CA certificate``; none of the four files: the self-signed
+fallback ``Use self-signed certificate as the CA certificate``; some: ``incomplete signing CA bundle detected`` and
+exit), with the plugged-in bundle verified by security/pkg/pki/util/keycertbundle.go
+``NewVerifiedKeyCertBundleFromFile`` (key/cert match and chain validity, so a mismatched key or an expired
+intermediate stops istiod).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from tests import gobuild
+from tests.e2e import cluster as e2e_cluster
+from tests.e2e import istiod_cluster as ic
+from tests.e2e import real_istiod as ri
+from tests.e2e import vault_injector as injector
+from tests.e2e.cluster import Cluster
+from tests.e2e.kubelet_logs import KubeletLogs
+from tests.e2e.test_cluster_scenarios_real import _may_review_tokens, _vault
+
+pytestmark = [pytest.mark.e2e, pytest.mark.real_istiod, pytest.mark.integration]
+
+JSON = dict[str, Any]
+
+
+@pytest.fixture(scope="session")
+def discovery_binary() -> Path:
+    """pilot-discovery of tests/e2e/istiod, built once (cached across sessions by tests/gobuild.py)."""
+    try:
+        return ri.build_discovery()
+    except gobuild.GoNotInstalledError:
+        if os.environ.get("CI"):
+            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
+        pytest.skip(e2e_cluster.GO_MISSING)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building pilot-discovery failed:\n{error}")
+
+
+@pytest.fixture
+def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
+    """The starter config, istiod in its own namespace, ca_dir a directory of this machine (no mount namespace:
+    the Pod's path and the path istiod and the agent use are one)."""
+    monkeypatch.chdir(tmp_path)
+    ca_dir = tmp_path / "pod" / "cacerts"
+    text = ic.config_text(ic.unique("istio")).replace("ca_dir: /vault/secrets", f"ca_dir: {ca_dir}")
+    assert f"ca_dir: {ca_dir}" in text
+    (tmp_path / ic.CONFIG).write_text(text, encoding="utf-8")
+    return plan(load(ic.CONFIG).config)[0]
+
+
+@pytest.fixture
+def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
+    yield
+    injector.kubectl(kube_cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
+
+
+@dataclass
+class Deployed:
+    """istiod's Pod injected and its CA directory written by the real agent from Vault."""
+
+    pod: JSON
+    files: Path  # the CA directory (the config's ca_dir)
+    vault_root: bytes
+    vault_address: str
+
+
+def deploy_from_vault(
+    kube_cluster: Cluster,
+    webhook: injector.Webhook,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    env: dict[str, str] | None = None,
+) -> Deployed:
+    """The rendered Vault setup, istiod's Deployment (no root ConfigMap: istiod writes it), the real agent run with
+    the injected config and a TokenRequest token, writing the four files into ca_dir."""
+    from istio_vault_ca.verify.checks.vault import read_ca_values
+    from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
+    from istio_vault_ca.verify.rehearsal import agent
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
+
+    vault_env = _vault(tmp_path, script_env, kube_cluster, monkeypatch)
+    istiod = cluster_plan.config.istiod
+    from_vault, _ = read_ca_values(VaultApi(settings_from_env(vault_env["VAULT_ADDR"], vault_env)), cluster_plan)
+    root_pem = from_vault["root-cert.pem"]
+    assert root_pem is not None
+    (pod,) = ic.deploy_istiod(kube_cluster, webhook, cluster_plan, None, env=env)
+    injector.kubectl(
+        kube_cluster.kubeconfig, "label", "namespace", istiod.namespace, f"{ri.SELECTOR_LABEL}={istiod.namespace}"
+    )
+    _may_review_tokens(kube_cluster, istiod.namespace, istiod.service_account)
+    work = tmp_path / "agent"
+    work.mkdir()
+    (work / "token").write_text(
+        ic.service_account_token(kube_cluster, istiod.namespace, istiod.service_account), encoding="utf-8"
+    )
+    config = agent.localize(
+        injector.injected_config(pod),
+        vault_address=vault_env["VAULT_ADDR"],
+        token_path=work / "token",
+        root=Path("/"),
+        sink_path=work / "sink",
+        pid_file=work / "pid",
+    )
+    (work / "agent.json").write_text(json.dumps(config), encoding="utf-8")
+    done = subprocess.run(
+        [find_bao(), "agent", f"-config={work / 'agent.json'}"],
+        env=vault_env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    files = Path(istiod.ca_dir)
+    assert sorted(p.name for p in files.iterdir()) == sorted(ic.FILES)
+    ic.install_kubectl_standin(tmp_path, monkeypatch, cluster_plan, files)
+    return Deployed(pod, files, root_pem, vault_env["VAULT_ADDR"])
+
+
+def config_map_root(kube_cluster: Cluster, namespace: str) -> str | None:
+    reply = injector.kubectl(
+        kube_cluster.kubeconfig, "get", "configmap", "istio-ca-root-cert", "-n", namespace, "-o", "json"
+    )
+    if reply.returncode != 0:
+        return None
+    data = json.loads(reply.stdout).get("data") or {}
+    value = data.get("root-cert.pem")
+    return str(value) if value else None
+
+
+def crashed_status(pod: JSON, exit_code: int) -> JSON:
+    """What a kubelet reports once discovery has exited with ``exit_code`` (and been restarted a few times)."""
+    status = ic.running_status(pod)
+    status["phase"] = "Running"
+    for condition in status["conditions"]:
+        if condition["type"] in ("Ready", "ContainersReady"):
+            condition.update(status="False", reason="ContainersNotReady")
+    for container in status["containerStatuses"]:
+        if container["name"] == ri.CONTAINER:
+            container.update(
+                ready=False,
+                started=False,
+                restartCount=3,
+                state={
+                    "waiting": {"reason": "CrashLoopBackOff", "message": "back-off 40s restarting failed container"}
+                },
+                lastState={"terminated": {"exitCode": exit_code, "reason": "Error"}},
+            )
+    return status
+
+
+def workload_namespace(kube_cluster: Cluster, name: str, istiod_namespace: str) -> None:
+    """A namespace istiod selects (and sidecar injection is on for); istiod writes its root ConfigMap."""
+    injector.apply(
+        kube_cluster.kubeconfig,
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {
+                "name": name,
+                "labels": {"istio-injection": "enabled", ri.SELECTOR_LABEL: istiod_namespace},
+            },
+        },
+    )
+
+
+def test_healthy_real_istiod_loads_the_vault_intermediate_and_writes_vaults_root(
+    kube_cluster: Cluster,
+    vault_injector: injector.Webhook,
+    kubelet_logs: KubeletLogs,
+    discovery_binary: Path,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    webhook_cleanup: None,
+) -> None:
+    deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch)
+    istiod = cluster_plan.config.istiod
+    started = ic.start_pod(kube_cluster, kubelet_logs, deployed.pod, ic.running_status(deployed.pod))
+    workload = ic.unique("a-bookinfo")
+    workload_namespace(kube_cluster, workload, istiod.namespace)
+    try:
+        with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
+            kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
+            process.wait_for_log(r"Use local CA certificate", "istiod's CA selection")
+            for namespace in (istiod.namespace, workload):
+                written = ri.wait_until(
+                    partial(config_map_root, kube_cluster, namespace),
+                    f"istiod's istio-ca-root-cert in {namespace}",
+                    process,
+                )
+                assert written == deployed.vault_root.decode()
+            outcome = ic.verify(capsys, kube_cluster.kubeconfig)
+            assert process.exit_code() is None, ri.tail(process.text())
+    finally:
+        ic.unlabel_workload_namespace(kube_cluster, workload)
+
+    assert outcome.code == 0, outcome.stdout
+    assert outcome.failing() == set()
+    log_check = outcome.one("cluster.istiod-ca-log")
+    assert log_check["status"] == "pass"
+    assert f"Use root cert from {istiod.ca_dir}/root-cert.pem" in log_check["finding"], log_check
+    reload = outcome.one("cluster.istiod-ca-reload")
+    assert reload["status"] == "pass", reload
+    roots = outcome.with_id("cluster.root-configmap-matches-vault")
+    assert [(r["target"], r["status"]) for r in roots] == [
+        (f"configmap/{istiod.namespace}/istio-ca-root-cert", "pass"),
+        (f"configmap/{workload}/istio-ca-root-cert", "pass"),
+    ]
+    assert f"from {deployed.vault_address} pki/cert/ca" in roots[0]["finding"]
+    assert outcome.one("pod.ca-files-present")["status"] == "pass"
