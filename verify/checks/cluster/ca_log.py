@@ -237,6 +237,14 @@ def _first_failure(event: str) -> int | None:
 
 def _no_reload(check_id: str, target: str, head: str, restart: str, since: str) -> CheckResult:
     """No reload in the log: say whether istiod would reload at all."""
+    # istiod logs `Use local CA certificate` before it verifies the bundle (pilot/pkg/bootstrap/istio_ca.go
+    # `createIstioCA`): a start that then failed never added the watcher, and nothing is there to reload.
+    if _first(CA_FAILURES, head):
+        return skipped(
+            check_id,
+            target,
+            "istiod could not load the plugged-in CA at start, so it has none to reload (see cluster.istiod-ca-log)",
+        )
     if not any(s.pattern.search(head) for s in PLUGGED_IN):
         return skipped(check_id, target, "istiod did not load a plugged-in CA (see cluster.istiod-ca-log)")
     watching = _WATCHING.search(head)

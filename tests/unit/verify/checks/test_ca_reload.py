@@ -156,6 +156,25 @@ def test_self_signed_istiod_has_nothing_to_reload(cluster_plan: ClusterPlan) -> 
     assert result.finding == "istiod did not load a plugged-in CA (see cluster.istiod-ca-log)"
 
 
+# The end of a real istiod's start-up (pilot-discovery of release-1.31, tests/e2e/test_real_istiod.py) when
+# ca-key.pem does not match ca-cert.pem: `Use local CA certificate`, then the verified bundle fails and it exits.
+KEY_MISMATCH_START = (
+    "2026-12-07T11:27:48.358Z\tinfo\tcreating CA and initializing public key\n"
+    "2026-12-07T11:27:48.358Z\tinfo\tUse local CA certificate\n"
+    "Error: failed to create discovery service: failed to create CA: failed to create an istiod CA: failed to create "
+    "CA KeyCertBundle (the cert does not match the key: tls: private key does not match public key)\n"
+)
+
+
+def test_a_start_that_failed_to_load_the_ca_has_nothing_to_reload(cluster_plan: ClusterPlan) -> None:
+    """Not the "does not watch its CA files" warning: the watcher is missing because the CA never loaded."""
+    result = judge(cluster_plan, LogRead(KEY_MISMATCH_START))
+    assert result.status is Status.SKIP
+    assert result.finding == (
+        "istiod could not load the plugged-in CA at start, so it has none to reload (see cluster.istiod-ca-log)"
+    )
+
+
 def test_a_cut_head_is_judged_by_the_logs_tail(cluster_plan: ClusterPlan) -> None:
     """The head (start-up lines) was cut at the read limit; the reload is in the tail read separately."""
     head = LogRead(started("1.24"))
