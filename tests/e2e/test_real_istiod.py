@@ -29,10 +29,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from cryptography.hazmat.primitives import serialization
 
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from tests import gobuild
+from tests import pki_factory as pki
 from tests.e2e import cluster as e2e_cluster
 from tests.e2e import istiod_cluster as ic
 from tests.e2e import real_istiod as ri
@@ -175,6 +177,23 @@ def crashed_status(pod: JSON, exit_code: int) -> JSON:
     return status
 
 
+def report_status(kube_cluster: Cluster, pod: JSON, status: JSON) -> None:
+    """A kubelet's new report on a Pod already bound (``pods/status``)."""
+    reply = injector.kubectl(
+        kube_cluster.kubeconfig,
+        "patch",
+        "pod",
+        pod["metadata"]["name"],
+        "-n",
+        pod["metadata"]["namespace"],
+        "--subresource=status",
+        "--type=merge",
+        "-p",
+        json.dumps({"status": status}),
+    )
+    assert reply.returncode == 0, reply.stderr
+
+
 def workload_namespace(kube_cluster: Cluster, name: str, istiod_namespace: str) -> None:
     """A namespace istiod selects (and sidecar injection is on for); istiod writes its root ConfigMap."""
     injector.apply(
@@ -237,3 +256,167 @@ def test_healthy_real_istiod_loads_the_vault_intermediate_and_writes_vaults_root
     ]
     assert f"from {deployed.vault_address} pki/cert/ca" in roots[0]["finding"]
     assert outcome.one("pod.ca-files-present")["status"] == "pass"
+
+
+def _other_key_pem() -> bytes:
+    """A private key unrelated to Vault's intermediate (a stale or hand-copied ca-key.pem)."""
+    other = pki.key("rsa", 2048, 13)
+    return other.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+
+
+def _write_bundle(files: Path, bundle: pki.Bundle) -> None:
+    for name in ic.FILES:
+        (files / name).unlink()
+    ic.write_agent_files(
+        files,
+        {
+            name: value
+            for name, value in zip(
+                ic.FILES, (bundle.ca_cert, bundle.ca_key, bundle.cert_chain, bundle.root_cert), strict=True
+            )
+            if value is not None
+        },
+    )
+
+
+def _fault(name: str, files: Path) -> None:
+    """What goes wrong in the CA directory before istiod starts (the agent wrote Vault's four files)."""
+    if name == "incomplete":
+        (files / "ca-key.pem").unlink()
+    elif name == "missing":
+        for file in ic.FILES:
+            (files / file).unlink()
+    elif name == "key-mismatch":
+        (files / "ca-key.pem").chmod(0o600)
+        (files / "ca-key.pem").write_bytes(_other_key_pem())
+        (files / "ca-key.pem").chmod(0o400)
+    elif name == "other-ca":
+        _write_bundle(files, pki.good_bundle())
+    elif name == "expired-intermediate":
+        _write_bundle(files, pki.BAD_BUNDLES["expired intermediate"][0]())
+
+
+@dataclass(frozen=True)
+class Expected:
+    """What istiod does with the fault and what `verify cluster` must say: istiod exits (its CA did not load) or
+    keeps running; the exact set of failing checks; a piece of each named check's finding."""
+
+    exits: bool
+    failing: frozenset[str]
+    findings: tuple[tuple[str, str], ...]
+
+
+DID_NOT_START = frozenset({"cluster.discovery-ready", "cluster.istiod-ca-log", "cluster.root-configmap-matches-vault"})
+NO_CONFIG_MAP = ("cluster.root-configmap-matches-vault", "no istio-ca-root-cert ConfigMap in ")
+SELF_SIGNED = ("cluster.istiod-ca-log", "istiod fell back to a self-signed CA, not the Vault intermediate (log: ")
+SELF_SIGNED_ROOT = ("cluster.root-configmap-matches-vault", "holds O=cluster.local (sha256 ")
+OUTCOMES: dict[str, Expected] = {
+    # Three of the four files: createIstioCA refuses a partial bundle and istiod exits.
+    "incomplete": Expected(
+        True,
+        DID_NOT_START,
+        (
+            ("cluster.istiod-ca-log", "failed to create an istiod CA: incomplete signing CA bundle detected"),
+            NO_CONFIG_MAP,
+        ),
+    ),
+    # None of the four: this release's fallback, a self-signed root (istio-ca-secret), which istiod publishes.
+    "missing": Expected(
+        False,
+        frozenset(
+            {
+                "cluster.istiod-ca-log",
+                "cluster.root-configmap-matches-vault",
+                "pod.ca-files-present",
+                "chain.file-present",
+            }
+        ),
+        (SELF_SIGNED, SELF_SIGNED_ROOT, ("pod.ca-files-present", "missing ca-cert.pem, ca-key.pem, cert-chain.pem")),
+    ),
+    # The agent writes to secret-volume-path, istiod reads another ROOT_CA_DIR: the same fallback.
+    "wrong-root-ca-dir": Expected(
+        False,
+        frozenset(
+            {
+                "cluster.root-ca-dir-matches-volume-path",
+                "cluster.istiod-ca-log",
+                "cluster.root-configmap-matches-vault",
+            }
+        ),
+        (
+            ("cluster.root-ca-dir-matches-volume-path", "istiod reads ROOT_CA_DIR="),
+            SELF_SIGNED,
+            SELF_SIGNED_ROOT,
+        ),
+    ),
+    # A complete bundle of another CA: istiod loads it (its log passes) and publishes a root that is not Vault's.
+    "other-ca": Expected(
+        False,
+        frozenset({"cluster.root-configmap-matches-vault"}),
+        (("cluster.root-configmap-matches-vault", "holds CN=Test Root CA (sha256 "),),
+    ),
+    "key-mismatch": Expected(
+        True,
+        DID_NOT_START,
+        (("cluster.istiod-ca-log", "the cert does not match the key: tls: private key does not match public key"),),
+    ),
+    "expired-intermediate": Expected(
+        True,
+        DID_NOT_START,
+        (("cluster.istiod-ca-log", "error: x509: certificate has expired"), NO_CONFIG_MAP),
+    ),
+}
+
+
+@pytest.mark.parametrize("fault", sorted(OUTCOMES))
+def test_real_istiod_outcome_is_judged_by_verify_cluster(
+    fault: str,
+    kube_cluster: Cluster,
+    vault_injector: injector.Webhook,
+    kubelet_logs: KubeletLogs,
+    discovery_binary: Path,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    webhook_cleanup: None,
+) -> None:
+    expected = OUTCOMES[fault]
+    env = {"ROOT_CA_DIR": str(tmp_path / "pod" / "elsewhere")} if fault == "wrong-root-ca-dir" else None
+    deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch, env=env)
+    _fault(fault, deployed.files)
+    istiod = cluster_plan.config.istiod
+    started = ic.start_pod(kube_cluster, kubelet_logs, deployed.pod, ic.running_status(deployed.pod))
+    with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
+        kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
+        if expected.exits:
+            code = process.wait_for_exit("istiod to give up on its CA")
+            assert code != 0, ri.tail(process.text())
+            report_status(kube_cluster, started, crashed_status(started, code))
+        else:
+            ri.wait_until(
+                partial(config_map_root, kube_cluster, istiod.namespace),
+                f"istiod's istio-ca-root-cert in {istiod.namespace}",
+                process,
+            )
+        outcome = ic.verify(capsys, kube_cluster.kubeconfig)
+        assert (process.exit_code() is not None) is expected.exits, ri.tail(process.text())
+
+    assert outcome.code == 1, outcome.stdout
+    assert outcome.failing() == expected.failing, outcome.stdout
+    for check_id, piece in expected.findings:
+        found = [c for c in outcome.with_id(check_id) if c["status"] == "fail"]
+        assert found, check_id
+        assert piece in found[0]["finding"], found[0]
+        assert found[0].get("hint"), found[0]
+    if expected.exits:
+        # The watcher was never added: nothing to reload, said so, not warned about.
+        reload = outcome.one("cluster.istiod-ca-reload")
+        assert reload["status"] == "skip", reload
+    log_check = outcome.one("cluster.istiod-ca-log")
+    if fault == "other-ca":
+        assert log_check["status"] == "pass"
+        assert f"Use root cert from {istiod.ca_dir}/root-cert.pem" in log_check["finding"]
