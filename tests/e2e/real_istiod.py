@@ -25,6 +25,7 @@ cluster.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -242,3 +243,83 @@ def main(argv: Sequence[str]) -> int:
 
 if __name__ == "__main__":
     sys.exit(main(sys.argv[1:]))
+
+
+def workload_certificate(
+    binary: Path,
+    istiod: RealIstiod,
+    *,
+    namespace: str,
+    service_account: str,
+    token: str,
+    root_pem: str,
+    workdir: Path,
+) -> str:
+    """The certificate chain a real ``pilot-agent`` (Istio's sidecar agent, without Envoy) gets from ``istiod`` for
+    ``service_account`` by presenting ``token`` (a TokenRequest token for audience ``istio-ca``), as a sidecar's
+    first CSR; returns the PEM chain it wrote (leaf first), never the key.
+
+    The agent's paths are the Pod's, relative to its working directory (pkg/config/constants/constants.go
+    ``ThirdPartyJwtPath`` ``./var/run/secrets/tokens/istio-token``; pkg/istio-agent/agent.go ``FindRootCAForCA``
+    ``./var/run/secrets/istio/root-cert.pem``, the mounted istio-ca-root-cert ConfigMap); ``OUTPUT_CERTS`` makes it
+    write what it got (pilot/cmd/pilot-agent/options/options.go); ``DISABLE_ENVOY`` runs it proxyless, fetching the
+    workload certificate at start (agent.go ``Run``). The CA is reached at the discovery address (no ``CA_ADDR``), the
+    one case where ``ISTIOD_SAN`` also names the CA's serving certificate (pilot/cmd/pilot-agent/options/security.go
+    ``SetupSecurityOptions``), needed since the address is a loopback IP and istiod's certificate names
+    ``istiod.<namespace>.svc``."""
+    workdir.mkdir(parents=True, exist_ok=True)
+    tokens = workdir / "var" / "run" / "secrets" / "tokens"
+    roots = workdir / "var" / "run" / "secrets" / "istio"
+    for directory in (tokens, roots):
+        directory.mkdir(parents=True, exist_ok=True)
+    (tokens / "istio-token").write_text(token, encoding="utf-8")
+    (roots / "root-cert.pem").write_text(root_pem, encoding="utf-8")
+    out = workdir / "output-certs"
+    out.mkdir(mode=0o700)
+    istiod_namespace = istiod.env["POD_NAMESPACE"]
+    proxy_config = {
+        "discoveryAddress": istiod.grpc_address,
+        "statusPort": free_port(),
+        "proxyAdminPort": free_port(),
+    }
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "HOME": str(workdir),
+        "POD_NAME": f"{service_account}-0",
+        "POD_NAMESPACE": namespace,
+        "SERVICE_ACCOUNT": service_account,
+        "INSTANCE_IP": "127.0.0.1",
+        "ISTIO_META_CLUSTER_ID": "Kubernetes",
+        "ISTIOD_SAN": f"istiod.{istiod_namespace}.svc",
+        "PILOT_CERT_PROVIDER": "istiod",
+        "DISABLE_ENVOY": "true",
+        "OUTPUT_CERTS": str(out),
+        "PROXY_CONFIG": json.dumps(proxy_config),
+    }
+    log = workdir / "pilot-agent.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [str(binary), "proxy", "sidecar"],
+            cwd=workdir,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    chain = out / "cert-chain.pem"
+    try:
+        deadline = time.monotonic() + WAIT
+        while not (chain.is_file() and chain.stat().st_size > 0):
+            if process.poll() is not None or time.monotonic() >= deadline:
+                text = log.read_text(encoding="utf-8", errors="replace")
+                raise AssertionError(f"pilot-agent wrote no workload certificate; its log ends:\n{tail(text)}")
+            time.sleep(POLL)
+        return chain.read_text(encoding="utf-8")
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=30)

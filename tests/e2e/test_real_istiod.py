@@ -420,3 +420,97 @@ def test_real_istiod_outcome_is_judged_by_verify_cluster(
     if fault == "other-ca":
         assert log_check["status"] == "pass"
         assert f"Use root cert from {istiod.ca_dir}/root-cert.pem" in log_check["finding"]
+
+
+@pytest.fixture(scope="session")
+def agent_binary() -> Path:
+    """pilot-agent of tests/e2e/istiod, built once (cached across sessions by tests/gobuild.py)."""
+    try:
+        return ri.build_agent()
+    except gobuild.GoNotInstalledError:
+        if os.environ.get("CI"):
+            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
+        pytest.skip(e2e_cluster.GO_MISSING)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building pilot-agent failed:\n{error}")
+
+
+def test_a_real_sidecar_agent_gets_a_workload_certificate_chaining_to_vaults_root(
+    kube_cluster: Cluster,
+    vault_injector: injector.Webhook,
+    kubelet_logs: KubeletLogs,
+    discovery_binary: Path,
+    agent_binary: Path,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    webhook_cleanup: None,
+) -> None:
+    """The proof behind "istiod signs with the Vault CA": a workload's CSR, authenticated by its service-account
+    token (TokenReview by istiod against this API server), answered with a chain whose issuer is Vault's
+    intermediate and whose root is Vault's root."""
+    from cryptography import x509
+
+    deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch)
+    istiod = cluster_plan.config.istiod
+    started = ic.start_pod(kube_cluster, kubelet_logs, deployed.pod, ic.running_status(deployed.pod))
+    workload = ic.unique("a-bookinfo")
+    workload_namespace(kube_cluster, workload, istiod.namespace)
+    injector.apply(
+        kube_cluster.kubeconfig,
+        {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "reviews", "namespace": workload}},
+    )
+    reply = injector.kubectl(
+        kube_cluster.kubeconfig, "create", "token", "reviews", "-n", workload, "--audience", "istio-ca"
+    )
+    assert reply.returncode == 0, reply.stderr
+    try:
+        with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
+            root = ri.wait_until(
+                partial(config_map_root, kube_cluster, workload), f"istiod's istio-ca-root-cert in {workload}", process
+            )
+            chain_pem = ri.workload_certificate(
+                agent_binary,
+                process,
+                namespace=workload,
+                service_account="reviews",
+                token=reply.stdout.strip(),
+                root_pem=root,
+                workdir=tmp_path / "workload",
+            )
+    finally:
+        ic.unlabel_workload_namespace(kube_cluster, workload)
+
+    chain = x509.load_pem_x509_certificates(chain_pem.encode())
+    vault_root = x509.load_pem_x509_certificate(deployed.vault_root)
+    vault_intermediate = x509.load_pem_x509_certificate((deployed.files / "ca-cert.pem").read_bytes())
+    leaf = chain[0]
+    san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.UniformResourceIdentifier) == [
+        f"spiffe://cluster.local/ns/{workload}/sa/reviews"
+    ]
+    assert leaf.issuer == vault_intermediate.subject
+    leaf.verify_directly_issued_by(vault_intermediate)
+    vault_intermediate.verify_directly_issued_by(vault_root)
+    # After the leaf: the chain istiod loaded from cert-chain.pem (Vault's intermediate, then its root), then the
+    # root once more (security/pkg/server/ca/server.go ``CreateCertificate`` appends the bundle's root).
+    assert chain[1:] == [vault_intermediate, vault_root, vault_root]
+    # And openssl, as a peer would check it.
+    (tmp_path / "root.pem").write_bytes(deployed.vault_root)
+    (tmp_path / "chain.pem").write_text(chain_pem, encoding="utf-8")
+    done = subprocess.run(
+        [
+            "openssl",
+            "verify",
+            "-CAfile",
+            str(tmp_path / "root.pem"),
+            "-untrusted",
+            str(tmp_path / "chain.pem"),
+            str(tmp_path / "chain.pem"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
