@@ -514,3 +514,139 @@ def test_a_real_sidecar_agent_gets_a_workload_certificate_chaining_to_vaults_roo
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def _atomic_write(path: Path, data: bytes) -> None:
+    """As consul-template renders a changed template: a temp file in the directory renamed over the old one."""
+    temporary = path.with_name(f".{path.name}.new")
+    temporary.write_bytes(data)
+    temporary.chmod(path.stat().st_mode & 0o777)
+    temporary.replace(path)
+
+
+@pytest.mark.parametrize("multiroot", [False, True], ids=["without-multiroot", "with-multiroot"])
+def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
+    multiroot: bool,
+    kube_cluster: Cluster,
+    vault_injector: injector.Webhook,
+    kubelet_logs: KubeletLogs,
+    discovery_binary: Path,
+    agent_binary: Path,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    webhook_cleanup: None,
+) -> None:
+    """Phase (a) for real (`plan-rotation --root`, its rendered a-new-root.sh: the trust bundle old + new root in
+    KV), then root-cert.pem becomes that bundle in the running istiod's CA directory, as the phase-(b) agent
+    template renders it. istiod (pilot/pkg/bootstrap/istio_ca.go ``handleEvent``) refuses a changed root without
+    ISTIO_MULTIROOT_MESH=true, and with it takes the bundle (one holds the other) and publishes both roots, which
+    `plan-rotation --confirm-bundle-from-cluster` then confirms from the ConfigMap istiod wrote."""
+    import hvac
+    from cryptography import x509
+
+    from istio_vault_ca.generator.config.plan import MULTIROOT_ENV
+    from istio_vault_ca.verify.cli.parser import main
+    from tests.conftest import run_setup
+
+    env = {MULTIROOT_ENV: "true"} if multiroot else None
+    deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch, env=env)
+    istiod = cluster_plan.config.istiod
+    vault_env = {**script_env, "VAULT_ADDR": os.environ["VAULT_ADDR"], "VAULT_TOKEN": os.environ["VAULT_TOKEN"]}
+    client = hvac.Client(url=vault_env["VAULT_ADDR"], token=vault_env["VAULT_TOKEN"])
+    rotation = tmp_path / "rotation"
+    plan_rotation = ["plan-rotation", "--root", "-c", ic.CONFIG, "-o", str(rotation)]
+    capsys.readouterr()
+    assert main(plan_rotation) == 1
+    assert "next phase: a" in capsys.readouterr().out
+    phase_a = run_setup(rotation, vault_env, "root/a-new-root.sh")
+    assert phase_a.returncode == 0, phase_a.stdout + phase_a.stderr
+    bundle = str(client.read("kv/istio-trust-bundle")["data"]["root-cert.pem"])
+    new_root = x509.load_pem_x509_certificates(bundle.encode())[1]
+
+    started = ic.start_pod(kube_cluster, kubelet_logs, deployed.pod, ic.running_status(deployed.pod))
+    workload = ic.unique("a-rotating")
+    workload_namespace(kube_cluster, workload, istiod.namespace)
+    try:
+        with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
+            kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
+            ri.wait_until(
+                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}", process
+            )
+            process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
+            _atomic_write(deployed.files / "root-cert.pem", bundle.encode())
+            if not multiroot:
+                process.wait_for_log(r"Multi root is disabled, updating new ROOT-CA not supported", "the refusal")
+                outcome = ic.verify(capsys, kube_cluster.kubeconfig)
+                assert config_map_root(kube_cluster, workload) == deployed.vault_root.decode()
+            else:
+                process.wait_for_log(r"Istiod has detected the newly added intermediate CA", "the reload")
+                ri.wait_until(
+                    lambda: config_map_root(kube_cluster, workload) == bundle,
+                    f"both roots in {workload}'s ConfigMap",
+                    process,
+                )
+                outcome = ic.verify(capsys, kube_cluster.kubeconfig)
+                token = injector.kubectl(kube_cluster.kubeconfig, "create", "token", "default", "-n", workload,
+                                         "--audience", "istio-ca")  # fmt: skip
+                assert token.returncode == 0, token.stderr
+                chain_pem = ri.workload_certificate(
+                    agent_binary,
+                    process,
+                    namespace=workload,
+                    service_account="default",
+                    token=token.stdout.strip(),
+                    root_pem=bundle,
+                    workdir=tmp_path / "workload",
+                )
+                capsys.readouterr()
+                confirmed = main(
+                    [
+                        *plan_rotation,
+                        "--confirm-bundle-from-cluster",
+                        workload,
+                        "--kubeconfig",
+                        str(kube_cluster.kubeconfig),
+                    ]
+                )
+                confirm_out = capsys.readouterr().out
+    finally:
+        ic.unlabel_workload_namespace(kube_cluster, workload)
+
+    reload = outcome.one("cluster.istiod-ca-reload")
+    roots = outcome.one("cluster.root-configmap-matches-vault", f"configmap/{workload}/istio-ca-root-cert")
+    if not multiroot:
+        assert outcome.code == 1, outcome.stdout
+        assert reload["status"] == "fail", reload
+        assert reload["finding"].startswith("istiod ignored a changed root-cert.pem: ISTIO_MULTIROOT_MESH is not true")
+        assert reload["hint"].startswith("set ISTIO_MULTIROOT_MESH=true on istiod")
+        # The ConfigMap still holds the old root alone: the bundle is on its way (phase b), a warning.
+        assert roots["status"] == "warn", roots
+        return
+    assert reload["status"] == "pass", reload
+    assert reload["finding"].startswith("istiod reloaded the changed CA files and a new root bundle without a restart")
+    assert roots["status"] == "pass", roots
+    assert roots["finding"].startswith("holds exactly the 2 root(s) of the trust bundle at kv/istio-trust-bundle")
+    # A workload certificate issued now is still signed by the old intermediate (under the old root); istiod sends
+    # its cert-chain.pem after the leaf, then the root bundle it now holds (server.go ``CreateCertificate``); it
+    # verifies against the bundle a workload trusts.
+    chain = x509.load_pem_x509_certificates(chain_pem.encode())
+    old_root = x509.load_pem_x509_certificate(deployed.vault_root)
+    intermediate = x509.load_pem_x509_certificate((deployed.files / "ca-cert.pem").read_bytes())
+    assert chain[1:] == [intermediate, old_root, old_root, new_root]
+    chain[0].verify_directly_issued_by(intermediate)
+    (tmp_path / "bundle.pem").write_text(bundle, encoding="utf-8")
+    (tmp_path / "chain.pem").write_text(chain_pem, encoding="utf-8")
+    done = subprocess.run(
+        ["openssl", "verify", "-CAfile", str(tmp_path / "bundle.pem"), "-untrusted", str(tmp_path / "chain.pem"),
+         str(tmp_path / "chain.pem")],
+        capture_output=True,
+        text=True,
+        check=False,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert confirmed == 1
+    assert f"ConfigMap {workload}/istio-ca-root-cert holds the 2 roots of the bundle: delivery confirmed" in confirm_out
+    assert "next phase: c" in confirm_out
