@@ -47,7 +47,9 @@ SELF_SIGNED: tuple[_Signal, ...] = (
     _Signal(re.compile(r"Use istio-generated cacerts at \S+ or istio-ca-secret"), "1.20-1.22"),
     _Signal(re.compile(r"Use roots from istio-ca-secret"), "1.23+"),
     _Signal(re.compile(r"Use roots from \S+ and watch"), "1.23+ (istio-generated cacerts)"),
-    _Signal(re.compile(r"Use local self-signed CA certificate"), "1.10-1.14"),
+    # Still in release-1.31 (istio_ca.go createSelfSignedCACertificateOptions), logged when istiod has no
+    # Kubernetes client; read from the pinned sources by tests/e2e/test_istiod_log_patterns_real.py.
+    _Signal(re.compile(r"Use local self-signed CA certificate"), "1.10+ (without a Kubernetes client)"),
     _Signal(re.compile(r"IstioGenerated \S+ secret found, use it as the CA certificate"), "1.21+"),
     _Signal(re.compile(r"CASecret \S+ not found, will create one"), "1.10+"),
     _Signal(re.compile(r"Load signing key and cert from existing secret"), "1.10+"),
