@@ -87,40 +87,17 @@ class Deployed:
     files: Path  # the CA directory (the config's ca_dir)
     vault_root: bytes
     vault_address: str
+    vault_env: dict[str, str]  # the environment the rendered scripts and the agent ran with
 
 
-def deploy_from_vault(
-    kube_cluster: Cluster,
-    webhook: injector.Webhook,
-    cluster_plan: ClusterPlan,
-    script_env: dict[str, str],
-    tmp_path: Path,
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    env: dict[str, str] | None = None,
-) -> Deployed:
-    """The rendered Vault setup, istiod's Deployment (no root ConfigMap: istiod writes it), the real agent run with
-    the injected config and a TokenRequest token, writing the four files into ca_dir."""
-    from istio_vault_ca.verify.checks.vault import read_ca_values
-    from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
+def run_agent(pod: JSON, vault_env: dict[str, str], token: str, work: Path) -> None:
+    """``bao agent`` with the config the injector put in ``pod`` (the init container's: render once, exit), its
+    template destinations left as the Pod's paths (ca_dir is a directory of this machine)."""
     from istio_vault_ca.verify.rehearsal import agent
     from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
-    vault_env = _vault(tmp_path, script_env, kube_cluster, monkeypatch)
-    istiod = cluster_plan.config.istiod
-    from_vault, _ = read_ca_values(VaultApi(settings_from_env(vault_env["VAULT_ADDR"], vault_env)), cluster_plan)
-    root_pem = from_vault["root-cert.pem"]
-    assert root_pem is not None
-    (pod,) = ic.deploy_istiod(kube_cluster, webhook, cluster_plan, None, env=env)
-    injector.kubectl(
-        kube_cluster.kubeconfig, "label", "namespace", istiod.namespace, f"{ri.SELECTOR_LABEL}={istiod.namespace}"
-    )
-    _may_review_tokens(kube_cluster, istiod.namespace, istiod.service_account)
-    work = tmp_path / "agent"
     work.mkdir()
-    (work / "token").write_text(
-        ic.service_account_token(kube_cluster, istiod.namespace, istiod.service_account), encoding="utf-8"
-    )
+    (work / "token").write_text(token, encoding="utf-8")
     config = agent.localize(
         injector.injected_config(pod),
         vault_address=vault_env["VAULT_ADDR"],
@@ -139,10 +116,39 @@ def deploy_from_vault(
         check=False,
     )
     assert done.returncode == 0, done.stdout + done.stderr
+
+
+def deploy_from_vault(
+    kube_cluster: Cluster,
+    webhook: injector.Webhook,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    env: dict[str, str] | None = None,
+) -> Deployed:
+    """The rendered Vault setup, istiod's Deployment (no root ConfigMap: istiod writes it), the real agent run with
+    the injected config and a TokenRequest token, writing the four files into ca_dir."""
+    from istio_vault_ca.verify.checks.vault import read_ca_values
+    from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
+
+    vault_env = _vault(tmp_path, script_env, kube_cluster, monkeypatch)
+    istiod = cluster_plan.config.istiod
+    from_vault, _ = read_ca_values(VaultApi(settings_from_env(vault_env["VAULT_ADDR"], vault_env)), cluster_plan)
+    root_pem = from_vault["root-cert.pem"]
+    assert root_pem is not None
+    (pod,) = ic.deploy_istiod(kube_cluster, webhook, cluster_plan, None, env=env)
+    injector.kubectl(
+        kube_cluster.kubeconfig, "label", "namespace", istiod.namespace, f"{ri.SELECTOR_LABEL}={istiod.namespace}"
+    )
+    _may_review_tokens(kube_cluster, istiod.namespace, istiod.service_account)
+    token = ic.service_account_token(kube_cluster, istiod.namespace, istiod.service_account)
+    run_agent(pod, vault_env, token, tmp_path / "agent")
     files = Path(istiod.ca_dir)
     assert sorted(p.name for p in files.iterdir()) == sorted(ic.FILES)
     ic.install_kubectl_standin(tmp_path, monkeypatch, cluster_plan, files)
-    return Deployed(pod, files, root_pem, vault_env["VAULT_ADDR"])
+    return Deployed(pod, files, root_pem, vault_env["VAULT_ADDR"], vault_env)
 
 
 def config_map_root(kube_cluster: Cluster, namespace: str) -> str | None:
@@ -650,3 +656,78 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
     assert confirmed == 1
     assert f"ConfigMap {workload}/istio-ca-root-cert holds the 2 roots of the bundle: delivery confirmed" in confirm_out
     assert "next phase: c" in confirm_out
+
+
+def test_a_renewed_intermediate_is_hot_reloaded_by_the_real_istiod(
+    kube_cluster: Cluster,
+    vault_injector: injector.Webhook,
+    kubelet_logs: KubeletLogs,
+    discovery_binary: Path,
+    agent_binary: Path,
+    cluster_plan: ClusterPlan,
+    script_env: dict[str, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    webhook_cleanup: None,
+) -> None:
+    """`plan-rotation --force default` and its rendered rotate-intermediate.sh for real (a new key and
+    intermediate under the same root in Vault), the agent rendering the new files into the running istiod's CA
+    directory: istiod reloads them without a restart (``handleEvent``: root unchanged, bundle verified), `verify
+    cluster` passes the reload from its log, and the next workload certificate is issued by the new intermediate."""
+    from cryptography import x509
+
+    from istio_vault_ca.verify.cli.parser import main
+    from tests.conftest import run_setup
+
+    deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch)
+    istiod = cluster_plan.config.istiod
+    old_intermediate = x509.load_pem_x509_certificate((deployed.files / "ca-cert.pem").read_bytes())
+    started = ic.start_pod(kube_cluster, kubelet_logs, deployed.pod, ic.running_status(deployed.pod))
+    workload = ic.unique("a-renewing")
+    workload_namespace(kube_cluster, workload, istiod.namespace)
+    capsys.readouterr()
+    assert main(["plan-rotation", "-c", ic.CONFIG, "--force", "default", "-o", str(tmp_path / "rotation")]) == 1
+    capsys.readouterr()
+    try:
+        with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
+            kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
+            root = ri.wait_until(
+                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}", process
+            )
+            process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
+            renewed = run_setup(tmp_path / "rotation", deployed.vault_env, "default/rotate-intermediate.sh")
+            assert renewed.returncode == 0, renewed.stdout + renewed.stderr
+            token = ic.service_account_token(kube_cluster, istiod.namespace, istiod.service_account)
+            run_agent(deployed.pod, deployed.vault_env, token, tmp_path / "agent-again")
+            new_intermediate = x509.load_pem_x509_certificate((deployed.files / "ca-cert.pem").read_bytes())
+            assert new_intermediate != old_intermediate
+            process.wait_for_log(
+                r"Istiod has detected the newly added intermediate CA and updated its key and certs accordingly",
+                "the intermediate's hot reload",
+            )
+            outcome = ic.verify(capsys, kube_cluster.kubeconfig)
+            workload_token = injector.kubectl(kube_cluster.kubeconfig, "create", "token", "default", "-n", workload,
+                                              "--audience", "istio-ca")  # fmt: skip
+            assert workload_token.returncode == 0, workload_token.stderr
+            chain_pem = ri.workload_certificate(
+                agent_binary,
+                process,
+                namespace=workload,
+                service_account="default",
+                token=workload_token.stdout.strip(),
+                root_pem=root,
+                workdir=tmp_path / "workload",
+            )
+            assert process.exit_code() is None, ri.tail(process.text())
+    finally:
+        ic.unlabel_workload_namespace(kube_cluster, workload)
+
+    assert outcome.code == 0, outcome.stdout
+    reload = outcome.one("cluster.istiod-ca-reload")
+    assert reload["status"] == "pass", reload
+    assert reload["finding"].startswith("istiod reloaded the changed CA files without a restart (log: ")
+    leaf = x509.load_pem_x509_certificates(chain_pem.encode())[0]
+    assert leaf.issuer == new_intermediate.subject
+    leaf.verify_directly_issued_by(new_intermediate)
+    new_intermediate.verify_directly_issued_by(x509.load_pem_x509_certificate(deployed.vault_root))
