@@ -95,3 +95,33 @@ def kubelet_logs(kube_cluster: e2e_cluster.Cluster) -> Iterator[Any]:
 
     with kubelet.running_kubelet_logs(kube_cluster) as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def discovery_binary() -> Path:
+    """pilot-discovery of tests/e2e/istiod, built once (cached across sessions by tests/gobuild.py)."""
+    from tests.e2e import real_istiod
+
+    try:
+        return real_istiod.build_discovery()
+    except gobuild.GoNotInstalledError:
+        if os.environ.get("CI"):
+            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
+        pytest.skip(e2e_cluster.GO_MISSING)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building pilot-discovery failed:\n{error}")
+
+
+@pytest.fixture(scope="session")
+def agent_binary() -> Path:
+    """pilot-agent of tests/e2e/istiod, built once (cached across sessions by tests/gobuild.py)."""
+    from tests.e2e import real_istiod
+
+    try:
+        return real_istiod.build_agent()
+    except gobuild.GoNotInstalledError:
+        if os.environ.get("CI"):
+            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
+        pytest.skip(e2e_cluster.GO_MISSING)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building pilot-agent failed:\n{error}")
