@@ -130,6 +130,11 @@ class RealIstiod:
         found: re.Match[str] = wait_until(probe, what, self)
         return found
 
+    def wait_for_count(self, pattern: str, count: int, what: str) -> None:
+        """Until the log holds ``count`` matches of ``pattern`` (the n-th reload of a running istiod)."""
+        compiled = re.compile(pattern)
+        wait_until(lambda: len(compiled.findall(self.text())) >= count, what, self)
+
     def wait_for_exit(self, what: str) -> int:
         deadline = time.monotonic() + WAIT
         while time.monotonic() < deadline:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -89,9 +90,11 @@ def deploy_from_vault(
     monkeypatch: pytest.MonkeyPatch,
     *,
     env: dict[str, str] | None = None,
+    before_deploy: Callable[[dict[str, str]], ClusterPlan] | None = None,
 ) -> Deployed:
     """The rendered Vault setup, istiod's Deployment (no root ConfigMap: istiod writes it), the real agent run with
-    the injected config and a TokenRequest token, writing the four files into ca_dir."""
+    the injected config and a TokenRequest token, writing the four files into ca_dir. ``before_deploy`` runs on
+    Vault after the setup and returns the plan istiod's Deployment is made from (a rotation phase's)."""
     from istio_vault_ca.verify.checks.vault import read_ca_values
     from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
 
@@ -100,7 +103,8 @@ def deploy_from_vault(
     from_vault, _ = read_ca_values(VaultApi(settings_from_env(vault_env["VAULT_ADDR"], vault_env)), cluster_plan)
     root_pem = from_vault["root-cert.pem"]
     assert root_pem is not None
-    (pod,) = ic.deploy_istiod(kube_cluster, webhook, cluster_plan, None, env=env)
+    deploy_plan = cluster_plan if before_deploy is None else before_deploy(vault_env)
+    (pod,) = ic.deploy_istiod(kube_cluster, webhook, deploy_plan, None, env=env)
     injector.kubectl(
         kube_cluster.kubeconfig, "label", "namespace", istiod.namespace, f"{ri.SELECTOR_LABEL}={istiod.namespace}"
     )
