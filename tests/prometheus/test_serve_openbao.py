@@ -114,7 +114,7 @@ def test_prometheus_scrapes_serve_and_serve_survives_a_stopped_vault(vault: Conf
         # Every Vault check passes with the exporter's own policy, the two given-up ones excepted (no series).
         first = wait_for("a first successful run", lambda: _if(get(metrics), "istio_vault_ca_check_status{"))
         statuses = [line for line in first.splitlines() if line.startswith("istio_vault_ca_check_status{")]
-        assert len(statuses) == 16 and all(line.endswith(" 1.0") for line in statuses), "\n".join(statuses)
+        assert len(statuses) == 19 and all(line.endswith(" 1.0") for line in statuses), "\n".join(statuses)
         assert "kv-key-matches" not in first and "policy-grants-read" not in first
 
         query = f"http://127.0.0.1:{prom_port}/api/v1/query?" + urllib.parse.urlencode({"query": NOT_AFTER})

@@ -39,15 +39,20 @@ def _render(tmp_path: Path, text: str) -> Path:
 
 def test_every_script_but_audit_exports_the_configured_namespace(tmp_path: Path) -> None:
     tree = _render(tmp_path, NAMESPACED)
-    scripts = sorted((tree / "vault").glob("*.sh"))
-    assert len(scripts) == 7
-    for script in scripts:
+    # lib.sh, which every step sources first, exports the namespace; only the audit step leaves it.
+    lib = (tree / "vault" / "lib.sh").read_text(encoding="utf-8")
+    assert "export VAULT_NAMESPACE='team-a'" in lib
+    steps = sorted(path for path in (tree / "vault").glob("*.sh") if path.name not in {"lib.sh", "setup.sh"})
+    assert [path.name[:2] for path in steps] == ["01", "02", "03", "04", "05", "06"]
+    for script in steps:
         text = script.read_text(encoding="utf-8")
+        sourced = text.index('/lib.sh"')
+        assert "export VAULT_NAMESPACE" not in text, script.name
         if script.name == "01-audit.sh":
-            # sys/audit exists in the root namespace only.
-            assert "unset VAULT_NAMESPACE" in text and "export VAULT_NAMESPACE" not in text
+            # sys/audit exists in the root namespace only: unset after the helpers set it.
+            assert text.index("unset VAULT_NAMESPACE") > sourced
         else:
-            assert "export VAULT_NAMESPACE='team-a'" in text, script.name
+            assert "VAULT_NAMESPACE" not in text, script.name
     from ruamel.yaml import YAML
 
     from istio_vault_ca.generator.render.flavours import get_flavour
@@ -71,8 +76,8 @@ def test_the_default_config_renders_no_namespace(tmp_path: Path) -> None:
 def test_a_cluster_namespace_overrides_vault_namespace_in_its_scripts_and_annotations(tmp_path: Path) -> None:
     (tmp_path / "root.pem").write_text("", encoding="utf-8")
     tree = _render(tmp_path, EXTERNAL_PER_CLUSTER)
-    west = (tree / "clusters" / "west" / "vault" / "04-intermediate-csr.sh").read_text(encoding="utf-8")
-    east = (tree / "clusters" / "east" / "vault" / "04-intermediate-csr.sh").read_text(encoding="utf-8")
+    west = (tree / "clusters" / "west" / "vault" / "lib.sh").read_text(encoding="utf-8")
+    east = (tree / "clusters" / "east" / "vault" / "lib.sh").read_text(encoding="utf-8")
     assert "export VAULT_NAMESPACE='platform/west'" in west
     assert "export VAULT_NAMESPACE='platform'" in east
     plans = {p.name: p for p in plan(load(str(tmp_path / "istio-vault-ca.yaml")).config)}

@@ -62,7 +62,7 @@ def _tree(config: Config) -> dict[str, str]:
 def _resolves(name: str, tree: dict[str, str]) -> bool:
     directories = {""} | {path.split("/", 1)[0] + "/" for path in tree if path.startswith("root/")}
     directories |= {"/".join(path.split("/")[:2]) + "/" for path in tree if path.startswith("clusters/")}
-    return any(f"{d}{name}" in tree for d in directories) or any(p.endswith(f"/vault/{name}") for p in tree)
+    return any(f"{d}{name}" in tree for d in directories) or any(f"/{p}".endswith(f"/vault/{name}") for p in tree)
 
 
 @pytest.mark.parametrize("variant", VARIANTS)
