@@ -108,14 +108,28 @@ def _strip_mount(raw_path: str, path: str, backend: str) -> str:
     return "/".join(path.split("/")[depth:])
 
 
+LIB = "lib.sh"
+
+
+def _sourced_with(script: Path) -> str:
+    """The text a script runs with besides its own: a step sources its directory's lib.sh (the helpers), and
+    lib.sh runs inside each step beside it (their values, and their calls of its helpers)."""
+    if script.name == LIB:
+        return "\n".join(p.read_text(encoding="utf-8") for p in sorted(script.parent.glob("*.sh")) if p != script)
+    lib = script.parent / LIB
+    return lib.read_text(encoding="utf-8") if lib.is_file() else ""
+
+
 def calls_in(script: Path, name: str) -> list[Call]:
-    """Every write/read call of one script, continuation lines joined."""
+    """Every write/read call of one script, continuation lines joined; the values and helper calls of the
+    scripts it runs with (`_sourced_with`) count as its own."""
     text = script.read_text(encoding="utf-8")
-    names = variables(text)
+    context = re.sub(r"\\\n\s*", " ", _sourced_with(script))
+    names = {**variables(context), **variables(text)}
     lists = arrays(text)
     joined = re.sub(r"\\\n\s*", " ", text)
-    field_args = _function_fields(joined)
-    dead = _unused_function_lines(joined)
+    field_args = _function_fields(joined, context)
+    dead = _unused_function_lines(joined, context)
     found: list[Call] = []
     for number, line in enumerate(joined.splitlines(), 1):
         match = CALL.search(line)
@@ -154,9 +168,9 @@ def calls_in(script: Path, name: str) -> list[Call]:
     return found
 
 
-def _unused_function_lines(text: str) -> set[int]:
-    """Lines of shell functions the script defines but never calls (a shared helper included in every script):
-    their calls are never made."""
+def _unused_function_lines(text: str, context: str = "") -> set[int]:
+    """Lines of shell functions the script defines but neither it nor the scripts it runs with call (a shared
+    helper no step of the directory uses): their calls are never made."""
     lines = text.splitlines()
     dead: set[int] = set()
     for index, line in enumerate(lines):
@@ -173,20 +187,25 @@ def _unused_function_lines(text: str) -> set[int]:
             for j, other in enumerate(lines)
             if j not in body and not other.lstrip().startswith("#") and re.search(rf"\b{name}\b", other)
         ]
-        if not uses:
+        used_beside = any(
+            not other.lstrip().startswith("#") and re.search(rf"\b{name}\b", other) for other in context.splitlines()
+        )
+        if not uses and not used_beside:
             dead |= {j + 1 for j in body}
     return dead
 
 
-def _function_fields(text: str) -> dict[str, list[str]]:
-    """For a helper like `issuer_field() { vault read -field="$2" ...; }`: the field names its callers pass."""
+def _function_fields(text: str, context: str = "") -> dict[str, list[str]]:
+    """For a helper like `issuer_field() { vault read -field="$2" ...; }`: the field names its callers pass (in
+    this script or the scripts it runs with)."""
     out: dict[str, list[str]] = {}
+    callers = f"{text}\n{context}"
     for line in text.splitlines():
         match = FUNCTION_FIELD.match(line.strip())
         if not match:
             continue
         name, position = match.group(1), int(match.group(2))
-        for call in re.finditer(rf"\b{name}[ \t]+([^)|;\n]*)", text):
+        for call in re.finditer(rf"\b{name}[ \t]+([^)|;\n]*)", callers):
             words = shlex.split(call.group(1))
             if len(words) >= position and not words[position - 1].startswith("$"):
                 out.setdefault(name, []).append(words[position - 1])
