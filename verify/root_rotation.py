@@ -29,6 +29,7 @@ from ..generator.render.root_rotation import (
     REISSUED_AT_FIELD,
     new_issuer_name,
 )
+from .checks.rotation_seen import RotationSeen
 
 if TYPE_CHECKING:
     from ..generator.config.model import Config
@@ -280,39 +281,6 @@ def read_root_cert_file(directory: Path) -> tuple[bytes, str]:
         return path.read_bytes(), str(path)
     except OSError as error:
         raise RotationRefused(f"cannot read {path}: {error.strerror or error}") from None
-
-
-# What each value of `RootRotationState.next_phase` means while the trust bundle exists, in verify's findings.
-PHASE_WORDS = {
-    "a": "root rotation in phase (a): the new root or the trust bundle is not complete yet",
-    "b": "root rotation in phase (b): the trust bundle with both roots is being delivered (not confirmed yet)",
-    "c": "root rotation in phase (c): the bundle is delivered, intermediates are being re-issued under the new root",
-    "d": "root rotation before phase (d): every intermediate chains to the new root; the old root leaves the bundle "
-    "once the longest workload certificate TTL has passed",
-    "done": "root rotation done: the trust bundle holds the new root only",
-}
-
-
-@dataclass(frozen=True)
-class RotationSeen:
-    """A root rotation as verify sees it: the trust bundle in KV exists, so the roots istiod and the workloads
-    should trust are the bundle's, and the phase-(b) overlay is an accepted form of istiod's annotations. `phase`
-    is `RootRotationState.next_phase` (None when the rest of the state could not be read, `problem` says why)."""
-
-    bundle_pem: bytes
-    source: str
-    phase: str | None
-    problem: str = ""
-
-    @property
-    def roots(self) -> tuple[x509.Certificate, ...]:
-        return tuple(x509.load_pem_x509_certificates(self.bundle_pem))
-
-    @property
-    def words(self) -> str:
-        if self.phase is None:
-            return f"root rotation under way (trust bundle at {self.source}), its phase unknown: {self.problem}"
-        return PHASE_WORDS[self.phase]
 
 
 def seen_rotation(api: VaultApi, config: Config) -> RotationSeen | None:

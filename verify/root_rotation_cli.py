@@ -171,7 +171,7 @@ def root_command(args: argparse.Namespace) -> int:
     from ..generator.errors import EXIT_FAILED, EXIT_OK
     from ..generator.render.root_rotation import ISTIO_FACTS
     from ..generator.render.writer import write_tree
-    from .cli.verify_commands import open_vault
+    from .runs.common import open_vault
 
     loaded = load(args.config)
     config = loaded.config

@@ -277,7 +277,7 @@ def _plan(args: argparse.Namespace) -> int:
     from ..generator.errors import EXIT_FAILED, EXIT_OK, UsageError
     from ..generator.pki.offline_root import root_certificate_path
     from ..generator.render.writer import write_tree
-    from .cli.verify_commands import open_vault
+    from .runs.common import open_vault
 
     if args.warn_days < 0:
         raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")

@@ -96,25 +96,25 @@ def _init(args: argparse.Namespace) -> int:
 
 
 def _verify_chain(args: argparse.Namespace) -> int:
-    from .verify_commands import chain
+    from .verify_command import chain
 
     return chain(args)
 
 
 def _verify_vault(args: argparse.Namespace) -> int:
-    from .verify_commands import vault
+    from .verify_command import vault
 
     return vault(args)
 
 
 def _verify_cluster(args: argparse.Namespace) -> int:
-    from .cluster_commands import cluster
+    from .verify_command import cluster
 
     return cluster(args)
 
 
 def _verify_all(args: argparse.Namespace) -> int:
-    from .cluster_commands import all_checks
+    from .verify_command import all_checks
 
     return all_checks(args)
 

@@ -80,8 +80,8 @@ def _cluster_results(backend: Any, plan: ClusterPlan) -> list[CheckResult]:
     from ...generator.errors import KubeAccessError, KubeConfigProblem
     from ..checks.cluster import collect, run
     from ..checks.result import errored
-    from ..cli.cluster_commands import vault_root
     from ..clients.kube import connect
+    from ..runs.cluster import vault_root
 
     try:
         state = collect(connect(backend.kubeconfig, backend.context), plan)

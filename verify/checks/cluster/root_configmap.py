@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...root_rotation import RotationSeen
+    from ..rotation_seen import RotationSeen
 
 from ..registry import Tier, check
 from ..result import CheckResult, errored, failed, passed, skipped, warned

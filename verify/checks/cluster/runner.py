@@ -27,7 +27,7 @@ from .state import (
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
-    from ...root_rotation import RotationSeen
+    from ..rotation_seen import RotationSeen
 
 
 def run(

@@ -16,7 +16,7 @@ from ....generator.config.injectors import INJECTORS, VAULT_K8S
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
-    from ...root_rotation import RotationSeen
+    from ..rotation_seen import RotationSeen
     from .user_settings import MergedCr
 
 JSON = dict[str, Any]

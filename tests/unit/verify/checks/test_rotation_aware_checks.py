@@ -24,7 +24,7 @@ from istio_vault_ca.verify.checks.cluster import (
 )
 from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr, istiod_keeps_user_settings
 from istio_vault_ca.verify.checks.result import CheckResult, Status
-from istio_vault_ca.verify.root_rotation import PHASE_WORDS, RotationSeen
+from istio_vault_ca.verify.checks.rotation_seen import PHASE_WORDS, RotationSeen
 from tests.support import REPO
 
 STARTER = REPO / "generator" / "config" / "starter.yaml"

@@ -1,15 +1,17 @@
-"""Handlers of `verify cluster` and `verify all`, with the exit codes of `verify vault`.
+"""The run of `verify cluster` (and what `verify all` shares with it), with the exit codes of `verify vault`.
 
 0 no check failed, 1 a check failed, 2 usage or config error (kubeconfig included), 3 the API server or Vault
-unreachable, refusing TLS, or answering 401/403. Heavy modules are imported inside the handlers.
+unreachable, refusing TLS, or answering 401/403. Heavy modules are imported inside the functions.
 """
 
 from __future__ import annotations
 
-import argparse
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
 from ...generator.config.cafiles import ROOT_CERT
+from ...generator.errors import UsageError
+from .common import check_warn_days, load_plans, open_vault
 
 if TYPE_CHECKING:
     from ...generator.config.model import Config
@@ -18,118 +20,79 @@ if TYPE_CHECKING:
     from ..checks.cluster import ClusterState, PodState, VaultRoot
     from ..checks.cluster.user_settings import MergedCr
     from ..checks.result import CheckResult, Report
+    from ..checks.rotation_seen import RotationSeen
     from ..clients.kube import KubeTarget
-    from ..clients.vault import VaultApi
-    from ..root_rotation import RotationSeen
 
 
-def cluster(args: argparse.Namespace) -> int:
-    """verify cluster -c CONFIG [--cluster NAME] [--kubeconfig F] [--context C]"""
-    return _emit(*cluster_report(args), args.output)
+@dataclass(frozen=True)
+class ClusterRequest:
+    """`verify cluster` and `verify all`: the config's one cluster this kubeconfig context reaches, and how to
+    judge it (`skip_checks`: the Vault checks `verify all` leaves to a token that may not run them)."""
+
+    config: str | None
+    cluster: str | None
+    warn_days: int
+    istio_version: IstioVersion | None = None
+    kubeconfig: str | None = None
+    context: str | None = None
+    merged_cr: str | None = None
+    skip_checks: frozenset[str] = field(default_factory=frozenset)
 
 
-def all_checks(args: argparse.Namespace) -> int:
-    """verify all: chain (from the pod and from Vault), vault and cluster checks in one report."""
-    return _emit(*all_report(args), args.output)
+class Run:
+    """One run's config, its cluster's plan and the report being filled, timed from the start of the run."""
+
+    def __init__(self, request: ClusterRequest) -> None:
+        import time
+
+        from ..checks.result import Report
+
+        self.started, self._clock = time.time(), time.monotonic()
+        check_warn_days(request.warn_days)
+        self.config, plans = load_plans(request.config, request.cluster)
+        if len(plans) > 1:
+            names = ", ".join(p.name for p in plans)
+            raise UsageError(
+                f"the config names {len(plans)} clusters ({names}): pick the one this kubeconfig context reaches "
+                "with --cluster NAME"
+            )
+        self.plan = plans[0]
+        self.report = Report()
+        self.report.facts.clusters = (self.plan.name,)
+
+    def done(self, code: int) -> tuple[Report, int]:
+        import time
+
+        self.report.facts.started, self.report.facts.duration = self.started, time.monotonic() - self._clock
+        return self.report, code
 
 
-def _emit(report: Report, code: int, output: str) -> int:
-    from ..checks.reporters import emit
-
-    emit(report, output)
-    return code
-
-
-def cluster_report(args: argparse.Namespace) -> tuple[Report, int]:
+def cluster_report(request: ClusterRequest) -> tuple[Report, int]:
     """The report of `verify cluster` and its exit code (what `serve cluster` runs on each interval)."""
-    return _verify(args, everything=False)
-
-
-def all_report(args: argparse.Namespace) -> tuple[Report, int]:
-    """The report of `verify all` and its exit code (3 when Vault or the API server was unreachable)."""
-    return _verify(args, everything=True)
-
-
-def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]:
-    import time
-
-    from ...generator.errors import (
-        EXIT_UNREACHABLE,
-        KubeAccessError,
-        KubeConfigProblem,
-        UsageError,
-        VaultUnavailable,
-    )
     from ..checks.cluster import collect
-    from ..checks.result import Report, errored
     from ..clients.kube import connect
-    from .verify_commands import load_plans, open_vault
 
-    started, clock = time.time(), time.monotonic()
-    if args.warn_days < 0:
-        raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
-    config, plans = load_plans(args)
-    if len(plans) > 1:
-        names = ", ".join(p.name for p in plans)
-        raise UsageError(
-            f"the config names {len(plans)} clusters ({names}): pick the one this kubeconfig context reaches "
-            "with --cluster NAME"
-        )
-    plan = plans[0]
-    report = Report()
-    report.facts.clusters = (plan.name,)
-
-    def done(code: int) -> tuple[Report, int]:
-        report.facts.started, report.facts.duration = started, time.monotonic() - clock
-        return report, code
-
-    if not everything:
-        kube = connect(args.kubeconfig, args.context)
-        root = vault_root(config, plan)
-        rotation = rotation_seen(config) if root.pem is not None else None  # Vault answered: ask it once more
-    else:
-        # `verify all` reports every part it can reach: a missing Vault or API server is an `error` row in the
-        # report (every format), the other parts still run, and the command exits 3.
-        unreachable = False
-        try:
-            api = open_vault(config)
-            api.health()
-            root, rotation = _vault_part(api, config, plan, report, args)
-            report.facts.reachable["vault"] = True
-        except VaultUnavailable as error:
-            unreachable = True
-            report.facts.reachable["vault"] = False
-            report.extend([errored("vault.reachable", config.vault.address, str(error), error.hint)])
-            root, rotation = vault_root(config, plan), None
-        try:
-            kube = connect(args.kubeconfig, args.context)
-            state = collect(kube, plan)
-        except (KubeConfigProblem, KubeAccessError) as error:
-            report.facts.reachable["kubernetes"] = False
-            hint = error.hint or "pass --kubeconfig/--context for the cluster istiod runs in"
-            report.extend([errored("cluster.api-reachable", args.context or "kubeconfig", str(error), hint)])
-            return done(EXIT_UNREACHABLE)
-        report.facts.reachable["kubernetes"] = True
-        _cluster_part(state, plan, root, rotation, kube.target, report, args)
-        return done(EXIT_UNREACHABLE if unreachable else report.exit_code())
-    state = collect(kube, plan)
-    report.facts.reachable["kubernetes"] = True
-    _cluster_part(state, plan, root, rotation, kube.target, report, args)
-    return done(report.exit_code())
+    run = Run(request)
+    kube = connect(request.kubeconfig, request.context)
+    root = vault_root(run.config, run.plan)
+    rotation = rotation_seen(run.config) if root.pem is not None else None  # Vault answered: ask it once more
+    state = collect(kube, run.plan)
+    run.report.facts.reachable["kubernetes"] = True
+    cluster_part(state, run.plan, root, rotation, kube.target, run.report, request)
+    return run.done(run.report.exit_code())
 
 
-def merged_cr(args: argparse.Namespace, plan: ClusterPlan) -> MergedCr | None:
+def merged_cr(source: str | None, plan: ClusterPlan) -> MergedCr | None:
     """`--merged-cr FILE` read as the user's ControlPlane / IstioOperator declarations (None without the flag)."""
     from pathlib import Path
 
     from ruamel.yaml import YAML
     from ruamel.yaml.error import YAMLError
 
-    from ...generator.errors import FileRefused, UsageError
+    from ...generator.errors import FileRefused
     from ..checks.cluster.user_settings import read_merged_cr
     from ..clients.files import read_bounded
 
-    source = getattr(args, "merged_cr", None)
     if not source:
         return None
     try:
@@ -143,14 +106,14 @@ def merged_cr(args: argparse.Namespace, plan: ClusterPlan) -> MergedCr | None:
     return found[0]
 
 
-def _cluster_part(
+def cluster_part(
     state: ClusterState,
     plan: ClusterPlan,
     root: VaultRoot,
     rotation: RotationSeen | None,
     target: KubeTarget,
     report: Report,
-    args: argparse.Namespace,
+    request: ClusterRequest,
 ) -> None:
     """cluster.* checks, pod.* and chain.* on each pod's files, and what each istiod log says it loaded; during a
     root rotation the checks that compare roots and annotations know its phase."""
@@ -158,7 +121,7 @@ def _cluster_part(
     from ..checks.cluster.ca_log import ca_source
     from ..checks.facts import IstiodCaFact
 
-    cr = merged_cr(args, plan)
+    cr = merged_cr(request.merged_cr, plan)
     if cr is not None:
         from dataclasses import replace
 
@@ -169,43 +132,13 @@ def _cluster_part(
         if log is not None and log.text is not None:
             report.facts.istiod_ca.append(IstiodCaFact(pod.target, plan.name, ca_source(log.text)))
         report.extend(
-            pod_file_results(pod, plan, target, warn_days=args.warn_days, version=args.istio_version, report=report)
+            pod_file_results(
+                pod, plan, target, warn_days=request.warn_days, version=request.istio_version, report=report
+            )
         )
 
 
-def _vault_part(
-    api: VaultApi, config: Config, plan: ClusterPlan, report: Report, args: argparse.Namespace
-) -> tuple[VaultRoot, RotationSeen | None]:
-    """vault.* checks and chain.* on the values read from Vault as the agent templates read them (during a root
-    rotation as the phase-(b) overlay's agent reads them: root-cert.pem from the trust bundle), and the rotation.
-
-    With `--skip-check vault.kv-key-matches` (a token that must not read the key, as the in-cluster exporter's)
-    the key is not read at all, so the chain checks on Vault's values are left out: the pod's files, which
-    istiod really reads, are still judged by the same checks."""
-    from ..checks.chain import DEFAULT, check_values
-    from ..checks.cluster import VaultRoot
-    from ..checks.vault import check_vault, template_value
-    from ..root_rotation import ca_values, seen_rotation
-    from .verify_commands import add_vault_certificates, given_up_checks
-
-    given_up = given_up_checks(args)
-    warn_days, version = args.warn_days, args.istio_version
-    report.extend(check_vault(api, config, (plan,), warn_days=warn_days, given_up=given_up))
-    add_vault_certificates(api, (plan,), report)
-    rotation = seen_rotation(api, config)
-    root_file = _root_file(plan)
-    source = f"{api.address} {root_file.secret_path}"
-    root_pem = template_value(api.read(root_file.secret_path), root_file.data_keys)
-    root = VaultRoot(root_pem, source) if root_pem else VaultRoot(None, source, f"{source} holds no certificate")
-    if "vault.kv-key-matches" in given_up:
-        return root, rotation
-    values, labels = ca_values(api, plan, rotation)
-    target = f"{api.address} (cluster {plan.name})"
-    report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version or DEFAULT))
-    return root, rotation
-
-
-def _root_file(plan: ClusterPlan) -> CaFile:
+def root_file(plan: ClusterPlan) -> CaFile:
     return next(f for f in plan.ca_files() if f.name == ROOT_CERT)
 
 
@@ -214,9 +147,8 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
     from ...generator.errors import VaultApiError, VaultUnavailable
     from ..checks.cluster import VaultRoot
     from ..checks.vault import template_value
-    from .verify_commands import open_vault
 
-    ca_file = _root_file(plan)
+    ca_file = root_file(plan)
     try:
         api = open_vault(config)
         source = f"{api.address} {ca_file.secret_path}"
@@ -233,7 +165,6 @@ def rotation_seen(config: Config) -> RotationSeen | None:
     then judges as outside a rotation; the root ConfigMap check skips without Vault's root anyway)."""
     from ...generator.errors import VaultApiError, VaultUnavailable
     from ..root_rotation import seen_rotation
-    from .verify_commands import open_vault
 
     try:
         return seen_rotation(open_vault(config), config)
