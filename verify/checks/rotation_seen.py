@@ -1,7 +1,7 @@
 """A root rotation as the checks see it: cluster checks judge roots and annotations by it, rotation finds it.
 
 It lives among the checks (not with plan-rotation) so that the checks, which the rotation code itself uses, never
-import upward; plan-rotation's survey (verify/root_rotation.py `seen_rotation`) builds it from Vault.
+import upward; plan-rotation's survey (verify/rotation/root.py `seen_rotation`) builds it from Vault.
 """
 
 from __future__ import annotations

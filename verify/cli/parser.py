@@ -142,10 +142,10 @@ def _serve(args: argparse.Namespace) -> int:
 def _plan_rotation(args: argparse.Namespace) -> int:
     """`plan-rotation` (imported when it runs: it reads certificates with cryptography at import)."""
     if getattr(args, "root", False):
-        from ..root_rotation_cli import root_command
+        from .rotation_command import root_command
 
         return root_command(args)
-    from ..rotation import plan_command
+    from .rotation_command import plan_command
 
     return plan_command(args)
 

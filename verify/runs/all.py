@@ -65,7 +65,7 @@ def _vault_part(
     from ..checks.chain import DEFAULT, check_values
     from ..checks.cluster import VaultRoot
     from ..checks.vault import check_vault, template_value
-    from ..root_rotation import ca_values, seen_rotation
+    from ..rotation.root import ca_values, seen_rotation
 
     given_up = given_up_checks(request.skip_checks)
     warn_days, version = request.warn_days, request.istio_version

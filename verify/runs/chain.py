@@ -59,7 +59,7 @@ def chain_report(request: ChainRequest) -> tuple[Report, int]:
         report.extend(results)
         report.facts.certificates.extend(facts)
     if request.from_vault:
-        from ..root_rotation import seen_rotation
+        from ..rotation.root import seen_rotation
 
         config, plans = load_plans(request.config, request.cluster)
         report.facts.clusters = tuple(p.name for p in plans)
@@ -87,7 +87,7 @@ def _chain_from_vault(
     """`verify chain --from-vault`: one cluster's four values as its agent reads them; during a root rotation as
     the phase-(b) overlay's agent reads them (root-cert.pem from the trust bundle)."""
     from ..checks.chain import check_values
-    from ..root_rotation import ca_values
+    from ..rotation.root import ca_values
 
     values, labels = ca_values(api, cluster, rotation)
     target = f"{api.address} (cluster {cluster.name})"

@@ -161,10 +161,10 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
 
 
 def rotation_seen(config: Config) -> RotationSeen | None:
-    """The root rotation under way (verify/root_rotation.py), None without one or without Vault (`verify cluster`
+    """The root rotation under way (verify/rotation/root.py), None without one or without Vault (`verify cluster`
     then judges as outside a rotation; the root ConfigMap check skips without Vault's root anyway)."""
     from ...generator.errors import VaultApiError, VaultUnavailable
-    from ..root_rotation import seen_rotation
+    from ..rotation.root import seen_rotation
 
     try:
         return seen_rotation(open_vault(config), config)

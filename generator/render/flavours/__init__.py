@@ -18,13 +18,11 @@ from typing import TYPE_CHECKING, Any, Protocol
 if TYPE_CHECKING:
     from ...config.plan import ClusterPlan
 
-# The name in `istiod.outputs` -> the module of this package. Importing this table costs nothing: the config
-# model validates names against it before any flavour module is loaded.
-FLAVOUR_MODULES: dict[str, str] = {
-    "tsb-controlplane": "tsb",
-    "istio-operator": "istio_operator",
-    "helm": "helm",
-}
+from ...config.installers import INSTALLER_MODULES
+
+# The name in `istiod.outputs` -> the module of this package (generator/config/installers.py, where the config
+# model validates names against it before any flavour module is loaded).
+FLAVOUR_MODULES: dict[str, str] = INSTALLER_MODULES
 
 # What `read` finds in a rendered overlay: istiod's pod annotations and its environment.
 IstiodSettings = tuple[Mapping[Any, Any], dict[str, str]]

@@ -2,7 +2,7 @@
 
 Anything else means istiod signs with another CA (a self-signed fallback or a stale `cacerts`), whatever its log
 says; the ConfigMap is read in istiod's namespace and in one sampled workload namespace. During a root rotation
-(the trust bundle in KV, verify/root_rotation.py) the expected roots are the bundle's, judged by its phase.
+(the trust bundle in KV, verify/rotation/root.py) the expected roots are the bundle's, judged by its phase.
 """
 
 from __future__ import annotations

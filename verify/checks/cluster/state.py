@@ -182,7 +182,7 @@ def pod_template(state: ClusterState) -> JSON:
 @dataclass(frozen=True)
 class ClusterView:
     """The input of every cluster-level check: the collected state, the cluster's plan and Vault's root; during a
-    root rotation (the trust bundle in KV), what verify/root_rotation.py reads of it."""
+    root rotation (the trust bundle in KV), what verify/rotation/root.py reads of it."""
 
     state: ClusterState
     plan: ClusterPlan

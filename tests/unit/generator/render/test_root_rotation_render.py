@@ -23,7 +23,7 @@ from istio_vault_ca.generator.render.root_rotation import (
     render_phase_d,
 )
 from istio_vault_ca.verify.rehearsal.consistency import policy_read_paths
-from istio_vault_ca.verify.root_rotation import IntermediateNow
+from istio_vault_ca.verify.rotation.root import IntermediateNow
 from tests.support import EXAMPLES
 
 NEW_ISSUER = "0f3c2a4e-1111-2222-3333-444455556666"

@@ -1,5 +1,5 @@
 """The cluster checks that compare roots and annotations, during a root rotation: pure checks over a state and the
-rotation as verify/root_rotation.py reads it from Vault (the trust bundle's roots and `next_phase`)."""
+rotation as verify/rotation/root.py reads it from Vault (the trust bundle's roots and `next_phase`)."""
 
 from __future__ import annotations
 
