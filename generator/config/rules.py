@@ -128,8 +128,8 @@ def _agent_uid_problems(config: Config) -> list[tuple[Location, str]]:
                 f"by uid {agent.run_as_user} {mode}. Use {config.istiod.uid}",
             )
         ]
-    flavours = sorted({output for cluster in config.clusters for output in effective_outputs(config, cluster)})
-    wrong = [f for f in flavours if agent.run_as_user != ISTIOD_UID[f]]
+    installers = sorted({output for cluster in config.clusters for output in effective_outputs(config, cluster)})
+    wrong = [f for f in installers if agent.run_as_user != ISTIOD_UID[f]]
     if not wrong:
         return []
     uids = sorted({ISTIOD_UID[f] for f in wrong})

@@ -72,25 +72,25 @@ def _examples(parser: argparse.ArgumentParser, command: str) -> argparse.Argumen
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .render_commands import render
+    from .render_command import render
 
     return render(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .render_commands import validate
+    from .render_command import validate
 
     return validate(args)
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .render_commands import schema
+    from .render_command import schema
 
     return schema(args)
 
 
 def _init(args: argparse.Namespace) -> int:
-    from .render_commands import init
+    from .render_command import init
 
     return init(args)
 
@@ -152,14 +152,14 @@ def _plan_rotation(args: argparse.Namespace) -> int:
 
 def _completion(args: argparse.Namespace) -> int:
     """`completion SHELL` (imported when it runs: it walks this parser and writes the script)."""
-    from .completion import completion
+    from .completion_command import completion
 
-    return completion(args)
+    return completion(args, build_parser())
 
 
 def _complete_values(args: argparse.Namespace) -> int:
     """The hidden `__complete clusters` the completion scripts call (it loads the config, so only then)."""
-    from .completion import complete_values
+    from .completion_command import complete_values
 
     return complete_values(args)
 

@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from ...generator.config.plan import CaFile, ClusterPlan
     from ..checks.chain.versions import IstioVersion
     from ..checks.cluster import ClusterState, PodState, VaultRoot
-    from ..checks.cluster.user_settings import MergedCr
+    from ..checks.cluster.state import MergedCr
     from ..checks.result import CheckResult, Report
     from ..checks.rotation_seen import RotationSeen
     from ..clients.kube import KubeTarget

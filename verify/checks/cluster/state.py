@@ -17,7 +17,6 @@ from ....generator.config.injectors import INJECTORS, VAULT_K8S
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
     from ..rotation_seen import RotationSeen
-    from .user_settings import MergedCr
 
 JSON = dict[str, Any]
 
@@ -89,6 +88,18 @@ class VaultRoot:
     pem: bytes | None
     source: str
     problem: str = ""
+
+
+@dataclass(frozen=True)
+class MergedCr:
+    """What the user's CR declares for istiod (`--merged-cr`, read by user_settings.read_merged_cr): env names,
+    pod annotations, and the patches that drop others."""
+
+    source: str
+    kind: str
+    env: frozenset[str] = frozenset()
+    annotations: frozenset[str] = frozenset()
+    clobbers: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)

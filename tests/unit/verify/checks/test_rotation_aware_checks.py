@@ -22,7 +22,8 @@ from istio_vault_ca.verify.checks.cluster import (
     annotations_match,
     root_configmap_matches_vault,
 )
-from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr, istiod_keeps_user_settings
+from istio_vault_ca.verify.checks.cluster.state import MergedCr
+from istio_vault_ca.verify.checks.cluster.user_settings import istiod_keeps_user_settings
 from istio_vault_ca.verify.checks.result import CheckResult, Status
 from istio_vault_ca.verify.checks.rotation_seen import PHASE_WORDS, RotationSeen
 from tests.support import REPO

@@ -1,4 +1,4 @@
-"""What the flavour modules share: istiod's env as the list form Kubernetes uses, Istio operator paths, and
+"""What the installer modules share: istiod's env as the list form Kubernetes uses, Istio operator paths, and
 reading values back."""
 
 from __future__ import annotations
