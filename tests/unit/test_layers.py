@@ -25,9 +25,6 @@ from tests.support import REPO
 TOP = ("generator", "verify")
 PREFIX = "istio_vault_ca"
 
-# Imports known to break a rule, as "importer -> imported" module names. None: every rule holds without exception.
-KNOWN_VIOLATIONS: frozenset[str] = frozenset()
-
 
 def _module_name(path: Path) -> str:
     parts = list(path.relative_to(REPO).with_suffix("").parts)
@@ -138,8 +135,7 @@ def circles(graph: dict[str, set[str]]) -> list[list[str]]:
 def _edges(graph: dict[str, set[str]]) -> Iterator[tuple[str, str]]:
     for importer, imported in sorted(graph.items()):
         for target in sorted(imported):
-            if f"{importer} -> {target}" not in KNOWN_VIOLATIONS:
-                yield importer, target
+            yield importer, target
 
 
 def _in(module: str, package: str) -> bool:
@@ -159,9 +155,7 @@ def test_the_generator_never_imports_the_verifier() -> None:
 def test_no_circle_between_modules() -> None:
     """Imports that run (at import or in a function): a type-only import under TYPE_CHECKING may point back (the
     cross-field rules name the model's classes in their signatures while the model runs the rules)."""
-    graph = import_graph(runtime_only=True)
-    graph = {a: {b for b in bs if f"{a} -> {b}" not in KNOWN_VIOLATIONS} for a, bs in graph.items()}
-    assert circles(graph) == []
+    assert circles(import_graph(runtime_only=True)) == []
 
 
 def test_no_circle_between_packages() -> None:
@@ -179,13 +173,6 @@ def test_no_circle_between_packages() -> None:
 
 
 # The rules' own reader must see what it claims to see: a test that parses nothing passes on anything.
-
-
-def test_every_known_violation_is_still_an_import() -> None:
-    """A violation fixed must leave the list, so that the list only shrinks to what is still true."""
-    graph = import_graph()
-    stale = sorted(v for v in KNOWN_VIOLATIONS if v.split(" -> ")[1] not in graph.get(v.split(" -> ")[0], set()))
-    assert stale == []
 
 
 def test_the_reader_resolves_relative_and_absolute_imports() -> None:
