@@ -12,7 +12,8 @@ from typing import Any
 from pydantic import BaseModel
 
 from ..errors import ConfigError, Problem, UsageError
-from .model import Config, Location
+from .fields import Location
+from .model import Config
 from .rules import cross_field_problems
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"

@@ -20,8 +20,9 @@ from pydantic import (
     model_validator,
 )
 
-from ..render.flavours import FLAVOUR_MODULES
 from .durations import parse_duration
+from .fields import CONTROL_CHARS, IN_CLUSTER_HOST
+from .installers import INSTALLER_MODULES
 from .monitoring import Monitoring
 
 DNS1123_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$")
@@ -30,7 +31,6 @@ DNS1123_SUBDOMAIN = re.compile(r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z
 PATH_SEGMENTS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*(/[A-Za-z0-9][A-Za-z0-9_.-]*)*$")
 VAULT_NAME = re.compile(r"^[a-z0-9][a-z0-9_.-]*$")
 OCTAL_MODE = re.compile(r"^0?[0-7]{3}$")
-CONTROL_CHARS = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def _duration(value: str) -> str:
@@ -175,28 +175,20 @@ KeyType = Literal["rsa", "ec"]
 
 
 def _known_output(value: str) -> str:
-    if value not in FLAVOUR_MODULES:
-        raise ValueError(f"unknown output {value!r}: one of {', '.join(FLAVOUR_MODULES)}")
+    if value not in INSTALLER_MODULES:
+        raise ValueError(f"unknown output {value!r}: one of {', '.join(INSTALLER_MODULES)}")
     return value
 
 
-# An installer flavour's name (generator/render/flavours: one registry for config, render and rehearsal).
+# An installer's name (generator/config/installers.py: one registry for config, render and rehearsal).
 Output = Annotated[
-    str, AfterValidator(_known_output), WithJsonSchema({"type": "string", "enum": list(FLAVOUR_MODULES)})
+    str, AfterValidator(_known_output), WithJsonSchema({"type": "string", "enum": list(INSTALLER_MODULES)})
 ]
 Reviewer = Literal["local", "client-jwt", "secret"]
-
-KEY_BITS: dict[str, tuple[int, ...]] = {"rsa": (2048, 3072, 4096), "ec": (256, 384)}
 
 
 class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_key(key_type: str, key_bits: int) -> None:
-    allowed = KEY_BITS[key_type]
-    if key_bits not in allowed:
-        raise ValueError(f"key_bits {key_bits} is not valid for key_type {key_type}: use one of {list(allowed)}")
 
 
 class Audit(Strict):
@@ -392,9 +384,6 @@ class TokenReviewer(Strict):
     secret_name: Subdomain = "vault-token-reviewer-token"
 
 
-IN_CLUSTER_HOST = "https://kubernetes.default.svc"
-
-
 class KubernetesAuth(Strict):
     reviewer: Reviewer = Field(
         "local",
@@ -410,18 +399,6 @@ class KubernetesAuth(Strict):
     )
     token_period: Duration = "600s"
     token_reviewer: TokenReviewer | None = Field(None, description="required for reviewer: secret")
-
-
-def _check_reviewer(reviewer: str, host: str, token_reviewer: TokenReviewer | None) -> None:
-    if reviewer != "local" and host == IN_CLUSTER_HOST:
-        raise ValueError(
-            f"reviewer {reviewer} means Vault runs outside the cluster: set kubernetes_host to the API "
-            f"server URL Vault can reach ({IN_CLUSTER_HOST} only resolves inside the cluster)"
-        )
-    if reviewer == "secret" and token_reviewer is None:
-        raise ValueError("reviewer secret needs token_reviewer: {service_account, namespace, secret_name}")
-    if reviewer != "secret" and token_reviewer is not None:
-        raise ValueError(f"token_reviewer is only used with reviewer: secret (reviewer is {reviewer})")
 
 
 class KubernetesAuthOverride(Strict):
@@ -478,6 +455,3 @@ class Config(Strict):
             if problems:
                 raise ValueError("; ".join(f"{'.'.join(map(str, loc))}: {message}" for loc, message in problems))
         return self
-
-
-Location = tuple[str | int, ...]

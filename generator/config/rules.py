@@ -3,20 +3,15 @@ cluster gets from the defaults (its effective intermediate, Kubernetes auth and 
 
 from __future__ import annotations
 
-from ..render.flavours import get_flavour
+from typing import TYPE_CHECKING
+
 from .durations import parse_duration
-from .model import (
-    CONTROL_CHARS,
-    IN_CLUSTER_HOST,
-    Cluster,
-    Config,
-    Intermediate,
-    KubernetesAuth,
-    Location,
-    _check_key,
-    _check_reviewer,
-)
+from .fields import CONTROL_CHARS, IN_CLUSTER_HOST, Location, check_key, check_reviewer
+from .installers import ISTIOD_UID
 from .monitoring import monitoring_problems
+
+if TYPE_CHECKING:
+    from .model import Cluster, Config, Intermediate, KubernetesAuth
 
 
 def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
@@ -24,14 +19,14 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
     problems: list[tuple[Location, str]] = [*monitoring_problems(config.monitoring)]
     root = config.root
     try:
-        _check_key(root.key_type, root.key_bits)
+        check_key(root.key_type, root.key_bits)
     except ValueError as error:
         problems.append((("root", "key_bits"), str(error)))
     if root.mode == "external" and not root.certificate_file:
         problems.append((("root", "certificate_file"), "root.mode external needs the offline root's certificate"))
     try:
         auth = config.kubernetes_auth
-        _check_reviewer(auth.reviewer, auth.kubernetes_host, auth.token_reviewer)
+        check_reviewer(auth.reviewer, auth.kubernetes_host, auth.token_reviewer)
     except ValueError as error:
         problems.append((("kubernetes_auth", "reviewer"), str(error)))
     root_seconds = parse_duration(config.root.ttl)
@@ -64,7 +59,7 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
         merged = effective_intermediate(config, cluster)
         where_int: Location = ("clusters", index, "intermediate") if cluster.intermediate else ("intermediate",)
         try:
-            _check_key(merged.key_type, merged.key_bits)
+            check_key(merged.key_type, merged.key_bits)
         except ValueError as error:
             problems.append(((*where_int, "key_bits"), str(error)))
         # Equal counts as outliving: the intermediate is signed after the root, so the same TTL ends later.
@@ -95,7 +90,7 @@ def cross_field_problems(config: Config) -> list[tuple[Location, str]]:
         if cluster.kubernetes_auth is not None:
             try:
                 merged_auth = effective_kubernetes_auth(config, cluster)
-                _check_reviewer(merged_auth.reviewer, merged_auth.kubernetes_host, merged_auth.token_reviewer)
+                check_reviewer(merged_auth.reviewer, merged_auth.kubernetes_host, merged_auth.token_reviewer)
             except ValueError as error:
                 problems.append((("clusters", index, "kubernetes_auth"), str(error)))
     problems += _agent_uid_problems(config)
@@ -133,11 +128,11 @@ def _agent_uid_problems(config: Config) -> list[tuple[Location, str]]:
                 f"by uid {agent.run_as_user} {mode}. Use {config.istiod.uid}",
             )
         ]
-    flavours = sorted({output for cluster in config.clusters for output in effective_outputs(config, cluster)})
-    wrong = [f for f in flavours if agent.run_as_user != get_flavour(f).ISTIOD_UID]
+    installers = sorted({output for cluster in config.clusters for output in effective_outputs(config, cluster)})
+    wrong = [f for f in installers if agent.run_as_user != ISTIOD_UID[f]]
     if not wrong:
         return []
-    uids = sorted({get_flavour(f).ISTIOD_UID for f in wrong})
+    uids = sorted({ISTIOD_UID[f] for f in wrong})
     expected = " or ".join(str(uid) for uid in uids)
     return [
         (

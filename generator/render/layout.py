@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from ..config.plan import ClusterPlan
-from .flavours import all_flavours
+from .installers import all_installers
 
 ROOT_PREFIX = "root/"
 CLUSTERS_DIR = "clusters/"
@@ -20,8 +20,8 @@ LIB_FILE = "vault/lib.sh"
 POLICY_FILE = "policy.hcl"
 # Offline root: setup.sh runs phase one (key + CSR); this step imports the signed certificate after signing.
 IMPORT_STEP = "07-intermediate-import.sh"
-# The istiod overlay of each install flavour, relative to the cluster's prefix (each flavour module names its file).
-OUTPUT_FILES = {flavour.NAME: flavour.FILE for flavour in all_flavours()}
+# The istiod overlay of each install installer, relative to the cluster's prefix (each installer module names its file).
+OUTPUT_FILES = {installer.NAME: installer.FILE for installer in all_installers()}
 
 
 @dataclass(frozen=True)

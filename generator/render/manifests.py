@@ -1,5 +1,5 @@
 """Kubernetes and Helm YAML, built as data and dumped once (never text templates); istiod's overlays are built by
-the flavour modules (generator/render/flavours/)."""
+the installer modules (generator/render/installers/)."""
 
 from __future__ import annotations
 

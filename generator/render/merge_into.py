@@ -23,8 +23,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..errors import MergeIntoError
-from .flavours import tsb
-from .flavours.common import VAULT_ANNOTATION_PREFIX, hold
+from .installers import tsb
+from .installers.common import VAULT_ANNOTATION_PREFIX, hold
 
 if TYPE_CHECKING:
     from ruamel.yaml import YAML

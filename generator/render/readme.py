@@ -1,6 +1,6 @@
 """The facts the rendered README.md states, taken from the rendered tree itself: its fleet run order and the rows
 of the root's files, so that the README names exactly the files the tree holds (tests/unit/generator/render/
-test_readme_matches_tree.py holds every flavour's README to its tree)."""
+test_readme_matches_tree.py holds every installer's README to its tree)."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from ..config.model import Config
 from ..config.plan import OPENBAO_AUDIT_FILE, ClusterPlan, audit_declared, helm_values_file
 from . import manifests
-from .flavours import get_flavour
+from .installers import get_installer
 from .layout import IMPORT_STEP, LIB_FILE, SETUP_SCRIPT, Layout
 
 ROOT = "root/"
@@ -131,7 +131,7 @@ def _cluster_step(
             f"Sign `csr/{plan.name}-intermediate.csr` with `istio-vault-ca sign-intermediate` where the root key "
             f"lives (`-o csr/{plan.name}-intermediate.pem`), then run `{prefix}vault/{IMPORT_STEP}`."
         )
-    overlays = [f"`{prefix}{get_flavour(o).FILE}`" for o in plan.outputs]
+    overlays = [f"`{prefix}{get_installer(o).FILE}`" for o in plan.outputs]
     lines.append(f"Apply the istiod overlay for your installer ({' or '.join(overlays)}), then restart istiod.")
     lines.append(f"`istio-vault-ca verify all -c <config> --cluster {plan.name}`.")
     return "\n".join([lines[0], *(f"   - {line}" for line in lines[1:])])

@@ -25,7 +25,7 @@ from ..config.plan import (
 )
 from ..config.rules import ROTATION_STAGING_SUFFIX
 from . import manifests
-from .flavours import get_flavour
+from .installers import get_installer
 from .layout import LIB_FILE, POLICY_FILE
 from .rotation import ReplacedCa
 from .templating import render_template
@@ -112,7 +112,7 @@ def bundle_plan(plan: ClusterPlan) -> ClusterPlan:
 
 def render_phase_b(plans: tuple[ClusterPlan, ...]) -> Tree:
     """Per cluster, under root/b/<cluster>/: the policy (as `render` derives it, from the templates), the script
-    writing it, the istiod overlay of each of the cluster's installer flavours and the root-cert.pem template."""
+    writing it, the istiod overlay of each of the cluster's installer installers and the root-cert.pem template."""
     tree: Tree = {}
     for cluster_plan in plans:
         after = bundle_plan(cluster_plan)
@@ -130,8 +130,10 @@ def render_phase_b(plans: tuple[ClusterPlan, ...]) -> Tree:
             f"{MULTIROOT_ENV}=true. Rendered by istio-vault-ca plan-rotation --root."
         )
         for output in after.outputs:
-            flavour = get_flavour(output)
-            tree[f"{prefix}{flavour.FILE}"] = RenderedFile(manifests.dump(flavour.build(after), header=header).encode())
+            installer = get_installer(output)
+            tree[f"{prefix}{installer.FILE}"] = RenderedFile(
+                manifests.dump(installer.build(after), header=header).encode()
+            )
         root_file = next(ca_file for ca_file in after.ca_files() if ca_file.secret_path == after.trust_bundle_path)
         tree[f"{prefix}root-cert.pem.ctmpl"] = RenderedFile(root_file.template.encode())
     tree.update(_readme("b", PHASE_B_STEPS))

@@ -19,7 +19,7 @@ from ..config.plan import (
     plan,
 )
 from . import gitops, manifests, readme
-from .flavours import all_flavours, get_flavour
+from .installers import all_installers, get_installer
 from .layout import IMPORT_STEP, LIB_FILE, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
 from .templating import render_template
 
@@ -29,7 +29,7 @@ CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", 
 EXTERNAL_CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-csr.sh", "05-kubernetes-auth.sh", "06-policy.sh")
 IMPORT_HINT = f"unless 04 found it imported: sign the CSR offline, then run vault/{IMPORT_STEP}"
 
-OUTPUT_DOCS = {flavour.NAME: flavour.DOC for flavour in all_flavours()}
+OUTPUT_DOCS = {installer.NAME: installer.DOC for installer in all_installers()}
 
 
 @dataclass(frozen=True)
@@ -139,8 +139,8 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
     tree[f"{prefix}{POLICY_FILE}"] = RenderedFile(render_template("policy.hcl.j2", p=cluster_plan).encode())
     header = f"Rendered by istio-vault-ca for cluster {cluster_plan.name}; edit the config and re-render."
     for output in cluster_plan.outputs:
-        flavour = get_flavour(output)
-        tree[f"{prefix}{flavour.FILE}"] = _yaml(header, flavour.build(cluster_plan))
+        installer = get_installer(output)
+        tree[f"{prefix}{installer.FILE}"] = _yaml(header, installer.build(cluster_plan))
     tree[f"{prefix}{helm_values_file(config)}"] = _yaml(header, manifests.helm_values(cluster_plan))
     reviewer = cluster_plan.kubernetes_auth.reviewer
     if reviewer == "secret":
@@ -254,7 +254,7 @@ def _file_docs(cluster_plan: ClusterPlan, prefix: str, tree: Tree) -> list[tuple
             )
         )
     docs += [
-        (f"{prefix}{get_flavour(o).FILE}", "istiod overlay: " + get_flavour(o).DOC.split(":", 1)[1].strip())
+        (f"{prefix}{get_installer(o).FILE}", "istiod overlay: " + get_installer(o).DOC.split(":", 1)[1].strip())
         for o in cluster_plan.outputs
     ]
     chart = "OpenBao Helm chart (openbao/openbao)" if config.vault.flavor == "openbao" else "Vault Helm chart"

@@ -134,7 +134,7 @@ def default_overlay(tmp_path_factory: pytest.TempPathFactory) -> agent.IstiodOve
 
 def edited(overlay: agent.IstiodOverlay, changes: dict[str, str]) -> agent.IstiodOverlay:
     annotations = {**overlay.annotations, **{P + key: value for key, value in changes.items()}}
-    return agent.IstiodOverlay(f"{overlay.source} (edited)", overlay.flavour, annotations, overlay.env)
+    return agent.IstiodOverlay(f"{overlay.source} (edited)", overlay.installer, annotations, overlay.env)
 
 
 ACCEPTED_EDITS = {

@@ -24,7 +24,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from istio_vault_ca.generator.render.flavours import tsb
+from istio_vault_ca.generator.render.installers import tsb
 from istio_vault_ca.generator.render.merge_into import merge_into
 from tests import gobuild
 from tests.support import REPO, render_into

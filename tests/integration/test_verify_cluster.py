@@ -253,7 +253,7 @@ def test_verify_all_without_a_kubeconfig_still_reports_vault_and_chain(
 def test_the_istiod_release_is_read_from_the_image_tag() -> None:
     from istio_vault_ca.verify.checks.chain import IstioVersion
     from istio_vault_ca.verify.checks.cluster import PodState
-    from istio_vault_ca.verify.cli.cluster_commands import istiod_version
+    from istio_vault_ca.verify.runs.cluster import istiod_version
 
     def pod(image: str) -> PodState:
         return PodState({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "discovery", "image": image}]}})

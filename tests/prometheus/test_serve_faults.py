@@ -12,7 +12,7 @@ import pytest
 from istio_vault_ca.generator.errors import KubeAccessError, VaultUnavailable
 from istio_vault_ca.verify.checks.result import Report, passed
 from istio_vault_ca.verify.cli.serve_command import Exporter, parse_listen
-from istio_vault_ca.verify.cli.verify_commands import vault_report
+from istio_vault_ca.verify.cli.verify_command import vault_report
 from istio_vault_ca.verify.rehearsal.openbao import free_port
 
 KEY = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----"

@@ -1,4 +1,5 @@
-"""The bash, zsh and fish completion scripts, written from the `CommandSpec`s of verify/cli/completion.py.
+"""The bash, zsh and fish completion scripts, written from `CommandSpec`s (verify/cli/completion_command.py walks the
+parser into them; they are defined here, below it, so that the two modules do not import each other).
 
 Each script carries the same tables (subcommands, options and what each option's value completes to, per command
 path) and the same walk over the words typed so far: words that name a subcommand of the current path descend
@@ -8,8 +9,32 @@ into it; an option that takes a value skips that value (and `-c`/`--config` reme
 from __future__ import annotations
 
 from collections.abc import Iterable
+from dataclasses import dataclass
 
-from .completion import PROG, CommandSpec
+PROG = "istio-vault-ca"
+
+
+@dataclass(frozen=True)
+class OptionSpec:
+    """One option: its flags, a one-line description, and what its value completes to (None: takes no value)."""
+
+    flags: tuple[str, ...]
+    help: str
+    value: str | None
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    """One command of the tree (the top level is the empty path)."""
+
+    path: tuple[str, ...]
+    options: tuple[OptionSpec, ...]
+    subcommands: tuple[tuple[str, str], ...]  # (name, one-line description), hidden ones left out
+    positional: str | None  # what a positional argument completes to
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
 
 
 def _header(shell: str) -> str:

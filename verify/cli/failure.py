@@ -75,7 +75,7 @@ def write_error_document(error: IvcError, args: argparse.Namespace | None, strea
 
     suite: str | None = None
     if getattr(args, "command", None) == "rehearse":
-        from .rehearse_command import SUITE as suite
+        from ..rehearsal.results import SUITE as suite
 
     report = error_report(error, args)
     stream = stream or sys.stdout

@@ -72,49 +72,49 @@ def _examples(parser: argparse.ArgumentParser, command: str) -> argparse.Argumen
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .render_commands import render
+    from .render_command import render
 
     return render(args)
 
 
 def _validate(args: argparse.Namespace) -> int:
-    from .render_commands import validate
+    from .render_command import validate
 
     return validate(args)
 
 
 def _schema(args: argparse.Namespace) -> int:
-    from .render_commands import schema
+    from .render_command import schema
 
     return schema(args)
 
 
 def _init(args: argparse.Namespace) -> int:
-    from .render_commands import init
+    from .render_command import init
 
     return init(args)
 
 
 def _verify_chain(args: argparse.Namespace) -> int:
-    from .verify_commands import chain
+    from .verify_command import chain
 
     return chain(args)
 
 
 def _verify_vault(args: argparse.Namespace) -> int:
-    from .verify_commands import vault
+    from .verify_command import vault
 
     return vault(args)
 
 
 def _verify_cluster(args: argparse.Namespace) -> int:
-    from .cluster_commands import cluster
+    from .verify_command import cluster
 
     return cluster(args)
 
 
 def _verify_all(args: argparse.Namespace) -> int:
-    from .cluster_commands import all_checks
+    from .verify_command import all_checks
 
     return all_checks(args)
 
@@ -142,24 +142,24 @@ def _serve(args: argparse.Namespace) -> int:
 def _plan_rotation(args: argparse.Namespace) -> int:
     """`plan-rotation` (imported when it runs: it reads certificates with cryptography at import)."""
     if getattr(args, "root", False):
-        from ..root_rotation_cli import root_command
+        from .rotation_command import root_command
 
         return root_command(args)
-    from ..rotation import plan_command
+    from .rotation_command import plan_command
 
     return plan_command(args)
 
 
 def _completion(args: argparse.Namespace) -> int:
     """`completion SHELL` (imported when it runs: it walks this parser and writes the script)."""
-    from .completion import completion
+    from .completion_command import completion
 
-    return completion(args)
+    return completion(args, build_parser())
 
 
 def _complete_values(args: argparse.Namespace) -> int:
     """The hidden `__complete clusters` the completion scripts call (it loads the config, so only then)."""
-    from .completion import complete_values
+    from .completion_command import complete_values
 
     return complete_values(args)
 

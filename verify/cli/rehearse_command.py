@@ -18,10 +18,9 @@ from rich.spinner import Spinner
 from rich.text import Text
 
 from ..checks.result import Report, Status
-from ..rehearsal.results import Options, Outcome, StepResult, one_line
+from ..rehearsal.results import SUITE, Options, Outcome, StepResult, one_line
 from ..rehearsal.runner import Rehearsal
 
-SUITE = "istio-vault-ca rehearse"
 EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_MISSING_TOOL, EXIT_INTERRUPTED = 0, 1, 2, 3, 130
 _LABELS = {
     Status.PASS: ("PASS", "green"),

@@ -52,13 +52,13 @@ def parse_listen(text: str) -> tuple[str, int]:
 
 def builder(name: str) -> Builder:
     """The report builder of `verify NAME`: the same function the one-shot command runs."""
-    from . import cluster_commands, verify_commands
+    from . import verify_command
 
     builders: dict[str, Builder] = {
-        "chain": verify_commands.chain_report,
-        "vault": verify_commands.vault_report,
-        "cluster": cluster_commands.cluster_report,
-        "all": cluster_commands.all_report,
+        "chain": verify_command.chain_report,
+        "vault": verify_command.vault_report,
+        "cluster": verify_command.cluster_report,
+        "all": verify_command.all_report,
     }
     return builders[name]
 
@@ -221,9 +221,11 @@ def serve(args: argparse.Namespace) -> int:
     if not timeout > 0:
         raise UsageError(f"--timeout must be more than 0 seconds, not {timeout:g}")
     if getattr(args, "config", None) is not None or args.build != "chain":
-        from .verify_commands import load_plans
+        from ..runs.common import load_plans
 
-        load_plans(args)  # a bad config is exit 2 now, not a failure on every run
+        load_plans(
+            args.config, getattr(args, "cluster", None)
+        )  # a bad config is exit 2 now, not a failure on every run
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     exporter = Exporter(builder(args.build), args, interval=args.interval, timeout=timeout)
     _Server.address_family = socket.AF_INET6 if ":" in host else socket.AF_INET

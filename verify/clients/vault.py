@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from ...generator.errors import VaultResponseTooLarge, VaultUnavailable
-from ..checks.result import redact
+from ..redact import redact
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0

@@ -17,7 +17,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...generator.errors import VaultApiError, VaultUnavailable
-from ..checks.result import redact
+from ..redact import redact
 
 _STATUS_BY_CLASS = {
     "InvalidRequest": 400,

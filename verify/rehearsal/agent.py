@@ -1,6 +1,6 @@
 """The Vault agent config the injector (vault-k8s) would build from istiod's pod annotations, for a local agent.
 
-Annotations are read back from the rendered istiod overlay (whichever flavour the tree has), not from the
+Annotations are read back from the rendered istiod overlay (whichever installer the tree has), not from the
 config, so hand edits of the overlay are rehearsed too. The mapping follows vault-k8s `newConfig` for the
 init container (`exit_after_auth = true`); only what cannot exist outside a pod changes: the Vault address,
 the service-account token path, the token sink, the pid file, and the destination directory, which is
@@ -21,7 +21,7 @@ from typing import Any
 from ...generator.config.injectors import OPENBAO_K8S, VAULT_K8S, Injector, by_name, from_annotations
 from ...generator.config.plan import KvEngine
 from ...generator.errors import OverlayError
-from ...generator.render.flavours import all_flavours
+from ...generator.render.installers import all_installers
 from ..checks import agent_logs
 from ..checks.result import redact
 
@@ -43,7 +43,7 @@ class IstiodOverlay:
     """istiod's pod annotations and environment as one rendered overlay file sets them."""
 
     source: str
-    flavour: str
+    installer: str
     annotations: dict[str, str]
     env: dict[str, str]
     injector_name: str | None = None  # the injector that reads them (vault.injector); None: by their prefix
@@ -94,11 +94,11 @@ def read_overlay(path: Path, source: str) -> IstiodOverlay:
         raise OverlayError(f"{source}: cannot be read as YAML ({type(error).__name__})") from None
     if not isinstance(document, dict):
         raise OverlayError(f"{source}: is not a YAML mapping")
-    for flavour in all_flavours():
-        found = flavour.read(document)
+    for installer in all_installers():
+        found = installer.read(document)
         if found is not None:
             annotations, env = found
-            return IstiodOverlay(source, flavour.NAME, _strings(annotations, source), _strings(env, source))
+            return IstiodOverlay(source, installer.NAME, _strings(annotations, source), _strings(env, source))
     raise OverlayError(f"{source}: no istiod podAnnotations found (TSB overlay, IstioOperator or Helm values)")
 
 

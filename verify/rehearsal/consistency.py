@@ -24,7 +24,7 @@ if TYPE_CHECKING:
 
 
 def overlay_files(tree: Path, cluster: ClusterLayout) -> list[str]:
-    """The istiod overlay files of one cluster that exist in the tree (any flavour, in render order)."""
+    """The istiod overlay files of one cluster that exist in the tree (any installer, in render order)."""
     return [f"{cluster.prefix}{rel}" for rel in OUTPUT_FILES.values() if (tree / cluster.prefix / rel).is_file()]
 
 

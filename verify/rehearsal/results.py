@@ -13,6 +13,9 @@ from typing import Protocol
 
 from ..checks.result import CheckResult, Status, redact
 
+# The JUnit testsuite name of rehearse's reports (and of its error documents: verify/cli/failure.py).
+SUITE = "istio-vault-ca rehearse"
+
 
 def scrub(text: str) -> str:
     """Remove key material (any PEM block, long base64 runs) from text meant for people or reports."""

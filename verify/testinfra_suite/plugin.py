@@ -15,6 +15,7 @@ import pytest
 
 if TYPE_CHECKING:
     from ...generator.config.plan import ClusterPlan
+    from ..checks.chain.versions import IstioVersion
     from ..checks.result import CheckResult
 
 
@@ -59,7 +60,11 @@ def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
 
 @pytest.fixture(scope="module")
 def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest) -> list[CheckResult]:
-    """Every result for this host: the in-pod file checks, plus the cluster checks for a kubectl:// host."""
+    """Every result for this host: the in-pod file checks, plus the cluster checks for a kubectl:// host.
+
+    A kubectl:// host is judged as `verify cluster` judges its pod: the files as the istiod release of the pod's
+    image loads them, and the cluster checks knowing the root rotation under way. Another backend has no pod
+    object to read the release from, so its files are judged as the newest modelled release loads them."""
     from ...generator.errors import PodFilesError
     from ..checks.cluster import pod_file_checks
     from ..checks.result import errored
@@ -67,25 +72,33 @@ def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest
 
     warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or 30)
     ca_dir = ivc_plan.config.istiod.ca_dir
+    cluster_results: list[CheckResult] = []
+    version: IstioVersion | None = None
+    if getattr(host.backend, "NAME", "") == "kubectl":
+        cluster_results, version = _cluster_results(host.backend, ivc_plan)
     try:
-        results = pod_file_checks(read_ca_files(host, ca_dir), ivc_plan, warn_days=warn_days)
+        files = read_ca_files(host, ca_dir)
+        results = pod_file_checks(files, ivc_plan, warn_days=warn_days, version=version)
     except PodFilesError as error:
         results = [errored("pod.ca-files-present", ca_dir, f"cannot read the files: {error}", error.hint)]
-    if getattr(host.backend, "NAME", "") == "kubectl":
-        results += _cluster_results(host.backend, ivc_plan)
-    return results
+    return results + cluster_results
 
 
-def _cluster_results(backend: Any, plan: ClusterPlan) -> list[CheckResult]:
+def _cluster_results(backend: Any, plan: ClusterPlan) -> tuple[list[CheckResult], IstioVersion | None]:
+    """The cluster checks on this pod's cluster, with what `verify cluster` gives them (verify/runs/cluster.py:
+    Vault's root, the rotation seen when Vault answered), and the Istio release of the pod's image."""
     from ...generator.errors import KubeAccessError, KubeConfigProblem
     from ..checks.cluster import collect, run
     from ..checks.result import errored
-    from ..cli.cluster_commands import vault_root
     from ..clients.kube import connect
+    from ..runs.cluster import istiod_version, rotation_seen, vault_root
 
     try:
         state = collect(connect(backend.kubeconfig, backend.context), plan)
     except (KubeAccessError, KubeConfigProblem) as error:
-        return [errored("cluster.namespace-exists", "api-server", str(error), getattr(error, "hint", ""))]
+        return [errored("cluster.namespace-exists", "api-server", str(error), getattr(error, "hint", ""))], None
     state = replace(state, pods=tuple(pod for pod in state.pods if pod.name == backend.name))
-    return run(state, plan, vault_root(plan.config, plan))
+    root = vault_root(plan.config, plan)
+    rotation = rotation_seen(plan.config) if root.pem is not None else None  # as cluster_report asks
+    version = next((found for pod in state.pods if (found := istiod_version(pod)) is not None), None)
+    return run(state, plan, root, rotation), version

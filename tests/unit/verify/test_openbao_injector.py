@@ -43,7 +43,7 @@ from istio_vault_ca.verify.rehearsal.consistency import check_cluster_overlay
 from tests.kube_stub import seed
 from tests.support import EXAMPLES, render_into
 
-FLAVOURS = {
+INSTALLERS = {
     "tsb-controlplane": "istiod/tsb-controlplane-overlay.yaml",
     "istio-operator": "istiod/istio-operator-overlay.yaml",
     "helm": "istiod/istiod-helm-values.yaml",
@@ -91,19 +91,19 @@ def test_the_default_injector_is_vault_k8s() -> None:
     assert all(key.startswith("vault.hashicorp.com/") for key in default.annotations())
 
 
-@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
+@pytest.mark.parametrize("installer", sorted(INSTALLERS))
 def test_every_flavour_carries_the_openbao_org_annotations(
-    trees: dict[str, Path], plans: dict[str, ClusterPlan], flavour: str
+    trees: dict[str, Path], plans: dict[str, ClusterPlan], installer: str
 ) -> None:
     """The same annotations as for vault-k8s, with openbao-k8s's prefix and no vault.hashicorp.com/ key left."""
-    ours = agent.read_overlay(trees["openbao-k8s"] / FLAVOURS[flavour], FLAVOURS[flavour])
-    theirs = agent.read_overlay(trees["vault-k8s"] / FLAVOURS[flavour], FLAVOURS[flavour])
-    assert ours.flavour == flavour
+    ours = agent.read_overlay(trees["openbao-k8s"] / INSTALLERS[installer], INSTALLERS[installer])
+    theirs = agent.read_overlay(trees["vault-k8s"] / INSTALLERS[installer], INSTALLERS[installer])
+    assert ours.installer == installer
     assert ours.injector is OPENBAO_K8S and theirs.injector is VAULT_K8S
     assert ours.annotations == plans["openbao-k8s"].annotations()
     assert _strip(ours.annotations, "openbao.org/") == _strip(theirs.annotations, "vault.hashicorp.com/")
     assert len(ours.annotations) == 19
-    assert "vault.hashicorp.com" not in (trees["openbao-k8s"] / FLAVOURS[flavour]).read_text(encoding="utf-8")
+    assert "vault.hashicorp.com" not in (trees["openbao-k8s"] / INSTALLERS[installer]).read_text(encoding="utf-8")
     assert ours.env == theirs.env
 
 
@@ -132,7 +132,7 @@ def test_the_monitoring_pods_use_the_configured_prefix(tmp_path: Path) -> None:
 
 
 def _injection(tree: Path) -> agent.Injection:
-    return agent.parse_injection(agent.read_overlay(tree / FLAVOURS["helm"], "helm"))
+    return agent.parse_injection(agent.read_overlay(tree / INSTALLERS["helm"], "helm"))
 
 
 def test_the_agent_config_differs_only_in_the_home_directory(trees: dict[str, Path]) -> None:
@@ -156,8 +156,8 @@ def test_the_agent_config_differs_only_in_the_home_directory(trees: dict[str, Pa
 def test_openbao_k8s_reads_vault_k8s_annotations_too(trees: dict[str, Path]) -> None:
     """agent-inject/handler.go `Handler.Mutate` (openbao-k8s main): every vault.hashicorp.com/<x> becomes
     openbao.org/<x> unless that key exists, so a vault-k8s overlay is injected the same, and openbao.org/* wins."""
-    ours = agent.read_overlay(trees["openbao-k8s"] / FLAVOURS["helm"], "helm")
-    theirs = agent.read_overlay(trees["vault-k8s"] / FLAVOURS["helm"], "helm")
+    ours = agent.read_overlay(trees["openbao-k8s"] / INSTALLERS["helm"], "helm")
+    theirs = agent.read_overlay(trees["vault-k8s"] / INSTALLERS["helm"], "helm")
     read_by_openbao = agent.IstiodOverlay("x", "helm", theirs.annotations, theirs.env, injector_name="openbao-k8s")
     assert read_by_openbao.injector is OPENBAO_K8S
     assert read_by_openbao.effective == ours.annotations
@@ -170,7 +170,7 @@ def test_openbao_k8s_reads_vault_k8s_annotations_too(trees: dict[str, Path]) -> 
 
 
 def test_a_bad_boolean_is_named_with_the_openbao_prefix(trees: dict[str, Path]) -> None:
-    overlay = agent.read_overlay(trees["openbao-k8s"] / FLAVOURS["helm"], "helm")
+    overlay = agent.read_overlay(trees["openbao-k8s"] / INSTALLERS["helm"], "helm")
     broken = agent.IstiodOverlay("x", "helm", {**overlay.annotations, "openbao.org/agent-inject": "yes"}, overlay.env)
     with pytest.raises(OverlayError, match=r"openbao\.org/agent-inject is 'yes', not a boolean"):
         agent.parse_injection(broken)

@@ -10,8 +10,8 @@ import pytest
 
 from istio_vault_ca.generator.errors import RotationRefused
 from istio_vault_ca.generator.pki.factory import self_signed_ca
-from istio_vault_ca.verify.root_rotation import RootRotationState, refusal, wait_refusal
-from istio_vault_ca.verify.root_rotation_cli import root_cert_of_configmap
+from istio_vault_ca.verify.cli.rotation_command import root_cert_of_configmap
+from istio_vault_ca.verify.rotation.root import RootRotationState, refusal, wait_refusal
 
 NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 OLD = self_signed_ca("old root", now=NOW - dt.timedelta(days=10))
@@ -83,13 +83,8 @@ def test_root_cert_is_read_from_the_configmap_istiod_writes() -> None:
 
 def test_offline_roots_come_from_the_bundle_record_and_a_different_new_root_is_refused() -> None:
     from istio_vault_ca.generator.errors import UsageError
-    from istio_vault_ca.verify.root_rotation_offline import (
-        check_new_root,
-        fingerprint,
-        offline_roots,
-        root_file_problem,
-        root_id,
-    )
+    from istio_vault_ca.verify.rotation.root import check_new_root, root_file_problem
+    from istio_vault_ca.verify.rotation.root_offline import fingerprint, offline_roots, root_id
 
     other = self_signed_ca("other root", now=NOW - dt.timedelta(days=1))
     # Before phase (a): the old root is root.certificate_file's; there is no new root yet.

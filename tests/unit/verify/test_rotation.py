@@ -16,8 +16,8 @@ import pytest
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ROOT_ISSUER_NAME, ClusterPlan, plan
 from istio_vault_ca.generator.errors import VaultApiError
-from istio_vault_ca.verify import rotation
 from istio_vault_ca.verify.clients.vault import VaultApi
+from istio_vault_ca.verify.rotation import due as rotation
 from tests import pki_factory as pki
 
 # Certificates carry whole seconds: a `now` without microseconds puts not_after exactly on a day boundary.

@@ -2,7 +2,7 @@
 
 Anything else means istiod signs with another CA (a self-signed fallback or a stale `cacerts`), whatever its log
 says; the ConfigMap is read in istiod's namespace and in one sampled workload namespace. During a root rotation
-(the trust bundle in KV, verify/root_rotation.py) the expected roots are the bundle's, judged by its phase.
+(the trust bundle in KV, verify/rotation/root.py) the expected roots are the bundle's, judged by its phase.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ...root_rotation import RotationSeen
+    from ..rotation_seen import RotationSeen
 
 from ..registry import Tier, check
 from ..result import CheckResult, errored, failed, passed, skipped, warned

@@ -27,14 +27,14 @@ from .state import (
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
-    from ...root_rotation import RotationSeen
+    from ..rotation_seen import RotationSeen
 
 
 def run(
     state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot, rotation: RotationSeen | None = None
 ) -> list[CheckResult]:
     """Every cluster check; when a prerequisite is missing its dependents are skipped with the reason. `rotation`:
-    the root rotation under way (verify/root_rotation.py `seen_rotation`), which some checks accept."""
+    the root rotation under way (verify/rotation/root.py `seen_rotation`), which some checks accept."""
     view = ClusterView(state, plan, vault_root, rotation=rotation)
     specs = [spec for spec in checks_in("cluster") if applies(spec, view)]
     if state.namespace_obj is None:

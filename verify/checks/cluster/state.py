@@ -16,8 +16,7 @@ from ....generator.config.injectors import INJECTORS, VAULT_K8S
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
-    from ...root_rotation import RotationSeen
-    from .user_settings import MergedCr
+    from ..rotation_seen import RotationSeen
 
 JSON = dict[str, Any]
 
@@ -89,6 +88,18 @@ class VaultRoot:
     pem: bytes | None
     source: str
     problem: str = ""
+
+
+@dataclass(frozen=True)
+class MergedCr:
+    """What the user's CR declares for istiod (`--merged-cr`, read by user_settings.read_merged_cr): env names,
+    pod annotations, and the patches that drop others."""
+
+    source: str
+    kind: str
+    env: frozenset[str] = frozenset()
+    annotations: frozenset[str] = frozenset()
+    clobbers: tuple[str, ...] = field(default=())
 
 
 @dataclass(frozen=True)
@@ -182,7 +193,7 @@ def pod_template(state: ClusterState) -> JSON:
 @dataclass(frozen=True)
 class ClusterView:
     """The input of every cluster-level check: the collected state, the cluster's plan and Vault's root; during a
-    root rotation (the trust bundle in KV), what verify/root_rotation.py reads of it."""
+    root rotation (the trust bundle in KV), what verify/rotation/root.py reads of it."""
 
     state: ClusterState
     plan: ClusterPlan

@@ -11,28 +11,16 @@ a written list or map replaces what the path held).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
-from ....generator.render.flavours import tsb
-from ....generator.render.flavours.common import VAULT_ANNOTATION_PREFIX, dig, split_path
+from ....generator.render.installers import tsb
+from ....generator.render.installers.common import VAULT_ANNOTATION_PREFIX, dig, split_path
 from ..registry import Tier, check
 from ..result import CheckResult, failed, passed, warned
-from .state import JSON, PodView, containers_of, discovery_container, short
+from .state import JSON, MergedCr, PodView, containers_of, discovery_container, short
 
 CHECK_ID = "cluster.istiod-keeps-user-settings"
 K8S = ("spec", "components", "pilot", "k8s")
-
-
-@dataclass(frozen=True)
-class MergedCr:
-    """What the user's CR declares for istiod: env names, pod annotations, and the patches that drop others."""
-
-    source: str
-    kind: str
-    env: frozenset[str] = frozenset()
-    annotations: frozenset[str] = frozenset()
-    clobbers: tuple[str, ...] = field(default=())
 
 
 def _env_names(value: Any) -> set[str]:

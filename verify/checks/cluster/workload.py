@@ -152,10 +152,10 @@ def annotations_match(view: ClusterView) -> CheckResult:
 
 def chart_layout_hint(plan: ClusterPlan, template: JSON | None) -> str:
     """The real cause when istiod runs a 1.23-or-older image but the Helm values were rendered for 1.24+: those
-    charts read only `pilot.env` / `pilot.podAnnotations` (generator/render/flavours/helm.py), so our top-level
+    charts read only `pilot.env` / `pilot.podAnnotations` (generator/render/installers/helm.py), so our top-level
     values never reached the Deployment. "" when that is not the case (or the image tag names no release)."""
     from ....generator.config.model import istio_release
-    from ....generator.render.flavours.helm import FLAT_VALUES_FROM
+    from ....generator.render.installers.helm import FLAT_VALUES_FROM
     from ..chain.versions import parse_version
 
     if "helm" not in plan.outputs:

@@ -55,9 +55,9 @@ def test_every_script_but_audit_exports_the_configured_namespace(tmp_path: Path)
             assert "VAULT_NAMESPACE" not in text, script.name
     from ruamel.yaml import YAML
 
-    from istio_vault_ca.generator.render.flavours import get_flavour
+    from istio_vault_ca.generator.render.installers import get_installer
 
-    tsb = get_flavour("tsb-controlplane")
+    tsb = get_installer("tsb-controlplane")
     document = YAML(typ="safe").load((tree / tsb.FILE).read_text(encoding="utf-8"))
     found = tsb.read(document)
     assert found is not None

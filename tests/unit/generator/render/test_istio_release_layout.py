@@ -16,7 +16,7 @@ import pytest
 
 from istio_vault_ca.generator.config.model import ISTIO_VERSION_DEFAULT, Config
 from istio_vault_ca.generator.config.plan import plan
-from istio_vault_ca.generator.render.flavours import helm
+from istio_vault_ca.generator.render.installers import helm
 from istio_vault_ca.verify.checks.chain.versions import NEWEST
 from istio_vault_ca.verify.cli.parser import main
 from tests.support import REPO

@@ -15,8 +15,8 @@ from ruamel.yaml import YAML
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.generator.errors import MergeIntoError, OverlayError
-from istio_vault_ca.generator.render.flavours import istio_operator, tsb
-from istio_vault_ca.generator.render.flavours.common import check_tpath_string, split_path
+from istio_vault_ca.generator.render.installers import istio_operator, tsb
+from istio_vault_ca.generator.render.installers.common import check_tpath_string, split_path
 from istio_vault_ca.generator.render.merge_into import merge_into
 from istio_vault_ca.verify.checks.cluster import ClusterState, PodState, PodView, VaultRoot
 from istio_vault_ca.verify.checks.cluster.user_settings import istiod_keeps_user_settings, read_merged_cr

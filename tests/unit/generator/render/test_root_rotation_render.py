@@ -15,7 +15,7 @@ from ruamel.yaml import YAML
 
 from istio_vault_ca.generator.config.loader import parse_text
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
-from istio_vault_ca.generator.render.flavours import get_flavour
+from istio_vault_ca.generator.render.installers import get_installer
 from istio_vault_ca.generator.render.root_rotation import (
     render_phase_a,
     render_phase_b,
@@ -23,7 +23,7 @@ from istio_vault_ca.generator.render.root_rotation import (
     render_phase_d,
 )
 from istio_vault_ca.verify.rehearsal.consistency import policy_read_paths
-from istio_vault_ca.verify.root_rotation import IntermediateNow
+from istio_vault_ca.verify.rotation.root import IntermediateNow
 from tests.support import EXAMPLES
 
 NEW_ISSUER = "0f3c2a4e-1111-2222-3333-444455556666"
@@ -41,7 +41,7 @@ def test_phase_b_overlay_of_every_flavour_sets_multiroot_and_the_bundle_template
     (cluster,) = plans
     assert sorted(cluster.outputs) == ["helm", "istio-operator", "tsb-controlplane"]
     for output in cluster.outputs:
-        flavour = get_flavour(output)
+        flavour = get_installer(output)
         document = YAML(typ="safe", pure=True).load(tree[f"root/b/{cluster.name}/{flavour.FILE}"].content)
         settings = flavour.read(document)
         assert settings is not None, output

@@ -1,5 +1,5 @@
 """The cluster checks that compare roots and annotations, during a root rotation: pure checks over a state and the
-rotation as verify/root_rotation.py reads it from Vault (the trust bundle's roots and `next_phase`)."""
+rotation as verify/rotation/root.py reads it from Vault (the trust bundle's roots and `next_phase`)."""
 
 from __future__ import annotations
 
@@ -22,9 +22,10 @@ from istio_vault_ca.verify.checks.cluster import (
     annotations_match,
     root_configmap_matches_vault,
 )
-from istio_vault_ca.verify.checks.cluster.user_settings import MergedCr, istiod_keeps_user_settings
+from istio_vault_ca.verify.checks.cluster.state import MergedCr
+from istio_vault_ca.verify.checks.cluster.user_settings import istiod_keeps_user_settings
 from istio_vault_ca.verify.checks.result import CheckResult, Status
-from istio_vault_ca.verify.root_rotation import PHASE_WORDS, RotationSeen
+from istio_vault_ca.verify.checks.rotation_seen import PHASE_WORDS, RotationSeen
 from tests.support import REPO
 
 STARTER = REPO / "generator" / "config" / "starter.yaml"

@@ -254,7 +254,7 @@ def test_help_imports_no_check_libraries() -> None:
 def test_directory_arguments_are_named_as_pathlib_names_them(path: str) -> None:
     from pathlib import PurePosixPath
 
-    from istio_vault_ca.verify.cli.verify_commands import path_text
+    from istio_vault_ca.verify.runs.chain import path_text
 
     assert path_text(path) == str(PurePosixPath(path))
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from istio_vault_ca.verify.cli.completion import command_specs, script, walk
+from istio_vault_ca.verify.cli.completion_command import command_specs, script, walk
 from istio_vault_ca.verify.cli.parser import build_parser
 from tests.support import EXAMPLES, REPO
 
@@ -56,7 +56,7 @@ def need(shell: str) -> str:
 
 def test_the_specs_are_the_parser() -> None:
     """Every subcommand and option of the real parser is in the completion data, the hidden one is not."""
-    specs = {spec.name: spec for spec in command_specs()}
+    specs = {spec.name: spec for spec in command_specs(build_parser())}
     parser = build_parser()
     commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
     listed = [name for name, _ in specs[""].subcommands]
@@ -153,7 +153,7 @@ def test_bash_completes_option_values(workdir: Path) -> None:
 def test_the_bash_script_is_shellcheck_clean(tmp_path: Path) -> None:
     found = shutil.which("shellcheck") or str(Path(sys.executable).parent / "shellcheck")
     target = tmp_path / "istio-vault-ca.bash"
-    target.write_text(script("bash"))
+    target.write_text(script("bash", build_parser()))
     done = subprocess.run([found, "-s", "bash", str(target)], capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stdout
 
@@ -172,7 +172,7 @@ def test_cluster_names_come_from_the_config(workdir: Path) -> None:
 def test_fish_completes_through_its_own_machinery(workdir: Path, tmp_path: Path) -> None:
     fish = need("fish")
     source = tmp_path / "istio-vault-ca.fish"
-    source.write_text(script("fish"))
+    source.write_text(script("fish", build_parser()))
     assert subprocess.run([fish, "--no-execute", str(source)], capture_output=True, check=False).returncode == 0
 
     def ask(line: str) -> list[str]:
@@ -192,7 +192,7 @@ def test_fish_completes_through_its_own_machinery(workdir: Path, tmp_path: Path)
 def test_zsh_script_loads_and_its_logic_answers(workdir: Path, tmp_path: Path) -> None:
     zsh = need("zsh")
     source = tmp_path / "_istio-vault-ca"
-    source.write_text(script("zsh"))
+    source.write_text(script("zsh", build_parser()))
     assert subprocess.run([zsh, "-n", str(source)], capture_output=True, check=False).returncode == 0
     registered = subprocess.run(
         [

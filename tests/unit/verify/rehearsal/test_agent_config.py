@@ -16,8 +16,8 @@ from istio_vault_ca.verify.rehearsal.consistency import check_cluster_overlay, p
 from istio_vault_ca.verify.rehearsal.results import scrub
 from tests.support import EXAMPLES, render_into
 
-ALL_OUTPUTS = EXAMPLES / "kv-v2.yaml"  # renders the TSB, IstioOperator and Helm flavours at once
-FLAVOURS = {
+ALL_OUTPUTS = EXAMPLES / "kv-v2.yaml"  # renders the TSB, IstioOperator and Helm installers at once
+INSTALLERS = {
     "tsb-controlplane": "istiod/tsb-controlplane-overlay.yaml",
     "istio-operator": "istiod/istio-operator-overlay.yaml",
     "helm": "istiod/istiod-helm-values.yaml",
@@ -35,10 +35,10 @@ def cluster_plan():  # type: ignore[no-untyped-def]
     return plan(load(str(ALL_OUTPUTS)).config)[0]
 
 
-@pytest.mark.parametrize("flavour", sorted(FLAVOURS))
-def test_each_flavour_yields_the_plans_annotations_and_env(tree: Path, cluster_plan, flavour: str) -> None:  # type: ignore[no-untyped-def]
-    overlay = agent.read_overlay(tree / FLAVOURS[flavour], FLAVOURS[flavour])
-    assert overlay.flavour == flavour
+@pytest.mark.parametrize("installer", sorted(INSTALLERS))
+def test_each_flavour_yields_the_plans_annotations_and_env(tree: Path, cluster_plan, installer: str) -> None:  # type: ignore[no-untyped-def]
+    overlay = agent.read_overlay(tree / INSTALLERS[installer], INSTALLERS[installer])
+    assert overlay.installer == installer
     assert overlay.annotations == cluster_plan.annotations()
     assert overlay.env == cluster_plan.env
     assert overlay.secret_volume_path == overlay.root_ca_dir == "/vault/secrets"
@@ -56,7 +56,7 @@ def _config(overlay: agent.IstiodOverlay, root: Path) -> dict:  # type: ignore[t
 
 
 def test_config_mirrors_the_injector_with_fast_exit(tree: Path, cluster_plan, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
-    overlay = agent.read_overlay(tree / FLAVOURS["helm"], "helm")
+    overlay = agent.read_overlay(tree / INSTALLERS["helm"], "helm")
     config = _config(overlay, tmp_path)
 
     method = config["auto_auth"]["method"]
@@ -82,7 +82,7 @@ def test_config_mirrors_the_injector_with_fast_exit(tree: Path, cluster_plan, tm
 def test_a_hand_edited_template_is_what_the_agent_gets(tree: Path, tmp_path: Path) -> None:
     edited = tmp_path / "helm.yaml"
     edited.write_text(
-        (tree / FLAVOURS["helm"]).read_text().replace('index .Data.data "ca-key.pem"', 'index .Data "ca-key.pem"')
+        (tree / INSTALLERS["helm"]).read_text().replace('index .Data.data "ca-key.pem"', 'index .Data "ca-key.pem"')
     )
     config = _config(agent.read_overlay(edited, "helm.yaml"), tmp_path)
     key = next(t for t in config["template"] if t["destination"].endswith("ca-key.pem"))
@@ -154,8 +154,8 @@ def test_consistency_rejects_secret_volume_path_that_is_not_root_ca_dir(tree: Pa
     edited.mkdir()
     (edited / "istiod").mkdir()
     (edited / "policy.hcl").write_text((tree / "policy.hcl").read_text())
-    text = (tree / FLAVOURS["helm"]).read_text()
-    (edited / FLAVOURS["helm"]).write_text(
+    text = (tree / INSTALLERS["helm"]).read_text()
+    (edited / INSTALLERS["helm"]).write_text(
         text.replace("secret-volume-path: /vault/secrets", "secret-volume-path: /etc/cacerts-vault")
     )
     cluster = ClusterLayout(plan(load(str(ALL_OUTPUTS)).config)[0], "")
@@ -167,7 +167,7 @@ def test_consistency_rejects_secret_volume_path_that_is_not_root_ca_dir(tree: Pa
 def test_consistency_fails_when_the_policy_misses_a_template_path(tree: Path, tmp_path: Path) -> None:
     edited = tmp_path / "out"
     (edited / "istiod").mkdir(parents=True)
-    (edited / FLAVOURS["helm"]).write_text((tree / FLAVOURS["helm"]).read_text())
+    (edited / INSTALLERS["helm"]).write_text((tree / INSTALLERS["helm"]).read_text())
     (edited / "policy.hcl").write_text('path "istioca/cert/ca" {\n  capabilities = ["read"]\n}\n')
     cluster = ClusterLayout(plan(load(str(ALL_OUTPUTS)).config)[0], "")
     with pytest.raises(RehearsalStepFailed) as failure:
@@ -260,9 +260,9 @@ def test_scrub_removes_key_material() -> None:
 
 
 def _edited(tree: Path, changes: dict[str, str]) -> agent.IstiodOverlay:
-    overlay = agent.read_overlay(tree / FLAVOURS["helm"], "helm")
+    overlay = agent.read_overlay(tree / INSTALLERS["helm"], "helm")
     annotations = {**overlay.annotations, **{PREFIX + key: value for key, value in changes.items()}}
-    return agent.IstiodOverlay("helm", overlay.flavour, annotations, overlay.env)
+    return agent.IstiodOverlay("helm", overlay.installer, annotations, overlay.env)
 
 
 def _destinations(overlay: agent.IstiodOverlay) -> dict[str, str]:
@@ -302,7 +302,7 @@ def test_a_refused_boolean_fails_the_rehearsal_consistency_step(tree: Path, clus
 
     copy = tmp_path / "out"
     shutil.copytree(tree, copy)
-    for source in FLAVOURS.values():  # every flavour alike, or the overlays disagree first
+    for source in INSTALLERS.values():  # every installer alike, or the overlays disagree first
         values = copy / source
         text = re.sub(
             r"(error-on-missing-key-ca-key(?:\\)?\.pem(?::|\n\s+value:) )'true'", r"\1'yes'", values.read_text()

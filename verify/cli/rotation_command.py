@@ -1,6 +1,7 @@
-"""`plan-rotation --root`: where a root rotation stands (verify/root_rotation.py reads it from Vault), the next
-phase's files rendered into OUT, and the refusal of a phase whose precondition is not verified (exit 1, the reason
-on stderr)."""
+"""`plan-rotation`: the CAs due for renewal (verify/rotation/due.py surveys the live Vault) and their rotation
+scripts rendered into OUT; with `--root`, where a root rotation stands (verify/rotation/root.py reads it from Vault),
+the next phase's files rendered into OUT, and the refusal of a phase whose precondition is not verified (exit 1,
+the reason on stderr)."""
 
 from __future__ import annotations
 
@@ -9,33 +10,30 @@ import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..generator.errors import RotationRefused, UsageError
-from .root_rotation import (
+from ...generator.errors import RotationRefused, UsageError
+from ..rotation.root import (
     IntermediateNow,
     RootRotationState,
+    check_new_root,
     confirm_bundle,
     read_root_cert_file,
     refusal,
     report_lines,
+    root_file_problem,
     survey,
     wait_refusal,
     write_bundle_fields,
 )
-from .root_rotation_offline import (
-    check_new_root,
-    configured_root,
-    read_certificate,
-    root_file_problem,
-)
+from ..rotation.root_offline import configured_root, read_certificate
 
 if TYPE_CHECKING:
     from cryptography import x509
 
-    from ..generator.config.model import Config
-    from ..generator.config.plan import ClusterPlan
-    from ..generator.render.root_rotation import OfflineRoot
-    from ..generator.render.tree import Tree
-    from .clients.vault import VaultApi
+    from ...generator.config.model import Config
+    from ...generator.config.plan import ClusterPlan
+    from ...generator.render.root_rotation import OfflineRoot
+    from ...generator.render.tree import Tree
+    from ..clients.vault import VaultApi
 
 # Istio's default workload certificate lifetime (istio.io content/en/about/faq/security/cert-lifetime-config.md:
 # 24 hours, `SECRET_TTL` in proxyMetadata changes it, values over 90 days are refused).
@@ -63,7 +61,7 @@ def root_cert_of_configmap(configmap: dict[str, Any] | None, namespace: str) -> 
 
 def _confirm(args: argparse.Namespace, api: VaultApi, config: Config, state: RootRotationState) -> None:
     if args.confirm_bundle_from_cluster:
-        from .clients.kube import connect
+        from ..clients.kube import connect
 
         namespace = args.confirm_bundle_from_cluster
         kube = connect(args.kubeconfig, args.context)
@@ -77,7 +75,7 @@ def _confirm(args: argparse.Namespace, api: VaultApi, config: Config, state: Roo
 def _record_reissued(api: VaultApi, config: Config, state: RootRotationState) -> bool:
     """The first time every intermediate is found on the new root (bundle delivered, old root still in it), the
     time is recorded in the bundle's KV entry: phase (d) waits the workload certificate TTL from then."""
-    from ..generator.render.root_rotation import REISSUED_AT_FIELD
+    from ...generator.render.root_rotation import REISSUED_AT_FIELD
 
     if state.next_phase != "d" or state.reissued_at is not None:
         return False
@@ -86,8 +84,8 @@ def _record_reissued(api: VaultApi, config: Config, state: RootRotationState) ->
 
 
 def _offline(cert: x509.Certificate) -> OfflineRoot:
-    from ..generator.render.root_rotation import OfflineRoot
-    from .root_rotation_offline import pem, root_id
+    from ...generator.render.root_rotation import OfflineRoot
+    from ..rotation.root_offline import pem, root_id
 
     return OfflineRoot(root_id(cert), cert.subject.rfc4514_string(), pem(cert))
 
@@ -96,8 +94,8 @@ def _render_offline(
     phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState, new_root: Path | None
 ) -> Tree:
     """root.mode external: phase (a) takes the new root from --new-root-file; (c) prints sign-intermediate with it."""
-    from ..generator.render import root_rotation as render
-    from .root_rotation_offline import read_certificate
+    from ...generator.render import root_rotation as render
+    from ..rotation.root_offline import read_certificate
 
     if phase == "a":
         if new_root is None:
@@ -139,7 +137,7 @@ def _due(plans: tuple[ClusterPlan, ...], state: RootRotationState) -> tuple[tupl
 
 
 def _render(phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState) -> Tree:
-    from ..generator.render import root_rotation as render
+    from ...generator.render import root_rotation as render
 
     if phase == "a":
         return render.render_phase_a(
@@ -155,7 +153,7 @@ def _render(phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: R
 def _render_later(
     phase: str, config: Config, plans: tuple[ClusterPlan, ...], state: RootRotationState, new_issuer: str
 ) -> Tree:
-    from ..generator.render import root_rotation as render
+    from ...generator.render import root_rotation as render
 
     if phase == "c":
         return render.render_phase_c(config, _due(plans, state), new_issuer)
@@ -165,13 +163,13 @@ def _render_later(
 def root_command(args: argparse.Namespace) -> int:
     """plan-rotation --root -c CONFIG [--phase a|b|c|d] [--confirm-bundle DIR | --confirm-bundle-from-cluster NS]
     [--workload-cert-ttl DURATION] [--skip-ttl-wait] [--new-root-file NEW.pem] [-o OUT]"""
-    from ..generator.config.durations import parse_duration
-    from ..generator.config.loader import load
-    from ..generator.config.plan import plan
-    from ..generator.errors import EXIT_FAILED, EXIT_OK
-    from ..generator.render.root_rotation import ISTIO_FACTS
-    from ..generator.render.writer import write_tree
-    from .cli.verify_commands import open_vault
+    from ...generator.config.durations import parse_duration
+    from ...generator.config.loader import load
+    from ...generator.config.plan import plan
+    from ...generator.errors import EXIT_FAILED, EXIT_OK
+    from ...generator.render.root_rotation import ISTIO_FACTS
+    from ...generator.render.writer import write_tree
+    from ..runs.common import open_vault
 
     loaded = load(args.config)
     config = loaded.config
@@ -218,3 +216,67 @@ def root_command(args: argparse.Namespace) -> int:
     if external and (problem := root_file_problem(state, configured, str(config.root.certificate_file))):
         raise RotationRefused(f"not done: {problem}", "the trust bundle and every intermediate are on the new root")
     return EXIT_OK if state.next_phase == "done" else EXIT_FAILED
+
+
+def plan_command(args: argparse.Namespace) -> int:
+    """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N] [--force CLUSTER]..."""
+    from ...generator.errors import VaultApiError, VaultUnavailable
+
+    try:
+        return _plan_intermediates(args)
+    except VaultApiError as error:  # the survey needs every read: one failing read stops it (exit 3)
+        raise VaultUnavailable("api", f"Vault answered with an error: {error}") from None
+
+
+def _plan_intermediates(args: argparse.Namespace) -> int:
+    from ...generator.config.loader import load
+    from ...generator.config.plan import plan, select
+    from ...generator.errors import EXIT_FAILED, EXIT_OK, UsageError
+    from ...generator.pki.offline_root import root_certificate_path
+    from ...generator.render.rotation import ROOT_STEPS, SCRIPT_NAME, render_rotation
+    from ...generator.render.writer import write_tree
+    from ..rotation import due
+    from ..runs.common import open_vault
+
+    if args.warn_days < 0:
+        raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
+    loaded = load(args.config)
+    config = loaded.config
+    try:
+        plans = select(plan(config), args.cluster)
+    except LookupError as error:
+        raise UsageError(str(error.args[0])) from None
+    forced = frozenset(getattr(args, "force", None) or ())
+    if unknown := sorted(forced - {p.name for p in plans}):
+        known = ", ".join(p.name for p in plans)
+        raise UsageError(
+            f"--force {unknown[0]}: no such cluster{' selected' if args.cluster else ''} (clusters: {known})"
+        )
+    root_file = (
+        root_certificate_path(config.root.certificate_file, loaded.source) if config.root.mode == "external" else None
+    )
+    api = open_vault(config)
+    api.health()
+    now = dt.datetime.now(dt.timezone.utc)
+    root, root_notes, findings = due.survey(api, config, plans, root_file, now, loaded.source)
+    result = due.RotationPlan(root, root_notes, findings, args.warn_days, forced)
+    print(f"Vault at {api.address}")
+    for line in due.report_lines(result):
+        print(f"  {line}")
+    if result.root_due:
+        print("\n".join(ROOT_STEPS))
+    if result.due() or result.root_due:
+        due_now = [(finding.plan, finding.intermediate) for finding in result.due() if finding.intermediate is not None]
+        tree = render_rotation(config, due_now, due.report_lines(result), root_due=result.root_due)
+        out = Path(args.out)
+        try:
+            write_tree(tree, out)
+        except OSError as error:
+            raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
+        scripts = sum(1 for name in tree if name.endswith(SCRIPT_NAME))
+        print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them")
+    elif result.attention:
+        print("no rotation script written: see the notes above for what to do")
+    else:
+        print("nothing to rotate inside the window; nothing written")
+    return EXIT_FAILED if result.attention else EXIT_OK

@@ -3,7 +3,7 @@
 Phase (a) records both roots' certificates (never a key) beside the bundle: `old_root` (root.certificate_file's
 certificate when the rotation began) and `new_root` (the file given with `--new-root-file`). Every later run reads
 them back from there, so the rotation resumes without the root mount a Vault-kept root has, and a different new
-root file is refused with the reason. The phase state machine is verify/root_rotation.py's.
+root file is refused with the reason. The phase state machine is verify/rotation/root.py's.
 """
 
 from __future__ import annotations
@@ -15,11 +15,10 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ..generator.errors import RotationRefused, UsageError
+from ...generator.errors import UsageError
 
 if TYPE_CHECKING:
-    from ..generator.config.model import Config
-    from .root_rotation import RootRotationState
+    from ...generator.config.model import Config
 
 OLD_ROOT_FIELD = "old_root"
 NEW_ROOT_FIELD = "new_root"
@@ -77,7 +76,7 @@ def read_certificate(path: Path, what: str) -> x509.Certificate:
 
 def configured_root(config: Config, source: str) -> x509.Certificate | None:
     """root.certificate_file's certificate, None when it cannot be read (the KV record may still hold the roots)."""
-    from ..generator.pki.offline_root import root_certificate_path
+    from ...generator.pki.offline_root import root_certificate_path
 
     path = root_certificate_path(config.root.certificate_file, source)
     if path is None:
@@ -86,35 +85,6 @@ def configured_root(config: Config, source: str) -> x509.Certificate | None:
         return x509.load_pem_x509_certificate(path.read_bytes())
     except (OSError, ValueError):
         return None
-
-
-def _name(cert: x509.Certificate) -> str:
-    return f"{cert.subject.rfc4514_string()} (sha256 {fingerprint(cert)})"
-
-
-def check_new_root(state: RootRotationState, given: x509.Certificate, where: str) -> None:
-    """The new root file must be the old root's successor, and the one phase (a) recorded."""
-    if given == state.old_root:
-        raise UsageError(f"--new-root-file {where} is the root being replaced ({_name(given)}); make a new root first")
-    if state.new_root is not None and given != state.new_root:
-        raise RotationRefused(
-            f"refused: --new-root-file {where} is {_name(given)}, but this rotation's new root, recorded in the "
-            f"trust bundle by phase (a), is {_name(state.new_root)}: the workloads are being given that root to "
-            "trust, so only it may sign the new intermediates. Pass that file (or finish this rotation first)"
-        )
-
-
-def root_file_problem(state: RootRotationState, configured: x509.Certificate | None, where: str) -> str | None:
-    """After phase (d): root.certificate_file must name the new root (verify's vault.root-cn compares each
-    intermediate mount's root with it, and a later intermediate is signed with it)."""
-    if state.next_phase != "done" or state.new_root is None or configured == state.new_root:
-        return None
-    found = _name(configured) if configured is not None else "unreadable"
-    return (
-        f"root.certificate_file ({where}) still holds {found}, not the new root {_name(state.new_root)}: copy the "
-        "new root's certificate there (or point root.certificate_file at it) in the config; until then verify's "
-        "vault.root-cn fails and a new intermediate would be signed with the retired root"
-    )
 
 
 def pem(cert: x509.Certificate) -> str:

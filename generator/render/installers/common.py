@@ -1,4 +1,4 @@
-"""What the flavour modules share: istiod's env as the list form Kubernetes uses, Istio operator paths, and
+"""What the installer modules share: istiod's env as the list form Kubernetes uses, Istio operator paths, and
 reading values back."""
 
 from __future__ import annotations
@@ -7,15 +7,14 @@ import json
 from typing import TYPE_CHECKING, Any
 
 from ...config.injectors import ANNOTATION_PREFIXES
+from ...config.installers import ISTIOD_UID
 from ...errors import OverlayError
 
 if TYPE_CHECKING:
     from ...config.plan import ClusterPlan
 
-# istiod's uid in Istio's istio-discovery chart: `runAsUser: 1337` on the discovery container (istio/istio
-# manifests/charts/istio-control/istio-discovery/templates/deployment.yaml, release 1.28); IstioOperator renders
-# that chart, and TSB's ControlPlane installs istiod through the same operator and chart.
-ISTIO_CHART_UID = 1337
+# istiod's uid under the installers that use Istio's istio-discovery chart (generator/config/installers.py says why).
+ISTIO_CHART_UID = ISTIOD_UID["helm"]
 
 # The injectors' annotation prefixes (vault-k8s, openbao-k8s: generator/config/injectors.py): every pod annotation
 # we render starts with one, so a key with one in a user's CR is ours to replace (render --merge-into, verify

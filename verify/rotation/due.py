@@ -14,7 +14,6 @@ Exit codes: 0 nothing due; 1 something due, expired or missing (scripts rendered
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import re
 from dataclasses import dataclass
@@ -23,15 +22,15 @@ from typing import TYPE_CHECKING
 
 from cryptography import x509
 
-from ..generator.config.cafiles import CA_CERT, ROOT_CERT
-from ..generator.config.plan import ClusterPlan
-from ..generator.render.rotation import ROOT_STEPS, SCRIPT_NAME, render_rotation
-from .checks.result import Status
+from ...generator.config.cafiles import CA_CERT, ROOT_CERT
+from ...generator.config.plan import ClusterPlan
+from ...generator.render.rotation import SCRIPT_NAME
+from ..checks.result import Status
 
 if TYPE_CHECKING:
-    from ..generator.config.model import Config
-    from .checks.vault import VaultState
-    from .clients.vault import VaultApi
+    from ...generator.config.model import Config
+    from ..checks.vault import VaultState
+    from ..clients.vault import VaultApi
 
 # Issuer ids are UUIDs; anything else from the API is not put into a script.
 ISSUER_ID = re.compile(r"^[0-9a-f][0-9a-f-]{0,63}$")
@@ -133,8 +132,8 @@ def survey(
     config_source: str | None = None,
 ) -> tuple[CaExpiry | None, tuple[str, ...], tuple[ClusterFinding, ...]]:
     """The root and each cluster's intermediate as Vault serves them (the paths the agent templates read)."""
-    from ..generator.errors import VaultApiError
-    from .checks.vault import VaultState, intermediate_differences, kv_key_matches
+    from ...generator.errors import VaultApiError
+    from ..checks.vault import VaultState, intermediate_differences, kv_key_matches
 
     state = VaultState(api, config, 0, now, config_source=config_source)
     root, root_notes = _root(state, plans, root_file, now)
@@ -185,8 +184,8 @@ def _root(
     state: VaultState, plans: tuple[ClusterPlan, ...], root_file: Path | None, now: dt.datetime
 ) -> tuple[CaExpiry | None, tuple[str, ...]]:
     """Vault's root (root mount, or the imported offline root); in external mode also root.certificate_file."""
-    from ..generator.errors import VaultApiError
-    from .checks.vault import root_differences
+    from ...generator.errors import VaultApiError
+    from ..checks.vault import root_differences
 
     notes: list[str] = []
     root_path = _path(plans[0], ROOT_CERT)
@@ -256,68 +255,3 @@ def report_lines(result: RotationPlan) -> list[str]:
             )
         lines += [f"  note: {note}" for note in notes]
     return lines
-
-
-# ---------------------------------------------------------------- command
-
-
-def plan_command(args: argparse.Namespace) -> int:
-    """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N] [--force CLUSTER]..."""
-    from ..generator.errors import VaultApiError, VaultUnavailable
-
-    try:
-        return _plan(args)
-    except VaultApiError as error:  # the survey needs every read: one failing read stops it (exit 3)
-        raise VaultUnavailable("api", f"Vault answered with an error: {error}") from None
-
-
-def _plan(args: argparse.Namespace) -> int:
-    from ..generator.config.loader import load
-    from ..generator.config.plan import plan, select
-    from ..generator.errors import EXIT_FAILED, EXIT_OK, UsageError
-    from ..generator.pki.offline_root import root_certificate_path
-    from ..generator.render.writer import write_tree
-    from .cli.verify_commands import open_vault
-
-    if args.warn_days < 0:
-        raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
-    loaded = load(args.config)
-    config = loaded.config
-    try:
-        plans = select(plan(config), args.cluster)
-    except LookupError as error:
-        raise UsageError(str(error.args[0])) from None
-    forced = frozenset(getattr(args, "force", None) or ())
-    if unknown := sorted(forced - {p.name for p in plans}):
-        known = ", ".join(p.name for p in plans)
-        raise UsageError(
-            f"--force {unknown[0]}: no such cluster{' selected' if args.cluster else ''} (clusters: {known})"
-        )
-    root_file = (
-        root_certificate_path(config.root.certificate_file, loaded.source) if config.root.mode == "external" else None
-    )
-    api = open_vault(config)
-    api.health()
-    now = dt.datetime.now(dt.timezone.utc)
-    root, root_notes, findings = survey(api, config, plans, root_file, now, loaded.source)
-    result = RotationPlan(root, root_notes, findings, args.warn_days, forced)
-    print(f"Vault at {api.address}")
-    for line in report_lines(result):
-        print(f"  {line}")
-    if result.root_due:
-        print("\n".join(ROOT_STEPS))
-    if result.due() or result.root_due:
-        due = [(finding.plan, finding.intermediate) for finding in result.due() if finding.intermediate is not None]
-        tree = render_rotation(config, due, report_lines(result), root_due=result.root_due)
-        out = Path(args.out)
-        try:
-            write_tree(tree, out)
-        except OSError as error:
-            raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
-        scripts = sum(1 for name in tree if name.endswith(SCRIPT_NAME))
-        print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them")
-    elif result.attention:
-        print("no rotation script written: see the notes above for what to do")
-    else:
-        print("nothing to rotate inside the window; nothing written")
-    return EXIT_FAILED if result.attention else EXIT_OK

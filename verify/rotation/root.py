@@ -6,8 +6,8 @@ the bundle's digest, written only after root-cert.pem was found to hold exactly 
 `reissued_at`: when every intermediate was first found chaining to the new root) and each cluster's cert/ca_chain
 (which root its intermediate ends with) and staged key (a re-issue not finished yet). With an offline root
 (root.mode external) there is no root mount: the old and new roots are the certificates phase (a) recorded in the
-trust bundle's KV entry (verify/root_rotation_offline.py); the phases and refusals are the same.
-The command itself is verify/root_rotation_cli.py.
+trust bundle's KV entry (verify/rotation/root_offline.py); the phases and refusals are the same.
+The command itself is verify/cli/rotation_command.py.
 """
 
 from __future__ import annotations
@@ -21,19 +21,21 @@ from typing import TYPE_CHECKING
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ..generator.config.plan import TRUST_BUNDLE_PATH, KvEngine
-from ..generator.config.rules import ROTATION_STAGING_SUFFIX
-from ..generator.errors import RotationRefused, UsageError
-from ..generator.render.root_rotation import (
+from ...generator.config.plan import TRUST_BUNDLE_PATH, KvEngine
+from ...generator.config.rules import ROTATION_STAGING_SUFFIX
+from ...generator.errors import RotationRefused, UsageError
+from ...generator.render.root_rotation import (
     BUNDLE_FIELD,
     REISSUED_AT_FIELD,
     new_issuer_name,
 )
+from ..checks.rotation_seen import RotationSeen
+from .root_offline import fingerprint
 
 if TYPE_CHECKING:
-    from ..generator.config.model import Config
-    from ..generator.config.plan import ClusterPlan
-    from .clients.vault import VaultApi
+    from ...generator.config.model import Config
+    from ...generator.config.plan import ClusterPlan
+    from ..clients.vault import VaultApi
 
 
 @dataclass(frozen=True)
@@ -139,7 +141,7 @@ def bundle_digest(bundle_pem: bytes) -> str:
 
 def _certificate(api: VaultApi, path: str) -> x509.Certificate | None:
     """The certificate at `path`; None when there is none (PKI answers an unknown issuer reference with a 500)."""
-    from ..generator.errors import VaultApiError
+    from ...generator.errors import VaultApiError
 
     try:
         data = (api.read(path) or {}).get("data") or {}
@@ -183,10 +185,10 @@ def survey(
     api: VaultApi, config: Config, plans: tuple[ClusterPlan, ...], configured_root: x509.Certificate | None = None
 ) -> RootRotationState:
     """Where the rotation stands. With an offline root (root.mode external) the roots are read from the trust
-    bundle's KV entry instead of the root mount (verify/root_rotation_offline.py); `configured_root` is
+    bundle's KV entry instead of the root mount (verify/rotation/root_offline.py); `configured_root` is
     root.certificate_file's certificate, the old root before phase (a)."""
     if config.root.mode == "external":
-        from .root_rotation_offline import offline_roots
+        from .root_offline import offline_roots
 
         old_issuer, old_root, new_issuer, new_root = offline_roots(bundle_fields(api, config), configured_root)
     else:
@@ -282,44 +284,11 @@ def read_root_cert_file(directory: Path) -> tuple[bytes, str]:
         raise RotationRefused(f"cannot read {path}: {error.strerror or error}") from None
 
 
-# What each value of `RootRotationState.next_phase` means while the trust bundle exists, in verify's findings.
-PHASE_WORDS = {
-    "a": "root rotation in phase (a): the new root or the trust bundle is not complete yet",
-    "b": "root rotation in phase (b): the trust bundle with both roots is being delivered (not confirmed yet)",
-    "c": "root rotation in phase (c): the bundle is delivered, intermediates are being re-issued under the new root",
-    "d": "root rotation before phase (d): every intermediate chains to the new root; the old root leaves the bundle "
-    "once the longest workload certificate TTL has passed",
-    "done": "root rotation done: the trust bundle holds the new root only",
-}
-
-
-@dataclass(frozen=True)
-class RotationSeen:
-    """A root rotation as verify sees it: the trust bundle in KV exists, so the roots istiod and the workloads
-    should trust are the bundle's, and the phase-(b) overlay is an accepted form of istiod's annotations. `phase`
-    is `RootRotationState.next_phase` (None when the rest of the state could not be read, `problem` says why)."""
-
-    bundle_pem: bytes
-    source: str
-    phase: str | None
-    problem: str = ""
-
-    @property
-    def roots(self) -> tuple[x509.Certificate, ...]:
-        return tuple(x509.load_pem_x509_certificates(self.bundle_pem))
-
-    @property
-    def words(self) -> str:
-        if self.phase is None:
-            return f"root rotation under way (trust bundle at {self.source}), its phase unknown: {self.problem}"
-        return PHASE_WORDS[self.phase]
-
-
 def seen_rotation(api: VaultApi, config: Config) -> RotationSeen | None:
     """The root rotation under way, read from Vault with `survey` (every cluster of the config), or None when there
     is no trust bundle in KV (or the token may not read it: then there is no rotation to recognise)."""
-    from ..generator.config.plan import plan
-    from ..generator.errors import VaultApiError, VaultUnavailable
+    from ...generator.config.plan import plan
+    from ...generator.errors import VaultApiError, VaultUnavailable
 
     source = _kv(config).secret_path(TRUST_BUNDLE_PATH)
     try:
@@ -349,9 +318,9 @@ def ca_values(
     """The four values the cluster's agent renders (verify/checks/vault read_ca_values); during a root rotation as
     the phase-(b) overlay renders them (root-cert.pem from the trust bundle), root-cert.pem's label naming the
     phase."""
-    from ..generator.config.cafiles import ROOT_CERT
-    from ..generator.render.root_rotation import bundle_plan
-    from .checks.vault import read_ca_values
+    from ...generator.config.cafiles import ROOT_CERT
+    from ...generator.render.root_rotation import bundle_plan
+    from ..checks.vault import read_ca_values
 
     if rotation is None:
         return read_ca_values(api, cluster)
@@ -378,3 +347,32 @@ def report_lines(state: RootRotationState) -> list[str]:
         lines.append(f"every intermediate re-issued by: {state.reissued_at:%Y-%m-%dT%H:%M:%SZ}")
     lines.append(f"next phase: {state.next_phase}")
     return lines
+
+
+def _name(cert: x509.Certificate) -> str:
+    return f"{cert.subject.rfc4514_string()} (sha256 {fingerprint(cert)})"
+
+
+def check_new_root(state: RootRotationState, given: x509.Certificate, where: str) -> None:
+    """The new root file must be the old root's successor, and the one phase (a) recorded."""
+    if given == state.old_root:
+        raise UsageError(f"--new-root-file {where} is the root being replaced ({_name(given)}); make a new root first")
+    if state.new_root is not None and given != state.new_root:
+        raise RotationRefused(
+            f"refused: --new-root-file {where} is {_name(given)}, but this rotation's new root, recorded in the "
+            f"trust bundle by phase (a), is {_name(state.new_root)}: the workloads are being given that root to "
+            "trust, so only it may sign the new intermediates. Pass that file (or finish this rotation first)"
+        )
+
+
+def root_file_problem(state: RootRotationState, configured: x509.Certificate | None, where: str) -> str | None:
+    """After phase (d): root.certificate_file must name the new root (verify's vault.root-cn compares each
+    intermediate mount's root with it, and a later intermediate is signed with it)."""
+    if state.next_phase != "done" or state.new_root is None or configured == state.new_root:
+        return None
+    found = _name(configured) if configured is not None else "unreadable"
+    return (
+        f"root.certificate_file ({where}) still holds {found}, not the new root {_name(state.new_root)}: copy the "
+        "new root's certificate there (or point root.certificate_file at it) in the config; until then verify's "
+        "vault.root-cn fails and a new intermediate would be signed with the retired root"
+    )

@@ -12,40 +12,16 @@ when a cluster name is being completed. This module is imported only by those tw
 from __future__ import annotations
 
 import argparse
-from dataclasses import dataclass
 
 from ...generator.errors import EXIT_OK, IvcError
+from .completion_scripts import CommandSpec, OptionSpec
 
 SHELLS = ("bash", "zsh", "fish")
-PROG = "istio-vault-ca"
 
 # What a value completes to, by metavar (then by destination). Anything else that takes a value completes to
 # nothing (`any`): a duration, a number, an address.
 _KIND_BY_METAVAR = {"CONFIG": "config", "FILE": "file", "DIR": "dir", "OUT": "dir", "CLUSTER": "cluster"}
 _KIND_BY_DEST = {"config": "config", "cluster": "cluster", "path": "config"}
-
-
-@dataclass(frozen=True)
-class OptionSpec:
-    """One option: its flags, a one-line description, and what its value completes to (None: takes no value)."""
-
-    flags: tuple[str, ...]
-    help: str
-    value: str | None
-
-
-@dataclass(frozen=True)
-class CommandSpec:
-    """One command of the tree (the top level is the empty path)."""
-
-    path: tuple[str, ...]
-    options: tuple[OptionSpec, ...]
-    subcommands: tuple[tuple[str, str], ...]  # (name, one-line description), hidden ones left out
-    positional: str | None  # what a positional argument completes to
-
-    @property
-    def name(self) -> str:
-        return " ".join(self.path)
 
 
 def value_kind(action: argparse.Action) -> str:
@@ -94,22 +70,22 @@ def walk(parser: argparse.ArgumentParser, path: tuple[str, ...] = ()) -> list[Co
     return specs
 
 
-def command_specs() -> list[CommandSpec]:
-    from .parser import build_parser
+def command_specs(parser: argparse.ArgumentParser) -> list[CommandSpec]:
+    """The whole command tree of `parser` (the CLI passes the one `build_parser` makes: this module does not import
+    the parser, which imports it)."""
+    return walk(parser)
 
-    return walk(build_parser())
 
-
-def script(shell: str) -> str:
+def script(shell: str, parser: argparse.ArgumentParser) -> str:
     from . import completion_scripts
 
     generate = {"bash": completion_scripts.bash, "zsh": completion_scripts.zsh, "fish": completion_scripts.fish}
-    return generate[shell](command_specs())
+    return generate[shell](command_specs(parser))
 
 
-def completion(args: argparse.Namespace) -> int:
-    """completion bash|zsh|fish: the completion script on stdout."""
-    print(script(args.shell), end="")
+def completion(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
+    """completion bash|zsh|fish: the completion script of `parser` on stdout."""
+    print(script(args.shell, parser), end="")
     return EXIT_OK
 
 

@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from istio_vault_ca.verify.cli.forked import forked_map
+from istio_vault_ca.verify.runs.forked import forked_map
 
 ITEMS = list(range(23))
 

@@ -1,0 +1,111 @@
+"""Handlers of `verify chain|vault|cluster|all`: build the run's request from the command line, run it (verify/
+runs/), emit the report, return its exit code. `serve` builds the same requests from its own arguments.
+
+Errors are raised (generator/errors.py) and turned into messages and exit codes by the CLI's `main` alone.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    import argparse
+
+    from ..checks.result import Report
+    from ..runs.chain import ChainRequest
+    from ..runs.cluster import ClusterRequest
+    from ..runs.vault import VaultRequest
+
+
+def _skip_checks(args: argparse.Namespace) -> frozenset[str]:
+    return frozenset(getattr(args, "skip_check", None) or ())
+
+
+def chain_request(args: argparse.Namespace) -> ChainRequest:
+    """`verify chain`'s arguments (an argparse namespace, or quick.py's equal one) as a run request."""
+    from ..runs.chain import ChainRequest
+
+    return ChainRequest(
+        dirs=tuple(args.dirs),
+        warn_days=args.warn_days,
+        istio_version=args.istio_version,
+        from_vault=bool(args.from_vault),
+        config=getattr(args, "config", None),
+        cluster=getattr(args, "cluster", None),
+        with_facts=getattr(args, "output", "prometheus") == "prometheus",
+    )
+
+
+def vault_request(args: argparse.Namespace) -> VaultRequest:
+    from ..runs.vault import VaultRequest
+
+    return VaultRequest(
+        config=args.config, cluster=args.cluster, warn_days=args.warn_days, skip_checks=_skip_checks(args)
+    )
+
+
+def cluster_request(args: argparse.Namespace) -> ClusterRequest:
+    """`verify cluster`'s and `verify all`'s arguments as a run request (the flags one of them lacks are None)."""
+    from ..runs.cluster import ClusterRequest
+
+    return ClusterRequest(
+        config=args.config,
+        cluster=args.cluster,
+        warn_days=args.warn_days,
+        istio_version=getattr(args, "istio_version", None),
+        kubeconfig=getattr(args, "kubeconfig", None),
+        context=getattr(args, "context", None),
+        merged_cr=getattr(args, "merged_cr", None),
+        skip_checks=_skip_checks(args),
+    )
+
+
+def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
+    from ..runs.chain import chain_report as run
+
+    return run(chain_request(args))
+
+
+def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
+    from ..runs.vault import vault_report as run
+
+    return run(vault_request(args))
+
+
+def cluster_report(args: argparse.Namespace) -> tuple[Report, int]:
+    from ..runs.cluster import cluster_report as run
+
+    return run(cluster_request(args))
+
+
+def all_report(args: argparse.Namespace) -> tuple[Report, int]:
+    from ..runs.all import all_report as run
+
+    return run(cluster_request(args))
+
+
+def _emit(report: Report, code: int, output: str, *, fleet: bool = False) -> int:
+    from ..checks.reporters import emit
+
+    emit(report, output, collapse_passing_targets=fleet)
+    return code
+
+
+def chain(args: argparse.Namespace) -> int:
+    """verify chain DIR... [--from-vault -c CONFIG [--cluster NAME]]"""
+    return _emit(*chain_report(args), args.output, fleet=len(args.dirs) > 1)
+
+
+def vault(args: argparse.Namespace) -> int:
+    """verify vault -c CONFIG [--cluster NAME]"""
+    return _emit(*vault_report(args), args.output)
+
+
+def cluster(args: argparse.Namespace) -> int:
+    """verify cluster -c CONFIG [--cluster NAME] [--kubeconfig F] [--context C]"""
+    return _emit(*cluster_report(args), args.output)
+
+
+def all_checks(args: argparse.Namespace) -> int:
+    """verify all: chain (from the pod and from Vault), vault and cluster checks in one report."""
+    return _emit(*all_report(args), args.output)
