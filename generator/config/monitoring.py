@@ -110,7 +110,8 @@ def monitoring_problems(monitoring: Monitoring) -> list[tuple[tuple[str, ...], s
         problems.append(
             (
                 ("monitoring", "image"),
-                "monitoring.enabled needs the exporter's image (we publish none: README shows a Dockerfile)",
+                "monitoring.enabled needs the exporter's image (we publish none: docs/how-to/monitoring.md shows "
+                "a Dockerfile)",
             )
         )
     if monitoring.mode == "cronjob" and monitoring.pushgateway_url is None:

@@ -82,7 +82,9 @@ def given_up_checks(args: argparse.Namespace) -> frozenset[str]:
     wanted = frozenset(getattr(args, "skip_check", None) or ())
     unknown = sorted(check_id for check_id in wanted if REGISTRY.get(check_id) is None)
     if unknown:
-        raise UsageError(f"--skip-check: no such check {', '.join(unknown)} (README lists every check id)")
+        raise UsageError(
+            f"--skip-check: no such check {', '.join(unknown)} (docs/reference/checks.md lists every check id)"
+        )
     return wanted
 
 
