@@ -99,6 +99,8 @@ def test_a_stale_sample_is_named_and_a_changed_port_is_not(
     (tmp_path / "bad-config.txt").write_text(real, encoding="utf-8")
     assert module.main(["gen_samples.py", "--check", "bad-config"]) == 0
     assert module.normalise("http://127.0.0.1:39683 in 9.8 s") == module.normalise("http://127.0.0.1:8200 in 14 s")
+    assert module.normalise("  PASS    9.3 s  run") == module.normalise("  PASS   10.8 s  run")  # the column's padding
+    assert module.normalise("rendered 11 files") != module.normalise("rendered 12 files")
 
 
 @pytest.mark.integration
