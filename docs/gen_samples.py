@@ -66,7 +66,7 @@ SAMPLE_LIST = (
 NORMALISE = (
     (re.compile(r"\b\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2})?(\.\d+)?(Z|[+-]\d{2}:?\d{2}| UTC)?)?"), "DATE"),
     (re.compile(r"(127\.0\.0\.1|localhost|\[::1\]):\d+"), r"\1:PORT"),
-    (re.compile(r"\b\d+(\.\d+)? (s|ms)\b"), "N s"),
+    (re.compile(r" *\b\d+(\.\d+)? (s|ms)\b"), " N s"),  # with the padding that right-aligns it in a column
     (re.compile(r"(/tmp|/var/folders)/[^\s:'\"),]+"), "TMP"),
     (re.compile(r"\b[0-9a-f]{8}(?:[0-9a-f:]{0,56})\b"), "HEX"),
 )

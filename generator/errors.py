@@ -1,7 +1,7 @@
 """The one error hierarchy: every exception the tool raises on purpose, each class carrying its exit code.
 
-The CLI turns any `IvcError` into one message on stderr and `exit_code` (README "Exit codes"); nothing else in the
-code maps errors to exit codes. Messages are for people and never contain key material.
+The CLI turns any `IvcError` into one message on stderr and `exit_code` (docs/reference/exit-codes.md); nothing
+else in the code maps errors to exit codes. Messages are for people and never contain key material.
 
     IvcError                      1  an operation failed (a rehearsal step, a command the tool ran)
     ├── RehearsalStepFailed       1  one rehearsal step failed (recorded on the step, not raised out)
@@ -31,7 +31,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, NamedTuple
 
-# Exit codes are a public contract (README "Exit codes"); this is their only definition.
+# Exit codes are a public contract (docs/reference/exit-codes.md); this is their only definition.
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_USAGE = 2
@@ -88,7 +88,7 @@ class ConfigError(UsageError):
         return "\n".join(lines)
 
     def render(self) -> str:
-        """The source and every problem, one per line (the format README "The config file" documents)."""
+        """The source and every problem, one per line (the format docs/guides/config.md documents)."""
         return str(self)
 
 

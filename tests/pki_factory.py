@@ -297,7 +297,7 @@ def _ec_parameters_first() -> Bundle:
 FAIL, WARN = "fail", "warn"
 
 # kind -> (builder, check id that must catch it, the status it must give, file the finding must name).
-# The status follows the check's tier (README "Checks and their tiers"): istiod refuses / peers reject -> fail,
+# The status follows the check's tier (docs/explanation/verifier.md): istiod refuses / peers reject -> fail,
 # good practice -> warn, policy -> fail.
 BAD_BUNDLES: dict[str, tuple[Callable[[], Bundle], str, str, str]] = {
     "swapped key": (_swapped_key, "chain.key-matches-cert", FAIL, "ca-key.pem"),

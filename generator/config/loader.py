@@ -20,7 +20,7 @@ DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"
 STARTER = Path(__file__).with_name("starter.yaml")
 NO_SUCH_FILE = "no such config file"
 
-# Limits on what one config may cost to read (README "Limits"). A real config is a few KiB with a handful of
+# Limits on what one config may cost to read (docs/explanation/limits.md). A real config is a few KiB with a handful of
 # aliases; these bound a hostile or broken one (an alias "billion laughs", a huge or endless file) to seconds
 # and a few tens of MiB, refused with exit 2 like any other config problem.
 # ruamel's round-trip parser reads about 0.1-0.5 MB/s of dense YAML, so the size limit also bounds the time.
@@ -238,7 +238,7 @@ def _kind(node: Any) -> str:
     return f"a {type(node).__name__}"
 
 
-# ---------------------------------------------------------------- limits on reading (README "Limits")
+# ---------------------------------------------------------------- limits on reading (docs/explanation/limits.md)
 
 
 class _Refused(UsageError):

@@ -192,7 +192,7 @@ class Strict(BaseModel):
 
 
 class Audit(Strict):
-    enabled: bool = True
+    enabled: bool = Field(True, description="01-audit.sh sets up (or, for OpenBao, checks) a file audit device")
     path: VaultPath = Field("file", description="audit device path (vault audit enable -path)")
     file_path: AbsoluteDir = Field("/vault/vault-audit.log", description="log file on the Vault server")
 
@@ -234,8 +234,8 @@ class Vault(Strict):
         None,
         description="Vault Enterprise / OpenBao namespace of every mount, auth method and policy (VAULT_NAMESPACE)",
     )
-    audit: Audit = Audit()
-    helm: VaultHelm = VaultHelm()
+    audit: Audit = Field(Audit(), description="the file audit device that records every read of the CA key")
+    helm: VaultHelm = Field(VaultHelm(), description="what vault-helm-values.yaml (openbao-helm-values.yaml) sets")
 
 
 class Root(Strict):
@@ -243,22 +243,28 @@ class Root(Strict):
         "vault",
         description="vault: generated inside Vault; external: an offline root signs each intermediate",
     )
-    mount: VaultPath = "pki"
-    common_name: FreeText = "tetrate.io"
-    ttl: Duration = "87600h"
-    key_type: KeyType = "rsa"
-    key_bits: int = 4096
+    mount: VaultPath = Field("pki", description="PKI mount of the root CA generated in Vault (root.mode: vault)")
+    common_name: FreeText = Field("tetrate.io", description="the root certificate's subject CN (at most 64 chars)")
+    ttl: Duration = Field("87600h", description="the root's lifetime (Vault duration: 87600h is ten years)")
+    key_type: KeyType = Field("rsa", description="the root's key algorithm: rsa or ec")
+    key_bits: int = Field(4096, description="key size: rsa 2048, 3072 or 4096 bits; ec 256 (P-256) or 384 (P-384)")
     certificate_file: str | None = Field(
         None, description="external mode: PEM file of the offline root certificate (never its key)"
     )
 
 
 class Intermediate(Strict):
-    common_name: FreeText = "tetrate.io Intermediate Authority"
-    ttl: Duration = "43800h"
-    key_type: KeyType = "rsa"
-    key_bits: int = 4096
-    max_path_length: int = Field(0, ge=-1, le=8, description="-1 means unlimited")
+    common_name: FreeText = Field(
+        "tetrate.io Intermediate Authority", description="subject CN of each cluster's intermediate (istiod's CA)"
+    )
+    ttl: Duration = Field(
+        "43800h", description="the intermediate's lifetime (43800h: five years); ends before the root's unless allowed"
+    )
+    key_type: KeyType = Field("rsa", description="the intermediate's key algorithm: rsa or ec")
+    key_bits: int = Field(4096, description="key size: rsa 2048, 3072 or 4096 bits; ec 256 (P-256) or 384 (P-384)")
+    max_path_length: int = Field(
+        0, ge=-1, le=8, description="CAs allowed below the intermediate: 0 (istiod signs leaves only); -1 unlimited"
+    )
     allow_beyond_root: bool = Field(
         False, description="allow an intermediate TTL longer than the root's (Vault then truncates it)"
     )
@@ -267,21 +273,25 @@ class Intermediate(Strict):
 class IntermediateOverride(Strict):
     """Per-cluster changes to the intermediate defaults; unset fields inherit."""
 
-    common_name: FreeText | None = None
-    ttl: Duration | None = None
-    key_type: KeyType | None = None
-    key_bits: int | None = None
-    max_path_length: int | None = Field(None, ge=-1, le=8)
+    common_name: FreeText | None = Field(None, description="this cluster's intermediate CN; default intermediate.*")
+    ttl: Duration | None = Field(None, description="this cluster's intermediate lifetime; default intermediate.ttl")
+    key_type: KeyType | None = Field(None, description="this cluster's key algorithm; default intermediate.key_type")
+    key_bits: int | None = Field(None, description="this cluster's key size; default intermediate.key_bits")
+    max_path_length: int | None = Field(
+        None, ge=-1, le=8, description="this cluster's path length; default intermediate.max_path_length"
+    )
 
 
 class KV(Strict):
-    mount: VaultPath = "kv"
-    version: Literal[1, 2] = 1
+    mount: VaultPath = Field("kv", description="KV mount holding each intermediate's key (and the trust bundle)")
+    version: Literal[1, 2] = Field(
+        1, description="KV engine version of that mount: decides the policy path and the agent templates"
+    )
 
 
 class Agent(Strict):
     pre_populate_only: bool = Field(False, description="init container only, no sidecar (no re-render on rotation)")
-    init_first: bool = True
+    init_first: bool = Field(True, description="agent-init-first: the agent's init container runs before any other")
     key_file_mode: str = Field("0400", description="octal mode of ca-key.pem in the pod (owner-only)")
     run_as_user: int = Field(
         1337, ge=0, description="uid the agent writes files as: must be istiod's (1337 in every installer flavour)"
@@ -318,7 +328,7 @@ def _default_outputs() -> list[Output]:
 
 
 class Istiod(Strict):
-    namespace: Label = "istio-system"
+    namespace: Label = Field("istio-system", description="istiod's namespace (the Vault role binds it)")
     service_account: Subdomain = Field(
         "istiod-service-account", description="TSB's name; upstream Istio Helm charts use 'istiod'"
     )
@@ -326,7 +336,9 @@ class Istiod(Strict):
     ca_dir: CaDir = Field(
         "/vault/secrets", description="drives BOTH ROOT_CA_DIR and vault.hashicorp.com/secret-volume-path"
     )
-    outputs: list[Output] = Field(default_factory=_default_outputs, min_length=1)
+    outputs: list[Output] = Field(
+        default_factory=_default_outputs, min_length=1, description="the installers to render istiod's overlay for"
+    )
     operator_name: Subdomain = Field(
         "tsb-istiocontrolplane", description="IstioOperator name the TSB ControlPlane overlay patches"
     )
@@ -346,7 +358,7 @@ class Istiod(Strict):
         "chart's layout (1.23 and older read pilot.env and pilot.podAnnotations). verify reads the release from "
         "istiod's image",
     )
-    agent: Agent = Agent()
+    agent: Agent = Field(Agent(), description="how the injected Vault agent writes the CA files in istiod's pod")
 
     @field_validator("istio_version", mode="before")
     @classmethod
@@ -379,9 +391,9 @@ class Istiod(Strict):
 class TokenReviewer(Strict):
     """The long-lived token Secret used as Vault's token reviewer (reviewer: secret)."""
 
-    service_account: Subdomain = "vault-token-reviewer"
-    namespace: Label = "vault"
-    secret_name: Subdomain = "vault-token-reviewer-token"
+    service_account: Subdomain = Field("vault-token-reviewer", description="the reviewer's service account")
+    namespace: Label = Field("vault", description="namespace of that service account and its token Secret")
+    secret_name: Subdomain = Field("vault-token-reviewer-token", description="the long-lived token Secret")
 
 
 class KubernetesAuth(Strict):
@@ -392,29 +404,31 @@ class KubernetesAuth(Strict):
             "reviews itself (istiod's SA needs system:auth-delegator); secret: a long-lived token Secret"
         ),
     )
-    kubernetes_host: HttpsUrl = IN_CLUSTER_HOST
+    kubernetes_host: HttpsUrl = Field(
+        IN_CLUSTER_HOST, description="the API server URL Vault reviews tokens at (K8S_HOST overrides it)"
+    )
     kubernetes_ca_cert_file: str | None = Field(
         None,
         description="PEM of the API server's CA for client-jwt/secret; default: read from the kubectl context",
     )
-    token_period: Duration = "600s"
+    token_period: Duration = Field("600s", description="period of istiod's Vault token: the agent renews it")
     token_reviewer: TokenReviewer | None = Field(None, description="required for reviewer: secret")
 
 
 class KubernetesAuthOverride(Strict):
-    reviewer: Reviewer | None = None
-    kubernetes_host: HttpsUrl | None = None
-    kubernetes_ca_cert_file: str | None = None
-    token_reviewer: TokenReviewer | None = None
+    reviewer: Reviewer | None = Field(None, description="this cluster's reviewer; default kubernetes_auth.reviewer")
+    kubernetes_host: HttpsUrl | None = Field(None, description="this cluster's API server URL")
+    kubernetes_ca_cert_file: str | None = Field(None, description="this cluster's API server CA (PEM file)")
+    token_reviewer: TokenReviewer | None = Field(None, description="this cluster's token Secret (reviewer: secret)")
 
 
 class Cluster(Strict):
-    name: Label = "default"
-    intermediate_mount: VaultPath = "istioca"
-    kv_path: VaultPath = "istioca"
-    auth_mount: VaultPath = "kubernetes"
-    role: VaultName = "istiod"
-    policy: VaultName = "istioca"
+    name: Label = Field("default", description="the cluster's name: its directory clusters/<name>/, --cluster NAME")
+    intermediate_mount: VaultPath = Field("istioca", description="PKI mount of this cluster's intermediate")
+    kv_path: VaultPath = Field("istioca", description="KV path (in kv.mount) where the intermediate's key is stored")
+    auth_mount: VaultPath = Field("kubernetes", description="Kubernetes auth mount for this cluster's API server")
+    role: VaultName = Field("istiod", description="the auth role istiod's agent logs in with")
+    policy: VaultName = Field("istioca", description="the policy (policy.hcl) granting read on the four CA values")
     vault_namespace: VaultPath | None = Field(
         None, description="this cluster's namespace (intermediate mount, KV, auth, policy); default vault.namespace"
     )
@@ -426,9 +440,9 @@ class Cluster(Strict):
             "refuses when that context's server is not kubernetes_auth.kubernetes_host"
         ),
     )
-    intermediate: IntermediateOverride | None = None
-    kubernetes_auth: KubernetesAuthOverride | None = None
-    outputs: list[Output] | None = None
+    intermediate: IntermediateOverride | None = Field(None, description="changes to intermediate for this cluster")
+    kubernetes_auth: KubernetesAuthOverride | None = Field(None, description="this cluster's kubernetes_auth")
+    outputs: list[Output] | None = Field(None, description="this cluster's installers; default istiod.outputs")
 
 
 class Config(Strict):
@@ -436,14 +450,18 @@ class Config(Strict):
 
     model_config = ConfigDict(extra="forbid", frozen=True, title="istio-vault-ca configuration")
 
-    vault: Vault = Vault()
-    root: Root = Root()
-    intermediate: Intermediate = Intermediate()
-    kv: KV = KV()
-    istiod: Istiod = Istiod()
-    kubernetes_auth: KubernetesAuth = KubernetesAuth()
-    clusters: list[Cluster] = Field(default_factory=lambda: [Cluster()], min_length=1)
-    monitoring: Monitoring = Monitoring()  # opt-in exporter (generator/config/monitoring.py)
+    vault: Vault = Field(Vault(), description="the Vault (or OpenBao) server and how the scripts reach it")
+    root: Root = Field(Root(), description="the root CA: generated in Vault, or an offline root")
+    intermediate: Intermediate = Field(Intermediate(), description="defaults for every cluster's intermediate CA")
+    kv: KV = Field(KV(), description="the KV mount that keeps each intermediate's private key for istiod")
+    istiod: Istiod = Field(Istiod(), description="istiod: where it runs, where it reads its CA, its installers")
+    kubernetes_auth: KubernetesAuth = Field(
+        KubernetesAuth(), description="how Vault checks istiod's service-account token (TokenReview)"
+    )
+    clusters: list[Cluster] = Field(
+        default_factory=lambda: [Cluster()], min_length=1, description="one entry per cluster: its Vault names"
+    )
+    monitoring: Monitoring = Field(Monitoring(), description="opt-in: the exporter in the cluster, and its alerts")
 
     @model_validator(mode="after")
     def _consistent(self, info: ValidationInfo) -> Config:

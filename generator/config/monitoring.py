@@ -50,9 +50,15 @@ class Alerts(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    expiry_warning_days: int = Field(30, ge=1, le=3650)
-    expiry_critical_days: int = Field(7, ge=1, le=3650)
-    failing_for: Annotated[str, AfterValidator(_duration)] = "15m"
+    expiry_warning_days: int = Field(
+        30, ge=1, le=3650, description="days before a CA certificate's end that IstioVaultCaCertificateExpiring fires"
+    )
+    expiry_critical_days: int = Field(
+        7, ge=1, le=3650, description="days before its end that IstioVaultCaCertificateExpiryCritical fires"
+    )
+    failing_for: Annotated[str, AfterValidator(_duration)] = Field(
+        "15m", description="how long a check fails or errors before IstioVaultCaCheckFailing fires (duration)"
+    )
 
 
 class Monitoring(BaseModel):
@@ -61,19 +67,38 @@ class Monitoring(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    enabled: bool = False
-    image: Annotated[str | None, AfterValidator(_image)] = None
-    mode: Literal["deployment", "cronjob"] = "deployment"
-    target: Literal["all", "vault", "cluster"] = "all"
-    name: str = Field("istio-vault-ca-exporter", pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$", max_length=52)
-    interval: Annotated[str, AfterValidator(_duration)] = "5m"
-    schedule: Annotated[str, AfterValidator(_schedule)] = "*/15 * * * *"
-    port: int = Field(9402, ge=1024, le=65535)
-    pushgateway_url: str | None = Field(None, pattern=r"^https?://[^\s'\"]+$", max_length=512)
-    pod_files: bool = True
-    # Labels the Prometheus Operator selects ServiceMonitors and PrometheusRules by (e.g. release: prometheus).
-    prometheus_labels: Annotated[dict[str, str], AfterValidator(_labels)] = Field(default_factory=dict)
-    alerts: Alerts = Alerts()
+    enabled: bool = Field(False, description="render monitoring/ (exporter, RBAC, Vault role, alerts, dashboard)")
+    image: Annotated[str | None, AfterValidator(_image)] = Field(
+        None, description="the exporter's image, required when enabled: none is published (build it from a checkout)"
+    )
+    mode: Literal["deployment", "cronjob"] = Field(
+        "deployment", description="deployment: `serve`, scraped; cronjob: `verify` pushed to a Pushgateway"
+    )
+    target: Literal["all", "vault", "cluster"] = Field("all", description="what it checks, as `verify` takes it")
+    name: str = Field(
+        "istio-vault-ca-exporter",
+        pattern=r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$",
+        max_length=52,
+        description="name of its Deployment or CronJob, service account, ConfigMap and Service",
+    )
+    interval: Annotated[str, AfterValidator(_duration)] = Field(
+        "5m", description="deployment: time between runs (duration, at least 10s)"
+    )
+    schedule: Annotated[str, AfterValidator(_schedule)] = Field(
+        "*/15 * * * *", description="cronjob: when it runs (five-field cron)"
+    )
+    port: int = Field(9402, ge=1024, le=65535, description="deployment: the port serving /metrics and /healthz")
+    pushgateway_url: str | None = Field(
+        None, pattern=r"^https?://[^\s'\"]+$", max_length=512, description="cronjob (required): where it pushes"
+    )
+    pod_files: bool = Field(
+        True, description="grant pods/exec, so the pod.* checks read istiod's CA files inside its pod"
+    )
+    prometheus_labels: Annotated[dict[str, str], AfterValidator(_labels)] = Field(
+        default_factory=dict,
+        description="labels your Prometheus Operator selects ServiceMonitors and PrometheusRules by",
+    )
+    alerts: Alerts = Field(Alerts(), description="thresholds of the rendered PrometheusRule")
 
 
 def monitoring_problems(monitoring: Monitoring) -> list[tuple[tuple[str, ...], str]]:
@@ -85,7 +110,8 @@ def monitoring_problems(monitoring: Monitoring) -> list[tuple[tuple[str, ...], s
         problems.append(
             (
                 ("monitoring", "image"),
-                "monitoring.enabled needs the exporter's image (we publish none: README shows a Dockerfile)",
+                "monitoring.enabled needs the exporter's image (we publish none: docs/how-to/monitoring.md shows "
+                "a Dockerfile)",
             )
         )
     if monitoring.mode == "cronjob" and monitoring.pushgateway_url is None:

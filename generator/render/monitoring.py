@@ -295,7 +295,7 @@ def service_and_monitor(plan: ClusterPlan) -> list[dict[str, Any]]:
 
 
 def rule_groups(plan: ClusterPlan) -> list[dict[str, Any]]:
-    """The alerts (README "Alerts"); `promtool test rules` fires each from synthetic series in the tests."""
+    """The alerts (docs/how-to/monitoring.md); `promtool test rules` fires each from synthetic series in the tests."""
     monitoring = plan.config.monitoring
     alerts = monitoring.alerts
     job = monitoring.name

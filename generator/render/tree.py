@@ -178,7 +178,7 @@ def _render_audit_stanza(tree: Tree, prefix: str, config: Config) -> None:
 
 def _render_monitoring(tree: Tree, prefix: str, cluster_plan: ClusterPlan, header: str) -> None:
     """`monitoring/`: the exporter, its RBAC, its Vault role and policy, and the Prometheus Operator objects."""
-    from . import monitoring
+    from . import dashboard, monitoring
 
     config = cluster_plan.config
     config_text = manifests.dump(config.model_dump(mode="json", exclude_defaults=True))
@@ -191,6 +191,7 @@ def _render_monitoring(tree: Tree, prefix: str, cluster_plan: ClusterPlan, heade
     if config.monitoring.mode == "deployment":
         tree[f"{where}service-monitor.yaml"] = _yaml(header, *monitoring.service_and_monitor(cluster_plan))
     tree[f"{where}prometheus-rule.yaml"] = _yaml(header, monitoring.prometheus_rule(cluster_plan))
+    tree[f"{prefix}{dashboard.FILE}"] = RenderedFile(dashboard.dashboard_json(cluster_plan).encode())
     tree[f"{where}vault-policy.hcl"] = RenderedFile(monitoring.policy_hcl(cluster_plan).encode())
     tree[f"{where}vault-monitor.sh"] = _script(
         "monitoring/vault-monitor.sh.j2",
@@ -298,6 +299,7 @@ def _monitoring_docs(cluster_plan: ClusterPlan, where: str) -> list[tuple[str, s
     docs.append(
         (f"{where}prometheus-rule.yaml", "PrometheusRule: expiry, failing checks, self-signed istiod, exporter absent")
     )
+    docs.append((f"{where}grafana-dashboard.json", "Grafana dashboard of these metrics: import it into Grafana"))
     return docs
 
 

@@ -33,7 +33,7 @@ MARK = "@@quick-start-step@@"
 # What each command must print (stdout and stderr together) besides exiting 0.
 EXPECTED = {
     "istio-vault-ca init": "wrote istio-vault-ca.yaml",
-    "istio-vault-ca render": "rendered 11 files from istio-vault-ca.yaml into out",
+    "istio-vault-ca render": "rendered 12 files from istio-vault-ca.yaml into out",
     "istio-vault-ca rehearse": "rehearsal passed",
     "out/vault/setup.sh": "done: Vault CA for istiod, cluster default",
     # The one warning: K8S_HOST overrides the config's in-cluster address, as the README says it may.

@@ -3,7 +3,7 @@ verdict and its tier equal what istiod (built from the pinned istio.io/istio mod
 
 The oracle (tests/oracles/istio_ca) loads the directory with istiod's own functions, signs a workload certificate
 and verifies it as a peer; it is built once with Go and cached outside the repository. Disagreements allowed are
-exactly `DOCUMENTED` (README "Checks and their tiers" lists them); one that disappears fails too, so the list stays
+exactly `DOCUMENTED` (docs/explanation/verifier.md lists them); one that disappears fails too, so the list stays
 true.
 """
 

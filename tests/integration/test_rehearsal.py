@@ -101,7 +101,8 @@ def test_several_clusters_rehearse_against_one_server(tmp_path: Path) -> None:
 
 
 def test_readme_flow_with_a_relative_from_dir(tmp_path: Path) -> None:
-    """README: `render -o out`, then `rehearse --from out/`, both from the project directory (relative paths).
+    """docs/guides/rehearse.md: `render -o out`, then `rehearse --from out/`, both from the project directory
+    (relative paths).
 
     The scripts run with the rehearsal's temp dir as their cwd: a relative tree path used to reach bash as is
     (exit 127, "No such file or directory"). Both commands also name the same number of files: the marker file

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import NamedTuple
 
-# Which role the files istiod reads play (README "Prometheus metrics": the `role` label).
+# Which role the files istiod reads play (docs/how-to/monitoring.md: the `role` label).
 ROLE_BY_FILE = {
     "ca-cert.pem": "intermediate",
     "cert-chain.pem": "chain",

@@ -20,7 +20,7 @@ from .result import CheckResult, errored, redact, skipped
 
 
 class Tier(str, enum.Enum):
-    """Why a check fails or warns; each check is in exactly one tier (README "Checks and their tiers")."""
+    """Why a check fails or warns; each check is in exactly one tier (docs/explanation/verifier.md)."""
 
     ISTIOD_REFUSES = "istiod refuses"  # fail: istiod will not load the CA (or silently self-signs instead)
     PEERS_REJECT = "peers reject"  # fail: istiod loads it, but workloads reject what it issues
@@ -56,7 +56,7 @@ class Check(NamedTuple):
 
     @property
     def doc(self) -> str:
-        """The docstring's first paragraph on one line: why the check exists (README's table shows it)."""
+        """The docstring's first paragraph on one line: why the check exists (docs/reference/checks.md shows it)."""
         return " ".join((self.function.__doc__ or "").strip().split("\n\n", 1)[0].split())
 
 

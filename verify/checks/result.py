@@ -2,7 +2,7 @@
 
 Records here and in the other modules `verify chain` imports are NamedTuples and plain classes, not dataclasses:
 importing `dataclasses` (it imports `inspect`) and building each dataclass cost more start-up time than the chain
-checks themselves (README "Performance").
+checks themselves (docs/maintainers/performance.md).
 """
 
 from __future__ import annotations

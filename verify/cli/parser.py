@@ -557,7 +557,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """Parse, run the handler, and map every deliberate error to its message and exit code (README "Exit codes").
+    """Parse, run the handler, and map every deliberate error to its message and exit code
+    (docs/reference/exit-codes.md).
 
     The process runs without the cyclic garbage collector unless the command is long-running, and `verify chain`
     and `render` end it without the interpreter's teardown (process.py). A caller passing `argv` (a test, running

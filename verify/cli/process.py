@@ -1,6 +1,6 @@
 """How a command's process runs and ends: without the cyclic garbage collector when it runs once, and for
 `verify chain` and `render` without the interpreter's teardown. Both are start-up time a one-shot command does
-not need (README "Performance"); `main` (parser.py) applies them."""
+not need (docs/maintainers/performance.md); `main` (parser.py) applies them."""
 
 from __future__ import annotations
 

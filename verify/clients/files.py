@@ -12,8 +12,8 @@ import stat
 
 from ...generator.errors import FileRefused
 
-# Largest CA file we read (README "Limits"): a 4096-bit RSA key is ~3.3 KiB of PEM, a certificate ~2 KiB, so even
-# a chain of MAX_CHAIN_CERTS large certificates stays far below it.
+# Largest CA file we read (docs/explanation/limits.md): a 4096-bit RSA key is ~3.3 KiB of PEM, a certificate
+# ~2 KiB, so even a chain of MAX_CHAIN_CERTS large certificates stays far below it.
 MAX_CA_FILE_BYTES = 1024 * 1024
 # More certificates in cert-chain.pem (or root-cert.pem) than any real deployment has: root, one or two
 # intermediates, perhaps a cross-signed root during a rotation. A chain check should at least warn beyond it.

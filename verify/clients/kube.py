@@ -25,7 +25,7 @@ READ_TIMEOUT = 20.0
 LOG_HEAD_BYTES = 4 * 1024 * 1024
 # When the head was cut, the lines read from the end of istiod's log (a CA reload is logged long after start-up).
 LOG_TAIL_LINES = 20_000
-# The largest answer we buffer (README "Limits"): above the log head and far above any list the checks make
+# The largest answer we buffer (docs/explanation/limits.md): above the log head and far above any list the checks make
 # (pods of one deployment, namespaces, webhook configurations). Beyond it, or still arriving after BODY_DEADLINE
 # (READ_TIMEOUT bounds each read, not their sum), the answer is refused with exit 3. We ask for uncompressed
 # answers, so the bytes counted are the bytes kept.

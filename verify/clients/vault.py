@@ -19,8 +19,8 @@ from ..redact import redact
 
 CONNECT_TIMEOUT = 3.0
 READ_TIMEOUT = 10.0
-# The largest answer we buffer (README "Limits"): the biggest real ones (sys/mounts of a busy Vault, a CA chain)
-# are tens of KiB. A body beyond it, or one that keeps trickling in for longer than BODY_DEADLINE (READ_TIMEOUT
+# The largest answer we buffer (docs/explanation/limits.md): the biggest real ones (sys/mounts of a busy Vault, a CA
+# chain) are tens of KiB. A body beyond it, or one that keeps trickling in for longer than BODY_DEADLINE (READ_TIMEOUT
 # bounds each read, not their sum), is refused with exit 3.
 MAX_RESPONSE_BYTES = 8 * 1024 * 1024
 BODY_DEADLINE = 60.0

@@ -66,7 +66,9 @@ def given_up_checks(skip_checks: frozenset[str]) -> frozenset[str]:
 
     unknown = sorted(check_id for check_id in skip_checks if REGISTRY.get(check_id) is None)
     if unknown:
-        raise UsageError(f"--skip-check: no such check {', '.join(unknown)} (README lists every check id)")
+        raise UsageError(
+            f"--skip-check: no such check {', '.join(unknown)} (docs/reference/checks.md lists every check id)"
+        )
     return skip_checks
 
 

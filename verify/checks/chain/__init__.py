@@ -3,7 +3,7 @@
 Pipeline: `read_dir` (bytes and the key's mode) -> `bundle.collect` (parsed once, as istiod parses; istiod's own
 verification replayed) -> the registered checks (pure functions of the bundle) -> results. Every check is in one
 tier (`registry.Tier`): "istiod refuses" (`istiod`), "peers reject" (`peers`), "good practice" or "policy"
-(`practice`); README "Checks and their tiers" lists them, and tests/fidelity compares the verdicts with Istio's own
+(`practice`); docs/explanation/verifier.md lists them, and tests/fidelity compares the verdicts with Istio's own
 code built from its Go module.
 
 Private key bytes never reach a finding: key problems are described in fixed words, never by echoing input.

@@ -1,5 +1,5 @@
 """Checks of the tiers "good practice" (warn: it works, but against good practice) and "policy" (fail by this
-tool's security policy where istiod and Go would accept: listed in README "Checks and their tiers")."""
+tool's security policy where istiod and Go would accept: listed in docs/explanation/verifier.md)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """The Prometheus text exposition format, for the node-exporter textfile collector, a Pushgateway or `serve`.
 
-Metric and label names are a public contract (README "Prometheus metrics"): dashboards and the rendered
+Metric and label names are a public contract (docs/how-to/monitoring.md): dashboards and the rendered
 PrometheusRule key on them. Built with `prometheus_client` from a collector that yields metric families from one
 report, so no process-wide registry state is kept and every render is exactly the report given.
 

@@ -52,7 +52,7 @@ VARIANTS: dict[str, Config] = {
     "vault fleet": Config.model_validate({"clusters": FLEET}),
     **{f"examples/{p.name}": load(str(p)).config for p in sorted(EXAMPLES.glob("*.yaml"))},
 }
-NAMED = re.compile(r"`([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\.(?:sh|hcl|yaml|pem|csr))`")
+NAMED = re.compile(r"`([A-Za-z0-9_.-]+(?:/[A-Za-z0-9_.-]+)*\.(?:sh|hcl|yaml|json|pem|csr))`")
 
 
 def _tree(config: Config) -> dict[str, str]:
