@@ -38,6 +38,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "istio-vault-ca verify chain cluster-a/ cluster-b/ --output junit > chain.xml",
         "istio-vault-ca verify chain --from-vault -c istio-vault-ca.yaml",
         "istio-vault-ca verify chain ca-dir --istio-version 1.24",
+        "istio-vault-ca verify chain ca-dir --data-plane ambient",
     ),
     "verify vault": (
         "VAULT_ADDR=https://vault:8200 VAULT_TOKEN=... istio-vault-ca verify vault -c istio-vault-ca.yaml",
@@ -213,6 +214,18 @@ def _add_istio_version(parser: argparse.ArgumentParser) -> None:
     )
 
 
+DATA_PLANES = ("sidecar", "ambient")
+
+
+def _add_data_plane(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--data-plane",
+        choices=DATA_PLANES,
+        help="judge the CA files for this data plane: ambient adds the checks of how ztunnel takes istiod's "
+        "certificate response (default: istiod.data_plane / clusters[].data_plane of -c, else sidecar)",
+    )
+
+
 def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
@@ -248,6 +261,7 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | No
         _add_cluster(chain)
         report_flags(chain)
         _add_istio_version(chain)
+        _add_data_plane(chain)
 
     if only in (None, "vault"):
         vault = target("vault", "compare the live Vault with the config", _verify_vault, "vault")
