@@ -28,10 +28,12 @@ release (they come from one chart version).
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping
 from typing import NamedTuple
 
 from cryptography import x509
+from cryptography.hazmat.primitives.serialization import PublicFormat
 
 from ....generator.config.cafiles import CA_CERT, CERT_CHAIN, ROOT_CERT
 from ..pkix import Encoding
@@ -62,6 +64,13 @@ class ZtunnelView(NamedTuple):
     trusted: tuple[x509.Certificate, ...]
     presented: tuple[x509.Certificate, ...]
     split: bool
+
+
+def _anchor(cert: x509.Certificate) -> bytes:
+    """A root as webpki (rustls) uses it, a TrustAnchor: subject and public key; serial and dates do not count, so
+    a root re-issued with the same name and key is the same anchor."""
+    key = cert.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return cert.subject.public_bytes() + key
 
 
 def _release(version: IstioVersion) -> str:
@@ -114,7 +123,7 @@ def ztunnel_chain(bundle: Bundle) -> CheckResult:
             "chain.ztunnel-chain",
             bundle.target,
             f"{chain_name} starts with {common_name(bundle.chain[0])}, not {bundle.label(CA_CERT)}: istiod "
-            f"{release} sends the file as one element and ztunnel keeps only its first certificate, so peers "
+            f"{release} sends the file as one element and ztunnel {release} keeps only its first certificate, so peers "
             "receive the wrong issuer (unable to get issuer certificate)",
             HINT_ORDER,
         )
@@ -160,7 +169,7 @@ def ztunnel_root(bundle: Bundle) -> CheckResult:
         return skipped("chain.ztunnel-root", bundle.target, "no verified path (chain.path-valid says why)")
     signing = bundle.istiod_path[-1]
     trusted = view.trusted[0] if view.trusted else None
-    if trusted is None or signing.public_bytes(Encoding.DER) != trusted.public_bytes(Encoding.DER):
+    if trusted is None or _anchor(signing) != _anchor(trusted):
         kept = f"'{common_name(trusted)}'" if trusted is not None else "nothing"
         return failed(
             "chain.ztunnel-root",
@@ -172,8 +181,8 @@ def ztunnel_root(bundle: Bundle) -> CheckResult:
             "intermediate under that root; a root rotation in ambient mode is planned by plan-rotation --root with "
             "the ztunnel restarts",
         )
-    trusted_der = trusted.public_bytes(Encoding.DER)
-    ders = [root.public_bytes(Encoding.DER) for root in bundle.roots]
+    trusted_der = _anchor(trusted)
+    ders = [_anchor(root) for root in bundle.roots]
     twice = next((root for root, der in zip(bundle.roots, ders, strict=True) if ders.count(der) > 1), None)
     untrusted = [
         root
@@ -183,7 +192,8 @@ def ztunnel_root(bundle: Bundle) -> CheckResult:
     notes = []
     if twice is not None:
         notes.append(
-            f"{root_name} lists '{common_name(twice)}' more than once (ztunnel trusts one certificate either way)"
+            f"{root_name} lists '{common_name(twice)}' more than once (ztunnel {release} trusts one certificate "
+            "either way)"
         )
     if untrusted:
         names = ", ".join(f"'{common_name(root)}'" for root in untrusted)
@@ -223,7 +233,9 @@ def ztunnel_crl(bundle: Bundle) -> CheckResult:
             "intermediate",
         )
     if not data.strip():
-        return passed("chain.ztunnel-crl", bundle.target, f"{name} is empty: ztunnel treats it as no revocations")
+        return passed(
+            "chain.ztunnel-crl", bundle.target, f"{name} is empty: ztunnel {release} treats it as no revocations"
+        )
     if not data.startswith(b"-----BEGIN"):
         ders = [data]  # CrlManager::load_crl: anything not PEM is one DER CRL
     else:
@@ -267,7 +279,9 @@ class FleetRoots(NamedTuple):
 
 
 def _root_name(root: x509.Certificate) -> str:
-    return f"'{common_name(root)}' (serial {root.serial_number:x})"
+    """The root's name and its key's SHA-256 prefix: two roots may share a name, never a key."""
+    key = root.public_key().public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return f"'{common_name(root)}' (key sha256 {hashlib.sha256(key).hexdigest()[:16]})"
 
 
 @check("chain.ztunnel-shared-root", tier=Tier.PEERS_REJECT, when="fleet")
@@ -280,7 +294,7 @@ def ztunnel_shared_root(state: FleetRoots) -> CheckResult:
     unknown = [target for target, root in state.signing if root is None]
     for target, root in state.signing:
         if root is not None:
-            der = root.public_bytes(Encoding.DER)
+            der = _anchor(root)
             groups.setdefault(der, []).append(target)
             roots[der] = root
     if len(groups) > 1:
