@@ -16,7 +16,7 @@ from ...generator import __version__
 from ...generator.errors import EXIT_INTERRUPTED, IvcError
 from ..checks.reporters import REPORTER_BY_NAME
 from .process import collect_garbage_only_if_long_running, exit_without_teardown
-from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, quick_verify_chain
+from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, add_data_plane, quick_verify_chain
 
 if TYPE_CHECKING:  # argparse is imported where a parser is built: `verify chain DIR` runs without it (quick.py)
     import argparse
@@ -214,18 +214,6 @@ def _add_istio_version(parser: argparse.ArgumentParser) -> None:
     )
 
 
-DATA_PLANES = ("sidecar", "ambient")
-
-
-def _add_data_plane(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--data-plane",
-        choices=DATA_PLANES,
-        help="judge the CA files for this data plane: ambient adds the checks of how ztunnel takes istiod's "
-        "certificate response (default: istiod.data_plane / clusters[].data_plane of -c, else sidecar)",
-    )
-
-
 def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
     parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
@@ -261,7 +249,7 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | No
         _add_cluster(chain)
         report_flags(chain)
         _add_istio_version(chain)
-        _add_data_plane(chain)
+        add_data_plane(chain)
 
     if only in (None, "vault"):
         vault = target("vault", "compare the live Vault with the config", _verify_vault, "vault")

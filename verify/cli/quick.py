@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
+from typing import Any
 
 from ..checks.reporters import REPORTER_BY_NAME
 
@@ -32,13 +33,26 @@ def _istio_version(text: str) -> object | None:
         return None  # argparse says what is wrong with it
 
 
+# `--data-plane`'s choices, for argparse (parser.py) and the quick reading alike.
+DATA_PLANES = ("sidecar", "ambient")
+
+
+def add_data_plane(parser: Any) -> None:
+    """`--data-plane` on an argparse parser (`verify chain`); here beside its quick reading so both take one list."""
+    parser.add_argument(
+        "--data-plane",
+        choices=DATA_PLANES,
+        help="judge the CA files for this data plane: ambient adds the checks of how ztunnel takes istiod's "
+        "certificate response (default: istiod.data_plane / clusters[].data_plane of -c, else sidecar)",
+    )
+
+
 # option -> how its value is read (None: not read here, argparse explains it)
 _READERS: dict[str, Callable[[str], object | None]] = {
     "--output": lambda text: text if text in REPORTER_BY_NAME else None,
     "--warn-days": lambda text: int(text) if text.isascii() and text.isdigit() else None,
     "--istio-version": _istio_version,
-    # parser.py DATA_PLANES (not imported: that module builds argparse parsers)
-    "--data-plane": lambda text: text if text in ("sidecar", "ambient") else None,
+    "--data-plane": lambda text: text if text in DATA_PLANES else None,
 }
 
 
