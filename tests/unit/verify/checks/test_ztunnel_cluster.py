@@ -5,6 +5,7 @@ sidecar clusters get no ztunnel result at all."""
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
@@ -171,3 +172,23 @@ def test_collect_reads_the_daemonset_for_ambient_clusters_only(sidecar_plan: Clu
     assert "(403): forbidden" in refused.ztunnel.problem
     with pytest.raises(KubeAccessError):  # the server gone is not a ztunnel finding: the run stops (exit 3)
         collect(_Kube(KubeAccessError("cannot reach the API server")), _ambient(sidecar_plan))  # type: ignore[arg-type]
+
+
+def test_the_files_in_istiod_s_pod_are_judged_as_ztunnel_takes_them(
+    sidecar_plan: ClusterPlan, tmp_path: object
+) -> None:
+    """verify cluster / verify all read the CA files inside istiod's pod: an ambient cluster's get the ztunnel
+    checks (root-cert.pem = the right root then another: 1.26+ ztunnel trusts the other one)."""
+    from istio_vault_ca.verify.checks.chain import IstioVersion, read_dir
+    from istio_vault_ca.verify.checks.cluster import pod_file_checks
+    from istio_vault_ca.verify.clients.podfiles import PodFiles
+
+    directory = tmp_path / "ca"
+    directory.mkdir()
+    corpus.CORPUS["roots_right_first"](directory)
+    files = PodFiles("pod/istio-system/istiod-1:/vault/secrets", "/vault/secrets", dict(read_dir(directory)[0]))
+    sidecar = {r.id: r for r in pod_file_checks(files, sidecar_plan, version=IstioVersion(1, 31))}
+    assert "chain.ztunnel-root" not in sidecar
+    ambient = {r.id: r for r in pod_file_checks(files, _ambient(sidecar_plan), version=IstioVersion(1, 31))}
+    assert ambient["chain.ztunnel-root"].status is Status.FAIL
+    assert ambient["chain.ztunnel-root"].target == "pod/istio-system/istiod-1:/vault/secrets"
