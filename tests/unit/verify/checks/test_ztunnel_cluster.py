@@ -174,9 +174,7 @@ def test_collect_reads_the_daemonset_for_ambient_clusters_only(sidecar_plan: Clu
         collect(_Kube(KubeAccessError("cannot reach the API server")), _ambient(sidecar_plan))  # type: ignore[arg-type]
 
 
-def test_the_files_in_istiod_s_pod_are_judged_as_ztunnel_takes_them(
-    sidecar_plan: ClusterPlan, tmp_path: object
-) -> None:
+def test_the_files_in_istiod_s_pod_are_judged_as_ztunnel_takes_them(sidecar_plan: ClusterPlan, tmp_path: Path) -> None:
     """verify cluster / verify all read the CA files inside istiod's pod: an ambient cluster's get the ztunnel
     checks (root-cert.pem = the right root then another: 1.26+ ztunnel trusts the other one)."""
     from istio_vault_ca.verify.checks.chain import IstioVersion, read_dir
