@@ -323,6 +323,12 @@ def istio_release(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+# The data plane the mesh runs: Envoy sidecars (istio-agent) or ambient mode's ztunnel, which takes its trust roots
+# and chain from istiod's CSR response differently (verify/checks/chain/ztunnel.py says how, from ztunnel's source).
+DataPlane = Literal["sidecar", "ambient"]
+DATA_PLANE_DEFAULT: DataPlane = "sidecar"
+
+
 def _default_outputs() -> list[Output]:
     return ["tsb-controlplane"]
 
@@ -357,6 +363,13 @@ class Istiod(Strict):
         description="Istio release istiod is installed from, X.Y (quoted): the istiod Helm values follow its "
         "chart's layout (1.23 and older read pilot.env and pilot.podAnnotations). verify reads the release from "
         "istiod's image",
+    )
+    data_plane: DataPlane = Field(
+        DATA_PLANE_DEFAULT,
+        description="the mesh's data plane: sidecar (Envoy with istio-agent) or ambient (ztunnel on each node). "
+        "ambient makes verify judge the chain as ztunnel parses istiod's certificate response (stricter than "
+        "Envoy: one trusted root, the chain's order and completeness matter) and plan-rotation --root plan the "
+        "restarts ztunnel needs; a cluster may override it (clusters[].data_plane)",
     )
     agent: Agent = Field(Agent(), description="how the injected Vault agent writes the CA files in istiod's pod")
 
@@ -443,6 +456,9 @@ class Cluster(Strict):
     intermediate: IntermediateOverride | None = Field(None, description="changes to intermediate for this cluster")
     kubernetes_auth: KubernetesAuthOverride | None = Field(None, description="this cluster's kubernetes_auth")
     outputs: list[Output] | None = Field(None, description="this cluster's installers; default istiod.outputs")
+    data_plane: DataPlane | None = Field(
+        None, description="this cluster's data plane, sidecar or ambient; default: istiod.data_plane"
+    )
 
 
 class Config(Strict):

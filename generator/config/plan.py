@@ -12,7 +12,7 @@ from .cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from .durations import hours, parse_duration
 from .injectors import by_name
 from .model import Audit, Cluster, Config, Intermediate, KubernetesAuth
-from .rules import effective_intermediate, effective_kubernetes_auth, effective_outputs
+from .rules import effective_data_plane, effective_intermediate, effective_kubernetes_auth, effective_outputs
 
 KV_KEY_FIELD = "ca-key.pem"
 # Name of the intermediate's key inside its PKI mount; lets an interrupted setup resume with the same key.
@@ -113,6 +113,8 @@ class ClusterPlan:
     outputs: tuple[str, ...]
     # True from root rotation phase (b) on: root-cert.pem comes from the trust bundle in KV, istiod is multi-root.
     trust_bundle: bool = False
+    # sidecar or ambient (ztunnel): the cluster's own data_plane, else istiod.data_plane.
+    data_plane: str = "sidecar"
 
     @property
     def name(self) -> str:
@@ -258,6 +260,7 @@ def plan(config: Config) -> tuple[ClusterPlan, ...]:
             intermediate=effective_intermediate(config, cluster),
             kubernetes_auth=effective_kubernetes_auth(config, cluster),
             outputs=tuple(effective_outputs(config, cluster)),
+            data_plane=effective_data_plane(config, cluster),
         )
         for cluster in config.clusters
     )

@@ -166,6 +166,11 @@ def effective_outputs(config: Config, cluster: Cluster) -> list[str]:
     return list(cluster.outputs if cluster.outputs is not None else config.istiod.outputs)
 
 
+def effective_data_plane(config: Config, cluster: Cluster) -> str:
+    """The cluster's data plane: its own `data_plane` when set, else `istiod.data_plane`."""
+    return cluster.data_plane if cluster.data_plane is not None else config.istiod.data_plane
+
+
 # Paths Vault keeps for itself: a secrets engine cannot be mounted there.
 RESERVED_MOUNTS = ("sys", "auth", "identity", "cubbyhole")
 # Built-in policies: `root` cannot be written, and rewriting `default` would change every token's rights.

@@ -27,6 +27,7 @@ from ..config.rules import ROTATION_STAGING_SUFFIX
 from . import manifests
 from .installers import get_installer
 from .layout import LIB_FILE, POLICY_FILE
+from .root_rotation_ambient import ambient_steps
 from .rotation import ReplacedCa
 from .templating import render_template
 from .tree import RenderedFile, Tree
@@ -136,7 +137,7 @@ def render_phase_b(plans: tuple[ClusterPlan, ...]) -> Tree:
             )
         root_file = next(ca_file for ca_file in after.ca_files() if ca_file.secret_path == after.trust_bundle_path)
         tree[f"{prefix}root-cert.pem.ctmpl"] = RenderedFile(root_file.template.encode())
-    tree.update(_readme("b", PHASE_B_STEPS))
+    tree.update(_readme("b", PHASE_B_STEPS + ambient_steps(plans, "b")))
     return dict(sorted(tree.items()))
 
 
@@ -205,7 +206,7 @@ def render_phase_c(
         "plan-rotation --root again: it records when every",
         "intermediate was found re-issued, from which phase (d) waits the longest workload certificate TTL.",
     )
-    tree.update(_readme("c", steps))
+    tree.update(_readme("c", steps + ambient_steps(tuple(cluster for cluster, _ in due), "c")))
     return dict(sorted(tree.items()))
 
 
@@ -233,6 +234,7 @@ def render_phase_d(
             f"the new root's issuer '{ROOT_ISSUER_NAME}' in each intermediate mount (the old one kept, renamed). Then",
             "point root.certificate_file at the new root's certificate in the config: plan-rotation --root and",
             "verify's vault.root-cn refuse the old one from then on. Keep the old root's key until you retire it.",
+            *ambient_steps(plans, "d"),
         )
         return {PHASE_D_SCRIPT: RenderedFile(script.encode(), executable=True), **_readme("d", steps)}
     steps = (
@@ -240,6 +242,7 @@ def render_phase_d(
         "root mount's default issuer; the old root stays in the mount (not default, its key kept). The agents",
         "re-render root-cert.pem with the new root only; istiod 1.20+ with ISTIO_MULTIROOT_MESH=true takes it",
         "(the old bundle holds the new one); restart istiod on 1.12-1.19.",
+        *ambient_steps(plans, "d"),
     )
     return {PHASE_D_SCRIPT: RenderedFile(script.encode(), executable=True), **_readme("d", steps)}
 

@@ -483,6 +483,7 @@ def _roots(kind: str) -> Callable[[], Files]:
         contents = {
             "right_first": cert_pem(root, other),
             "right_second": cert_pem(other, root),
+            "listed_twice": cert_pem(root, root),
             "wrong": cert_pem(other),
             "same_name_other_key": cert_pem(same_name),
             "is_intermediate": cert_pem(inter),
@@ -814,6 +815,7 @@ _KINDS: list[tuple[str, str, Callable[[], Files]]] = [
     ("roots_right_first", "root-cert.pem = the right root, then an unrelated root", _roots("right_first")),
     ("roots_right_second", "root-cert.pem = an unrelated root, then the right root", _roots("right_second")),
     ("root_wrong", "root-cert.pem = an unrelated root only", _roots("wrong")),
+    ("roots_listed_twice", "root-cert.pem = the right root twice", _roots("listed_twice")),
     (
         "root_same_name_other_key",
         "root-cert.pem = a root with the same name but another key",

@@ -16,7 +16,7 @@ from ...generator import __version__
 from ...generator.errors import EXIT_INTERRUPTED, IvcError
 from ..checks.reporters import REPORTER_BY_NAME
 from .process import collect_garbage_only_if_long_running, exit_without_teardown
-from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, quick_verify_chain
+from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, add_data_plane, quick_verify_chain
 
 if TYPE_CHECKING:  # argparse is imported where a parser is built: `verify chain DIR` runs without it (quick.py)
     import argparse
@@ -38,6 +38,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
         "istio-vault-ca verify chain cluster-a/ cluster-b/ --output junit > chain.xml",
         "istio-vault-ca verify chain --from-vault -c istio-vault-ca.yaml",
         "istio-vault-ca verify chain ca-dir --istio-version 1.24",
+        "istio-vault-ca verify chain ca-dir --data-plane ambient",
     ),
     "verify vault": (
         "VAULT_ADDR=https://vault:8200 VAULT_TOKEN=... istio-vault-ca verify vault -c istio-vault-ca.yaml",
@@ -248,6 +249,7 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | No
         _add_cluster(chain)
         report_flags(chain)
         _add_istio_version(chain)
+        add_data_plane(chain)
 
     if only in (None, "vault"):
         vault = target("vault", "compare the live Vault with the config", _verify_vault, "vault")

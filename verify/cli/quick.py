@@ -3,9 +3,10 @@ in loops), where importing argparse, its help strings' translation look-ups on d
 its help formatter cost more than the chain checks themselves.
 
 Only these forms are read here: `verify chain` followed by DIRs (none starting with "-", in one group as argparse
-takes them) and at most `--output F`, `--warn-days N` (digits) and `--istio-version X.Y` (a release the checks
-model), each as `--opt value` or `--opt=value`. Everything else (help, `--from-vault`, abbreviations, `--`, a bad
-value) returns None and goes to argparse, which parses it or explains the mistake.
+takes them) and at most `--output F`, `--warn-days N` (digits), `--istio-version X.Y` (a release the checks
+model) and `--data-plane sidecar|ambient`, each as `--opt value` or `--opt=value`. Everything else (help,
+`--from-vault`, abbreviations, `--`, a bad value) returns None and goes to argparse, which parses it or explains
+the mistake.
 tests/unit/verify/cli/test_parser_narrowed.py proves that for every form accepted here the namespace equals the one
 argparse builds.
 """
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from types import SimpleNamespace
+from typing import Any
 
 from ..checks.reporters import REPORTER_BY_NAME
 
@@ -31,11 +33,26 @@ def _istio_version(text: str) -> object | None:
         return None  # argparse says what is wrong with it
 
 
+# `--data-plane`'s choices, for argparse (parser.py) and the quick reading alike.
+DATA_PLANES = ("sidecar", "ambient")
+
+
+def add_data_plane(parser: Any) -> None:
+    """`--data-plane` on an argparse parser (`verify chain`); here beside its quick reading so both take one list."""
+    parser.add_argument(
+        "--data-plane",
+        choices=DATA_PLANES,
+        help="judge the CA files for this data plane: ambient adds the checks of how ztunnel takes istiod's "
+        "certificate response (default: istiod.data_plane / clusters[].data_plane of -c, else sidecar)",
+    )
+
+
 # option -> how its value is read (None: not read here, argparse explains it)
 _READERS: dict[str, Callable[[str], object | None]] = {
     "--output": lambda text: text if text in REPORTER_BY_NAME else None,
     "--warn-days": lambda text: int(text) if text.isascii() and text.isdigit() else None,
     "--istio-version": _istio_version,
+    "--data-plane": lambda text: text if text in DATA_PLANES else None,
 }
 
 
@@ -43,7 +60,12 @@ def quick_verify_chain(argv: Sequence[str], handler: Callable[..., int]) -> Simp
     """The namespace argparse would build for `argv` when it is a plain `verify chain` command line, else None."""
     if len(argv) < 2 or argv[0] != "verify" or argv[1] != "chain":
         return None
-    values: dict[str, object] = {"output": DEFAULT_OUTPUT, "warn_days": DEFAULT_WARN_DAYS, "istio_version": None}
+    values: dict[str, object] = {
+        "output": DEFAULT_OUTPUT,
+        "warn_days": DEFAULT_WARN_DAYS,
+        "istio_version": None,
+        "data_plane": None,
+    }
     dirs: list[str] = []
     closed = False  # an option came after the DIRs
     rest = list(argv[2:])

@@ -168,6 +168,7 @@ def root_command(args: argparse.Namespace) -> int:
     from ...generator.config.plan import plan
     from ...generator.errors import EXIT_FAILED, EXIT_OK
     from ...generator.render.root_rotation import ISTIO_FACTS
+    from ...generator.render.root_rotation_ambient import ambient_steps
     from ...generator.render.writer import write_tree
     from ..runs.common import open_vault
 
@@ -209,6 +210,8 @@ def root_command(args: argparse.Namespace) -> int:
     for line in report_lines(state):
         print(f"  {line}")
     print("\n".join(ISTIO_FACTS))
+    if wanted != "done" and (ambient := ambient_steps(plans, wanted)):
+        print("\n".join(ambient).lstrip("\n"))
     if wanted != "done":
         tree = _render_offline(wanted, config, plans, state, new_root_file) if external else None
         write_tree(tree or _render(wanted, config, plans, state), Path(args.out))

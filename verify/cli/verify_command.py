@@ -33,6 +33,7 @@ def chain_request(args: argparse.Namespace) -> ChainRequest:
         config=getattr(args, "config", None),
         cluster=getattr(args, "cluster", None),
         with_facts=getattr(args, "output", "prometheus") == "prometheus",
+        data_plane=getattr(args, "data_plane", None),
     )
 
 

@@ -71,6 +71,11 @@ class Kube:
 
         return self._get(Deployment, name, namespace)
 
+    def daemon_set(self, namespace: str, name: str) -> JSON | None:
+        from lightkube.resources.apps_v1 import DaemonSet
+
+        return self._get(DaemonSet, name, namespace)
+
     def pods(self, namespace: str, labels: Mapping[str, str]) -> list[JSON]:
         from lightkube.resources.core_v1 import Pod
 

@@ -80,5 +80,14 @@ def _vault_part(
         return root, rotation
     values, labels = ca_values(api, plan, rotation)
     target = f"{api.address} (cluster {plan.name})"
-    report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version or DEFAULT))
+    report.extend(
+        check_values(
+            values,
+            target=target,
+            labels=labels,
+            warn_days=warn_days,
+            version=version or DEFAULT,
+            data_plane=plan.data_plane,
+        )
+    )
     return root, rotation

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from ...generator.config.plan import ClusterPlan
     from ..checks.chain.versions import IstioVersion
     from ..checks.facts import CertificateFact
@@ -35,6 +37,8 @@ class ChainRequest:
     cluster: str | None = None
     # Certificate facts feed only the Prometheus output (`serve`, which has no --output, and --output prometheus).
     with_facts: bool = True
+    # `--data-plane`: how the DIRs (and the clusters read from Vault) are judged; None: the config's, else sidecar.
+    data_plane: str | None = None
 
 
 def chain_report(request: ChainRequest) -> tuple[Report, int]:
@@ -55,9 +59,17 @@ def chain_report(request: ChainRequest) -> tuple[Report, int]:
         raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
     version = request.istio_version or DEFAULT
     report = Report()
-    for results, facts in _check_dirs(directories, request.warn_days, version, with_facts=request.with_facts):
+    flag = request.data_plane
+    dirs_plane = flag or (_dirs_data_plane(request) if directories else "sidecar")
+    answers = _check_dirs(directories, request.warn_days, version, with_facts=request.with_facts, data_plane=dirs_plane)
+    for results, facts in answers:
         report.extend(results)
         report.facts.certificates.extend(facts)
+    ambient: list[tuple[str, Mapping[str, bytes | None]]] = []
+    if dirs_plane == "ambient":
+        from ..checks.chain import read_dir
+
+        ambient += [(directory, read_dir(directory)[0]) for directory in directories]
     if request.from_vault:
         from ..rotation.root import seen_rotation
 
@@ -71,9 +83,32 @@ def chain_report(request: ChainRequest) -> tuple[Report, int]:
             if not surveyed:  # the trust bundle and the root mount are the config's, read once
                 surveyed, rotation = True, seen_rotation(open_vault(config), config)
             for cluster in members:
-                _chain_from_vault(api, cluster, report, request.warn_days, version, rotation)
+                plane = flag or cluster.data_plane
+                values = _chain_from_vault(api, cluster, report, request.warn_days, version, rotation, plane)
+                if plane == "ambient":
+                    ambient.append((f"{api.address} (cluster {cluster.name})", values))
+    if len(ambient) > 1:
+        from ..checks.chain.ztunnel import shared_root
+
+        report.extend([shared_root(ambient, version=version)])
     report.facts.started, report.facts.duration = started, time.monotonic() - clock
     return report, report.exit_code()
+
+
+def _dirs_data_plane(request: ChainRequest) -> str:
+    """The data plane DIRs are judged for without --data-plane: the config's when -c is given (the selected
+    clusters', which must agree), else sidecar; without -c no config is read, as before."""
+    if request.config is None:
+        return "sidecar"
+    _, plans = load_plans(request.config, request.cluster)
+    planes = sorted({p.data_plane for p in plans})
+    if len(planes) > 1:
+        names = ", ".join(f"{p.name} ({p.data_plane})" for p in plans)
+        raise UsageError(
+            f"the config's clusters run different data planes ({names}): name one with --cluster, or pass "
+            "--data-plane, to say how the DIRs are judged"
+        )
+    return planes[0]
 
 
 def _chain_from_vault(
@@ -83,16 +118,20 @@ def _chain_from_vault(
     warn_days: int,
     version: IstioVersion,
     rotation: RotationSeen | None = None,
-) -> None:
+    data_plane: str = "sidecar",
+) -> Mapping[str, bytes | None]:
     """`verify chain --from-vault`: one cluster's four values as its agent reads them; during a root rotation as
-    the phase-(b) overlay's agent reads them (root-cert.pem from the trust bundle)."""
+    the phase-(b) overlay's agent reads them (root-cert.pem from the trust bundle). Returns the values read."""
     from ..checks.chain import check_values
     from ..rotation.root import ca_values
 
     values, labels = ca_values(api, cluster, rotation)
     target = f"{api.address} (cluster {cluster.name})"
-    report.extend(check_values(values, target=target, labels=labels, warn_days=warn_days, version=version))
+    report.extend(
+        check_values(values, target=target, labels=labels, warn_days=warn_days, version=version, data_plane=data_plane)
+    )
     report.facts.add_certificates(values, source="vault", target=target, cluster=cluster.name)
+    return values
 
 
 def path_text(path: str) -> str:
@@ -106,27 +145,38 @@ def path_text(path: str) -> str:
 DirAnswer = tuple[list["CheckResult"], list["CertificateFact"]]
 
 
-def _check_one_dir(directory: str, warn_days: int, version: IstioVersion, *, with_facts: bool = True) -> DirAnswer:
+def _check_one_dir(
+    directory: str, warn_days: int, version: IstioVersion, *, with_facts: bool = True, data_plane: str = "sidecar"
+) -> DirAnswer:
     """One directory's results and (`with_facts`) the facts of its certificates (never the key: only these cross
     processes)."""
     from ..checks.chain import check_values, read_dir
     from ..checks.facts import certificate_facts
 
     values, key_mode = read_dir(directory)
-    results = check_values(values, target=directory, key_mode=key_mode, warn_days=warn_days, version=version)
+    results = check_values(
+        values, target=directory, key_mode=key_mode, warn_days=warn_days, version=version, data_plane=data_plane
+    )
     facts = certificate_facts(values, source="files", target=directory) if results and with_facts else []
     return results, facts
 
 
 def _check_dirs(
-    directories: list[str], warn_days: int, version: IstioVersion, *, with_facts: bool = True
+    directories: list[str],
+    warn_days: int,
+    version: IstioVersion,
+    *,
+    with_facts: bool = True,
+    data_plane: str = "sidecar",
 ) -> list[DirAnswer]:
     """Each directory's results and certificate facts, in the given order. Several directories are checked on
     every core, this process and a forked child per other core (verify/runs/forked.py): the checks are Python as
     much as signatures, and threads would share one GIL."""
     import functools
 
-    one = functools.partial(_check_one_dir, warn_days=warn_days, version=version, with_facts=with_facts)
+    one = functools.partial(
+        _check_one_dir, warn_days=warn_days, version=version, with_facts=with_facts, data_plane=data_plane
+    )
     cores = os.cpu_count() or 1
     if len(directories) < 2 or cores < 2:
         return [one(directory) for directory in directories]

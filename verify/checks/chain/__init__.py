@@ -21,7 +21,7 @@ from ....generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, 
 from .. import registry
 from ..pkix import describe_key
 from ..result import CheckResult, failed
-from . import istiod, peers, pem, practice, roots  # noqa: F401  (registers the checks)
+from . import istiod, peers, pem, practice, roots, ztunnel  # noqa: F401  (registers the checks)
 from .bundle import EXTRA_FILES, TLS_CERT, TLS_KEY, Bundle, collect
 from .gox509 import issued_by
 from .peers import SPIFFE_ID, make_leaf
@@ -74,7 +74,12 @@ def read_dir(directory: str | Path) -> tuple[DirValues, int | None]:
 
 
 def check_dir(
-    directory: str | Path, *, warn_days: int = 30, now: dt.datetime | None = None, version: IstioVersion = DEFAULT
+    directory: str | Path,
+    *,
+    warn_days: int = 30,
+    now: dt.datetime | None = None,
+    version: IstioVersion = DEFAULT,
+    data_plane: str = "sidecar",
 ) -> list[CheckResult]:
     """Every chain check for one directory; the directory is the target of every result."""
     target = os.fspath(directory)
@@ -88,7 +93,9 @@ def check_dir(
             )
         ]
     values, key_mode = read_dir(directory)
-    return check_values(values, target=target, key_mode=key_mode, warn_days=warn_days, now=now, version=version)
+    return check_values(
+        values, target=target, key_mode=key_mode, warn_days=warn_days, now=now, version=version, data_plane=data_plane
+    )
 
 
 def check_values(
@@ -100,8 +107,10 @@ def check_values(
     warn_days: int = 30,
     now: dt.datetime | None = None,
     version: IstioVersion = DEFAULT,
+    data_plane: str = "sidecar",
 ) -> list[CheckResult]:
-    """Every chain check over the values (from files, from Vault or from a pod)."""
+    """Every chain check over the values (from files, from Vault or from a pod); `data_plane` "ambient" adds the
+    checks that judge them as ztunnel does (ztunnel.py)."""
     refused: Mapping[str, str] = getattr(values, "refused", {})
     bundle = collect(
         values,
@@ -112,6 +121,7 @@ def check_values(
         version=version,
         key_mode=key_mode,
         refused=refused,
+        data_plane=data_plane,
     )
     try:
         return registry.run("chain", bundle, bundle.describe)

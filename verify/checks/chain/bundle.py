@@ -51,6 +51,24 @@ class Bundle(NamedTuple):
     # istiod's own verification of ca-cert.pem (`keycertbundle.go` Verify): the chain found, or Go's error.
     istiod_path: tuple[x509.Certificate, ...] | None = None
     istiod_path_error: str = ""
+    # The mesh's data plane (config istiod.data_plane / clusters[].data_plane, or --data-plane): "ambient" adds the
+    # checks that judge the files as ztunnel parses istiod's certificate response (ztunnel.py).
+    data_plane: str = "sidecar"
+
+    @property
+    def ambient(self) -> bool | None:
+        """True for an ambient mesh (registry `when`: the ztunnel checks give no result for sidecars)."""
+        return True if self.data_plane == "ambient" else None
+
+    @property
+    def fleet(self) -> None:
+        """None: the fleet check (chain.ztunnel-shared-root) judges several targets, never one bundle."""
+        return None
+
+    @property
+    def ambient_crl(self) -> bool | None:
+        """True for an ambient mesh whose istiod distributes ca-cert.pem's CRL (chain.ztunnel-crl applies)."""
+        return True if self.data_plane == "ambient" and self.crl is not None else None
 
     @property
     def unmodelled_release(self) -> str | None:
@@ -140,6 +158,7 @@ def collect(
     version: IstioVersion = DEFAULT,
     key_mode: int | None = None,
     refused: Mapping[str, str] | None = None,
+    data_plane: str = "sidecar",
 ) -> Bundle:
     """Parse each value once, as istiod does, and replay istiod's verification of ca-cert.pem."""
     now = now or dt.datetime.now(dt.timezone.utc)
@@ -185,6 +204,7 @@ def collect(
         refused=dict(refused or {}),
         key_mode=key_mode,
         crl=values.get(CA_CRL) if version.reads_crl and not tls_layout else None,
+        data_plane=data_plane,
     )
     if ca_cert is None or not roots:
         return bundle

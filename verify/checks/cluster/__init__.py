@@ -7,7 +7,7 @@ on a self-signed CA when the files are not where it looks). Every check here nam
 registered in `checks.registry`, and `run()` runs them. Modules by job: `state` (the state and small readers),
 `collect`, `workload` (namespace, service account, Deployment), `webhook` (the injector), `agent` (agent-log
 diagnosis), `pods`, `user_settings` (the user's CR kept, with --merged-cr), `ca_log` (istiod's log),
-`root_configmap`, `pod_files` (files inside the pod), `runner`.
+`root_configmap`, `ztunnel` (ambient clusters), `pod_files` (files inside the pod), `runner`.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from . import pods
 from . import user_settings
 from . import ca_log
 from . import root_configmap
+from . import ztunnel
 from . import pod_files
 
 # isort: on
@@ -54,6 +55,7 @@ from .state import (
     PodView,
     RootConfigMap,
     VaultRoot,
+    ZtunnelRead,
     container_status,
     dig,
     discovery_container,
@@ -94,6 +96,7 @@ __all__ = [
     "PodView",
     "RootConfigMap",
     "VaultRoot",
+    "ZtunnelRead",
     "agent_init_succeeded",
     "agent_sidecar_running",
     "annotations_match",
@@ -125,4 +128,5 @@ __all__ = [
     "user_settings",
     "webhook",
     "workload",
+    "ztunnel",
 ]

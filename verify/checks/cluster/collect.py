@@ -14,6 +14,7 @@ from .state import (
     LogRead,
     PodState,
     RootConfigMap,
+    ZtunnelRead,
     container_status,
     dig,
     started,
@@ -48,7 +49,25 @@ def collect(kube: Kube, plan: ClusterPlan) -> ClusterState:
         webhooks=tuple(kube.mutating_webhooks()),
         root_config_maps=config_maps,
         workload_namespace_problem=workload_problem,
+        ztunnel=_ztunnel(kube, namespace) if plan.data_plane == "ambient" else None,
     )
+
+
+ZTUNNEL_DAEMONSET = "ztunnel"
+
+
+def _ztunnel(kube: Kube, namespace: str) -> ZtunnelRead:
+    """Istio's ztunnel chart installs the DaemonSet `ztunnel` beside istiod (istio-system by default). A read the
+    token is not allowed (403: RBAC on daemonsets, which the other reads do not need) is reported by the ztunnel
+    checks as a skip; any other access problem (server gone, credentials) stops the run as every read's does."""
+    from ....generator.errors import KubeAccessError
+
+    try:
+        return ZtunnelRead(namespace, ZTUNNEL_DAEMONSET, kube.daemon_set(namespace, ZTUNNEL_DAEMONSET))
+    except KubeAccessError as error:
+        if "(403)" not in str(error):
+            raise
+        return ZtunnelRead(namespace, ZTUNNEL_DAEMONSET, None, str(error))
 
 
 def _pod_name(pod: JSON) -> str:

@@ -93,9 +93,18 @@ def ca_file_modes(view: PodFilesView) -> CheckResult:
 def pod_file_checks(
     files: PodFiles, plan: ClusterPlan, *, warn_days: int = 30, version: IstioVersion | None = None
 ) -> list[CheckResult]:
-    """Presence, modes and the full chain checks of `verify chain` on the files istiod reads, as `version` does."""
+    """Presence, modes and the full chain checks of `verify chain` on the files istiod reads, as `version` does (and
+    for an ambient cluster as ztunnel takes them)."""
     from ..chain import DEFAULT, check_values
 
     results = run("pod", PodFilesView(files, plan))
-    results.extend(check_values(files.values, target=files.target, warn_days=warn_days, version=version or DEFAULT))
+    results.extend(
+        check_values(
+            files.values,
+            target=files.target,
+            warn_days=warn_days,
+            version=version or DEFAULT,
+            data_plane=plan.data_plane,
+        )
+    )
     return results

@@ -114,6 +114,18 @@ class ClusterState:
     workload_namespace_problem: str = ""
     # `verify cluster --merged-cr FILE`: what the user's CR declares for istiod (user_settings).
     merged_cr: MergedCr | None = None
+    # Ambient clusters only (plan.data_plane): the ztunnel DaemonSet as read (None: absent or not readable).
+    ztunnel: ZtunnelRead | None = None
+
+
+@dataclass(frozen=True)
+class ZtunnelRead:
+    """The ztunnel DaemonSet of an ambient cluster, or why it could not be read (`problem`: RBAC, transport)."""
+
+    namespace: str
+    name: str
+    obj: JSON | None
+    problem: str = ""
 
 
 def dig(obj: Any, *keys: str | int) -> Any:
@@ -229,6 +241,11 @@ class ClusterView:
     @property
     def target(self) -> str:
         return f"namespace/{self.state.namespace}"
+
+    @property
+    def ztunnel(self) -> ZtunnelRead | None:
+        """Registry `when`: the ztunnel checks report for ambient clusters only (collect reads it for them)."""
+        return self.state.ztunnel
 
 
 @dataclass(frozen=True)

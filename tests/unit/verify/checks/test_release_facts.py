@@ -85,3 +85,11 @@ def test_a_refused_root_names_the_releases_from_the_one_place(release: str) -> N
         "1.12-1.19 never reload a new root; 1.20+ do only with ISTIO_MULTIROOT_MESH=true and a new bundle that "
         "holds the old one (or the old the new: byte for byte on 1.20-1.29, certificate by certificate on 1.30+)"
     ) in result.finding
+
+
+def test_the_rotation_s_ambient_release_is_the_ztunnel_checks() -> None:
+    """The generator does not import the verifier: the ambient rotation's release is restated there."""
+    from istio_vault_ca.generator.render.root_rotation_ambient import ZTUNNEL_LAST_ROOT_FROM
+    from istio_vault_ca.verify.checks.chain import ztunnel
+
+    assert ZTUNNEL_LAST_ROOT_FROM == ztunnel.MULTI_CERT_ROOT_ELEMENT_FROM == ztunnel.SPLIT_RESPONSE_FROM

@@ -60,6 +60,7 @@ MISTAKES = [
     ["verify", "chain", "d", "--bogus"],
     ["verify", "chain", "d", "--version"],
     ["verify", "chain", "--istio-version", "1.2", "d"],
+    ["verify", "chain", "--data-plane", "ztunnel", "d"],
     ["verify", "chan", "d"],
     ["verify", "--help"],
     ["verify", "chain", "--help"],
@@ -99,6 +100,8 @@ QUICK = [
     ["verify", "chain", "--istio-version", " 1.27 ", "d"],
     ["verify", "chain", "--output", "json", "--output", "prometheus", "d"],
     ["verify", "chain", "d", "--output", "text", "--warn-days", "5", "--istio-version", "1.12"],
+    ["verify", "chain", "d", "--data-plane", "ambient"],
+    ["verify", "chain", "--data-plane=sidecar", "d", "--istio-version", "1.25"],
 ]
 # Forms left to argparse: help, options it reads alone, abbreviations, bad values, DIRs in two groups, `--`.
 NOT_QUICK = [
@@ -116,6 +119,9 @@ NOT_QUICK = [
     ["verify", "chain", "d", "--warn-days", "\u0661"],
     ["verify", "chain", "d", "--istio-version", "1.2"],
     ["verify", "chain", "d", "--istio-version", "0.99"],
+    ["verify", "chain", "d", "--data-plane", "ztunnel"],
+    ["verify", "chain", "d", "--data-plane"],
+    ["verify", "chain", "d", "--data", "ambient"],
     ["verify", "chain", "d", "--output", "json", "e"],
     ["verify", "chain", "--", "d"],
     ["verify", "chain", "-"],
