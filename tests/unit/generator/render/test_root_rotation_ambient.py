@@ -9,7 +9,7 @@ from dataclasses import replace
 from istio_vault_ca.generator.config.loader import parse_text
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.generator.render.root_rotation import README, render_phase_b, render_phase_c, render_phase_d
-from istio_vault_ca.verify.root_rotation import IntermediateNow
+from istio_vault_ca.verify.rotation.root import IntermediateNow
 from tests.support import EXAMPLES
 
 NEW_ISSUER = "0f3c2a4e-1111-2222-3333-444455556666"
