@@ -78,6 +78,7 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]
     plan = plans[0]
     report = Report()
     report.facts.clusters = (plan.name,)
+    report.facts.warn_days = args.warn_days
 
     def done(code: int) -> tuple[Report, int]:
         report.facts.started, report.facts.duration = started, time.monotonic() - clock

@@ -110,8 +110,10 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
     version = args.istio_version or DEFAULT
     report = Report()
-    # Certificate facts feed only the Prometheus output (`serve`, which has no --output, and --output prometheus).
-    with_facts = getattr(args, "output", "prometheus") == "prometheus"
+    report.facts.warn_days = args.warn_days
+    # Certificate facts feed only the Prometheus output (`serve`, which has no --output, and --output prometheus)
+    # and the HTML report's diagram and timeline.
+    with_facts = getattr(args, "output", "prometheus") in ("prometheus", "html")
     for results, facts in _check_dirs(directories, args.warn_days, version, with_facts=with_facts):
         report.extend(results)
         report.facts.certificates.extend(facts)
@@ -210,7 +212,7 @@ def _decode(encoded: object) -> DirAnswer:
     from ..checks.result import CheckResult, Status
 
     results: list[tuple[str, str, str, str, str]]
-    facts: list[tuple[str, str, str, str, int, str, float]]
+    facts: list[tuple[str, str, str, str, int, str, float, float, str, str, str]]
     results, facts = encoded  # type: ignore[misc]
     return (
         [CheckResult(check_id, Status(status), *rest) for check_id, status, *rest in results],
@@ -234,6 +236,7 @@ def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
     given_up = given_up_checks(args)
     config, plans, source = load_plans_and_source(args)
     report = Report()
+    report.facts.warn_days = args.warn_days
     for namespace, members in by_namespace(plans):
         api = open_vault(config, namespace)
         report.extend(
