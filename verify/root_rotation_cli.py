@@ -173,6 +173,8 @@ def root_command(args: argparse.Namespace) -> int:
     from ..generator.render.writer import write_tree
     from .cli.verify_commands import open_vault
 
+    if getattr(args, "output", "text") != "text":
+        raise UsageError("--output html reports the intermediates' plan; plan-rotation --root reports as text")
     loaded = load(args.config)
     config = loaded.config
     external = config.root.mode == "external"

@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -48,6 +49,11 @@ class CaExpiry:
     not_after: dt.datetime
     days_left: float
     issuer_id: str = ""
+    # For the HTML report's chain and timeline (public facts of the certificate, like the rest).
+    not_before: dt.datetime | None = None
+    subject_cn: str = ""
+    issuer: str = ""
+    key_type: str = ""
 
     def status(self, warn_days: int) -> str:
         if self.days_left <= 0:
@@ -114,6 +120,8 @@ class RotationPlan:
 
 
 def expiry_of(cert: x509.Certificate, source: str, now: dt.datetime, issuer_id: str = "") -> CaExpiry:
+    from .checks.facts import common_name, key_type
+
     return CaExpiry(
         source=source,
         subject=cert.subject.rfc4514_string(),
@@ -121,6 +129,10 @@ def expiry_of(cert: x509.Certificate, source: str, now: dt.datetime, issuer_id: 
         not_after=cert.not_valid_after_utc,
         days_left=(cert.not_valid_after_utc - now).total_seconds() / DAY,
         issuer_id=issuer_id,
+        not_before=cert.not_valid_before_utc,
+        subject_cn=common_name(cert.subject),
+        issuer=common_name(cert.issuer),
+        key_type=key_type(cert),
     )
 
 
@@ -301,11 +313,14 @@ def _plan(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.timezone.utc)
     root, root_notes, findings = survey(api, config, plans, root_file, now, loaded.source)
     result = RotationPlan(root, root_notes, findings, args.warn_days, forced)
-    print(f"Vault at {api.address}")
+    # With --output html stdout is the page: what people read in the terminal goes to stderr.
+    html = getattr(args, "output", "text") == "html"
+    stream = sys.stderr if html else sys.stdout
+    print(f"Vault at {api.address}", file=stream)
     for line in report_lines(result):
-        print(f"  {line}")
+        print(f"  {line}", file=stream)
     if result.root_due:
-        print("\n".join(ROOT_STEPS))
+        print("\n".join(ROOT_STEPS), file=stream)
     if result.due() or result.root_due:
         due = [(finding.plan, finding.intermediate) for finding in result.due() if finding.intermediate is not None]
         tree = render_rotation(config, due, report_lines(result), root_due=result.root_due)
@@ -315,9 +330,14 @@ def _plan(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
         scripts = sum(1 for name in tree if name.endswith(SCRIPT_NAME))
-        print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them")
+        print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them", file=stream)
     elif result.attention:
-        print("no rotation script written: see the notes above for what to do")
+        print("no rotation script written: see the notes above for what to do", file=stream)
     else:
-        print("nothing to rotate inside the window; nothing written")
+        print("nothing to rotate inside the window; nothing written", file=stream)
+    if html:
+        from .checks.reporters import get_reporter
+        from .rotation_report import rotation_report
+
+        sys.stdout.write(get_reporter("html").render(rotation_report(result, api.address, now, args.out)))
     return EXIT_FAILED if result.attention else EXIT_OK

@@ -150,10 +150,10 @@ def certificate_facts(
                     target=target,
                     cluster=cluster,
                     position=position,
-                    subject=_common_name(certificate.subject),
+                    subject=common_name(certificate.subject),
                     not_after=certificate.not_valid_after_utc.timestamp(),
                     not_before=certificate.not_valid_before_utc.timestamp(),
-                    issuer=_common_name(certificate.issuer),
+                    issuer=common_name(certificate.issuer),
                     serial=f"{certificate.serial_number:x}",
                     key_type=key_type(certificate),
                 )
@@ -161,7 +161,7 @@ def certificate_facts(
     return facts
 
 
-def _common_name(name: object) -> str:
+def common_name(name: object) -> str:
     from cryptography import x509
 
     assert isinstance(name, x509.Name)
