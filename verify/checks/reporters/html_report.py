@@ -4,10 +4,11 @@ checked where.
 
 Self-contained because it is opened from an artifact store or a file: the style sheet and the drawings are inline
 (html_style.py, html_svg.py), there is no script and no URL to fetch, so it reads the same offline and a browser
-has nothing to fail loading. Every string passes through `redact` (common.clean for results, html_svg.esc for the
-rest) and then HTML escaping: no key material and no markup from a hostile name reach the page. The page holds no
-clock of its own: the only times shown are the run's (`Facts.started`, "today" on the timeline) and the
-certificates', so the same report renders the same bytes.
+has nothing to fail loading (its Content-Security-Policy forbids any load but the inline style). Every string
+passes through `redact` (common.clean for results, html_svg.esc for the rest) and then HTML escaping: no key
+material and no markup from a hostile name reach the page. The page holds no clock of its own: the only times
+shown are the run's (`Facts.started`, "today" on the timeline) and the certificates', so the same report renders
+the same bytes.
 """
 
 from __future__ import annotations
@@ -20,6 +21,9 @@ from .html_style import CSS
 from .html_svg import certificates, chain_svg, chains, date_text, esc, timeline_svg
 
 TITLE = "istio-vault-ca report"
+# The browser enforces what the page promises: nothing loads (no script, image, font or frame), only the inline
+# style sheet applies; a browser reports any attempt on its console, which the browser test watches.
+CSP = "default-src 'none'; style-src 'unsafe-inline'"
 _WORDS = {"pass": "passed", "warn": "warned", "fail": "failed", "error": "errored", "skip": "skipped"}
 _ATTENTION = (Status.FAIL, Status.ERROR, Status.WARN)
 
@@ -41,6 +45,7 @@ def render(report: Report, *, collapse_passing_targets: bool = False, tty: bool 
     return (
         "<!DOCTYPE html>\n"
         '<html lang="en">\n<head>\n<meta charset="utf-8"/>\n'
+        f'<meta http-equiv="Content-Security-Policy" content="{CSP}"/>\n'
         '<meta name="viewport" content="width=device-width, initial-scale=1"/>\n'
         f"<title>{TITLE}: {verdict}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
         + "\n".join(part for part in body if part)
