@@ -16,7 +16,7 @@ UV_PIP := $(UV) pip --quiet
 EDITABLE := $(UV_PIP) install --python $(BIN)/python --no-deps --build-constraints requirements-build.txt -e .
 COMPILE := $(UV_PIP) compile --universal --generate-hashes --no-header --python-version 3.10
 
-.PHONY: demo test test-latest lock docs e2e prometheus-tools chromium shells lint typecheck unit render-check golden bench fuzz clean
+.PHONY: demo test test-latest lock docs screenshot e2e prometheus-tools chromium shells lint typecheck unit render-check golden bench fuzz clean
 
 $(UV): requirements-uv.txt
 	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
@@ -92,6 +92,10 @@ test: $(STAMP) lint typecheck docs prometheus-tools chromium shells
 docs: $(STAMP)
 	$(BIN)/python docs/gen_reference.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The HTML report's screenshot the docs show (docs/img/report.png), made as tests/browser takes one.
+screenshot: $(STAMP) chromium
+	$(BIN)/python docs/gen_screenshot.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

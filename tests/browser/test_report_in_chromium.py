@@ -68,7 +68,7 @@ def test_the_dom_holds_the_diagram_and_the_timeline(page: Path) -> None:
     run = chromium.run(page, "--dump-dom")
     found = elements(run.stdout)
     svgs = [attrs.get("class") for tag, attrs in found if tag == "svg"]
-    assert svgs == ["chain", "chain", "chain", "timeline"]
+    assert svgs == ["timeline", "chain", "chain", "chain"]
     rows = [attrs for tag, attrs in found if tag == "g" and (attrs.get("class") or "").startswith("row ")]
     # Two certificates per directory, each read from two files, one row each.
     assert len(rows) == 6

@@ -1,5 +1,5 @@
-"""One self-contained HTML page for a PR artifact or a CI page: the summary, the findings with their hints, each
-target's chain drawn (root -> intermediate(s) -> test leaf), the expiry timeline of every certificate and what was
+"""One self-contained HTML page for a PR artifact or a CI page: the summary, the findings with their hints, the
+expiry timeline of every certificate, each target's chain drawn (root -> intermediate(s) -> test leaf) and what was
 checked where.
 
 Self-contained because it is opened from an artifact store or a file: the style sheet and the drawings are inline
@@ -36,8 +36,8 @@ def render(report: Report, *, collapse_passing_targets: bool = False, tty: bool 
     body = [
         _summary(report),
         _findings(report.checks),
+        _timeline(report),  # before the chains: one figure for a whole fleet, where the diagrams are one each
         _chains(report),
-        _timeline(report),
         _targets(report),
         "<footer>Written by istio-vault-ca from this run's results. The page is self-contained: no script, "
         "no external resource; private keys are never part of it.</footer>",
