@@ -317,3 +317,22 @@ def test_plan_rotation_root_refuses_html(tmp_path: Path) -> None:
     assert "plan-rotation --root reports as text" in result.stderr
     [row] = check_rows(section(parse(result.stdout), "findings"))
     assert row.get("data-check") == "command.input"
+
+
+def test_what_was_checked_where_names_what_istiod_loaded() -> None:
+    """verify cluster's targets are pods: the page says what each istiod's log says it loaded."""
+    from istio_vault_ca.verify.checks.facts import IstiodCaFact
+
+    pod = "istio-system/istiod-7d9c (cluster east)"
+    checks = [
+        CheckResult("cluster.istiod-ca-source", Status.PASS, pod, "istiod loaded the plugged-in CA"),
+        CheckResult("cluster.istiod-ca-source", Status.FAIL, "istio-system/istiod-x", "self-signed", "plug the CA in"),
+    ]
+    facts = Facts(
+        istiod_ca=[IstiodCaFact(pod, "east", "plugged"), IstiodCaFact("istio-system/istiod-x", "", "self_signed")]
+    )
+    page = parse(get_reporter("html").render(Report(checks, facts)))
+    blocks = {d.get("data-target"): d for d in section(page, "targets").findall("details")}
+    assert text_of(blocks[pod].find("summary/span")).endswith("1 check: 1 passed · istiod loaded: plugged")  # type: ignore[arg-type]
+    assert blocks[pod].get("open") is None and blocks["istio-system/istiod-x"].get("open") == "open"
+    assert "istiod loaded: self_signed" in text_of(blocks["istio-system/istiod-x"])
