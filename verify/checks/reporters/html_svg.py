@@ -117,7 +117,8 @@ def _node(x: float, y: float, title: str, lines: list[str], css: str, tooltip: s
 
 def _cert_node(x: float, y: float, role: str, fact: CertificateFact) -> str:
     valid = f"{date_text(fact.not_before)} → {date_text(fact.not_after)}" if fact.not_before else ""
-    lines = [short(fact.subject), " · ".join(part for part in (fact.key_type, f"serial {short(fact.serial, 12)}"))]
+    serial = f"serial {short(fact.serial, 12)}" if fact.serial else ""
+    lines = [short(fact.subject), " · ".join(part for part in (fact.key_type, serial) if part)]
     lines.append(valid or f"until {date_text(fact.not_after)}")
     tooltip = f"{role}: {fact.subject} (issuer {fact.issuer}, serial {fact.serial}, {fact.source})"
     return _node(x, y, role, lines, "cert-root" if role.startswith("root") else "cert-intermediate", tooltip)
