@@ -16,7 +16,7 @@ UV_PIP := $(UV) pip --quiet
 EDITABLE := $(UV_PIP) install --python $(BIN)/python --no-deps --build-constraints requirements-build.txt -e .
 COMPILE := $(UV_PIP) compile --universal --generate-hashes --no-header --python-version 3.10
 
-.PHONY: demo test test-latest lock docs e2e prometheus-tools shells lint typecheck unit render-check golden bench fuzz clean
+.PHONY: demo test test-latest lock docs screenshot e2e prometheus-tools chromium shells lint typecheck unit render-check golden bench fuzz clean
 
 $(UV): requirements-uv.txt
 	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
@@ -68,6 +68,14 @@ prometheus-tools:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; \
 		else echo "promtool/prometheus missing: apt-get install prometheus (tests/prometheus will skip)" >&2; fi; }
 
+# Debian's chromium for tests/browser (the HTML report in a real browser, headless) and docs/gen_screenshot.py:
+# installed the same way.
+chromium:
+	@command -v chromium >/dev/null || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium missing: apt-get install chromium (tests/browser will skip)" >&2; fi; }
+
 # zsh and fish for tests/unit/test_completion.py (bash is always there): installed the same way.
 shells:
 	@command -v zsh >/dev/null && command -v fish >/dev/null || { \
@@ -75,7 +83,7 @@ shells:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq zsh fish >/dev/null; \
 		else echo "zsh/fish missing: apt-get install zsh fish (their completion tests will skip)" >&2; fi; }
 
-test: $(STAMP) lint typecheck docs prometheus-tools shells
+test: $(STAMP) lint typecheck docs prometheus-tools chromium shells
 	$(BIN)/istio-vault-ca render --check -o out
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "not e2e and not slow and not vault_source"
 
@@ -84,6 +92,10 @@ test: $(STAMP) lint typecheck docs prometheus-tools shells
 docs: $(STAMP)
 	$(BIN)/python docs/gen_reference.py
 	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The HTML report's screenshot the docs show (docs/img/report.png), made as tests/browser takes one.
+screenshot: $(STAMP) chromium
+	$(BIN)/python docs/gen_screenshot.py
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

@@ -3,9 +3,10 @@
 Why a side channel: the Prometheus output needs numbers (a not-after timestamp, a run's duration) that a
 `CheckResult` deliberately does not carry (its shape is the public JSON contract). The commands gather these
 facts from the same values the checks read; the checks themselves stay pure and unchanged. Only the
-`prometheus` reporter reads them, so the text, JSON and JUnit outputs are exactly what they were.
+`prometheus` and `html` reporters read them, so the text, JSON and JUnit outputs are exactly what they were.
 
-Nothing here holds key material: certificates are reduced to their role, subject CN and not-after.
+Nothing here holds key material: certificates are reduced to their role, subject and issuer CN, serial, validity
+and the type of their public key (the HTML report draws the chain and the expiry timeline from these).
 """
 
 from __future__ import annotations
@@ -28,7 +29,9 @@ CA_SOURCES = ("plugged", "self_signed", "load_failed", "unknown")
 
 
 class CertificateFact(NamedTuple):
-    """One certificate seen: where (`source` files|vault|pod, `target`), which role and position, and when it ends."""
+    """One certificate seen: where (`source` files|vault|pod, `target`), which role and position, and when it ends.
+
+    The fields after `not_after` are for the HTML report's diagram and timeline (defaults keep older callers)."""
 
     role: str
     source: str
@@ -37,6 +40,10 @@ class CertificateFact(NamedTuple):
     position: int
     subject: str
     not_after: float
+    not_before: float = 0.0
+    issuer: str = ""
+    serial: str = ""
+    key_type: str = ""
 
 
 class IstiodCaFact(NamedTuple):
@@ -51,9 +58,10 @@ class Facts:
     """Everything the run saw beside its results. `clusters` names the config's clusters the run covered.
 
     A plain class (not a dataclass: see result.py); `reachable` maps a service ("vault", "kubernetes") to whether
-    this run reached it, and lacks the services the run did not try."""
+    this run reached it, and lacks the services the run did not try. `warn_days` is the warning window the checks
+    judged expiry by (the HTML timeline marks it), None when the command has none."""
 
-    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration")
+    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration", "warn_days")
     __slots__ = _FIELDS
 
     def __init__(
@@ -64,6 +72,7 @@ class Facts:
         clusters: tuple[str, ...] = (),
         started: float | None = None,
         duration: float | None = None,
+        warn_days: int | None = None,
     ) -> None:
         self.certificates: list[CertificateFact] = certificates if certificates is not None else []
         self.istiod_ca: list[IstiodCaFact] = istiod_ca if istiod_ca is not None else []
@@ -71,6 +80,7 @@ class Facts:
         self.clusters = clusters
         self.started = started
         self.duration = duration
+        self.warn_days = warn_days
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self._FIELDS)
@@ -88,7 +98,15 @@ class Facts:
     def with_reachable(self, service: str, reachable: bool) -> Facts:
         """A copy with `service`'s reachability set (the other fields shared, as `dataclasses.replace` does)."""
         reachable_now = {**self.reachable, service: reachable}
-        return Facts(self.certificates, self.istiod_ca, reachable_now, self.clusters, self.started, self.duration)
+        return Facts(
+            self.certificates,
+            self.istiod_ca,
+            reachable_now,
+            self.clusters,
+            self.started,
+            self.duration,
+            self.warn_days,
+        )
 
     def add_certificates(
         self, values: Mapping[str, bytes | None], *, source: str, target: str, cluster: str = ""
@@ -132,16 +150,42 @@ def certificate_facts(
                     target=target,
                     cluster=cluster,
                     position=position,
-                    subject=_common_name(certificate),
+                    subject=common_name(certificate.subject),
                     not_after=certificate.not_valid_after_utc.timestamp(),
+                    not_before=certificate.not_valid_before_utc.timestamp(),
+                    issuer=common_name(certificate.issuer),
+                    serial=f"{certificate.serial_number:x}",
+                    key_type=key_type(certificate),
                 )
             )
     return facts
 
 
-def _common_name(certificate: object) -> str:
+def common_name(name: object) -> str:
     from cryptography import x509
 
+    assert isinstance(name, x509.Name)
+    names = name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else name.rfc4514_string()
+
+
+def key_type(certificate: object) -> str:
+    """The public key as people name it ("EC P-256", "RSA 4096", "Ed25519"): the public half only."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives.asymmetric import ec, ed448, ed25519, rsa
+
     assert isinstance(certificate, x509.Certificate)
-    names = certificate.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
-    return str(names[0].value) if names else certificate.subject.rfc4514_string()
+    try:
+        public = certificate.public_key()
+    except (ValueError, TypeError):  # an algorithm cryptography does not load: the certificate still has dates
+        return "unknown"
+    if isinstance(public, rsa.RSAPublicKey):
+        return f"RSA {public.key_size}"
+    if isinstance(public, ec.EllipticCurvePublicKey):
+        curves = {"secp256r1": "P-256", "secp384r1": "P-384", "secp521r1": "P-521"}
+        return f"EC {curves.get(public.curve.name, public.curve.name)}"
+    if isinstance(public, ed25519.Ed25519PublicKey):
+        return "Ed25519"
+    if isinstance(public, ed448.Ed448PublicKey):
+        return "Ed448"
+    return "unknown"

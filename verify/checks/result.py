@@ -65,8 +65,8 @@ def errored(check_id: str, target: str, finding: str, hint: str = "") -> CheckRe
 class Report:
     """An ordered collection of results with the summary every reporter prints.
 
-    `facts` (expiries, istiod's CA, reachability) feed only the Prometheus output; the other formats ignore
-    them, so their shape never changes."""
+    `facts` (certificates, istiod's CA, reachability) feed only the Prometheus and HTML outputs; text, JSON and
+    JUnit ignore them, so their shape never changes."""
 
     __slots__ = ("checks", "facts")
 

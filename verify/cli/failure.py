@@ -1,5 +1,6 @@
 """The report a command writes when it stops with an error: a machine reading `--output json|junit|prometheus`
-gets a document it can parse, holding the error as an `error` entry, instead of 0 bytes.
+gets a document it can parse, holding the error as an `error` entry, instead of 0 bytes (and a CI page publishing
+`--output html` a page that shows the error and its hint).
 
 `verify all` already reports an unreachable Vault or API server as an `error` row and carries on; every other
 command (the other verify targets, rehearse) stops at the first such error, and this module turns that error into
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from ..checks.result import Report
 
 # --output formats that are documents for machines; `text` is for people, who read the message on stderr.
-DOCUMENT_FORMATS = ("json", "junit", "prometheus")
+DOCUMENT_FORMATS = ("json", "junit", "prometheus", "html")
 
 
 def error_row(error: IvcError, args: argparse.Namespace | None) -> tuple[str, str]:

@@ -487,6 +487,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             metavar="N",
             help="a CA expiring within N days is due and gets its script (default: 30)",
         )
+        html_help = "report format: html writes the page on stdout, the plan's lines on stderr (not with --root)"
+        rotation.add_argument("--output", choices=("text", "html"), default=DEFAULT_OUTPUT, help=html_help)
         rotation.add_argument(
             "--force",
             action="append",

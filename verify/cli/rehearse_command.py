@@ -138,8 +138,13 @@ def summary(outcome: Outcome) -> list[Text]:
 
 
 def report_of(outcome: Outcome) -> Report:
-    """Steps as checks (`rehearsal.<step>`, target = the step), each followed by its own sub-checks."""
-    report = Report()
+    """Steps as checks (`rehearsal.<step>`, target = the step), each followed by its own sub-checks; the facts
+    hold the certificates the agent wrote (the HTML report's chain and timeline) and when the run began."""
+    from ..checks.facts import Facts
+    from .quick import DEFAULT_WARN_DAYS  # the window the rehearsal's chain checks judge by (check_values' default)
+
+    facts = Facts(list(outcome.certificates), started=outcome.started, warn_days=DEFAULT_WARN_DAYS)
+    report = Report(facts=facts)
     for step in outcome.steps:
         report.checks.append(step.as_check())
         report.extend(step.checks)

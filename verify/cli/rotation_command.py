@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -172,6 +173,8 @@ def root_command(args: argparse.Namespace) -> int:
     from ...generator.render.writer import write_tree
     from ..runs.common import open_vault
 
+    if getattr(args, "output", "text") != "text":
+        raise UsageError("--output html reports the intermediates' plan; plan-rotation --root reports as text")
     loaded = load(args.config)
     config = loaded.config
     external = config.root.mode == "external"
@@ -263,11 +266,14 @@ def _plan_intermediates(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.timezone.utc)
     root, root_notes, findings = due.survey(api, config, plans, root_file, now, loaded.source)
     result = due.RotationPlan(root, root_notes, findings, args.warn_days, forced)
-    print(f"Vault at {api.address}")
+    # With --output html stdout is the page: what people read in the terminal goes to stderr.
+    html = getattr(args, "output", "text") == "html"
+    stream = sys.stderr if html else sys.stdout
+    print(f"Vault at {api.address}", file=stream)
     for line in due.report_lines(result):
-        print(f"  {line}")
+        print(f"  {line}", file=stream)
     if result.root_due:
-        print("\n".join(ROOT_STEPS))
+        print("\n".join(ROOT_STEPS), file=stream)
     if result.due() or result.root_due:
         due_now = [(finding.plan, finding.intermediate) for finding in result.due() if finding.intermediate is not None]
         tree = render_rotation(config, due_now, due.report_lines(result), root_due=result.root_due)
@@ -277,9 +283,14 @@ def _plan_intermediates(args: argparse.Namespace) -> int:
         except OSError as error:
             raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
         scripts = sum(1 for name in tree if name.endswith(SCRIPT_NAME))
-        print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them")
+        print(f"wrote {out}/ ({scripts} rotation script(s) and README.md); review, then run them", file=stream)
     elif result.attention:
-        print("no rotation script written: see the notes above for what to do")
+        print("no rotation script written: see the notes above for what to do", file=stream)
     else:
-        print("nothing to rotate inside the window; nothing written")
+        print("nothing to rotate inside the window; nothing written", file=stream)
+    if html:
+        from ..checks.reporters import get_reporter
+        from ..rotation.report import rotation_report
+
+        sys.stdout.write(get_reporter("html").render(rotation_report(result, api.address, now, args.out)))
     return EXIT_FAILED if result.attention else EXIT_OK

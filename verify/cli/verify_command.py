@@ -32,7 +32,9 @@ def chain_request(args: argparse.Namespace) -> ChainRequest:
         from_vault=bool(args.from_vault),
         config=getattr(args, "config", None),
         cluster=getattr(args, "cluster", None),
-        with_facts=getattr(args, "output", "prometheus") == "prometheus",
+        # Certificate facts feed the Prometheus output (`serve`, which has no --output, and --output prometheus)
+        # and the HTML report's diagram and timeline.
+        with_facts=getattr(args, "output", "prometheus") in ("prometheus", "html"),
         data_plane=getattr(args, "data_plane", None),
     )
 

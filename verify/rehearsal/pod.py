@@ -11,6 +11,7 @@ from pathlib import Path
 from ...generator.config.cafiles import CA_FILES, CA_KEY
 from ...generator.errors import RehearsalStepFailed
 from ...generator.render.layout import ClusterLayout
+from ..checks.facts import CertificateFact
 from ..checks.result import CheckResult, Status
 from . import agent
 from .results import Done
@@ -65,6 +66,7 @@ def check_files(ws: Workspace, cluster: ClusterLayout) -> Done:
     target = checked.root_ca_dir + (f" (cluster {cluster.name})" if ws.layout.multi else "")
     key_template = next((t for t in checked.injection.templates if t.name == CA_KEY), None)
     checks = check_ca_files(ca_dir, target, key_template.perms if key_template else None)
+    ws.certificates.extend(ca_file_facts(ca_dir, target, cluster.name))
     keep(ws, cluster, ca_dir)
     bad = next((check for check in checks if check.failed), None)
     if bad is not None:
@@ -96,6 +98,16 @@ def check_ca_files(directory: Path, target: str, key_perms: str | None = None) -
             )
         )
     return results
+
+
+def ca_file_facts(directory: Path, target: str, cluster: str) -> list[CertificateFact]:
+    """The facts of the certificates the agent wrote (read again: the checks keep no values), under the target the
+    checks name, so the HTML report draws each cluster's chain beside its checks."""
+    from ..checks import chain
+    from ..checks.facts import certificate_facts
+
+    values, _ = chain.read_dir(directory)
+    return certificate_facts(values, source="pod", target=target, cluster=cluster)
 
 
 def keep(ws: Workspace, cluster: ClusterLayout, ca_dir: Path) -> None:

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from ..checks.facts import CertificateFact
 from ..checks.result import CheckResult, Status, redact
 
 # The JUnit testsuite name of rehearse's reports (and of its error documents: verify/cli/failure.py).
@@ -75,6 +76,9 @@ class Outcome:
     workdir: Path | None = None
     pids: list[int] = field(default_factory=list)
     server: str = "OpenBao"  # the dev server's product, as the summary names it (Vault with a --server vault)
+    # The certificates of the CA files the agent wrote (the HTML report draws them); never the key.
+    certificates: list[CertificateFact] = field(default_factory=list)
+    started: float | None = None  # the Unix time the run began, the HTML timeline's "today"
 
     @property
     def ok(self) -> bool:

@@ -76,6 +76,7 @@ class Rehearsal:
 
     def run(self) -> Outcome:
         outcome = Outcome(self.loaded.source, self.steps, workdir=self.workdir, server=self._server_name())
+        outcome.certificates, outcome.started = self.ws.certificates, time.time()
         started = time.monotonic()
         self.observer.planned(self.steps)
         try:

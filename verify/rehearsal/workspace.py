@@ -22,6 +22,7 @@ from .results import Options
 if TYPE_CHECKING:
     from ...generator.config.loader import LoadedConfig
     from ...generator.config.plan import ClusterPlan
+    from ..checks.facts import CertificateFact
 
 
 @dataclass
@@ -38,6 +39,8 @@ class Workspace:
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
     overlays: dict[str, OverlayCheck] = field(default_factory=dict)
     offline_root: tuple[Any, Any] | None = None
+    # Facts of the certificates the agent wrote, per cluster (for the HTML report's chain and timeline).
+    certificates: list[CertificateFact] = field(default_factory=list)
 
     @classmethod
     def create(cls, options: Options, loaded: LoadedConfig, bao: str) -> Workspace:

@@ -47,6 +47,11 @@ class CaExpiry:
     not_after: dt.datetime
     days_left: float
     issuer_id: str = ""
+    # For the HTML report's chain and timeline (public facts of the certificate, like the rest).
+    not_before: dt.datetime | None = None
+    subject_cn: str = ""
+    issuer: str = ""
+    key_type: str = ""
 
     def status(self, warn_days: int) -> str:
         if self.days_left <= 0:
@@ -113,6 +118,8 @@ class RotationPlan:
 
 
 def expiry_of(cert: x509.Certificate, source: str, now: dt.datetime, issuer_id: str = "") -> CaExpiry:
+    from ..checks.facts import common_name, key_type
+
     return CaExpiry(
         source=source,
         subject=cert.subject.rfc4514_string(),
@@ -120,6 +127,10 @@ def expiry_of(cert: x509.Certificate, source: str, now: dt.datetime, issuer_id: 
         not_after=cert.not_valid_after_utc,
         days_left=(cert.not_valid_after_utc - now).total_seconds() / DAY,
         issuer_id=issuer_id,
+        not_before=cert.not_valid_before_utc,
+        subject_cn=common_name(cert.subject),
+        issuer=common_name(cert.issuer),
+        key_type=key_type(cert),
     )
 
 

@@ -35,7 +35,7 @@ class ChainRequest:
     from_vault: bool = False
     config: str | None = None
     cluster: str | None = None
-    # Certificate facts feed only the Prometheus output (`serve`, which has no --output, and --output prometheus).
+    # Certificate facts feed the Prometheus output and the HTML report's diagram and timeline.
     with_facts: bool = True
     # `--data-plane`: how the DIRs (and the clusters read from Vault) are judged; None: the config's, else sidecar.
     data_plane: str | None = None
@@ -59,6 +59,7 @@ def chain_report(request: ChainRequest) -> tuple[Report, int]:
         raise UsageError(f"not a directory: {', '.join(not_dirs)} (pass directories holding the four CA files)")
     version = request.istio_version or DEFAULT
     report = Report()
+    report.facts.warn_days = request.warn_days
     flag = request.data_plane
     dirs_plane = flag or (_dirs_data_plane(request) if directories else "sidecar")
     answers = _check_dirs(directories, request.warn_days, version, with_facts=request.with_facts, data_plane=dirs_plane)
@@ -203,7 +204,7 @@ def _decode(encoded: object) -> DirAnswer:
     from ..checks.result import CheckResult, Status
 
     results: list[tuple[str, str, str, str, str]]
-    facts: list[tuple[str, str, str, str, int, str, float]]
+    facts: list[tuple[str, str, str, str, int, str, float, float, str, str, str]]
     results, facts = encoded  # type: ignore[misc]
     return (
         [CheckResult(check_id, Status(status), *rest) for check_id, status, *rest in results],

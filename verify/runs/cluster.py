@@ -59,6 +59,7 @@ class Run:
         self.plan = plans[0]
         self.report = Report()
         self.report.facts.clusters = (self.plan.name,)
+        self.report.facts.warn_days = request.warn_days
 
     def done(self, code: int) -> tuple[Report, int]:
         import time

@@ -39,6 +39,7 @@ def vault_report(request: VaultRequest) -> tuple[Report, int]:
     given_up = given_up_checks(request.skip_checks)
     config, plans, source = load_plans_and_source(request.config, request.cluster)
     report = Report()
+    report.facts.warn_days = request.warn_days
     for namespace, members in by_namespace(plans):
         api = open_vault(config, namespace)
         report.extend(

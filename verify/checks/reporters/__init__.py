@@ -1,4 +1,5 @@
-"""Reporters: a `Report` as text, JSON, JUnit XML or Prometheus text. One module and one registry line per format.
+"""Reporters: a `Report` as text, JSON, JUnit XML, Prometheus text or one self-contained HTML page. One module
+and one registry line per format.
 
 `REPORTER_BY_NAME` feeds the CLI's `--output` choices; a format's module is imported only when it is used, so the
 registry costs nothing at start-up. Every reporter passes each string through `redact` on the way out.
@@ -22,6 +23,7 @@ REPORTER_BY_NAME: dict[str, str] = {
     "json": "json_report",
     "junit": "junit",
     "prometheus": "prometheus",
+    "html": "html_report",
 }
 
 

@@ -70,7 +70,7 @@ def test_the_specs_are_the_parser() -> None:
     assert specs["completion"].positional == "choice:bash zsh fish"
     kinds = {flag: option.value for option in specs["verify all"].options for flag in option.flags}
     assert kinds["--config"] == "config" and kinds["--cluster"] == "cluster" and kinds["--kubeconfig"] == "file"
-    assert kinds["--output"] == "choice:text json junit prometheus" and kinds["--warn-days"] == "any"
+    assert kinds["--output"] == "choice:text json junit prometheus html" and kinds["--warn-days"] == "any"
     assert {flag: o.value for o in specs["plan-rotation"].options for flag in o.flags}["--force"] == "cluster"
 
 
