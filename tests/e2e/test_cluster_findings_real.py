@@ -251,7 +251,8 @@ def test_forbidden_exits_3_naming_the_rbac_needed(
         injector.kubectl(admin, "delete", "clusterrole", reader)
 
     assert outcome.code == 3
-    assert outcome.stdout == ""
+    # The --output document is written even so: the error as its one entry (exit 3 all the same).
+    assert [(c["id"], c["status"]) for c in outcome.checks] == [("cluster.api-reachable", "error")]
     assert (
         f'refused get Deployment {ns}/istiod (403): deployments.apps "istiod" is forbidden: User '
         f'"{user}" cannot get resource "deployments" in API group "apps" in the namespace "{ns}"'
@@ -267,7 +268,8 @@ def test_wrong_credentials_exit_3(kube_cluster: Cluster, tmp_path: Path, capsys:
 
     assert outcome.code == 3
     assert "rejected our credentials (401)" in outcome.stderr
-    assert outcome.stdout == ""
+    # The --output document is written even so: the error as its one entry (exit 3 all the same).
+    assert [(c["id"], c["status"]) for c in outcome.checks] == [("cluster.api-reachable", "error")]
 
 
 @pytest.mark.usefixtures("no_vault")
@@ -292,7 +294,8 @@ def test_unreachable_api_server_exits_3_with_what_to_do(
     outcome = ic.verify(capsys, dead)
 
     assert outcome.code == 3
-    assert outcome.stdout == ""
+    # The --output document is written even so: the error as its one entry (exit 3 all the same).
+    assert [(c["id"], c["status"]) for c in outcome.checks] == [("cluster.api-reachable", "error")]
     assert f"is unreachable (get Namespace {cluster_plan.config.istiod.namespace})" in outcome.stderr
     assert "what to do: check the --kubeconfig/--context" in outcome.stderr
 

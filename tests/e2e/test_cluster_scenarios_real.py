@@ -292,7 +292,8 @@ def test_limited_user_without_pods_log_gets_the_api_servers_403(
         injector.kubectl(kubeconfig, "delete", "clusterrole", reader)
 
     assert outcome.code == 3
-    assert outcome.stdout == ""
+    # The --output document is written even so: the error as its one entry (exit 3 all the same).
+    assert [(c["id"], c["status"]) for c in outcome.checks] == [("cluster.api-reachable", "error")]
     name = pod["metadata"]["name"]
     assert (
         f"refused read the log of {ns}/{name} container discovery (403): "
