@@ -8,9 +8,12 @@ import difflib
 import os
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -32,6 +35,21 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interval: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy and return that; fail naming `what` after `timeout` s.
+
+    The timeout is a hang guard, sized for a loaded two-core machine (several times what an idle one needs), never
+    a measurement: the test waits for what it observes, not for a duration."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
 
 
 def buffered_env() -> dict[str, str]:
