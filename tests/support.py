@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime
 import difflib
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -50,6 +51,26 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interva
         if time.monotonic() >= deadline:
             raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+def copy_checkout(destination: Path) -> None:
+    """The files of this checkout a clone has, plus files not yet committed (never .venv, build or caches)."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
 
 
 def buffered_env() -> dict[str, str]:

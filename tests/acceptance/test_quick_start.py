@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, copy_checkout
 
 BLOCK = re.compile(r"^## Quick start\n+(?:.*?\n)*?```console\n(?P<body>.*?)\n```", re.MULTILINE | re.DOTALL)
 CLUSTER_STEP = "apply out/istiod/"
@@ -88,26 +87,6 @@ def user_path() -> str:
     """The PATH a newcomer has: this test's venv taken out (the block makes and activates its own)."""
     ours = str(Path(sys.executable).parent)
     return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != ours)
-
-
-def copy_checkout(destination: Path) -> None:
-    """The files of this checkout a clone has, plus files not yet committed (never .venv, build or caches)."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target, follow_symlinks=False)
 
 
 @pytest.mark.slow
