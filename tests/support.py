@@ -38,6 +38,51 @@ def run_cli(
     )
 
 
+# Prepended to a program run in a new interpreter: `registered_exit_handlers` lists every exit handler registered
+# from then on (atexit.register wrapped, the public way in; what `os._exit` would skip).
+COUNT_EXIT_HANDLERS = """\
+import atexit
+registered_exit_handlers = []
+_register = atexit.register
+
+
+def _counting_register(function, *args, **kwargs):
+    registered_exit_handlers.append(function)
+    return _register(function, *args, **kwargs)
+
+
+atexit.register = _counting_register
+"""
+
+# Prepended likewise: `imported_by[name]` is, for each module of WATCHED first imported from then on, the module
+# that caused the import: the innermost frame on the import's stack outside the standard library and importlib (a
+# module of ours, a dependency's, or "stdlib"). So a test asserts what our code imports, never what a dependency
+# imports (that is the dependency's business; its cost shows in `make bench`).
+BLAME_IMPORTS = """\
+import os, sys
+STDLIB = os.path.dirname(os.__file__)
+imported_by = {}
+
+
+class _Blame:
+    def find_spec(self, name, path=None, target=None):
+        if name in WATCHED and name not in imported_by:
+            frame, culprit = sys._getframe(1), "stdlib"
+            while frame is not None:
+                file = frame.f_code.co_filename
+                stdlib = file.startswith(("<frozen", STDLIB)) and "-packages" not in file
+                if not stdlib:
+                    culprit = frame.f_globals.get("__name__", file)
+                    break
+                frame = frame.f_back
+            imported_by[name] = culprit
+        return None
+
+
+sys.meta_path.insert(0, _Blame())
+"""
+
+
 def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interval: float = 0.05) -> T:
     """Poll `condition` until it returns something truthy and return that; fail naming `what` after `timeout` s.
 
