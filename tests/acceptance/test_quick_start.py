@@ -152,18 +152,20 @@ def test_a_plain_openbao_dev_server_refusing_audit_devices_gets_told_how_to_decl
     except OpenBaoMissing as error:
         pytest.skip(f"needs OpenBao: {error}")
     port = openbao.free_port()
-    process = subprocess.Popen(
-        [bao, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        cwd=tmp_path,
-        start_new_session=True,
-    )
-    server = openbao.DevServer(f"http://127.0.0.1:{port}", "root", tmp_path, bao, process, tmp_path / "none.log")
+    log = tmp_path / "bao.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [bao, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+    server = openbao.DevServer(f"http://127.0.0.1:{port}", "root", tmp_path, bao, process, log)
     try:
-        openbao._wait_ready(server, 15.0)
+        openbao.wait_ready(server, openbao.START_TIMEOUT)  # this server's own banner, not another's answer
         env = server.env()
         env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
         run = subprocess.run(
