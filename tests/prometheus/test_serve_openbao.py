@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,7 +25,7 @@ from cryptography import x509
 
 from istio_vault_ca.verify.rehearsal.openbao import free_port
 from tests.prometheus.tools import require
-from tests.support import REPO
+from tests.support import REPO, wait_until
 from tests.vault_setup import EC_CONFIG, Configured, configure
 
 T = TypeVar("T")
@@ -36,13 +35,7 @@ NOT_AFTER = 'istio_vault_ca_certificate_not_after_timestamp_seconds{role="interm
 
 def wait_for(what: str, probe: Callable[[], T | None], limit: float = 90.0) -> T:
     """Poll until `probe` returns something; fail naming `what` if it never does (a hang guard, not a timing)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
+    return wait_until(probe, limit, what, interval=0.2)  # type: ignore[return-value]  # None is falsy
 
 
 def get(url: str) -> str | None:
