@@ -30,6 +30,9 @@ from tests.vault_setup import EC_CONFIG, Configured, configure
 
 T = TypeVar("T")
 MONITORING = "monitoring:\n  enabled: true\n  image: registry.example/istio-vault-ca:test\n"
+# serve's --timeout: long enough for a whole `verify vault` run on a loaded two-core machine (the first run imports
+# hvac and asks Vault some twenty questions), short enough that the stopped Vault below is noticed quickly.
+RUN_TIMEOUT = 10
 NOT_AFTER = 'istio_vault_ca_certificate_not_after_timestamp_seconds{role="intermediate",source="vault"}'
 
 
@@ -81,7 +84,7 @@ def test_prometheus_scrapes_serve_and_serve_survives_a_stopped_vault(vault: Conf
     serve_log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
         [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "serve", "--listen", f"127.0.0.1:{port}",
-         "--interval", "1", "--timeout", "3", "vault", "-c", str(vault.config_path),
+         "--interval", "1", "--timeout", str(RUN_TIMEOUT), "vault", "-c", str(vault.config_path),
          "--skip-check", "vault.kv-key-matches", "--skip-check", "vault.policy-grants-read"],
         env=env, stdout=serve_log, stderr=subprocess.STDOUT, cwd=REPO,
     )  # fmt: skip
