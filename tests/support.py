@@ -3,14 +3,16 @@ directory trees, check the JSON report's shape. Tests import these from here, ne
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import os
 import shutil
+import socket
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -96,6 +98,15 @@ def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interva
         if time.monotonic() >= deadline:
             raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
         time.sleep(interval)
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses every connection while the block runs: bound and never listening, so no other
+    process can take it meanwhile (a port found free a moment ago can be listening by the time it is used)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
 
 
 def copy_checkout(destination: Path) -> None:

@@ -14,7 +14,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from istio_vault_ca.verify.rehearsal.openbao import free_port
+from tests.support import refusing_port
 
 BLOCK = """\
 import importlib.abc, sys
@@ -51,11 +51,15 @@ print(json.dumps([result._asdict() for result in results]))
 )
 
 
-def run(program: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+def run(program: str, *args: str, cwd: Path, no_vault: int | None = None) -> subprocess.CompletedProcess[str]:
+    """`program` in a new interpreter under -W error; with `no_vault`, VAULT_ADDR is that refusing port."""
+    env = {"PATH": "/usr/bin:/bin", "HOME": str(cwd)}
+    if no_vault is not None:
+        env["VAULT_ADDR"] = f"http://127.0.0.1:{no_vault}"
     return subprocess.run(
         [sys.executable, "-W", "error", "-c", program, *args],
         cwd=cwd,
-        env={"PATH": "/usr/bin:/bin", "HOME": str(cwd), "VAULT_ADDR": f"http://127.0.0.1:{free_port()}"},
+        env=env,
         capture_output=True,
         text=True,
         timeout=120,
@@ -83,10 +87,15 @@ def test_the_pod_checks_error_naming_the_extra(tmp_path: Path) -> None:
 def test_every_command_runs_without_testinfra_or_pytest(tmp_path: Path) -> None:
     """The commands an operator runs first: none imports testinfra or pytest on its way (each exits with its own
     code, README "Exit codes", and prints no traceback)."""
+    with refusing_port() as no_vault, refusing_port() as no_api_server:
+        _run_commands(tmp_path, no_vault, no_api_server)
+
+
+def _run_commands(tmp_path: Path, no_vault: int, no_api_server: int) -> None:
     kubeconfig = tmp_path / "kubeconfig"
     kubeconfig.write_text(
         "apiVersion: v1\nkind: Config\ncurrent-context: test\n"
-        f"clusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{free_port()}\n"
+        f"clusters:\n- name: test\n  cluster:\n    server: https://127.0.0.1:{no_api_server}\n"
         "contexts:\n- name: test\n  context: {cluster: test, user: test}\n"
         "users:\n- name: test\n  user: {token: not-a-token}\n",
         encoding="utf-8",
@@ -101,6 +110,6 @@ def test_every_command_runs_without_testinfra_or_pytest(tmp_path: Path) -> None:
         (("completion", "bash"), 0),
     ]
     for args, code in cases:
-        result = run(CLI, *args, cwd=tmp_path)
+        result = run(CLI, *args, cwd=tmp_path, no_vault=no_vault)
         assert "Traceback" not in result.stderr and "testinfra" not in result.stderr, (args, result.stderr)
         assert result.returncode == code, (args, result.returncode, result.stdout, result.stderr)
