@@ -3,14 +3,20 @@ directory trees, check the JSON report's shape. Tests import these from here, ne
 
 from __future__ import annotations
 
+import contextlib
 import datetime
 import difflib
 import os
+import shutil
+import socket
 import subprocess
 import sys
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
+
+T = TypeVar("T")
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = REPO / "examples"
@@ -32,6 +38,95 @@ def run_cli(
         timeout=timeout,
         check=False,
     )
+
+
+# Prepended to a program run in a new interpreter: `registered_exit_handlers` lists every exit handler registered
+# from then on (atexit.register wrapped, the public way in; what `os._exit` would skip).
+COUNT_EXIT_HANDLERS = """\
+import atexit
+registered_exit_handlers = []
+_register = atexit.register
+
+
+def _counting_register(function, *args, **kwargs):
+    registered_exit_handlers.append(function)
+    return _register(function, *args, **kwargs)
+
+
+atexit.register = _counting_register
+"""
+
+# Prepended likewise: `imported_by[name]` is, for each module of WATCHED first imported from then on, the module
+# that caused the import: the innermost frame on the import's stack outside the standard library and importlib (a
+# module of ours, a dependency's, or "stdlib"). So a test asserts what our code imports, never what a dependency
+# imports (that is the dependency's business; its cost shows in `make bench`).
+BLAME_IMPORTS = """\
+import os, sys
+STDLIB = os.path.dirname(os.__file__)
+imported_by = {}
+
+
+class _Blame:
+    def find_spec(self, name, path=None, target=None):
+        if name in WATCHED and name not in imported_by:
+            frame, culprit = sys._getframe(1), "stdlib"
+            while frame is not None:
+                file = frame.f_code.co_filename
+                stdlib = file.startswith(("<frozen", STDLIB)) and "-packages" not in file
+                if not stdlib:
+                    culprit = frame.f_globals.get("__name__", file)
+                    break
+                frame = frame.f_back
+            imported_by[name] = culprit
+        return None
+
+
+sys.meta_path.insert(0, _Blame())
+"""
+
+
+def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interval: float = 0.05) -> T:
+    """Poll `condition` until it returns something truthy and return that; fail naming `what` after `timeout` s.
+
+    The timeout is a hang guard, sized for a loaded two-core machine (several times what an idle one needs), never
+    a measurement: the test waits for what it observes, not for a duration."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = condition()
+        if value:
+            return value
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
+        time.sleep(interval)
+
+
+@contextlib.contextmanager
+def refusing_port() -> Iterator[int]:
+    """A loopback port that refuses every connection while the block runs: bound and never listening, so no other
+    process can take it meanwhile (a port found free a moment ago can be listening by the time it is used)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as held:
+        held.bind(("127.0.0.1", 0))
+        yield int(held.getsockname()[1])
+
+
+def copy_checkout(destination: Path) -> None:
+    """The files of this checkout a clone has, plus files not yet committed (never .venv, build or caches)."""
+    listed = (
+        subprocess.run(
+            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+            cwd=REPO,
+            capture_output=True,
+            check=True,
+        )
+        .stdout.decode()
+        .split("\0")
+    )
+    for name in filter(None, listed):
+        source = REPO / name
+        if source.is_file():
+            target = destination / name
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target, follow_symlinks=False)
 
 
 def buffered_env() -> dict[str, str]:

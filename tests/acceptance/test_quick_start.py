@@ -15,7 +15,6 @@ import contextlib
 import os
 import re
 import shlex
-import shutil
 import signal
 import socket
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import REPO
+from tests.support import REPO, copy_checkout
 
 BLOCK = re.compile(r"^## Quick start\n+(?:.*?\n)*?```console\n(?P<body>.*?)\n```", re.MULTILINE | re.DOTALL)
 CLUSTER_STEP = "apply out/istiod/"
@@ -90,26 +89,6 @@ def user_path() -> str:
     return os.pathsep.join(p for p in os.environ.get("PATH", "").split(os.pathsep) if p and p != ours)
 
 
-def copy_checkout(destination: Path) -> None:
-    """The files of this checkout a clone has, plus files not yet committed (never .venv, build or caches)."""
-    listed = (
-        subprocess.run(
-            ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-            cwd=REPO,
-            capture_output=True,
-            check=True,
-        )
-        .stdout.decode()
-        .split("\0")
-    )
-    for name in filter(None, listed):
-        source = REPO / name
-        if source.is_file():
-            target = destination / name
-            target.parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, target, follow_symlinks=False)
-
-
 @pytest.mark.slow
 @pytest.mark.integration
 def test_the_quick_start_works_as_written_up_to_the_cluster(kube_ca_file: Path, tmp_path: Path) -> None:
@@ -173,18 +152,20 @@ def test_a_plain_openbao_dev_server_refusing_audit_devices_gets_told_how_to_decl
     except OpenBaoMissing as error:
         pytest.skip(f"needs OpenBao: {error}")
     port = openbao.free_port()
-    process = subprocess.Popen(
-        [bao, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        stdin=subprocess.DEVNULL,
-        env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
-        cwd=tmp_path,
-        start_new_session=True,
-    )
-    server = openbao.DevServer(f"http://127.0.0.1:{port}", "root", tmp_path, bao, process, tmp_path / "none.log")
+    log = tmp_path / "bao.log"
+    with log.open("wb") as output:
+        process = subprocess.Popen(
+            [bao, "server", "-dev", "-dev-root-token-id=root", f"-dev-listen-address=127.0.0.1:{port}"],
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env={"HOME": str(tmp_path), "PATH": "/usr/bin:/bin"},
+            cwd=tmp_path,
+            start_new_session=True,
+        )
+    server = openbao.DevServer(f"http://127.0.0.1:{port}", "root", tmp_path, bao, process, log)
     try:
-        openbao._wait_ready(server, 15.0)
+        openbao.wait_ready(server, openbao.START_TIMEOUT)  # this server's own banner, not another's answer
         env = server.env()
         env["PATH"] = f"{Path(sys.executable).parent}:{env['PATH']}"
         run = subprocess.run(

@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import subprocess
-import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -31,6 +30,7 @@ from tests import gobuild
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import Cluster
 from tests.kube_stub import seed
+from tests.support import wait_until
 
 HARNESS = "istio_overlay"
 NAMESPACE = "istio-system"  # the harness renders the release into istio-system, as the chart's docs install it
@@ -94,14 +94,7 @@ def kubectl_json(cluster: Cluster, *args: str) -> JSON:
 
 
 def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.3)
+    return wait_until(probe, timeout, what, interval=0.3)  # type: ignore[return-value]  # None is falsy
 
 
 def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:

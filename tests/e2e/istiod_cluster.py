@@ -21,7 +21,6 @@ import base64
 import json
 import os
 import sys
-import time
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -37,6 +36,7 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.kube_stub import seed
 from tests.pki_factory import good_bundle
+from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "generator" / "config" / "starter.yaml"
@@ -108,13 +108,7 @@ def install_kubectl_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pla
 
 
 def wait_for(probe: Any, what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(probe, WAIT, what, interval=0.3)
 
 
 def kubectl_json(kubeconfig: Path, *args: str) -> Any:

@@ -12,7 +12,7 @@ moves (``agent.localize``) the two must be equal. vault-k8s builds its template 
 from __future__ import annotations
 
 import json
-import time
+import subprocess
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -27,7 +27,7 @@ from istio_vault_ca.verify.rehearsal import agent
 from istio_vault_ca.verify.rehearsal.consistency import overlay_files
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import Cluster
-from tests.support import render_into
+from tests.support import render_into, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -54,13 +54,17 @@ def injector_namespace(kube_cluster: Cluster, vault_injector: injector.Webhook) 
     probe = injector.istiod_pod(
         "probe", name, {"vault.hashicorp.com/agent-inject": "true", "vault.hashicorp.com/role": "r"}, {}
     )
-    deadline = time.monotonic() + 30
-    while True:  # the API server picks the new webhook configuration up asynchronously
-        reply = injector.dry_run_create(kubeconfig, probe)
-        if reply.returncode == 0 and "vault-agent-init" in reply.stdout:
-            break
-        assert time.monotonic() < deadline, f"the webhook never mutated a Pod: {reply.stderr or reply.stdout[:400]}"
-        time.sleep(0.3)
+    replies: list[subprocess.CompletedProcess[str]] = []
+
+    def mutated() -> bool:  # the API server picks the new webhook configuration up asynchronously
+        replies.append(injector.dry_run_create(kubeconfig, probe))
+        return replies[-1].returncode == 0 and "vault-agent-init" in replies[-1].stdout
+
+    try:
+        wait_until(mutated, 30, "the webhook to mutate a Pod", interval=0.3)
+    except AssertionError as error:
+        last = replies[-1]
+        raise AssertionError(f"{error}: {last.stderr or last.stdout[:400]}") from None
     yield name
     injector.kubectl(kubeconfig, "delete", "namespace", name, "--wait=false")
     injector.kubectl(kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")

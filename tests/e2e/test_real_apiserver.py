@@ -13,7 +13,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,6 +29,7 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ServiceAccoun
 from istio_vault_ca.generator.errors import KubeAccessError
 from istio_vault_ca.verify.clients.kube import Kube, connect
 from tests.e2e.cluster import COMPONENTS, LIMITED_USER, SA_ISSUER, Cluster, kubernetes_version, running_cluster
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -40,13 +40,7 @@ WAIT = 60.0
 
 def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
     """Poll ``probe`` until it returns something truthy (controllers work asynchronously)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.25)
-    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what}")
+    return wait_until(probe, timeout, what, interval=0.25)  # type: ignore[return-value]  # None is falsy
 
 
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

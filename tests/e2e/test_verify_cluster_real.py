@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import os
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +32,7 @@ from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import LIMITED_USER, Cluster
 from tests.kube_stub import seed
 from tests.pki_factory import good_bundle
+from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -99,13 +99,7 @@ def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
 
 
 def _wait(probe: Any, what: str) -> Any:
-    deadline = time.monotonic() + WAIT
-    while time.monotonic() < deadline:
-        value = probe()
-        if value:
-            return value
-        time.sleep(0.3)
-    raise AssertionError(f"timed out waiting for {what}")
+    return wait_until(probe, WAIT, what, interval=0.3)
 
 
 def deploy_istiod(

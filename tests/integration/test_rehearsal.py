@@ -11,7 +11,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,7 +28,7 @@ from tests.integration.rehearsal_cli import (
     rehearse,
     step_line,
 )
-from tests.support import EXAMPLES, REPO, render_into, require_openbao
+from tests.support import EXAMPLES, REPO, render_into, require_openbao, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -250,6 +249,20 @@ def test_keep_dir_holds_the_four_files_privately(tmp_path: Path) -> None:
     assert (keep / "ca-key.pem").read_bytes().startswith(b"-----BEGIN ")
 
 
+def child_running(parent: int, marker: bytes) -> bool:
+    """A child process of `parent` whose command line holds `marker` is running (read from /proc)."""
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat, cmdline = (entry / "stat").read_text(), (entry / "cmdline").read_bytes()
+        except OSError:  # gone meanwhile
+            continue
+        if int(stat.rsplit(")", 1)[1].split()[1]) == parent and marker in cmdline:
+            return True
+    return False
+
+
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
 def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) -> None:
     tmp = tmp_path / "tmp"
@@ -275,7 +288,8 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
         seen.append(line)
         if "simulated Kubernetes TokenReview endpoint" in line:  # the server is up, setup.sh is starting
             break
-    time.sleep(0.5)
+    # Interrupted while the rendered setup.sh runs (a child of the rehearsal, in its own session): seen, not guessed.
+    wait_until(lambda: process.poll() is not None or child_running(process.pid, b"setup.sh"), 120, "setup.sh to start")
     process.send_signal(sig)
     rest, _ = process.communicate(timeout=60)
     output = "".join(seen) + rest

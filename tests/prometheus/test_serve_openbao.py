@@ -14,7 +14,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -26,23 +25,20 @@ from cryptography import x509
 
 from istio_vault_ca.verify.rehearsal.openbao import free_port
 from tests.prometheus.tools import require
-from tests.support import REPO
+from tests.support import REPO, wait_until
 from tests.vault_setup import EC_CONFIG, Configured, configure
 
 T = TypeVar("T")
 MONITORING = "monitoring:\n  enabled: true\n  image: registry.example/istio-vault-ca:test\n"
+# serve's --timeout: long enough for a whole `verify vault` run on a loaded two-core machine (the first run imports
+# hvac and asks Vault some twenty questions), short enough that the stopped Vault below is noticed quickly.
+RUN_TIMEOUT = 10
 NOT_AFTER = 'istio_vault_ca_certificate_not_after_timestamp_seconds{role="intermediate",source="vault"}'
 
 
 def wait_for(what: str, probe: Callable[[], T | None], limit: float = 90.0) -> T:
     """Poll until `probe` returns something; fail naming `what` if it never does (a hang guard, not a timing)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
+    return wait_until(probe, limit, what, interval=0.2)  # type: ignore[return-value]  # None is falsy
 
 
 def get(url: str) -> str | None:
@@ -88,7 +84,7 @@ def test_prometheus_scrapes_serve_and_serve_survives_a_stopped_vault(vault: Conf
     serve_log = (tmp_path / "serve.log").open("w")
     serve = subprocess.Popen(
         [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "serve", "--listen", f"127.0.0.1:{port}",
-         "--interval", "1", "--timeout", "3", "vault", "-c", str(vault.config_path),
+         "--interval", "1", "--timeout", str(RUN_TIMEOUT), "vault", "-c", str(vault.config_path),
          "--skip-check", "vault.kv-key-matches", "--skip-check", "vault.policy-grants-read"],
         env=env, stdout=serve_log, stderr=subprocess.STDOUT, cwd=REPO,
     )  # fmt: skip

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, cast
 
 from ...generator import __version__
 from ...generator.errors import EXIT_INTERRUPTED, IvcError
+from ...generator.pki.deprecations import ignore_dsa_deprecation
 from ..checks.reporters import REPORTER_BY_NAME
 from .process import collect_garbage_only_if_long_running, exit_without_teardown
 from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, add_data_plane, quick_verify_chain
@@ -570,6 +571,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     arguments = sys.argv[1:] if argv is None else list(argv)
     restore = argv is not None and gc.isenabled()
     collect_garbage_only_if_long_running(arguments)
+    ignore_dsa_deprecation()  # a DSA key is input we judge, never cause for a Python warning (deprecations.py)
     quick = None
     args: argparse.Namespace | None = None
     try:

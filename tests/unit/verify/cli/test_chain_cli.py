@@ -7,6 +7,7 @@ import contextlib
 import gc
 import io
 import json
+import os
 import subprocess
 import sys
 from dataclasses import replace
@@ -16,7 +17,7 @@ import pytest
 
 from istio_vault_ca.verify.cli.parser import main
 from tests import pki_factory as pki
-from tests.support import REPO, buffered_env, run_cli
+from tests.support import BLAME_IMPORTS, COUNT_EXIT_HANDLERS, REPO, buffered_env, run_cli
 
 
 def cli(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
@@ -167,34 +168,37 @@ def test_verify_chain_imports_no_vault_or_config_libraries(tmp_path: Path) -> No
     """`verify chain DIR` must stay fast: no hvac, pydantic, requests or YAML at all."""
     directory = pki.good_bundle().write(tmp_path)
     program = (
-        "import sys\n"
-        "from istio_vault_ca.verify.cli.parser import main\n"
+        "WATCHED = {'hvac', 'pydantic', 'requests', 'ruamel'}\n"
+        + BLAME_IMPORTS
+        + "from istio_vault_ca.verify.cli.parser import main\n"
         f"code = main(['verify', 'chain', {str(directory)!r}, '--output', 'json'])\n"
-        "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'hvac', 'pydantic', 'requests', 'ruamel'})\n"
-        "print(code, heavy)\n"
+        "print(code, sorted(imported_by), imported_by)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
     )
-    assert result.stdout.splitlines()[-1] == "0 []"
+    assert result.stdout.splitlines()[-1].startswith("0 [] "), result.stdout
 
 
 @pytest.mark.parametrize("output", ["text", "json"])
 def test_verify_chain_runs_without_argparse_or_the_modules_it_pulls_in(tmp_path: Path, output: str) -> None:
     """The plain `verify chain DIR` line is read without argparse (verify/cli/quick.py) and the text report needs
-    neither textwrap nor shutil when not on a terminal: each costs start-up time the chain checks do not need."""
+    neither textwrap nor shutil when not on a terminal: each costs start-up time the chain checks do not need.
+    What is asserted is that no module of ours imports them (directly or through a standard module); whether
+    cryptography does is its own business, and the start-up cost of the whole is `make bench`'s ratio."""
     directory = pki.good_bundle().write(tmp_path)
     program = (
-        "import sys, io, contextlib\n"
+        "WATCHED = {'argparse', 'gettext', 'shutil', 'textwrap'}\n" + BLAME_IMPORTS + "import io, contextlib\n"
         "from istio_vault_ca.verify.cli.parser import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    code = main(['verify', 'chain', {str(directory)!r}, '--output', {output!r}])\n"
-        "print(code, sorted(set(sys.modules) & {'argparse', 'gettext', 'shutil', 'textwrap'}))\n"
+        "ours = sorted(name for name, by in imported_by.items() if by.startswith(('istio_vault_ca', '__main__')))\n"
+        "print(code, ours, imported_by)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
     )
-    assert result.stdout.splitlines()[-1] == "0 []"
+    assert result.stdout.splitlines()[-1].startswith("0 [] "), result.stdout
 
 
 def test_a_verify_chain_process_ending_without_teardown_loses_no_output_or_exit_code(tmp_path: Path) -> None:
@@ -221,31 +225,40 @@ def test_the_verify_chain_path_leaves_nothing_for_an_ordinary_exit_to_do(tmp_pat
     left running, and no temporary file is left behind (a fleet included, which forks)."""
     good = pki.good_bundle().write(tmp_path / "a")
     pki.good_bundle().write(tmp_path / "b")
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
     program = (
-        "import atexit, contextlib, io, sys, threading\n"
+        COUNT_EXIT_HANDLERS + "import contextlib, io, sys, threading\n"
         "from istio_vault_ca.verify.cli.parser import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    main(['verify', 'chain', {str(good)!r}, {str(tmp_path / 'b')!r}])\n"
-        "print(atexit._ncallbacks(), threading.active_count(), 'tempfile' in sys.modules)\n"
+        "print(registered_exit_handlers, threading.active_count())\n"
     )
     result = subprocess.run(
-        [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
+        [sys.executable, "-c", program],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        check=True,
+        timeout=60,
+        env={**os.environ, "TMPDIR": str(scratch)},
     )
-    assert result.stdout.split() == ["0", "1", "False"]
+    assert result.stdout.split() == ["[]", "1"]
+    assert list(scratch.iterdir()) == []
 
 
 def test_help_imports_no_check_libraries() -> None:
     program = (
-        "import sys\n"
-        "from istio_vault_ca.verify.cli.parser import build_parser\n"
+        "WATCHED = {'cryptography', 'hvac', 'rich', 'pydantic'}\n"
+        + BLAME_IMPORTS
+        + "from istio_vault_ca.verify.cli.parser import build_parser\n"
         "build_parser().format_help()\n"
-        "heavy = {'cryptography', 'hvac', 'rich', 'pydantic'}\n"
-        "print(sorted({m.split('.')[0] for m in sys.modules} & heavy))\n"
+        "print(imported_by)\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, cwd=REPO, check=True, timeout=60
     )
-    assert result.stdout.strip() == "[]"
+    assert result.stdout.strip() == "{}"
 
 
 @pytest.mark.parametrize(

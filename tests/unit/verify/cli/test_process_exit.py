@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from istio_vault_ca.verify.cli.parser import main
-from tests.support import REPO, buffered_env, run_cli
+from tests.support import COUNT_EXIT_HANDLERS, REPO, buffered_env, run_cli
 
 STARTER = REPO / "generator" / "config" / "starter.yaml"
 CONTROLPLANE = """\
@@ -71,12 +71,12 @@ def test_render_leaves_nothing_for_an_ordinary_exit_to_do(tmp_path: Path) -> Non
     target.write_text(CONTROLPLANE)
     out = tmp_path / "out"
     program = (
-        "import atexit, contextlib, io, threading\n"
+        COUNT_EXIT_HANDLERS + "import contextlib, io, threading\n"
         "from istio_vault_ca.verify.cli.parser import main\n"
         "with contextlib.redirect_stdout(io.StringIO()):\n"
         f"    codes = [main(['render', '-o', {str(out)!r}]), main(['render', '--check', '-o', {str(out)!r}]),\n"
         f"             main(['render', '-c', {str(STARTER)!r}, '--merge-into', {str(target)!r}])]\n"
-        "print(codes, atexit._ncallbacks(), threading.active_count())\n"
+        "print(codes, len(registered_exit_handlers), threading.active_count())\n"
     )
     done = subprocess.run(
         [sys.executable, "-c", program], capture_output=True, text=True, cwd=tmp_path, check=True, timeout=120
