@@ -1,6 +1,6 @@
 """No Python warning on an operator's terminal: every command, run as the console script under `python -W error`
-(and PYTHONWARNINGS=error for any Python it starts), exits with the code docs/reference/exit-codes.md documents and prints
-no warning, no traceback and no "Exception ignored" (what a warning raised in a destructor, such as an unclosed
+(and PYTHONWARNINGS=error for any Python it starts), exits with the code docs/reference/exit-codes.md documents and
+prints no warning, no traceback and no "Exception ignored" (what a warning raised in a destructor, such as an unclosed
 socket's ResourceWarning, turns into under `-W error`).
 
 The commands come from the parser itself (the walk the shell completion uses): every command's `--help` runs,

@@ -16,8 +16,8 @@ from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
 __all__ = ["Encoding", "PublicFormat", "describe_key", "load_pem_private_key", "spki"]
 
 # `cryptography.hazmat.primitives.serialization` imports its SSH module, which imports `dataclasses` (and with it
-# `inspect`) and the cipher modules: about a tenth of a `verify chain DIR` run (docs/maintainers/performance.md). What the
-# chain checks need from it is re-exported there from where it is defined; it is taken from there instead, so
+# `inspect`) and the cipher modules: about a tenth of a `verify chain DIR` run (docs/maintainers/performance.md).
+# What the chain checks need from it is re-exported there from where it is defined; it is taken from there instead, so
 # parsing and encoding are the public API's (tests/unit/verify/checks/test_pkix.py compares them for each key
 # type); should a release move them, the public package is used.
 PemKeyLoader = Callable[..., PrivateKeyTypes]

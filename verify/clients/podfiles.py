@@ -24,8 +24,8 @@ from ...generator.errors import CheckError, PodFilesError
 COMMAND_TIMEOUT = 30.0
 # What installs pytest-testinfra beside this package (pyproject.toml's optional dependencies).
 TESTINFRA_EXTRA = "istio-vault-ca[testinfra]"
-# The most output we keep from one command (docs/explanation/limits.md): `cat` of one CA file, which files.MAX_CA_FILE_BYTES
-# bounds on this side; a command that prints more is killed and the read fails naming the limit.
+# The most output we keep from one command (docs/explanation/limits.md): `cat` of one CA file, which
+# files.MAX_CA_FILE_BYTES bounds on this side; a command that prints more is killed and the read fails naming the limit.
 MAX_OUTPUT_BYTES = 1024 * 1024 + 64 * 1024
 # What a container without /bin/sh (a distroless istiod image) makes kubectl exec print.
 _NO_SHELL = ('"/bin/sh"', "/bin/sh: no such file", "executable file not found")
