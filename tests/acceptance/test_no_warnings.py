@@ -32,6 +32,7 @@ from cryptography.x509.oid import NameOID
 
 from istio_vault_ca.generator.pki.factory import self_signed_ca
 from istio_vault_ca.verify.cli.completion_command import command_specs
+from istio_vault_ca.verify.cli.parser import build_parser
 from istio_vault_ca.verify.rehearsal.openbao import free_port
 from tests import pki_factory as pki
 from tests.support import REPO, refusing_port, render_into, require_openbao, wait_until
@@ -228,12 +229,14 @@ LIVE = [("rehearse",), ("verify", "vault"), ("verify", "chain"), ("plan-rotation
 
 def test_every_command_has_a_case() -> None:
     """A command the parser has and this file does not run for real fails here: add its case."""
-    commands = {spec.path for spec in command_specs() if not spec.subcommands}
+    commands = {spec.path for spec in command_specs(build_parser()) if not spec.subcommands}
     covered = {case.path for case in CASES} | {("serve", target[0]) for target in SERVE} | set(LIVE)
     assert commands - covered == set()
 
 
-@pytest.mark.parametrize("path", [spec.path for spec in command_specs()], ids=lambda path: " ".join(path) or "top")
+@pytest.mark.parametrize(
+    "path", [spec.path for spec in command_specs(build_parser())], ids=lambda path: " ".join(path) or "top"
+)
 def test_help_prints_no_warning(workspace: Workspace, path: tuple[str, ...]) -> None:
     result = workspace.run(*path, "--help")
     assert_quiet(result, OK, f"istio-vault-ca {' '.join(path)} --help")

@@ -28,7 +28,7 @@ class NotInstalled(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NotInstalled())
 """
 CLI = BLOCK + "from istio_vault_ca.verify.cli.parser import main\nsys.exit(main())\n"
-# What `verify cluster` does with a running istiod pod (cluster_commands.pod_file_results): read its files.
+# What `verify cluster` does with a running istiod pod (runs/cluster.py pod_file_results): read its files.
 POD_FILES = (
     BLOCK
     + """\
@@ -36,7 +36,7 @@ import json
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import plan
 from istio_vault_ca.verify.checks.cluster.state import PodState
-from istio_vault_ca.verify.cli.cluster_commands import pod_file_results
+from istio_vault_ca.verify.runs.cluster import pod_file_results
 from istio_vault_ca.verify.clients.kube import KubeTarget
 
 pod = PodState({
