@@ -208,6 +208,7 @@ def root_command(args: argparse.Namespace) -> int:
         raise RotationRefused(f"refused: {reason}", f"the next phase is ({state.next_phase})")
     if wanted == "d" and not args.skip_ttl_wait and (reason := wait_refusal(state, ttl_seconds, _now())):
         raise RotationRefused(f"refused: {reason}", "the next phase is (d), once the wait is over")
+    print(f"config: {loaded.source}")
     for line in report_lines(state):
         print(f"  {line}")
     print("\n".join(ISTIO_FACTS))

@@ -301,6 +301,7 @@ def _plan(args: argparse.Namespace) -> int:
     now = dt.datetime.now(dt.timezone.utc)
     root, root_notes, findings = survey(api, config, plans, root_file, now, loaded.source)
     result = RotationPlan(root, root_notes, findings, args.warn_days, forced)
+    print(f"config: {loaded.source}")
     print(f"Vault at {api.address}")
     for line in report_lines(result):
         print(f"  {line}")

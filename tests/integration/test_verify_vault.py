@@ -663,3 +663,23 @@ def test_offline_root_is_compared_with_root_certificate_file(tmp_path: Path, scr
     root_cn = next(c for c in json.loads(out)["checks"] if c["id"] == "vault.root-cn")
     assert root_cn["status"] == "fail"
     assert "istioca/issuer/root holds 'Test Root CA', not the offline root in" in root_cn["finding"]
+
+
+@pytest.mark.integration
+def test_every_report_names_the_config_found_as_yml(healthy: Configured, tmp_path: Path) -> None:
+    """No -c, the config saved as ./istio-vault-ca.yml: the run judges against it, and every format says so."""
+    (tmp_path / "istio-vault-ca.yml").write_text(healthy.config_path.read_text(encoding="utf-8"), encoding="utf-8")
+    outputs = {}
+    for output in ("text", "json", "junit", "prometheus"):
+        code, out, err = cli(healthy.env, "verify", "vault", "--output", output, cwd=tmp_path)
+        assert code == 0, out + err
+        outputs[output] = out
+    assert outputs["text"].splitlines()[-2] == "config: istio-vault-ca.yml"
+    document = json.loads(outputs["json"])
+    validate_json_shape(document)
+    assert document["config"] == "istio-vault-ca.yml" and document["summary"]["fail"] == 0
+    properties = ET.fromstring(outputs["junit"]).iter("property")  # noqa: S314 - our own output
+    assert [(p.get("name"), p.get("value")) for p in properties] == [("config", "istio-vault-ca.yml")]
+    assert 'istio_vault_ca_config_info{config="istio-vault-ca.yml"} 1.0' in outputs["prometheus"].splitlines()
+    code, out, err = cli(healthy.env, "verify", "chain", "--from-vault", "--output", "json", cwd=tmp_path)
+    assert code == 0 and json.loads(out)["config"] == "istio-vault-ca.yml", out + err

@@ -3,7 +3,9 @@
 Why a side channel: the Prometheus output needs numbers (a not-after timestamp, a run's duration) that a
 `CheckResult` deliberately does not carry (its shape is the public JSON contract). The commands gather these
 facts from the same values the checks read; the checks themselves stay pure and unchanged. Only the
-`prometheus` reporter reads them, so the text, JSON and JUnit outputs are exactly what they were.
+`prometheus` reporter reads them, so the text, JSON and JUnit outputs are exactly what they were; the one
+exception is `config`, the config the run judged against, which every report names (a report that does not say
+which file it compared with cannot be trusted: `./istio-vault-ca.yml` beside a built-in default looks alike).
 
 Nothing here holds key material: certificates are reduced to their role, subject CN and not-after.
 """
@@ -51,9 +53,10 @@ class Facts:
     """Everything the run saw beside its results. `clusters` names the config's clusters the run covered.
 
     A plain class (not a dataclass: see result.py); `reachable` maps a service ("vault", "kubernetes") to whether
-    this run reached it, and lacks the services the run did not try."""
+    this run reached it, and lacks the services the run did not try. `config` is where the config came from (a
+    path as given, or "built-in default"), None when the run read no config (`verify chain DIR`)."""
 
-    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration")
+    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration", "config")
     __slots__ = _FIELDS
 
     def __init__(
@@ -64,6 +67,7 @@ class Facts:
         clusters: tuple[str, ...] = (),
         started: float | None = None,
         duration: float | None = None,
+        config: str | None = None,
     ) -> None:
         self.certificates: list[CertificateFact] = certificates if certificates is not None else []
         self.istiod_ca: list[IstiodCaFact] = istiod_ca if istiod_ca is not None else []
@@ -71,6 +75,7 @@ class Facts:
         self.clusters = clusters
         self.started = started
         self.duration = duration
+        self.config = config
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self._FIELDS)
@@ -88,7 +93,9 @@ class Facts:
     def with_reachable(self, service: str, reachable: bool) -> Facts:
         """A copy with `service`'s reachability set (the other fields shared, as `dataclasses.replace` does)."""
         reachable_now = {**self.reachable, service: reachable}
-        return Facts(self.certificates, self.istiod_ca, reachable_now, self.clusters, self.started, self.duration)
+        return Facts(
+            self.certificates, self.istiod_ca, reachable_now, self.clusters, self.started, self.duration, self.config
+        )
 
     def add_certificates(
         self, values: Mapping[str, bytes | None], *, source: str, target: str, cluster: str = ""

@@ -77,6 +77,7 @@ def _verify(args: argparse.Namespace, *, everything: bool) -> tuple[Report, int]
         )
     plan = plans[0]
     report = Report()
+    report.facts.config = args.config_source
     report.facts.clusters = (plan.name,)
 
     def done(code: int) -> tuple[Report, int]:

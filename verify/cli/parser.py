@@ -169,7 +169,10 @@ def _add_config(parser: argparse.ArgumentParser) -> None:
         "-c",
         "--config",
         metavar="CONFIG",
-        help="config file (default: ./istio-vault-ca.yaml if present, else the built-in default)",
+        help=(
+            "config file (default: ./istio-vault-ca.yaml or ./istio-vault-ca.yml if present, else the built-in "
+            "default; both present is refused)"
+        ),
     )
 
 

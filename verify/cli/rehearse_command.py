@@ -141,6 +141,7 @@ def summary(outcome: Outcome) -> list[Text]:
 def report_of(outcome: Outcome) -> Report:
     """Steps as checks (`rehearsal.<step>`, target = the step), each followed by its own sub-checks."""
     report = Report()
+    report.facts.config = outcome.source
     for step in outcome.steps:
         report.checks.append(step.as_check())
         report.extend(step.checks)
@@ -184,6 +185,7 @@ def rehearse(args: argparse.Namespace) -> int:
         return EXIT_MISSING_TOOL
     try:
         loaded = load(args.config)
+        args.config_source = loaded.source
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         write_error_document(error, args)

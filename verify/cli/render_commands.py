@@ -54,6 +54,14 @@ def render(args: argparse.Namespace) -> int:
     except OSError as error:
         raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
     print(f"rendered {len(tree)} files from {loaded.source} into {out}")
+    from ...generator.config.loader import BUILT_IN, LOCAL_CONFIG_NAMES
+
+    if loaded.source == BUILT_IN:
+        print(
+            f"note: no -c and no ./{LOCAL_CONFIG_NAMES[0]} or ./{LOCAL_CONFIG_NAMES[1]} here, so this is the built-in "
+            f"default (`istio-vault-ca init` writes it as a file to edit)",
+            file=sys.stderr,
+        )
     removed = [d.path for d in replaced if d.kind == "not rendered any more"]
     overwritten = [d.path for d in replaced if d.kind == "differs"]
     if removed:

@@ -31,11 +31,14 @@ def load_plans(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...
 
 
 def load_plans_and_source(args: argparse.Namespace) -> tuple[Config, tuple[ClusterPlan, ...], str]:
-    """As `load_plans`, plus where the config came from (root.certificate_file is relative to it)."""
+    """As `load_plans`, plus where the config came from (root.certificate_file is relative to it). The source is
+    also kept on `args.config_source`, so the error document of a run that stops later (Vault unreachable) still
+    names the config the run was judging against."""
     from ...generator.config.loader import load
     from ...generator.config.plan import plan, select
 
     loaded = load(args.config)
+    args.config_source = loaded.source
     try:
         return loaded.config, select(plan(loaded.config), args.cluster), loaded.source
     except LookupError as error:
@@ -119,6 +122,7 @@ def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
         from ..root_rotation import seen_rotation
 
         config, plans = load_plans(args)
+        report.facts.config = args.config_source
         report.facts.clusters = tuple(p.name for p in plans)
         surveyed, rotation = False, None
         for namespace, members in by_namespace(plans):
@@ -234,6 +238,7 @@ def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
     given_up = given_up_checks(args)
     config, plans, source = load_plans_and_source(args)
     report = Report()
+    report.facts.config = source
     for namespace, members in by_namespace(plans):
         api = open_vault(config, namespace)
         report.extend(

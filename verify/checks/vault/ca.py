@@ -425,9 +425,10 @@ def _replace_intermediate(state: VaultState, cluster: ClusterPlan) -> str:
 
 
 def _config_flag(source: str | None) -> str:
-    """` -c FILE` as the user named the config; nothing for ./istio-vault-ca.yaml or the built-in default."""
-    from ....generator.config.loader import DEFAULT_CONFIG_NAME
+    """` -c FILE` as the user named the config; nothing for the file found without -c (./istio-vault-ca.yaml or
+    .yml) or the built-in default."""
+    from ....generator.config.loader import BUILT_IN, LOCAL_CONFIG_NAMES
 
-    if not source or source in ("built-in default", DEFAULT_CONFIG_NAME):
+    if not source or source == BUILT_IN or source in LOCAL_CONFIG_NAMES:
         return ""
     return f" -c {shlex.quote(source)}"
