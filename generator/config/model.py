@@ -252,7 +252,7 @@ class Root(Strict):
         description="vault: generated inside Vault; external: an offline root signs each intermediate",
     )
     mount: VaultPath = "pki"
-    common_name: FreeText = "tetrate.io"
+    common_name: FreeText = "example.com Root CA"
     ttl: Duration = "87600h"
     key_type: KeyType = "rsa"
     key_bits: int = 4096
@@ -262,7 +262,7 @@ class Root(Strict):
 
 
 class Intermediate(Strict):
-    common_name: FreeText = "tetrate.io Intermediate Authority"
+    common_name: FreeText = "example.com Intermediate Authority"
     ttl: Duration = "43800h"
     key_type: KeyType = "rsa"
     key_bits: int = 4096

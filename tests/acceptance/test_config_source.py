@@ -13,7 +13,7 @@ import pytest
 
 from tests.support import run_cli, validate_json_shape
 
-STARTER_CN = "  common_name: tetrate.io\n"
+STARTER_CN = "  common_name: example.com Root CA\n"
 MY_CN = "  common_name: yml-root.mesh.example.com\n"
 # Nothing listens on port 9 (discard) here: every Vault-reading command stops with exit 3.
 DOWN = {"VAULT_ADDR": "http://127.0.0.1:9", "VAULT_TOKEN": "not-used", "PATH": "/usr/bin:/bin"}

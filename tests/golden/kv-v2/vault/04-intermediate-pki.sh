@@ -10,7 +10,7 @@ set -euo pipefail
 STEP=intermediate-pki
 CLUSTER='default'
 INT_MOUNT='istioca'
-INT_CN='tetrate.io Intermediate Authority'
+INT_CN='example.com Intermediate Authority'
 INT_TTL='43800h'
 INT_TTL_SECONDS=157680000
 INT_KEY_TYPE='rsa'
@@ -20,7 +20,7 @@ INT_MAX_PATH_LENGTH='0'
 INT_OVERRIDES=''
 KEY_NAME='istiod-intermediate'
 ROOT_MOUNT='pki'
-ROOT_CN='tetrate.io'
+ROOT_CN='example.com Root CA'
 KV_MOUNT='kv'
 KV_VERSION=2
 KV_PATH='istioca'
