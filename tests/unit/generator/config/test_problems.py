@@ -4,10 +4,16 @@ reported once, in line order, in our words."""
 
 from __future__ import annotations
 
+import copy
+import io
+from pathlib import Path
+
 import pytest
+from ruamel.yaml import YAML
 
 from istio_vault_ca.generator.config.loader import parse_text
 from istio_vault_ca.generator.errors import ConfigError, Problem
+from tests.support import REPO
 
 
 def problems(text: str) -> list[str]:
@@ -106,3 +112,43 @@ def test_pydantic_errors_are_reported_in_our_words(text: str, expected: str) -> 
 
 def test_problem_text_is_field_line_message() -> None:
     assert str(Problem("kv.version", 3, "must be 1 or 2, not 7")) == "kv.version (line 3): must be 1 or 2, not 7"
+
+
+def _leaves(node: object, path: tuple[str | int, ...] = ()) -> list[tuple[str | int, ...]]:
+    if isinstance(node, dict):
+        return [leaf for key, value in node.items() for leaf in _leaves(value, (*path, key))]
+    if isinstance(node, list):
+        return [leaf for index, value in enumerate(node) for leaf in _leaves(value, (*path, index))]
+    return [path]
+
+
+def _dotted(path: tuple[str | int, ...]) -> str:
+    text = ""
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+EXAMPLES = sorted((REPO / "examples").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=[e.stem for e in EXAMPLES])
+def test_one_bad_value_in_a_good_config_is_one_problem_at_its_field(example: Path) -> None:
+    """Every value of every example, replaced in turn by a mapping: exactly one problem, at that field. A rule
+    judging the default that stands in for the bad value (a collision with another cluster, a TTL against the
+    root's) would show up here as a second problem."""
+    yaml = YAML(typ="rt")
+    document = yaml.load(example.read_text(encoding="utf-8"))
+    paths = _leaves(document)
+    assert len(paths) >= 3
+    for path in paths:
+        changed = copy.deepcopy(document)
+        node = changed
+        for part in path[:-1]:
+            node = node[part]
+        node[path[-1]] = {"not": "a value"}
+        stream = io.StringIO()
+        yaml.dump(changed, stream)
+        with pytest.raises(ConfigError) as caught:
+            parse_text(stream.getvalue(), example.name)
+        assert [p.location for p in caught.value.problems] == [_dotted(path)], caught.value.render()
