@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
@@ -169,7 +170,8 @@ def _written(document: Any, loc: tuple[Any, ...], lines: list[str]) -> str | Non
         return None
     if not 0 <= row < len(lines):
         return None
-    text = lines[row][column:].split(" #", 1)[0].strip()
+    # A plain scalar ends at a comment, or in flow style (`{mode: 0400, ...}`) at the next `,`, `}` or `]`.
+    text = re.split(r"\s#|[,}\]]", lines[row][column:], maxsplit=1)[0].strip()
     return text or None
 
 

@@ -91,6 +91,11 @@ def test_a_cluster_that_is_not_a_mapping_keeps_the_others_checked() -> None:
             "e.g. key_file_mode: '0600'",
         ),
         ("vault:\n  namespace: 2024\n", "vault.namespace (line 2): YAML reads the unquoted 2024 as a number"),
+        (
+            "istiod: {agent: {key_file_mode: 0400, run_as_user: 1337}}\n",
+            "istiod.agent.key_file_mode (line 1): YAML reads the unquoted 0400 as a number: quote it, "
+            "e.g. key_file_mode: '0400'",
+        ),
         ("root:\n  common_name: false\n", "root.common_name (line 2): YAML reads the unquoted false as a boolean"),
         ("root:\n  common_name:\n", "root.common_name (line 2): must be text, not empty"),
         ("root:\n  key_bits: big\n", "root.key_bits (line 2): must be a whole number, not 'big'"),
