@@ -24,6 +24,7 @@ from istio_vault_ca.verify.checks.chain.gox509 import Options, VerifyError, veri
 from istio_vault_ca.verify.rehearsal.openbao import find_bao
 from tests.conftest import run_setup
 from tests.integration.rotation_agents import pems, run_agent
+from tests.support import server_under_test
 from tests.vault_setup import EC_CONFIG, cli, configure
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,8 +67,15 @@ def vault_problems(env: dict[str, str], config: str) -> dict[str, str]:
     """`verify vault --output json`: each check that did not pass, by id, with its status."""
     code, stdout, stderr = cli(env, "verify", "vault", "-c", config, "--output", "json")
     assert stdout, stderr
-    problems = {c["id"]: c["status"] for c in json.loads(stdout)["checks"] if c["status"] not in ("pass", "skip")}
-    assert (code == 0) == (not problems), (code, problems)
+    checks = json.loads(stdout)["checks"]
+    problems = {c["id"]: c["status"] for c in checks if c["status"] not in ("pass", "skip")}
+    assert (code == 0) == (not {k for k, v in problems.items() if v in ("fail", "error")}), (code, problems)
+    # The OpenBao dev server stands in for Vault under a config saying vault.flavor: vault: vault.reachable warns
+    # of that mismatch in every phase, so it is not a finding of the rotation.
+    if server_under_test()[1] == "openbao" and problems.get("vault.reachable") == "warn":
+        reachable = next(c for c in checks if c["id"] == "vault.reachable")
+        assert "the config says vault.flavor: vault" in reachable["finding"], reachable
+        del problems["vault.reachable"]
     return problems
 
 

@@ -29,6 +29,16 @@ def _load(config: str | None) -> LoadedConfig:
     return load(config)
 
 
+def _described(source: str) -> str:
+    """The source as `render` names it: the built-in default says why it was chosen, since a config saved under
+    another name than the two looked for would otherwise be silently passed over."""
+    from ...generator.config.loader import BUILT_IN, LOCAL_CONFIG_NAMES
+
+    if source != BUILT_IN:
+        return source
+    return f"the built-in default (no -c, no ./{LOCAL_CONFIG_NAMES[0]} or ./{LOCAL_CONFIG_NAMES[1]} here)"
+
+
 def render(args: argparse.Namespace) -> int:
     """render [-c CONFIG] [-o OUT] [--check [--diff]] | render [-c CONFIG] --merge-into FILE [--cluster NAME]"""
     from ...generator.render.tree import render_tree
@@ -53,15 +63,7 @@ def render(args: argparse.Namespace) -> int:
         write_tree(tree, out)
     except OSError as error:
         raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
-    print(f"rendered {len(tree)} files from {loaded.source} into {out}")
-    from ...generator.config.loader import BUILT_IN, LOCAL_CONFIG_NAMES
-
-    if loaded.source == BUILT_IN:
-        print(
-            f"note: no -c and no ./{LOCAL_CONFIG_NAMES[0]} or ./{LOCAL_CONFIG_NAMES[1]} here, so this is the built-in "
-            f"default (`istio-vault-ca init` writes it as a file to edit)",
-            file=sys.stderr,
-        )
+    print(f"rendered {len(tree)} files from {_described(loaded.source)} into {out}")
     removed = [d.path for d in replaced if d.kind == "not rendered any more"]
     overwritten = [d.path for d in replaced if d.kind == "differs"]
     if removed:
