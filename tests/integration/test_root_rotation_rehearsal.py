@@ -260,8 +260,8 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert vault_problems(env, config) == {}
         code, stdout, stderr = cli(env, "verify", "vault", "-c", config, "--output", "json")
         issuer = next(c for c in json.loads(stdout)["checks"] if c["id"] == "vault.intermediate-issuer")
-        new_root = "is signed by the new root example.com Root CA of the trust bundle at kv/istio-trust-bundle"
-        assert new_root in issuer["finding"]
+        signed_by = "is signed by the new root example.com Root CA of the trust bundle at kv/istio-trust-bundle"
+        assert signed_by in issuer["finding"]
 
         # Phase (d): forced past the wait; the bundle holds the new root only, which becomes the default issuer.
         code, stdout, stderr = plan_rotation(env, config, out, "--skip-ttl-wait")
