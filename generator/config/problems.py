@@ -83,6 +83,8 @@ def collect(
             if round_number == 0:  # later rounds judge our substitutes, not the person's values
                 line, message = describe(loc, entry)
                 field_problems.append(Problem(dotted(loc), line, message))
+            if any(loc[: len(gone)] == gone for gone in removed):
+                continue  # a second error of a value already taken away (or inside one)
             removed_at = _remove(partial, loc)
             if removed_at is None:  # nothing to take away (the document itself): the rules cannot run
                 return None, ordered(field_problems)
