@@ -110,3 +110,12 @@ def test_a_report_of_no_config_names_none(tmp_path: Path) -> None:
     assert "config" not in json.loads(result.stdout)
     text = run_cli("verify", "chain", "ca", cwd=tmp_path)
     assert "config:" not in text.stdout
+
+
+def test_init_will_not_write_the_other_spelling_beside_a_config(tmp_path: Path) -> None:
+    write_yml(tmp_path)
+    result = run_cli("init", cwd=tmp_path)
+    assert result.returncode == 2
+    assert "./istio-vault-ca.yml is already here" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "istio-vault-ca.yaml").exists()
+    assert run_cli("init", "other.yaml", cwd=tmp_path).returncode == 0

@@ -216,6 +216,17 @@ def init(args: argparse.Namespace) -> int:
     target = Path(args.path)
     if target.exists() and not args.force:
         raise UsageError(f"{target} already exists; use --force to overwrite it")
+    from ...generator.config.loader import LOCAL_CONFIG_NAMES
+
+    # The other spelling beside it would make every command without -c refuse to choose between the two.
+    if str(target) in LOCAL_CONFIG_NAMES:
+        other = next(Path(name) for name in LOCAL_CONFIG_NAMES if name != str(target))
+        if other.exists():
+            raise UsageError(
+                f"./{other} is already here: with ./{target} beside it, every command without -c would refuse to "
+                "choose",
+                f"edit ./{other}, or write the starter elsewhere (`istio-vault-ca init other.yaml`)",
+            )
     try:
         target.write_text(STARTER.read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:
