@@ -39,12 +39,13 @@ def write_bundles(parent: Path, count: int, *, key_bits: int = 4096) -> list[Pat
     """`count` directories of the four files (ca-key.pem 0600), one root for all, as in a fleet: each directory
     has its own intermediate certificate (own name and serial). They share one intermediate key, because
     generating a hundred RSA-4096 keys would take minutes; nothing in the checks depends on keys differing."""
-    root = factory.self_signed_ca("tetrate.io", factory.new_key("rsa", key_bits), lifetime=dt.timedelta(days=3650))
+    root_key = factory.new_key("rsa", key_bits)
+    root = factory.self_signed_ca("example.com Root CA", root_key, lifetime=dt.timedelta(days=3650))
     int_key = factory.new_key("rsa", key_bits)
     assert isinstance(int_key, rsa.RSAPrivateKey)
     directories = []
     for index in range(count):
-        name = "tetrate.io Intermediate Authority" + (f" {index:03d}" if count > 1 else "")
+        name = "example.com Intermediate Authority" + (f" {index:03d}" if count > 1 else "")
         intermediate = factory.issued_ca(name, root, int_key, lifetime=dt.timedelta(days=1825))
         directories.append(_write(parent / f"cluster-{index:03d}", intermediate.cert, int_key, root.cert))
     return directories

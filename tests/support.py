@@ -184,8 +184,9 @@ SUMMARY_KEYS = {"pass", "warn", "fail", "error", "skip"}
 
 def validate_json_shape(document: Any) -> None:
     """The documented shape, exactly: {"checks":[{id,status,target,finding,hint}],"summary":{pass,warn,fail,error,
-    skip}}, the counts adding up to the number of checks."""
-    assert isinstance(document, dict) and set(document) == {"checks", "summary"}
+    skip}}, the counts adding up to the number of checks, and "config" (a string) when the run read a config."""
+    assert isinstance(document, dict) and set(document) - {"config"} == {"checks", "summary"}
+    assert isinstance(document.get("config", ""), str)
     assert isinstance(document["checks"], list)
     for check in document["checks"]:
         assert set(check) == CHECK_KEYS

@@ -4,19 +4,24 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import typing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel
-
 from ..errors import ConfigError, Problem, UsageError
 from .fields import Location
 from .model import Config
+from .problems import collect
 from .rules import cross_field_problems
+from .wording import message
 
 DEFAULT_CONFIG_NAME = "istio-vault-ca.yaml"
+# The names looked for in the working directory without -c, in this order. `.yml` is the other spelling YAML
+# tools accept; a directory holding both is refused (which one a person edits is theirs to say, not ours).
+LOCAL_CONFIG_NAMES = (DEFAULT_CONFIG_NAME, "istio-vault-ca.yml")
+BUILT_IN = "built-in default"
 STARTER = Path(__file__).with_name("starter.yaml")
 NO_SUCH_FILE = "no such config file"
 
@@ -43,17 +48,30 @@ class LoadedConfig:
 
 
 def resolve_config_path(explicit: str | None) -> Path | None:
-    """`-c FILE`, else ./istio-vault-ca.yaml when present, else None (the built-in default)."""
+    """`-c FILE`, else ./istio-vault-ca.yaml or ./istio-vault-ca.yml when present, else None (the built-in
+    default). Both present is a UsageError (exit 2): silently preferring one would render from the file the
+    person did not edit, the very mistake the `.yml` look-up exists to prevent."""
     if explicit:
         return Path(explicit)
-    local = Path(DEFAULT_CONFIG_NAME)
-    return local if local.is_file() else None
+    present = [Path(name) for name in LOCAL_CONFIG_NAMES if Path(name).exists()]
+    if len(present) > 1:
+        raise UsageError(
+            f"both ./{present[0]} and ./{present[1]} are here: which config is meant?",
+            f"pass one with -c (e.g. `-c {present[0]}`), or remove or rename the other",
+        )
+    return present[0] if present else None
+
+
+def config_source(explicit: str | None) -> str:
+    """Where `load(explicit)` takes the config from, as its `source` names it, without reading the file."""
+    path = resolve_config_path(explicit)
+    return BUILT_IN if path is None else os.fspath(path)
 
 
 def load(explicit: str | None = None) -> LoadedConfig:
     path = resolve_config_path(explicit)
     if path is None:
-        return LoadedConfig(parse_text(STARTER.read_text(encoding="utf-8"), "built-in default"), "built-in default")
+        return LoadedConfig(parse_text(STARTER.read_text(encoding="utf-8"), BUILT_IN), BUILT_IN)
     source = os.fspath(path)
     try:
         text = _read_bounded(path, source)
@@ -70,7 +88,6 @@ def load(explicit: str | None = None) -> LoadedConfig:
 
 
 def parse_text(text: str, source: str) -> Config:
-    from pydantic import ValidationError
     from ruamel.yaml.error import MarkedYAMLError, YAMLError
 
     if len(text) > MAX_CONFIG_BYTES:
@@ -97,69 +114,19 @@ def parse_text(text: str, source: str) -> Config:
             [Problem("", _line_of(document, ()), f"must be a mapping of sections, not {_kind(document)}")],
         )
     plain = _to_plain(document)
-    try:
-        config = Config.model_validate(plain, context={"defer_cross_field_rules": True})
-    except ValidationError as error:
-        problems = [
-            Problem(_dotted(entry["loc"]), _line_of(document, entry["loc"]), _message(entry))
-            for entry in error.errors(include_url=False)
-        ]
-        raise ConfigError(source, problems) from None
-    cross = cross_field_problems(config)
-    if cross:
-        raise ConfigError(source, [Problem(_dotted(loc), _line_of(document, loc), msg) for loc, msg in cross])
-    return config
+    lines = text.splitlines()
 
+    def validate(values: dict[str, Any]) -> Config:
+        return Config.model_validate(values, context={"defer_cross_field_rules": True})
 
-def _message(entry: Any) -> str:
-    kind = entry.get("type", "")
-    if kind == "extra_forbidden":
-        loc = tuple(entry.get("loc", ()))
-        guess = _nearest_field(loc) if loc else None
-        hint = f"did you mean {guess}? " if guess else "check the spelling; "
-        return f"unknown field ({hint}`istio-vault-ca schema` lists every field)"
-    if kind == "missing":
-        return "required field is missing"
-    if kind == "list_type":
-        value = entry.get("input")
-        example = f"[{value}]" if isinstance(value, str | int) and not isinstance(value, bool) else "[...]"
-        return f"must be a list, e.g. {example}"
-    message = str(entry.get("msg", "invalid"))
-    return message.removeprefix("Value error, ")
+    def describe(loc: tuple[Any, ...], entry: Any) -> tuple[int | None, str]:
+        line = _line_of(document, loc)
+        return line, (message(entry, _written(document, loc, lines)) if entry else "")
 
-
-def _nearest_field(loc: tuple[Any, ...]) -> str | None:
-    """The field of the model at loc's parent that is spelled most like loc's last part, if one is close."""
-    import difflib
-
-    model = _model_at(loc[:-1])
-    if model is None:
-        return None
-    matches = difflib.get_close_matches(str(loc[-1]), list(model.model_fields), n=1, cutoff=0.6)
-    return matches[0] if matches else None
-
-
-def _model_at(loc: tuple[Any, ...]) -> type[BaseModel] | None:
-    model: type[BaseModel] | None = Config
-    for part in loc:
-        if model is None:
-            return None
-        if isinstance(part, int):
-            continue
-        field = model.model_fields.get(str(part))
-        model = _model_in(field.annotation) if field is not None else None
-    return model
-
-
-def _model_in(annotation: Any) -> type[BaseModel] | None:
-    """The model class inside an annotation such as `Cluster`, `list[Cluster]` or `Override | None`."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for argument in typing.get_args(annotation):
-        found = _model_in(argument)
-        if found is not None:
-            return found
-    return None
+    config, problems = collect(plain, validate, cross_field_problems, describe, _dotted)
+    if problems or config is None:
+        raise ConfigError(source, problems or [Problem("", None, "does not validate")])
+    return typing.cast(Config, config)
 
 
 def _dotted(loc: Location | tuple[Any, ...]) -> str:
@@ -190,6 +157,35 @@ def _line_of(document: Any, loc: Location | tuple[Any, ...]) -> int | None:
         else:
             break
     return line
+
+
+def _written(document: Any, loc: tuple[Any, ...], lines: list[str]) -> str | None:
+    """The value at `loc` as the file spells it (`0400`, where the parsed number is 400), when it is a plain
+    scalar on one line; None for anything else (the message then shows the parsed value)."""
+    node, parent, key = document, None, None
+    for part in loc:
+        if isinstance(node, dict | list) and _has(node, part):
+            parent, key, node = node, part, node[part]
+        else:
+            return None
+    lc = getattr(parent, "lc", None)
+    if lc is None or isinstance(node, dict | list):
+        return None
+    try:
+        row, column = lc.value(key) if isinstance(parent, dict) else lc.item(key)
+    except (KeyError, TypeError, AttributeError, IndexError):
+        return None
+    if not 0 <= row < len(lines):
+        return None
+    # A plain scalar ends at a comment, or in flow style (`{mode: 0400, ...}`) at the next `,`, `}` or `]`.
+    text = re.split(r"\s#|[,}\]]", lines[row][column:], maxsplit=1)[0].strip()
+    return text or None
+
+
+def _has(node: Any, part: Any) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(part, int) and 0 <= part < len(node)
 
 
 def _node_line(node: Any) -> int | None:

@@ -244,7 +244,9 @@ class Root(Strict):
         description="vault: generated inside Vault; external: an offline root signs each intermediate",
     )
     mount: VaultPath = Field("pki", description="PKI mount of the root CA generated in Vault (root.mode: vault)")
-    common_name: FreeText = Field("tetrate.io", description="the root certificate's subject CN (at most 64 chars)")
+    common_name: FreeText = Field(
+        "example.com Root CA", description="the root certificate's subject CN (at most 64 chars)"
+    )
     ttl: Duration = Field("87600h", description="the root's lifetime (Vault duration: 87600h is ten years)")
     key_type: KeyType = Field("rsa", description="the root's key algorithm: rsa or ec")
     key_bits: int = Field(4096, description="key size: rsa 2048, 3072 or 4096 bits; ec 256 (P-256) or 384 (P-384)")
@@ -255,7 +257,7 @@ class Root(Strict):
 
 class Intermediate(Strict):
     common_name: FreeText = Field(
-        "tetrate.io Intermediate Authority", description="subject CN of each cluster's intermediate (istiod's CA)"
+        "example.com Intermediate Authority", description="subject CN of each cluster's intermediate (istiod's CA)"
     )
     ttl: Duration = Field(
         "43800h", description="the intermediate's lifetime (43800h: five years); ends before the root's unless allowed"

@@ -103,11 +103,13 @@ def _openbao_problems(config: Config) -> list[tuple[Location, str]]:
     """OpenBao declares the audit device in its server config, which the chart's dev mode never loads."""
     vault = config.vault
     if vault.flavor == "openbao" and vault.audit.enabled and vault.helm.dev and vault.helm.server:
+        # The audit step is a root step: under root/ in a fleet (generator/render/layout.py).
+        audit_step = "root/vault/01-audit.sh" if len(config.clusters) > 1 else "vault/01-audit.sh"
         return [
             (
                 ("vault", "helm", "dev"),
                 "the OpenBao chart's dev mode ignores server.standalone.config, where the audit device is declared "
-                "(OpenBao refuses audit devices over the API), so vault/01-audit.sh would always stop: set "
+                f"(OpenBao refuses audit devices over the API), so {audit_step} would always stop: set "
                 "vault.helm.dev: false, or vault.audit.enabled: false",
             )
         ]

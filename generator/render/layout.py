@@ -77,6 +77,20 @@ class Layout:
         return (*self.setup_scripts, *imports)
 
 
+def step_script(cluster: ClusterPlan, script: str) -> str:
+    """The path a hint names for one of `cluster`'s step scripts (03-kv.sh ... 07-intermediate-import.sh): the flat
+    tree's `vault/NN.sh`, or `clusters/<name>/vault/NN.sh` in a fleet. Decided by the config's whole cluster list,
+    as the render lays the tree out, not by the clusters a `--cluster` run selected."""
+    prefix = f"{CLUSTERS_DIR}{cluster.name}/" if len(cluster.config.clusters) > 1 else ""
+    return f"{prefix}vault/{script}"
+
+
+def intermediate_step(cluster: ClusterPlan) -> str:
+    """Step 04's file name: the offline root's CSR step, or the step that signs the intermediate in Vault."""
+    external = cluster.config.root.mode == "external"
+    return "04-intermediate-csr.sh" if external else "04-intermediate-pki.sh"
+
+
 def layout_for(plans: Sequence[ClusterPlan]) -> Layout:
     if len(plans) == 1:
         return Layout(None, (ClusterLayout(plans[0], ""),))

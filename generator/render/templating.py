@@ -18,6 +18,9 @@ from ..config.durations import parse_duration
 if TYPE_CHECKING:
     import jinja2
 
+    from ..config.model import Config
+    from ..config.plan import ClusterPlan
+
 # Set to any non-empty value to never read or write the compiled-template cache.
 NO_CACHE_ENV = "ISTIO_VAULT_CA_NO_CACHE"
 
@@ -74,7 +77,25 @@ def build_environment(directory: Path, cache_dir: Path | None) -> jinja2.Environ
     env.filters["sh_quote"] = sh_quote
     env.filters["hcl_quote"] = hcl_quote
     env.filters["seconds"] = parse_duration
+    env.filters["step_script"] = _step_script
+    env.filters["root_step"] = _root_step
     return env
+
+
+def _step_script(cluster: ClusterPlan, script: str) -> str:
+    """`{{ p | step_script("03-kv.sh") }}`: where that step of the cluster is in the tree (layout.py), so a
+    script's message names the file a person runs: `vault/03-kv.sh`, or `clusters/<name>/vault/03-kv.sh`."""
+    from .layout import step_script
+
+    return step_script(cluster, script)
+
+
+def _root_step(config: Config, script: str) -> str:
+    """`{{ cfg | root_step("02-root-pki.sh") }}`: a root step as a cluster's script names it: `vault/NN.sh` in a
+    flat tree, in a fleet `root/vault/setup.sh`, which runs the shared steps."""
+    from .layout import ROOT_PREFIX, SETUP_SCRIPT
+
+    return f"{ROOT_PREFIX}{SETUP_SCRIPT} (its step {script})" if len(config.clusters) > 1 else f"vault/{script}"
 
 
 def bytecode_cache_dir(env: Mapping[str, str] = os.environ) -> Path | None:

@@ -20,14 +20,14 @@ from ..config.plan import (
 )
 from . import gitops, manifests, readme
 from .installers import all_installers, get_installer
-from .layout import IMPORT_STEP, LIB_FILE, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for
+from .layout import IMPORT_STEP, LIB_FILE, POLICY_FILE, SETUP_SCRIPT, ClusterLayout, layout_for, step_script
 from .templating import render_template
 
 ROOT_STEPS = ("01-audit.sh", "02-root-pki.sh")
 CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-pki.sh", "05-kubernetes-auth.sh", "06-policy.sh")
 # Offline root: setup.sh runs phase one (key + CSR); 07 imports the signed certificate after offline signing.
 EXTERNAL_CLUSTER_STEPS = ("03-kv.sh", "04-intermediate-csr.sh", "05-kubernetes-auth.sh", "06-policy.sh")
-IMPORT_HINT = f"unless 04 found it imported: sign the CSR offline, then run vault/{IMPORT_STEP}"
+IMPORT_HINT = "unless 04 found it imported: sign the CSR offline, then run {script}"
 
 OUTPUT_DOCS = {installer.NAME: installer.DOC for installer in all_installers()}
 
@@ -134,7 +134,7 @@ def _render_cluster(tree: Tree, prefix: str, cluster_plan: ClusterPlan, *, inclu
         cfg=config,
         steps=steps,
         title=f"Vault CA for istiod, cluster {cluster_plan.name}",
-        next_step=IMPORT_HINT if external else "",
+        next_step=IMPORT_HINT.format(script=step_script(cluster_plan, IMPORT_STEP)) if external else "",
     )
     tree[f"{prefix}{POLICY_FILE}"] = RenderedFile(render_template("policy.hcl.j2", p=cluster_plan).encode())
     header = f"Rendered by istio-vault-ca for cluster {cluster_plan.name}; edit the config and re-render."

@@ -7,7 +7,7 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STEP=root-pki
 ROOT_MOUNT='pki'
-ROOT_CN='tetrate.io'
+ROOT_CN='example.com Root CA'
 ROOT_TTL='87600h'
 ROOT_TTL_SECONDS=315360000
 ROOT_KEY_TYPE='rsa'

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 from pathlib import Path
 
@@ -12,14 +13,25 @@ from tests.support import CLI
 BAD = sorted((Path(__file__).resolve().parent.parent / "configs" / "bad").glob("*.yaml"))
 
 
-def expectation(config: Path) -> str:
-    first = config.read_text(encoding="utf-8").splitlines()[0]
-    assert first.startswith("# expect: "), f"{config.name} must start with '# expect: <field> (line N)'"
-    return first.removeprefix("# expect: ")
+def expectations(config: Path) -> tuple[list[str], int | None]:
+    """The file's leading `# expect: <field> (line N)[: message]` lines (one at least) and its `# problems: N`
+    line, when it has one (the exact number of problems reported)."""
+    lines = config.read_text(encoding="utf-8").splitlines()
+    assert lines[0].startswith("# expect: "), f"{config.name} must start with '# expect: <field> (line N)'"
+    expected: list[str] = []
+    count: int | None = None
+    for line in lines:
+        if line.startswith("# expect: "):
+            expected.append(line.removeprefix("# expect: "))
+        elif line.startswith("# problems: "):
+            count = int(line.removeprefix("# problems: "))
+        else:
+            break
+    return expected, count
 
 
 def test_corpus_is_large_enough() -> None:
-    assert len(BAD) == 60
+    assert len(BAD) == 68
 
 
 @pytest.mark.parametrize("config", BAD, ids=[c.stem for c in BAD])
@@ -29,10 +41,19 @@ def test_bad_config_exits_2_with_field_and_line(config: Path, tmp_path: Path) ->
         [*CLI, "render", "-c", str(config), "-o", str(out)], capture_output=True, text=True, check=False
     )
     assert result.returncode == 2, result.stderr
-    expected = expectation(config)
-    assert f"  {expected}" in result.stderr, result.stderr
+    expected, count = expectations(config)
+    for line in expected:
+        assert f"  {line}" in result.stderr, result.stderr
+    if count is not None:
+        assert f": {count} problem(s) in the config\n" in result.stderr, result.stderr
     assert "Traceback" not in result.stderr + result.stdout
     assert not out.exists()
+    # In our words (no pydantic sentence), each problem once, in the file's line order.
+    assert "Input should be" not in result.stderr and "Value error" not in result.stderr
+    reported = [line for line in result.stderr.splitlines() if line.startswith("  ")]
+    assert len(reported) == len(set(reported)), result.stderr
+    numbers = [int(m.group(1)) for line in reported if (m := re.search(r"^  \S+ \(line (\d+)\)", line))]
+    assert numbers == sorted(numbers), result.stderr
 
 
 def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
@@ -41,9 +62,11 @@ def test_every_problem_is_reported_at_once(tmp_path: Path) -> None:
     result = subprocess.run([*CLI, "validate", "-c", str(config)], capture_output=True, text=True, check=False)
     assert result.returncode == 2
     assert "root.ttl (line 2)" in result.stderr
+    # A cross-field rule on what did validate, not held back by the field errors.
+    assert "root.key_bits (line 3): key_bits 1024 is not valid for key_type rsa" in result.stderr
     assert "kv.version (line 5)" in result.stderr
     assert "istiod.ca_dir (line 7)" in result.stderr
-    assert "3 problem(s)" in result.stderr
+    assert "4 problem(s)" in result.stderr
 
 
 @pytest.mark.parametrize(

@@ -465,7 +465,7 @@ def test_real_agent_files_pass_verify_all_then_a_workload_root_differing_from_va
     other = outcome.one("cluster.root-configmap-matches-vault", f"configmap/{workload}/istio-ca-root-cert")
     assert other["status"] == "fail"
     assert other["finding"].startswith("holds CN=other")
-    assert "not Vault's root CN=tetrate.io" in other["finding"]
+    assert "not Vault's root CN=example.com Root CA" in other["finding"]
 
 
 # Each known cause of a failing vault-agent-init, made for real: (Vault change, Deployment change, token, what

@@ -116,7 +116,7 @@ def test_phase_b_is_confirmed_from_the_configmap_only_once_it_holds_the_bundle(
     # verify cluster knows the rotation: the old root alone is the bundle on its way (phase (b)), a warning.
     found = configmap_results(capsys, kube_cluster.kubeconfig)
     mine = found[f"configmap/{workload}/istio-ca-root-cert"]
-    assert mine["status"] == "warn" and PHASE_B in mine["finding"] and "lacks CN=tetrate.io" in mine["finding"]
+    assert mine["status"] == "warn" and PHASE_B in mine["finding"] and "lacks CN=example.com Root CA" in mine["finding"]
     assert f"--confirm-bundle-from-cluster {workload}" in mine["hint"]
 
     # istiod (restarted with the phase-(b) overlay) publishes the bundle: the ConfigMap holds both roots.

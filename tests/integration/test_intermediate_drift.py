@@ -24,7 +24,7 @@ from tests.support import render_into
 from tests.vault_setup import EC_CONFIG, Configured, cli, configure
 
 CHANGES = {
-    "  common_name: tetrate.io Intermediate Authority\n": "  common_name: mesh.example Intermediate CA\n",
+    "  common_name: example.com Intermediate Authority\n": "  common_name: mesh.example Intermediate CA\n",
     "  ttl: 43800h ": "  ttl: 8760h ",
     "  key_type: rsa\n  key_bits: 4096\n  max_path_length": "  key_type: ec\n  key_bits: 256\n  max_path_length",
 }
@@ -65,7 +65,7 @@ def test_a_changed_intermediate_is_reported_failed_and_due(default_setup: Config
     see = "keeping it, see istio-vault-ca plan-rotation --force default"
     for line in (
         "the config asks for intermediate.common_name 'mesh.example Intermediate CA', "
-        f"Vault holds 'tetrate.io Intermediate Authority': {see}",
+        f"Vault holds 'example.com Intermediate Authority': {see}",
         f"the config asks for intermediate.key_type ec, Vault holds rsa: {see}",
         f"the config asks for intermediate.ttl at most 8760h, Vault holds a CA valid 43800h: {see}",
     ):
@@ -110,7 +110,7 @@ def test_a_changed_intermediate_is_reported_failed_and_due(default_setup: Config
 
 
 ROOT_CHANGES = {
-    "  common_name: tetrate.io\n": "  common_name: mesh.example Root CA\n",
+    "  common_name: example.com Root CA\n": "  common_name: mesh.example Root CA\n",
     "  ttl: 87600h ": "  ttl: 70080h ",
 }
 
@@ -131,8 +131,8 @@ def test_a_changed_root_is_reported_and_failed_with_the_root_rotation(default_se
     assert rerun.returncode == 0, output
     see = "keeping it, see istio-vault-ca plan-rotation --root"
     assert (
-        f"[root-pki] the config asks for root.common_name 'mesh.example Root CA', Vault holds 'tetrate.io': {see}\n"
-        in output
+        "[root-pki] the config asks for root.common_name 'mesh.example Root CA', Vault holds 'example.com Root CA': "
+        f"{see}\n" in output
     ), output
     assert f"[root-pki] the config asks for root.ttl at most 70080h, Vault holds a CA valid 87600h: {see}\n" in output
     assert "kept the root CA in pki/ (2 difference(s) from the config above" in output

@@ -157,5 +157,8 @@ def test_vault_config_against_openbao_is_told_its_flavour(openbao: DevServer) ->
         r.id: r
         for r in check_vault(VaultApi(Settings(openbao.address, openbao.token, True, None)), default, plan(default))
     }
-    finding = results["vault.reachable"].finding
-    assert "(OpenBao)" in finding and "the config says vault.flavor: vault, set it to openbao" in finding
+    reachable = results["vault.reachable"]
+    # A mismatch to fix, so a WARN with the fix as its hint (not a PASS carrying the advice).
+    assert reachable.status.value == "warn"
+    assert "(OpenBao)" in reachable.finding and "but the config says vault.flavor: vault" in reachable.finding
+    assert reachable.hint.startswith("set vault.flavor: openbao in the config and render again")

@@ -24,6 +24,7 @@ from istio_vault_ca.verify.checks.chain.gox509 import Options, VerifyError, veri
 from istio_vault_ca.verify.rehearsal.openbao import find_bao
 from tests.conftest import run_setup
 from tests.integration.rotation_agents import pems, run_agent
+from tests.support import server_under_test
 from tests.vault_setup import EC_CONFIG, cli, configure
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -66,8 +67,15 @@ def vault_problems(env: dict[str, str], config: str) -> dict[str, str]:
     """`verify vault --output json`: each check that did not pass, by id, with its status."""
     code, stdout, stderr = cli(env, "verify", "vault", "-c", config, "--output", "json")
     assert stdout, stderr
-    problems = {c["id"]: c["status"] for c in json.loads(stdout)["checks"] if c["status"] not in ("pass", "skip")}
-    assert (code == 0) == (not problems), (code, problems)
+    checks = json.loads(stdout)["checks"]
+    problems = {c["id"]: c["status"] for c in checks if c["status"] not in ("pass", "skip")}
+    assert (code == 0) == (not {k for k, v in problems.items() if v in ("fail", "error")}), (code, problems)
+    # The OpenBao dev server stands in for Vault under a config saying vault.flavor: vault: vault.reachable warns
+    # of that mismatch in every phase, so it is not a finding of the rotation.
+    if server_under_test()[1] == "openbao" and problems.get("vault.reachable") == "warn":
+        reachable = next(c for c in checks if c["id"] == "vault.reachable")
+        assert "the config says vault.flavor: vault" in reachable["finding"], reachable
+        del problems["vault.reachable"]
     return problems
 
 
@@ -170,8 +178,10 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         for directory in (before, after):
             code, checks = judge(env, directory)
             assert code == 0, checks
-        assert warnings(checks) == baseline_warnings
+        # The two roots are a rotation to finish: chain.trust-bundle warns, with what istiod needs meanwhile.
+        assert warnings(checks) == baseline_warnings | {"chain.trust-bundle"}
         assert "holds 2 roots" in checks["chain.trust-bundle"]["finding"]
+        assert "ISTIO_MULTIROOT_MESH=true" in checks["chain.trust-bundle"]["hint"]
         assert "the bundle holds a newer root" in checks["chain.signing-root"]["finding"]
         old_ca = pods / "old-ca"
         shutil.copytree(before, old_ca)
@@ -238,7 +248,7 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert after is not None
         code, checks = judge(env, after)
         assert code == 0 and pems(after / "cert-chain.pem")[-1] == new_root, checks
-        assert warnings(checks) == baseline_warnings
+        assert warnings(checks) == baseline_warnings | {"chain.trust-bundle"}
         assert "it is the newest root of the bundle" in checks["chain.signing-root"]["finding"]
         assert leaf_verifies(after, bundle) == ""  # a leaf under the new intermediate, the phase-(b) bundle
         assert leaf_verifies(old_ca, pems(after / "root-cert.pem")) == ""  # the old one, still
@@ -250,7 +260,8 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert vault_problems(env, config) == {}
         code, stdout, stderr = cli(env, "verify", "vault", "-c", config, "--output", "json")
         issuer = next(c for c in json.loads(stdout)["checks"] if c["id"] == "vault.intermediate-issuer")
-        assert "is signed by the new root tetrate.io of the trust bundle at kv/istio-trust-bundle" in issuer["finding"]
+        signed_by = "is signed by the new root example.com Root CA of the trust bundle at kv/istio-trust-bundle"
+        assert signed_by in issuer["finding"]
 
         # Phase (d): forced past the wait; the bundle holds the new root only, which becomes the default issuer.
         code, stdout, stderr = plan_rotation(env, config, out, "--skip-ttl-wait")

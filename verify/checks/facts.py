@@ -3,7 +3,9 @@
 Why a side channel: the Prometheus output needs numbers (a not-after timestamp, a run's duration) that a
 `CheckResult` deliberately does not carry (its shape is the public JSON contract). The commands gather these
 facts from the same values the checks read; the checks themselves stay pure and unchanged. Only the
-`prometheus` and `html` reporters read them, so the text, JSON and JUnit outputs are exactly what they were.
+`prometheus` and `html` reporters read them, so the text, JSON and JUnit outputs are exactly what they were; the
+one exception is `config`, the config the run judged against, which every report names (a report that does not
+say which file it compared with cannot be trusted: `./istio-vault-ca.yml` beside a built-in default looks alike).
 
 Nothing here holds key material: certificates are reduced to their role, subject and issuer CN, serial, validity
 and the type of their public key (the HTML report draws the chain and the expiry timeline from these).
@@ -59,9 +61,10 @@ class Facts:
 
     A plain class (not a dataclass: see result.py); `reachable` maps a service ("vault", "kubernetes") to whether
     this run reached it, and lacks the services the run did not try. `warn_days` is the warning window the checks
-    judged expiry by (the HTML timeline marks it), None when the command has none."""
+    judged expiry by (the HTML timeline marks it), None when the command has none. `config` is where the config
+    came from (a path as given, or "built-in default"), None when the run read no config (`verify chain DIR`)."""
 
-    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration", "warn_days")
+    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration", "warn_days", "config")
     __slots__ = _FIELDS
 
     def __init__(
@@ -73,6 +76,7 @@ class Facts:
         started: float | None = None,
         duration: float | None = None,
         warn_days: int | None = None,
+        config: str | None = None,
     ) -> None:
         self.certificates: list[CertificateFact] = certificates if certificates is not None else []
         self.istiod_ca: list[IstiodCaFact] = istiod_ca if istiod_ca is not None else []
@@ -81,6 +85,7 @@ class Facts:
         self.started = started
         self.duration = duration
         self.warn_days = warn_days
+        self.config = config
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self._FIELDS)
@@ -106,6 +111,7 @@ class Facts:
             self.started,
             self.duration,
             self.warn_days,
+            self.config,
         )
 
     def add_certificates(

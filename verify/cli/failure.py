@@ -59,6 +59,9 @@ def error_report(error: IvcError, args: argparse.Namespace | None) -> Report:
 
     check_id, target = error_row(error, args)
     report = Report([errored(check_id, target, str(error), error.hint)])
+    # The config the run was judging against, when it got that far (a ConfigError names its file as the target).
+    source = getattr(args, "config_source", None)
+    report.facts.config = source if isinstance(source, str) else None
     if check_id == "vault.reachable":
         report.facts.reachable["vault"] = False
     elif check_id == "cluster.api-reachable":

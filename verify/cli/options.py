@@ -17,7 +17,10 @@ def add_config(parser: argparse.ArgumentParser) -> None:
         "-c",
         "--config",
         metavar="CONFIG",
-        help="config file (default: ./istio-vault-ca.yaml if present, else the built-in default)",
+        help=(
+            "config file (default: ./istio-vault-ca.yaml or ./istio-vault-ca.yml if present, else the built-in "
+            "default; both present is refused)"
+        ),
     )
 
 

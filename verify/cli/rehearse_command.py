@@ -139,11 +139,13 @@ def summary(outcome: Outcome) -> list[Text]:
 
 def report_of(outcome: Outcome) -> Report:
     """Steps as checks (`rehearsal.<step>`, target = the step), each followed by its own sub-checks; the facts
-    hold the certificates the agent wrote (the HTML report's chain and timeline) and when the run began."""
+    hold the certificates the agent wrote (the HTML report's chain and timeline), when the run began and the
+    config it rehearsed."""
     from ..checks.facts import Facts
     from .quick import DEFAULT_WARN_DAYS  # the window the rehearsal's chain checks judge by (check_values' default)
 
     facts = Facts(list(outcome.certificates), started=outcome.started, warn_days=DEFAULT_WARN_DAYS)
+    facts.config = outcome.source
     report = Report(facts=facts)
     for step in outcome.steps:
         report.checks.append(step.as_check())
@@ -188,6 +190,7 @@ def rehearse(args: argparse.Namespace) -> int:
         return EXIT_MISSING_TOOL
     try:
         loaded = load(args.config)
+        args.config_source = loaded.source
     except ConfigError as error:
         print(str(error), file=sys.stderr)
         write_error_document(error, args)

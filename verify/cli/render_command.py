@@ -29,6 +29,16 @@ def _load(config: str | None) -> LoadedConfig:
     return load(config)
 
 
+def _described(source: str) -> str:
+    """The source as `render` names it: the built-in default says why it was chosen, since a config saved under
+    another name than the two looked for would otherwise be silently passed over."""
+    from ...generator.config.loader import BUILT_IN, LOCAL_CONFIG_NAMES
+
+    if source != BUILT_IN:
+        return source
+    return f"the built-in default (no -c, no ./{LOCAL_CONFIG_NAMES[0]} or ./{LOCAL_CONFIG_NAMES[1]} here)"
+
+
 def render(args: argparse.Namespace) -> int:
     """render [-c CONFIG] [-o OUT] [--check [--diff]] | render [-c CONFIG] --merge-into FILE [--cluster NAME]"""
     from ...generator.render.tree import render_tree
@@ -53,7 +63,7 @@ def render(args: argparse.Namespace) -> int:
         write_tree(tree, out)
     except OSError as error:
         raise UsageError(f"cannot write {out}: {error.strerror or error}") from None
-    print(f"rendered {len(tree)} files from {loaded.source} into {out}")
+    print(f"rendered {len(tree)} files from {_described(loaded.source)} into {out}")
     removed = [d.path for d in replaced if d.kind == "not rendered any more"]
     overwritten = [d.path for d in replaced if d.kind == "differs"]
     if removed:
@@ -206,6 +216,17 @@ def init(args: argparse.Namespace) -> int:
     target = Path(args.path)
     if target.exists() and not args.force:
         raise UsageError(f"{target} already exists; use --force to overwrite it")
+    from ...generator.config.loader import LOCAL_CONFIG_NAMES
+
+    # The other spelling beside it would make every command without -c refuse to choose between the two.
+    if str(target) in LOCAL_CONFIG_NAMES:
+        other = next(Path(name) for name in LOCAL_CONFIG_NAMES if name != str(target))
+        if other.exists():
+            raise UsageError(
+                f"./{other} is already here: with ./{target} beside it, every command without -c would refuse to "
+                "choose",
+                f"edit ./{other}, or write the starter elsewhere (`istio-vault-ca init other.yaml`)",
+            )
     try:
         target.write_text(STARTER.read_text(encoding="utf-8"), encoding="utf-8")
     except OSError as error:

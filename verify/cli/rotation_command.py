@@ -210,6 +210,7 @@ def root_command(args: argparse.Namespace) -> int:
         raise RotationRefused(f"refused: {reason}", f"the next phase is ({state.next_phase})")
     if wanted == "d" and not args.skip_ttl_wait and (reason := wait_refusal(state, ttl_seconds, _now())):
         raise RotationRefused(f"refused: {reason}", "the next phase is (d), once the wait is over")
+    print(f"config: {loaded.source}")
     for line in report_lines(state):
         print(f"  {line}")
     print("\n".join(ISTIO_FACTS))
@@ -269,6 +270,7 @@ def _plan_intermediates(args: argparse.Namespace) -> int:
     # With --output html stdout is the page: what people read in the terminal goes to stderr.
     html = getattr(args, "output", "text") == "html"
     stream = sys.stderr if html else sys.stdout
+    print(f"config: {loaded.source}", file=stream)
     print(f"Vault at {api.address}", file=stream)
     for line in due.report_lines(result):
         print(f"  {line}", file=stream)

@@ -63,27 +63,45 @@ def cluster_request(args: argparse.Namespace) -> ClusterRequest:
     )
 
 
+def _note_config(args: argparse.Namespace) -> None:
+    """Keep on `args` the config the run is about to judge against, so the error document of a run that stops
+    later (Vault unreachable) still names it (cli/failure.py). A config that cannot be resolved is left to the run,
+    which raises its error."""
+    from ...generator.config.loader import config_source
+    from ...generator.errors import IvcError
+
+    try:
+        args.config_source = config_source(getattr(args, "config", None))
+    except IvcError:
+        args.config_source = None
+
+
 def chain_report(args: argparse.Namespace) -> tuple[Report, int]:
     from ..runs.chain import chain_report as run
 
+    if getattr(args, "from_vault", False):  # `verify chain DIR` reads no config
+        _note_config(args)
     return run(chain_request(args))
 
 
 def vault_report(args: argparse.Namespace) -> tuple[Report, int]:
     from ..runs.vault import vault_report as run
 
+    _note_config(args)
     return run(vault_request(args))
 
 
 def cluster_report(args: argparse.Namespace) -> tuple[Report, int]:
     from ..runs.cluster import cluster_report as run
 
+    _note_config(args)
     return run(cluster_request(args))
 
 
 def all_report(args: argparse.Namespace) -> tuple[Report, int]:
     from ..runs.all import all_report as run
 
+    _note_config(args)
     return run(cluster_request(args))
 
 

@@ -398,6 +398,8 @@ class Expectation:
     service_account: str
     policy: str
     kv: KvEngine
+    # Where the cluster's step scripts are: `vault/`, or `clusters/<name>/vault/` in a fleet.
+    scripts: str = "vault/"
 
 
 _ERROR_LINE = re.compile(r"\[ERROR\]\s+(?P<message>[^\n]+)")
@@ -461,7 +463,8 @@ def _login(found: agent_logs.Finding, injection: Injection, expected: Expectatio
         hint = f"role {role} must bind namespace {expected.namespace} (bound_service_account_namespaces)"
     elif found.kind is kind.ROLE_MISSING:
         where = injection.auth_path
-        hint = f"{injection.injector.prefix}role must name the role vault/05-kubernetes-auth.sh writes at {where}"
+        step = f"{expected.scripts}05-kubernetes-auth.sh"
+        hint = f"{injection.injector.prefix}role must name the role {step} writes at {where}"
     else:
         hint = f"the Kubernetes login at {injection.auth_path} must accept {bound}"
     return Diagnosis(f"role {role}: {found.message}", f"{hint}; re-render from the config rather than editing by hand")

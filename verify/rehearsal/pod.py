@@ -10,7 +10,7 @@ from pathlib import Path
 
 from ...generator.config.cafiles import CA_FILES, CA_KEY
 from ...generator.errors import RehearsalStepFailed
-from ...generator.render.layout import ClusterLayout
+from ...generator.render.layout import ClusterLayout, step_script
 from ..checks.facts import CertificateFact
 from ..checks.result import CheckResult, Status
 from . import agent
@@ -44,6 +44,7 @@ def run_agent(ws: Workspace, cluster: ClusterLayout) -> Done:
             istiod.service_account,
             cluster.plan.cluster.policy,
             cluster.plan.kv,
+            step_script(cluster.plan, ""),
         )
         diagnosis = agent.diagnose(log.read_text(encoding="utf-8", errors="replace"), injection, expected)
         keep(ws, cluster, base / "fs" / ws.overlays[cluster.name].root_ca_dir.lstrip("/"))

@@ -22,7 +22,7 @@ if TYPE_CHECKING:
     from ..clients.vault import VaultApi
 
 from ...generator.errors import UsageError
-from .common import by_namespace, check_warn_days, load_plans, open_vault
+from .common import by_namespace, check_warn_days, load_plans, load_plans_and_source, open_vault
 
 
 @dataclass(frozen=True)
@@ -74,7 +74,8 @@ def chain_report(request: ChainRequest) -> tuple[Report, int]:
     if request.from_vault:
         from ..rotation.root import seen_rotation
 
-        config, plans = load_plans(request.config, request.cluster)
+        config, plans, source = load_plans_and_source(request.config, request.cluster)
+        report.facts.config = source
         report.facts.clusters = tuple(p.name for p in plans)
         surveyed, rotation = False, None
         for namespace, members in by_namespace(plans):

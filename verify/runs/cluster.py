@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING
 
 from ...generator.config.cafiles import ROOT_CERT
 from ...generator.errors import UsageError
-from .common import check_warn_days, load_plans, open_vault
+from .common import check_warn_days, load_plans_and_source, open_vault
 
 if TYPE_CHECKING:
     from ...generator.config.model import Config
@@ -49,7 +49,7 @@ class Run:
 
         self.started, self._clock = time.time(), time.monotonic()
         check_warn_days(request.warn_days)
-        self.config, plans = load_plans(request.config, request.cluster)
+        self.config, plans, self.source = load_plans_and_source(request.config, request.cluster)
         if len(plans) > 1:
             names = ", ".join(p.name for p in plans)
             raise UsageError(
@@ -59,6 +59,7 @@ class Run:
         self.plan = plans[0]
         self.report = Report()
         self.report.facts.clusters = (self.plan.name,)
+        self.report.facts.config = self.source
         self.report.facts.warn_days = request.warn_days
 
     def done(self, code: int) -> tuple[Report, int]:

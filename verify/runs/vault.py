@@ -40,6 +40,7 @@ def vault_report(request: VaultRequest) -> tuple[Report, int]:
     config, plans, source = load_plans_and_source(request.config, request.cluster)
     report = Report()
     report.facts.warn_days = request.warn_days
+    report.facts.config = source
     for namespace, members in by_namespace(plans):
         api = open_vault(config, namespace)
         report.extend(

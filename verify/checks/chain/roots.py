@@ -54,10 +54,14 @@ def trust_bundle(bundle: Bundle) -> CheckResult:
     if len(roots) == 1:
         return passed("chain.trust-bundle", bundle.target, f"{name} holds one root, {_describe(bundle, roots[0])}")
     listed = ", ".join(_describe(bundle, root) for root in roots)
-    return passed(
+    # Several roots are a rotation under way, which these files cannot show istiod is ready for (multi-root is
+    # an env of istiod's pod): a state to finish, with what it needs, so a WARN rather than a PASS with advice.
+    return warned(
         "chain.trust-bundle",
         bundle.target,
-        f"{name} holds {len(roots)} roots (a root rotation's trust bundle): {listed}; {MULTIROOT_NOTE}",
+        f"{name} holds {len(roots)} roots (a root rotation's trust bundle): {listed}",
+        f"{MULTIROOT_NOTE}; finish the rotation with `istio-vault-ca plan-rotation --root` (its last phase "
+        "leaves the new root alone)",
     )
 
 

@@ -25,6 +25,8 @@ class AgentContext:
     namespace: str
     policy: str
     vault_address: str
+    # Where this cluster's step scripts are: `vault/` in a flat tree, `clusters/<name>/vault/` in a fleet.
+    scripts: str = "vault/"
 
 
 @dataclass(frozen=True)
@@ -50,34 +52,37 @@ def _explain_agent_failure(found: Finding, ctx: AgentContext) -> tuple[str, str]
             f"Vault refused the Kubernetes login at {ctx.auth_path}/login: permission denied "
             "(it could not validate the pod's service-account token)",
             "the token reviewer cannot call TokenReview (it needs the system:auth-delegator ClusterRole), or "
-            f"{ctx.auth_path}/config has the wrong kubernetes_host or CA: re-run vault/05-kubernetes-auth.sh",
+            f"{ctx.auth_path}/config has the wrong kubernetes_host or CA: re-run "
+            f"{ctx.scripts}05-kubernetes-auth.sh",
         )
     if kind is Kind.READ_DENIED:
         return (
             f"the Vault policy does not let role {ctx.role} read {found.path} (403 permission denied)",
             f"policy {ctx.policy} must grant read on {found.path} and be in the role's token_policies: "
-            "re-run vault/06-policy.sh and vault/05-kubernetes-auth.sh (KV v2 paths need data/ in the policy)",
+            f"re-run {ctx.scripts}06-policy.sh and {ctx.scripts}05-kubernetes-auth.sh (KV v2 paths need data/ in "
+            "the policy)",
         )
     if kind is Kind.ROLE_MISSING:
         return (
             f"Vault has no role {found.role} at {ctx.auth_path}",
-            f"create it with vault/05-kubernetes-auth.sh, or set vault.hashicorp.com/role to {ctx.role}",
+            f"create it with {ctx.scripts}05-kubernetes-auth.sh, or set vault.hashicorp.com/role to {ctx.role}",
         )
     if kind is Kind.SA_NOT_BOUND:
         return (
             f"the service account istiod runs as is not bound to role {ctx.role} (service account name not authorized)",
             f"the role binds {ctx.service_account}: make istiod run as it, or set istiod.service_account to the "
-            "Deployment's serviceAccountName and re-run vault/05-kubernetes-auth.sh",
+            f"Deployment's serviceAccountName and re-run {ctx.scripts}05-kubernetes-auth.sh",
         )
     if kind is Kind.NS_NOT_BOUND:
         return (
             f"istiod's namespace is not bound to role {ctx.role} (namespace not authorized)",
-            f"the role binds namespace {ctx.namespace}: fix istiod.namespace and re-run vault/05-kubernetes-auth.sh",
+            f"the role binds namespace {ctx.namespace}: fix istiod.namespace and re-run "
+            f"{ctx.scripts}05-kubernetes-auth.sh",
         )
     if kind is Kind.AUTH_UNCONFIGURED:
         return (
             f"the Kubernetes auth method at {ctx.auth_path} has no config",
-            f"write {ctx.auth_path}/config with vault/05-kubernetes-auth.sh",
+            f"write {ctx.auth_path}/config with {ctx.scripts}05-kubernetes-auth.sh",
         )
     if kind is Kind.NO_TOKEN:
         return (
@@ -89,19 +94,19 @@ def _explain_agent_failure(found: Finding, ctx: AgentContext) -> tuple[str, str]
         return (
             f"Vault refused the Kubernetes login at {ctx.auth_path}/login: {found.message} (HTTP {found.code})",
             f"check role {ctx.role} with `vault read {ctx.auth_path}/role/{ctx.role}` and "
-            f"{ctx.auth_path}/config: re-run vault/05-kubernetes-auth.sh",
+            f"{ctx.auth_path}/config: re-run {ctx.scripts}05-kubernetes-auth.sh",
         )
     if kind is Kind.READ_ERROR:
         return (
             f"reading {found.path} failed: {found.message} (HTTP {found.code})",
-            f"the vault/ setup scripts must leave what the templates read at {found.path}: check "
+            f"the {ctx.scripts} setup scripts must leave what the templates read at {found.path}: check "
             f"`vault read {found.path}` and re-run them",
         )
     if kind is Kind.MISSING_KEY:
         return (
             f"a template read a key the secret does not have ({found.text})",
             "kv.version in the config must match the KV mount (v1 reads .Data, v2 reads .Data.data) and the key "
-            "must be stored under the name the template reads: re-run vault/03-kv.sh and re-render",
+            f"must be stored under the name the template reads: re-run {ctx.scripts}03-kv.sh and re-render",
         )
     if kind is Kind.PARSE_ERROR:
         return (
@@ -129,6 +134,8 @@ def _explain_agent_failure(found: Finding, ctx: AgentContext) -> tuple[str, str]
 
 
 def agent_context(plan: ClusterPlan) -> AgentContext:
+    from ....generator.render.layout import step_script
+
     return AgentContext(
         role=plan.cluster.role,
         auth_path=plan.auth_path,
@@ -136,4 +143,5 @@ def agent_context(plan: ClusterPlan) -> AgentContext:
         namespace=plan.config.istiod.namespace,
         policy=plan.cluster.policy,
         vault_address=plan.config.vault.agent_address or "",
+        scripts=step_script(plan, ""),
     )

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from ....generator.config.injectors import ANNOTATION_PREFIXES, by_name
+from ....generator.render.layout import step_script
 from ..registry import Tier, check
 from ..result import CheckResult, failed, passed, warned
 from .state import (
@@ -55,7 +56,8 @@ def service_account_exists(view: ClusterView) -> CheckResult:
         return passed("cluster.service-account-exists", target, f"service account {name} exists")
     actual = _deployment_service_account(state)
     hint = (
-        f"istiod runs as {actual}: set istiod.service_account: {actual} and re-run vault/05-kubernetes-auth.sh"
+        f"istiod runs as {actual}: set istiod.service_account: {actual} and re-run "
+        f"{step_script(plan, '05-kubernetes-auth.sh')}"
         if actual and actual != name
         else "the Vault role binds this name; the Istio charts name it `istiod` since 1.11 "
         "(`istiod-service-account` is the older name the source document uses)"
@@ -104,7 +106,7 @@ def deployment_service_account(view: ClusterView) -> CheckResult:
         target,
         f"istiod runs as service account {actual}, but Vault role {plan.cluster.role} binds {expected}: "
         "the agent's login is refused (service account name not authorized)",
-        f"set istiod.service_account: {actual} in the config and re-run vault/05-kubernetes-auth.sh, "
+        f"set istiod.service_account: {actual} in the config and re-run {step_script(plan, '05-kubernetes-auth.sh')}, "
         f"or make the Deployment use {expected}",
     )
 

@@ -24,6 +24,14 @@ def summary_counts(report: Report) -> dict[str, int]:
     return {key: counts[key] for key in SUMMARY_KEYS}
 
 
+def config_line(report: Report) -> str | None:
+    """ "config: SOURCE" for a run that judged against a config (None for one that read none, `verify chain DIR`).
+
+    Paths are shown as given; a config path is never secret, but it passes `redact` like every other string."""
+    source = report.facts.config
+    return f"config: {redact(source)}" if source is not None else None
+
+
 def summary_line(report: Report) -> str:
     counts = report.summary()
     parts = [f"{counts['pass']} passed", f"{counts['warn']} warned", f"{counts['fail']} failed"]

@@ -62,6 +62,8 @@ def _summary(report: Report) -> str:
         meta.append(f"warning window {facts.warn_days} days")
     if facts.clusters:
         meta.append("clusters " + ", ".join(f"<code>{esc(name)}</code>" for name in facts.clusters))
+    if facts.config is not None:
+        meta.append(f"config <code>{esc(facts.config)}</code>")
     for service, reached in sorted(facts.reachable.items()):
         meta.append(f"{esc(service)} {'reached' if reached else 'not reached'}")
     counts = summary_counts(report)

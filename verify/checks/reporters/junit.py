@@ -1,10 +1,11 @@
-"""JUnit XML for CI: one testcase per check (classname = target); fail -> <failure>, error -> <error>."""
+"""JUnit XML for CI: one testcase per check (classname = target); fail -> <failure>, error -> <error>; the config
+the run judged against as the testsuite's `config` property (JUnit's place for what a run was run with)."""
 
 from __future__ import annotations
 
 from xml.etree import ElementTree as ET
 
-from ..result import Report, Status
+from ..result import Report, Status, redact
 from .common import clean
 
 SUITE = "istio-vault-ca verify"
@@ -22,6 +23,9 @@ def render(report: Report, *, collapse_passing_targets: bool = False, tty: bool 
         errors=str(counts["error"]),
         skipped=str(counts["skip"]),
     )
+    if report.facts.config is not None:
+        properties = ET.SubElement(testsuite, "properties")
+        ET.SubElement(properties, "property", name="config", value=redact(report.facts.config))
     for check in report.checks:
         fields = clean(check)
         case = ET.SubElement(testsuite, "testcase", classname=fields["target"], name=fields["id"])

@@ -140,6 +140,15 @@ def _report_families(report: Report) -> Iterator[Metric]:
         reachable.add_metric([service], 1.0 if ok else 0.0)
     yield reachable
 
+    if facts.config is not None:
+        config = GaugeMetricFamily(
+            f"{PREFIX}_config_info",
+            "The config the run judged against (a path, or built-in default).",
+            labels=["config"],
+        )
+        config.add_metric([redact(facts.config)], 1.0)
+        yield config
+
     if facts.started is not None:
         yield GaugeMetricFamily(
             f"{PREFIX}_last_run_timestamp_seconds", "When the last run started, as a Unix time.", value=facts.started

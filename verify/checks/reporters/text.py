@@ -10,7 +10,7 @@ import os
 import re
 
 from ..result import CheckResult, Report, Status
-from .common import clean, summary_line
+from .common import clean, config_line, summary_line
 
 # Below this many columns a four-column table leaves the finding ~20 characters: stack the fields instead.
 TABLE_MIN_COLUMNS = 120
@@ -81,6 +81,9 @@ def render(report: Report, *, collapse_passing_targets: bool = False, tty: bool 
     width = _columns(tty)
     rows = _collapse_passing_targets(report.checks) if collapse_passing_targets else report.checks
     lines = _table(rows, width, tty) if width >= TABLE_MIN_COLUMNS else _stacked(rows, width, tty)
+    config = config_line(report)
+    if config is not None:
+        lines.append(config)
     lines.append(_paint(summary_line(report), None, tty, "1;32" if report.ok else "1;31"))
     return "\n".join(lines) + "\n"
 

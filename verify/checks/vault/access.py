@@ -34,7 +34,7 @@ def k8s_auth_mount(state: ClusterVaultState) -> CheckResult:
     check_id, target = "vault.k8s-auth-mount", f"sys/auth ({name}/)"
     mount = state.mount(name, "sys/auth")
     if mount is None:
-        return failed(check_id, target, f"no auth method at auth/{name}/", "run vault/05-kubernetes-auth.sh")
+        return failed(check_id, target, f"no auth method at auth/{name}/", f"run {state.step('05-kubernetes-auth.sh')}")
     if mount.get("type") != "kubernetes":
         return failed(
             check_id,
@@ -54,7 +54,9 @@ def k8s_auth_config(state: ClusterVaultState) -> CheckResult:
     host = (state.data(target) or {}).get("kubernetes_host")
     want = cluster.kubernetes_auth.kubernetes_host
     if not host:
-        return failed(check_id, target, f"{target} has no kubernetes_host", "run vault/05-kubernetes-auth.sh")
+        return failed(
+            check_id, target, f"{target} has no kubernetes_host", f"run {state.step('05-kubernetes-auth.sh')}"
+        )
     if host != want:
         return warned(
             check_id,
@@ -77,7 +79,7 @@ def k8s_role_binding(state: ClusterVaultState) -> CheckResult:
     path, role = _role(state, cluster)
     check_id = "vault.k8s-role-binding"
     if role is None:
-        return failed(check_id, path, f"no role at {path}", "run vault/05-kubernetes-auth.sh")
+        return failed(check_id, path, f"no role at {path}", f"run {state.step('05-kubernetes-auth.sh')}")
     istiod = state.config.istiod
     names = sorted(role.get("bound_service_account_names") or [])
     namespaces = sorted(role.get("bound_service_account_namespaces") or [])
@@ -87,7 +89,7 @@ def k8s_role_binding(state: ClusterVaultState) -> CheckResult:
             path,
             f"{path} binds service accounts {names} in namespaces {namespaces}; the config says "
             f"[{istiod.service_account!r}] in [{istiod.namespace!r}]",
-            "re-run vault/05-kubernetes-auth.sh (or fix istiod.service_account / istiod.namespace)",
+            f"re-run {state.step('05-kubernetes-auth.sh')} (or fix istiod.service_account / istiod.namespace)",
         )
     return passed(check_id, path, f"{path} binds exactly {istiod.namespace}/{istiod.service_account}")
 
@@ -104,7 +106,10 @@ def k8s_role_policy(state: ClusterVaultState) -> CheckResult:
     policies = sorted(role.get("token_policies") or role.get("policies") or [])
     if want not in policies:
         return failed(
-            check_id, path, f"{path} carries policies {policies}, not {want!r}", "run vault/05-kubernetes-auth.sh"
+            check_id,
+            path,
+            f"{path} carries policies {policies}, not {want!r}",
+            f"run {state.step('05-kubernetes-auth.sh')}",
         )
     ours = policy_grants(state.rendered.get(cluster.name, "")) or {}
     with_default = not role.get("token_no_default_policy")
@@ -117,7 +122,7 @@ def k8s_role_policy(state: ClusterVaultState) -> CheckResult:
         fixes = []
         if others := [repr(name) for name in names if name != "default"]:
             fixes.append(
-                f"re-run vault/05-kubernetes-auth.sh: it sets token_policies to {want!r} alone "
+                f"re-run {state.step('05-kubernetes-auth.sh')}: it sets token_policies to {want!r} alone "
                 f"(drops {', '.join(others)})"
             )
         if "default" in names:
@@ -181,7 +186,7 @@ def k8s_role_period(state: ClusterVaultState) -> CheckResult:
             check_id,
             path,
             f"{path} token_period is {found}s, the config says {want}s",
-            "run vault/05-kubernetes-auth.sh",
+            f"run {state.step('05-kubernetes-auth.sh')}",
         )
     return passed(check_id, path, f"{path} token_period is {want}s")
 
@@ -195,7 +200,7 @@ def policy_text(state: ClusterVaultState) -> CheckResult:
     check_id = "vault.policy-text"
     text = (state.data(path) or {}).get("policy")
     if not isinstance(text, str):
-        return failed(check_id, path, f"no policy {name!r} in Vault", "run vault/06-policy.sh")
+        return failed(check_id, path, f"no policy {name!r} in Vault", f"run {state.step('06-policy.sh')}")
     rendered = state.rendered.get(cluster.name, "")
     if normalise_hcl(text) == normalise_hcl(rendered):
         return passed(check_id, path, f"policy {name!r} is the rendered policy.hcl")
@@ -210,7 +215,7 @@ def policy_text(state: ClusterVaultState) -> CheckResult:
         check_id,
         path,
         f"policy {name!r} differs from the rendered policy.hcl: {describe_policy_drift(text, rendered)}",
-        "re-run vault/06-policy.sh (or render again if the config changed)",
+        f"re-run {state.step('06-policy.sh')} (or render again if the config changed)",
     )
 
 
@@ -235,7 +240,7 @@ def policy_grants_read(state: ClusterVaultState) -> CheckResult:
             check_id,
             target,
             f"a token with only policy {cluster.cluster.policy!r} cannot read {'; '.join(missing)}",
-            "the agent would fail to render these files: re-run vault/06-policy.sh",
+            f"the agent would fail to render these files: re-run {state.step('06-policy.sh')}",
         )
     return passed(
         check_id, target, f"a token with only {cluster.cluster.policy!r} can read all {len(paths)} templated paths"

@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import serialization
 from ....generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from ....generator.config.durations import hours
 from ....generator.config.plan import OPENBAO_AUDIT_FILE, ClusterPlan, audit_stanza
+from ....generator.render.layout import IMPORT_STEP
 from ..chain import describe_key, issued_by
 from ..pkix import spki
 from ..registry import Tier, check
@@ -48,7 +49,15 @@ def reachable(state: VaultState) -> CheckResult:
         finding += f" ({FLAVOR_NAMES[flavor]})"
         configured = state.config.vault.flavor
         if flavor != configured:
-            finding += f"; the config says vault.flavor: {configured}, set it to {flavor} and render again"
+            # The flavor decides how the audit device is made and which chart the Helm values are for: a
+            # mismatch is something to fix, so it warns (a PASS carrying a recommendation would hide it).
+            return warned(
+                "vault.reachable",
+                "sys/health",
+                f"{finding}, but the config says vault.flavor: {configured}",
+                f"set vault.flavor: {flavor} in the config and render again (the audit device and the Helm values "
+                f"follow it)",
+            )
     return passed("vault.reachable", "sys/health", finding)
 
 
@@ -198,7 +207,7 @@ def external_root(state: VaultState) -> CheckResult:
             f"cannot read root.certificate_file {file} to compare with Vault's copy",
             "run the verifier where the offline root's certificate (never its key) is readable",
         )
-    for path in paths:
+    for cluster, path in zip(state.clusters, paths, strict=True):
         found = state.certificate(path)
         if found != expected:
             what = f"holds {cn(found)!r}" if found else "holds no certificate"
@@ -206,8 +215,9 @@ def external_root(state: VaultState) -> CheckResult:
                 check_id,
                 path,
                 f"{path} {what}, not the offline root in {file} ({cn(expected)!r})",
-                "import the intermediate with its root: vault/07-intermediate-import.sh; after a root rotation "
-                "(plan-rotation --root, phase (d) done), point root.certificate_file at the new root instead",
+                f"import the intermediate with its root: {state.cluster_step(cluster, IMPORT_STEP)}; after a root "
+                "rotation (plan-rotation --root, phase (d) done), point root.certificate_file at the new root "
+                "instead",
             )
     return passed(check_id, ", ".join(paths), f"every intermediate mount holds the offline root {cn(expected)!r}")
 
@@ -219,7 +229,9 @@ def kv_mount(state: VaultState) -> CheckResult:
     check_id, target = "vault.kv-mount", f"sys/mounts ({kv.mount}/)"
     mount = state.mount(kv.mount)
     if mount is None:
-        return failed(check_id, target, f"no secrets engine at {kv.mount}/", "run vault/03-kv.sh")
+        return failed(
+            check_id, target, f"no secrets engine at {kv.mount}/", f"run {state.any_cluster_step('03-kv.sh')}"
+        )
     if mount.get("type") not in ("kv", "generic"):
         return failed(
             check_id,
@@ -250,7 +262,7 @@ def intermediate_mount(state: ClusterVaultState) -> CheckResult:
     check_id, target = "vault.intermediate-mount", f"sys/mounts ({name}/)"
     mount = state.mount(name)
     if mount is None:
-        return failed(check_id, target, f"no secrets engine at {name}/", "run vault/04-intermediate-pki.sh")
+        return failed(check_id, target, f"no secrets engine at {name}/", f"run {state.step('04-intermediate-pki.sh')}")
     if mount.get("type") != "pki":
         return failed(
             check_id,
@@ -278,7 +290,9 @@ def intermediate_issuer(state: ClusterVaultState) -> CheckResult:
     check_id = "vault.intermediate-issuer"
     intermediate, root = state.certificate(int_path), state.certificate(root_path)
     if intermediate is None:
-        return failed(check_id, int_path, f"no intermediate CA at {int_path}", "run vault/04-intermediate-pki.sh")
+        return failed(
+            check_id, int_path, f"no intermediate CA at {int_path}", f"run {state.step('04-intermediate-pki.sh')}"
+        )
     if root is None:
         return skipped(check_id, int_path, f"no root at {root_path} to compare with")
     if not issued_by(intermediate, root):
@@ -289,7 +303,8 @@ def intermediate_issuer(state: ClusterVaultState) -> CheckResult:
             check_id,
             int_path,
             f"{int_path} ({cn(intermediate)}) is not signed by the root at {root_path} ({cn(root)})",
-            "re-sign the intermediate with the configured root (vault/04-intermediate-pki.sh after a rotation)",
+            f"re-sign the intermediate with the configured root ({state.step('04-intermediate-pki.sh')} after a "
+            "rotation)",
         )
     return passed(check_id, int_path, f"{int_path} ({cn(intermediate)}) is signed by {root_path}")
 
@@ -425,9 +440,10 @@ def _replace_intermediate(state: VaultState, cluster: ClusterPlan) -> str:
 
 
 def _config_flag(source: str | None) -> str:
-    """` -c FILE` as the user named the config; nothing for ./istio-vault-ca.yaml or the built-in default."""
-    from ....generator.config.loader import DEFAULT_CONFIG_NAME
+    """` -c FILE` as the user named the config; nothing for the file found without -c (./istio-vault-ca.yaml or
+    .yml) or the built-in default."""
+    from ....generator.config.loader import BUILT_IN, LOCAL_CONFIG_NAMES
 
-    if not source or source in ("built-in default", DEFAULT_CONFIG_NAME):
+    if not source or source == BUILT_IN or source in LOCAL_CONFIG_NAMES:
         return ""
     return f" -c {shlex.quote(source)}"

@@ -57,6 +57,21 @@ class VaultState:
         root_setup = layout_for(plan(self.config)).root_setup
         return f"{root_setup} (its step {script})" if root_setup else f"vault/{script}"
 
+    def cluster_step(self, cluster: ClusterPlan, script: str) -> str:
+        """The script a cluster step's hint names: `vault/NN.sh` in a flat tree, `clusters/<name>/vault/NN.sh` in a
+        fleet (generator/render/layout.py). `04` is the step of this root mode (the CSR step for an offline root)."""
+        from ....generator.render.layout import intermediate_step, step_script
+
+        return step_script(cluster, intermediate_step(cluster) if script.startswith("04-") else script)
+
+    def any_cluster_step(self, script: str) -> str:
+        """For a Vault-wide object a cluster step makes (the KV mount): the first cluster's script, and in a fleet
+        the words that any cluster's does the same."""
+        if not self.clusters:
+            return f"vault/{script}"
+        first = self.cluster_step(self.clusters[0], script)
+        return first if len(self.config.clusters) == 1 else f"{first} (or any cluster's {script})"
+
     @property
     def target(self) -> str:
         """What a Vault-wide check's error names: the first cluster, as the checks read its paths."""
@@ -72,6 +87,10 @@ class ClusterVaultState(VaultState):
     @property
     def target(self) -> str:
         return self.cluster.name
+
+    def step(self, script: str) -> str:
+        """This cluster's step script as a hint names it (see `cluster_step`)."""
+        return self.cluster_step(self.cluster, script)
 
 
 # ---------------------------------------------------------------- the agent's view

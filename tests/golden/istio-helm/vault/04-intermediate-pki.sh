@@ -31,11 +31,11 @@ require_vault
 read_mounts
 read_mount "$ROOT_MOUNT"
 if [ "$MOUNT_TYPE" != pki ] || ! root_cert=$("$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null); then
-  die "no root CA in $ROOT_MOUNT/: run 02-root-pki.sh first"
+  die "no root CA in $ROOT_MOUNT/: run vault/02-root-pki.sh first"
 fi
 ensure_max_ttl "$ROOT_MOUNT" "$INT_TTL_SECONDS" "$INT_TTL" at-least
 read_mount "$KV_MOUNT"
-[ -n "$MOUNT_TYPE" ] || die "no KV mount at $KV_MOUNT/: run 03-kv.sh first"
+[ -n "$MOUNT_TYPE" ] || die "no KV mount at $KV_MOUNT/: run vault/03-kv.sh first"
 ensure_mount_max_ttl "$INT_MOUNT" pki "$INT_TTL_SECONDS" "$INT_TTL"
 # A mount enabled just now holds neither a CA nor a key: only an existing one is asked what it holds.
 fresh="$MOUNT_ENABLED_NOW"

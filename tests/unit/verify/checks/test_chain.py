@@ -257,9 +257,11 @@ def test_a_rotation_bundle_names_both_roots_and_the_root_that_signs(tmp_path: Pa
     )
     results = run(pki.assemble(inter, old, root_cert=old.pem + new.pem), tmp_path / "both")
     assert results["chain.path-valid"].status is Status.PASS
-    assert results["chain.trust-bundle"].status is Status.PASS
+    # A rotation under way: a state to finish, and what istiod needs meanwhile, as a WARN with its hint.
+    assert results["chain.trust-bundle"].status is Status.WARN
     assert "holds 2 roots" in results["chain.trust-bundle"].finding
-    assert "ISTIO_MULTIROOT_MESH=true" in results["chain.trust-bundle"].finding
+    assert "ISTIO_MULTIROOT_MESH=true" in results["chain.trust-bundle"].hint
+    assert "plan-rotation --root" in results["chain.trust-bundle"].hint
     signing = results["chain.signing-root"]
     assert "Test Root CA" in signing.finding and "the bundle holds a newer root" in signing.finding
     twice = run(pki.assemble(inter, old, root_cert=old.pem + old.pem), tmp_path / "twice")

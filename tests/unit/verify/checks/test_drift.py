@@ -168,9 +168,9 @@ def test_a_cluster_override_is_named_by_its_field_path(tmp_path: Path) -> None:
 
 def test_root_differences(tmp_path: Path) -> None:
     cluster = _plan(tmp_path)
-    old = _root("tetrate.io", kind="rsa", size=2048, hours=175200)
+    old = _root("example.com Root CA", kind="rsa", size=2048, hours=175200)
     assert {d.field: d.found for d in root_differences(old.cert, cluster.config.root)} == {
-        "root.common_name": "'tetrate.io'",
+        "root.common_name": "'example.com Root CA'",
         "root.key_type": "rsa",
         "root.ttl": "a CA valid 175200h",
     }

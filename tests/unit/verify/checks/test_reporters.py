@@ -255,3 +255,26 @@ def test_a_truncated_certificate_keeps_the_words_after_it() -> None:
     cut = "-----BEGIN CERTIFICATE-----\nMIIBszCCAVmgAwIBAgIUQ\n"
     document = json.loads(to_json(Report([failed("chain.pem", "dir", f"{cut}is cut short: re-export it")])))
     assert document["checks"][0]["finding"] == "[redacted PEM]\nis cut short: re-export it"
+
+
+@pytest.mark.parametrize("config", ["built-in default", "envs/prod/istio-vault-ca.yml"])
+def test_every_format_names_the_config_the_run_used(config: str) -> None:
+    report = Report([passed("vault.reachable", "http://127.0.0.1:8200", "reachable")])
+    report.facts.config = config
+    text = get_reporter("text").render(report)
+    assert text.splitlines()[-2:] == [f"config: {config}", summary_line(report)]
+    document = json.loads(to_json(report))
+    validate_json_shape(document)
+    assert document["config"] == config
+    properties = ET.fromstring(to_junit(report)).iter("property")  # noqa: S314 - our own output
+    assert [(p.get("name"), p.get("value")) for p in properties] == [("config", config)]
+    exposition = get_reporter("prometheus").render(report).splitlines()
+    assert f'istio_vault_ca_config_info{{config="{config}"}} 1.0' in exposition
+
+
+def test_a_run_without_a_config_names_none() -> None:
+    report = Report([passed("chain.key-matches", "ca", "matches")])
+    assert "config" not in json.loads(to_json(report))
+    assert "config:" not in get_reporter("text").render(report)
+    assert "<properties" not in to_junit(report)
+    assert "config_info" not in get_reporter("prometheus").render(report)

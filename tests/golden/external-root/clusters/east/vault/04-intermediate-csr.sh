@@ -33,7 +33,7 @@ SIGNED_CERT_FILE="${SIGNED_CERT_FILE:-$CSR_DIR/$CLUSTER-intermediate.pem}"
 ROOT_CERT_FILE="${ROOT_CERT_FILE:-$CONFIGURED_ROOT_CERT_FILE}"
 
 require_vault
-[ -n "$(secrets_mount_type "$KV_MOUNT")" ] || die "no KV mount at $KV_MOUNT/: run 03-kv.sh first"
+[ -n "$(secrets_mount_type "$KV_MOUNT")" ] || die "no KV mount at $KV_MOUNT/: run clusters/east/vault/03-kv.sh first"
 ensure_mount_max_ttl "$INT_MOUNT" pki "$INT_TTL_SECONDS" "$INT_TTL"
 
 if existing_cert=$("$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" 2>/dev/null); then
@@ -77,6 +77,6 @@ else
   cp -- "$WORKDIR/intermediate.csr" "$CSR_FILE" || die "cannot write $CSR_FILE"
   say "wrote the CSR for '$INT_CN' (key $KEY_NAME) to $CSR_FILE"
 fi
-say "next: sign it with the offline root (its key never comes near Vault), then run vault/07-intermediate-import.sh:"
+say "next: sign it with the offline root (its key never comes near Vault), then run clusters/east/vault/07-intermediate-import.sh:"
 say "  istio-vault-ca sign-intermediate --root-cert $(printf '%q' "$ROOT_CERT_FILE") --root-key <offline root key>" \
   "--csr $(printf '%q' "$CSR_FILE") --ttl $INT_TTL --max-path-length $INT_MAX_PATH_LENGTH -o $(printf '%q' "$SIGNED_CERT_FILE")"

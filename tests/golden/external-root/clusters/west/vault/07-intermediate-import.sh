@@ -47,8 +47,8 @@ name_root_issuer() {
 }
 
 require_vault
-[ "$(secrets_mount_type "$INT_MOUNT")" = pki ] || die "no PKI mount at $INT_MOUNT/: run setup.sh (04-intermediate-csr.sh) first"
-kv_has_key "$KV_PATH" || die "no intermediate key in $KV_MOUNT/$KV_PATH: run setup.sh (04-intermediate-csr.sh) first"
+[ "$(secrets_mount_type "$INT_MOUNT")" = pki ] || die "no PKI mount at $INT_MOUNT/: run clusters/west/vault/setup.sh (its step 04-intermediate-csr.sh) first"
+kv_has_key "$KV_PATH" || die "no intermediate key in $KV_MOUNT/$KV_PATH: run clusters/west/vault/setup.sh (its step 04-intermediate-csr.sh) first"
 if existing_cert=$("$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" 2>/dev/null) \
   && [ "$(issuer_field "$ROOT_ISSUER" issuer_name)" = "$ROOT_ISSUER" ]; then
   ca_drift intermediate "istio-vault-ca plan-rotation --force $CLUSTER" "$existing_cert" intermediate \
@@ -71,7 +71,7 @@ if "$VAULT_CLI" read -field=certificate "$INT_MOUNT/cert/ca" >/dev/null 2>&1; th
   say "the signed intermediate is already in $INT_MOUNT/ (an earlier run stopped before naming the root)"
 else
   key_id=$(key_id_of "$KEY_NAME")
-  [ -n "$key_id" ] || die "no key $KEY_NAME in $INT_MOUNT/: run setup.sh (04-intermediate-csr.sh) first"
+  [ -n "$key_id" ] || die "no key $KEY_NAME in $INT_MOUNT/: run clusters/west/vault/setup.sh (its step 04-intermediate-csr.sh) first"
   [ -r "$SIGNED_CERT_FILE" ] \
     || die "no signed certificate at $SIGNED_CERT_FILE: sign $CSR_FILE with 'istio-vault-ca sign-intermediate' (or set SIGNED_CERT_FILE)"
   grep -q -- '-----BEGIN CERTIFICATE-----' "$SIGNED_CERT_FILE" || die "$SIGNED_CERT_FILE holds no PEM certificate"

@@ -15,4 +15,4 @@ bash "$here/04-intermediate-csr.sh"
 bash "$here/05-kubernetes-auth.sh"
 bash "$here/06-policy.sh"
 printf '[setup] done: Vault CA for istiod, cluster west\n'
-printf '[setup] next: %s\n' 'unless 04 found it imported: sign the CSR offline, then run vault/07-intermediate-import.sh'
+printf '[setup] next: %s\n' 'unless 04 found it imported: sign the CSR offline, then run clusters/west/vault/07-intermediate-import.sh'
