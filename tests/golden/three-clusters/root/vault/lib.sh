@@ -52,8 +52,10 @@ auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || t
 read_mount() {
   local json
   if [ -n "${MOUNTS_JSON:-}" ]; then
-    # The CLI's listing indents each mount's key by 4 spaces and closes its object at the same indent.
-    json=$(printf '%s\n' "$MOUNTS_JSON" | awk -v key="    \"$1/\": {" '$0 == key { on = 1; next } on && /^    }/ { exit } on')
+    # The CLI's listing indents each mount's key by 4 spaces and closes its object at the same indent. awk reads
+    # to the end rather than exit at the match: under pipefail, printf writing into a closed pipe (a listing
+    # longer than one write) would fail the step with SIGPIPE (exit 141).
+    json=$(printf '%s\n' "$MOUNTS_JSON" | awk -v key="    \"$1/\": {" '$0 == key && !done { on = 1; next } on && /^    }/ { on = 0; done = 1 } on')
   else
     json=$("$VAULT_CLI" read -format=json "sys/mounts/$1" 2>/dev/null || true)
   fi

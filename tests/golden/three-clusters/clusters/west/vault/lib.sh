@@ -52,8 +52,10 @@ auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || t
 read_mount() {
   local json
   if [ -n "${MOUNTS_JSON:-}" ]; then
-    # The CLI's listing indents each mount's key by 4 spaces and closes its object at the same indent.
-    json=$(printf '%s\n' "$MOUNTS_JSON" | awk -v key="    \"$1/\": {" '$0 == key { on = 1; next } on && /^    }/ { exit } on')
+    # The CLI's listing indents each mount's key by 4 spaces and closes its object at the same indent. awk reads
+    # to the end rather than exit at the match: under pipefail, printf writing into a closed pipe (a listing
+    # longer than one write) would fail the step with SIGPIPE (exit 141).
+    json=$(printf '%s\n' "$MOUNTS_JSON" | awk -v key="    \"$1/\": {" '$0 == key && !done { on = 1; next } on && /^    }/ { on = 0; done = 1 } on')
   else
     json=$("$VAULT_CLI" read -format=json "sys/mounts/$1" 2>/dev/null || true)
   fi
@@ -194,9 +196,10 @@ kv_key_gone() {
     printf 'nothing at %s/%s (never written, or its metadata deleted: no version to undelete)' "$KV_MOUNT" "$1"
   else
     version=$(printf '%s\n' "$meta" | sed -n 's/^ *"version": *\([0-9][0-9]*\).*/\1/p')
-    if printf '%s\n' "$meta" | grep -q '"destroyed": *true'; then
+    # grep reads to the end (no -q): under pipefail an early exit could fail printf with SIGPIPE (exit 141).
+    if printf '%s\n' "$meta" | grep '"destroyed": *true' >/dev/null; then
       printf 'version %s of %s/%s was destroyed (kv destroy): that key is gone' "$version" "$KV_MOUNT" "$1"
-    elif printf '%s\n' "$meta" | grep -q '"deletion_time": *"[0-9]'; then
+    elif printf '%s\n' "$meta" | grep '"deletion_time": *"[0-9]' >/dev/null; then
       printf "version %s of %s/%s was deleted (a KV v2 soft delete): restore it with '%s kv undelete -mount=%s -versions=%s %s', then re-run" \
         "$version" "$KV_MOUNT" "$1" "$VAULT_CLI" "$KV_MOUNT" "$version" "$1"
       return 0
