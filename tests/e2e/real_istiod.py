@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from tests import gobuild
-from tests.e2e.cluster import Cluster, free_port
+from tests.e2e.cluster import Cluster, free_ports
 
 ISTIOD_MODULE = "e2e/istiod"  # tests/e2e/istiod, relative to tests/ (gobuild.program_dir)
 DISCOVERY_PACKAGE = "./cmd/pilot-discovery"
@@ -191,18 +191,19 @@ def running_istiod(
     workdir.mkdir(parents=True, exist_ok=True)
     mesh = workdir / "mesh.yaml"
     mesh.write_text(mesh_config(namespace), encoding="utf-8")
-    grpc = f"127.0.0.1:{free_port()}"
+    http, https, plain_grpc, secure_grpc, monitoring, ctrlz = free_ports(6)
+    grpc = f"127.0.0.1:{secure_grpc}"
     overrides = [
         f"--kubeconfig={cluster.kubeconfig}",
         f"--meshConfig={mesh}",
         f"--networksConfig={workdir / 'meshNetworks'}",
-        f"--httpAddr=127.0.0.1:{free_port()}",
-        f"--httpsAddr=127.0.0.1:{free_port()}",
-        f"--grpcAddr=127.0.0.1:{free_port()}",
+        f"--httpAddr=127.0.0.1:{http}",
+        f"--httpsAddr=127.0.0.1:{https}",
+        f"--grpcAddr=127.0.0.1:{plain_grpc}",
         f"--secureGRPCAddr={grpc}",
-        f"--monitoringAddr=127.0.0.1:{free_port()}",
+        f"--monitoringAddr=127.0.0.1:{monitoring}",
         "--ctrlz_address=127.0.0.1",
-        f"--ctrlz_port={free_port()}",
+        f"--ctrlz_port={ctrlz}",
         "--shutdownDuration=1s",
     ]
     process_env = {
@@ -282,10 +283,11 @@ def workload_certificate(
     out = workdir / "output-certs"
     out.mkdir(mode=0o700)
     istiod_namespace = istiod.env["POD_NAMESPACE"]
+    status_port, admin_port = free_ports(2)
     proxy_config = {
         "discoveryAddress": istiod.grpc_address,
-        "statusPort": free_port(),
-        "proxyAdminPort": free_port(),
+        "statusPort": status_port,
+        "proxyAdminPort": admin_port,
     }
     env = {
         "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
