@@ -111,6 +111,8 @@ $(MYPY_LINKS):
 	@ln -sfn ../../../verify build/mypy/istio_vault_ca/verify
 	@touch $@
 
+# mypy --strict on the package and, under the same configuration, on tests/, bench/ and docs/gen_*.py
+# (pyproject.toml's [tool.mypy] files).
 typecheck: $(STAMP) $(MYPY_LINKS)
 	$(BIN)/mypy
 

@@ -14,6 +14,7 @@ runs this; it needs chromium (`make chromium` installs it as root).
 from __future__ import annotations
 
 import datetime as dt
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -58,7 +59,7 @@ def main(argv: list[str]) -> int:
         page = base / "report.html"
         page.write_text(done.stdout, encoding="utf-8")
         out.parent.mkdir(parents=True, exist_ok=True)
-        binary = chromium.shutil.which("chromium")
+        binary = shutil.which("chromium")
         if binary is None:
             print("needs Debian's chromium: apt-get install -y chromium (or make chromium as root)", file=sys.stderr)
             return 1

@@ -62,7 +62,7 @@ def make_ca(
     ca: bool = True,
     key_cert_sign: bool = True,
     eku: list[x509.ObjectIdentifier] | None = None,
-    digest: hashes.HashAlgorithm | None = None,
+    digest: hashes.SHA256 | hashes.SHA384 | hashes.SHA512 | None = None,
 ) -> Issued:
     """A CA certificate with the extensions Vault puts on one; `issuer=None` makes it self-signed."""
     subject_key = subject_key or key("rsa", 2048, abs(hash(common_name)) % 4)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -36,13 +37,13 @@ for path in (istio_vault_ca.generator.__file__, istio_vault_ca.verify.__file__, 
 """
 
 
-def outside(paths: list[str | Path], root: Path) -> list[str]:
+def outside(paths: Sequence[str | Path], root: Path) -> list[str]:
     """The paths that are not in `root` (symbolic links resolved)."""
     return [str(path) for path in paths if not Path(path).resolve().is_relative_to(root.resolve())]
 
 
 def test_the_tests_import_this_checkout() -> None:
-    imported = [
+    imported: list[str | Path] = [
         *istio_vault_ca.__path__,
         istio_vault_ca.generator.__file__ or "",
         istio_vault_ca.verify.__file__ or "",

@@ -400,7 +400,7 @@ def test_text_report_names_checks_and_summary(
     assert "OK:" in outcome.stdout
 
 
-SUITE = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs")
+SUITE: tuple[str, ...] = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs")
 SUITE += ("-p", "istio_vault_ca.verify.testinfra_suite.plugin", "--pyargs", "istio_vault_ca.verify.testinfra_suite")
 
 

@@ -13,7 +13,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from istio_vault_ca.generator.config.plan import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT, ClusterPlan
+from istio_vault_ca.generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.checks.chain import check_values
 from istio_vault_ca.verify.checks.vault import read_ca_values
 from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
@@ -86,7 +87,8 @@ def test_three_clusters_under_one_root(tmp_path: Path, script_env: dict[str, str
     assert len({c.serial_number for c in intermediates.values()}) == 3
     # Per-cluster overrides really reached Vault.
     west = intermediates["west"]
-    assert isinstance(west.public_key(), ec.EllipticCurvePublicKey) and west.public_key().curve.key_size == 384
+    west_key = west.public_key()
+    assert isinstance(west_key, ec.EllipticCurvePublicKey) and west_key.curve.key_size == 384
     assert west.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == "example.com Mesh Intermediate west"
     central = intermediates["central"]
     assert 364 <= (central.not_valid_after_utc - central.not_valid_before_utc).days <= 366

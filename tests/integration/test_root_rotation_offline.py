@@ -138,12 +138,12 @@ def test_offline_root_rotation_in_four_phases(tmp_path: Path, script_env: dict[s
     code, stdout, stderr = plan_rotation(env, work)
     assert code == 1 and "refused: phase (d) before the longest workload certificate TTL" in stderr
     # verify knows the rotation: the new intermediates are signed by the bundle's new root, the policy reads it.
-    for command in (("verify", "vault"), ("verify", "chain", "--from-vault")):
-        done = cli(env, *command, "-c", "istio-vault-ca.yaml", "--output", "json", cwd=work)
+    for verify_command in (("verify", "vault"), ("verify", "chain", "--from-vault")):
+        done = cli(env, *verify_command, "-c", "istio-vault-ca.yaml", "--output", "json", cwd=work)
         checks = json.loads(done.stdout)["checks"]
         failing = [(c["id"], c["finding"]) for c in checks if c["status"] == "fail"]
-        assert done.returncode == 0 and not failing, (command, failing)
-        if command[1] == "vault":
+        assert done.returncode == 0 and not failing, (verify_command, failing)
+        if verify_command[1] == "vault":
             issuer = next(c for c in checks if c["id"] == "vault.intermediate-issuer")["finding"]
             assert "signed by the new root test offline root 2026 of the trust bundle" in issuer
             assert "holds it and the offline root" in issuer

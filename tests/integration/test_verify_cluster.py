@@ -187,7 +187,7 @@ def test_real_bao_agent_files_pass_over_local(
 # ---------------------------------------------------------------------- the shipped pytest-testinfra suite
 
 
-SUITE = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs")
+SUITE: tuple[str, ...] = (sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "-rfs")
 SUITE += ("-p", "istio_vault_ca.verify.testinfra_suite.plugin", "--pyargs", "istio_vault_ca.verify.testinfra_suite")
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 from ruamel.yaml import YAML
@@ -263,7 +264,7 @@ def _with_annotations(rules_file: Path) -> dict[str, object]:
     """Each expected alert with the annotations the rendered rule gives it (its `$labels` filled in), since
     promtool compares annotations too."""
     rules = {r["alert"]: r for g in json.loads(rules_file.read_text(encoding="utf-8"))["groups"] for r in g["rules"]}
-    document = json.loads(json.dumps(UNIT_TESTS))
+    document: dict[str, Any] = json.loads(json.dumps(UNIT_TESTS))
     for test in document["tests"]:
         for case in test["alert_rule_test"]:
             for alert in case["exp_alerts"]:

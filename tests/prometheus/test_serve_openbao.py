@@ -18,7 +18,7 @@ import urllib.parse
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 from cryptography import x509
@@ -114,8 +114,8 @@ def test_prometheus_scrapes_serve_and_serve_survives_a_stopped_vault(vault: Conf
         warned = {'check="vault.reachable"'} if server_under_test()[1] == "openbao" else set()
         assert len(statuses) == 19, "\n".join(statuses)
         for line in statuses:
-            want = " 0.0" if any(label in line for label in warned) else " 1.0"
-            assert line.endswith(want), "\n".join(statuses)
+            want_status = " 0.0" if any(label in line for label in warned) else " 1.0"
+            assert line.endswith(want_status), "\n".join(statuses)
         assert "kv-key-matches" not in first and "policy-grants-read" not in first
 
         query = f"http://127.0.0.1:{prom_port}/api/v1/query?" + urllib.parse.urlencode({"query": NOT_AFTER})
@@ -150,10 +150,10 @@ def _if(text: str | None, needle: str) -> str | None:
     return text if text is not None and needle in text else None
 
 
-def _result(text: str | None) -> list[dict[str, object]] | None:
+def _result(text: str | None) -> list[dict[str, Any]] | None:
     if text is None:
         return None
-    result = json.loads(text)["data"]["result"]
+    result: list[dict[str, Any]] = json.loads(text)["data"]["result"]
     return result or None
 
 

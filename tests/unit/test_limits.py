@@ -20,7 +20,13 @@ from typing import Any
 import pytest
 
 from istio_vault_ca.generator.config import loader
-from istio_vault_ca.generator.errors import ConfigError, KubeAccessError, KubeResponseTooLarge, VaultResponseTooLarge
+from istio_vault_ca.generator.errors import (
+    ConfigError,
+    FileRefused,
+    KubeAccessError,
+    KubeResponseTooLarge,
+    VaultResponseTooLarge,
+)
 from istio_vault_ca.verify.checks import chain
 from istio_vault_ca.verify.clients import files
 from tests import pki_factory as pki
@@ -174,7 +180,7 @@ def test_fifo_ca_key_is_refused_without_blocking(tmp_path: Path) -> None:
 
 
 def test_character_device_is_refused(tmp_path: Path) -> None:
-    with pytest.raises(files.FileRefused, match="zero is a character device"):
+    with pytest.raises(FileRefused, match="zero is a character device"):
         files.read_bounded(Path("/dev/zero"))
 
 

@@ -47,7 +47,12 @@ def judged(monkeypatch: pytest.MonkeyPatch) -> list[tuple[Any, ...]]:
     monkeypatch.setattr(
         cluster_checks, "collect", lambda api, plan: ClusterState("istio-system", None, None, None, pods)
     )
-    monkeypatch.setattr(cluster_checks, "run", lambda *args: calls.append(args) or [])
+
+    def recorded_run(*args: Any) -> list[Any]:
+        calls.append(args)
+        return []
+
+    monkeypatch.setattr(cluster_checks, "run", recorded_run)
     return calls
 
 

@@ -58,7 +58,7 @@ def _values(content: bytes) -> Any:
     return YAML(typ="safe", pure=True).load(content)
 
 
-VARIANTS = {
+VARIANTS: dict[str, dict[str, Any]] = {
     "server in the cluster": OPENBAO,
     "external server": {"vault": {**OPENBAO["vault"], "helm": {"server": False}}},
     "audit disabled": {"vault": {"cli": "bao", "flavor": "openbao", "audit": {"enabled": False}}},

@@ -87,8 +87,8 @@ def test_phase_c_signs_with_the_new_root_issuer_and_phase_d_checks_every_interme
     old = IntermediateNow("aaaa-bbbb", "1f", dt.datetime(2030, 1, 1, tzinfo=dt.timezone.utc))
     config = plans[0].config
     tree_c = render_phase_c(config, tuple((cluster, old) for cluster in plans[1:]), NEW_ISSUER)
-    scripts = sorted(name for name in tree_c if name.endswith(".sh"))
-    assert scripts == ["root/c/central/reissue-intermediate.sh", "root/c/west/reissue-intermediate.sh"]
+    phase_c_scripts = sorted(name for name in tree_c if name.endswith(".sh"))
+    assert phase_c_scripts == ["root/c/central/reissue-intermediate.sh", "root/c/west/reissue-intermediate.sh"]
     west = tree_c["root/c/west/reissue-intermediate.sh"].content.decode()
     assert f"NEW_ROOT_ISSUER='{NEW_ISSUER}'" in west
     assert '"$ROOT_MOUNT/issuer/$NEW_ROOT_ISSUER/sign-intermediate"' in west

@@ -175,7 +175,7 @@ def test_checks_use_the_given_clock(tmp_path: Path) -> None:
 def test_spiffe_leaf_is_a_workload_certificate() -> None:
     inter, _ = pki.good_pair()
     assert not isinstance(inter.key, int)
-    leaf = chain.make_leaf(inter.cert, inter.key, dt.datetime.now(dt.timezone.utc))  # type: ignore[arg-type]
+    leaf = chain.make_leaf(inter.cert, inter.key, dt.datetime.now(dt.timezone.utc))
     san = leaf.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     assert san.get_values_for_type(x509.UniformResourceIdentifier) == [chain.SPIFFE_ID]
     assert leaf.issuer == inter.cert.subject

@@ -18,6 +18,7 @@ from xml.etree import ElementTree as ET
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from istio_vault_ca.verify.checks.facts import CertificateFact, Facts
 from istio_vault_ca.verify.checks.reporters import get_reporter
@@ -230,9 +231,7 @@ def test_hostile_names_are_text_not_markup() -> None:
 def test_key_material_in_a_result_is_redacted() -> None:
     key = (
         pki.key("ec", 256)
-        .private_bytes(  # type: ignore[union-attr]
-            pki.serialization.Encoding.PEM, pki.serialization.PrivateFormat.PKCS8, pki.serialization.NoEncryption()
-        )
+        .private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
         .decode()
     )
     body = key.splitlines()[1]

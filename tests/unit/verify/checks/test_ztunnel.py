@@ -104,7 +104,7 @@ def test_a_rotation_bundle_before_the_reissue_breaks_ambient_on_new_releases(tmp
 
 
 def _pair(tmp_path: Path, first: str, second: str) -> list[tuple[str, object]]:
-    values = []
+    values: list[tuple[str, object]] = []
     for name, kind in (("a", first), ("b", second)):
         directory = tmp_path / name
         directory.mkdir(parents=True)
