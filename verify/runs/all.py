@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from .cluster import ClusterRequest, Run, cluster_part, root_file, vault_root
+from .cluster import ClusterRequest, Run, cluster_part, root_file
 from .common import add_vault_certificates, given_up_checks, open_vault
 
 if TYPE_CHECKING:
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
 def all_report(request: ClusterRequest) -> tuple[Report, int]:
     """The report of `verify all` and its exit code (3 when Vault or the API server was unreachable)."""
     from ...generator.errors import EXIT_UNREACHABLE, KubeAccessError, KubeConfigProblem, VaultUnavailable
-    from ..checks.cluster import collect
+    from ..checks.cluster import VaultRoot, collect
     from ..checks.result import errored
     from ..clients.kube import connect
 
@@ -39,7 +39,8 @@ def all_report(request: ClusterRequest) -> tuple[Report, int]:
         unreachable = True
         report.facts.reachable["vault"] = False
         report.extend([errored("vault.reachable", config.vault.address, str(error), error.hint)])
-        root, rotation = vault_root(config, plan), None
+        # Vault did not answer: its root is not asked for again (the root check skips, saying why).
+        root, rotation = VaultRoot(None, root_file(plan).secret_path, str(error)), None
     try:
         kube = connect(request.kubeconfig, request.context)
         state = collect(kube, plan)
@@ -49,7 +50,7 @@ def all_report(request: ClusterRequest) -> tuple[Report, int]:
         report.extend([errored("cluster.api-reachable", request.context or "kubeconfig", str(error), hint)])
         return run.done(EXIT_UNREACHABLE)
     report.facts.reachable["kubernetes"] = True
-    cluster_part(state, plan, root, rotation, kube.target, report, request)
+    cluster_part(state, plan, root, rotation, kube.target, report, request, run.merged_cr)
     return run.done(EXIT_UNREACHABLE if unreachable else report.exit_code())
 
 

@@ -61,6 +61,8 @@ class Run:
         self.report.facts.clusters = (self.plan.name,)
         self.report.facts.config = self.source
         self.report.facts.warn_days = request.warn_days
+        # Every input is read before any network work: a bad --merged-cr is refused before Vault is asked.
+        self.merged_cr = merged_cr(request.merged_cr, self.plan)
 
     def done(self, code: int) -> tuple[Report, int]:
         import time
@@ -76,11 +78,10 @@ def cluster_report(request: ClusterRequest) -> tuple[Report, int]:
 
     run = Run(request)
     kube = connect(request.kubeconfig, request.context)
-    root = vault_root(run.config, run.plan)
-    rotation = rotation_seen(run.config) if root.pem is not None else None  # Vault answered: ask it once more
+    root, rotation = vault_side(run.config, run.plan)
     state = collect(kube, run.plan)
     run.report.facts.reachable["kubernetes"] = True
-    cluster_part(state, run.plan, root, rotation, kube.target, run.report, request)
+    cluster_part(state, run.plan, root, rotation, kube.target, run.report, request, run.merged_cr)
     return run.done(run.report.exit_code())
 
 
@@ -116,14 +117,15 @@ def cluster_part(
     target: KubeTarget,
     report: Report,
     request: ClusterRequest,
+    cr: MergedCr | None = None,
 ) -> None:
     """cluster.* checks, pod.* and chain.* on each pod's files, and what each istiod log says it loaded; during a
-    root rotation the checks that compare roots and annotations know its phase."""
+    root rotation the checks that compare roots and annotations know its phase. `cr`: the `--merged-cr` the run
+    read before it went to the network."""
     from ..checks.cluster import DISCOVERY, run
     from ..checks.cluster.ca_log import ca_source
     from ..checks.facts import IstiodCaFact
 
-    cr = merged_cr(request.merged_cr, plan)
     if cr is not None:
         from dataclasses import replace
 
@@ -144,11 +146,14 @@ def root_file(plan: ClusterPlan) -> CaFile:
     return next(f for f in plan.ca_files() if f.name == ROOT_CERT)
 
 
-def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
-    """Vault's root for the ConfigMap comparison; `verify cluster` carries on (that check skips) without it."""
+def vault_side(config: Config, plan: ClusterPlan) -> tuple[VaultRoot, RotationSeen | None]:
+    """What `verify cluster` needs from Vault, over one client: Vault's root for the ConfigMap comparison and,
+    when Vault answered with it, the root rotation under way (verify/rotation/root.py). Without Vault the run
+    carries on: the root check skips, and the rest judges as outside a rotation."""
     from ...generator.errors import VaultApiError, VaultUnavailable
     from ..checks.cluster import VaultRoot
     from ..checks.vault import template_value
+    from ..rotation.root import seen_rotation
 
     ca_file = root_file(plan)
     try:
@@ -156,22 +161,14 @@ def vault_root(config: Config, plan: ClusterPlan) -> VaultRoot:
         source = f"{api.address} {ca_file.secret_path}"
         pem = template_value(api.read(ca_file.secret_path), ca_file.data_keys)
     except (VaultUnavailable, VaultApiError) as error:
-        return VaultRoot(None, ca_file.secret_path, str(error))
+        return VaultRoot(None, ca_file.secret_path, str(error)), None
     if not pem:
-        return VaultRoot(None, source, f"{source} holds no certificate")
-    return VaultRoot(pem, source)
-
-
-def rotation_seen(config: Config) -> RotationSeen | None:
-    """The root rotation under way (verify/rotation/root.py), None without one or without Vault (`verify cluster`
-    then judges as outside a rotation; the root ConfigMap check skips without Vault's root anyway)."""
-    from ...generator.errors import VaultApiError, VaultUnavailable
-    from ..rotation.root import seen_rotation
-
+        return VaultRoot(None, source, f"{source} holds no certificate"), None
     try:
-        return seen_rotation(open_vault(config), config)
+        rotation = seen_rotation(api, config)
     except (VaultUnavailable, VaultApiError):
-        return None
+        rotation = None
+    return VaultRoot(pem, source), rotation
 
 
 def istiod_version(pod: PodState) -> IstioVersion | None:

@@ -99,14 +99,13 @@ def _cluster_results(backend: Any, plan: ClusterPlan) -> tuple[list[CheckResult]
     from ..checks.cluster import collect, run
     from ..checks.result import errored
     from ..clients.kube import connect
-    from ..runs.cluster import istiod_version, rotation_seen, vault_root
+    from ..runs.cluster import istiod_version, vault_side
 
     try:
         state = collect(connect(backend.kubeconfig, backend.context), plan)
     except (KubeAccessError, KubeConfigProblem) as error:
         return [errored("cluster.namespace-exists", "api-server", str(error), getattr(error, "hint", ""))], None
     state = replace(state, pods=tuple(pod for pod in state.pods if pod.name == backend.name))
-    root = vault_root(plan.config, plan)
-    rotation = rotation_seen(plan.config) if root.pem is not None else None  # as cluster_report asks
+    root, rotation = vault_side(plan.config, plan)  # as cluster_report asks
     version = next((found for pod in state.pods if (found := istiod_version(pod)) is not None), None)
     return run(state, plan, root, rotation), version

@@ -60,8 +60,7 @@ def test_the_pods_image_release_and_the_rotation_judge_as_verify_cluster_does(
     judged: list[tuple[Any, ...]], one_cluster: ClusterPlan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     root = VaultRoot(b"-----BEGIN CERTIFICATE-----", "pki/cert/ca")
-    monkeypatch.setattr(runs_cluster, "vault_root", lambda config, plan: root)
-    monkeypatch.setattr(runs_cluster, "rotation_seen", lambda config: SEEN)
+    monkeypatch.setattr(runs_cluster, "vault_side", lambda config, plan: (root, SEEN))
 
     results, version = _cluster_results(BACKEND, one_cluster)
 
@@ -72,17 +71,37 @@ def test_the_pods_image_release_and_the_rotation_judge_as_verify_cluster_does(
     assert (given_root, rotation) == (root, SEEN)
 
 
+class _RefusingVault:
+    """A Vault client whose every read fails as an unreachable Vault does; counts the clients made."""
+
+    made = 0
+    address = "http://127.0.0.1:9"
+
+    def __init__(self) -> None:
+        type(self).made += 1
+
+    def read(self, path: str) -> dict[str, Any]:
+        from istio_vault_ca.generator.errors import VaultUnavailable
+
+        raise VaultUnavailable("unreachable", f"cannot reach Vault to read {path}")
+
+
 def test_without_vaults_root_no_rotation_is_asked_for(
     judged: list[tuple[Any, ...]], one_cluster: ClusterPlan, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """As `verify cluster`: the rotation is read only when Vault answered for its root."""
-    monkeypatch.setattr(runs_cluster, "vault_root", lambda config, plan: VaultRoot(None, "pki/cert/ca", "refused"))
-    monkeypatch.setattr(runs_cluster, "rotation_seen", lambda config: pytest.fail("Vault was asked again"))
+    """As `verify cluster`: one Vault client, and the rotation is read only when Vault answered for its root."""
+    from istio_vault_ca.verify.rotation import root as rotation_root
+
+    _RefusingVault.made = 0
+    monkeypatch.setattr(runs_cluster, "open_vault", lambda config, namespace=None: _RefusingVault())
+    monkeypatch.setattr(rotation_root, "seen_rotation", lambda api, config: pytest.fail("Vault was asked again"))
 
     _cluster_results(BACKEND, one_cluster)
 
-    ((_state, _plan, _root, rotation),) = judged
+    ((_state, _plan, root, rotation),) = judged
     assert rotation is None
+    assert root.pem is None and "cannot reach Vault" in root.problem
+    assert _RefusingVault.made == 1
 
 
 def test_an_unreachable_api_server_is_an_error_row_and_no_release(
