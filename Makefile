@@ -16,7 +16,7 @@ UV_PIP := $(UV) pip --quiet
 EDITABLE := $(UV_PIP) install --python $(BIN)/python --no-deps --build-constraints requirements-build.txt -e .
 COMPILE := $(UV_PIP) compile --universal --generate-hashes --no-header --python-version 3.10
 
-.PHONY: demo test test-latest lock docs screenshot e2e prometheus-tools chromium shells lint typecheck unit render-check golden bench fuzz clean
+.PHONY: demo test test-latest lock docs screenshot e2e slow prometheus-tools chromium shells lint typecheck unit render-check golden bench fuzz clean
 
 $(UV): requirements-uv.txt
 	@test -x $(UV_VENV)/bin/python || $(PYTHON) -m venv $(UV_VENV)
@@ -138,6 +138,10 @@ e2e: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m e2e tests/fidelity
 	$(BIN)/python -m pytest -p no:cacheprovider -m vault_source tests/vault_source
 	$(BIN)/python -m pytest -p no:cacheprovider -m e2e tests/e2e
+
+# The tests marked slow, which need no Go component: the wheel, editable-install and quick-start venvs and the whole
+# root rotations. Their own target, so `make e2e` is the real-component tier alone; .ci/run runs both.
+slow: $(STAMP)
 	$(BIN)/python -m pytest -n 2 -p no:cacheprovider -m "slow and not e2e"
 
 render-check: $(STAMP)
