@@ -370,6 +370,8 @@ def _single_config(kubeconfig: str | None, context: str | None) -> tuple[Any, st
         config = KubeConfig.from_file(path)
     except ConfigError:
         raise ConfigError(f"file {path} not found (pass --kubeconfig or set KUBECONFIG)") from None
+    except KeyError as error:  # a YAML mapping without a section every kubeconfig has (lightkube reads it by key)
+        raise ConfigError(f"{path} is not a kubeconfig: it has no {error.args[0]!r} section") from None
     except Exception as error:  # YAML and shape errors from a hand-edited file
         first_line = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
         raise ConfigError(f"{path} is not a kubeconfig: {first_line}") from None

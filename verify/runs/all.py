@@ -30,15 +30,17 @@ def all_report(request: ClusterRequest) -> tuple[Report, int]:
     run = Run(request)
     config, plan, report = run.config, run.plan, run.report
     unreachable = False
+    address = config.vault.address  # the address the client really uses (VAULT_ADDR wins) once it is made
     try:
         api = open_vault(config)
+        address = api.address
         api.health()
         root, rotation = _vault_part(api, config, plan, report, request)
         report.facts.reachable["vault"] = True
     except VaultUnavailable as error:
         unreachable = True
         report.facts.reachable["vault"] = False
-        report.extend([errored("vault.reachable", config.vault.address, str(error), error.hint)])
+        report.extend([errored("vault.reachable", address, str(error), error.hint)])
         # Vault did not answer: its root is not asked for again (the root check skips, saying why).
         root, rotation = VaultRoot(None, root_file(plan).secret_path, str(error)), None
     try:

@@ -178,3 +178,20 @@ def test_the_hint_for_a_truncated_pem_survives_redaction(tmp_path: Path) -> None
     words = " ".join(c["finding"] + " " + c["hint"] for c in document["checks"])
     assert "(a -----BEGIN line without its -----END?)" in words
     assert all(line not in result.stdout for line in key.splitlines()[1:3])
+
+
+# ------------------------------------------------------------------ a YAML file that is not a kubeconfig
+
+
+@pytest.mark.parametrize(
+    ("text", "says"),
+    [("a: 1\n", "it has no 'clusters' section"), ("- just\n- a list\n", "is not a kubeconfig")],
+)
+def test_a_file_that_is_not_a_kubeconfig_says_so_in_our_words(tmp_path: Path, text: str, says: str) -> None:
+    config = tmp_path / "kubeconfig"
+    config.write_text(text, encoding="utf-8")
+    result = run_cli("verify", "cluster", "--kubeconfig", config, "--output", "json", env=environment(tmp_path))
+    assert_no_traceback(result.stderr)
+    assert result.returncode == 2, result.stdout + result.stderr
+    assert f"{config} is not a kubeconfig" in result.stderr and says in result.stderr
+    validate_json_shape(json.loads(result.stdout))

@@ -81,3 +81,15 @@ def test_verify_all_asks_an_unreachable_vault_once(tmp_path: Path) -> None:
         assert result.returncode == 3, result.stdout + result.stderr
         assert '"vault.reachable"' in result.stdout
         assert vault.count == 1, f"Vault was asked {vault.count} times after it did not answer"
+
+
+def test_verify_all_names_the_vault_address_it_really_asked(tmp_path: Path) -> None:
+    """VAULT_ADDR wins over the config's vault.address: the vault.reachable row's target is the one asked."""
+    import json
+
+    with counting() as vault, counting() as api:
+        address = f"http://127.0.0.1:{vault.port}"
+        env = _environment(tmp_path, address, f"https://127.0.0.1:{api.port}")
+        result = run_cli("verify", "all", "--output", "json", env=env)
+    rows = [c for c in json.loads(result.stdout)["checks"] if c["id"] == "vault.reachable"]
+    assert [row["target"] for row in rows] == [address]
