@@ -15,26 +15,20 @@ from tests.support import REPO, run_cli
 DOMAIN = re.compile(r"[A-Za-z0-9_.-]*tetrate\.io[A-Za-z0-9_./-]*")
 # Identifiers of TSB's API that contain the domain and must stay as TSB spells them.
 API_IDENTIFIERS = {"install.tetrate.io/v1alpha1"}
-SKIP_DIRS = {
-    ".git",
-    ".venv",
-    ".hypothesis",
-    ".mypy_cache",
-    ".ruff_cache",
-    ".pytest_cache",
-    "build",
-    "dist",
-    "site",
-    "__pycache__",
-}
 
 
 def shipped_and_test_files() -> list[Path]:
-    files = []
-    for path in REPO.rglob("*"):
-        if path.is_file() and not SKIP_DIRS.intersection(path.relative_to(REPO).parts):
-            files.append(path)
-    return files
+    """The files of the checkout as git sees them: tracked ones and new ones it does not ignore (never a venv,
+    a build or a cache, whatever they are called)."""
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.decode()
+    return [REPO / name for name in listed.split("\0") if name and (REPO / name).is_file()]
 
 
 def test_init_writes_no_real_domain(tmp_path: Path) -> None:
