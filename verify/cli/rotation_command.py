@@ -240,10 +240,9 @@ def _plan_intermediates(args: argparse.Namespace) -> int:
     from ...generator.render.rotation import ROOT_STEPS, SCRIPT_NAME, render_rotation
     from ...generator.render.writer import write_tree
     from ..rotation import due
-    from ..runs.common import open_vault
+    from ..runs.common import check_warn_days, open_vault
 
-    if args.warn_days < 0:
-        raise UsageError(f"--warn-days must be 0 or more, not {args.warn_days}")
+    check_warn_days(args.warn_days)
     loaded = load(args.config)
     config = loaded.config
     try:
