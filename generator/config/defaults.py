@@ -9,3 +9,9 @@ from __future__ import annotations
 # `--ivc-warn-days`, `plan-rotation --warn-days` (it is due), the rehearsal's chain checks, and the rendered alert
 # IstioVaultCaCertificateExpiring (monitoring.alerts.expiry_warning_days).
 WARN_DAYS = 30
+
+# The exporter: seconds between two runs of its checks (`serve --interval`; the rendered Deployment's
+# monitoring.interval, which the config writes as a duration) and the port serving /metrics (`serve --listen`'s
+# examples, monitoring.port).
+RUN_INTERVAL_SECONDS = 300
+EXPORTER_PORT = 9402

@@ -12,7 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
-from .defaults import WARN_DAYS
+from .defaults import EXPORTER_PORT, RUN_INTERVAL_SECONDS, WARN_DAYS
 from .durations import parse_duration
 
 # An image reference: [registry/]path[:tag][@digest]; no spaces or shell characters.
@@ -86,12 +86,14 @@ class Monitoring(BaseModel):
         description="name of its Deployment or CronJob, service account, ConfigMap and Service",
     )
     interval: Annotated[str, AfterValidator(_duration)] = Field(
-        "5m", description="deployment: time between runs (duration, at least 10s)"
+        f"{RUN_INTERVAL_SECONDS // 60}m", description="deployment: time between runs (duration, at least 10s)"
     )
     schedule: Annotated[str, AfterValidator(_schedule)] = Field(
         "*/15 * * * *", description="cronjob: when it runs (five-field cron)"
     )
-    port: int = Field(9402, ge=1024, le=65535, description="deployment: the port serving /metrics and /healthz")
+    port: int = Field(
+        EXPORTER_PORT, ge=1024, le=65535, description="deployment: the port serving /metrics and /healthz"
+    )
     pushgateway_url: str | None = Field(
         None, pattern=r"^https?://[^\s'\"]+$", max_length=512, description="cronjob (required): where it pushes"
     )

@@ -13,7 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from ...generator import __version__
-from ...generator.config.defaults import WARN_DAYS
+from ...generator.config.defaults import EXPORTER_PORT, RUN_INTERVAL_SECONDS, WARN_DAYS
 from ...generator.errors import EXIT_INTERRUPTED, IvcError
 from ...generator.pki.deprecations import ignore_dsa_deprecation
 from .options import (
@@ -56,7 +56,7 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "verify cluster": ("istio-vault-ca verify cluster -c istio-vault-ca.yaml --context prod-east",),
     "verify all": ("istio-vault-ca verify all -c istio-vault-ca.yaml --output junit > verify.xml",),
-    "serve": ("istio-vault-ca serve --listen 127.0.0.1:9402 chain /vault/secrets",),
+    "serve": (f"istio-vault-ca serve --listen 127.0.0.1:{EXPORTER_PORT} chain /vault/secrets",),
     "rehearse": ("istio-vault-ca rehearse", "istio-vault-ca rehearse --from out/ --keep /tmp/ca-files"),
     "sign-intermediate": (
         "istio-vault-ca sign-intermediate --root-cert root.pem --root-key root.key "
@@ -347,10 +347,14 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
             "serve",
         )
         serve.add_argument(
-            "--listen", required=True, metavar="HOST:PORT", help="address to serve on, e.g. 127.0.0.1:9402"
+            "--listen", required=True, metavar="HOST:PORT", help=f"address to serve on, e.g. 127.0.0.1:{EXPORTER_PORT}"
         )
         serve.add_argument(
-            "--interval", type=float, default=300.0, metavar="SECONDS", help="seconds between runs (default: 300)"
+            "--interval",
+            type=float,
+            default=float(RUN_INTERVAL_SECONDS),
+            metavar="SECONDS",
+            help=f"seconds between runs (default: {RUN_INTERVAL_SECONDS})",
         )
         serve.add_argument(
             "--timeout",

@@ -28,6 +28,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING, Any
 
+from ...generator.config.defaults import EXPORTER_PORT
 from ...generator.errors import UsageError
 
 if TYPE_CHECKING:
@@ -46,7 +47,9 @@ def parse_listen(text: str) -> tuple[str, int]:
     host, sep, port = text.rpartition(":")
     host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
     if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise UsageError(f"--listen {text!r}: give HOST:PORT, e.g. 127.0.0.1:9402 or 0.0.0.0:9402")
+        raise UsageError(
+            f"--listen {text!r}: give HOST:PORT, e.g. 127.0.0.1:{EXPORTER_PORT} or 0.0.0.0:{EXPORTER_PORT}"
+        )
     return host, int(port)
 
 
