@@ -18,6 +18,7 @@ from ...generator.pki.deprecations import ignore_dsa_deprecation
 from .options import (
     add_cluster,
     add_config,
+    add_fleet_flags,
     add_istio_version,
     add_kube_flags,
     add_merged_cr,
@@ -55,6 +56,10 @@ EXAMPLES: dict[str, tuple[str, ...]] = {
     ),
     "verify cluster": ("istio-vault-ca verify cluster -c istio-vault-ca.yaml --context prod-east",),
     "verify all": ("istio-vault-ca verify all -c istio-vault-ca.yaml --output junit > verify.xml",),
+    "verify fleet": (
+        "istio-vault-ca verify fleet -c fleet.yaml",
+        "istio-vault-ca verify fleet -c fleet.yaml --context east=prod-east --context west=prod-west --output html",
+    ),
     "serve": ("istio-vault-ca serve --listen 127.0.0.1:9402 chain /vault/secrets",),
     "rehearse": ("istio-vault-ca rehearse", "istio-vault-ca rehearse --from out/ --keep /tmp/ca-files"),
     "sign-intermediate": (
@@ -128,6 +133,12 @@ def _verify_all(args: argparse.Namespace) -> int:
     from .verify_command import all_checks
 
     return all_checks(args)
+
+
+def _verify_fleet(args: argparse.Namespace) -> int:
+    from .verify_command import fleet
+
+    return fleet(args)
 
 
 def _sign_intermediate(args: argparse.Namespace) -> int:
@@ -233,6 +244,14 @@ def _add_targets(parent: argparse.ArgumentParser, *, serve: bool, only: str | No
         add_merged_cr(everything)
         add_skip_check(everything)
 
+    if only in (None, "fleet"):
+        fleet = target(
+            "fleet", "every cluster's chain against every other's trust, and when issuing ends", _verify_fleet, "fleet"
+        )
+        add_config(fleet)
+        add_fleet_flags(fleet)
+        report_flags(fleet)
+
 
 COMMANDS = (
     "render",
@@ -247,7 +266,7 @@ COMMANDS = (
     "completion",
     "__complete",
 )
-TARGETS = ("chain", "vault", "cluster", "all")
+TARGETS = ("chain", "vault", "cluster", "all", "fleet")
 
 
 def _named(argv: Sequence[str] | None) -> tuple[str | None, str | None]:
