@@ -1,0 +1,203 @@
+"""`verify fleet` against a real OpenBao holding three clusters during a root rotation: east re-issued under the
+new root, west still under the old one on a mount whose max_lease_ttl caps it, central under a foreign root with
+a PKI role capping its TTL. Certificates are made here; the assertions are what users see (exit codes, rows,
+hints, the documents of every format)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hvac
+import pytest
+
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.pki import factory
+from istio_vault_ca.verify.rehearsal.openbao import DevServer, start_dev_server
+from tests.support import EXAMPLES, refusing_port, require_openbao, server_under_test, validate_json_shape
+from tests.vault_setup import cli
+
+pytestmark = pytest.mark.integration
+
+CONFIG = EXAMPLES / "three-clusters.yaml"
+NOW = dt.datetime.now(dt.timezone.utc)
+FORMATS = ("text", "json", "junit", "prometheus", "html")
+
+
+def _write(client: Any, path: str, **data: object) -> Any:
+    return client.write_data(path, data=data)
+
+
+def _import_ca(client: Any, mount: str, issued: factory.Issued, parent: factory.Issued, max_ttl: str) -> None:
+    """A PKI mount holding `issued` (with its key) and its parent, `issued` made the default issuer."""
+    client.sys.enable_secrets_engine("pki", path=mount, config={"max_lease_ttl": max_ttl})
+    bundle = issued.private_pem() + issued.pem + (b"" if parent is issued else parent.pem)
+    _write(client, f"{mount}/config/ca", pem_bundle=bundle.decode())
+    for issuer_id in client.list(f"{mount}/issuers")["data"]["keys"]:
+        certificate = client.read(f"{mount}/issuer/{issuer_id}")["data"]["certificate"]
+        if certificate.strip() == issued.pem.decode().strip():
+            _write(client, f"{mount}/config/issuers", default=issuer_id)
+
+
+def seed(server: DevServer) -> None:
+    """Vault as a root rotation in phase (c) leaves it, plus the two odd clusters."""
+    config = load(str(CONFIG)).config
+    plans = {cluster.name: cluster for cluster in plan(config)}
+    client = hvac.Client(url=server.address, token=server.token)
+    old = factory.self_signed_ca("Mesh Root 2026", lifetime=dt.timedelta(days=400), now=NOW)
+    new = factory.self_signed_ca("Mesh Root 2027", lifetime=dt.timedelta(days=800), now=NOW)
+    foreign = factory.self_signed_ca("Someone Else's Root", now=NOW)
+    _import_ca(client, config.root.mount, new, new, "87600h")
+    client.sys.enable_secrets_engine("kv", path=config.kv.mount, options={"version": str(config.kv.version)})
+    bundle_path = plans["east"].trust_bundle_path
+    client.write_data(bundle_path, data={"data": {"root-cert.pem": (old.pem + new.pem).decode()}})
+    lifetime = dt.timedelta(days=180)
+    east = factory.issued_ca("east Intermediate", new, lifetime=lifetime, now=NOW)
+    west = factory.issued_ca("west Intermediate", old, lifetime=lifetime, now=NOW)
+    central = factory.issued_ca("central Intermediate", foreign, lifetime=lifetime, now=NOW)
+    _import_ca(client, "istioca-east", east, new, "8760h")
+    _import_ca(client, "istioca-west", west, old, "240h")  # the mount caps at 10 days, the intermediate has 180
+    _import_ca(client, "istioca-central", central, foreign, "8760h")
+    _write(client, "istioca-east/roles/web", max_ttl="8760h", allow_any_name=True)  # longer than the CA: no bound
+    _write(client, "istioca-central/roles/istiod", max_ttl="1h", allow_any_name=True)
+
+
+@pytest.fixture(scope="module")
+def fleet_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    require_openbao()
+    binary, kind = server_under_test()
+    workdir = tmp_path_factory.mktemp("fleet")
+    server = start_dev_server(workdir / "openbao", binary=binary, kind=kind)
+    try:
+        seed(server)
+        yield {**server.env(), "HOME": str(workdir), "KUBECONFIG": str(workdir / "no-kubeconfig")}
+    finally:
+        server.stop()
+
+
+def rows(stdout: str) -> dict[tuple[str, str], dict[str, str]]:
+    document = json.loads(stdout)
+    validate_json_shape(document)
+    return {(row["id"], row["target"].rsplit("(cluster ", 1)[-1].rstrip(")")): row for row in document["checks"]}
+
+
+def test_three_clusters_during_a_rotation(fleet_vault: dict[str, str]) -> None:
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    assert by["fleet.intermediate-chains", "east"]["finding"] == "'east Intermediate' chains to root 'Mesh Root 2027'"
+    assert by["fleet.intermediate-chains", "west"]["finding"] == "'west Intermediate' chains to root 'Mesh Root 2026'"
+    central = by["fleet.intermediate-chains", "central"]
+    assert central["status"] == "fail"
+    assert "chains to root 'Someone Else's Root' (a foreign root)" in central["finding"]
+    assert "the trust bundle at kv/data/istio-trust-bundle" in central["finding"]
+    assert "plan-rotation -c CONFIG --force central" in central["hint"]
+    # Both roots are in the bundle, so east and west accept each other in the middle of the rotation.
+    east_row = by["fleet.trust-matrix", "east"]
+    assert east_row["status"] == "fail"
+    assert east_row["finding"].startswith("workloads in east reject central: central's chain ends at root")
+    assert east_row["finding"].endswith("(they accept west)")
+    assert by["fleet.trust-matrix", "central"]["status"] == "pass"
+    west = by["fleet.effective-expiry", "west"]
+    assert west["status"] == "warn"
+    assert "mount istioca-west max_lease_ttl 864000s" in west["finding"]
+    assert "clusters/west/vault/04-intermediate-pki.sh tunes istioca-west's max_lease_ttl" in west["hint"]
+    east = by["fleet.effective-expiry", "east"]
+    assert east["status"] == "pass" and "the intermediate 'east Intermediate' notAfter" in east["finding"]
+    role = by["fleet.effective-expiry", "central"]
+    assert role["status"] == "fail"
+    assert role["finding"].startswith("issuance of a 1d workload certificate fails since")
+    assert "vault write istioca-central/roles/istiod max_ttl=DURATION" in role["hint"]
+    skipped = by["fleet.cluster-roots", "east"]
+    assert skipped["status"] == "skip"
+    assert skipped["finding"] == "cluster not read: no kubeconfig context for this cluster"
+    assert by["fleet.duplicate-roots", "fleet"]["status"] == "pass"
+    assert by["fleet.expires-first", "fleet"]["finding"].startswith("central stops issuing first")
+    assert "PRIVATE KEY" not in out
+
+
+def test_an_unreachable_cluster_is_a_skip_with_its_reason(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    with refusing_port() as port:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: east\n"
+            f"clusters: [{{name: east, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+            "users: [{name: east, user: {token: not-a-secret}}]\n"
+            "contexts: [{name: east, context: {cluster: east, user: east}}]\n",
+            encoding="utf-8",
+        )
+        args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(kubeconfig), "--context", "east=east")
+        code, out, err = cli(fleet_vault, *args, "--output", "json")
+    assert code == 1, err
+    row = rows(out)["fleet.cluster-roots", "east"]
+    assert row["status"] == "skip"
+    assert row["finding"].startswith("cluster not read: context east: ")
+    assert "--context east=CONTEXT" in row["hint"]
+
+
+def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    code, out, _ = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), "--output", "prometheus")
+    assert code == 1
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(out)
+        for sample in family.samples
+    }
+    assert samples["istio_vault_ca_fleet_trust", (("peer", "central"), ("source", "east"))] == 0
+    assert samples["istio_vault_ca_fleet_trust", (("peer", "west"), ("source", "east"))] == 1
+    left = {
+        dict(labels)["cluster"]: value
+        for (name, labels), value in samples.items()
+        if name == "istio_vault_ca_fleet_effective_expiry_seconds"
+    }
+    assert set(left) == {"east", "west", "central"}
+    assert left["central"] < 0  # the role's 1h cap is below the 24h workload TTL: issuance fails now
+    # the mount's 10 days from the check, minus the workload TTL, counted from the run's start a moment before
+    assert 9 * 86400 <= left["west"] < 9 * 86400 + 60
+
+
+def test_one_vault_client_for_the_fleet(fleet_vault: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from istio_vault_ca.verify.runs import fleet as run
+
+    opened: list[object] = []
+    real = run.open_vault
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return real(*args, **kwargs)
+
+    for name, value in fleet_vault.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(run, "open_vault", counting)
+    report, code = run.fleet_report(run.FleetRequest(config=str(CONFIG), warn_days=30, workload_ttl=86400))
+    assert code == 1 and len(opened) == 1
+    assert {cell.accepts for cell in report.facts.trust_cells if cell.source == cell.peer == "east"} == {True}
+
+
+@pytest.mark.parametrize("output", FORMATS)
+def test_unreachable_vault_exits_3_with_a_document(output: str) -> None:
+    with refusing_port() as port:
+        env = {**os.environ, "VAULT_ADDR": f"http://127.0.0.1:{port}", "VAULT_TOKEN": "not-a-secret"}
+        code, out, err = cli(env, "verify", "fleet", "-c", str(CONFIG), "--output", output)
+    assert code == 3
+    assert f"127.0.0.1:{port}" in err
+    if output == "json":
+        document = json.loads(out)
+        validate_json_shape(document)
+        assert [row["id"] for row in document["checks"]] == ["vault.reachable"]
+    elif output == "junit":
+        assert ET.fromstring(out).find(".//testcase[@name='vault.reachable']") is not None  # noqa: S314 - our own
+    elif output == "prometheus":
+        assert 'istio_vault_ca_reachable{service="vault"} 0.0' in out
+    elif output == "html":
+        assert out.lstrip().startswith("<!DOCTYPE html>") and "vault.reachable" in out
+    else:
+        assert out == ""
