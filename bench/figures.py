@@ -289,6 +289,49 @@ def vault_figure(ctx: Context) -> list[Row]:
     ]
 
 
+def verify_fleet_figure(ctx: Context) -> list[Row]:
+    """`verify fleet` of MANY clusters against 1, both against one OpenBao holding the MANY-cluster fleet: one
+    client and a pool of reads must keep the ratio well under the number of clusters."""
+    from bench.fleet_vault import fleet_openbao
+    from istio_vault_ca.generator.errors import OpenBaoMissing
+    from istio_vault_ca.verify.rehearsal.openbao import find_bao
+
+    figure = f"`verify fleet` of {MANY} clusters"
+    try:
+        find_bao()
+    except OpenBaoMissing as error:
+        return [Row(figure, "skipped", note=str(error), goal="≤ 10x")]
+    ctx.progress(f"starting OpenBao and importing {MANY} intermediates")
+    configs = {}
+    for clusters in (1, MANY):
+        path = ctx.workspace / f"verify-fleet-{clusters}.yaml"
+        path.write_text(fleet.fleet_config(clusters), encoding="utf-8")
+        configs[clusters] = path
+    with fleet_openbao(ctx.workspace, MANY, ctx.env) as env:
+        commands = [
+            Command([*ctx.cli, "verify", "fleet", "-c", str(configs[n])], env, ctx.workspace, ok_codes=(0, 1))
+            for n in (MANY, 1)
+        ]
+        codes = {
+            n: subprocess.run(c.argv, env=env, capture_output=True, check=False).returncode
+            for n, c in zip((MANY, 1), commands, strict=True)
+        }
+        many, one = ctx.measure("verify-fleet", commands, runs=max(3, ctx.runs - 2))
+    ratio = many.median / one.median
+    return [
+        Row(
+            figure,
+            milliseconds(many.median),
+            f"`verify fleet` of 1 cluster {milliseconds(one.median)}",
+            f"{ratio:.2f}x",
+            "≤ 10x",
+            ratio <= 10,
+            note=f"one OpenBao dev server; exit codes {codes[MANY]} ({MANY} clusters) and {codes[1]} (1 cluster)",
+            data={"ours_s": many.median, "baseline_s": one.median},
+        )
+    ]
+
+
 def rehearse_figure(ctx: Context) -> list[Row]:
     from bench.rehearse import one_run
     from istio_vault_ca.generator.errors import OpenBaoMissing
@@ -379,6 +422,7 @@ FIGURES: dict[str, Callable[[Context], list[Row]]] = {
     "render-fleet": render_fleet_figure,
     "chain": chain_figures,
     "vault": vault_figure,
+    "verify-fleet": verify_fleet_figure,
     "rehearse": rehearse_figure,
     "cli-calls": cli_calls_figure,
 }

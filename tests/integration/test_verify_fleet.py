@@ -165,10 +165,11 @@ def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:
 
 
 def test_one_vault_client_for_the_fleet(fleet_vault: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from istio_vault_ca.verify.runs import common
     from istio_vault_ca.verify.runs import fleet as run
 
     opened: list[object] = []
-    real = run.open_vault
+    real = common.open_vault
 
     def counting(*args: Any, **kwargs: Any) -> Any:
         opened.append(args)
@@ -176,7 +177,7 @@ def test_one_vault_client_for_the_fleet(fleet_vault: dict[str, str], monkeypatch
 
     for name, value in fleet_vault.items():
         monkeypatch.setenv(name, value)
-    monkeypatch.setattr(run, "open_vault", counting)
+    monkeypatch.setattr(common, "open_vault", counting)
     report, code = run.fleet_report(run.FleetRequest(config=str(CONFIG), warn_days=30, workload_ttl=86400))
     assert code == 1 and len(opened) == 1
     assert {cell.accepts for cell in report.facts.trust_cells if cell.source == cell.peer == "east"} == {True}
@@ -201,3 +202,19 @@ def test_unreachable_vault_exits_3_with_a_document(output: str) -> None:
         assert out.lstrip().startswith("<!DOCTYPE html>") and "vault.reachable" in out
     else:
         assert out == ""
+
+
+def test_the_bench_fleet_verifies_clean(tmp_path: Path) -> None:
+    """The fleet `make bench` times is a healthy one (so the figure measures a full run, not an early refusal)."""
+    from bench.fleet import fleet_config
+    from bench.fleet_vault import fleet_openbao
+
+    require_openbao()
+    config = tmp_path / "fleet.yaml"
+    config.write_text(fleet_config(3), encoding="utf-8")
+    with fleet_openbao(tmp_path, 3, {**os.environ, "HOME": str(tmp_path)}) as env:
+        code, out, err = cli(env, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 0, err
+    by = rows(out)
+    assert [by["fleet.trust-matrix", name]["status"] for name in ("c000", "c001", "c002")] == ["pass"] * 3
+    assert by["fleet.effective-expiry", "c002"]["status"] == "pass"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from functools import cache
+from typing import Any
 
 from istio_vault_ca.generator.pki import factory
 from istio_vault_ca.verify.checks.fleet import ClusterSeen, FleetState, KubeSeen, check_fleet
@@ -32,7 +33,7 @@ def seen(
     *,
     trusted: tuple[factory.Issued, ...] | None = None,
     days: int = 180,
-    **changes: object,
+    **changes: Any,
 ) -> ClusterSeen:
     """A cluster whose intermediate `parent` signed; its workloads trust `trusted` (default: `parent`)."""
     inter = intermediate(f"{name} Intermediate", parent, days)
