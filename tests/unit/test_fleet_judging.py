@@ -180,3 +180,33 @@ def test_missing_intermediate_fails_and_expiry_skips() -> None:
     assert by["fleet.intermediate-chains", "vault (cluster a)"].status is Status.FAIL
     assert "run clusters/a/vault/04-intermediate-pki.sh" in by["fleet.intermediate-chains", "vault (cluster a)"].hint
     assert by["fleet.effective-expiry", "vault (cluster a)"].status is Status.SKIP
+
+
+def test_html_and_metrics_draw_the_same_matrix() -> None:
+    """The fleet's figures as the run records them (verify/runs/fleet.py add_fleet_facts), drawn by the HTML
+    report and exported by the Prometheus output: the same cells, the same dates."""
+    from istio_vault_ca.verify.checks.reporters import html_report, prometheus
+    from istio_vault_ca.verify.checks.result import Report
+    from istio_vault_ca.verify.runs.fleet import add_fleet_facts
+
+    state = fleet(seen("a", root()), seen("c", root("Foreign Root"), trusted=(root(),)))
+    report = Report(check_fleet(state))
+    report.facts.started = NOW.timestamp()
+    add_fleet_facts(state, report)
+    page = html_report.render(report)
+    assert page.count('class="trust-no"') == 2  # a rejects c, c rejects its own chain
+    assert "c&#x27;s chain ends at root &#x27;Foreign Root&#x27;" in page
+    assert '<tr><td class="mono">a</td><td>2027-06-29</td>' in page  # the effective expiry, by cluster
+    text = prometheus.render(report)
+    assert 'istio_vault_ca_fleet_trust{peer="c",source="a"} 0.0' in text
+    assert 'istio_vault_ca_fleet_trust{peer="a",source="c"} 1.0' in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    left = {
+        sample.labels["cluster"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "istio_vault_ca_fleet_effective_expiry_seconds"
+    }
+    assert left == {"a": 179 * 86400, "c": 179 * 86400}  # 180 days of intermediate minus the 24h workload TTL
+    assert html_report.render(Report()).count('id="fleet"') == 0  # other reports keep their page
