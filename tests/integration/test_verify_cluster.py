@@ -252,13 +252,12 @@ def test_verify_all_without_a_kubeconfig_still_reports_vault_and_chain(
 
 def test_the_istiod_release_is_read_from_the_image_tag() -> None:
     from istio_vault_ca.verify.checks.chain import IstioVersion
-    from istio_vault_ca.verify.checks.cluster import PodState
-    from istio_vault_ca.verify.runs.cluster import istiod_version
+    from istio_vault_ca.verify.checks.cluster import image_release
 
-    def pod(image: str) -> PodState:
-        return PodState({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "discovery", "image": image}]}})
+    def pod(image: str) -> dict[str, object]:
+        return {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "discovery", "image": image}]}}
 
-    assert istiod_version(pod("docker.io/istio/pilot:1.24.3-distroless")) == IstioVersion(1, 24, 3)
-    assert istiod_version(pod("gcr.io/istio-release/pilot:1.26.0")) == IstioVersion(1, 26, 0)
-    assert istiod_version(pod("registry.local:5000/pilot@sha256:abc")) is None
-    assert istiod_version(pod("tetrate/pilot:latest")) is None
+    assert image_release(pod("docker.io/istio/pilot:1.24.3-distroless")) == IstioVersion(1, 24, 3)
+    assert image_release(pod("gcr.io/istio-release/pilot:1.26.0")) == IstioVersion(1, 26, 0)
+    assert image_release(pod("registry.local:5000/pilot@sha256:abc")) is None
+    assert image_release(pod("tetrate/pilot:latest")) is None
