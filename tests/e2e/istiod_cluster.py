@@ -32,17 +32,15 @@ import pytest
 from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.cli.parser import main
 from tests.e2e import vault_injector as injector
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, eventually
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.kube_stub import seed
 from tests.pki_factory import good_bundle
-from tests.support import wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "generator" / "config" / "starter.yaml"
 CONFIG = "istio-vault-ca.yaml"
 FILES = ("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem")
-WAIT = 60.0
 JSON = dict[str, Any]
 
 
@@ -105,10 +103,6 @@ def install_kubectl_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pla
     monkeypatch.setenv("KUBECTL_STANDIN_MAP", f"{plan.config.istiod.ca_dir}={files}")
     monkeypatch.setenv("KUBECTL_STANDIN_OWNER", str(plan.config.istiod.agent.run_as_user))
     return Standin(log, files)
-
-
-def wait_for(probe: Any, what: str) -> Any:
-    return wait_until(probe, WAIT, what, interval=0.3)
 
 
 def kubectl_json(kubeconfig: Path, *args: str) -> Any:
@@ -177,7 +171,7 @@ def deploy_istiod(
             {},
             service_account=istiod.service_account,
         )
-        wait_for(lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout, "the webhook")
+        eventually(lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout, "the webhook")
     deployment = seed.istiod_deployment(plan)
     deployment["spec"]["replicas"] = replicas
     template = deployment["spec"]["template"]
@@ -197,7 +191,7 @@ def deploy_istiod(
         items = list(json.loads(reply.stdout)["items"]) if reply.returncode == 0 else []
         return items if len(items) == replicas else []
 
-    found: list[JSON] = wait_for(pods, f"istiod's {replicas} Pod(s)")
+    found: list[JSON] = eventually(pods, f"istiod's {replicas} Pod(s)")
     return sorted(found, key=lambda pod: str(pod["metadata"]["name"]))
 
 

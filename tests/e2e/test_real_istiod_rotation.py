@@ -102,9 +102,7 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
-            ri.wait_until(
-                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}", process
-            )
+            process.wait_until(partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}")
             process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
             _atomic_write(deployed.files / "root-cert.pem", bundle.encode())
             if not multiroot:
@@ -113,10 +111,8 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
                 assert config_map_root(kube_cluster, workload) == deployed.vault_root.decode()
             else:
                 process.wait_for_log(r"Istiod has detected the newly added intermediate CA", "the reload")
-                ri.wait_until(
-                    lambda: config_map_root(kube_cluster, workload) == bundle,
-                    f"both roots in {workload}'s ConfigMap",
-                    process,
+                process.wait_until(
+                    lambda: config_map_root(kube_cluster, workload) == bundle, f"both roots in {workload}'s ConfigMap"
                 )
                 outcome = ic.verify(capsys, kube_cluster.kubeconfig)
                 token = injector.kubectl(kube_cluster.kubeconfig, "create", "token", "default", "-n", workload,
@@ -214,8 +210,8 @@ def test_a_renewed_intermediate_is_hot_reloaded_by_the_real_istiod(
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
-            root = ri.wait_until(
-                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}", process
+            root = process.wait_until(
+                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}"
             )
             process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
             renewed = run_setup(tmp_path / "rotation", deployed.vault_env, "default/rotate-intermediate.sh")
@@ -351,7 +347,7 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
             # (b): istiod started with the bundle and publishes both roots.
-            ri.wait_until(lambda: config_map_root(kube_cluster, workload) == bundle, "both roots published", process)
+            process.wait_until(lambda: config_map_root(kube_cluster, workload) == bundle, "both roots published")
             before = issue(process, "cert-before", bundle)
             before_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in before)
             confirmed = rotate("--confirm-bundle-from-cluster", workload, "--kubeconfig", str(kube_cluster.kubeconfig))
@@ -372,8 +368,8 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
             done = run_setup(rotation, deployed.vault_env, "root/d-new-root-only.sh")
             assert done.returncode == 0, done.stdout + done.stderr
             run_agent(deployed.pod, deployed.vault_env, agent_token, tmp_path / "agent-d")
-            ri.wait_until(
-                lambda: published_roots(kube_cluster, workload) == [new_root], "the new root alone published", process
+            process.wait_until(
+                lambda: published_roots(kube_cluster, workload) == [new_root], "the new root alone published"
             )
             last = issue(process, "cert-last", new_only)
             in_d = ic.verify(capsys, kube_cluster.kubeconfig)

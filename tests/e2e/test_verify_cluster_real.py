@@ -29,17 +29,15 @@ from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.verify.cli.parser import main
 from tests.e2e import vault_injector as injector
-from tests.e2e.cluster import LIMITED_USER, Cluster
+from tests.e2e.cluster import LIMITED_USER, Cluster, eventually
 from tests.kube_stub import seed
 from tests.pki_factory import good_bundle
-from tests.support import wait_until
 
 pytestmark = pytest.mark.e2e
 
 REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "generator" / "config" / "starter.yaml"
 CONFIG = "istio-vault-ca.yaml"
-WAIT = 60.0
 
 
 def _values() -> dict[str, bytes]:
@@ -98,10 +96,6 @@ def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
     injector.kubectl(kube_cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
 
 
-def _wait(probe: Any, what: str) -> Any:
-    return wait_until(probe, WAIT, what, interval=0.3)
-
-
 def deploy_istiod(
     kube_cluster: Cluster,
     webhook: injector.Webhook,
@@ -135,7 +129,7 @@ def deploy_istiod(
             {},
             service_account=istiod.service_account,
         )
-        _wait(lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout, "the webhook")
+        eventually(lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout, "the webhook")
     deployment = seed.istiod_deployment(cluster_plan)
     deployment["spec"]["template"]["metadata"]["annotations"].update(annotations or {})
     injector.apply(kubeconfig, deployment)
@@ -144,7 +138,7 @@ def deploy_istiod(
         reply = injector.kubectl(kubeconfig, "get", "pods", "-n", ns, "-l", "istio=pilot", "-o", "json")
         return list(json.loads(reply.stdout)["items"]) if reply.returncode == 0 else []
 
-    pod = _wait(pods, "istiod's Pod")[0]
+    pod = eventually(pods, "istiod's Pod")[0]
     status = {
         "phase": "Running",
         "conditions": [

@@ -21,15 +21,13 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests import gobuild
-from tests.e2e.cluster import Cluster, ClusterStartError, Component, free_port
+from tests.e2e.cluster import Cluster, Component, free_port, wait_ready
 
 INJECTOR_MODULE = "e2e/injector"  # tests/e2e/injector, relative to tests/ (gobuild.program_dir)
 WEBHOOK_PACKAGE = "./cmd/vault-k8s-webhook"
@@ -132,19 +130,7 @@ def running_webhook(
 
 def _wait_ready(component: Component, url: str, ca_pem: bytes) -> None:
     context = ssl.create_default_context(cadata=ca_pem.decode())
-    deadline = time.monotonic() + START_TIMEOUT
-    last = ""
-    while time.monotonic() < deadline:
-        if not component.alive():
-            raise ClusterStartError(f"{component.name} exited:\n{component.log_tail()}")
-        try:
-            with urllib.request.urlopen(url, context=context, timeout=5) as reply:
-                if reply.status == 204:
-                    return
-        except (urllib.error.URLError, OSError) as error:
-            last = str(error)
-        time.sleep(0.2)
-    raise ClusterStartError(f"{component.name} not ready at {url} ({last}):\n{component.log_tail()}")
+    wait_ready(component, url, lambda status, _: status == 204, lambda: context, timeout=START_TIMEOUT)
 
 
 # ---------------------------------------------------------------------- talking to the API server
