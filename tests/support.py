@@ -220,6 +220,13 @@ def validate_json_shape(document: Any) -> None:
         assert document["summary"][status] == sum(1 for c in document["checks"] if c["status"] == status)
 
 
+def run_setup(tree: Path, env: dict[str, str], script: str = "vault/setup.sh") -> subprocess.CompletedProcess[str]:
+    """A rendered tree's setup script (``vault/setup.sh`` unless named) run with ``env``, as an operator runs it."""
+    return subprocess.run(
+        ["bash", str(tree / script)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
+
+
 def render_into(config_path: Path | None, out: Path) -> Path:
     from istio_vault_ca.generator.config.loader import load
     from istio_vault_ca.generator.render.tree import render_tree

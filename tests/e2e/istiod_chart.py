@@ -115,7 +115,7 @@ def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:
 
 
 def remove_webhook(cluster: Cluster) -> None:
-    injector.kubectl(cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
+    injector.delete_configuration(cluster.kubeconfig, "vault")
 
 
 def clean_up(cluster: Cluster) -> None:

@@ -20,7 +20,6 @@ intermediate stops istiod).
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,25 +37,16 @@ from tests.e2e.kubelet_logs import KubeletLogs
 from tests.e2e.real_istiod_deploy import (
     config_map_root,
     crashed_status,
-    delete_webhook,
     deploy_from_vault,
-    real_istiod_plan,
-    report_status,
     workload_namespace,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.real_istiod, pytest.mark.integration]
-
-
-@pytest.fixture
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    return real_istiod_plan(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
-    yield
-    delete_webhook(kube_cluster)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.real_istiod,
+    pytest.mark.integration,
+    pytest.mark.cluster_config(local_ca_dir=True),
+]
 
 
 def test_healthy_real_istiod_loads_the_vault_intermediate_and_writes_vaults_root(
@@ -243,7 +233,7 @@ def test_real_istiod_outcome_is_judged_by_verify_cluster(
         if expected.exits:
             code = process.wait_for_exit("istiod to give up on its CA")
             assert code != 0, ri.tail(process.text())
-            report_status(kube_cluster, started, crashed_status(started, code))
+            ic.report_status(kube_cluster, started, crashed_status(started, code))
         else:
             process.wait_until(
                 partial(config_map_root, kube_cluster, istiod.namespace),

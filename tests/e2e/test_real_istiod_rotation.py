@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -24,27 +23,19 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.e2e.real_istiod_deploy import (
     config_map_root,
-    delete_webhook,
     deploy_from_vault,
-    real_istiod_plan,
     run_agent,
     workload_namespace,
 )
 
 MULTIROOT = "ISTIO_MULTIROOT_MESH"
 ROOT_CHECK = "cluster.root-configmap-matches-vault"
-pytestmark = [pytest.mark.e2e, pytest.mark.real_istiod, pytest.mark.integration]
-
-
-@pytest.fixture
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    return real_istiod_plan(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
-    yield
-    delete_webhook(kube_cluster)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.real_istiod,
+    pytest.mark.integration,
+    pytest.mark.cluster_config(local_ca_dir=True),
+]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -79,7 +70,7 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
 
     from istio_vault_ca.generator.config.plan import MULTIROOT_ENV
     from istio_vault_ca.verify.cli.parser import main
-    from tests.conftest import run_setup
+    from tests.support import run_setup
 
     env = {MULTIROOT_ENV: "true"} if multiroot else None
     deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch, env=env)
@@ -196,7 +187,7 @@ def test_a_renewed_intermediate_is_hot_reloaded_by_the_real_istiod(
     directory: istiod reloads them without a restart (``handleEvent``: root unchanged, bundle verified), `verify
     cluster` passes the reload from its log, and the next workload certificate is issued by the new intermediate."""
     from istio_vault_ca.verify.cli.parser import main
-    from tests.conftest import run_setup
+    from tests.support import run_setup
 
     deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch)
     istiod = cluster_plan.config.istiod
@@ -291,7 +282,7 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
     before and after verify against the bundle; verify cluster judges the reload and the ConfigMaps each time."""
     from istio_vault_ca.generator.render.root_rotation import bundle_plan
     from istio_vault_ca.verify.cli.parser import main
-    from tests.conftest import run_setup
+    from tests.support import run_setup
 
     rotation = tmp_path / "rotation"
     plan_rotation = ["plan-rotation", "--root", "-c", ic.CONFIG, "-o", str(rotation)]

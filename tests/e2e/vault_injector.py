@@ -36,6 +36,7 @@ NAMESPACE_LABEL = "istio-vault-ca.test/vault-injector"
 INJECTOR_VAULT_ADDRESS = "http://vault.vault.svc:8200"
 INIT_CONTAINER = "vault-agent-init"
 CONFIG_ENV = "VAULT_CONFIG"
+RELEASES = ("vault", "openbao")  # the Helm releases whose webhook configurations tests register
 START_TIMEOUT = 30.0
 
 JSON = dict[str, Any]
@@ -69,7 +70,7 @@ class Webhook:
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
             "metadata": {
-                "name": f"{release}-agent-injector-cfg",
+                "name": configuration_name(release),
                 "labels": {"app.kubernetes.io/name": "vault-agent-injector", "app.kubernetes.io/instance": release},
             },
             "webhooks": [
@@ -93,6 +94,18 @@ class Webhook:
                 }
             ],
         }
+
+
+def configuration_name(release: str = "vault") -> str:
+    """The MutatingWebhookConfiguration's name the release's chart gives it (``Webhook.configuration``)."""
+    return f"{release}-agent-injector-cfg"
+
+
+def delete_configuration(kubeconfig: Path, *releases: str) -> None:
+    """Unregister the webhook: the releases' configurations (Vault's and OpenBao's when none is named) deleted,
+    those not there ignored."""
+    names = [configuration_name(release) for release in releases or RELEASES]
+    kubectl(kubeconfig, "delete", "mutatingwebhookconfiguration", *names, "--ignore-not-found")
 
 
 @contextlib.contextmanager
