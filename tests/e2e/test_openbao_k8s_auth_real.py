@@ -40,12 +40,11 @@ from ruamel.yaml import YAML
 from istio_vault_ca.generator.config.cafiles import CA_FILES, CA_KEY, ROOT_CERT
 from istio_vault_ca.verify.rehearsal import agent
 from tests import gobuild
-from tests.conftest import run_setup
 from tests.e2e import istiod_chart as chart
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import GO_MISSING, Cluster
 from tests.kube_stub import seed
-from tests.support import EXAMPLES, REPO, run_cli
+from tests.support import EXAMPLES, REPO, run_cli, run_setup
 
 pytestmark = pytest.mark.e2e
 

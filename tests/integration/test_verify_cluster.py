@@ -21,9 +21,8 @@ import pytest
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.verify.cli.parser import main
-from tests.conftest import run_setup
 from tests.pki_factory import good_bundle
-from tests.support import render_into
+from tests.support import render_into, run_setup
 
 REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "generator" / "config" / "starter.yaml"

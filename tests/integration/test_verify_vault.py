@@ -31,8 +31,7 @@ from istio_vault_ca.verify.checks.vault import check_vault
 from istio_vault_ca.verify.cli.parser import main
 from istio_vault_ca.verify.clients.vault import READ_TIMEOUT, Settings, VaultApi, settings_from_env
 from istio_vault_ca.verify.rehearsal.openbao import START_TIMEOUT, STARTED_BANNER, DevServer, find_bao, free_port
-from tests.conftest import run_setup
-from tests.support import render_into, require_openbao, server_under_test, validate_json_shape, wait_until
+from tests.support import render_into, require_openbao, run_setup, server_under_test, validate_json_shape, wait_until
 from tests.vault_setup import EC_CONFIG, Configured, cli, configure
 
 # The built-in default says vault.flavor: vault; the OpenBao dev server standing in for Vault (with
