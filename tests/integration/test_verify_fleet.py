@@ -218,3 +218,42 @@ def test_the_bench_fleet_verifies_clean(tmp_path: Path) -> None:
     by = rows(out)
     assert [by["fleet.trust-matrix", name]["status"] for name in ("c000", "c001", "c002")] == ["pass"] * 3
     assert by["fleet.effective-expiry", "c002"]["status"] == "pass"
+
+
+def test_serve_exports_the_fleet_figures(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """`serve fleet` runs the same report on its interval: /metrics carries the matrix and the expiry figures."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from istio_vault_ca.verify.rehearsal.openbao import free_port
+    from tests.support import REPO, wait_until
+
+    port = free_port()
+    env = {**fleet_vault, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "serve", "--listen", f"127.0.0.1:{port}"]
+    with (tmp_path / "serve.log").open("w") as log:
+        serve = subprocess.Popen(
+            [*argv, "--interval", "600", "fleet", "-c", str(CONFIG)], env=env, stdout=log, stderr=log, cwd=REPO
+        )
+        try:
+
+            def scrape() -> str | None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                        text = str(response.read().decode("utf-8"))
+                except OSError:
+                    return None
+                return text if "istio_vault_ca_fleet_trust" in text else None
+
+            text = wait_until(scrape, 120, "a first fleet run")  # a hang guard, not a timing
+        finally:
+            serve.terminate()
+            serve.wait(timeout=30)
+    assert text is not None
+    assert 'istio_vault_ca_fleet_trust{peer="central",source="west"} 0.0' in text
+    assert 'istio_vault_ca_fleet_trust{peer="east",source="west"} 1.0' in text
+    assert (
+        'istio_vault_ca_fleet_effective_expiry_seconds{bound="mount istioca-west max_lease_ttl 864000s",cluster="west"}'
+        in text
+    )
