@@ -257,3 +257,56 @@ def test_serve_exports_the_fleet_figures(fleet_vault: dict[str, str], tmp_path: 
         'istio_vault_ca_fleet_effective_expiry_seconds{bound="mount istioca-west max_lease_ttl 864000s",cluster="west"}'
         in text
     )
+
+
+def _kubeconfig(path: Path, servers: dict[str, str]) -> Path:
+    """One context per cluster name, each at its own server (no credentials: the answering server asks none)."""
+    clusters = ", ".join(f"{{name: {n}, cluster: {{server: '{url}'}}}}" for n, url in servers.items())
+    contexts = ", ".join(f"{{name: {n}, context: {{cluster: {n}, user: u}}}}" for n in servers)
+    path.write_text(
+        f"apiVersion: v1\nkind: Config\nclusters: [{clusters}]\nusers: [{{name: u, user: {{}}}}]\n"
+        f"contexts: [{contexts}]\ncurrent-context: {next(iter(servers))}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _root_config_map(pem: str) -> bytes:
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "istio-ca-root-cert", "namespace": "istio-system"},
+        "data": {"root-cert.pem": pem},
+    }
+    return json.dumps(body).encode()
+
+
+def test_reached_clusters_are_compared_with_vault(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """east's API server answers the trust bundle's two roots (as Vault says), west's only the old root: a pass and
+    a failure naming the cluster's own `verify cluster` run."""
+    from tests.http_answers import answering
+
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    bundle = client.read("kv/data/istio-trust-bundle")["data"]["data"]["root-cert.pem"]
+    old_root = bundle[: bundle.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")] + "\n"
+    kind = "application/json"
+    with (
+        answering(200, kind, _root_config_map(bundle)) as east,
+        answering(200, kind, _root_config_map(old_root)) as west,
+    ):
+        kubeconfig = _kubeconfig(tmp_path / "kubeconfig", {"east": east, "west": west})
+        args = ("--kubeconfig", str(kubeconfig), "--context", "east=east", "--context", "west=west")
+        code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), *args, "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    reached = by["fleet.cluster-roots", "east"]
+    assert reached["status"] == "pass", reached
+    assert reached["finding"] == (
+        "configmap/istio-system/istio-ca-root-cert (context east) holds the roots of the trust bundle at "
+        "kv/data/istio-trust-bundle"
+    )
+    stale = by["fleet.cluster-roots", "west"]
+    assert stale["status"] == "fail"
+    assert "holds 'Mesh Root 2026', not the roots of the trust bundle" in stale["finding"]
+    assert "istio-vault-ca verify cluster -c CONFIG --cluster west says why" in stale["hint"]
+    assert by["fleet.cluster-roots", "central"]["status"] == "skip"
