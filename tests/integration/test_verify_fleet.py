@@ -310,3 +310,21 @@ def test_reached_clusters_are_compared_with_vault(fleet_vault: dict[str, str], t
     assert "holds 'Mesh Root 2026', not the roots of the trust bundle" in stale["finding"]
     assert "istio-vault-ca verify cluster -c CONFIG --cluster west says why" in stale["hint"]
     assert by["fleet.cluster-roots", "central"]["status"] == "skip"
+
+
+def test_a_token_that_may_not_read_the_limits_warns(fleet_vault: dict[str, str]) -> None:
+    """A token reading the certificates but not the roles or the tuning: the run goes on (not exit 3), and the
+    effective expiry says which limits it could not rule out instead of passing."""
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    policy = 'path "istioca-*" { capabilities = ["read"] }\npath "pki/*" { capabilities = ["read"] }\n'
+    policy += 'path "kv/data/*" { capabilities = ["read"] }\n'
+    client.sys.create_or_update_policy("fleet-reader", policy)
+    token = client.auth.token.create(policies=["fleet-reader"], ttl="1h")["auth"]["client_token"]
+    code, out, err = cli(
+        {**fleet_vault, "VAULT_TOKEN": token}, "verify", "fleet", "-c", str(CONFIG), "--output", "json"
+    )
+    assert code == 1, err
+    east = rows(out)["fleet.effective-expiry", "east"]
+    assert east["status"] == "warn"
+    assert east["finding"].endswith("not read, so not ruled out: each PKI role's max_ttl, istioca-east's max_lease_ttl")
+    assert east["hint"] == "let the token list istioca-east/roles, read each role and sys/mounts/istioca-east/tune"
