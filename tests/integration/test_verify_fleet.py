@@ -328,3 +328,11 @@ def test_a_token_that_may_not_read_the_limits_warns(fleet_vault: dict[str, str])
     assert east["status"] == "warn"
     assert east["finding"].endswith("not read, so not ruled out: each PKI role's max_ttl, istioca-east's max_lease_ttl")
     assert east["hint"] == "let the token list istioca-east/roles, read each role and sys/mounts/istioca-east/tune"
+
+
+def test_text_lists_the_fleet_rows(fleet_vault: dict[str, str]) -> None:
+    """The text report lists every row, passing ones too: the date the fleet stops issuing is a passing row."""
+    code, out, _ = cli({**fleet_vault, "COLUMNS": "400"}, "verify", "fleet", "-c", str(CONFIG))
+    assert code == 1
+    assert "central stops issuing first" in out
+    assert "'east Intermediate' chains to root 'Mesh Root 2027'" in out
