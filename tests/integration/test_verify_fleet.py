@@ -336,3 +336,23 @@ def test_text_lists_the_fleet_rows(fleet_vault: dict[str, str]) -> None:
     assert code == 1
     assert "central stops issuing first" in out
     assert "'east Intermediate' chains to root 'Mesh Root 2027'" in out
+
+
+def test_an_ambient_cluster_on_its_own_root_is_refused(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """central made ambient: its chain ends at another root than its peers', which ztunnel cannot work with."""
+    text = CONFIG.read_text(encoding="utf-8")
+    marker = "  - name: central\n"
+    assert marker in text
+    config = tmp_path / "ambient.yaml"
+    config.write_text(text.replace(marker, marker + "    data_plane: ambient\n"), encoding="utf-8")
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    refused = by["fleet.ambient-shared-root", "central"]
+    assert refused["status"] == "fail"
+    assert refused["finding"] == (
+        "ambient cluster central chains to root 'Someone Else's Root', but east, west chain(s) to another root: "
+        "per-cluster roots are refused for ambient"
+    )
+    assert "plan-rotation --force CLUSTER" in refused["hint"]
+    assert ("fleet.ambient-shared-root", "east") not in by
