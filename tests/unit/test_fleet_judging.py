@@ -210,3 +210,16 @@ def test_html_and_metrics_draw_the_same_matrix() -> None:
     }
     assert left == {"a": 179 * 86400, "c": 179 * 86400}  # 180 days of intermediate minus the 24h workload TTL
     assert html_report.render(Report()).count('id="fleet"') == 0  # other reports keep their page
+
+
+def test_limits_not_read_warn_instead_of_passing() -> None:
+    by = rows(fleet(seen("a", root(), unread=("each PKI role's max_ttl",))))
+    row = by["fleet.effective-expiry", "vault (cluster a)"]
+    assert row.status is Status.WARN and row.finding.endswith("not read, so not ruled out: each PKI role's max_ttl")
+
+
+def test_a_foreign_root_under_the_fleet_roots_name_is_a_duplicate() -> None:
+    """Nobody trusts the impostor, but its chain names the fleet root's subject: peers try the wrong anchor."""
+    impostor = factory.self_signed_ca("Fleet Root", now=NOW)
+    by = rows(fleet(seen("a", root()), seen("b", impostor, trusted=(root(),))))
+    assert "2 different roots share the subject 'CN=Fleet Root'" in by["fleet.duplicate-roots", "fleet"].finding

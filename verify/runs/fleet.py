@@ -134,14 +134,14 @@ def read_cluster(
     roots: tuple[x509.Certificate, ...] = ()
     role_caps: tuple[tuple[str, int], ...] = ()
     mount_max: int | None = None
+    unread: tuple[str, ...] = ()
     try:
         values, roots_source = _ca_values(api, cluster)
         intermediate = next(iter(_certificates(values.get("ca-cert.pem"))), None)
         chain = _certificates(values.get("cert-chain.pem"))
         roots = _certificates(values.get("root-cert.pem"))
         issuer = next(iter(_certificates(_field(api.read(f"{mount}/issuer/default"), "certificate"))), None)
-        role_caps = _role_caps(api, mount)
-        mount_max = _int(_field(api.read(f"sys/mounts/{mount}/tune"), "max_lease_ttl"))
+        role_caps, mount_max, unread = _limits(api, mount)
     except VaultApiError as error:
         problem = str(error)
     seen = ClusterSeen(
@@ -161,6 +161,7 @@ def read_cluster(
         problem=problem,
         kube=_kube_seen(cluster, request.kubeconfig, contexts.get(cluster.name) or cluster.cluster.kube_context),
         step=step_script(cluster, intermediate_step(cluster)),
+        unread=unread,
     )
     return seen, values
 
@@ -223,6 +224,30 @@ def _int(value: Any) -> int | None:
         return int(str(value)) if str(value).isdigit() else parse_duration(str(value))
     except ValueError:
         return None
+
+
+def _limits(api: VaultApi, mount: str) -> tuple[tuple[tuple[str, int], ...], int | None, tuple[str, ...]]:
+    """The mount's role caps and max_lease_ttl, and what a token without the rights could not read: a token may
+    read certificates (no token needed for them) but not list roles or read the tuning, which is a gap in the
+    answer, not an outage."""
+    from ...generator.errors import VaultUnavailable
+
+    unread: list[str] = []
+    caps: tuple[tuple[str, int], ...] = ()
+    mount_max: int | None = None
+    try:
+        caps = _role_caps(api, mount)
+    except VaultUnavailable as error:
+        if error.kind != "forbidden":
+            raise
+        unread.append("each PKI role's max_ttl")
+    try:
+        mount_max = _int(_field(api.read(f"sys/mounts/{mount}/tune"), "max_lease_ttl"))
+    except VaultUnavailable as error:
+        if error.kind != "forbidden":
+            raise
+        unread.append(f"{mount}'s max_lease_ttl")
+    return caps, mount_max, tuple(unread)
 
 
 def _role_caps(api: VaultApi, mount: str) -> tuple[tuple[str, int], ...]:

@@ -170,6 +170,13 @@ def effective_expiry(view: FleetView) -> CheckResult:
         )
     if effective - fleet.now < dt.timedelta(days=fleet.warn_days):
         return warned(check_id, seen.target, f"{finding}, within --warn-days {fleet.warn_days}", hint)
+    if seen.unread:
+        return warned(
+            check_id,
+            seen.target,
+            f"{finding}; not read, so not ruled out: {', '.join(seen.unread)}",
+            f"let the token list {seen.mount}/roles, read each role and sys/mounts/{seen.mount}/tune",
+        )
     return passed(check_id, seen.target, finding)
 
 

@@ -172,7 +172,8 @@ def duplicate_roots(clusters: tuple[ClusterSeen, ...]) -> list[str]:
     root listed twice in a cluster's bundle."""
     problems: list[str] = []
     by_subject: dict[str, dict[bytes, x509.Certificate]] = {}
-    for root in fleet_roots(clusters):
+    ends = [root for root in signing_roots(clusters).values() if root is not None]  # a foreign root counts too
+    for root in [*fleet_roots(clusters), *ends]:
         by_subject.setdefault(root.subject.rfc4514_string(), {})[der(root)] = root
     for subject, roots in by_subject.items():
         if len(roots) > 1:

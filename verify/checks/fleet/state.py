@@ -44,6 +44,9 @@ class ClusterSeen(NamedTuple):
     kube: KubeSeen | None = None
     # The rendered script that issues this cluster's intermediate and tunes its mount (the hints name it).
     step: str = "vault/04-intermediate-pki.sh"
+    # Vault limits the token may not read (a role list, the mount's tuning): the effective expiry cannot rule
+    # them out, so it warns instead of passing.
+    unread: tuple[str, ...] = ()
 
 
 class FleetState:
