@@ -150,7 +150,7 @@ def test_verify_vault_explains_a_missing_declared_device(target: Target) -> None
     assert "openbao/audit.hcl" in audit.hint
 
 
-def test_vault_config_against_openbao_is_told_its_flavour(openbao: DevServer) -> None:
+def test_vault_config_against_openbao_is_told_its_flavor(openbao: DevServer) -> None:
     default = Config()
     results = {
         r.id: r

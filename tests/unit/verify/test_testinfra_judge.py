@@ -170,9 +170,9 @@ class _RefusingVault:
         type(self).made += 1
 
     def read(self, path: str) -> dict[str, Any]:
-        from istio_vault_ca.generator.errors import VaultUnavailable
+        from istio_vault_ca.generator.errors import VaultUnreachable
 
-        raise VaultUnavailable("unreachable", f"cannot reach Vault to read {path}")
+        raise VaultUnreachable(f"cannot reach Vault to read {path}")
 
 
 def test_without_vaults_root_no_rotation_is_asked_for(

@@ -25,9 +25,6 @@ JSON = dict[str, Any]
 
 # vault-k8s's names (the default injector); a Pod's own injector is `injectors.from_pod` (openbao-k8s names
 # differ: generator/config/injectors.py).
-ANNOTATION_PREFIX = VAULT_K8S.prefix
-INJECT_STATUS = VAULT_K8S.inject_status
-SECRET_VOLUME_PATH = VAULT_K8S.secret_volume_path
 DEFAULT_SECRET_VOLUME_PATH = VAULT_K8S.default_volume_path  # when the annotation is absent
 INIT_CONTAINER = VAULT_K8S.init_container
 SIDECAR = VAULT_K8S.sidecar
@@ -35,7 +32,6 @@ DISCOVERY = "discovery"
 ISTIOD_DEFAULT_CA_DIR = "/etc/cacerts"  # ROOT_CA_DIR's default (./etc/cacerts from /)
 ROOT_CONFIG_MAP = "istio-ca-root-cert"
 ROOT_CONFIG_MAP_KEY = "root-cert.pem"
-INJECTOR_WEBHOOK = VAULT_K8S.webhook
 INJECTOR_WEBHOOKS = frozenset(i.webhook for i in INJECTORS.values())
 INJECTOR_CONFIG_SUFFIX = "-agent-injector-cfg"
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})

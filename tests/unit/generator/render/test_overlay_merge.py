@@ -54,9 +54,9 @@ def test_istio_operator_output_holds_maps_only(cluster_plan: ClusterPlan) -> Non
     assert spec["values"]["pilot"]["env"] == cluster_plan.env
 
 
-@pytest.mark.parametrize("flavour", [tsb, istio_operator])
-def test_read_gives_back_what_build_wrote(flavour: Any, cluster_plan: ClusterPlan) -> None:
-    assert flavour.read(flavour.build(cluster_plan)) == (cluster_plan.annotations(), cluster_plan.env)
+@pytest.mark.parametrize("installer", [tsb, istio_operator])
+def test_read_gives_back_what_build_wrote(installer: Any, cluster_plan: ClusterPlan) -> None:
+    assert installer.read(installer.build(cluster_plan)) == (cluster_plan.annotations(), cluster_plan.env)
 
 
 def test_split_path_is_istios_split() -> None:

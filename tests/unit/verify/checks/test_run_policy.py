@@ -11,7 +11,14 @@ import pytest
 
 from istio_vault_ca.generator.config.loader import parse_text
 from istio_vault_ca.generator.config.plan import plan
-from istio_vault_ca.generator.errors import CheckError, KubeAccessError, VaultApiError, VaultUnavailable
+from istio_vault_ca.generator.errors import (
+    CheckError,
+    KubeAccessError,
+    VaultApiError,
+    VaultSealed,
+    VaultUnavailable,
+    VaultUnreachable,
+)
 from istio_vault_ca.verify.checks.registry import BUG_HINT, Check, Tier, Wording, run_one
 from istio_vault_ca.verify.checks.result import CheckResult, Status, passed
 from istio_vault_ca.verify.checks.vault import runner as vault_runner
@@ -49,7 +56,7 @@ def test_a_check_given_up_or_missing_its_input_is_skipped_without_running() -> N
     assert _row(missing) == ("skip", "needs the roots file, which did not load", "")
 
 
-@pytest.mark.parametrize("gone", [VaultUnavailable("unreachable", "Vault is gone"), KubeAccessError("API gone")])
+@pytest.mark.parametrize("gone", [VaultUnreachable("Vault is gone"), KubeAccessError("API gone")])
 def test_a_service_gone_stops_the_run(gone: Exception) -> None:
     with pytest.raises(type(gone)):
         run_one(_check(gone), _State())
@@ -92,4 +99,4 @@ def test_the_vault_runner_follows_the_same_policy_in_vaults_words(monkeypatch: p
     (bug,) = _vault_rows(monkeypatch, AttributeError("a bug"))  # a crash before the runners shared one policy
     assert bug.status is Status.ERROR
     with pytest.raises(VaultUnavailable):
-        _vault_rows(monkeypatch, VaultUnavailable("sealed", "Vault is sealed"))
+        _vault_rows(monkeypatch, VaultSealed("Vault is sealed"))

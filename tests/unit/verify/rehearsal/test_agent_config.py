@@ -36,7 +36,7 @@ def cluster_plan():  # type: ignore[no-untyped-def]
 
 
 @pytest.mark.parametrize("installer", sorted(INSTALLERS))
-def test_each_flavour_yields_the_plans_annotations_and_env(tree: Path, cluster_plan, installer: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_installer_yields_the_plans_annotations_and_env(tree: Path, cluster_plan, installer: str) -> None:  # type: ignore[no-untyped-def]
     overlay = agent.read_overlay(tree / INSTALLERS[installer], INSTALLERS[installer])
     assert overlay.installer == installer
     assert overlay.annotations == cluster_plan.annotations()
