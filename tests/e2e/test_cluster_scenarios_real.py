@@ -239,19 +239,9 @@ def test_limited_user_without_pods_log_gets_the_api_servers_403(
     reader = f"reader-{ns}"
     resources = "namespaces,serviceaccounts,pods,configmaps,deployments.apps"
     resources += ",mutatingwebhookconfigurations.admissionregistration.k8s.io"
-    kubeconfig = kube_cluster.kubeconfig
-    reply = injector.kubectl(kubeconfig, "create", "clusterrole", reader, "--verb=get,list", f"--resource={resources}")
-    assert reply.returncode == 0, reply.stderr
-    reply = injector.kubectl(
-        kubeconfig, "create", "clusterrolebinding", reader, f"--clusterrole={reader}", f"--user={user}"
-    )
-    assert reply.returncode == 0, reply.stderr
-    before = len(kubelet_logs.requests)
-    try:
-        outcome = ic.verify(capsys, kube_cluster.kubeconfig_for(user))
-    finally:
-        injector.kubectl(kubeconfig, "delete", "clusterrolebinding", reader)
-        injector.kubectl(kubeconfig, "delete", "clusterrole", reader)
+    with ic.reader_kubeconfig(kube_cluster, user, reader, resources) as kubeconfig:
+        before = len(kubelet_logs.requests)
+        outcome = ic.verify(capsys, kubeconfig)
 
     assert outcome.code == 3
     # The --output document is written even so: the error as its one entry (exit 3 all the same).

@@ -53,17 +53,6 @@ def cluster_plan(config_file: Path) -> ClusterPlan:
     return plan(load(str(config_file)).config)[0]
 
 
-def _bundle_values() -> dict[str, bytes]:
-    bundle = good_bundle()
-    values = {
-        "ca-cert.pem": bundle.ca_cert,
-        "ca-key.pem": bundle.ca_key,
-        "cert-chain.pem": bundle.cert_chain,
-        "root-cert.pem": bundle.root_cert,
-    }
-    return {name: value for name, value in values.items() if value is not None}
-
-
 def write_agent_files(directory: Path, values: dict[str, bytes], key_mode: int = 0o400) -> Path:
     """As the agent writes them: consul-template's default 0644, and agent-inject-perms for the key."""
     directory.mkdir(parents=True, exist_ok=True)
@@ -203,7 +192,7 @@ def _suite(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPr
 
 
 def test_testinfra_suite_fails_on_a_group_readable_key_over_local(tmp_path: Path) -> None:
-    directory = write_agent_files(tmp_path / "secrets", _bundle_values(), key_mode=0o640)
+    directory = write_agent_files(tmp_path / "secrets", good_bundle().files(), key_mode=0o640)
     config = _config_with(tmp_path, f"ca_dir: {directory}", f"run_as_user: {os.getuid()}")
     env = {**os.environ, "PYTHONPATH": str(REPO), "IVC_CONFIG": str(config)}
 
