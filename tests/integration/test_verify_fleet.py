@@ -357,3 +357,18 @@ def test_an_ambient_cluster_on_its_own_root_is_refused(fleet_vault: dict[str, st
     )
     assert "plan-rotation --force CLUSTER" in refused["hint"]
     assert ("fleet.ambient-shared-root", "east") not in by
+
+
+@pytest.mark.parametrize("output", ["junit", "html"])
+def test_every_document_format_of_a_real_run(fleet_vault: dict[str, str], output: str) -> None:
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), "--output", output)
+    assert code == 1, err
+    assert "PRIVATE KEY" not in out
+    if output == "junit":
+        cases = ET.fromstring(out).findall("./testsuite/testcase")  # noqa: S314 - our own output
+        failed = {case.get("name") for case in cases if case.find("failure") is not None}
+        assert {"fleet.intermediate-chains", "fleet.trust-matrix", "fleet.effective-expiry"} <= failed
+    else:
+        assert out.lstrip().startswith("<!DOCTYPE html>")
+        assert '<table class="trust-matrix">' in out and '<table class="fleet-expiry">' in out
+        assert out.count('class="trust-no"') == 3  # east and west reject central, central its own chain
