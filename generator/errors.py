@@ -3,27 +3,41 @@
 The CLI turns any `IvcError` into one message on stderr and `exit_code` (docs/reference/exit-codes.md); nothing
 else in the code maps errors to exit codes. Messages are for people and never contain key material.
 
-    IvcError                      1  an operation failed (a rehearsal step, a command the tool ran)
-    ├── RehearsalStepFailed       1  one rehearsal step failed (recorded on the step, not raised out)
-    ├── RehearsalAborted          1  the rehearsal stops after a failed step; teardown still runs
-    ├── UsageError                2  bad arguments, an unusable file or directory, a refused request
-    │   ├── ConfigError           2  every problem of one config file, each at its field and line
-    │   ├── ConfigsRefused        2  `validate` of several files: each refused file's error
-    │   ├── UnsafeOutputDir       2  render would replace a directory it did not render
-    │   ├── OfflineRootError      2  sign-intermediate refuses (wrong key, TTL beyond the root, bad CSR)
-    │   ├── KubeConfigProblem     2  the kubeconfig cannot be used
-    │   └── OverlayError          2  a rendered overlay cannot be read as an istiod overlay
-    ├── Unreachable               3  a service or program the command needs is not there
-    │   ├── VaultUnavailable      3  Vault unreachable, sealed, TLS refused, 401/403
-    │   │   └── VaultResponseTooLarge   an answer larger than the client buffers
-    │   ├── KubeAccessError       3  the API server unreachable, TLS refused, 401/403
-    │   │   └── KubeResponseTooLarge    an answer larger than the client buffers
-    │   └── OpenBaoMissing        3  no bao binary for the rehearsal
-    └── CheckError                1  one read failed in a way that concerns one check only (reported, not raised out)
-        ├── VaultApiError
-        ├── LogUnavailable
-        ├── FileRefused           a CA file that is not a regular file, or too large to be one
-        └── PodFilesError
+    IvcError                          1  an operation failed (a rehearsal step, a command the tool ran)
+    ├── UsageError                    2  bad arguments, an unusable file or directory, a refused request
+    │   ├── ConfigError               2  every problem of one config file, each at its field and line
+    │   ├── ConfigsRefused            2  `validate` of several files: each refused file's error
+    │   ├── UnsafeOutputDir           2  render would replace a directory it did not render
+    │   ├── OfflineRootError          2  sign-intermediate refuses (wrong key, TTL beyond the root, bad CSR)
+    │   ├── KubeConfigProblem         2  the kubeconfig cannot be used
+    │   ├── OverlayError              2  a rendered overlay cannot be read as an istiod overlay
+    │   │   └── MergeIntoError        2  render --merge-into: the file cannot take our patches
+    │   └── ServerBinaryRefused       2  rehearse --server names no Vault or OpenBao server binary
+    ├── Unreachable                   3  a service or program the command needs is not there
+    │   ├── VaultUnavailable          3  Vault cannot answer at all; one subclass per way (`reason`)
+    │   │   ├── VaultUnreachable      3  no answer, or a 502/503 of a Vault that cannot serve now
+    │   │   ├── VaultSealed           3  sealed or not initialised
+    │   │   ├── VaultTlsRefused       3  the TLS handshake failed, or VAULT_CACERT names no file
+    │   │   ├── VaultForbidden        3  the token refused (401/403)
+    │   │   ├── NotVault              3  the server at VAULT_ADDR is not Vault
+    │   │   ├── VaultNamespaceMissing 3  the configured Vault namespace does not exist
+    │   │   ├── VaultRequestFailed    3  a read a whole command needs failed (plan-rotation)
+    │   │   └── VaultResponseTooLarge 3  an answer larger than the client buffers
+    │   ├── KubeAccessError           3  the API server unreachable, TLS refused, 401/403
+    │   │   └── KubeResponseTooLarge  3  an answer larger than the client buffers
+    │   └── OpenBaoMissing            3  no bao binary for the rehearsal
+    ├── CheckError                    1  one read failed that concerns one check only (reported, not raised out)
+    │   ├── VaultApiError             1  one Vault request failed (a 400 or 500)
+    │   ├── LogUnavailable            1  the API server has no log for that container
+    │   ├── FileRefused               1  a CA file that is not a regular file, or too large to be one
+    │   └── PodFilesError             1  the files in the pod could not be read
+    ├── RehearsalStepFailed           1  one rehearsal step failed (recorded on the step, not raised out)
+    ├── RehearsalAborted              1  the rehearsal stops after a failed step; teardown still runs
+    └── RotationRefused               1  a root-rotation phase asked for before its precondition holds
+
+A module may keep a subclass of its own that its package raises and catches (the chain checks' gox509.VerifyError,
+the loader's `_Refused`); it never reaches the CLI. tests/unit/generator/test_errors_tree.py keeps this tree equal
+to the classes defined here.
 """
 
 from __future__ import annotations
@@ -135,12 +149,52 @@ class Unreachable(IvcError):
 
 
 class VaultUnavailable(Unreachable):
-    """Vault cannot answer at all (kind: unreachable, sealed, tls, forbidden)."""
+    """Vault cannot answer at all; each way is a subclass, which `reason` names in one word (the `vault_<reason>`
+    label of serve's istio_vault_ca_run_failures_total, docs/how-to/monitoring.md)."""
 
-    def __init__(self, kind: str, message: str, hint: str = "") -> None:
-        super().__init__(message, hint)
-        self.kind = kind
-        self.message = message
+    reason = "unavailable"
+
+
+class VaultUnreachable(VaultUnavailable):
+    """No answer: connection refused or timed out, or a 502/503 of a Vault that cannot serve now."""
+
+    reason = "unreachable"
+
+
+class VaultSealed(VaultUnavailable):
+    """Vault answers, sealed or not initialised."""
+
+    reason = "sealed"
+
+
+class VaultTlsRefused(VaultUnavailable):
+    """The TLS handshake failed, or VAULT_CACERT names no file."""
+
+    reason = "tls"
+
+
+class VaultForbidden(VaultUnavailable):
+    """Vault refused the token (401/403)."""
+
+    reason = "forbidden"
+
+
+class NotVault(VaultUnavailable):
+    """The server at VAULT_ADDR answered with a body that is not Vault's (a proxy, another service)."""
+
+    reason = "not-vault"
+
+
+class VaultNamespaceMissing(VaultUnavailable):
+    """The Vault Enterprise namespace the config names does not exist."""
+
+    reason = "namespace"
+
+
+class VaultRequestFailed(VaultUnavailable):
+    """A read that a whole command needs failed (plan-rotation's survey reads everything or reports nothing)."""
+
+    reason = "api"
 
 
 class KubeAccessError(Unreachable):
@@ -182,8 +236,7 @@ class PodFilesError(CheckError):
 class VaultResponseTooLarge(VaultUnavailable):
     """Vault sent an answer larger than we read (verify/clients/vault.py MAX_RESPONSE_BYTES), or too slowly: exit 3."""
 
-    def __init__(self, message: str, hint: str = "") -> None:
-        super().__init__("oversized", message, hint)
+    reason = "oversized"
 
 
 class KubeResponseTooLarge(KubeAccessError):

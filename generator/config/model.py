@@ -296,7 +296,7 @@ class Agent(Strict):
     init_first: bool = Field(True, description="agent-init-first: the agent's init container runs before any other")
     key_file_mode: str = Field("0400", description="octal mode of ca-key.pem in the pod (owner-only)")
     run_as_user: int = Field(
-        1337, ge=0, description="uid the agent writes files as: must be istiod's (1337 in every installer flavour)"
+        1337, ge=0, description="uid the agent writes files as: must be istiod's (1337 under every installer)"
     )
 
     @field_validator("key_file_mode")
@@ -358,7 +358,7 @@ class Istiod(Strict):
         None,
         ge=0,
         description="uid istiod's container runs as, when your install changes it (OpenShift assigns one); "
-        "default: the installer's (1337 for every flavour). agent.run_as_user must equal it",
+        "default: the installer's (1337 under every installer). agent.run_as_user must equal it",
     )
     istio_version: str = Field(
         ISTIO_VERSION_DEFAULT,

@@ -34,7 +34,7 @@ TRUST_BUNDLE_FIELD = "root-cert.pem"
 # read once at start; pilot/pkg/bootstrap/istio_ca.go handleEvent, release-1.31).
 MULTIROOT_ENV = "ISTIO_MULTIROOT_MESH"
 
-# The server flavour decides how the audit device is made and which Helm chart the values are for.
+# The server's flavor (vault.flavor) decides how the audit device is made and which Helm chart the values are for.
 HELM_VALUES_FILE = {"vault": "vault-helm-values.yaml", "openbao": "openbao-helm-values.yaml"}
 # OpenBao 2.x refuses audit devices over the API (unless its config sets unsafe_allow_api_audit_creation): the
 # device is declared in the server config instead, from this rendered stanza.

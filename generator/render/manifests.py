@@ -74,7 +74,7 @@ storage "file" {
 
 
 def helm_values(plan: ClusterPlan) -> dict[str, Any]:
-    """Values for the chart of the configured server flavour."""
+    """Values for the chart of the configured server flavor (vault.flavor)."""
     if plan.config.vault.flavor == "openbao":
         return openbao_helm_values(plan)
     return vault_helm_values(plan)

@@ -32,8 +32,6 @@ from .rotation import ReplacedCa
 from .templating import render_template
 from .tree import RenderedFile, Tree
 
-PHASES = ("a", "b", "c", "d")
-
 
 @dataclass(frozen=True)
 class OfflineRoot:

@@ -127,7 +127,7 @@ def test_ca_dir_beside_the_chart_mounts_is_accepted(tmp_path: Path, ca_dir: str)
 
 
 @pytest.mark.parametrize("output", ["tsb-controlplane", "istio-operator", "helm"])
-def test_agent_uid_other_than_istiods_is_refused_per_flavour(tmp_path: Path, output: str) -> None:
+def test_agent_uid_other_than_istiods_is_refused_per_installer(tmp_path: Path, output: str) -> None:
     text = f"istiod:\n  outputs: [{output}]\n  agent:\n    key_file_mode: '0400'\n    run_as_user: 1000\n"
     result = validate_in(tmp_path, text)
     assert result.returncode == 2

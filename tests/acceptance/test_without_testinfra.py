@@ -28,24 +28,25 @@ class NotInstalled(importlib.abc.MetaPathFinder):
 sys.meta_path.insert(0, NotInstalled())
 """
 CLI = BLOCK + "from istio_vault_ca.verify.cli.parser import main\nsys.exit(main())\n"
-# What `verify cluster` does with a running istiod pod (runs/cluster.py pod_file_results): read its files.
+# What `verify cluster` does with a running istiod pod: collect reads its files (checks/cluster/collect.py
+# read_pod_ca_files), the judge reports them (pod_files.pod_file_results).
 POD_FILES = (
     BLOCK
     + """\
 import json
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import plan
-from istio_vault_ca.verify.checks.cluster.state import PodState
-from istio_vault_ca.verify.runs.cluster import pod_file_results
+from istio_vault_ca.verify.checks.cluster import PodState, pod_file_results, read_pod_ca_files
 from istio_vault_ca.verify.clients.kube import KubeTarget
 
-pod = PodState({
+obj = {
     "metadata": {"name": "istiod-7d4b9c", "namespace": "istio-system"},
     "spec": {"containers": [{"name": "discovery", "image": "docker.io/istio/pilot:1.24.3"}]},
     "status": {"containerStatuses": [{"name": "discovery", "state": {"running": {}}}]},
-})
-target = KubeTarget(None, None, "https://127.0.0.1:6443")
-results = pod_file_results(pod, plan(load(None).config)[0], target, warn_days=30)
+}
+one = plan(load(None).config)[0]
+pod = PodState(obj, ca_files=read_pod_ca_files(obj, one, KubeTarget(None, None, "https://127.0.0.1:6443")))
+results = pod_file_results(pod, one, warn_days=30)
 print(json.dumps([result._asdict() for result in results]))
 """
 )

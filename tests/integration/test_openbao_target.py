@@ -18,8 +18,7 @@ from istio_vault_ca.generator.config.plan import plan
 from istio_vault_ca.verify.checks.vault import check_vault
 from istio_vault_ca.verify.clients.vault import Settings, VaultApi
 from istio_vault_ca.verify.rehearsal.openbao import DevServer, start_dev_server
-from tests.conftest import run_setup
-from tests.support import make_self_signed_ca_pem, render_into, require_openbao
+from tests.support import make_self_signed_ca_pem, render_into, require_openbao, run_setup
 
 pytestmark = pytest.mark.integration
 
@@ -151,7 +150,7 @@ def test_verify_vault_explains_a_missing_declared_device(target: Target) -> None
     assert "openbao/audit.hcl" in audit.hint
 
 
-def test_vault_config_against_openbao_is_told_its_flavour(openbao: DevServer) -> None:
+def test_vault_config_against_openbao_is_told_its_flavor(openbao: DevServer) -> None:
     default = Config()
     results = {
         r.id: r

@@ -24,6 +24,7 @@ from tests.integration.rehearsal_cli import (
     assert_clean,
     cause_of,
     cli,
+    leftovers,
     rehearsal_env,
     rehearse,
     step_line,
@@ -290,6 +291,11 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
             break
     # Interrupted while the rendered setup.sh runs (a child of the rehearsal, in its own session): seen, not guessed.
     wait_until(lambda: process.poll() is not None or child_running(process.pid, b"setup.sh"), 120, "setup.sh to start")
+    # What the teardown must remove is there when the signal comes: the rehearsal's temp dir and the processes
+    # working in it (the throw-away OpenBao, setup.sh), so the check below that nothing is left can fail.
+    running = leftovers(tmp)
+    assert any(name.startswith("ivc-") for name in running), running
+    assert any(name.startswith("pid ") for name in running), running
     process.send_signal(sig)
     rest, _ = process.communicate(timeout=60)
     output = "".join(seen) + rest

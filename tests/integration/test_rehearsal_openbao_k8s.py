@@ -21,7 +21,7 @@ def _needs_openbao() -> None:
 
 
 def _config(tmp_path: Path, injector: str) -> Path:
-    """examples/openbao.yaml (OpenBao server, Helm) with every installer flavour and the injector named."""
+    """examples/openbao.yaml (OpenBao server, Helm) with every installer and the injector named."""
     text = (EXAMPLES / "openbao.yaml").read_text(encoding="utf-8")
     assert "  flavor: openbao\n" in text and "outputs: [helm]" in text
     text = text.replace("  flavor: openbao\n", f"  flavor: openbao\n  injector: {injector}\n", 1)

@@ -22,9 +22,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 from istio_vault_ca.generator.pki.factory import workload_leaf
 from istio_vault_ca.verify.checks.chain.gox509 import Options, VerifyError, verify
 from istio_vault_ca.verify.rehearsal.openbao import find_bao
-from tests.conftest import run_setup
 from tests.integration.rotation_agents import pems, run_agent
-from tests.support import server_under_test
+from tests.support import run_setup, server_under_test
 from tests.vault_setup import EC_CONFIG, cli, configure
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]

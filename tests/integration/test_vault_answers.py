@@ -74,7 +74,7 @@ def test_the_namespace_in_the_config_that_exists_still_passes_the_reachability(
     document = json.loads(result.stdout)
     validate_json_shape(document)
     checks = {c["id"]: c for c in document["checks"]}
-    # Reached, not an error: the warning is the flavour (an OpenBao server, a config saying vault.flavor: vault).
+    # Reached, not an error: the warning is the flavor (an OpenBao server, a config saying vault.flavor: vault).
     assert checks["vault.reachable"]["status"] == "warn", checks["vault.reachable"]
     assert "the config says vault.flavor: vault" in checks["vault.reachable"]["finding"]
     assert checks["vault.token"]["status"] == "pass"

@@ -21,9 +21,8 @@ import pytest
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.verify.cli.parser import main
-from tests.conftest import run_setup
 from tests.pki_factory import good_bundle
-from tests.support import render_into
+from tests.support import render_into, run_setup
 
 REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "generator" / "config" / "starter.yaml"
@@ -52,17 +51,6 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def cluster_plan(config_file: Path) -> ClusterPlan:
     return plan(load(str(config_file)).config)[0]
-
-
-def _bundle_values() -> dict[str, bytes]:
-    bundle = good_bundle()
-    values = {
-        "ca-cert.pem": bundle.ca_cert,
-        "ca-key.pem": bundle.ca_key,
-        "cert-chain.pem": bundle.cert_chain,
-        "root-cert.pem": bundle.root_cert,
-    }
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def write_agent_files(directory: Path, values: dict[str, bytes], key_mode: int = 0o400) -> Path:
@@ -204,7 +192,7 @@ def _suite(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPr
 
 
 def test_testinfra_suite_fails_on_a_group_readable_key_over_local(tmp_path: Path) -> None:
-    directory = write_agent_files(tmp_path / "secrets", _bundle_values(), key_mode=0o640)
+    directory = write_agent_files(tmp_path / "secrets", good_bundle().files(), key_mode=0o640)
     config = _config_with(tmp_path, f"ca_dir: {directory}", f"run_as_user: {os.getuid()}")
     env = {**os.environ, "PYTHONPATH": str(REPO), "IVC_CONFIG": str(config)}
 
@@ -252,13 +240,12 @@ def test_verify_all_without_a_kubeconfig_still_reports_vault_and_chain(
 
 def test_the_istiod_release_is_read_from_the_image_tag() -> None:
     from istio_vault_ca.verify.checks.chain import IstioVersion
-    from istio_vault_ca.verify.checks.cluster import PodState
-    from istio_vault_ca.verify.runs.cluster import istiod_version
+    from istio_vault_ca.verify.checks.cluster import image_release
 
-    def pod(image: str) -> PodState:
-        return PodState({"metadata": {"name": "p"}, "spec": {"containers": [{"name": "discovery", "image": image}]}})
+    def pod(image: str) -> dict[str, object]:
+        return {"metadata": {"name": "p"}, "spec": {"containers": [{"name": "discovery", "image": image}]}}
 
-    assert istiod_version(pod("docker.io/istio/pilot:1.24.3-distroless")) == IstioVersion(1, 24, 3)
-    assert istiod_version(pod("gcr.io/istio-release/pilot:1.26.0")) == IstioVersion(1, 26, 0)
-    assert istiod_version(pod("registry.local:5000/pilot@sha256:abc")) is None
-    assert istiod_version(pod("tetrate/pilot:latest")) is None
+    assert image_release(pod("docker.io/istio/pilot:1.24.3-distroless")) == IstioVersion(1, 24, 3)
+    assert image_release(pod("gcr.io/istio-release/pilot:1.26.0")) == IstioVersion(1, 26, 0)
+    assert image_release(pod("registry.local:5000/pilot@sha256:abc")) is None
+    assert image_release(pod("tetrate/pilot:latest")) is None

@@ -9,7 +9,7 @@ import threading
 
 import pytest
 
-from istio_vault_ca.generator.errors import KubeAccessError, VaultUnavailable
+from istio_vault_ca.generator.errors import KubeAccessError, VaultForbidden
 from istio_vault_ca.verify.checks.result import Report, passed
 from istio_vault_ca.verify.cli.serve_command import Exporter, parse_listen
 from istio_vault_ca.verify.cli.verify_command import vault_report
@@ -42,7 +42,7 @@ def _exporter(*builds: object, timeout: float = 30.0) -> Exporter:
 def test_faults_keep_the_last_results_and_count_reasons(caplog: pytest.LogCaptureFixture) -> None:
     exporter = _exporter(
         _good,
-        VaultUnavailable("forbidden", "Vault refused the token (permission denied)"),
+        VaultForbidden("Vault refused the token (permission denied)"),
         KubeAccessError("cannot reach the API server"),
         RuntimeError(f"garbage from somewhere {KEY}"),
         _good,

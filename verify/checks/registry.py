@@ -1,10 +1,11 @@
 """The check registry: each check registers its stable id, the state fields it needs and its verdict tier.
 
 A check is a pure function of a collected state (`collect()` -> state -> checks). `@check(...)` registers it in
-`REGISTRY` in definition order, which is the order reports list them. `run(family, state)` calls every check of a
-family: a check whose needed fields did not load is `skip` (naming them), one whose single read failed
-(`CheckError`) is `error`, and one that trips on input nobody foresaw is `error` too, never a traceback or key bytes;
-`Unreachable` (Vault or the API server gone) stops the run with exit 3.
+`REGISTRY` in definition order, which is the order reports list them. Every runner (`run` here for the chain and
+pod families, checks/cluster/runner.py, checks/vault/runner.py) calls each check through `run_one`, the one
+exception policy: a check given up or whose needed fields did not load is `skip`, one whose single read failed
+(`CheckError`) is `error` with that error's words, one that trips on input nobody foresaw is `error` too, never a
+traceback or key bytes; `Unreachable` (Vault or the API server gone) stops the run with exit 3.
 
 Adding a check is one decorated function in the family's module; nothing else lists check ids.
 """
@@ -82,24 +83,54 @@ def checks_in(family: str) -> Iterator[Check]:
     return (spec for spec in REGISTRY.values() if spec.family == family)
 
 
-def run_one(spec: Check, state: State, describe: Callable[[str], str] = str) -> CheckResult:
-    """One check over `state`: skipped when a needed field is None, errored on any exception."""
+# The hint of an error row for an exception nobody foresaw in a check.
+BUG_HINT = "report this as a bug with the certificate files or the objects read (never a key)"
+
+
+class Wording(NamedTuple):
+    """How a runner's error rows word what went wrong, where its checks' input asks for other words.
+
+    `read_failed_hint`: the hint of a `CheckError` that carries none. `unexpected`: the finding's words for any
+    other exception, followed by the exception's type alone (no message: it might quote the answer read); empty
+    names the type and the (redacted) message, with BUG_HINT."""
+
+    read_failed_hint: str = ""
+    unexpected: str = ""
+
+
+CHECK_WORDING = Wording()
+
+
+def run_one(
+    spec: Check,
+    state: State,
+    describe: Callable[[str], str] = str,
+    *,
+    given_up: frozenset[str] = frozenset(),
+    wording: Wording = CHECK_WORDING,
+) -> CheckResult:
+    """One check over `state`, under the one exception policy every runner shares.
+
+    `given_up` names checks the caller's token is not meant to be able to run (skipped without being called: their
+    403 would otherwise end the run); a needed field that is None skips the check, naming it (`describe`);
+    `Unreachable` is raised (the service went away: the whole command stops, exit 3, not one check); a
+    `CheckError` is this check's `error`; any other exception is an `error` too, so a check never takes the report
+    down with it."""
+    if spec.id in given_up:
+        return skipped(spec.id, state.target, "given up: the token is not meant to read what this check reads")
     missing = [describe(name) for name in spec.needs if getattr(state, name) is None]
     if missing:
         return skipped(spec.id, state.target, f"needs {', '.join(missing)}, which did not load")
     try:
         return spec.function(state)
-    except Unreachable:  # the service went away mid-run: the whole command stops (exit 3), not one check
+    except Unreachable:
         raise
     except CheckError as error:
-        return errored(spec.id, state.target, redact(str(error)), error.hint)
-    except Exception as error:  # a check must never take the report down with it
-        return errored(
-            spec.id,
-            state.target,
-            redact(f"{type(error).__name__}: {error}"),
-            "report this as a bug with the certificate files or the objects read (never a key)",
-        )
+        return errored(spec.id, state.target, redact(str(error)), error.hint or wording.read_failed_hint)
+    except Exception as error:
+        if wording.unexpected:
+            return errored(spec.id, state.target, f"{wording.unexpected}: {type(error).__name__}")
+        return errored(spec.id, state.target, redact(f"{type(error).__name__}: {error}"), BUG_HINT)
 
 
 def applies(spec: Check, state: State) -> bool:

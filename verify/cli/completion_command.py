@@ -16,8 +16,6 @@ import argparse
 from ...generator.errors import EXIT_OK, IvcError
 from .completion_scripts import CommandSpec, OptionSpec
 
-SHELLS = ("bash", "zsh", "fish")
-
 # What a value completes to, by metavar (then by destination). Anything else that takes a value completes to
 # nothing (`any`): a duration, a number, an address.
 _KIND_BY_METAVAR = {"CONFIG": "config", "FILE": "file", "DIR": "dir", "OUT": "dir", "CLUSTER": "cluster"}

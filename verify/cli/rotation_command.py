@@ -36,9 +36,6 @@ if TYPE_CHECKING:
     from ...generator.render.tree import Tree
     from ..clients.vault import VaultApi
 
-# Istio's default workload certificate lifetime (istio.io content/en/about/faq/security/cert-lifetime-config.md:
-# 24 hours, `SECRET_TTL` in proxyMetadata changes it, values over 90 days are refused).
-DEFAULT_WORKLOAD_CERT_TTL = "24h"
 ROOT_CONFIGMAP = "istio-ca-root-cert"
 
 
@@ -227,12 +224,12 @@ def root_command(args: argparse.Namespace) -> int:
 
 def plan_command(args: argparse.Namespace) -> int:
     """plan-rotation -c CONFIG [--cluster NAME] [-o OUT] [--warn-days N] [--force CLUSTER]..."""
-    from ...generator.errors import VaultApiError, VaultUnavailable
+    from ...generator.errors import VaultApiError, VaultRequestFailed
 
     try:
         return _plan_intermediates(args)
     except VaultApiError as error:  # the survey needs every read: one failing read stops it (exit 3)
-        raise VaultUnavailable("api", f"Vault answered with an error: {error}") from None
+        raise VaultRequestFailed(f"Vault answered with an error: {error}") from None
 
 
 def _plan_intermediates(args: argparse.Namespace) -> int:

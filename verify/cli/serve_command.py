@@ -75,7 +75,7 @@ def failure_reason(error: BaseException) -> str:
     )
 
     if isinstance(error, VaultUnavailable):
-        return f"vault_{error.kind}"
+        return f"vault_{error.reason}"
     if isinstance(error, KubeAccessError):
         return "kubernetes_unreachable"
     if isinstance(error, KubeConfigProblem):

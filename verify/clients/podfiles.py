@@ -14,6 +14,7 @@ import selectors
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -133,6 +134,32 @@ def _communicate_bounded(process: subprocess.Popen[bytes], timeout: float, limit
                     raise _TooMuchOutput
     process.wait(max(deadline - time.monotonic(), 0.001))
     return b"".join(buffers[process.stdout.fileno()]), b"".join(buffers[process.stderr.fileno()])
+
+
+def read_in_pod(
+    pod: str,
+    namespace: str,
+    containers: Sequence[str],
+    directory: str,
+    *,
+    kubeconfig: str | None = None,
+    context: str | None = None,
+    target: str | None = None,
+) -> PodFiles:
+    """The four files in `directory` read through the first of `containers` that has a shell: the containers of
+    one pod mount the same volume, and a distroless istiod image has no /bin/sh where the agent's image has one.
+    Raises the last container's PodFilesError when none could be read."""
+    problem: PodFilesError | None = None
+    for container in containers:
+        url = host_url(pod, namespace, container, kubeconfig=kubeconfig, context=context)
+        try:
+            return read_ca_files(get_host(url), directory, target=target)
+        except PodFilesError as error:
+            problem = error
+            if not error.no_shell:
+                break
+    assert problem is not None, "no container to read the files through"
+    raise problem
 
 
 def read_ca_files(host: Any, directory: str, *, target: str | None = None) -> PodFiles:

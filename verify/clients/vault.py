@@ -1,8 +1,8 @@
 """Talk to Vault the way the vault CLI does (VAULT_ADDR, VAULT_TOKEN, VAULT_CACERT, ...), with bounded timeouts.
 
-Anything that makes Vault unusable as a whole (unreachable, sealed, TLS, token refused) raises `VaultUnavailable`,
-which the commands turn into exit code 3 and a message saying what to do. Every GET is cached, so checks that
-look at the same endpoint share one request.
+Anything that makes Vault unusable as a whole raises a `VaultUnavailable`, one subclass per way (VaultUnreachable,
+VaultSealed, VaultTlsRefused, VaultForbidden, ...: generator/errors.py), which the commands turn into exit code 3
+and a message saying what to do. Every GET is cached, so checks that look at the same endpoint share one request.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ...generator.errors import VaultResponseTooLarge, VaultUnavailable
+from ...generator.errors import VaultForbidden, VaultResponseTooLarge, VaultSealed, VaultTlsRefused, VaultUnreachable
 from ..redact import redact
 
 CONNECT_TIMEOUT = 3.0
@@ -96,9 +96,8 @@ class VaultApi:
 
             urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)
         if self.settings.verify not in (True, False) and not Path(str(self.settings.verify)).exists():
-            raise VaultUnavailable(
-                "tls",
-                f"VAULT_CACERT {self.settings.verify} does not exist: point it at the CA file of Vault's TLS",
+            raise VaultTlsRefused(
+                f"VAULT_CACERT {self.settings.verify} does not exist: point it at the CA file of Vault's TLS"
             )
         self.client = hvac.Client(
             url=self.settings.address,
@@ -126,14 +125,9 @@ class VaultApi:
             raise not_vault(self.address, "GET", "sys/health", getattr(response, "status_code", 200))
         body: dict[str, Any] = response
         if not body.get("initialized", True):
-            raise VaultUnavailable(
-                "sealed",
-                f"Vault at {self.address} is not initialised: run `vault operator init`, unseal, re-run",
-            )
+            raise VaultSealed(f"Vault at {self.address} is not initialised: run `vault operator init`, unseal, re-run")
         if body.get("sealed"):
-            raise VaultUnavailable(
-                "sealed", f"Vault at {self.address} is sealed: unseal it (vault operator unseal), then re-run"
-            )
+            raise VaultSealed(f"Vault at {self.address} is sealed: unseal it (vault operator unseal), then re-run")
         self._health = body
         return body
 
@@ -182,12 +176,12 @@ class VaultApi:
             if known is not None:
                 raise known from None
             if isinstance(error, (hvac.exceptions.Forbidden, hvac.exceptions.Unauthorized)):
-                raise VaultUnavailable("forbidden", self._forbidden_message(method, path)) from None
+                raise VaultForbidden(self._forbidden_message(method, path)) from None
             return None  # Vault's 404: nothing at this path
         except requests.exceptions.SSLError as error:
-            raise VaultUnavailable("tls", _tls_message(self.address, error)) from None
+            raise VaultTlsRefused(_tls_message(self.address, error)) from None
         except (requests.exceptions.ConnectionError, requests.exceptions.Timeout) as error:
-            raise VaultUnavailable("unreachable", _unreachable_message(self.address, error)) from None
+            raise VaultUnreachable(_unreachable_message(self.address, error)) from None
 
     def _forbidden_message(self, method: str, path: str) -> str:
         if self.settings.token and self.settings.namespace and self._token_valid_outside_namespace():

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...generator.errors import VaultApiError, VaultUnavailable
+from ...generator.errors import NotVault, VaultApiError, VaultNamespaceMissing, VaultSealed, VaultUnreachable
 from ..redact import redact
 
 _STATUS_BY_CLASS = {
@@ -58,17 +58,14 @@ def snippet(error: Any, limit: int = 80) -> str:
     return redact(cleaned[:limit] + ("..." if len(cleaned) > limit else ""))
 
 
-def not_vault(address: str, method: str, path: str, status: int | str) -> VaultUnavailable:
-    return VaultUnavailable(
-        "not-vault",
-        f"the server at {address} answered {status} to {method} {path} with a body that is not Vault's",
-        NOT_VAULT_HINT,
-    )
+def not_vault(address: str, method: str, path: str, status: int | str, body: str = "") -> NotVault:
+    """`body`: the start of what the server sent, quoted after the message when there is any."""
+    message = f"the server at {address} answered {status} to {method} {path} with a body that is not Vault's"
+    return NotVault(f"{message} ({body!r})" if body else message, NOT_VAULT_HINT)
 
 
-def missing_namespace(address: str, namespace: str | None) -> VaultUnavailable:
-    return VaultUnavailable(
-        "namespace",
+def missing_namespace(address: str, namespace: str | None) -> VaultNamespaceMissing:
+    return VaultNamespaceMissing(
         f"Vault at {address} has no namespace {namespace!r} (namespace not found)",
         f"create it (`vault namespace create {namespace}` in its parent) or correct vault.namespace / the "
         "cluster's namespace in the config (the config wins over VAULT_NAMESPACE)",
@@ -80,27 +77,18 @@ def classify(error: Any, address: str, namespace: str | None, method: str, path:
     (Vault's 401/403 and Vault's 404 for an empty path)."""
     status = status_of(error)
     if not from_vault(error):
-        body = snippet(error)
-        exception = not_vault(address, method, path, status or "an error")
-        if body:
-            exception = VaultUnavailable(exception.kind, f"{exception} ({body!r})", exception.hint)
-        return exception
+        return not_vault(address, method, path, status or "an error", snippet(error))
     said = vault_errors(error)
     if status == 404 and "namespace not found" in said:
         return missing_namespace(address, namespace)
     if status in (401, 403, 404):
         return None
     if status == 503 and "sealed" in said.lower():
-        return VaultUnavailable(
-            "sealed", f"Vault at {address} is sealed: unseal it (vault operator unseal), then re-run"
-        )
+        return VaultSealed(f"Vault at {address} is sealed: unseal it (vault operator unseal), then re-run")
     if status == 501:
-        return VaultUnavailable(
-            "sealed", f"Vault at {address} is not initialised: run `vault operator init`, unseal, re-run"
-        )
+        return VaultSealed(f"Vault at {address} is not initialised: run `vault operator init`, unseal, re-run")
     if status in (502, 503):
-        return VaultUnavailable(
-            "unreachable",
+        return VaultUnreachable(
             f"Vault at {address} answered {status} to {method} {path}: {said or 'no reason given'}",
             "Vault cannot serve the request now (a standby without an active node, or a storage backend down): "
             "see `vault status` and the server log, then re-run",

@@ -280,11 +280,9 @@ def _rerooted(root: Path, pod_path: str) -> Path:
     return root.joinpath(*[part for part in pod_path.split("/") if part not in ("", ".", "..")])
 
 
-# vault-k8s agent-inject/agent/agent.go and config.go: the init container's token sink, pid file and service-account
-# token (the `serviceaccount` mount the API server's ServiceAccount admission plugin adds to every container).
-# openbao-k8s's sink and pid file are under /home/openbao (`Injection.injector`).
-POD_TOKEN_SINK = VAULT_K8S.sink_file
-POD_PID_FILE = VAULT_K8S.pid_file
+# The service-account token every container reads (the `serviceaccount` mount the API server's ServiceAccount
+# admission plugin adds); the agent's token sink and pid file are the injector's (`Injection.injector`: vault-k8s
+# agent-inject/agent/agent.go and config.go, openbao-k8s's under /home/openbao).
 POD_TOKEN_PATH = "/var/run/secrets/kubernetes.io/serviceaccount/token"
 
 

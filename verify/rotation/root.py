@@ -288,26 +288,20 @@ def seen_rotation(api: VaultApi, config: Config) -> RotationSeen | None:
     """The root rotation under way, read from Vault with `survey` (every cluster of the config), or None when there
     is no trust bundle in KV (or the token may not read it: then there is no rotation to recognise)."""
     from ...generator.config.plan import plan
-    from ...generator.errors import VaultApiError, VaultUnavailable
+    from ...generator.errors import VaultApiError, VaultForbidden
 
     source = _kv(config).secret_path(TRUST_BUNDLE_PATH)
     try:
         bundle_pem = bundle_fields(api, config).get(BUNDLE_FIELD, "").encode()
         if not x509.load_pem_x509_certificates(bundle_pem):
             return None
-    except (VaultApiError, ValueError):
-        return None
-    except VaultUnavailable as error:
-        if error.kind != "forbidden":
-            raise
+    except (VaultApiError, VaultForbidden, ValueError):
         return None
     try:
         return RotationSeen(bundle_pem, source, survey(api, config, plan(config)).next_phase)
     except (VaultApiError, UsageError, ValueError) as error:
         return RotationSeen(bundle_pem, source, None, str(error))
-    except VaultUnavailable as error:
-        if error.kind != "forbidden":
-            raise
+    except VaultForbidden:
         reads = "the token may not read the root mount's issuers and each intermediate, as plan-rotation --root does"
         return RotationSeen(bundle_pem, source, None, reads)
 

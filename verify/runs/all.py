@@ -45,14 +45,14 @@ def all_report(request: ClusterRequest) -> tuple[Report, int]:
         root, rotation = VaultRoot(None, root_file(plan).secret_path, str(error)), None
     try:
         kube = connect(request.kubeconfig, request.context)
-        state = collect(kube, plan)
+        state = collect(kube, plan, merged_cr=run.merged_cr)
     except (KubeConfigProblem, KubeAccessError) as error:
         report.facts.reachable["kubernetes"] = False
         hint = error.hint or "pass --kubeconfig/--context for the cluster istiod runs in"
         report.extend([errored("cluster.api-reachable", request.context or "kubeconfig", str(error), hint)])
         return run.done(EXIT_UNREACHABLE)
     report.facts.reachable["kubernetes"] = True
-    cluster_part(state, plan, root, rotation, kube.target, report, request, run.merged_cr)
+    cluster_part(state, plan, root, rotation, report, request)
     return run.done(EXIT_UNREACHABLE if unreachable else report.exit_code())
 
 

@@ -1,4 +1,9 @@
-"""The run of `verify cluster` (and what `verify all` shares with it), with the exit codes of `verify vault`.
+"""The run of `verify cluster` (and what `verify all` and the pytest-testinfra suite share with it), with the exit
+codes of `verify vault`.
+
+Collect, judge, report: every input is read first (Run), then one API client and one Vault client collect the
+whole state (checks/cluster/collect.py: the objects, the logs, each istiod pod's CA files and image release), the
+judge runs once on it (checks/cluster/runner.py `run`), and the report takes its rows and the state's facts.
 
 0 no check failed, 1 a check failed, 2 usage or config error (kubeconfig included), 3 the API server or Vault
 unreachable, refusing TLS, or answering 401/403. Heavy modules are imported inside the functions.
@@ -17,11 +22,10 @@ if TYPE_CHECKING:
     from ...generator.config.model import Config
     from ...generator.config.plan import CaFile, ClusterPlan
     from ..checks.chain.versions import IstioVersion
-    from ..checks.cluster import ClusterState, PodState, VaultRoot
+    from ..checks.cluster import ClusterState, VaultRoot
     from ..checks.cluster.state import MergedCr
     from ..checks.result import CheckResult, Report
     from ..checks.rotation_seen import RotationSeen
-    from ..clients.kube import KubeTarget
 
 
 @dataclass(frozen=True)
@@ -37,6 +41,18 @@ class ClusterRequest:
     context: str | None = None
     merged_cr: str | None = None
     skip_checks: frozenset[str] = field(default_factory=frozenset)
+
+
+@dataclass(frozen=True)
+class PodRequest:
+    """The pytest-testinfra suite's kubectl:// host: the one istiod pod it names, in the cluster its kubeconfig and
+    context reach, judged as `verify cluster` judges it (the suite has loaded the config's plan already)."""
+
+    plan: ClusterPlan
+    pod: str
+    warn_days: int
+    kubeconfig: str | None = None
+    context: str | None = None
 
 
 class Run:
@@ -72,17 +88,37 @@ class Run:
 
 
 def cluster_report(request: ClusterRequest) -> tuple[Report, int]:
-    """The report of `verify cluster` and its exit code (what `serve cluster` runs on each interval)."""
+    """The report of `verify cluster` and its exit code (what `serve cluster` runs on each interval): every input
+    read (Run), one API client and one Vault client, the whole state collected, judged once, reported."""
     from ..checks.cluster import collect
     from ..clients.kube import connect
 
     run = Run(request)
     kube = connect(request.kubeconfig, request.context)
     root, rotation = vault_side(run.config, run.plan)
-    state = collect(kube, run.plan)
+    state = collect(kube, run.plan, merged_cr=run.merged_cr)
     run.report.facts.reachable["kubernetes"] = True
-    cluster_part(state, run.plan, root, rotation, kube.target, run.report, request, run.merged_cr)
+    cluster_part(state, run.plan, root, rotation, run.report, request)
     return run.done(run.report.exit_code())
+
+
+def pod_results(request: PodRequest) -> tuple[list[CheckResult], bool]:
+    """The rows of one pod: the state `verify cluster` collects, narrowed to that pod (its files read as `verify
+    cluster` reads them, its image's release), judged by the same `run` with the same Vault root and rotation
+    (`vault_side`); and whether the pod was there. When it was not, or the API server could not be asked (an
+    error row, and Vault is not asked), the rows hold no pod files: the suite reads them through its own host."""
+    from ...generator.errors import KubeAccessError, KubeConfigProblem
+    from ..checks.cluster import collect, run
+    from ..checks.result import errored
+    from ..clients.kube import connect
+
+    plan = request.plan
+    try:
+        state = collect(connect(request.kubeconfig, request.context), plan, only_pod=request.pod)
+    except (KubeAccessError, KubeConfigProblem) as error:
+        return [errored("cluster.namespace-exists", "api-server", str(error), error.hint)], False
+    root, rotation = vault_side(plan.config, plan)
+    return run(state, plan, root, rotation, warn_days=request.warn_days), bool(state.pods)
 
 
 def merged_cr(source: str | None, plan: ClusterPlan) -> MergedCr | None:
@@ -114,32 +150,23 @@ def cluster_part(
     plan: ClusterPlan,
     root: VaultRoot,
     rotation: RotationSeen | None,
-    target: KubeTarget,
     report: Report,
     request: ClusterRequest,
-    cr: MergedCr | None = None,
 ) -> None:
-    """cluster.* checks, pod.* and chain.* on each pod's files, and what each istiod log says it loaded; during a
-    root rotation the checks that compare roots and annotations know its phase. `cr`: the `--merged-cr` the run
-    read before it went to the network."""
+    """The judge's rows on the collected state (checks/cluster/runner.py `run`: cluster.*, then each pod's files
+    as pod.* and chain.*), and the facts the state holds: what each istiod log says it loaded, the certificates in
+    each pod's files (source `pod`)."""
     from ..checks.cluster import DISCOVERY, run
     from ..checks.cluster.ca_log import ca_source
     from ..checks.facts import IstiodCaFact
 
-    if cr is not None:
-        from dataclasses import replace
-
-        state = replace(state, merged_cr=cr)
-    report.extend(run(state, plan, root, rotation))
+    report.extend(run(state, plan, root, rotation, warn_days=request.warn_days, istio_version=request.istio_version))
     for pod in state.pods:
         log = pod.logs.get(DISCOVERY)
         if log is not None and log.text is not None:
             report.facts.istiod_ca.append(IstiodCaFact(pod.target, plan.name, ca_source(log.text)))
-        report.extend(
-            pod_file_results(
-                pod, plan, target, warn_days=request.warn_days, version=request.istio_version, report=report
-            )
-        )
+        if pod.ca_files is not None and (files := pod.ca_files.files) is not None:
+            report.facts.add_certificates(files.values, source="pod", target=files.target, cluster=plan.name)
 
 
 def root_file(plan: ClusterPlan) -> CaFile:
@@ -169,62 +196,3 @@ def vault_side(config: Config, plan: ClusterPlan) -> tuple[VaultRoot, RotationSe
     except (VaultUnavailable, VaultApiError):
         rotation = None
     return VaultRoot(pem, source), rotation
-
-
-def istiod_version(pod: PodState) -> IstioVersion | None:
-    """The Istio release of the pod's discovery container, from its image tag (`pilot:1.24.3-distroless`)."""
-    from ..checks.chain import parse_version
-    from ..checks.cluster import DISCOVERY, dig
-
-    for container in dig(pod.obj, "spec", "containers") or []:
-        if container.get("name") == DISCOVERY:
-            image = str(container.get("image", ""))
-            tag = image.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
-            try:
-                return parse_version(tag)
-            except ValueError:
-                return None
-    return None
-
-
-def pod_file_results(
-    pod: PodState,
-    plan: ClusterPlan,
-    target: KubeTarget,
-    *,
-    warn_days: int,
-    version: IstioVersion | None = None,
-    report: Report | None = None,
-) -> list[CheckResult]:
-    """The four files as istiod sees them, read with kubectl exec through testinfra, then checked as the istiod
-    release of the pod's image loads them (`--istio-version` overrides; an unknown tag means the newest).
-    With `report`, their certificates' expiries go into its facts (source `pod`)."""
-    from ...generator.config.injectors import from_pod
-    from ...generator.errors import PodFilesError
-    from ..checks.cluster import DISCOVERY, container_status, dig, pod_file_checks
-    from ..checks.result import errored, skipped
-    from ..clients.podfiles import get_host, host_url, read_ca_files
-
-    ca_dir = plan.config.istiod.ca_dir
-    where = f"{pod.target}:{ca_dir}"
-    if dig(container_status(pod.obj, DISCOVERY), "state", "running") is None:
-        return [skipped("pod.ca-files-present", where, "discovery is not running, so there is nothing to exec into")]
-    containers = [DISCOVERY]
-    sidecar = from_pod(pod.obj).sidecar  # vault-agent, or openbao-agent for openbao-k8s
-    if dig(container_status(pod.obj, sidecar), "state", "running") is not None:
-        containers.append(sidecar)  # same vault-secrets volume; has a shell when istiod's image is distroless
-    problem: PodFilesError | None = None
-    for container in containers:
-        url = host_url(pod.name, pod.namespace, container, kubeconfig=target.kubeconfig, context=target.context)
-        try:
-            files = read_ca_files(get_host(url), ca_dir, target=where)
-        except PodFilesError as error:
-            problem = error
-            if error.no_shell:
-                continue
-            break
-        if report is not None:
-            report.facts.add_certificates(files.values, source="pod", target=files.target, cluster=plan.name)
-        return pod_file_checks(files, plan, warn_days=warn_days, version=version or istiod_version(pod))
-    assert problem is not None
-    return [errored("pod.ca-files-present", where, f"cannot read the files: {problem}", problem.hint)]

@@ -8,14 +8,12 @@ plugin flag the same settings come from the environment: IVC_CONFIG, IVC_CLUSTER
 from __future__ import annotations
 
 import os
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import pytest
 
 if TYPE_CHECKING:
     from ...generator.config.plan import ClusterPlan
-    from ..checks.chain.versions import IstioVersion
     from ..checks.result import CheckResult
 
 
@@ -68,44 +66,35 @@ def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
 
 @pytest.fixture(scope="module")
 def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest) -> list[CheckResult]:
-    """Every result for this host: the in-pod file checks, plus the cluster checks for a kubectl:// host.
+    """Every result for this host (`host_results`), judged once per test module."""
+    warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or 30)
+    return host_results(host, ivc_plan, warn_days=warn_days)
 
-    A kubectl:// host is judged as `verify cluster` judges its pod: the files as the istiod release of the pod's
-    image loads them, and the cluster checks knowing the root rotation under way. Another backend has no pod
-    object to read the release from, so its files are judged as the newest modelled release loads them."""
+
+def host_results(host: Any, plan: ClusterPlan, *, warn_days: int) -> list[CheckResult]:
+    """The in-pod file checks of a testinfra host, plus the cluster checks for a kubectl:// host.
+
+    A kubectl:// host's pod is judged by `verify cluster`'s own run (verify/runs/cluster.py `pod_results`): the
+    state it collects narrowed to this pod (the files read as it reads them, the release of the pod's image),
+    with the same Vault root and root rotation, and the same judge, so the two cannot disagree on a pod. Another
+    backend, or a pod that run did not find, has no pod object: its files are read through the host and judged
+    as the newest modelled release loads them."""
     from ...generator.errors import PodFilesError
     from ..checks.cluster import pod_file_checks
     from ..checks.result import errored
     from ..clients.podfiles import read_ca_files
+    from ..runs.cluster import PodRequest, pod_results
 
-    warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or 30)
-    ca_dir = ivc_plan.config.istiod.ca_dir
     cluster_results: list[CheckResult] = []
-    version: IstioVersion | None = None
-    if getattr(host.backend, "NAME", "") == "kubectl":
-        cluster_results, version = _cluster_results(host.backend, ivc_plan)
+    backend = host.backend
+    if getattr(backend, "NAME", "") == "kubectl":
+        pod = PodRequest(plan, backend.name, warn_days, kubeconfig=backend.kubeconfig, context=backend.context)
+        cluster_results, judged = pod_results(pod)
+        if judged:
+            return cluster_results
+    ca_dir = plan.config.istiod.ca_dir
     try:
-        files = read_ca_files(host, ca_dir)
-        results = pod_file_checks(files, ivc_plan, warn_days=warn_days, version=version)
+        results = pod_file_checks(read_ca_files(host, ca_dir), plan, warn_days=warn_days)
     except PodFilesError as error:
         results = [errored("pod.ca-files-present", ca_dir, f"cannot read the files: {error}", error.hint)]
     return results + cluster_results
-
-
-def _cluster_results(backend: Any, plan: ClusterPlan) -> tuple[list[CheckResult], IstioVersion | None]:
-    """The cluster checks on this pod's cluster, with what `verify cluster` gives them (verify/runs/cluster.py:
-    Vault's root, the rotation seen when Vault answered), and the Istio release of the pod's image."""
-    from ...generator.errors import KubeAccessError, KubeConfigProblem
-    from ..checks.cluster import collect, run
-    from ..checks.result import errored
-    from ..clients.kube import connect
-    from ..runs.cluster import istiod_version, vault_side
-
-    try:
-        state = collect(connect(backend.kubeconfig, backend.context), plan)
-    except (KubeAccessError, KubeConfigProblem) as error:
-        return [errored("cluster.namespace-exists", "api-server", str(error), getattr(error, "hint", ""))], None
-    state = replace(state, pods=tuple(pod for pod in state.pods if pod.name == backend.name))
-    root, rotation = vault_side(plan.config, plan)  # as cluster_report asks
-    version = next((found for pod in state.pods if (found := istiod_version(pod)) is not None), None)
-    return run(state, plan, root, rotation), version

@@ -26,10 +26,6 @@ def hold(plan: ClusterPlan) -> bool:
     return plan.config.istiod.hold_application_until_proxy_starts
 
 
-def env_list(plan: ClusterPlan) -> list[dict[str, str]]:
-    return [{"name": name, "value": value} for name, value in sorted(plan.env.items())]
-
-
 def read_env_list(items: Any) -> dict[str, str]:
     if not isinstance(items, list):
         return {}

@@ -92,7 +92,7 @@ def test_the_default_injector_is_vault_k8s() -> None:
 
 
 @pytest.mark.parametrize("installer", sorted(INSTALLERS))
-def test_every_flavour_carries_the_openbao_org_annotations(
+def test_every_installer_carries_the_openbao_org_annotations(
     trees: dict[str, Path], plans: dict[str, ClusterPlan], installer: str
 ) -> None:
     """The same annotations as for vault-k8s, with openbao-k8s's prefix and no vault.hashicorp.com/ key left."""

@@ -3,8 +3,9 @@
 The source document's troubleshooting is "read three logs by hand"; its worst failure is silent (istiod starts
 on a self-signed CA when the files are not where it looks). Every check here names a cause and a fix.
 
-`collect()` reads the cluster once into a `ClusterState`; the checks are pure functions of a view over it,
-registered in `checks.registry`, and `run()` runs them. Modules by job: `state` (the state and small readers),
+`collect()` reads the cluster once into a `ClusterState`, each istiod pod's CA files and image release included;
+the checks are pure functions of a view over it, registered in `checks.registry`, and `run()`, the judge, runs them
+all on it. Modules by job: `state` (the state and small readers),
 `collect`, `workload` (namespace, service account, Deployment), `webhook` (the injector), `agent` (agent-log
 diagnosis), `pods`, `user_settings` (the user's CR kept, with --merged-cr), `ca_log` (istiod's log),
 `root_configmap`, `ztunnel` (ambient clusters), `pod_files` (files inside the pod), `runner`.
@@ -26,12 +27,13 @@ from . import pod_files
 # isort: on
 from .agent import AgentContext, AgentDiagnosis, diagnose_agent_log
 from .ca_log import CA_FAILURES, PLUGGED_IN, SELF_SIGNED, istiod_ca_log
-from .collect import collect
+from .collect import collect, image_release, read_pod_ca_files
 from .pod_files import (
     PodFilesView,
     ca_file_modes,
     ca_files_present,
     pod_file_checks,
+    pod_file_results,
 )
 from .pods import (
     agent_init_succeeded,
@@ -47,6 +49,7 @@ from .state import (
     INIT_CONTAINER,
     ROOT_CONFIG_MAP,
     SIDECAR,
+    CaFilesRead,
     ClusterState,
     ClusterView,
     ConfigMapView,
@@ -70,7 +73,8 @@ from .workload import (
     service_account_exists,
 )
 
-# Every id `run` and `pod_file_checks` can report, for the pytest-testinfra suite (one test per id) and the docs.
+# Every id `run` can report for the cluster and for a pod's files (besides chain.*), for the pytest-testinfra suite
+# (one test per id) and the docs.
 CLUSTER_CHECK_IDS = cluster_check_ids()
 POD_FILE_CHECK_IDS = pod_file_check_ids()
 
@@ -86,6 +90,7 @@ __all__ = [
     "SIDECAR",
     "AgentContext",
     "AgentDiagnosis",
+    "CaFilesRead",
     "ClusterState",
     "ClusterView",
     "ConfigMapView",
@@ -111,14 +116,17 @@ __all__ = [
     "dig",
     "discovery_container",
     "discovery_ready",
+    "image_release",
     "injector_webhook",
     "istiod_ca_log",
     "namespace_exists",
     "pod_file_checks",
+    "pod_file_results",
     "pod_files",
     "pod_injected",
     "pods",
     "pods_found",
+    "read_pod_ca_files",
     "root_ca_dir_matches_volume_path",
     "root_configmap",
     "root_configmap_matches_vault",

@@ -1,4 +1,6 @@
-"""Reading the cluster once: everything the cluster checks need, as API-shaped dicts."""
+"""Reading the cluster once: everything the cluster checks need, as API-shaped dicts, and what each istiod pod
+holds (its CA files, read inside it with kubectl exec, and the Istio release of its image). Nothing is judged
+here: the judge (`runner.run`) reads only the state this returns."""
 
 from __future__ import annotations
 
@@ -10,8 +12,10 @@ from .state import (
     JSON,
     ROOT_CONFIG_MAP,
     SYSTEM_NAMESPACES,
+    CaFilesRead,
     ClusterState,
     LogRead,
+    MergedCr,
     PodState,
     RootConfigMap,
     ZtunnelRead,
@@ -23,22 +27,35 @@ from .state import (
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
-    from ...clients.kube import Kube
+    from ...clients.kube import Kube, KubeTarget
+    from ..chain.versions import IstioVersion
 
 
-def collect(kube: Kube, plan: ClusterPlan) -> ClusterState:
-    """Read everything the checks need, once. Access problems raise `clients.kube.KubeAccessError`."""
+def collect(
+    kube: Kube,
+    plan: ClusterPlan,
+    *,
+    merged_cr: MergedCr | None = None,
+    only_pod: str | None = None,
+) -> ClusterState:
+    """Read everything the checks need, once. Access problems raise `clients.kube.KubeAccessError`.
+
+    `merged_cr`: the `--merged-cr` file the run read before any network work. `only_pod`: the one istiod pod
+    (by name) to collect, as the pytest-testinfra suite judges its host's pod alone; the other pods are listed
+    but neither read nor kept. Each kept pod's CA files are read inside it with kubectl, told `kube.target`."""
     istiod = plan.config.istiod
     namespace = istiod.namespace
     namespace_obj = kube.namespace(namespace)
     if namespace_obj is None:
-        return ClusterState(namespace, None, None, None, webhooks=tuple(kube.mutating_webhooks()))
+        return ClusterState(namespace, None, None, None, webhooks=tuple(kube.mutating_webhooks()), merged_cr=merged_cr)
     deployment = kube.deployment(namespace, istiod.deployment)
     pods: tuple[PodState, ...] = ()
     if deployment is not None:
         selector = dig(deployment, "spec", "selector", "matchLabels") or {}
         listed = [pod for pod in kube.pods(namespace, selector) if _live(pod)]
-        pods = tuple(_pod_state(kube, pod) for pod in sorted(listed, key=_pod_name))
+        if only_pod is not None:
+            listed = [pod for pod in listed if _pod_name(pod) == only_pod]
+        pods = tuple(_pod_state(kube, pod, plan) for pod in sorted(listed, key=_pod_name))
     config_maps, workload_problem = _root_config_maps(kube, namespace)
     return ClusterState(
         namespace=namespace,
@@ -49,8 +66,50 @@ def collect(kube: Kube, plan: ClusterPlan) -> ClusterState:
         webhooks=tuple(kube.mutating_webhooks()),
         root_config_maps=config_maps,
         workload_namespace_problem=workload_problem,
+        merged_cr=merged_cr,
         ztunnel=_ztunnel(kube, namespace) if plan.data_plane == "ambient" else None,
     )
+
+
+def read_pod_ca_files(pod: JSON, plan: ClusterPlan, target: KubeTarget) -> CaFilesRead:
+    """The four files as istiod sees them, read with kubectl exec through testinfra: through discovery, else
+    through the agent sidecar, which mounts the same vault-secrets volume and has a shell when istiod's image is
+    distroless. A failed read is kept as its problem for the judge to report, never raised."""
+    from ....generator.errors import PodFilesError
+    from ...clients.podfiles import read_in_pod
+
+    ca_dir = plan.config.istiod.ca_dir
+    name, namespace = _pod_name(pod) or "?", _namespace_of(pod) or "?"
+    where = f"pod/{namespace}/{name}:{ca_dir}"
+    if dig(container_status(pod, DISCOVERY), "state", "running") is None:
+        return CaFilesRead(where)
+    containers = [DISCOVERY]
+    sidecar = from_pod(pod).sidecar  # vault-agent, or openbao-agent for openbao-k8s
+    if dig(container_status(pod, sidecar), "state", "running") is not None:
+        containers.append(sidecar)
+    try:
+        files = read_in_pod(
+            name, namespace, containers, ca_dir, kubeconfig=target.kubeconfig, context=target.context, target=where
+        )
+    except PodFilesError as error:
+        return CaFilesRead(where, problem=str(error), hint=error.hint)
+    return CaFilesRead(where, files)
+
+
+def image_release(pod: JSON) -> IstioVersion | None:
+    """The Istio release of the pod's discovery container, from its image tag (`pilot:1.24.3-distroless`); None
+    when the tag names no release (a digest, `latest`)."""
+    from ..chain import parse_version
+
+    for container in dig(pod, "spec", "containers") or []:
+        if container.get("name") == DISCOVERY:
+            image = str(container.get("image", ""))
+            tag = image.rsplit("/", 1)[-1].partition("@")[0].partition(":")[2]
+            try:
+                return parse_version(tag)
+            except ValueError:
+                return None
+    return None
 
 
 ZTUNNEL_DAEMONSET = "ztunnel"
@@ -82,9 +141,10 @@ def _live(pod: JSON) -> bool:
     )
 
 
-def _pod_state(kube: Kube, pod: JSON) -> PodState:
+def _pod_state(kube: Kube, pod: JSON, plan: ClusterPlan) -> PodState:
     logs = _pod_logs(kube, pod)
-    return PodState(pod, logs, _recent_logs(kube, pod, logs))
+    files = read_pod_ca_files(pod, plan, kube.target)
+    return PodState(pod, logs, _recent_logs(kube, pod, logs), ca_files=files, release=image_release(pod))
 
 
 def _recent_logs(kube: Kube, pod: JSON, heads: dict[str, LogRead]) -> dict[str, LogRead]:

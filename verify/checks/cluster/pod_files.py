@@ -1,6 +1,7 @@
 """The four CA files as istiod sees them inside its pod: present, their modes and owners (ids `pod.*`).
 
-The full chain checks of `verify chain` run on the same bytes (`pod_file_checks`).
+The full chain checks of `verify chain` run on the same bytes (`pod_file_checks`); `pod_file_results` judges what
+collect read in one pod (the files, or why there are none) as the release of the pod's image loads them.
 """
 
 from __future__ import annotations
@@ -10,12 +11,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from ..registry import Tier, check, run
-from ..result import CheckResult, failed, passed, warned
+from ..result import CheckResult, errored, failed, passed, skipped, warned
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
     from ...clients.podfiles import PodFiles
     from ..chain.versions import IstioVersion
+    from .state import PodState
 
 
 @dataclass(frozen=True)
@@ -108,3 +110,20 @@ def pod_file_checks(
         )
     )
     return results
+
+
+def pod_file_results(
+    pod: PodState, plan: ClusterPlan, *, warn_days: int, istio_version: IstioVersion | None = None
+) -> list[CheckResult]:
+    """The rows of one pod's CA files as collect read them: the checks above and the chain checks, as the release
+    of the pod's image loads them (`istio_version`, from --istio-version, overrides it; no release in the tag means
+    the newest); an error naming why the files could not be read; a skip when discovery was not running. No rows
+    for a pod whose files were not read."""
+    read = pod.ca_files
+    if read is None:
+        return []
+    if read.files is not None:
+        return pod_file_checks(read.files, plan, warn_days=warn_days, version=istio_version or pod.release)
+    if read.problem:
+        return [errored("pod.ca-files-present", read.where, f"cannot read the files: {read.problem}", read.hint)]
+    return [skipped("pod.ca-files-present", read.where, "discovery is not running, so there is nothing to exec into")]

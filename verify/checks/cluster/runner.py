@@ -1,4 +1,5 @@
-"""Running the `cluster.*` checks of the registry over one collected state, in the order reports list them.
+"""The judge of a collected cluster state: the `cluster.*` checks of the registry, in the order reports list them,
+then each istiod pod's CA files as collect read them (`pod.*` and `chain.*`, pod_files.pod_file_results).
 
 A check's `needs` say what it reads, and so how often and whether it runs:
 - `pod`: once per istiod pod, as a block at the place of the family's first per-pod check;
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from ..registry import Check, applies, checks_in, run_one
 from ..result import CheckResult, skipped
+from .pod_files import pod_file_results
 from .state import (
     ROOT_CONFIG_MAP,
     ClusterState,
@@ -27,14 +29,33 @@ from .state import (
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
+    from ..chain.versions import IstioVersion
     from ..rotation_seen import RotationSeen
 
 
 def run(
-    state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot, rotation: RotationSeen | None = None
+    state: ClusterState,
+    plan: ClusterPlan,
+    vault_root: VaultRoot,
+    rotation: RotationSeen | None = None,
+    *,
+    warn_days: int,
+    istio_version: IstioVersion | None = None,
 ) -> list[CheckResult]:
-    """Every cluster check; when a prerequisite is missing its dependents are skipped with the reason. `rotation`:
-    the root rotation under way (verify/rotation/root.py `seen_rotation`), which some checks accept."""
+    """Every row of `verify cluster` from one collected state: the cluster checks (when a prerequisite is missing
+    its dependents are skipped with the reason), then per istiod pod its CA files as the release of its image loads
+    them (`istio_version` overrides). `rotation`: the root rotation under way (verify/rotation/root.py
+    `seen_rotation`), which some checks accept. Pure: every front end that judges a pod calls this one function on
+    the state collect returned, so none can judge it differently."""
+    results = _cluster_checks(state, plan, vault_root, rotation)
+    for pod in state.pods:
+        results.extend(pod_file_results(pod, plan, warn_days=warn_days, istio_version=istio_version))
+    return results
+
+
+def _cluster_checks(
+    state: ClusterState, plan: ClusterPlan, vault_root: VaultRoot, rotation: RotationSeen | None
+) -> list[CheckResult]:
     view = ClusterView(state, plan, vault_root, rotation=rotation)
     specs = [spec for spec in checks_in("cluster") if applies(spec, view)]
     if state.namespace_obj is None:
@@ -74,9 +95,10 @@ def _per_config_map(spec: Check, view: ClusterView) -> list[CheckResult]:
 
 
 def cluster_check_ids() -> tuple[str, ...]:
-    """Every id `run` can report, in report order."""
+    """Every `cluster.*` id `run` can report, in report order."""
     return tuple(spec.id for spec in checks_in("cluster"))
 
 
 def pod_file_check_ids() -> tuple[str, ...]:
+    """Every `pod.*` id `run` can report for a pod's files (the `chain.*` ones are the chain family's)."""
     return tuple(spec.id for spec in checks_in("pod"))

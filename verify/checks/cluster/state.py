@@ -1,8 +1,9 @@
 """The collected cluster state and the small readers every cluster check shares.
 
-`collect()` reads the cluster once into a `ClusterState` of API-shaped dicts; the checks are pure functions of a
-view over that state (`ClusterView`, `PodView`, `ConfigMapView`), so the CLI, the pytest-testinfra suite and the
-tests share them.
+`collect()` reads the cluster once into a `ClusterState` of API-shaped dicts, each istiod pod with its CA files as
+read inside it and its image's Istio release; the checks are pure functions of a view over that state
+(`ClusterView`, `PodView`, `ConfigMapView`, and `pod_files.PodFilesView` for the files), so the CLI, the
+pytest-testinfra suite and the tests share them.
 """
 
 from __future__ import annotations
@@ -16,15 +17,14 @@ from ....generator.config.injectors import INJECTORS, VAULT_K8S
 
 if TYPE_CHECKING:
     from ....generator.config.plan import ClusterPlan
+    from ...clients.podfiles import PodFiles
+    from ..chain.versions import IstioVersion
     from ..rotation_seen import RotationSeen
 
 JSON = dict[str, Any]
 
 # vault-k8s's names (the default injector); a Pod's own injector is `injectors.from_pod` (openbao-k8s names
 # differ: generator/config/injectors.py).
-ANNOTATION_PREFIX = VAULT_K8S.prefix
-INJECT_STATUS = VAULT_K8S.inject_status
-SECRET_VOLUME_PATH = VAULT_K8S.secret_volume_path
 DEFAULT_SECRET_VOLUME_PATH = VAULT_K8S.default_volume_path  # when the annotation is absent
 INIT_CONTAINER = VAULT_K8S.init_container
 SIDECAR = VAULT_K8S.sidecar
@@ -32,7 +32,6 @@ DISCOVERY = "discovery"
 ISTIOD_DEFAULT_CA_DIR = "/etc/cacerts"  # ROOT_CA_DIR's default (./etc/cacerts from /)
 ROOT_CONFIG_MAP = "istio-ca-root-cert"
 ROOT_CONFIG_MAP_KEY = "root-cert.pem"
-INJECTOR_WEBHOOK = VAULT_K8S.webhook
 INJECTOR_WEBHOOKS = frozenset(i.webhook for i in INJECTORS.values())
 INJECTOR_CONFIG_SUFFIX = "-agent-injector-cfg"
 SYSTEM_NAMESPACES = frozenset({"kube-system", "kube-public", "kube-node-lease"})
@@ -50,12 +49,30 @@ class LogRead:
 
 
 @dataclass(frozen=True)
+class CaFilesRead:
+    """istiod's four CA files as collect read them inside its pod (kubectl exec), or why not: `files` when read,
+    else `problem` (with `hint`) when the read failed, else neither: discovery was not running, so there was
+    nothing to exec into. The judge turns each case into the `pod.*` and `chain.*` rows."""
+
+    where: str  # pod/NS/NAME:CA_DIR, the target of the rows
+    files: PodFiles | None = None
+    problem: str = ""
+    hint: str = ""
+
+
+@dataclass(frozen=True)
 class PodState:
     obj: JSON
     logs: Mapping[str, LogRead] = field(default_factory=dict)
     # The tail of a container's log when its head (`logs`) was cut at the read limit; absent when the head is
     # the whole log. What istiod logged since it started (a CA reload) is at the end.
     recent: Mapping[str, LogRead] = field(default_factory=dict)
+    # The CA files read inside the pod; None when they were not read (a state built without them), and then the
+    # judge has no pod-file rows for this pod.
+    ca_files: CaFilesRead | None = None
+    # The Istio release of the discovery container's image tag, which the files are judged as; None when the tag
+    # names none (a digest, `latest`): then the newest modelled release.
+    release: IstioVersion | None = None
 
     def latest(self, container: str) -> LogRead | None:
         """The end of the container's log: its tail when the head was cut, else the (whole) head."""

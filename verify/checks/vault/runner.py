@@ -2,6 +2,7 @@
 
 A check with `needs=("cluster",)` reads one cluster's paths and runs once per cluster on a `ClusterVaultState`;
 the others describe Vault itself and run once, first. Within each group the registry's order is the report order.
+Each runs through `registry.run_one`, the exception policy every runner shares, in Vault's words (`VAULT_WORDING`).
 """
 
 from __future__ import annotations
@@ -11,10 +12,9 @@ import datetime as dt
 
 from ....generator.config.model import Config
 from ....generator.config.plan import ClusterPlan
-from ....generator.errors import VaultApiError
 from ...clients.vault import VaultApi
-from ..registry import Check, checks_in
-from ..result import CheckResult, errored, skipped
+from ..registry import Check, Wording, checks_in, run_one
+from ..result import CheckResult
 from .policy_hcl import rendered_policies
 from .state import ClusterVaultState, VaultState
 
@@ -37,24 +37,20 @@ def check_vault(
     moment = now or dt.datetime.now(dt.timezone.utc)
     state = VaultState(api, config, warn_days, moment, rendered_policies(config), clusters, config_source)
     specs = list(checks_in("vault"))
-    results = [_guarded(spec, state, given_up) for spec in specs if "cluster" not in spec.needs]
+    results = [_run(spec, state, given_up) for spec in specs if "cluster" not in spec.needs]
     fields = {f.name: getattr(state, f.name) for f in dataclasses.fields(state)}
     for cluster in clusters:
         per_cluster = ClusterVaultState(**fields, cluster=cluster)
-        results += [_guarded(spec, per_cluster, given_up) for spec in specs if "cluster" in spec.needs]
+        results += [_run(spec, per_cluster, given_up) for spec in specs if "cluster" in spec.needs]
     return results
 
 
-def _guarded(spec: Check, state: VaultState, given_up: frozenset[str] = frozenset()) -> CheckResult:
-    """One failing request or odd answer is that check's error, not the end of the run.
+# A failed request (a 400 or 500, VaultApiError) is explained in the server's log; an answer of another shape than
+# the check expects is named by its exception type only, since its message could quote what Vault sent.
+VAULT_WORDING = Wording(
+    read_failed_hint="see the Vault server log for this request", unexpected="unexpected answer from Vault"
+)
 
-    Not `registry.run_one`: a `VaultUnavailable` (sealed, 403, unreachable) raised mid-run must reach the CLI
-    as exit 3, and `run_one` would report it as this check's error."""
-    if spec.id in given_up:
-        return skipped(spec.id, state.target, "given up: the token is not meant to read what this check reads")
-    try:
-        return spec.function(state)
-    except VaultApiError as error:
-        return errored(spec.id, state.target, str(error), "see the Vault server log for this request")
-    except (ValueError, KeyError, TypeError) as error:
-        return errored(spec.id, state.target, f"unexpected answer from Vault: {type(error).__name__}")
+
+def _run(spec: Check, state: VaultState, given_up: frozenset[str]) -> CheckResult:
+    return run_one(spec, state, given_up=given_up, wording=VAULT_WORDING)

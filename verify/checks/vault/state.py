@@ -119,7 +119,7 @@ def read_ca_values(api: VaultApi, cluster: ClusterPlan) -> tuple[dict[str, bytes
     return values, labels
 
 
-# ---------------------------------------------------------------- the server's flavour
+# ---------------------------------------------------------------- the server's flavor (vault.flavor)
 
 FLAVOR_NAMES = {"vault": "HashiCorp Vault", "openbao": "OpenBao"}
 

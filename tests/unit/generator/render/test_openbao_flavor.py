@@ -114,7 +114,7 @@ def test_openbao_tree_has_the_stanza_and_a_checking_audit_step() -> None:
     assert "openbao/audit.hcl" not in _tree(VARIANTS["audit disabled"])
 
 
-def test_vault_flavour_keeps_audit_enable_and_the_vault_chart() -> None:
+def test_vault_flavor_keeps_audit_enable_and_the_vault_chart() -> None:
     tree = _tree({})
     assert "vault-helm-values.yaml" in tree and not any(p.startswith("openbao/") for p in tree)
     assert "audit enable -path=" in tree["vault/01-audit.sh"].decode()

@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.generator.errors import MergeIntoError, OverlayError
 from istio_vault_ca.generator.render.installers import istio_operator, tsb
 from istio_vault_ca.generator.render.installers.common import check_tpath_string, split_path
@@ -25,11 +24,6 @@ from istio_vault_ca.verify.cli.parser import main
 from tests.support import REPO
 
 STARTER = REPO / "generator" / "config" / "starter.yaml"
-
-
-@pytest.fixture(scope="module")
-def cluster_plan() -> ClusterPlan:
-    return plan(load(str(STARTER)).config)[0]
 
 
 def _safe(text: str) -> Any:
@@ -54,9 +48,9 @@ def test_istio_operator_output_holds_maps_only(cluster_plan: ClusterPlan) -> Non
     assert spec["values"]["pilot"]["env"] == cluster_plan.env
 
 
-@pytest.mark.parametrize("flavour", [tsb, istio_operator])
-def test_read_gives_back_what_build_wrote(flavour: Any, cluster_plan: ClusterPlan) -> None:
-    assert flavour.read(flavour.build(cluster_plan)) == (cluster_plan.annotations(), cluster_plan.env)
+@pytest.mark.parametrize("installer", [tsb, istio_operator])
+def test_read_gives_back_what_build_wrote(installer: Any, cluster_plan: ClusterPlan) -> None:
+    assert installer.read(installer.build(cluster_plan)) == (cluster_plan.annotations(), cluster_plan.env)
 
 
 def test_split_path_is_istios_split() -> None:

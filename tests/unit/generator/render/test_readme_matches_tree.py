@@ -1,4 +1,4 @@
-"""Issue 27 sections 3 and 9: what the rendered README names is what the tree holds, for every flavour, and no
+"""Issue 27 sections 3 and 9: what the rendered README names is what the tree holds, for every installer, and no
 rendered values file or overlay replaces something the user owns.
 
 README against tree: every path the README names in backquotes exists in the tree (relative names resolve
@@ -8,7 +8,7 @@ the config's own offline root certificate (`root.certificate_file`).
 
 Values and overlays: Helm replaces a list or a string of an earlier `-f` file wholesale (helm.sh/helm pkg/chart/
 loader MergeMaps), as istioctl does (operator/pkg/values/map.go Map.MergeFrom). So no list anywhere (the TSB
-fragment's one `overlays` entry excepted: it is for `render --merge-into`, see flavours/tsb.py), and strings only
+fragment's one `overlays` entry excepted: it is for `render --merge-into`, see installers/tsb.py), and strings only
 where the key is ours: env names and vault-k8s annotations we render, and the chart keys this config decides.
 """
 

@@ -1,5 +1,5 @@
 """`plan-rotation --root`'s files for phases (b), (c) and (d), rendered from example configs (no Vault needed):
-per installer flavour, the overlay read back by the flavour's own reader; the policy derived from the templates;
+per installer, the overlay read back by the installer's own reader; the policy derived from the templates;
 the same bytes on every render. The scripts run against OpenBao in tests/integration/test_root_rotation*.py."""
 
 from __future__ import annotations
@@ -34,16 +34,16 @@ def plans_of(example: str) -> tuple[ClusterPlan, ...]:
     return plan(parse_text(path.read_text(encoding="utf-8"), str(path)))
 
 
-def test_phase_b_overlay_of_every_flavour_sets_multiroot_and_the_bundle_template() -> None:
+def test_phase_b_overlay_of_every_installer_sets_multiroot_and_the_bundle_template() -> None:
     plans = plans_of("kv-v2.yaml")
     tree = render_phase_b(plans)
     assert tree == render_phase_b(plans_of("kv-v2.yaml"))  # deterministic, to the byte
     (cluster,) = plans
     assert sorted(cluster.outputs) == ["helm", "istio-operator", "tsb-controlplane"]
     for output in cluster.outputs:
-        flavour = get_installer(output)
-        document = YAML(typ="safe", pure=True).load(tree[f"root/b/{cluster.name}/{flavour.FILE}"].content)
-        settings = flavour.read(document)
+        installer = get_installer(output)
+        document = YAML(typ="safe", pure=True).load(tree[f"root/b/{cluster.name}/{installer.FILE}"].content)
+        settings = installer.read(document)
         assert settings is not None, output
         annotations, env = settings
         assert env == {"ISTIO_MULTIROOT_MESH": "true", "ROOT_CA_DIR": cluster.config.istiod.ca_dir}, output

@@ -1,6 +1,6 @@
 """In a fleet every hint names the cluster's own step script (`clusters/<name>/vault/NN-...sh`, the layout of
 generator/render/layout.py), in a flat tree `vault/NN-...sh`; and a PASS never carries a recommendation (the
-flavour mismatch warns). The user's steps: a two-cluster config, `verify vault --cluster west` against a Vault
+flavor mismatch warns). The user's steps: a two-cluster config, `verify vault --cluster west` against a Vault
 that lacks west's auth method, policy and intermediate."""
 
 from __future__ import annotations

@@ -57,7 +57,7 @@ def _ztunnel_results(
     state: ClusterState, cluster_plan: ClusterPlan, vault_root: bytes | None
 ) -> dict[str, CheckResult]:
     root = VaultRoot(vault_root, "pki/cert/ca") if vault_root else VaultRoot(None, "pki/cert/ca", "VAULT_ADDR unset")
-    return {r.id: r for r in run(state, cluster_plan, root) if r.id in IDS}
+    return {r.id: r for r in run(state, cluster_plan, root, warn_days=30) if r.id in IDS}
 
 
 def _ambient(sidecar_plan: ClusterPlan) -> ClusterPlan:
