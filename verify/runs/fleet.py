@@ -230,22 +230,18 @@ def _limits(api: VaultApi, mount: str) -> tuple[tuple[tuple[str, int], ...], int
     """The mount's role caps and max_lease_ttl, and what a token without the rights could not read: a token may
     read certificates (no token needed for them) but not list roles or read the tuning, which is a gap in the
     answer, not an outage."""
-    from ...generator.errors import VaultUnavailable
+    from ...generator.errors import VaultForbidden
 
     unread: list[str] = []
     caps: tuple[tuple[str, int], ...] = ()
     mount_max: int | None = None
     try:
         caps = _role_caps(api, mount)
-    except VaultUnavailable as error:
-        if error.kind != "forbidden":
-            raise
+    except VaultForbidden:
         unread.append("each PKI role's max_ttl")
     try:
         mount_max = _int(_field(api.read(f"sys/mounts/{mount}/tune"), "max_lease_ttl"))
-    except VaultUnavailable as error:
-        if error.kind != "forbidden":
-            raise
+    except VaultForbidden:
         unread.append(f"{mount}'s max_lease_ttl")
     return caps, mount_max, tuple(unread)
 
