@@ -372,3 +372,24 @@ def test_every_document_format_of_a_real_run(fleet_vault: dict[str, str], output
         assert out.lstrip().startswith("<!DOCTYPE html>")
         assert '<table class="trust-matrix">' in out and '<table class="fleet-expiry">' in out
         assert out.count('class="trust-no"') == 3  # east and west reject central, central its own chain
+
+
+def test_a_cluster_never_set_up_fails_naming_its_script(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """A fourth cluster in the config whose mount Vault does not have: its own row fails with the script that
+    issues it, its peers reject it, and the run still exits 1 (Vault answered), not 3."""
+    config = tmp_path / "four.yaml"
+    config.write_text(
+        CONFIG.read_text(encoding="utf-8")
+        + "  - name: north\n    intermediate_mount: istioca-north\n    kv_path: istioca/north\n"
+        "    auth_mount: kubernetes-north\n    role: istiod\n    policy: istioca-north\n"
+        "    kubernetes_auth: {reviewer: client-jwt, kubernetes_host: 'https://api.north.example.com:6443'}\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    north = by["fleet.intermediate-chains", "north"]
+    assert (north["status"], north["finding"]) == ("fail", "no certificate at istioca-north/cert/ca")
+    assert north["hint"] == "issue the intermediate: run clusters/north/vault/04-intermediate-pki.sh"
+    assert "north has no intermediate in Vault" in by["fleet.trust-matrix", "east"]["finding"]
+    assert by["fleet.effective-expiry", "north"]["status"] == "skip"
