@@ -103,6 +103,7 @@ def test_three_clusters_during_a_rotation(fleet_vault: dict[str, str]) -> None:
     assert east_row["status"] == "fail"
     assert east_row["finding"].startswith("workloads in east reject central: central's chain ends at root")
     assert east_row["finding"].endswith("(they accept west)")
+    assert "re-issue central's intermediate under the fleet's root" in east_row["hint"]
     assert by["fleet.trust-matrix", "central"]["status"] == "pass"
     west = by["fleet.effective-expiry", "west"]
     assert west["status"] == "warn"
