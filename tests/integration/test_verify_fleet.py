@@ -103,6 +103,7 @@ def test_three_clusters_during_a_rotation(fleet_vault: dict[str, str]) -> None:
     assert east_row["status"] == "fail"
     assert east_row["finding"].startswith("workloads in east reject central: central's chain ends at root")
     assert east_row["finding"].endswith("(they accept west)")
+    assert "re-issue central's intermediate under the fleet's root" in east_row["hint"]
     assert by["fleet.trust-matrix", "central"]["status"] == "pass"
     west = by["fleet.effective-expiry", "west"]
     assert west["status"] == "warn"
@@ -357,3 +358,39 @@ def test_an_ambient_cluster_on_its_own_root_is_refused(fleet_vault: dict[str, st
     )
     assert "plan-rotation --force CLUSTER" in refused["hint"]
     assert ("fleet.ambient-shared-root", "east") not in by
+
+
+@pytest.mark.parametrize("output", ["junit", "html"])
+def test_every_document_format_of_a_real_run(fleet_vault: dict[str, str], output: str) -> None:
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), "--output", output)
+    assert code == 1, err
+    assert "PRIVATE KEY" not in out
+    if output == "junit":
+        cases = ET.fromstring(out).findall("./testsuite/testcase")  # noqa: S314 - our own output
+        failed = {case.get("name") for case in cases if case.find("failure") is not None}
+        assert {"fleet.intermediate-chains", "fleet.trust-matrix", "fleet.effective-expiry"} <= failed
+    else:
+        assert out.lstrip().startswith("<!DOCTYPE html>")
+        assert '<table class="trust-matrix">' in out and '<table class="fleet-expiry">' in out
+        assert out.count('class="trust-no"') == 3  # east and west reject central, central its own chain
+
+
+def test_a_cluster_never_set_up_fails_naming_its_script(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """A fourth cluster in the config whose mount Vault does not have: its own row fails with the script that
+    issues it, its peers reject it, and the run still exits 1 (Vault answered), not 3."""
+    config = tmp_path / "four.yaml"
+    config.write_text(
+        CONFIG.read_text(encoding="utf-8")
+        + "  - name: north\n    intermediate_mount: istioca-north\n    kv_path: istioca/north\n"
+        "    auth_mount: kubernetes-north\n    role: istiod\n    policy: istioca-north\n"
+        "    kubernetes_auth: {reviewer: client-jwt, kubernetes_host: 'https://api.north.example.com:6443'}\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    north = by["fleet.intermediate-chains", "north"]
+    assert (north["status"], north["finding"]) == ("fail", "no certificate at istioca-north/cert/ca")
+    assert north["hint"] == "issue the intermediate: run clusters/north/vault/04-intermediate-pki.sh"
+    assert "north has no intermediate in Vault" in by["fleet.trust-matrix", "east"]["finding"]
+    assert by["fleet.effective-expiry", "north"]["status"] == "skip"

@@ -142,6 +142,8 @@ def test_foreign_root_fails_with_the_rotation_hint() -> None:
     assert "plan-rotation -c CONFIG --force c" in chains.hint
     row = by["fleet.trust-matrix", "vault (cluster a)"]
     assert row.status is Status.FAIL and "workloads in a reject c" in row.finding
+    assert row.hint.startswith("a must trust the root each peer's chain ends at: re-issue c's intermediate")
+    assert "plan-rotation -c CONFIG --force c" in row.hint
     assert by["fleet.trust-matrix", "vault (cluster c)"].status is Status.PASS
 
 
@@ -223,3 +225,12 @@ def test_a_foreign_root_under_the_fleet_roots_name_is_a_duplicate() -> None:
     impostor = factory.self_signed_ca("Fleet Root", now=NOW)
     by = rows(fleet(seen("a", root()), seen("b", impostor, trusted=(root(),))))
     assert "2 different roots share the subject 'CN=Fleet Root'" in by["fleet.duplicate-roots", "fleet"].finding
+
+
+def test_a_foreign_trust_domain_hints_at_the_alias() -> None:
+    by = rows(fleet(seen("a", root()), seen("b", root(), trust_domain="b.example")))
+    row = by["fleet.trust-matrix", "vault (cluster a)"]
+    assert row.status is Status.FAIL
+    assert row.hint.startswith("add b.example to clusters[a].trust_domain_aliases")
+    aliased = rows(fleet(seen("a", root(), aliases=("b.example",)), seen("b", root(), trust_domain="b.example")))
+    assert aliased["fleet.trust-matrix", "vault (cluster a)"].status is Status.PASS

@@ -140,8 +140,9 @@ def read_cluster(
         intermediate = next(iter(_certificates(values.get("ca-cert.pem"))), None)
         chain = _certificates(values.get("cert-chain.pem"))
         roots = _certificates(values.get("root-cert.pem"))
-        issuer = next(iter(_certificates(_field(api.read(f"{mount}/issuer/default"), "certificate"))), None)
-        role_caps, mount_max, unread = _limits(api, mount)
+        if intermediate is not None:  # no intermediate, no limit to read (a mount never set up has no tuning)
+            issuer = next(iter(_certificates(_field(api.read(f"{mount}/issuer/default"), "certificate"))), None)
+            role_caps, mount_max, unread = _limits(api, mount)
     except VaultApiError as error:
         problem = str(error)
     seen = ClusterSeen(

@@ -97,21 +97,30 @@ def trust_row(view: FleetView) -> CheckResult:
         seen.target,
         f"workloads in {seen.name} reject {', '.join(cell.peer for cell in rejected)}: {reasons} "
         f"(they accept {accepted})",
-        _trust_hint(seen, rejected),
+        _trust_hint(seen, rejected, view.fleet),
     )
 
 
-def _trust_hint(seen: ClusterSeen, rejected: list[Cell]) -> str:
-    if all("trust domain" in cell.reason for cell in rejected):
-        return (
-            f"add the peers' trust domains to clusters[{seen.name}].trust_domain_aliases (meshConfig."
-            "trustDomainAliases), or give the clusters one trust_domain"
+def _trust_hint(seen: ClusterSeen, rejected: list[Cell], fleet: FleetState) -> str:
+    """What to change, naming the peers: an alias for a foreign trust domain, else the peer's intermediate."""
+    domains = {cluster.name: cluster.trust_domain for cluster in fleet.clusters}
+    by_domain = [cell.peer for cell in rejected if "trust domain" in cell.reason]
+    by_root = [cell.peer for cell in rejected if cell.peer not in by_domain]
+    hints = []
+    if by_root:
+        hints.append(
+            f"{seen.name} must trust the root each peer's chain ends at: re-issue {', '.join(by_root)}'s "
+            f"intermediate under the fleet's root (istio-vault-ca plan-rotation -c CONFIG --force {by_root[0]}), or "
+            f"during a root rotation deliver the trust bundle with both roots to {seen.name} first "
+            "(plan-rotation --root)"
         )
-    return (
-        "every cluster must trust the root each peer's chain ends at: re-issue the odd cluster's intermediate under "
-        "the fleet's root (plan-rotation --force CLUSTER), or during a root rotation deliver the trust bundle with "
-        "both roots everywhere first (plan-rotation --root)"
-    )
+    if by_domain:
+        aliases = ", ".join(sorted({domains[peer] for peer in by_domain}))
+        hints.append(
+            f"add {aliases} to clusters[{seen.name}].trust_domain_aliases (meshConfig.trustDomainAliases), or give "
+            "the clusters one trust_domain"
+        )
+    return "; ".join(hints)
 
 
 def _expiry_hint(seen: ClusterSeen, kind: str, what: str) -> str:
