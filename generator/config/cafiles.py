@@ -13,3 +13,7 @@ ROOT_CERT = "root-cert.pem"
 
 # In the order the agent templates render them and reports list them.
 CA_FILES = (CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT)
+
+# Where istiod reads them when ROOT_CA_DIR is not set (`./etc/cacerts` from its working directory, /): the chart's
+# `cacerts` Secret mount.
+ISTIOD_DEFAULT_CA_DIR = "/etc/cacerts"

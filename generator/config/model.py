@@ -20,6 +20,7 @@ from pydantic import (
     model_validator,
 )
 
+from .cafiles import ISTIOD_DEFAULT_CA_DIR
 from .durations import parse_duration
 from .fields import CONTROL_CHARS, IN_CLUSTER_HOST
 from .installers import INSTALLER_MODULES
@@ -115,7 +116,7 @@ def _absolute_dir(value: str) -> str:
 # (volumeMounts of the discovery container); /etc/istio/config and /var/lib/istio/data come from earlier
 # releases' charts, and Kubernetes itself mounts the service-account token directory.
 ISTIOD_CHART_MOUNTS: dict[str, str] = {
-    "/etc/cacerts": "the `cacerts` Secret (Istio's own ROOT_CA_DIR for a plugged-in CA)",
+    ISTIOD_DEFAULT_CA_DIR: "the `cacerts` Secret (Istio's own ROOT_CA_DIR for a plugged-in CA)",
     "/cacerts": "the `extracacerts` ConfigMap (pilot.jwksResolverExtraRootCA)",
     "/var/run/secrets/tokens": "the `istio-token` projected service-account token",
     "/var/run/secrets/istio-dns": "the `local-certs` emptyDir",

@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field
 
+from .defaults import WARN_DAYS
 from .durations import parse_duration
 
 # An image reference: [registry/]path[:tag][@digest]; no spaces or shell characters.
@@ -51,7 +52,10 @@ class Alerts(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     expiry_warning_days: int = Field(
-        30, ge=1, le=3650, description="days before a CA certificate's end that IstioVaultCaCertificateExpiring fires"
+        WARN_DAYS,
+        ge=1,
+        le=3650,
+        description="days before a CA certificate's end that IstioVaultCaCertificateExpiring fires",
     )
     expiry_critical_days: int = Field(
         7, ge=1, le=3650, description="days before its end that IstioVaultCaCertificateExpiryCritical fires"

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from ...generator.config.defaults import WARN_DAYS
 from ..checks.reporters import REPORTER_BY_NAME
-from .quick import DEFAULT_OUTPUT, DEFAULT_WARN_DAYS
+from .quick import DEFAULT_OUTPUT
 
 if TYPE_CHECKING:  # argparse is imported where a parser is built: `verify chain DIR` runs without it (quick.py)
     import argparse
@@ -32,9 +33,9 @@ def add_warn_days(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--warn-days",
         type=int,
-        default=DEFAULT_WARN_DAYS,
+        default=WARN_DAYS,
         metavar="N",
-        help=f"warn when a certificate expires within N days (default: {DEFAULT_WARN_DAYS})",
+        help=f"warn when a certificate expires within N days (default: {WARN_DAYS})",
     )
 
 

@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
 
 from ...generator import __version__
+from ...generator.config.defaults import WARN_DAYS
 from ...generator.errors import EXIT_INTERRUPTED, IvcError
 from ...generator.pki.deprecations import ignore_dsa_deprecation
 from .options import (
@@ -439,9 +440,9 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         rotation.add_argument(
             "--warn-days",
             type=int,
-            default=30,
+            default=WARN_DAYS,
             metavar="N",
-            help="a CA expiring within N days is due and gets its script (default: 30)",
+            help=f"a CA expiring within N days is due and gets its script (default: {WARN_DAYS})",
         )
         html_help = "report format: html writes the page on stdout, the plan's lines on stderr (not with --root)"
         rotation.add_argument("--output", choices=("text", "html"), default=DEFAULT_OUTPUT, help=html_help)

@@ -17,11 +17,12 @@ from collections.abc import Callable, Sequence
 from types import SimpleNamespace
 from typing import Any
 
+from ...generator.config.defaults import WARN_DAYS
 from ..checks.reporters import REPORTER_BY_NAME
 
-# The defaults of `verify`'s report flags: argparse's (verify/cli/parser.py) and the quick reading's.
+# The default of `verify`'s --output: argparse's (verify/cli/parser.py) and the quick reading's (--warn-days':
+# generator/config/defaults.py WARN_DAYS).
 DEFAULT_OUTPUT = "text"
-DEFAULT_WARN_DAYS = 30
 
 
 def _istio_version(text: str) -> object | None:
@@ -62,7 +63,7 @@ def quick_verify_chain(argv: Sequence[str], handler: Callable[..., int]) -> Simp
         return None
     values: dict[str, object] = {
         "output": DEFAULT_OUTPUT,
-        "warn_days": DEFAULT_WARN_DAYS,
+        "warn_days": WARN_DAYS,
         "istio_version": None,
         "data_plane": None,
     }

@@ -141,10 +141,10 @@ def report_of(outcome: Outcome) -> Report:
     """Steps as checks (`rehearsal.<step>`, target = the step), each followed by its own sub-checks; the facts
     hold the certificates the agent wrote (the HTML report's chain and timeline), when the run began and the
     config it rehearsed."""
+    from ...generator.config.defaults import WARN_DAYS  # the window the rehearsal's chain checks judge by
     from ..checks.facts import Facts
-    from .quick import DEFAULT_WARN_DAYS  # the window the rehearsal's chain checks judge by (check_values' default)
 
-    facts = Facts(list(outcome.certificates), started=outcome.started, warn_days=DEFAULT_WARN_DAYS)
+    facts = Facts(list(outcome.certificates), started=outcome.started, warn_days=WARN_DAYS)
     facts.config = outcome.source
     report = Report(facts=facts)
     for step in outcome.steps:

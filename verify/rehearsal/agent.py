@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ...generator.config.cafiles import ISTIOD_DEFAULT_CA_DIR
 from ...generator.config.injectors import OPENBAO_K8S, VAULT_K8S, Injector, by_name, from_annotations
 from ...generator.config.plan import KvEngine
 from ...generator.errors import OverlayError
@@ -31,8 +32,6 @@ PREFIX = VAULT_K8S.prefix
 DEFAULT_SECRET_VOLUME_PATH = VAULT_K8S.default_volume_path
 DEFAULT_AUTH_PATH = "auth/kubernetes"
 DEFAULT_AUTH_TYPE = "kubernetes"
-# istiod's default ROOT_CA_DIR: "./etc/cacerts" resolved from the image's working directory "/".
-DEFAULT_ROOT_CA_DIR = "/etc/cacerts"
 DEFAULT_MAP_TEMPLATE = '{{ with secret "%s" }}{{ range $k, $v := .Data }}{{ $k }}: {{ $v }}\n{{ end }}{{ end }}'
 DEFAULT_JSON_TEMPLATE = '{{ with secret "%s" }}{{ .Data | toJSON }}\n{{ end }}'
 SECRET_CALL = re.compile(r'\bsecret\s+"([^"]+)"')
@@ -79,7 +78,7 @@ class IstiodOverlay:
 
     @property
     def root_ca_dir(self) -> str:
-        value = self.env.get("ROOT_CA_DIR", DEFAULT_ROOT_CA_DIR)
+        value = self.env.get("ROOT_CA_DIR", ISTIOD_DEFAULT_CA_DIR)
         return posixpath.normpath(posixpath.join("/", value))
 
 

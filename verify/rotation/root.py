@@ -7,7 +7,7 @@ the bundle's digest, written only after root-cert.pem was found to hold exactly 
 (which root its intermediate ends with) and staged key (a re-issue not finished yet). With an offline root
 (root.mode external) there is no root mount: the old and new roots are the certificates phase (a) recorded in the
 trust bundle's KV entry (verify/rotation/root_offline.py); the phases and refusals are the same.
-The command itself is verify/cli/rotation_command.py.
+The run of the command is verify/runs/rotation.py `root_rotation`.
 """
 
 from __future__ import annotations

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from ...generator.config.defaults import WARN_DAYS
+
 if TYPE_CHECKING:
     from ...generator.config.plan import ClusterPlan
     from ..checks.result import CheckResult
@@ -36,8 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--ivc-warn-days",
         type=int,
-        default=int(os.environ.get("IVC_WARN_DAYS", "30")),
-        help="warn when a certificate expires within N days (default: $IVC_WARN_DAYS or 30)",
+        default=int(os.environ.get("IVC_WARN_DAYS", WARN_DAYS)),
+        help=f"warn when a certificate expires within N days (default: $IVC_WARN_DAYS or {WARN_DAYS})",
     )
 
 
@@ -67,7 +69,7 @@ def ivc_plan(request: pytest.FixtureRequest) -> ClusterPlan:
 @pytest.fixture(scope="module")
 def ivc_results(host: Any, ivc_plan: ClusterPlan, request: pytest.FixtureRequest) -> list[CheckResult]:
     """Every result for this host (`host_results`), judged once per test module."""
-    warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or 30)
+    warn_days = int(_option(request.config, "--ivc-warn-days", "IVC_WARN_DAYS") or WARN_DAYS)
     return host_results(host, ivc_plan, warn_days=warn_days)
 
 

@@ -10,7 +10,7 @@ import pytest
 
 from istio_vault_ca.generator.errors import RotationRefused
 from istio_vault_ca.generator.pki.factory import self_signed_ca
-from istio_vault_ca.verify.cli.rotation_command import root_cert_of_configmap
+from istio_vault_ca.verify.rotation.phases import root_cert_of_configmap
 from istio_vault_ca.verify.rotation.root import RootRotationState, refusal, wait_refusal
 
 NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone.utc)

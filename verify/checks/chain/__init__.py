@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from typing import TYPE_CHECKING
 
 from ....generator.config.cafiles import CA_CERT, CA_FILES, CA_KEY, CERT_CHAIN, ROOT_CERT
+from ....generator.config.defaults import WARN_DAYS
 from .. import registry
 from ..pkix import describe_key
 from ..result import CheckResult, failed
@@ -76,7 +77,7 @@ def read_dir(directory: str | Path) -> tuple[DirValues, int | None]:
 def check_dir(
     directory: str | Path,
     *,
-    warn_days: int = 30,
+    warn_days: int = WARN_DAYS,
     now: dt.datetime | None = None,
     version: IstioVersion = DEFAULT,
     data_plane: str = "sidecar",
@@ -104,7 +105,7 @@ def check_values(
     target: str,
     labels: Mapping[str, str] | None = None,
     key_mode: int | None = None,
-    warn_days: int = 30,
+    warn_days: int = WARN_DAYS,
     now: dt.datetime | None = None,
     version: IstioVersion = DEFAULT,
     data_plane: str = "sidecar",

@@ -11,6 +11,7 @@ from typing import NamedTuple
 from cryptography import x509
 
 from ....generator.config.cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
+from ....generator.config.defaults import WARN_DAYS
 from . import gox509, pem
 from .versions import DEFAULT, IstioVersion
 
@@ -153,7 +154,7 @@ def collect(
     *,
     target: str,
     labels: Mapping[str, str] | None = None,
-    warn_days: int = 30,
+    warn_days: int = WARN_DAYS,
     now: dt.datetime | None = None,
     version: IstioVersion = DEFAULT,
     key_mode: int | None = None,

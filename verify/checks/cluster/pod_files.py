@@ -10,6 +10,7 @@ import stat
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from ....generator.config.defaults import WARN_DAYS
 from ..registry import Tier, check, run
 from ..result import CheckResult, errored, failed, passed, skipped, warned
 
@@ -93,7 +94,7 @@ def ca_file_modes(view: PodFilesView) -> CheckResult:
 
 
 def pod_file_checks(
-    files: PodFiles, plan: ClusterPlan, *, warn_days: int = 30, version: IstioVersion | None = None
+    files: PodFiles, plan: ClusterPlan, *, warn_days: int = WARN_DAYS, version: IstioVersion | None = None
 ) -> list[CheckResult]:
     """Presence, modes and the full chain checks of `verify chain` on the files istiod reads, as `version` does (and
     for an ambient cluster as ztunnel takes them)."""

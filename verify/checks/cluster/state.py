@@ -29,7 +29,6 @@ DEFAULT_SECRET_VOLUME_PATH = VAULT_K8S.default_volume_path  # when the annotatio
 INIT_CONTAINER = VAULT_K8S.init_container
 SIDECAR = VAULT_K8S.sidecar
 DISCOVERY = "discovery"
-ISTIOD_DEFAULT_CA_DIR = "/etc/cacerts"  # ROOT_CA_DIR's default (./etc/cacerts from /)
 ROOT_CONFIG_MAP = "istio-ca-root-cert"
 ROOT_CONFIG_MAP_KEY = "root-cert.pem"
 INJECTOR_WEBHOOKS = frozenset(i.webhook for i in INJECTORS.values())

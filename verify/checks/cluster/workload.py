@@ -9,12 +9,12 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from ....generator.config.cafiles import ISTIOD_DEFAULT_CA_DIR
 from ....generator.config.injectors import ANNOTATION_PREFIXES, by_name
 from ....generator.render.layout import step_script
 from ..registry import Tier, check
 from ..result import CheckResult, failed, passed, warned
 from .state import (
-    ISTIOD_DEFAULT_CA_DIR,
     JSON,
     ClusterState,
     ClusterView,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 
+from ....generator.config.defaults import WARN_DAYS
 from ....generator.config.model import Config
 from ....generator.config.plan import ClusterPlan
 from ...clients.vault import VaultApi
@@ -24,7 +25,7 @@ def check_vault(
     config: Config,
     clusters: tuple[ClusterPlan, ...],
     *,
-    warn_days: int = 30,
+    warn_days: int = WARN_DAYS,
     now: dt.datetime | None = None,
     config_source: str | None = None,
     given_up: frozenset[str] = frozenset(),
