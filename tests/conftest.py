@@ -11,6 +11,12 @@ from tests.support import make_self_signed_ca_pem, require_openbao, server_under
 
 
 @pytest.fixture
+def needs_openbao() -> None:
+    """For tests that run OpenBao themselves (``rehearse`` starts its own): skipped without it (failed in CI)."""
+    require_openbao()
+
+
+@pytest.fixture
 def openbao(tmp_path: Path) -> Iterator[object]:
     """A fresh, real OpenBao dev server on a free loopback port (root token `root`)."""
     require_openbao()
