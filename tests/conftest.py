@@ -7,7 +7,21 @@ from pathlib import Path
 
 import pytest
 
-from tests.support import make_self_signed_ca_pem, require_openbao, server_under_test
+from tests import gobuild
+from tests.support import go_built, make_self_signed_ca_pem, require_openbao, server_under_test
+
+
+@pytest.fixture(scope="session")
+def harness() -> Path:
+    """tests/oracles/istio_overlay, Istio's own overlay and Helm values code, built once (cached across sessions by
+    tests/gobuild.py): tests/fidelity holds the rendered overlays to it, tests/e2e applies the manifests it renders."""
+    return go_built(lambda: gobuild.build("istio_overlay"), "tests/oracles/istio_overlay")
+
+
+@pytest.fixture
+def needs_openbao() -> None:
+    """For tests that run OpenBao themselves (``rehearse`` starts its own): skipped without it (failed in CI)."""
+    require_openbao()
 
 
 @pytest.fixture

@@ -67,15 +67,6 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
 
 
 @pytest.fixture(scope="session")
-def harness() -> Path:
-    """tests/oracles/istio_overlay: Istio's own Helm values and overlay code rendering the istio-discovery
-    manifests (tests/e2e/istiod_chart.py), built once (cached across sessions by tests/gobuild.py)."""
-    from tests.e2e import istiod_chart as chart
-
-    return go_built(chart.build_harness, "tests/oracles/istio_overlay", missing=e2e_cluster.GO_MISSING)
-
-
-@pytest.fixture(scope="session")
 def vault_injector_binary() -> Path:
     """cmd/vault-k8s-webhook of tests/e2e/injector (the real vault-k8s handler), built once and cached."""
     from tests.e2e import vault_injector as injector

@@ -26,12 +26,10 @@ from typing import Any
 
 from ruamel.yaml import YAML
 
-from tests import gobuild
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import Cluster, eventually
 from tests.kube_stub import seed
 
-HARNESS = "istio_overlay"
 NAMESPACE = "istio-system"  # the harness renders the release into istio-system, as the chart's docs install it
 DEPLOYMENT = "istiod"
 POD_SELECTOR = "app=istiod"
@@ -48,10 +46,6 @@ SKIPPED_KINDS = {
 }
 
 JSON = dict[str, Any]
-
-
-def build_harness() -> Path:
-    return gobuild.build(HARNESS)
 
 
 def render_manifests(harness: Path, mode: str, *files: Path) -> list[JSON]:

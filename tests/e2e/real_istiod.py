@@ -129,7 +129,7 @@ class RealIstiod:
     def log_tail(self) -> str:
         return f"istiod's log ends:\n{tail(self.text())}"
 
-    def wait_until(self, probe: Callable[[], T | None], what: str) -> T:
+    def wait_for(self, probe: Callable[[], T | None], what: str) -> T:
         """``probe`` polled until it holds, bounded by ``WAIT``; an istiod that has exited ends the wait at once
         (after one last probe), and either failure shows istiod's log's tail."""
         return wait_until(probe, WAIT, what, interval=POLL, stop=self.exited, details=self.log_tail)
@@ -138,12 +138,12 @@ class RealIstiod:
         """The first match of ``pattern`` in the log, polled until it appears; fails at once if istiod exited
         without it (its log says why), or after ``WAIT`` seconds."""
         compiled = re.compile(pattern)
-        return self.wait_until(lambda: compiled.search(self.text()), what)
+        return self.wait_for(lambda: compiled.search(self.text()), what)
 
     def wait_for_count(self, pattern: str, count: int, what: str) -> None:
         """Until the log holds ``count`` matches of ``pattern`` (the n-th reload of a running istiod)."""
         compiled = re.compile(pattern)
-        self.wait_until(lambda: len(compiled.findall(self.text())) >= count, what)
+        self.wait_for(lambda: len(compiled.findall(self.text())) >= count, what)
 
     def wait_for_exit(self, what: str) -> int:
         """istiod's exit code, once it has exited (its log's tail in the failure if it does not)."""

@@ -71,7 +71,7 @@ def test_healthy_real_istiod_loads_the_vault_intermediate_and_writes_vaults_root
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
             process.wait_for_log(r"Use local CA certificate", "istiod's CA selection")
             for namespace in (istiod.namespace, workload):
-                written = process.wait_until(
+                written = process.wait_for(
                     partial(config_map_root, kube_cluster, namespace), f"istiod's istio-ca-root-cert in {namespace}"
                 )
                 assert written == deployed.vault_root.decode()
@@ -235,7 +235,7 @@ def test_real_istiod_outcome_is_judged_by_verify_cluster(
             assert code != 0, ri.tail(process.text())
             ic.report_status(kube_cluster, started, crashed_status(started, code))
         else:
-            process.wait_until(
+            process.wait_for(
                 partial(config_map_root, kube_cluster, istiod.namespace),
                 f"istiod's istio-ca-root-cert in {istiod.namespace}",
             )
@@ -291,7 +291,7 @@ def test_a_real_sidecar_agent_gets_a_workload_certificate_chaining_to_vaults_roo
     assert reply.returncode == 0, reply.stderr
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
-            root = process.wait_until(
+            root = process.wait_for(
                 partial(config_map_root, kube_cluster, workload), f"istiod's istio-ca-root-cert in {workload}"
             )
             chain_pem = ri.workload_certificate(

@@ -93,7 +93,7 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
-            process.wait_until(partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}")
+            process.wait_for(partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}")
             process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
             _atomic_write(deployed.files / "root-cert.pem", bundle.encode())
             if not multiroot:
@@ -102,7 +102,7 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
                 assert config_map_root(kube_cluster, workload) == deployed.vault_root.decode()
             else:
                 process.wait_for_log(r"Istiod has detected the newly added intermediate CA", "the reload")
-                process.wait_until(
+                process.wait_for(
                     lambda: config_map_root(kube_cluster, workload) == bundle, f"both roots in {workload}'s ConfigMap"
                 )
                 outcome = ic.verify(capsys, kube_cluster.kubeconfig)
@@ -201,7 +201,7 @@ def test_a_renewed_intermediate_is_hot_reloaded_by_the_real_istiod(
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
-            root = process.wait_until(
+            root = process.wait_for(
                 partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}"
             )
             process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
@@ -338,7 +338,7 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
             # (b): istiod started with the bundle and publishes both roots.
-            process.wait_until(lambda: config_map_root(kube_cluster, workload) == bundle, "both roots published")
+            process.wait_for(lambda: config_map_root(kube_cluster, workload) == bundle, "both roots published")
             before = issue(process, "cert-before", bundle)
             before_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in before)
             confirmed = rotate("--confirm-bundle-from-cluster", workload, "--kubeconfig", str(kube_cluster.kubeconfig))
@@ -359,7 +359,7 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
             done = run_setup(rotation, deployed.vault_env, "root/d-new-root-only.sh")
             assert done.returncode == 0, done.stdout + done.stderr
             run_agent(deployed.pod, deployed.vault_env, agent_token, tmp_path / "agent-d")
-            process.wait_until(
+            process.wait_for(
                 lambda: published_roots(kube_cluster, workload) == [new_root], "the new root alone published"
             )
             last = issue(process, "cert-last", new_only)

@@ -25,8 +25,7 @@ from ruamel.yaml import YAML
 
 from istio_vault_ca.generator.render.installers import tsb
 from istio_vault_ca.generator.render.merge_into import merge_into
-from tests import gobuild
-from tests.support import REPO, go_built, render_into
+from tests.support import REPO, render_into
 
 pytestmark = pytest.mark.e2e
 
@@ -55,11 +54,6 @@ THEIR_IOP = {
 THEIR_ENV = {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION": "true"}
 THEIR_VALUES_ENV = {"PILOT_PUSH_THROTTLE": "200"}
 THEIR_ANNOTATIONS = {"example.com/team": "mesh"}
-
-
-@pytest.fixture(scope="session")
-def harness() -> Path:
-    return go_built(lambda: gobuild.build("istio_overlay"), "tests/oracles/istio_overlay")
 
 
 @pytest.fixture(scope="module")

@@ -29,9 +29,9 @@ from tests.integration.rehearsal_cli import (
     rehearse,
     step_line,
 )
-from tests.support import EXAMPLES, REPO, render_into, require_openbao, wait_until
+from tests.support import EXAMPLES, REPO, render_into, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("needs_openbao")]
 
 # EC keys keep Vault's key generation short; the failure paths do not depend on the key type.
 FAST = """\
@@ -61,11 +61,6 @@ clusters:
       kubernetes_host: "https://api.west.example.com:6443"
       token_reviewer: {service_account: vault-token-reviewer, namespace: vault, secret_name: reviewer-token}
 """
-
-
-@pytest.fixture(autouse=True)
-def _needs_openbao() -> None:
-    require_openbao()
 
 
 def _write_config(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
