@@ -7,7 +7,6 @@ that prints it and returns that code.
 
 from __future__ import annotations
 
-import gc
 import sys
 from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, cast
@@ -25,7 +24,7 @@ from .options import (
     add_skip_check,
     add_warn_days,
 )
-from .process import collect_garbage_only_if_long_running, exit_without_teardown
+from .process import exit_without_teardown
 from .quick import DEFAULT_OUTPUT, add_data_plane, quick_verify_chain
 
 if TYPE_CHECKING:  # argparse is imported where a parser is built: `verify chain DIR` runs without it (quick.py)
@@ -501,12 +500,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Parse, run the handler, and map every deliberate error to its message and exit code
     (docs/reference/exit-codes.md).
 
-    The process runs without the cyclic garbage collector unless the command is long-running, and `verify chain`
-    and `render` end it without the interpreter's teardown (process.py). A caller passing `argv` (a test, running
-    on in the same process) gets the collector back and its process is never ended here."""
+    `verify chain` and `render` end the process without the interpreter's teardown (process.py). A caller passing
+    `argv` (a test, running on in the same process) is never ended here."""
     arguments = sys.argv[1:] if argv is None else list(argv)
-    restore = argv is not None and gc.isenabled()
-    collect_garbage_only_if_long_running(arguments)
     ignore_dsa_deprecation()  # a DSA key is input we judge, never cause for a Python warning (deprecations.py)
     quick = None
     args: argparse.Namespace | None = None
@@ -526,9 +522,6 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         code = EXIT_INTERRUPTED
-    finally:
-        if restore:  # re-enabled in the CLI, it would first scan everything allocated meanwhile
-            gc.enable()
     if argv is None and (quick is not None or arguments[:1] == ["render"]):
         exit_without_teardown(code)
     return code
