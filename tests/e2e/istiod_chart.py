@@ -20,24 +20,20 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from ruamel.yaml import YAML
 
-from tests import gobuild
 from tests.e2e import vault_injector as injector
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, eventually
 from tests.kube_stub import seed
-from tests.support import wait_until
 
-HARNESS = "istio_overlay"
 NAMESPACE = "istio-system"  # the harness renders the release into istio-system, as the chart's docs install it
 DEPLOYMENT = "istiod"
 POD_SELECTOR = "app=istiod"
 ROOT_CONFIG_MAP = "istio-ca-root-cert"
-WAIT = 60.0
 
 # Rendered but not applied, and why.
 SKIPPED_KINDS = {
@@ -50,11 +46,6 @@ SKIPPED_KINDS = {
 }
 
 JSON = dict[str, Any]
-T = TypeVar("T")
-
-
-def build_harness() -> Path:
-    return gobuild.build(HARNESS)
 
 
 def render_manifests(harness: Path, mode: str, *files: Path) -> list[JSON]:
@@ -93,16 +84,12 @@ def kubectl_json(cluster: Cluster, *args: str) -> JSON:
     return result
 
 
-def wait_for(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    return wait_until(probe, timeout, what, interval=0.3)  # type: ignore[return-value]  # None is falsy
-
-
 def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:
     """istio-system (selected by the injector's webhook), the webhook registered with failurePolicy Fail and
     seen working, and no istiod Deployment, Pod or root ConfigMap left from an earlier test."""
     kubeconfig = cluster.kubeconfig
     _remove_istiod(cluster)
-    wait_for(lambda: not (pods(cluster) or replica_sets(cluster)) or None, "the earlier istiod objects to go")
+    eventually(lambda: not (pods(cluster) or replica_sets(cluster)) or None, "the earlier istiod objects to go")
     injector.apply(
         kubeconfig,
         {
@@ -116,13 +103,13 @@ def prepare(cluster: Cluster, webhook: injector.Webhook) -> None:
         "probe", NAMESPACE, {"vault.hashicorp.com/agent-inject": "true", "vault.hashicorp.com/role": "r"}, {}
     )
     probe["spec"]["serviceAccountName"] = "default"
-    wait_for(  # the API server loads a new webhook configuration asynchronously
+    eventually(  # the API server loads a new webhook configuration asynchronously
         lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout or None, "the webhook"
     )
 
 
 def remove_webhook(cluster: Cluster) -> None:
-    injector.kubectl(cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
+    injector.delete_configuration(cluster.kubeconfig, "vault")
 
 
 def clean_up(cluster: Cluster) -> None:
@@ -160,7 +147,7 @@ def install(cluster: Cluster, objects: Sequence[JSON]) -> None:
 
 def istiod_pod(cluster: Cluster) -> JSON:
     """The Pod kube-controller-manager made from the Deployment (after the API server's admission chain)."""
-    return wait_for(lambda: pods(cluster), "istiod's Pod")[0]
+    return eventually(lambda: pods(cluster), "istiod's Pod")[0]
 
 
 def replica_failure(cluster: Cluster) -> str:
@@ -173,7 +160,7 @@ def replica_failure(cluster: Cluster) -> str:
                     return str(condition.get("message", ""))
         return None
 
-    return wait_for(message, "a ReplicaFailure condition on istiod's ReplicaSet")
+    return eventually(message, "a ReplicaFailure condition on istiod's ReplicaSet")
 
 
 def mark_running(cluster: Cluster, pod: JSON) -> JSON:

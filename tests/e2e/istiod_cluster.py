@@ -18,11 +18,12 @@ kubelet:
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import sys
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,17 +33,16 @@ import pytest
 from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.cli.parser import main
 from tests.e2e import vault_injector as injector
-from tests.e2e.cluster import Cluster
+from tests.e2e.cluster import Cluster, eventually
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.kube_stub import seed
 from tests.pki_factory import good_bundle
-from tests.support import wait_until
+from tests.support import render_into, run_setup
 
 REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "generator" / "config" / "starter.yaml"
 CONFIG = "istio-vault-ca.yaml"
 FILES = ("ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem")
-WAIT = 60.0
 JSON = dict[str, Any]
 
 
@@ -58,14 +58,7 @@ def config_text(namespace: str) -> str:
 
 def bundle_values() -> dict[str, bytes]:
     """Four CA files made now (not from Vault): for scenarios that do not run Vault."""
-    bundle = good_bundle()
-    values = {
-        "ca-cert.pem": bundle.ca_cert,
-        "ca-key.pem": bundle.ca_key,
-        "cert-chain.pem": bundle.cert_chain,
-        "root-cert.pem": bundle.root_cert,
-    }
-    return {name: value for name, value in values.items() if value is not None}
+    return good_bundle().files()
 
 
 def write_agent_files(directory: Path, values: Mapping[str, bytes], key_mode: int = 0o400) -> Path:
@@ -107,10 +100,6 @@ def install_kubectl_standin(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, pla
     return Standin(log, files)
 
 
-def wait_for(probe: Any, what: str) -> Any:
-    return wait_until(probe, WAIT, what, interval=0.3)
-
-
 def kubectl_json(kubeconfig: Path, *args: str) -> Any:
     reply = injector.kubectl(kubeconfig, *args, "-o", "json")
     assert reply.returncode == 0, reply.stderr
@@ -128,6 +117,22 @@ def workload_namespace(kube_cluster: Cluster, name: str, root_pem: bytes) -> Non
         {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": name, "labels": {"istio-injection": "enabled"}}},
         seed.root_config_map(name, root_pem),
     )
+
+
+@contextlib.contextmanager
+def reader_kubeconfig(kube_cluster: Cluster, user: str, role: str, resources: str) -> Iterator[Path]:
+    """A kubeconfig for ``user``, who may get and list ``resources`` only (a real ClusterRole ``role`` and its
+    binding, deleted afterwards)."""
+    admin = kube_cluster.kubeconfig
+    reply = injector.kubectl(admin, "create", "clusterrole", role, "--verb=get,list", f"--resource={resources}")
+    assert reply.returncode == 0, reply.stderr
+    try:
+        reply = injector.kubectl(admin, "create", "clusterrolebinding", role, f"--clusterrole={role}", f"--user={user}")
+        assert reply.returncode == 0, reply.stderr
+        yield kube_cluster.kubeconfig_for(user)
+    finally:
+        injector.kubectl(admin, "delete", "clusterrolebinding", role)
+        injector.kubectl(admin, "delete", "clusterrole", role)
 
 
 def unlabel_workload_namespace(kube_cluster: Cluster, name: str) -> None:
@@ -177,7 +182,7 @@ def deploy_istiod(
             {},
             service_account=istiod.service_account,
         )
-        wait_for(lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout, "the webhook")
+        eventually(lambda: "vault-agent-init" in injector.dry_run_create(kubeconfig, probe).stdout, "the webhook")
     deployment = seed.istiod_deployment(plan)
     deployment["spec"]["replicas"] = replicas
     template = deployment["spec"]["template"]
@@ -197,7 +202,7 @@ def deploy_istiod(
         items = list(json.loads(reply.stdout)["items"]) if reply.returncode == 0 else []
         return items if len(items) == replicas else []
 
-    found: list[JSON] = wait_for(pods, f"istiod's {replicas} Pod(s)")
+    found: list[JSON] = eventually(pods, f"istiod's {replicas} Pod(s)")
     return sorted(found, key=lambda pod: str(pod["metadata"]["name"]))
 
 
@@ -234,10 +239,9 @@ def init_failed_status(pod: JSON) -> JSON:
     }
 
 
-def start_pod(kube_cluster: Cluster, kubelet: KubeletLogs, pod: JSON, status: JSON) -> JSON:
-    """Bind the Pod to the stand-in kubelet's Node, patch its status; returns the Pod as the API server has it."""
+def report_status(kube_cluster: Cluster, pod: JSON, status: JSON) -> JSON:
+    """A kubelet's report on the Pod (``pods/status``); returns the Pod as the API server then has it."""
     name, ns = pod["metadata"]["name"], pod["metadata"]["namespace"]
-    kubelet.bind(ns, name)
     reply = injector.kubectl(
         kube_cluster.kubeconfig,
         "patch",
@@ -251,7 +255,14 @@ def start_pod(kube_cluster: Cluster, kubelet: KubeletLogs, pod: JSON, status: JS
         json.dumps({"status": status}),
     )
     assert reply.returncode == 0, reply.stderr
-    started: JSON = kubectl_json(kube_cluster.kubeconfig, "get", "pod", name, "-n", ns)
+    reported: JSON = kubectl_json(kube_cluster.kubeconfig, "get", "pod", name, "-n", ns)
+    return reported
+
+
+def start_pod(kube_cluster: Cluster, kubelet: KubeletLogs, pod: JSON, status: JSON) -> JSON:
+    """Bind the Pod to the stand-in kubelet's Node, patch its status; returns the Pod as the API server has it."""
+    kubelet.bind(pod["metadata"]["namespace"], pod["metadata"]["name"])
+    started = report_status(kube_cluster, pod, status)
     assert started["spec"]["nodeName"] == kubelet.node
     return started
 
@@ -303,6 +314,42 @@ def decode_claims(token: str) -> JSON:
     return claims
 
 
+# ---------------------------------------------------------------------- a real OpenBao
+
+
+def configured_vault(
+    tmp_path: Path,
+    script_env: dict[str, str],
+    kube_cluster: Cluster,
+    monkeypatch: pytest.MonkeyPatch,
+    *,
+    config: str = CONFIG,
+) -> dict[str, str]:
+    """The rendered setup on the OpenBao, its Kubernetes auth pointed at this API server (K8S_HOST, its CA);
+    the verifier's VAULT_ADDR/VAULT_TOKEN point at it."""
+    env = {**script_env, "K8S_HOST": kube_cluster.server, "K8S_CA_CERT_FILE": str(kube_cluster.ca_file)}
+    tree = render_into(tmp_path / config, tmp_path / "out")
+    done = run_setup(tree, env)
+    assert done.returncode == 0, done.stderr
+    for name in ("VAULT_ADDR", "VAULT_TOKEN"):
+        monkeypatch.setenv(name, env[name])
+    return env
+
+
+def may_review_tokens(kube_cluster: Cluster, namespace: str, service_account: str) -> None:
+    """The role's reviewer is the client's own JWT (``reviewer: local`` with no in-cluster token), so the
+    service account needs system:auth-delegator to have TokenReview called with its token, as on a cluster."""
+    reply = injector.kubectl(
+        kube_cluster.kubeconfig,
+        "create",
+        "clusterrolebinding",
+        f"{namespace}-{service_account}-auth-delegator",
+        "--clusterrole=system:auth-delegator",
+        f"--serviceaccount={namespace}:{service_account}",
+    )
+    assert reply.returncode == 0, reply.stderr
+
+
 # ---------------------------------------------------------------------- the CLI
 
 
@@ -324,6 +371,9 @@ class Outcome:
 
     def failing(self) -> set[str]:
         return {c["id"] for c in self.checks if c["status"] in ("fail", "error")}
+
+    def statuses(self) -> dict[str, str]:
+        return {f"{c['id']} {c['target']}": c["status"] for c in self.checks}
 
 
 def verify(
@@ -352,11 +402,15 @@ __all__: Sequence[str] = (
     "Standin",
     "bundle_values",
     "config_text",
+    "configured_vault",
     "deploy_istiod",
     "healthy_istiod",
     "init_failed_status",
     "install_kubectl_standin",
     "istiod_logs",
+    "may_review_tokens",
+    "reader_kubeconfig",
+    "report_status",
     "running_status",
     "start_pod",
     "unique",

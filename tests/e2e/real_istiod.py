@@ -35,10 +35,11 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from tests import gobuild
 from tests.e2e.cluster import Cluster, free_ports
+from tests.support import wait_until
 
 ISTIOD_MODULE = "e2e/istiod"  # tests/e2e/istiod, relative to tests/ (gobuild.program_dir)
 DISCOVERY_PACKAGE = "./cmd/pilot-discovery"
@@ -50,6 +51,7 @@ SELECTOR_LABEL = "istio-vault-ca.test/real-istiod"
 WAIT = 120.0
 POLL = 0.2
 JSON = dict[str, Any]
+T = TypeVar("T")
 
 
 def build_discovery() -> Path:
@@ -119,30 +121,34 @@ class RealIstiod:
     def exit_code(self) -> int | None:
         return self.process.poll()
 
+    def exited(self) -> str | None:
+        """Why a wait on istiod can end at once: it has exited (a ``stop`` for ``tests.support.wait_until``)."""
+        code = self.process.poll()
+        return None if code is None else f"istiod exited ({code})"
+
+    def log_tail(self) -> str:
+        return f"istiod's log ends:\n{tail(self.text())}"
+
+    def wait_for(self, probe: Callable[[], T | None], what: str) -> T:
+        """``probe`` polled until it holds, bounded by ``WAIT``; an istiod that has exited ends the wait at once
+        (after one last probe), and either failure shows istiod's log's tail."""
+        return wait_until(probe, WAIT, what, interval=POLL, stop=self.exited, details=self.log_tail)
+
     def wait_for_log(self, pattern: str, what: str) -> re.Match[str]:
         """The first match of ``pattern`` in the log, polled until it appears; fails at once if istiod exited
         without it (its log says why), or after ``WAIT`` seconds."""
         compiled = re.compile(pattern)
-
-        def probe() -> re.Match[str] | None:
-            return compiled.search(self.text())
-
-        found: re.Match[str] = wait_until(probe, what, self)
-        return found
+        return self.wait_for(lambda: compiled.search(self.text()), what)
 
     def wait_for_count(self, pattern: str, count: int, what: str) -> None:
         """Until the log holds ``count`` matches of ``pattern`` (the n-th reload of a running istiod)."""
         compiled = re.compile(pattern)
-        wait_until(lambda: len(compiled.findall(self.text())) >= count, what, self)
+        self.wait_for(lambda: len(compiled.findall(self.text())) >= count, what)
 
     def wait_for_exit(self, what: str) -> int:
-        deadline = time.monotonic() + WAIT
-        while time.monotonic() < deadline:
-            code = self.process.poll()
-            if code is not None:
-                return code
-            time.sleep(POLL)
-        raise AssertionError(f"timed out waiting for {what}; istiod's log ends:\n{tail(self.text())}")
+        """istiod's exit code, once it has exited (its log's tail in the failure if it does not)."""
+        wait_until(lambda: self.process.poll() is not None, WAIT, what, interval=POLL, details=self.log_tail)
+        return self.process.returncode
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -156,25 +162,6 @@ class RealIstiod:
 
 def tail(text: str, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
-
-
-def wait_until(probe: Callable[[], Any], what: str, istiod: RealIstiod | None = None) -> Any:
-    """Poll ``probe`` until it returns something truthy; bounded by ``WAIT``. With ``istiod``, a process that has
-    exited ends the wait at once (after one last probe), with its log's tail in the message."""
-    deadline = time.monotonic() + WAIT
-    while True:
-        exited = istiod is not None and istiod.exit_code() is not None
-        value = probe()
-        if value:
-            return value
-        if exited and istiod is not None:
-            raise AssertionError(
-                f"istiod exited ({istiod.exit_code()}) before {what}; its log ends:\n{tail(istiod.text())}"
-            )
-        if time.monotonic() >= deadline:
-            log = f"; istiod's log ends:\n{tail(istiod.text())}" if istiod is not None else ""
-            raise AssertionError(f"timed out waiting for {what}{log}")
-        time.sleep(POLL)
 
 
 @contextlib.contextmanager
@@ -315,12 +302,14 @@ def workload_certificate(
         )
     chain = out / "cert-chain.pem"
     try:
-        deadline = time.monotonic() + WAIT
-        while not (chain.is_file() and chain.stat().st_size > 0):
-            if process.poll() is not None or time.monotonic() >= deadline:
-                text = log.read_text(encoding="utf-8", errors="replace")
-                raise AssertionError(f"pilot-agent wrote no workload certificate; its log ends:\n{tail(text)}")
-            time.sleep(POLL)
+        wait_until(
+            lambda: chain.is_file() and chain.stat().st_size > 0,
+            WAIT,
+            "pilot-agent's workload certificate",
+            interval=POLL,
+            stop=lambda: None if process.poll() is None else f"pilot-agent exited ({process.returncode})",
+            details=lambda: "pilot-agent's log ends:\n" + tail(log.read_text(encoding="utf-8", errors="replace")),
+        )
         return chain.read_text(encoding="utf-8")
     finally:
         if process.poll() is None:

@@ -16,30 +16,13 @@ from typing import Any
 
 import pytest
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from tests.e2e import istiod_cluster as ic
 from tests.e2e import real_istiod as ri
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import Cluster
-from tests.e2e.test_cluster_scenarios_real import _may_review_tokens, _vault
 
 JSON = dict[str, Any]
-
-
-def real_istiod_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    """The starter config, istiod in its own namespace, ca_dir a directory of this machine (no mount namespace:
-    the Pod's path and the path istiod and the agent use are one)."""
-    monkeypatch.chdir(tmp_path)
-    ca_dir = tmp_path / "pod" / "cacerts"
-    text = ic.config_text(ic.unique("istio")).replace("ca_dir: /vault/secrets", f"ca_dir: {ca_dir}")
-    assert f"ca_dir: {ca_dir}" in text
-    (tmp_path / ic.CONFIG).write_text(text, encoding="utf-8")
-    return plan(load(ic.CONFIG).config)[0]
-
-
-def delete_webhook(kube_cluster: Cluster) -> None:
-    injector.kubectl(kube_cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
 
 
 @dataclass
@@ -98,7 +81,7 @@ def deploy_from_vault(
     from istio_vault_ca.verify.checks.vault import read_ca_values
     from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
 
-    vault_env = _vault(tmp_path, script_env, kube_cluster, monkeypatch)
+    vault_env = ic.configured_vault(tmp_path, script_env, kube_cluster, monkeypatch)
     istiod = cluster_plan.config.istiod
     from_vault, _ = read_ca_values(VaultApi(settings_from_env(vault_env["VAULT_ADDR"], vault_env)), cluster_plan)
     root_pem = from_vault["root-cert.pem"]
@@ -108,7 +91,7 @@ def deploy_from_vault(
     injector.kubectl(
         kube_cluster.kubeconfig, "label", "namespace", istiod.namespace, f"{ri.SELECTOR_LABEL}={istiod.namespace}"
     )
-    _may_review_tokens(kube_cluster, istiod.namespace, istiod.service_account)
+    ic.may_review_tokens(kube_cluster, istiod.namespace, istiod.service_account)
     token = ic.service_account_token(kube_cluster, istiod.namespace, istiod.service_account)
     run_agent(pod, vault_env, token, tmp_path / "agent")
     files = Path(istiod.ca_dir)
@@ -147,23 +130,6 @@ def crashed_status(pod: JSON, exit_code: int) -> JSON:
                 lastState={"terminated": {"exitCode": exit_code, "reason": "Error"}},
             )
     return status
-
-
-def report_status(kube_cluster: Cluster, pod: JSON, status: JSON) -> None:
-    """A kubelet's new report on a Pod already bound (``pods/status``)."""
-    reply = injector.kubectl(
-        kube_cluster.kubeconfig,
-        "patch",
-        "pod",
-        pod["metadata"]["name"],
-        "-n",
-        pod["metadata"]["namespace"],
-        "--subresource=status",
-        "--type=merge",
-        "-p",
-        json.dumps({"status": status}),
-    )
-    assert reply.returncode == 0, reply.stderr
 
 
 def workload_namespace(kube_cluster: Cluster, name: str, istiod_namespace: str) -> None:

@@ -14,14 +14,12 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.rehearsal.openbao import free_port
 from tests.e2e import istiod_cluster as ic
 from tests.e2e import vault_injector as injector
@@ -29,41 +27,10 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.support import make_self_signed_ca_pem
 
-pytestmark = pytest.mark.e2e
+# Every test runs in its tmp_path with the config there (cluster_plan).
+pytestmark = [pytest.mark.e2e, pytest.mark.usefixtures("cluster_plan")]
 
 P = "vault.hashicorp.com/"
-
-
-@pytest.fixture(autouse=True)
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ic.CONFIG).write_text(ic.config_text(ic.unique("istio")), encoding="utf-8")
-    return plan(load(ic.CONFIG).config)[0]
-
-
-@pytest.fixture
-def no_vault(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.delenv("VAULT_TOKEN", raising=False)
-
-
-@pytest.fixture
-def values() -> dict[str, bytes]:
-    return ic.bundle_values()
-
-
-@pytest.fixture
-def standin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster_plan: ClusterPlan, values: dict[str, bytes]
-) -> ic.Standin:
-    files = ic.write_agent_files(tmp_path / "pod-ca-dir", values)
-    return ic.install_kubectl_standin(tmp_path, monkeypatch, cluster_plan, files)
-
-
-@pytest.fixture
-def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
-    yield
-    injector.kubectl(kube_cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
 
 
 @pytest.fixture
@@ -239,16 +206,8 @@ def test_forbidden_exits_3_naming_the_rbac_needed(
     user, reader = f"no-deployments-{ns}", f"no-deployments-{ns}"
     resources = "namespaces,serviceaccounts,pods,pods/log,configmaps"
     resources += ",mutatingwebhookconfigurations.admissionregistration.k8s.io"
-    admin = kube_cluster.kubeconfig
-    reply = injector.kubectl(admin, "create", "clusterrole", reader, "--verb=get,list", f"--resource={resources}")
-    assert reply.returncode == 0, reply.stderr
-    reply = injector.kubectl(admin, "create", "clusterrolebinding", reader, f"--clusterrole={reader}", f"--user={user}")
-    assert reply.returncode == 0, reply.stderr
-    try:
-        outcome = ic.verify(capsys, kube_cluster.kubeconfig_for(user))
-    finally:
-        injector.kubectl(admin, "delete", "clusterrolebinding", reader)
-        injector.kubectl(admin, "delete", "clusterrole", reader)
+    with ic.reader_kubeconfig(kube_cluster, user, reader, resources) as kubeconfig:
+        outcome = ic.verify(capsys, kubeconfig)
 
     assert outcome.code == 3
     # The --output document is written even so: the error as its one entry (exit 3 all the same).

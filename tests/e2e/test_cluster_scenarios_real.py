@@ -14,59 +14,21 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.clients.kube import LOG_HEAD_BYTES, LOG_TAIL_LINES
-from tests.conftest import run_setup
 from tests.e2e import istiod_cluster as ic
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import KUBELET_CLIENT_USER, LIMITED_USER, Cluster
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.kube_stub import seed
-from tests.support import make_self_signed_ca_pem, render_into
+from tests.support import make_self_signed_ca_pem
 
 pytestmark = pytest.mark.e2e
-
-
-@pytest.fixture
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ic.CONFIG).write_text(ic.config_text(ic.unique("istio")), encoding="utf-8")
-    return plan(load(ic.CONFIG).config)[0]
-
-
-@pytest.fixture
-def no_vault(monkeypatch: pytest.MonkeyPatch) -> None:
-    """A Vault address nobody listens on: the root comparison is skipped, with the reason."""
-    from istio_vault_ca.verify.rehearsal.openbao import free_port
-
-    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.delenv("VAULT_TOKEN", raising=False)
-
-
-@pytest.fixture
-def values() -> dict[str, bytes]:
-    return ic.bundle_values()
-
-
-@pytest.fixture
-def standin(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cluster_plan: ClusterPlan, values: dict[str, bytes]
-) -> ic.Standin:
-    files = ic.write_agent_files(tmp_path / "pod-ca-dir", values)
-    return ic.install_kubectl_standin(tmp_path, monkeypatch, cluster_plan, files)
-
-
-@pytest.fixture
-def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
-    yield
-    injector.kubectl(kube_cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
 
 
 # ---------------------------------------------------------------------- istiod's log, through the real log proxy
@@ -277,19 +239,9 @@ def test_limited_user_without_pods_log_gets_the_api_servers_403(
     reader = f"reader-{ns}"
     resources = "namespaces,serviceaccounts,pods,configmaps,deployments.apps"
     resources += ",mutatingwebhookconfigurations.admissionregistration.k8s.io"
-    kubeconfig = kube_cluster.kubeconfig
-    reply = injector.kubectl(kubeconfig, "create", "clusterrole", reader, "--verb=get,list", f"--resource={resources}")
-    assert reply.returncode == 0, reply.stderr
-    reply = injector.kubectl(
-        kubeconfig, "create", "clusterrolebinding", reader, f"--clusterrole={reader}", f"--user={user}"
-    )
-    assert reply.returncode == 0, reply.stderr
-    before = len(kubelet_logs.requests)
-    try:
-        outcome = ic.verify(capsys, kube_cluster.kubeconfig_for(user))
-    finally:
-        injector.kubectl(kubeconfig, "delete", "clusterrolebinding", reader)
-        injector.kubectl(kubeconfig, "delete", "clusterrole", reader)
+    with ic.reader_kubeconfig(kube_cluster, user, reader, resources) as kubeconfig:
+        before = len(kubelet_logs.requests)
+        outcome = ic.verify(capsys, kubeconfig)
 
     assert outcome.code == 3
     # The --output document is written even so: the error as its one entry (exit 3 all the same).
@@ -331,39 +283,6 @@ def test_two_replicas_are_judged_pod_by_pod(
 
 
 # ---------------------------------------------------------------------- a real OpenBao, a real agent
-
-
-def _vault(
-    tmp_path: Path,
-    script_env: dict[str, str],
-    kube_cluster: Cluster,
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    config: str = ic.CONFIG,
-) -> dict[str, str]:
-    """The rendered setup on the OpenBao, its Kubernetes auth pointed at this API server (K8S_HOST, its CA);
-    the verifier's VAULT_ADDR/VAULT_TOKEN point at it."""
-    env = {**script_env, "K8S_HOST": kube_cluster.server, "K8S_CA_CERT_FILE": str(kube_cluster.ca_file)}
-    tree = render_into(tmp_path / config, tmp_path / "out")
-    done = run_setup(tree, env)
-    assert done.returncode == 0, done.stderr
-    for name in ("VAULT_ADDR", "VAULT_TOKEN"):
-        monkeypatch.setenv(name, env[name])
-    return env
-
-
-def _may_review_tokens(kube_cluster: Cluster, namespace: str, service_account: str) -> None:
-    """The role's reviewer is the client's own JWT (``reviewer: local`` with no in-cluster token), so the
-    service account needs system:auth-delegator to have TokenReview called with its token, as on a cluster."""
-    reply = injector.kubectl(
-        kube_cluster.kubeconfig,
-        "create",
-        "clusterrolebinding",
-        f"{namespace}-{service_account}-auth-delegator",
-        "--clusterrole=system:auth-delegator",
-        f"--serviceaccount={namespace}:{service_account}",
-    )
-    assert reply.returncode == 0, reply.stderr
 
 
 def _bao(env: dict[str, str], *args: str, stdin: str | None = None) -> None:
@@ -423,13 +342,13 @@ def test_real_agent_files_pass_verify_all_then_a_workload_root_differing_from_va
     from istio_vault_ca.verify.checks.vault import read_ca_values
     from istio_vault_ca.verify.clients.vault import VaultApi, settings_from_env
 
-    env = _vault(tmp_path, script_env, kube_cluster, monkeypatch)
+    env = ic.configured_vault(tmp_path, script_env, kube_cluster, monkeypatch)
     istiod = cluster_plan.config.istiod
     from_vault, _ = read_ca_values(VaultApi(settings_from_env(env["VAULT_ADDR"], env)), cluster_plan)
     root_pem = from_vault["root-cert.pem"]
     assert root_pem is not None
     (pod,) = ic.deploy_istiod(kube_cluster, vault_injector, cluster_plan, root_pem)
-    _may_review_tokens(kube_cluster, istiod.namespace, istiod.service_account)
+    ic.may_review_tokens(kube_cluster, istiod.namespace, istiod.service_account)
     token = ic.service_account_token(kube_cluster, istiod.namespace, istiod.service_account)
     agent_run, files = _run_agent(pod, tmp_path / "agent", env, token=token)
     assert agent_run.returncode == 0, agent_run.stdout + agent_run.stderr
@@ -535,7 +454,7 @@ def test_agent_init_failure_from_a_real_agent_names_the_cause(
     if vault_change == "other-namespace":
         config = "vault-side.yaml"
         (tmp_path / config).write_text(ic.config_text(ic.unique("istio-elsewhere")), encoding="utf-8")
-    env = _vault(tmp_path, script_env, kube_cluster, monkeypatch, config=config)
+    env = ic.configured_vault(tmp_path, script_env, kube_cluster, monkeypatch, config=config)
     if vault_change == "empty-policy":
         _bao(
             env,
@@ -572,7 +491,7 @@ def test_agent_init_failure_from_a_real_agent_names_the_cause(
         ),
     )
     if token_kind != "no-review":
-        _may_review_tokens(kube_cluster, istiod.namespace, runs_as)
+        ic.may_review_tokens(kube_cluster, istiod.namespace, runs_as)
     token = None if token_kind == "none" else ic.service_account_token(kube_cluster, istiod.namespace, runs_as)
     address = {
         "unreachable": f"http://127.0.0.1:{free_port()}",

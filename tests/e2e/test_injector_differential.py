@@ -60,14 +60,16 @@ def injector_namespace(kube_cluster: Cluster, vault_injector: injector.Webhook) 
         replies.append(injector.dry_run_create(kubeconfig, probe))
         return replies[-1].returncode == 0 and "vault-agent-init" in replies[-1].stdout
 
-    try:
-        wait_until(mutated, 30, "the webhook to mutate a Pod", interval=0.3)
-    except AssertionError as error:
-        last = replies[-1]
-        raise AssertionError(f"{error}: {last.stderr or last.stdout[:400]}") from None
+    wait_until(
+        mutated,
+        30,
+        "the webhook to mutate a Pod",
+        interval=0.3,
+        details=lambda: replies[-1].stderr or replies[-1].stdout[:400],
+    )
     yield name
     injector.kubectl(kubeconfig, "delete", "namespace", name, "--wait=false")
-    injector.kubectl(kubeconfig, "delete", "mutatingwebhookconfiguration", "vault-agent-injector-cfg")
+    injector.delete_configuration(kubeconfig, "vault")
 
 
 def by_destination(config: dict[str, Any]) -> dict[str, Any]:

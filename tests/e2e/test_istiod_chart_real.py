@@ -11,7 +11,6 @@ vault-k8s v1.6.2 (``tests/e2e/injector``). No kubelet: the Pod is admitted and s
 from __future__ import annotations
 
 import collections
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,10 +20,9 @@ from ruamel.yaml import YAML
 
 from istio_vault_ca.generator.config.model import ISTIOD_CHART_MOUNTS
 from istio_vault_ca.verify.rehearsal import agent
-from tests import gobuild
 from tests.e2e import istiod_chart as chart
 from tests.e2e import vault_injector as injector
-from tests.e2e.cluster import GO_MISSING, Cluster
+from tests.e2e.cluster import Cluster
 from tests.support import EXAMPLES, run_cli
 
 pytestmark = pytest.mark.e2e
@@ -37,18 +35,6 @@ P = "vault.hashicorp.com/"
 # The API server's own words for a second volume mounted at one path (k8s.io/kubernetes pkg/apis/core/validation
 # validation.go, validateVolumeMounts: field.Invalid(..., "must be unique")), v1.34.
 DUPLICATE_MOUNT = 'mountPath: Invalid value: "/etc/cacerts": must be unique'
-
-
-@pytest.fixture(scope="module")
-def harness() -> Path:
-    try:
-        return chart.build_harness()
-    except gobuild.GoNotInstalledError:
-        if os.environ.get("CI"):
-            pytest.fail(GO_MISSING, pytrace=False)
-        pytest.skip(GO_MISSING)
-    except gobuild.GoBuildError as error:
-        pytest.fail(f"building tests/oracles/istio_overlay failed:\n{error}")
 
 
 @pytest.fixture

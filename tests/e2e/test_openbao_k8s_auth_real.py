@@ -39,13 +39,11 @@ from ruamel.yaml import YAML
 
 from istio_vault_ca.generator.config.cafiles import CA_FILES, CA_KEY, ROOT_CERT
 from istio_vault_ca.verify.rehearsal import agent
-from tests import gobuild
-from tests.conftest import run_setup
 from tests.e2e import istiod_chart as chart
 from tests.e2e import vault_injector as injector
-from tests.e2e.cluster import GO_MISSING, Cluster
+from tests.e2e.cluster import Cluster
 from tests.kube_stub import seed
-from tests.support import EXAMPLES, REPO, run_cli
+from tests.support import EXAMPLES, REPO, run_cli, run_setup
 
 pytestmark = pytest.mark.e2e
 
@@ -53,18 +51,6 @@ EXAMPLE = EXAMPLES / "istio-helm.yaml"
 VALUES = "istiod/istiod-helm-values.yaml"
 P = "vault.hashicorp.com/"
 AGENT_TIMEOUT = 60
-
-
-@pytest.fixture(scope="module")
-def harness() -> Path:
-    try:
-        return chart.build_harness()
-    except gobuild.GoNotInstalledError:
-        if os.environ.get("CI"):
-            pytest.fail(GO_MISSING, pytrace=False)
-        pytest.skip(GO_MISSING)
-    except gobuild.GoBuildError as error:
-        pytest.fail(f"building tests/oracles/istio_overlay failed:\n{error}")
 
 
 @dataclass

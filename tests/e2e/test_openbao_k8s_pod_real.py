@@ -14,49 +14,27 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from istio_vault_ca.generator.config.injectors import OPENBAO_K8S
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.rehearsal import agent
-from istio_vault_ca.verify.rehearsal.openbao import free_port
 from tests.e2e import istiod_cluster as ic
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import Cluster
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.kube_stub import seed
 
-pytestmark = pytest.mark.e2e
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.cluster_config(injector="openbao-k8s"),
+    pytest.mark.usefixtures("no_vault"),
+]
 
 # openbao/openbao-helm charts/openbao/templates/injector-mutating-webhook.yaml (d52f690), release "openbao"
-WEBHOOK_CONFIG = "openbao-agent-injector-cfg"
-
-
-@pytest.fixture
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    monkeypatch.chdir(tmp_path)
-    text = ic.config_text(ic.unique("istio"))
-    assert text.startswith("#") and "\nvault:\n" in text
-    text = text.replace("\nvault:\n", "\nvault:\n  injector: openbao-k8s\n", 1)
-    (tmp_path / ic.CONFIG).write_text(text, encoding="utf-8")
-    return plan(load(ic.CONFIG).config)[0]
-
-
-@pytest.fixture(autouse=True)
-def no_vault(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VAULT_ADDR", f"http://127.0.0.1:{free_port()}")
-    monkeypatch.delenv("VAULT_TOKEN", raising=False)
-
-
-@pytest.fixture
-def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
-    yield
-    injector.kubectl(kube_cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", WEBHOOK_CONFIG)
 
 
 def emulated_pod(cluster_plan: ClusterPlan) -> dict[str, Any]:
@@ -174,7 +152,7 @@ def test_the_api_server_refuses_openbao_k8s_example_webhook_name(
 def test_without_the_charts_webhook_the_finding_names_it(
     kube_cluster: Cluster, istiod: dict[str, Any], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    injector.kubectl(kube_cluster.kubeconfig, "delete", "mutatingwebhookconfiguration", WEBHOOK_CONFIG)
+    injector.delete_configuration(kube_cluster.kubeconfig, "openbao")
 
     outcome = ic.verify(capsys, kube_cluster.kubeconfig)
 

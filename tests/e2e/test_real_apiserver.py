@@ -28,19 +28,20 @@ from lightkube.resources.core_v1 import ConfigMap, Namespace, Pod, ServiceAccoun
 
 from istio_vault_ca.generator.errors import KubeAccessError
 from istio_vault_ca.verify.clients.kube import Kube, connect
-from tests.e2e.cluster import COMPONENTS, LIMITED_USER, SA_ISSUER, Cluster, kubernetes_version, running_cluster
-from tests.support import wait_until
+from tests.e2e.cluster import (
+    COMPONENTS,
+    LIMITED_USER,
+    SA_ISSUER,
+    Cluster,
+    eventually,
+    kubernetes_version,
+    running_cluster,
+)
 
 pytestmark = pytest.mark.e2e
 
 T = TypeVar("T")
 KUBECTL = Path(sys.executable).with_name("kubectl")
-WAIT = 60.0
-
-
-def eventually(probe: Callable[[], T | None], what: str, timeout: float = WAIT) -> T:
-    """Poll ``probe`` until it returns something truthy (controllers work asynchronously)."""
-    return wait_until(probe, timeout, what, interval=0.25)  # type: ignore[return-value]  # None is falsy
 
 
 def kubectl(kubeconfig: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -20,7 +20,6 @@ intermediate stops istiod).
 from __future__ import annotations
 
 import subprocess
-from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
@@ -38,25 +37,16 @@ from tests.e2e.kubelet_logs import KubeletLogs
 from tests.e2e.real_istiod_deploy import (
     config_map_root,
     crashed_status,
-    delete_webhook,
     deploy_from_vault,
-    real_istiod_plan,
-    report_status,
     workload_namespace,
 )
 
-pytestmark = [pytest.mark.e2e, pytest.mark.real_istiod, pytest.mark.integration]
-
-
-@pytest.fixture
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    return real_istiod_plan(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
-    yield
-    delete_webhook(kube_cluster)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.real_istiod,
+    pytest.mark.integration,
+    pytest.mark.cluster_config(local_ca_dir=True),
+]
 
 
 def test_healthy_real_istiod_loads_the_vault_intermediate_and_writes_vaults_root(
@@ -81,10 +71,8 @@ def test_healthy_real_istiod_loads_the_vault_intermediate_and_writes_vaults_root
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
             process.wait_for_log(r"Use local CA certificate", "istiod's CA selection")
             for namespace in (istiod.namespace, workload):
-                written = ri.wait_until(
-                    partial(config_map_root, kube_cluster, namespace),
-                    f"istiod's istio-ca-root-cert in {namespace}",
-                    process,
+                written = process.wait_for(
+                    partial(config_map_root, kube_cluster, namespace), f"istiod's istio-ca-root-cert in {namespace}"
                 )
                 assert written == deployed.vault_root.decode()
             outcome = ic.verify(capsys, kube_cluster.kubeconfig)
@@ -245,12 +233,11 @@ def test_real_istiod_outcome_is_judged_by_verify_cluster(
         if expected.exits:
             code = process.wait_for_exit("istiod to give up on its CA")
             assert code != 0, ri.tail(process.text())
-            report_status(kube_cluster, started, crashed_status(started, code))
+            ic.report_status(kube_cluster, started, crashed_status(started, code))
         else:
-            ri.wait_until(
+            process.wait_for(
                 partial(config_map_root, kube_cluster, istiod.namespace),
                 f"istiod's istio-ca-root-cert in {istiod.namespace}",
-                process,
             )
         outcome = ic.verify(capsys, kube_cluster.kubeconfig)
         assert (process.exit_code() is not None) is expected.exits, ri.tail(process.text())
@@ -304,8 +291,8 @@ def test_a_real_sidecar_agent_gets_a_workload_certificate_chaining_to_vaults_roo
     assert reply.returncode == 0, reply.stderr
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
-            root = ri.wait_until(
-                partial(config_map_root, kube_cluster, workload), f"istiod's istio-ca-root-cert in {workload}", process
+            root = process.wait_for(
+                partial(config_map_root, kube_cluster, workload), f"istiod's istio-ca-root-cert in {workload}"
             )
             chain_pem = ri.workload_certificate(
                 agent_binary,

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-from collections.abc import Iterator
 from functools import partial
 from pathlib import Path
 
@@ -24,27 +23,19 @@ from tests.e2e.cluster import Cluster
 from tests.e2e.kubelet_logs import KubeletLogs
 from tests.e2e.real_istiod_deploy import (
     config_map_root,
-    delete_webhook,
     deploy_from_vault,
-    real_istiod_plan,
     run_agent,
     workload_namespace,
 )
 
 MULTIROOT = "ISTIO_MULTIROOT_MESH"
 ROOT_CHECK = "cluster.root-configmap-matches-vault"
-pytestmark = [pytest.mark.e2e, pytest.mark.real_istiod, pytest.mark.integration]
-
-
-@pytest.fixture
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    return real_istiod_plan(tmp_path, monkeypatch)
-
-
-@pytest.fixture
-def webhook_cleanup(kube_cluster: Cluster) -> Iterator[None]:
-    yield
-    delete_webhook(kube_cluster)
+pytestmark = [
+    pytest.mark.e2e,
+    pytest.mark.real_istiod,
+    pytest.mark.integration,
+    pytest.mark.cluster_config(local_ca_dir=True),
+]
 
 
 def _atomic_write(path: Path, data: bytes) -> None:
@@ -79,7 +70,7 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
 
     from istio_vault_ca.generator.config.plan import MULTIROOT_ENV
     from istio_vault_ca.verify.cli.parser import main
-    from tests.conftest import run_setup
+    from tests.support import run_setup
 
     env = {MULTIROOT_ENV: "true"} if multiroot else None
     deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch, env=env)
@@ -102,9 +93,7 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
-            ri.wait_until(
-                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}", process
-            )
+            process.wait_for(partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}")
             process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
             _atomic_write(deployed.files / "root-cert.pem", bundle.encode())
             if not multiroot:
@@ -113,10 +102,8 @@ def test_root_rotation_bundle_reaches_the_real_istiod_only_with_multiroot(
                 assert config_map_root(kube_cluster, workload) == deployed.vault_root.decode()
             else:
                 process.wait_for_log(r"Istiod has detected the newly added intermediate CA", "the reload")
-                ri.wait_until(
-                    lambda: config_map_root(kube_cluster, workload) == bundle,
-                    f"both roots in {workload}'s ConfigMap",
-                    process,
+                process.wait_for(
+                    lambda: config_map_root(kube_cluster, workload) == bundle, f"both roots in {workload}'s ConfigMap"
                 )
                 outcome = ic.verify(capsys, kube_cluster.kubeconfig)
                 token = injector.kubectl(kube_cluster.kubeconfig, "create", "token", "default", "-n", workload,
@@ -200,7 +187,7 @@ def test_a_renewed_intermediate_is_hot_reloaded_by_the_real_istiod(
     directory: istiod reloads them without a restart (``handleEvent``: root unchanged, bundle verified), `verify
     cluster` passes the reload from its log, and the next workload certificate is issued by the new intermediate."""
     from istio_vault_ca.verify.cli.parser import main
-    from tests.conftest import run_setup
+    from tests.support import run_setup
 
     deployed = deploy_from_vault(kube_cluster, vault_injector, cluster_plan, script_env, tmp_path, monkeypatch)
     istiod = cluster_plan.config.istiod
@@ -214,8 +201,8 @@ def test_a_renewed_intermediate_is_hot_reloaded_by_the_real_istiod(
     try:
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
-            root = ri.wait_until(
-                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}", process
+            root = process.wait_for(
+                partial(config_map_root, kube_cluster, workload), f"the root ConfigMap in {workload}"
             )
             process.wait_for_log(r"Added cacerts files watcher", "istiod watching its CA directory")
             renewed = run_setup(tmp_path / "rotation", deployed.vault_env, "default/rotate-intermediate.sh")
@@ -295,7 +282,7 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
     before and after verify against the bundle; verify cluster judges the reload and the ConfigMaps each time."""
     from istio_vault_ca.generator.render.root_rotation import bundle_plan
     from istio_vault_ca.verify.cli.parser import main
-    from tests.conftest import run_setup
+    from tests.support import run_setup
 
     rotation = tmp_path / "rotation"
     plan_rotation = ["plan-rotation", "--root", "-c", ic.CONFIG, "-o", str(rotation)]
@@ -351,7 +338,7 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
         with ri.running_istiod(discovery_binary, kube_cluster, started, tmp_path / "istiod") as process:
             kubelet_logs.serve_file(istiod.namespace, started["metadata"]["name"], ri.CONTAINER, process.log)
             # (b): istiod started with the bundle and publishes both roots.
-            ri.wait_until(lambda: config_map_root(kube_cluster, workload) == bundle, "both roots published", process)
+            process.wait_for(lambda: config_map_root(kube_cluster, workload) == bundle, "both roots published")
             before = issue(process, "cert-before", bundle)
             before_pem = "".join(c.public_bytes(serialization.Encoding.PEM).decode() for c in before)
             confirmed = rotate("--confirm-bundle-from-cluster", workload, "--kubeconfig", str(kube_cluster.kubeconfig))
@@ -372,8 +359,8 @@ def test_root_rotation_phases_b_to_d_against_the_real_istiod(
             done = run_setup(rotation, deployed.vault_env, "root/d-new-root-only.sh")
             assert done.returncode == 0, done.stdout + done.stderr
             run_agent(deployed.pod, deployed.vault_env, agent_token, tmp_path / "agent-d")
-            ri.wait_until(
-                lambda: published_roots(kube_cluster, workload) == [new_root], "the new root alone published", process
+            process.wait_for(
+                lambda: published_roots(kube_cluster, workload) == [new_root], "the new root alone published"
             )
             last = issue(process, "cert-last", new_only)
             in_d = ic.verify(capsys, kube_cluster.kubeconfig)

@@ -17,28 +17,19 @@ import hvac
 import pytest
 from cryptography import x509
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.cli.parser import main
-from tests.conftest import run_setup
 from tests.e2e import istiod_cluster as ic
 from tests.e2e import vault_injector as injector
 from tests.e2e.cluster import Cluster
 from tests.kube_stub import seed
-from tests.support import render_into
+from tests.support import render_into, run_setup
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration]
 
 CHECK = "cluster.root-configmap-matches-vault"
 PHASE_B = "root rotation in phase (b): the trust bundle with both roots is being delivered (not confirmed yet)"
 PHASE_C = "root rotation in phase (c): the bundle is delivered, intermediates are being re-issued under the new root"
-
-
-@pytest.fixture
-def cluster_plan(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> ClusterPlan:
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / ic.CONFIG).write_text(ic.config_text(ic.unique("istio")), encoding="utf-8")
-    return plan(load(ic.CONFIG).config)[0]
 
 
 @pytest.fixture

@@ -21,15 +21,13 @@ import ssl
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from tests import gobuild
-from tests.e2e.cluster import Cluster, ClusterStartError, Component, free_port
+from tests.e2e.cluster import Cluster, Component, free_port, wait_ready
 
 INJECTOR_MODULE = "e2e/injector"  # tests/e2e/injector, relative to tests/ (gobuild.program_dir)
 WEBHOOK_PACKAGE = "./cmd/vault-k8s-webhook"
@@ -38,6 +36,7 @@ NAMESPACE_LABEL = "istio-vault-ca.test/vault-injector"
 INJECTOR_VAULT_ADDRESS = "http://vault.vault.svc:8200"
 INIT_CONTAINER = "vault-agent-init"
 CONFIG_ENV = "VAULT_CONFIG"
+RELEASES = ("vault", "openbao")  # the Helm releases whose webhook configurations tests register
 START_TIMEOUT = 30.0
 
 JSON = dict[str, Any]
@@ -71,7 +70,7 @@ class Webhook:
             "apiVersion": "admissionregistration.k8s.io/v1",
             "kind": "MutatingWebhookConfiguration",
             "metadata": {
-                "name": f"{release}-agent-injector-cfg",
+                "name": configuration_name(release),
                 "labels": {"app.kubernetes.io/name": "vault-agent-injector", "app.kubernetes.io/instance": release},
             },
             "webhooks": [
@@ -95,6 +94,18 @@ class Webhook:
                 }
             ],
         }
+
+
+def configuration_name(release: str = "vault") -> str:
+    """The MutatingWebhookConfiguration's name the release's chart gives it (``Webhook.configuration``)."""
+    return f"{release}-agent-injector-cfg"
+
+
+def delete_configuration(kubeconfig: Path, *releases: str) -> None:
+    """Unregister the webhook: the releases' configurations (Vault's and OpenBao's when none is named) deleted,
+    those not there ignored."""
+    names = [configuration_name(release) for release in releases or RELEASES]
+    kubectl(kubeconfig, "delete", "mutatingwebhookconfiguration", *names, "--ignore-not-found")
 
 
 @contextlib.contextmanager
@@ -132,19 +143,7 @@ def running_webhook(
 
 def _wait_ready(component: Component, url: str, ca_pem: bytes) -> None:
     context = ssl.create_default_context(cadata=ca_pem.decode())
-    deadline = time.monotonic() + START_TIMEOUT
-    last = ""
-    while time.monotonic() < deadline:
-        if not component.alive():
-            raise ClusterStartError(f"{component.name} exited:\n{component.log_tail()}")
-        try:
-            with urllib.request.urlopen(url, context=context, timeout=5) as reply:
-                if reply.status == 204:
-                    return
-        except (urllib.error.URLError, OSError) as error:
-            last = str(error)
-        time.sleep(0.2)
-    raise ClusterStartError(f"{component.name} not ready at {url} ({last}):\n{component.log_tail()}")
+    wait_ready(component, url, lambda status, _: status == 204, lambda: context, timeout=START_TIMEOUT)
 
 
 # ---------------------------------------------------------------------- talking to the API server

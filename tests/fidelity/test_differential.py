@@ -22,6 +22,7 @@ from istio_vault_ca.verify.checks.registry import REGISTRY, Tier
 from istio_vault_ca.verify.checks.result import CheckResult
 from tests import gobuild
 from tests.fidelity import corpus
+from tests.support import go_built
 
 pytestmark = pytest.mark.e2e
 
@@ -39,12 +40,7 @@ UPSTREAM_BROKEN = {"samples_alt_2"}
 
 @pytest.fixture(scope="session")
 def oracle() -> Path:
-    try:
-        return gobuild.build("istio_ca")
-    except gobuild.GoNotInstalledError as error:
-        if os.environ.get("CI"):
-            pytest.fail(str(error))
-        pytest.skip(str(error))
+    return go_built(lambda: gobuild.build("istio_ca"), "tests/oracles/istio_ca")
 
 
 def istiod_verdict(binary: Path, directory: Path) -> dict[str, Any]:

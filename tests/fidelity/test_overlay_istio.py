@@ -16,7 +16,6 @@ drop the install's entries.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,6 @@ from ruamel.yaml import YAML
 
 from istio_vault_ca.generator.render.installers import tsb
 from istio_vault_ca.generator.render.merge_into import merge_into
-from tests import gobuild
 from tests.support import REPO, render_into
 
 pytestmark = pytest.mark.e2e
@@ -56,16 +54,6 @@ THEIR_IOP = {
 THEIR_ENV = {"PILOT_SCOPE_GATEWAY_TO_NAMESPACE": "true", "PILOT_ENABLE_WORKLOAD_ENTRY_AUTOREGISTRATION": "true"}
 THEIR_VALUES_ENV = {"PILOT_PUSH_THROTTLE": "200"}
 THEIR_ANNOTATIONS = {"example.com/team": "mesh"}
-
-
-@pytest.fixture(scope="session")
-def harness() -> Path:
-    try:
-        return gobuild.build("istio_overlay")
-    except gobuild.GoNotInstalledError as error:
-        if os.environ.get("CI"):
-            pytest.fail(str(error))
-        pytest.skip(str(error))
 
 
 @pytest.fixture(scope="module")

@@ -1,5 +1,5 @@
-"""Helpers of the root rotation rehearsals: a real `bao agent` running the agent config the rehearsal builds
-from an overlay, and the certificates of a PEM file."""
+"""Helpers of the integration tests that run istiod's agent: a real `bao agent` running the agent config the
+rehearsal builds from an overlay, a token holding one policy, and the certificates of a PEM file."""
 
 from __future__ import annotations
 
@@ -27,14 +27,7 @@ def run_agent(env: dict[str, str], overlay: Path, directory: Path, policy: str) 
         sink_path=work / "sink",
         pid_file=work / "pid",
     )
-    token = subprocess.run(
-        [find_bao(), "token", "create", f"-policy={policy}", "-field=token"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (work / "token").write_text(token, encoding="utf-8")
+    (work / "token").write_text(policy_token(env, policy), encoding="utf-8")
     config["auto_auth"]["method"] = {"type": "token_file", "config": {"token_file_path": str(work / "token")}}
     (work / "agent.json").write_text(json.dumps(config), encoding="utf-8")
     done = subprocess.run(
@@ -47,6 +40,17 @@ def run_agent(env: dict[str, str], overlay: Path, directory: Path, policy: str) 
     )
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     return agent.local_destination(directory, injection.templates[0]).parent
+
+
+def policy_token(env: dict[str, str], policy: str) -> str:
+    """A new token holding only ``policy`` (``bao token create``, with the token of ``env``)."""
+    return subprocess.run(
+        [find_bao(), "token", "create", f"-policy={policy}", "-field=token"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
 
 
 def pems(path: Path) -> list[x509.Certificate]:

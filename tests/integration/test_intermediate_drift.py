@@ -19,8 +19,7 @@ import pytest
 
 from istio_vault_ca.generator.config.loader import STARTER
 from istio_vault_ca.generator.config.plan import INTERMEDIATE_KEY_NAME
-from tests.conftest import run_setup
-from tests.support import render_into
+from tests.support import render_into, run_setup
 from tests.vault_setup import EC_CONFIG, Configured, cli, configure
 
 CHANGES = {

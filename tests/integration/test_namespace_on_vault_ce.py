@@ -13,8 +13,7 @@ import hvac
 import pytest
 
 from istio_vault_ca.verify.rehearsal.openbao import find_bao, start_dev_server
-from tests.conftest import run_setup
-from tests.support import make_self_signed_ca_pem, render_into, require_openbao
+from tests.support import make_self_signed_ca_pem, render_into, require_openbao, run_setup
 from tests.vault_setup import EC_CONFIG
 
 pytestmark = pytest.mark.integration

@@ -18,8 +18,7 @@ from istio_vault_ca.generator.config.plan import plan
 from istio_vault_ca.verify.checks.vault import check_vault
 from istio_vault_ca.verify.clients.vault import Settings, VaultApi
 from istio_vault_ca.verify.rehearsal.openbao import DevServer, start_dev_server
-from tests.conftest import run_setup
-from tests.support import make_self_signed_ca_pem, render_into, require_openbao
+from tests.support import make_self_signed_ca_pem, render_into, require_openbao, run_setup
 
 pytestmark = pytest.mark.integration
 

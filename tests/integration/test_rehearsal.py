@@ -24,13 +24,14 @@ from tests.integration.rehearsal_cli import (
     assert_clean,
     cause_of,
     cli,
+    leftovers,
     rehearsal_env,
     rehearse,
     step_line,
 )
-from tests.support import EXAMPLES, REPO, render_into, require_openbao, wait_until
+from tests.support import EXAMPLES, REPO, render_into, wait_until
 
-pytestmark = pytest.mark.integration
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("needs_openbao")]
 
 # EC keys keep Vault's key generation short; the failure paths do not depend on the key type.
 FAST = """\
@@ -60,11 +61,6 @@ clusters:
       kubernetes_host: "https://api.west.example.com:6443"
       token_reviewer: {service_account: vault-token-reviewer, namespace: vault, secret_name: reviewer-token}
 """
-
-
-@pytest.fixture(autouse=True)
-def _needs_openbao() -> None:
-    require_openbao()
 
 
 def _write_config(tmp_path: Path, text: str, name: str = "config.yaml") -> Path:
@@ -290,6 +286,11 @@ def test_interrupt_tears_everything_down(tmp_path: Path, sig: signal.Signals) ->
             break
     # Interrupted while the rendered setup.sh runs (a child of the rehearsal, in its own session): seen, not guessed.
     wait_until(lambda: process.poll() is not None or child_running(process.pid, b"setup.sh"), 120, "setup.sh to start")
+    # What the teardown must remove is there when the signal comes: the rehearsal's temp dir and the processes
+    # working in it (the throw-away OpenBao, setup.sh), so the check below that nothing is left can fail.
+    running = leftovers(tmp)
+    assert any(name.startswith("ivc-") for name in running), running
+    assert any(name.startswith("pid ") for name in running), running
     process.send_signal(sig)
     rest, _ = process.communicate(timeout=60)
     output = "".join(seen) + rest

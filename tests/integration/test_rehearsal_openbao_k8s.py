@@ -10,14 +10,9 @@ from pathlib import Path
 import pytest
 
 from tests.integration.rehearsal_cli import AGENT_STEP, CONSISTENCY_STEP, FILES_STEP, cause_of, rehearse, step_line
-from tests.support import EXAMPLES, render_into, require_openbao
+from tests.support import EXAMPLES, render_into
 
-pytestmark = pytest.mark.integration
-
-
-@pytest.fixture(autouse=True)
-def _needs_openbao() -> None:
-    require_openbao()
+pytestmark = [pytest.mark.integration, pytest.mark.usefixtures("needs_openbao")]
 
 
 def _config(tmp_path: Path, injector: str) -> Path:

@@ -10,7 +10,7 @@ import hvac
 from cryptography import x509
 
 from istio_vault_ca.verify.rehearsal.openbao import free_port
-from tests.conftest import run_setup
+from tests.support import run_setup
 from tests.vault_setup import EC_CONFIG, cli, configure
 
 CONFIG = EC_CONFIG + "vault:\n  audit:\n    enabled: false\n"

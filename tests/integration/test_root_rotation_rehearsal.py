@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-import subprocess
 from pathlib import Path
 
 import hvac
@@ -21,10 +20,8 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 from istio_vault_ca.generator.pki.factory import workload_leaf
 from istio_vault_ca.verify.checks.chain.gox509 import Options, VerifyError, verify
-from istio_vault_ca.verify.rehearsal.openbao import find_bao
-from tests.conftest import run_setup
-from tests.integration.rotation_agents import pems, run_agent
-from tests.support import server_under_test
+from tests.integration.rotation_agents import pems, policy_token, run_agent
+from tests.support import run_setup, server_under_test
 from tests.vault_setup import EC_CONFIG, cli, configure
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -197,13 +194,7 @@ def test_the_whole_root_rotation_rehearsed(tmp_path: Path) -> None:
         assert "the bundle holds a newer root" in checks["chain.signing-root"]["finding"]
         # With istiod's own token (the phase-(b) policy: the bundle, not the root mount's issuers) the bundle is
         # still recognised, the phase said to be unknown, with the reason.
-        token = subprocess.run(
-            [find_bao(), "token", "create", f"-policy={policy}", "-field=token"],
-            env=env,
-            capture_output=True,
-            text=True,
-            check=True,
-        ).stdout.strip()
+        token = policy_token(env, policy)
         from_vault_in_phase(
             {**env, "VAULT_TOKEN": token},
             config,

@@ -10,8 +10,7 @@ import hvac
 import pytest
 from cryptography import x509
 
-from tests.conftest import run_setup
-from tests.support import EXAMPLES, render_into
+from tests.support import EXAMPLES, render_into, run_setup
 
 pytestmark = pytest.mark.integration
 

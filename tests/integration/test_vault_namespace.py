@@ -11,8 +11,7 @@ from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import plan
 from istio_vault_ca.generator.render.layout import layout_for
 from istio_vault_ca.verify.rehearsal.openbao import create_namespaces, start_dev_server
-from tests.conftest import run_setup
-from tests.support import make_self_signed_ca_pem, render_into, require_openbao, run_cli
+from tests.support import make_self_signed_ca_pem, render_into, require_openbao, run_cli, run_setup
 from tests.vault_setup import EC_CONFIG, cli
 
 NAMESPACED = EC_CONFIG + "vault:\n  namespace: team-a\n  audit:\n    enabled: false\n"

@@ -14,16 +14,15 @@ import stat
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.verify.cli.parser import main
-from tests.conftest import run_setup
+from tests.integration import rotation_agents
 from tests.pki_factory import good_bundle
-from tests.support import render_into
+from tests.support import render_into, run_setup
 
 REPO = Path(__file__).resolve().parents[2]
 STARTER = REPO / "generator" / "config" / "starter.yaml"
@@ -52,17 +51,6 @@ def config_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 @pytest.fixture
 def cluster_plan(config_file: Path) -> ClusterPlan:
     return plan(load(str(config_file)).config)[0]
-
-
-def _bundle_values() -> dict[str, bytes]:
-    bundle = good_bundle()
-    values = {
-        "ca-cert.pem": bundle.ca_cert,
-        "ca-key.pem": bundle.ca_key,
-        "cert-chain.pem": bundle.cert_chain,
-        "root-cert.pem": bundle.root_cert,
-    }
-    return {name: value for name, value in values.items() if value is not None}
 
 
 def write_agent_files(directory: Path, values: dict[str, bytes], key_mode: int = 0o400) -> Path:
@@ -111,48 +99,16 @@ def _values_from_vault(env: dict[str, str], cluster_plan: ClusterPlan) -> dict[s
     return {name: value for name, value in values.items() if value is not None}
 
 
-def run_agent(env: dict[str, str], tree: Path, directory: Path, *, policy: str) -> Any:
-    """The init container's agent, for real: the rehearsal's vault-k8s mapping of the rendered overlay's
-    annotations (`rehearsal.agent`), run by `bao agent`, the pod's ca_dir re-rooted under `directory`. Auto-auth is
-    a token holding only `policy` (the real Kubernetes login against a real API server: tests/e2e). Returns the
-    process and where the four files are."""
+def run_agent(tree: Path, env: dict[str, str], directory: Path, policy: str) -> Path:
+    """The init container's agent, for real, on the rendered overlay of ``tree``'s cluster (rotation_agents.run_agent:
+    the pod's ca_dir re-rooted under ``directory``, auto-auth a token holding only ``policy``; the real Kubernetes
+    login against a real API server: tests/e2e). Returns where the four files are."""
     from istio_vault_ca.generator.render.layout import layout_for
-    from istio_vault_ca.verify.rehearsal import agent
     from istio_vault_ca.verify.rehearsal.consistency import overlay_files
-    from istio_vault_ca.verify.rehearsal.openbao import find_bao
 
     cluster = layout_for(plan(load(CONFIG).config)).clusters[0]
     overlay = overlay_files(tree, cluster)[0]
-    injection = agent.parse_injection(agent.read_overlay(tree / overlay, overlay))
-    work = directory.parent / f"agent-{policy}"
-    work.mkdir()
-    config = agent.build_config(
-        injection,
-        vault_address=env["VAULT_ADDR"],
-        token_path=work / "jwt",
-        root=directory,
-        sink_path=work / "sink",
-        pid_file=work / "pid",
-    )
-    token = subprocess.run(
-        ["bao", "token", "create", f"-policy={policy}", "-field=token"],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-    ).stdout.strip()
-    (work / "token").write_text(token, encoding="utf-8")
-    config["auto_auth"]["method"] = {"type": "token_file", "config": {"token_file_path": str(work / "token")}}
-    (work / "agent.json").write_text(json.dumps(config), encoding="utf-8")
-    done = subprocess.run(
-        [find_bao(), "agent", f"-config={work / 'agent.json'}"],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
-    return done, agent.local_destination(directory, injection.templates[0]).parent
+    return rotation_agents.run_agent(env, tree / overlay, directory, policy)
 
 
 @pytest.mark.integration
@@ -168,10 +124,7 @@ def test_real_bao_agent_files_pass_over_local(
     from istio_vault_ca.verify.clients.podfiles import get_host, read_ca_files
 
     values = _setup_vault(tmp_path, script_env, monkeypatch, cluster_plan)
-    rendered, directory = run_agent(
-        script_env, tmp_path / "out", tmp_path / "pod-root", policy=cluster_plan.cluster.policy
-    )
-    assert rendered.returncode == 0, rendered.stderr
+    directory = run_agent(tmp_path / "out", script_env, tmp_path / "pod-root", cluster_plan.cluster.policy)
     assert directory == tmp_path / "pod-root" / "vault" / "secrets"
     here = _plan_with(tmp_path, f"ca_dir: {directory}", f"run_as_user: {os.getuid()}")  # this machine is the pod
 
@@ -204,7 +157,7 @@ def _suite(*args: str, env: dict[str, str], cwd: Path) -> subprocess.CompletedPr
 
 
 def test_testinfra_suite_fails_on_a_group_readable_key_over_local(tmp_path: Path) -> None:
-    directory = write_agent_files(tmp_path / "secrets", _bundle_values(), key_mode=0o640)
+    directory = write_agent_files(tmp_path / "secrets", good_bundle().files(), key_mode=0o640)
     config = _config_with(tmp_path, f"ca_dir: {directory}", f"run_as_user: {os.getuid()}")
     env = {**os.environ, "PYTHONPATH": str(REPO), "IVC_CONFIG": str(config)}
 

@@ -14,21 +14,19 @@ from __future__ import annotations
 import json
 import re
 import subprocess
-import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 
 from istio_vault_ca.verify.rehearsal.openbao import free_port
 from tests import pki_factory
-from tests.prometheus.tools import promtool, require
-from tests.support import CLI, EXAMPLES, REPO, render_into
+from tests.prometheus.tools import POLL, WAIT, get, promtool, require
+from tests.support import CLI, EXAMPLES, REPO, render_into, wait_until
 
-T = TypeVar("T")
 DASHBOARD = Path("monitoring") / "grafana-dashboard.json"
 CRONJOB = (
     "monitoring:\n  enabled: true\n  image: registry.example/ivc:1\n  mode: cronjob\n"
@@ -52,25 +50,6 @@ def metric_names(expr: str) -> set[str]:
             continue
         names.add(match.group())
     return names
-
-
-def wait_for(what: str, probe: Callable[[], T | None], limit: float = 90.0) -> T:
-    """Poll until `probe` returns something; fail naming `what` if it never does (a hang guard, not a timing)."""
-    deadline = time.monotonic() + limit
-    while time.monotonic() < deadline:
-        value = probe()
-        if value is not None:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode("utf-8"))
-    except OSError:
-        return None
 
 
 def rendered(config: Path | None, out: Path) -> dict[str, Any]:
@@ -111,9 +90,11 @@ def exporter(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[int, st
         stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
     )  # fmt: skip
     try:
-        body = wait_for(
-            "the exporter's first run",
+        body = wait_until(
             lambda: text if (text := get(f"http://127.0.0.1:{port}/metrics")) and "check_status{" in text else None,
+            WAIT,
+            "the exporter's first run",
+            interval=POLL,
         )
         yield port, body
     finally:
@@ -220,8 +201,12 @@ def test_prometheus_scraping_the_exporter_evaluates_every_query(
         return json.loads(text) if text else None
 
     try:
-        wait_for("Prometheus to hold the exporter's series", lambda: (query("istio_vault_ca_check_status") or {})
-                 .get("data", {}).get("result") or None)  # fmt: skip
+        wait_until(
+            lambda: (query("istio_vault_ca_check_status") or {}).get("data", {}).get("result"),
+            WAIT,
+            "Prometheus to hold the exporter's series",
+            interval=POLL,
+        )
         exprs = sorted({expr for dashboard in dashboards.values() for expr in expressions(dashboard)})
         answered = []
         for expr in exprs:

@@ -16,37 +16,23 @@ import subprocess
 import sys
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from cryptography import x509
 
 from istio_vault_ca.verify.rehearsal.openbao import free_port
-from tests.prometheus.tools import require
+from tests.prometheus.tools import POLL, WAIT, get, require
 from tests.support import REPO, server_under_test, wait_until
 from tests.vault_setup import EC_CONFIG, Configured, configure
 
-T = TypeVar("T")
 MONITORING = "monitoring:\n  enabled: true\n  image: registry.example/istio-vault-ca:test\n"
 # serve's --timeout: long enough for a whole `verify vault` run on a loaded two-core machine (the first run imports
 # hvac and asks Vault some twenty questions), short enough that the stopped Vault below is noticed quickly.
 RUN_TIMEOUT = 10
 NOT_AFTER = 'istio_vault_ca_certificate_not_after_timestamp_seconds{role="intermediate",source="vault"}'
-
-
-def wait_for(what: str, probe: Callable[[], T | None], limit: float = 90.0) -> T:
-    """Poll until `probe` returns something; fail naming `what` if it never does (a hang guard, not a timing)."""
-    return wait_until(probe, limit, what, interval=0.2)  # type: ignore[return-value]  # None is falsy
-
-
-def get(url: str) -> str | None:
-    try:
-        with urllib.request.urlopen(url, timeout=5) as response:
-            return str(response.read().decode("utf-8"))
-    except OSError:
-        return None
 
 
 def sample(text: str, prefix: str) -> float | None:
@@ -108,7 +94,9 @@ def test_prometheus_scrapes_serve_and_serve_survives_a_stopped_vault(vault: Conf
     metrics = f"http://127.0.0.1:{port}/metrics"
     try:
         # Every Vault check passes with the exporter's own policy, the two given-up ones excepted (no series).
-        first = wait_for("a first successful run", lambda: _if(get(metrics), "istio_vault_ca_check_status{"))
+        first = wait_until(
+            lambda: _if(get(metrics), "istio_vault_ca_check_status{"), WAIT, "a first successful run", interval=POLL
+        )
         statuses = [line for line in first.splitlines() if line.startswith("istio_vault_ca_check_status{")]
         # vault.reachable warns when the server is OpenBao standing in for the config's vault.flavor: vault.
         warned = {'check="vault.reachable"'} if server_under_test()[1] == "openbao" else set()
@@ -119,7 +107,7 @@ def test_prometheus_scrapes_serve_and_serve_survives_a_stopped_vault(vault: Conf
         assert "kv-key-matches" not in first and "policy-grants-read" not in first
 
         query = f"http://127.0.0.1:{prom_port}/api/v1/query?" + urllib.parse.urlencode({"query": NOT_AFTER})
-        answer = wait_for("Prometheus to answer the query", lambda: _result(get(query)))
+        answer = wait_until(lambda: _result(get(query)), WAIT, "Prometheus to answer the query", interval=POLL)
         pem = vault.client().read("istioca/cert/ca")["data"]["certificate"]
         want = x509.load_pem_x509_certificate(pem.encode()).not_valid_after_utc.timestamp()
         assert [float(r["value"][1]) for r in answer] == [want]
@@ -127,14 +115,16 @@ def test_prometheus_scrapes_serve_and_serve_survives_a_stopped_vault(vault: Conf
 
         # Vault stops: runs hang and time out, scrapes keep answering with the last results, marked stale.
         os.kill(vault.server.process.pid, signal.SIGSTOP)
-        stale = wait_for("stale results", lambda: _if(get(metrics), "istio_vault_ca_results_stale 1.0"))
+        stale = wait_until(
+            lambda: _if(get(metrics), "istio_vault_ca_results_stale 1.0"), WAIT, "stale results", interval=POLL
+        )
         assert sample(stale, 'istio_vault_ca_run_failures_total{reason="timeout"}') is not None
         assert _has_value(stale, want)  # the last results, still shown
         assert get(f"http://127.0.0.1:{port}/healthz") == "ok\n"
 
         # Vault returns: the next run succeeds and the results are fresh again.
         os.kill(vault.server.process.pid, signal.SIGCONT)
-        wait_for("fresh results", lambda: _if(get(metrics), "istio_vault_ca_results_stale 0.0"))
+        wait_until(lambda: _if(get(metrics), "istio_vault_ca_results_stale 0.0"), WAIT, "fresh results", interval=POLL)
     finally:
         for process in (server, serve):
             process.send_signal(signal.SIGTERM)

@@ -9,9 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import urllib.request
 from pathlib import Path
 
 import pytest
+
+# Waits on the exporter and Prometheus (tests.support.wait_until): a hang guard for a loaded machine, not a timing.
+WAIT = 90.0
+POLL = 0.2
 
 
 def require(name: str) -> str:
@@ -28,3 +33,12 @@ def promtool(*args: str, stdin: str | None = None, cwd: Path | None = None) -> s
     return subprocess.run(
         [require("promtool"), *args], input=stdin, capture_output=True, text=True, timeout=60, check=False, cwd=cwd
     )
+
+
+def get(url: str) -> str | None:
+    """The body at ``url``, or None while nothing answers there (yet)."""
+    try:
+        with urllib.request.urlopen(url, timeout=5) as response:
+            return str(response.read().decode("utf-8"))
+    except OSError:
+        return None

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import re
 
-from istio_vault_ca.verify.checks import chain, cluster, vault  # noqa: F401  (register every family)
+from istio_vault_ca.verify.checks import chain, cluster, fleet, vault  # noqa: F401  (register every family)
 from istio_vault_ca.verify.checks.registry import REGISTRY
 from tests.support import REPO
 
-ROW = re.compile(r"^\| `((?:chain|cluster|pod|vault)\.[a-z0-9-]+)` \| ([a-z ]+) \| (.*) \|$")
+ROW = re.compile(r"^\| `((?:chain|cluster|fleet|pod|vault)\.[a-z0-9-]+)` \| ([a-z ]+) \| (.*) \|$")
 PAGE = REPO / "docs" / "reference" / "checks.md"
 
 
@@ -26,7 +26,7 @@ def test_the_checks_reference_is_the_registry() -> None:
     for family in {spec.family for spec in REGISTRY.values()}:  # within a family, in registration order
         on_page = [check for check, _, _ in rows if check.split(".")[0] == family]
         assert on_page == [spec.id for spec in REGISTRY.values() if spec.family == family]
-    assert len(rows) == 72
+    assert len(rows) == 79
     assert all(doc for _, _, doc in rows), "every check says why in its docstring"
 
 

@@ -79,7 +79,7 @@ def test_the_scripts_make_the_calls_this_test_checks() -> None:
     made = {(call.backend, call.operation, call.path) for call in all_calls()}
     for expected in [
         ("pki", "UpdateOperation", "root/generate/internal"),
-        ("pki", "UpdateOperation", "keys/generate/exported"),
+        ("pki", "UpdateOperation", "intermediate/generate/exported"),
         ("pki", "UpdateOperation", "intermediate/generate/existing"),
         ("pki", "UpdateOperation", "root/sign-intermediate"),
         ("pki", "UpdateOperation", "intermediate/set-signed"),

@@ -56,15 +56,46 @@ class IstiodCaFact(NamedTuple):
     source: str
 
 
+class FleetExpiryFact(NamedTuple):
+    """`verify fleet`: when the cluster's issuing really ends (`effective`, the earliest bound minus the workload
+    certificate TTL), which bound that is (`bound`, e.g. "mount istioca-west max_lease_ttl ...") and its end."""
+
+    cluster: str
+    effective: float
+    ends: float
+    bound: str
+
+
+class TrustCellFact(NamedTuple):
+    """`verify fleet`: one cell of the trust matrix, does a workload in `source` accept a peer of `peer`."""
+
+    source: str
+    peer: str
+    accepts: bool
+    reason: str = ""
+
+
 class Facts:
     """Everything the run saw beside its results. `clusters` names the config's clusters the run covered.
 
     A plain class (not a dataclass: see result.py); `reachable` maps a service ("vault", "kubernetes") to whether
     this run reached it, and lacks the services the run did not try. `warn_days` is the warning window the checks
     judged expiry by (the HTML timeline marks it), None when the command has none. `config` is where the config
-    came from (a path as given, or "built-in default"), None when the run read no config (`verify chain DIR`)."""
+    came from (a path as given, or "built-in default"), None when the run read no config (`verify chain DIR`).
+    `fleet_expiry` and `trust_cells` are `verify fleet`'s figures (empty for every other run)."""
 
-    _FIELDS = ("certificates", "istiod_ca", "reachable", "clusters", "started", "duration", "warn_days", "config")
+    _FIELDS = (
+        "certificates",
+        "istiod_ca",
+        "reachable",
+        "clusters",
+        "started",
+        "duration",
+        "warn_days",
+        "config",
+        "fleet_expiry",
+        "trust_cells",
+    )
     __slots__ = _FIELDS
 
     def __init__(
@@ -77,6 +108,8 @@ class Facts:
         duration: float | None = None,
         warn_days: int | None = None,
         config: str | None = None,
+        fleet_expiry: list[FleetExpiryFact] | None = None,
+        trust_cells: list[TrustCellFact] | None = None,
     ) -> None:
         self.certificates: list[CertificateFact] = certificates if certificates is not None else []
         self.istiod_ca: list[IstiodCaFact] = istiod_ca if istiod_ca is not None else []
@@ -86,6 +119,8 @@ class Facts:
         self.duration = duration
         self.warn_days = warn_days
         self.config = config
+        self.fleet_expiry: list[FleetExpiryFact] = fleet_expiry if fleet_expiry is not None else []
+        self.trust_cells: list[TrustCellFact] = trust_cells if trust_cells is not None else []
 
     def _fields(self) -> tuple[object, ...]:
         return tuple(getattr(self, name) for name in self._FIELDS)
@@ -112,6 +147,8 @@ class Facts:
             self.duration,
             self.warn_days,
             self.config,
+            self.fleet_expiry,
+            self.trust_cells,
         )
 
     def add_certificates(

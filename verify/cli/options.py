@@ -87,3 +87,21 @@ def add_skip_check(parser: argparse.ArgumentParser) -> None:
         help="report this Vault check as skipped without its request (repeatable): for a token that must not "
         "read what it reads, e.g. the in-cluster exporter's (vault.kv-key-matches, vault.policy-grants-read)",
     )
+
+
+def add_fleet_flags(parser: argparse.ArgumentParser) -> None:
+    """`verify fleet`: how to reach each cluster (optional: a cluster not reached is a skip saying why) and the
+    workload certificate TTL its effective expiry subtracts."""
+    parser.add_argument("--kubeconfig", metavar="FILE", help="kubeconfig file (default: KUBECONFIG or ~/.kube/config)")
+    parser.add_argument(
+        "--context",
+        action="append",
+        metavar="CLUSTER=CONTEXT",
+        help="read cluster CLUSTER through this kubeconfig context (repeatable; default: clusters[].kube_context)",
+    )
+    parser.add_argument(
+        "--workload-cert-ttl",
+        metavar="DURATION",
+        default="24h",
+        help="the TTL of the workload certificates istiod issues (default: 24h, Istio's)",
+    )

@@ -1,23 +1,10 @@
-"""How a command's process runs and ends: without the cyclic garbage collector when it runs once, and for
-`verify chain` and `render` without the interpreter's teardown. Both are start-up time a one-shot command does
-not need (docs/maintainers/performance.md); `main` (parser.py) applies them."""
+"""How a command's process ends: `verify chain` and `render` without the interpreter's teardown, time a one-shot
+command does not need (docs/maintainers/architecture.md has the numbers); `main` (parser.py) applies it."""
 
 from __future__ import annotations
 
-import gc
 import os
 import sys
-from collections.abc import Sequence
-
-# Commands that run for minutes (rehearse) or until stopped (serve): they keep Python's cyclic garbage collector.
-LONG_RUNNING = ("serve", "rehearse")
-
-
-def collect_garbage_only_if_long_running(arguments: Sequence[str]) -> None:
-    """A command that runs once and exits holds little it could free: without the cyclic collector's passes over
-    every object its imports create, `verify chain` and `render` run ~3% fewer instructions."""
-    if not arguments or arguments[0] not in LONG_RUNNING:
-        gc.disable()
 
 
 def exit_without_teardown(code: int) -> None:

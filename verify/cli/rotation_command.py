@@ -14,6 +14,11 @@ if TYPE_CHECKING:
     import argparse
 
 
+def plan_rotation(args: argparse.Namespace) -> int:
+    """`plan-rotation`: the root rotation's phases with --root, else the plan of the intermediates due."""
+    return root_command(args) if getattr(args, "root", False) else plan_command(args)
+
+
 def root_command(args: argparse.Namespace) -> int:
     """plan-rotation --root -c CONFIG [--phase a|b|c|d] [--confirm-bundle DIR | --confirm-bundle-from-cluster NS]
     [--workload-cert-ttl DURATION] [--skip-ttl-wait] [--new-root-file NEW.pem] [-o OUT]"""

@@ -62,6 +62,7 @@ def builder(name: str) -> Builder:
         "vault": verify_command.vault_report,
         "cluster": verify_command.cluster_report,
         "all": verify_command.all_report,
+        "fleet": verify_command.fleet_report,
     }
     return builders[name]
 

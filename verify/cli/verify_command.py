@@ -14,6 +14,7 @@ if TYPE_CHECKING:
     from ..checks.result import Report
     from ..runs.chain import ChainRequest
     from ..runs.cluster import ClusterRequest
+    from ..runs.fleet import FleetRequest
     from ..runs.vault import VaultRequest
 
 
@@ -63,6 +64,36 @@ def cluster_request(args: argparse.Namespace) -> ClusterRequest:
     )
 
 
+def fleet_request(args: argparse.Namespace) -> FleetRequest:
+    """`verify fleet`'s arguments as a run request: `--context NAME=CONTEXT` pairs, the workload TTL in seconds."""
+    from ...generator.config.durations import parse_duration
+    from ...generator.errors import UsageError
+    from ..runs.fleet import FleetRequest
+
+    text = getattr(args, "workload_cert_ttl", None) or DEFAULT_WORKLOAD_CERT_TTL
+    try:
+        ttl = parse_duration(text)
+    except ValueError as error:
+        raise UsageError(f"--workload-cert-ttl {text!r}: {error}") from None
+    pairs: list[tuple[str, str]] = []
+    for given in getattr(args, "context", None) or ():
+        name, sep, context = str(given).partition("=")
+        if not sep or not name or not context:
+            raise UsageError(f"--context {given!r}: give CLUSTER=CONTEXT (the config's cluster name, a kube context)")
+        pairs.append((name, context))
+    return FleetRequest(
+        config=args.config,
+        warn_days=args.warn_days,
+        workload_ttl=ttl,
+        kubeconfig=getattr(args, "kubeconfig", None),
+        contexts=tuple(pairs),
+    )
+
+
+# Istio's default workload certificate TTL (DEFAULT_WORKLOAD_CERT_TTL in istio-agent): 24 hours.
+DEFAULT_WORKLOAD_CERT_TTL = "24h"
+
+
 def _note_config(args: argparse.Namespace) -> None:
     """Keep on `args` the config the run is about to judge against, so the error document of a run that stops
     later (Vault unreachable) still names it (cli/failure.py). A config that cannot be resolved is left to the run,
@@ -105,6 +136,13 @@ def all_report(args: argparse.Namespace) -> tuple[Report, int]:
     return run(cluster_request(args))
 
 
+def fleet_report(args: argparse.Namespace) -> tuple[Report, int]:
+    from ..runs.fleet import fleet_report as run
+
+    _note_config(args)
+    return run(fleet_request(args))
+
+
 def _emit(report: Report, code: int, output: str, *, fleet: bool = False) -> int:
     from ..checks.reporters import emit
 
@@ -130,3 +168,9 @@ def cluster(args: argparse.Namespace) -> int:
 def all_checks(args: argparse.Namespace) -> int:
     """verify all: chain (from the pod and from Vault), vault and cluster checks in one report."""
     return _emit(*all_report(args), args.output)
+
+
+def fleet(args: argparse.Namespace) -> int:
+    """verify fleet -c CONFIG [--context CLUSTER=CONTEXT]... [--workload-cert-ttl 24h]: the fleet as a whole."""
+    # Every row listed, passing ones too: fleet.expires-first is the fleet's one date and always passes (info).
+    return _emit(*fleet_report(args), args.output)

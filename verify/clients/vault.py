@@ -148,6 +148,15 @@ class VaultApi:
             self._cache[path] = response if isinstance(response, dict) else None
         return self._cache[path]
 
+    def list(self, path: str) -> list[str]:
+        """LIST /v1/<path> once (cached beside the reads); [] when Vault answers 404 (nothing listed there)."""
+        key = f"LIST {path}"
+        if key not in self._cache:
+            response = self._call("LIST", path, lambda: self.client.list(path))
+            self._cache[key] = response if isinstance(response, dict) else None
+        keys = ((self._cache[key] or {}).get("data") or {}).get("keys") or []
+        return [str(name) for name in keys]
+
     def write(self, path: str, data: Mapping[str, Any]) -> dict[str, Any] | None:
         """POST /v1/<path> (never cached)."""
         response = self._call("POST", path, lambda: self.client.write_data(path, data=dict(data)))

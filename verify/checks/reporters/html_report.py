@@ -17,6 +17,7 @@ from html import escape
 
 from ..result import CheckResult, Report, Status
 from .common import SUMMARY_KEYS, clean, summary_counts, summary_line
+from .html_fleet import fleet_section
 from .html_style import CSS
 from .html_svg import certificates, chain_svg, chains, date_text, esc, timeline_svg
 
@@ -36,6 +37,7 @@ def render(report: Report, *, collapse_passing_targets: bool = False, tty: bool 
     body = [
         _summary(report),
         _findings(report.checks),
+        fleet_section(report),  # verify fleet only: the trust matrix and each cluster's effective expiry
         _timeline(report),  # before the chains: one figure for a whole fleet, where the diagrams are one each
         _chains(report),
         _targets(report),

@@ -54,5 +54,8 @@ svg .today text { fill: var(--fail); font-weight: 700; }
 svg .row-label { text-anchor: end; } svg .row-date { fill: var(--muted); font-size: 11px; }
 svg .expiry-ok rect { fill: var(--pass); } svg .expiry-due rect { fill: #d4a72c; }
 svg .expiry-expired rect { fill: var(--fail); } svg .expiry-unknown rect { fill: var(--skip); }
+table.trust-matrix td, table.trust-matrix thead th + th { text-align: center; }
+table.trust-matrix small { color: var(--muted); }
+td.trust-yes { color: var(--pass); font-weight: 700; } td.trust-no { color: var(--fail); font-weight: 700; }
 footer { margin-top: 32px; color: var(--muted); font-size: 12px; }
 """

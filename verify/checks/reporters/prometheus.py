@@ -149,6 +149,8 @@ def _report_families(report: Report) -> Iterator[Metric]:
         config.add_metric([redact(facts.config)], 1.0)
         yield config
 
+    yield from _fleet_families(report)
+
     if facts.started is not None:
         yield GaugeMetricFamily(
             f"{PREFIX}_last_run_timestamp_seconds", "When the last run started, as a Unix time.", value=facts.started
@@ -157,6 +159,43 @@ def _report_families(report: Report) -> Iterator[Metric]:
         yield GaugeMetricFamily(
             f"{PREFIX}_last_run_duration_seconds", "How long the last run's checks took.", value=facts.duration
         )
+
+
+def _fleet_families(report: Report) -> Iterator[Metric]:
+    """`verify fleet`'s figures (none for the other targets): each cluster's effective expiry, as a time and as
+    the seconds left at the run, and each trust matrix cell."""
+    from prometheus_client.core import GaugeMetricFamily
+
+    facts = report.facts
+    if facts.fleet_expiry:
+        at = GaugeMetricFamily(
+            f"{PREFIX}_fleet_effective_expiry_timestamp_seconds",
+            "When the cluster's CA stops issuing full workload certificates (the earliest of root, intermediate, "
+            "Vault issuer, role max_ttl and mount max_lease_ttl, minus the workload TTL), as a Unix time.",
+            labels=["cluster", "bound"],
+        )
+        left = GaugeMetricFamily(
+            f"{PREFIX}_fleet_effective_expiry_seconds",
+            "Seconds from the last run to the cluster's effective expiry (negative: issuance already fails).",
+            labels=["cluster", "bound"],
+        )
+        for fact in facts.fleet_expiry:
+            labels = [fact.cluster, redact(fact.bound)]
+            at.add_metric(labels, fact.effective)
+            if facts.started is not None:
+                left.add_metric(labels, round(fact.effective - facts.started))
+        yield at
+        if facts.started is not None:
+            yield left
+    if facts.trust_cells:
+        trust = GaugeMetricFamily(
+            f"{PREFIX}_fleet_trust",
+            "Trust matrix: 1 when a workload in cluster `source` accepts the chain of cluster `peer`, else 0.",
+            labels=["source", "peer"],
+        )
+        for cell in facts.trust_cells:
+            trust.add_metric([cell.source, cell.peer], 1.0 if cell.accepts else 0.0)
+        yield trust
 
 
 def _status_families(status: RunStatus) -> Iterator[Metric]:

@@ -19,7 +19,8 @@ SIGNING_MAX_TTL_SECONDS=315360000
 require_vault
 ensure_mount_max_ttl "$ROOT_MOUNT" pki "$SIGNING_MAX_TTL_SECONDS" "$SIGNING_MAX_TTL"
 # A mount enabled just now holds no CA: no need to ask.
-if [ "$MOUNT_ENABLED_NOW" = no ] && existing_cert=$("$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null); then
+if [ "$MOUNT_ENABLED_NOW" = no ] && existing_cert=$(root_ca_cert); then
+  remember_root_ca "$existing_cert"
   ca_drift root "istio-vault-ca plan-rotation --root" "$existing_cert" root \
     "$ROOT_CN" "$ROOT_KEY_TYPE" "$ROOT_KEY_BITS" "$ROOT_TTL" "$ROOT_TTL_SECONDS"
   if [ "$CA_DRIFT" = 0 ]; then
@@ -28,8 +29,12 @@ if [ "$MOUNT_ENABLED_NOW" = no ] && existing_cert=$("$VAULT_CLI" read -field=cer
     say "kept the root CA in $ROOT_MOUNT/ ($CA_DRIFT difference(s) from the config above; this script never replaces a CA)"
   fi
 else
-  quietly write "$ROOT_MOUNT/root/generate/internal" \
+  make_workdir
+  # The answer is the new certificate, kept for step 04 (which would otherwise read it back).
+  root_cert=$("$VAULT_CLI" write -field=certificate "$ROOT_MOUNT/root/generate/internal" \
     common_name="$ROOT_CN" ttl="$ROOT_TTL" key_type="$ROOT_KEY_TYPE" key_bits="$ROOT_KEY_BITS" \
-    issuer_name=root
+    issuer_name=root 2>"$WORKDIR/error.txt") \
+    || die "generating the root CA in $ROOT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
+  remember_root_ca "$root_cert"
   say "generated the root CA '$ROOT_CN' in $ROOT_MOUNT/ (valid $ROOT_TTL, $ROOT_KEY_TYPE $ROOT_KEY_BITS)"
 fi

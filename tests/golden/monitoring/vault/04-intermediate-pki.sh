@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Step 4: istiod's intermediate CA. The key is generated exported (istiod needs it), stored in KV at once,
-# then the CSR is signed by the root with the full chain (format=pem_bundle) and set as the mount's CA.
+# Step 4: istiod's intermediate CA. The key is generated exported (istiod needs it) with its CSR, stored in KV
+# at once, then the CSR is signed by the root with the full chain (format=pem_bundle) and set as the mount's CA.
 # An existing intermediate or stored key is never replaced; an interrupted run resumes with the same key.
 # Rendered by istio-vault-ca; edit the config and re-render rather than this file.
 set -euo pipefail
@@ -30,12 +30,14 @@ KV_FIELD='ca-key.pem'
 require_vault
 read_mounts
 read_mount "$ROOT_MOUNT"
-if [ "$MOUNT_TYPE" != pki ] || ! root_cert=$("$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null); then
+if [ "$MOUNT_TYPE" != pki ] || ! root_cert=$(root_ca_cert); then
   die "no root CA in $ROOT_MOUNT/: run vault/02-root-pki.sh first"
 fi
 ensure_max_ttl "$ROOT_MOUNT" "$INT_TTL_SECONDS" "$INT_TTL" at-least
 read_mount "$KV_MOUNT"
 [ -n "$MOUNT_TYPE" ] || die "no KV mount at $KV_MOUNT/: run vault/03-kv.sh first"
+# A KV mount this run's step 03 enabled holds no key yet: no need to ask.
+kv_fresh="$MOUNT_CREATED"
 ensure_mount_max_ttl "$INT_MOUNT" pki "$INT_TTL_SECONDS" "$INT_TTL"
 # A mount enabled just now holds neither a CA nor a key: only an existing one is asked what it holds.
 fresh="$MOUNT_ENABLED_NOW"
@@ -65,19 +67,19 @@ if [ "$fresh" = no ] && resumed_key_type=$("$VAULT_CLI" read -field=key_type "$I
   if [ "$resumed_key_type" != "$INT_KEY_TYPE" ]; then
     say "the config asks for intermediate.key_type $INT_KEY_TYPE, Vault holds a $resumed_key_type key from that run: keeping it, see istio-vault-ca plan-rotation --force $CLUSTER"
   fi
+  "$VAULT_CLI" write -field=csr "$INT_MOUNT/intermediate/generate/existing" \
+    key_ref="$KEY_NAME" common_name="$INT_CN" >"$WORKDIR/intermediate.csr" 2>"$WORKDIR/error.txt" \
+    || die "creating the CSR in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
 else
-  if kv_has_key "$KV_PATH"; then
+  if [ "$kv_fresh" = no ] && kv_has_key "$KV_PATH"; then
     die "$KV_MOUNT/$KV_PATH already holds a CA key but $INT_MOUNT/ has no intermediate; refusing to overwrite it: move it away or choose another clusters[].kv_path"
   fi
-  generate_exported_key "$KEY_NAME" "$WORKDIR/ca-key.pem"
+  generate_key_and_csr "$KEY_NAME" "$WORKDIR/ca-key.pem" "$WORKDIR/intermediate.csr"
   kv_store_new_key "$KV_PATH" "$WORKDIR/ca-key.pem" checked || die "storing the key in $KV_MOUNT/$KV_PATH failed"
   rm -f -- "$WORKDIR/ca-key.pem"
   say "generated a $INT_KEY_TYPE $INT_KEY_BITS key in $INT_MOUNT/ and stored its copy in $KV_MOUNT/$KV_PATH"
 fi
 
-"$VAULT_CLI" write -field=csr "$INT_MOUNT/intermediate/generate/existing" \
-  key_ref="$KEY_NAME" common_name="$INT_CN" >"$WORKDIR/intermediate.csr" 2>"$WORKDIR/error.txt" \
-  || die "creating the CSR in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
 "$VAULT_CLI" write -field=certificate "$ROOT_MOUNT/root/sign-intermediate" \
   csr=@"$WORKDIR/intermediate.csr" format=pem_bundle common_name="$INT_CN" ttl="$INT_TTL" \
   max_path_length="$INT_MAX_PATH_LENGTH" use_csr_values=false >"$WORKDIR/intermediate-bundle.pem" 2>"$WORKDIR/error.txt" \

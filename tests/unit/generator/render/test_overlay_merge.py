@@ -12,8 +12,7 @@ from typing import Any
 import pytest
 from ruamel.yaml import YAML
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.generator.errors import MergeIntoError, OverlayError
 from istio_vault_ca.generator.render.installers import istio_operator, tsb
 from istio_vault_ca.generator.render.installers.common import check_tpath_string, split_path
@@ -25,11 +24,6 @@ from istio_vault_ca.verify.cli.parser import main
 from tests.support import REPO
 
 STARTER = REPO / "generator" / "config" / "starter.yaml"
-
-
-@pytest.fixture(scope="module")
-def cluster_plan() -> ClusterPlan:
-    return plan(load(str(STARTER)).config)[0]
 
 
 def _safe(text: str) -> Any:

@@ -6,22 +6,14 @@ from __future__ import annotations
 
 import pytest
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan
 from istio_vault_ca.verify.checks.cluster import ClusterState, LogRead, PodState, PodView, VaultRoot
 from istio_vault_ca.verify.checks.cluster.ca_log import istiod_ca_reload
 from istio_vault_ca.verify.checks.registry import REGISTRY, Tier
 from istio_vault_ca.verify.checks.result import CheckResult, Status
 from tests.kube_stub import seed
-from tests.support import REPO
 
-STARTER = REPO / "generator" / "config" / "starter.yaml"
 RESTART = "kubectl -n istio-system rollout restart deployment/istiod"
-
-
-@pytest.fixture(scope="module")
-def cluster_plan() -> ClusterPlan:
-    return plan(load(str(STARTER)).config)[0]
 
 
 def judge(cluster_plan: ClusterPlan, head: LogRead | None, recent: LogRead | None = None) -> CheckResult:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import pytest
 
-from istio_vault_ca.generator.config.loader import load
 from istio_vault_ca.generator.config.plan import ClusterPlan, plan
 from istio_vault_ca.verify.checks.cluster import AgentContext as Context
 from istio_vault_ca.verify.checks.cluster import (
@@ -27,15 +26,6 @@ from istio_vault_ca.verify.checks.cluster import diagnose_agent_log as diagnose
 from istio_vault_ca.verify.checks.result import Status
 from istio_vault_ca.verify.clients.podfiles import PodFiles, host_url
 from tests.kube_stub import seed
-from tests.support import REPO
-
-STARTER = REPO / "generator" / "config" / "starter.yaml"
-
-
-@pytest.fixture(scope="module")
-def cluster_plan() -> ClusterPlan:
-    return plan(load(str(STARTER)).config)[0]
-
 
 NO_ROOT = VaultRoot(None, "cert/ca", "not read")  # Vault's root: only the ConfigMap check reads it
 

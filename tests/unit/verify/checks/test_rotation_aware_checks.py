@@ -7,8 +7,7 @@ import datetime as dt
 
 import pytest
 
-from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import MULTIROOT_ENV, ClusterPlan, plan
+from istio_vault_ca.generator.config.plan import MULTIROOT_ENV, ClusterPlan
 from istio_vault_ca.generator.pki.factory import self_signed_ca
 from istio_vault_ca.generator.render.root_rotation import bundle_plan
 from istio_vault_ca.verify.checks.cluster import (
@@ -26,19 +25,12 @@ from istio_vault_ca.verify.checks.cluster.state import MergedCr
 from istio_vault_ca.verify.checks.cluster.user_settings import istiod_keeps_user_settings
 from istio_vault_ca.verify.checks.result import CheckResult, Status
 from istio_vault_ca.verify.checks.rotation_seen import PHASE_WORDS, RotationSeen
-from tests.support import REPO
 
-STARTER = REPO / "generator" / "config" / "starter.yaml"
 NOW = dt.datetime(2030, 6, 1, 12, 0, tzinfo=dt.timezone.utc)
 OLD = self_signed_ca("old root", now=NOW - dt.timedelta(days=10)).pem
 NEW = self_signed_ca("new root", now=NOW - dt.timedelta(days=1)).pem
 STRAY = self_signed_ca("istiod self-signed", now=NOW).pem
 SOURCE = "kv/data/istio-trust-bundle"
-
-
-@pytest.fixture(scope="module")
-def cluster_plan() -> ClusterPlan:
-    return plan(load(str(STARTER)).config)[0]
 
 
 def rotation(phase: str | None, *roots: bytes) -> RotationSeen:

@@ -3,9 +3,6 @@ usage errors, and never a byte of a private key in any output."""
 
 from __future__ import annotations
 
-import contextlib
-import gc
-import io
 import json
 import os
 import subprocess
@@ -270,23 +267,3 @@ def test_directory_arguments_are_named_as_pathlib_names_them(path: str) -> None:
     from istio_vault_ca.verify.runs.chain import path_text
 
     assert path_text(path) == str(PurePosixPath(path))
-
-
-def test_an_in_process_caller_gets_the_garbage_collector_back(tmp_path: Path) -> None:
-    """`main` turns Python's cyclic collector off for a one-shot command; a caller passing argv (a test, a
-    wrapper) runs on afterwards and must find it as it was, after success and after an error alike."""
-    directory = pki.good_bundle().write(tmp_path)
-    assert gc.isenabled()
-    with contextlib.redirect_stdout(io.StringIO()):
-        assert main(["verify", "chain", str(directory)]) == 0
-    assert gc.isenabled()
-    with contextlib.redirect_stdout(io.StringIO()), contextlib.redirect_stderr(io.StringIO()):
-        assert main(["verify", "chain", str(tmp_path / "missing")]) == 2
-    assert gc.isenabled()
-    gc.disable()
-    try:
-        with contextlib.redirect_stdout(io.StringIO()):
-            main(["verify", "chain", str(directory)])
-        assert not gc.isenabled(), "a caller that had it off keeps it off"
-    finally:
-        gc.enable()

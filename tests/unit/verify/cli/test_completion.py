@@ -128,7 +128,7 @@ def test_bash_completes_a_subcommand_and_a_flag(workdir: Path) -> None:
         ["istio-vault-ca", "render", "--ch"],
     )
     assert subcommand == ["verify"]
-    assert nested == ["chain", "vault", "cluster", "all"]
+    assert nested == ["chain", "vault", "cluster", "all", "fleet"]
     assert flag == ["--check"]
 
 
@@ -183,7 +183,7 @@ def test_fish_completes_through_its_own_machinery(workdir: Path, tmp_path: Path)
         assert done.returncode == 0, done.stderr
         return [entry.split("\t")[0] for entry in done.stdout.splitlines()]
 
-    assert ask("istio-vault-ca verify ") == ["all", "chain", "cluster", "vault"]
+    assert ask("istio-vault-ca verify ") == ["all", "chain", "cluster", "fleet", "vault"]
     assert "--check" in ask("istio-vault-ca render --ch")
     assert ask("istio-vault-ca render -c ") == ["fleet.yaml", "other.yml", "rendered/"]
     assert ask("istio-vault-ca verify vault -c fleet.yaml --cluster ") == ["central", "east", "west"]
@@ -220,7 +220,7 @@ def test_zsh_script_loads_and_its_logic_answers(workdir: Path, tmp_path: Path) -
     assert done.returncode == 0, done.stderr
     answers = [block.strip().splitlines() for block in done.stdout.split("@@")[1:]]
     subcommands, flags, config, clusters = answers
-    assert [entry.split(":")[0] for entry in subcommands] == ["chain", "vault", "cluster", "all"]
+    assert [entry.split(":")[0] for entry in subcommands] == ["chain", "vault", "cluster", "all", "fleet"]
     assert "--check:write nothing" in flags
     assert config == ["_files -g *.(yaml|yml)"]
     assert clusters == ["east", "west", "central"]

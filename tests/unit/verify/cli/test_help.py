@@ -37,7 +37,7 @@ def test_help_ends_with_examples_that_parse(command: str, capsys: pytest.Capture
 def test_every_command_has_examples() -> None:
     parser = build_parser()
     commands = {name for name in parser._subparsers._group_actions[0].choices if not name.startswith("__")}  # type: ignore[union-attr]
-    verify_targets = {"verify chain", "verify vault", "verify cluster", "verify all"}
+    verify_targets = {"verify chain", "verify vault", "verify cluster", "verify all", "verify fleet"}
     assert set(EXAMPLES) == (commands - {"verify"}) | verify_targets
 
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from istio_vault_ca.generator.config.loader import load
-from istio_vault_ca.generator.config.plan import KvEngine, plan
+from istio_vault_ca.generator.config.plan import ClusterPlan, KvEngine, plan
 from istio_vault_ca.generator.errors import OverlayError, RehearsalStepFailed
 from istio_vault_ca.generator.render.layout import ClusterLayout
 from istio_vault_ca.verify.rehearsal import agent
@@ -31,16 +31,19 @@ def tree(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cluster_plan():  # type: ignore[no-untyped-def]
+def all_installers_plan() -> ClusterPlan:
+    """The plan of ALL_OUTPUTS's cluster (the starter's is tests/unit/conftest.py's cluster_plan)."""
     return plan(load(str(ALL_OUTPUTS)).config)[0]
 
 
 @pytest.mark.parametrize("installer", sorted(INSTALLERS))
-def test_each_installer_yields_the_plans_annotations_and_env(tree: Path, cluster_plan, installer: str) -> None:  # type: ignore[no-untyped-def]
+def test_each_installer_yields_the_plans_annotations_and_env(
+    tree: Path, all_installers_plan: ClusterPlan, installer: str
+) -> None:
     overlay = agent.read_overlay(tree / INSTALLERS[installer], INSTALLERS[installer])
     assert overlay.installer == installer
-    assert overlay.annotations == cluster_plan.annotations()
-    assert overlay.env == cluster_plan.env
+    assert overlay.annotations == all_installers_plan.annotations()
+    assert overlay.env == all_installers_plan.env
     assert overlay.secret_volume_path == overlay.root_ca_dir == "/vault/secrets"
 
 
@@ -55,7 +58,9 @@ def _config(overlay: agent.IstiodOverlay, root: Path) -> dict:  # type: ignore[t
     )
 
 
-def test_config_mirrors_the_injector_with_fast_exit(tree: Path, cluster_plan, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_config_mirrors_the_injector_with_fast_exit(
+    tree: Path, all_installers_plan: ClusterPlan, tmp_path: Path
+) -> None:
     overlay = agent.read_overlay(tree / INSTALLERS["helm"], "helm")
     config = _config(overlay, tmp_path)
 
@@ -69,7 +74,7 @@ def test_config_mirrors_the_injector_with_fast_exit(tree: Path, cluster_plan, tm
 
     by_file = {Path(t["destination"]).name: t for t in config["template"]}
     assert sorted(by_file) == ["ca-cert.pem", "ca-key.pem", "cert-chain.pem", "root-cert.pem"]
-    for ca_file in cluster_plan.ca_files():
+    for ca_file in all_installers_plan.ca_files():
         stanza = by_file[ca_file.name]
         assert stanza["destination"] == str(tmp_path / "fs" / "vault" / "secrets" / ca_file.name)
         assert stanza["contents"] == ca_file.template
@@ -297,7 +302,9 @@ def test_a_boolean_the_injector_refuses_is_an_overlay_error(tree: Path, name: st
     agent.parse_injection(_edited(tree, {name: "True"}))
 
 
-def test_a_refused_boolean_fails_the_rehearsal_consistency_step(tree: Path, cluster_plan, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_boolean_fails_the_rehearsal_consistency_step(
+    tree: Path, all_installers_plan: ClusterPlan, tmp_path: Path
+) -> None:
     import shutil
 
     copy = tmp_path / "out"
@@ -310,4 +317,4 @@ def test_a_refused_boolean_fails_the_rehearsal_consistency_step(tree: Path, clus
         assert "'yes'" in text, f"{source}: the annotation was not found to edit"
         values.write_text(text)
     with pytest.raises(RehearsalStepFailed, match="not a boolean"):
-        check_cluster_overlay(copy, ClusterLayout(cluster_plan, ""))
+        check_cluster_overlay(copy, ClusterLayout(all_installers_plan, ""))

@@ -24,8 +24,23 @@ quietly() {
   fi
 }
 
+# The run's facts. setup.sh runs each step as a process of its own; what one step learned or made (the mounts
+# listing setup.sh read as its session check, a mount a step enabled or tuned, the root CA) is kept for the steps
+# after it in a private directory setup.sh makes (ISTIO_VAULT_CA_RUN: 0700, removed when setup.sh ends), so no
+# step asks Vault again what this run already knows: every CLI call is a process start (~0.1 s). A step run on
+# its own has no such directory and asks Vault itself. The facts hold no key material.
+#   mounts.json    the secrets mounts, as `read -format=json sys/mounts` printed them before the first step
+#   mounts.changed a mount this run enabled or tuned since: PATH TYPE MAX_TTL VERSION CREATED, newest last
+#   root-ca.pem    the root CA's certificate, once step 02 has read or generated it
+
+# run_facts: true when this step runs under setup.sh's facts, read from the same Vault and namespace.
+run_facts() {
+  [ -n "${ISTIO_VAULT_CA_RUN:-}" ] && [ -d "$ISTIO_VAULT_CA_RUN" ] \
+    && [ "${ISTIO_VAULT_CA_RUN_FOR:-}" = "$VAULT_ADDR ${VAULT_NAMESPACE:-}" ]
+}
+
 require_vault() {
-  # setup.sh checks once for all its steps and exports the address it checked (each check is two CLI calls).
+  # setup.sh checks once for all its steps and exports the address it checked.
   if [ -n "${ISTIO_VAULT_CA_CHECKED_ADDR:-}" ] && [ "$ISTIO_VAULT_CA_CHECKED_ADDR" = "$VAULT_ADDR" ]; then
     return 0
   fi
@@ -43,14 +58,48 @@ require_vault() {
   esac
 }
 
+# start_run: setup.sh's session check and the run's facts. One CLI call, the secrets mounts listing, answers
+# only from a reachable, unsealed Vault that knows the token, and the steps read their mounts from it. When it
+# fails, require_vault says why (a token that may not list sys/mounts still runs: each step then asks itself).
+start_run() {
+  command -v "$VAULT_CLI" >/dev/null 2>&1 \
+    || die "the '$VAULT_CLI' CLI is not on PATH: install it, or set VAULT_CLI to the vault or bao binary"
+  ISTIO_VAULT_CA_RUN=$(mktemp -d "${TMPDIR:-/tmp}/istio-vault-ca-run.XXXXXX")
+  chmod 700 "$ISTIO_VAULT_CA_RUN"
+  trap 'rm -rf -- "$ISTIO_VAULT_CA_RUN"' EXIT
+  trap 'exit 130' INT TERM
+  if ! "$VAULT_CLI" read -format=json sys/mounts >"$ISTIO_VAULT_CA_RUN/mounts.json" 2>/dev/null; then
+    rm -f -- "$ISTIO_VAULT_CA_RUN/mounts.json"
+    require_vault
+  fi
+  export ISTIO_VAULT_CA_RUN ISTIO_VAULT_CA_RUN_FOR="$VAULT_ADDR ${VAULT_NAMESPACE:-}"
+  export ISTIO_VAULT_CA_CHECKED_ADDR="$VAULT_ADDR"
+}
+
 secrets_mount_type() { "$VAULT_CLI" read -field=type "sys/mounts/$1" 2>/dev/null || true; }
 auth_mount_type() { "$VAULT_CLI" read -field=type "sys/auth/$1" 2>/dev/null || true; }
 
 # read_mount PATH: MOUNT_TYPE (empty when there is no mount), MOUNT_MAX_TTL (seconds; 0 means the system
-# default) and MOUNT_VERSION (KV options.version) from one read, since every CLI call costs a process start.
-# With MOUNTS_JSON set (read_mounts), it reads that listing instead of asking Vault again.
+# default), MOUNT_VERSION (KV options.version) and MOUNT_CREATED (yes: a step of this run enabled it) from one
+# read, since every CLI call costs a process start. It asks Vault only when neither this run's facts nor
+# MOUNTS_JSON (read_mounts) know the mount.
 read_mount() {
-  local json
+  local json line
+  MOUNT_PATH="$1"
+  # shellcheck disable=SC2034 # read by the step that called us
+  MOUNT_CREATED=no
+  if run_facts && [ -f "$ISTIO_VAULT_CA_RUN/mounts.changed" ]; then
+    line=$(awk -v path="$1" '$1 == path { line = $0 } END { print line }' "$ISTIO_VAULT_CA_RUN/mounts.changed")
+    if [ -n "$line" ]; then
+      # shellcheck disable=SC2034 # read by the step that called us
+      read -r _ MOUNT_TYPE MOUNT_MAX_TTL MOUNT_VERSION MOUNT_CREATED <<<"$line"
+      MOUNT_VERSION="${MOUNT_VERSION#-}"
+      return 0
+    fi
+  fi
+  if [ -z "${MOUNTS_JSON:-}" ] && run_facts && [ -s "$ISTIO_VAULT_CA_RUN/mounts.json" ]; then
+    MOUNTS_JSON=$(cat -- "$ISTIO_VAULT_CA_RUN/mounts.json")
+  fi
   if [ -n "${MOUNTS_JSON:-}" ]; then
     # The CLI's listing indents each mount's key by 4 spaces and closes its object at the same indent. awk reads
     # to the end rather than exit at the match: under pipefail, printf writing into a closed pipe (a listing
@@ -59,7 +108,6 @@ read_mount() {
   else
     json=$("$VAULT_CLI" read -format=json "sys/mounts/$1" 2>/dev/null || true)
   fi
-  MOUNT_PATH="$1"
   MOUNT_TYPE=$(json_value "$json" type)
   MOUNT_MAX_TTL=$(json_value "$json" max_lease_ttl)
   MOUNT_MAX_TTL="${MOUNT_MAX_TTL:-0}"
@@ -67,11 +115,40 @@ read_mount() {
   MOUNT_VERSION=$(json_value "$json" version)
 }
 
-# read_mounts: every secrets mount in one CLI call, for a step that looks at several; read_mount then uses it.
-# A step that enables a mount updates what read_mount reports for it (ensure_secrets_mount).
+# remember_mount: what read_mount's variables now say of MOUNT_PATH (a step just enabled or tuned it), for the
+# steps after this one.
+remember_mount() {
+  if run_facts; then
+    printf '%s %s %s %s %s\n' "$MOUNT_PATH" "$MOUNT_TYPE" "$MOUNT_MAX_TTL" "${MOUNT_VERSION:--}" "$MOUNT_CREATED" \
+      >>"$ISTIO_VAULT_CA_RUN/mounts.changed"
+  fi
+}
+
+# read_mounts: every secrets mount in one CLI call, for a step that looks at several (unless this run read them
+# already); read_mount then uses it. A step that enables a mount updates what read_mount reports for it
+# (ensure_secrets_mount).
 read_mounts() {
+  if run_facts && [ -s "$ISTIO_VAULT_CA_RUN/mounts.json" ]; then
+    MOUNTS_JSON=$(cat -- "$ISTIO_VAULT_CA_RUN/mounts.json")
+    return 0
+  fi
   MOUNTS_JSON=$("$VAULT_CLI" read -format=json sys/mounts 2>/dev/null) \
     || die "cannot list the secrets engines at $VAULT_ADDR (sys/mounts): the token needs read on sys/mounts"
+}
+
+# root_ca_cert: the root CA's certificate in $ROOT_MOUNT (fails when it has none): this run's copy once step 02
+# has read or generated it, else Vault's.
+root_ca_cert() {
+  if run_facts && [ -s "$ISTIO_VAULT_CA_RUN/root-ca.pem" ]; then
+    cat -- "$ISTIO_VAULT_CA_RUN/root-ca.pem"
+  else
+    "$VAULT_CLI" read -field=certificate "$ROOT_MOUNT/cert/ca" 2>/dev/null
+  fi
+}
+
+# remember_root_ca PEM: the root CA's certificate, for the steps after this one.
+remember_root_ca() {
+  if run_facts; then printf '%s\n' "$1" >"$ISTIO_VAULT_CA_RUN/root-ca.pem"; fi
 }
 
 # json_value JSON KEY: the first scalar `"KEY": value` of the CLI's indented JSON, without quotes.
@@ -92,7 +169,12 @@ ensure_secrets_mount() {
     quietly secrets enable -path="$path" "$@" "$type"
     say "enabled the $type secrets engine at $path/"
     # shellcheck disable=SC2034 # read by the step that called us
-    MOUNT_TYPE="$type" MOUNT_MAX_TTL=0 MOUNT_VERSION="" MOUNT_ENABLED_NOW=yes
+    MOUNT_TYPE="$type" MOUNT_MAX_TTL=0 MOUNT_VERSION="" MOUNT_ENABLED_NOW=yes MOUNT_CREATED=yes
+    local flag
+    for flag in "$@"; do
+      case "$flag" in -version=*) MOUNT_VERSION="${flag#-version=}" ;; esac
+    done
+    remember_mount
   elif [ "$MOUNT_TYPE" != "$type" ]; then
     die "$path/ is already a '$MOUNT_TYPE' mount, not '$type': pick another mount name in the config"
   else
@@ -127,7 +209,10 @@ ensure_max_ttl() {
   else
     quietly secrets tune -max-lease-ttl="$duration" "$path"
     say "$path/ max lease TTL set to $duration (was $(human_ttl "$current"))"
-    if [ "${MOUNT_PATH:-}" = "$path" ]; then MOUNT_MAX_TTL="$seconds"; fi
+    if [ "${MOUNT_PATH:-}" = "$path" ]; then
+      MOUNT_MAX_TTL="$seconds"
+      remember_mount
+    fi
   fi
 }
 
@@ -140,7 +225,8 @@ ensure_mount_max_ttl() {
     quietly secrets enable -path="$path" -max-lease-ttl="$duration" "$type"
     say "enabled the $type secrets engine at $path/ with max lease TTL $duration"
     # shellcheck disable=SC2034 # read by the step that called us
-    MOUNT_TYPE="$type" MOUNT_MAX_TTL="$seconds" MOUNT_VERSION="" MOUNT_ENABLED_NOW=yes
+    MOUNT_TYPE="$type" MOUNT_MAX_TTL="$seconds" MOUNT_VERSION="" MOUNT_ENABLED_NOW=yes MOUNT_CREATED=yes
+    remember_mount
   elif [ "$MOUNT_TYPE" != "$type" ]; then
     die "$path/ is already a '$MOUNT_TYPE' mount, not '$type': pick another mount name in the config"
   else
@@ -181,6 +267,33 @@ generate_exported_key() {
     "$VAULT_CLI" write -field=private_key "$INT_MOUNT/keys/generate/exported" \
       key_name="$1" key_type="$INT_KEY_TYPE" key_bits="$INT_KEY_BITS" >"$2" 2>"$WORKDIR/error.txt"
   ) || die "generating key $1 in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
+}
+
+# generate_key_and_csr NAME KEY_FILE CSR_FILE: a new key in $INT_MOUNT and the intermediate's CSR for it, from
+# one call; the key's one and only export goes to KEY_FILE (0600). The CLI's JSON answer holds both PEMs on one
+# line each, their line breaks escaped (\n); the answer is kept in the private workdir only until it is split.
+generate_key_and_csr() {
+  (
+    umask 077
+    "$VAULT_CLI" write -format=json "$INT_MOUNT/intermediate/generate/exported" \
+      key_name="$1" key_type="$INT_KEY_TYPE" key_bits="$INT_KEY_BITS" common_name="$INT_CN" \
+      >"$WORKDIR/generated.json" 2>"$WORKDIR/error.txt" \
+      && json_pem private_key <"$WORKDIR/generated.json" >"$2" \
+      && json_pem csr <"$WORKDIR/generated.json" >"$3"
+  ) || die "generating key $1 and its CSR in $INT_MOUNT/ failed: $(cat "$WORKDIR/error.txt")"
+  rm -f -- "$WORKDIR/generated.json"
+  if ! grep -- '-----BEGIN' "$2" >/dev/null || ! grep -- '-----BEGIN' "$3" >/dev/null; then
+    die "the answer of $INT_MOUNT/intermediate/generate/exported holds no key or CSR"
+  fi
+}
+
+# json_pem KEY: the PEM string `"KEY": "-----BEGIN ...\n...-----END ...-----"` of the CLI's indented JSON on
+# stdin, its line breaks restored (awk reads to the end: no SIGPIPE under pipefail).
+json_pem() {
+  awk -v key="\"$1\": \"" 'index($0, key) && !done {
+    line = substr($0, index($0, key) + length(key)); sub(/",?$/, "", line); gsub(/\\n/, "\n", line)
+    print line; done = 1
+  }'
 }
 
 key_id_of() { "$VAULT_CLI" read -field=key_id "$INT_MOUNT/key/$1" 2>/dev/null || true; }

@@ -8,8 +8,8 @@ set -euo pipefail
 . "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 STEP=setup
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
-require_vault
-export ISTIO_VAULT_CA_CHECKED_ADDR="$VAULT_ADDR"
+# One CLI call checks the session and reads what the steps share (lib.sh, start_run).
+start_run
 bash "$here/03-kv.sh"
 bash "$here/04-intermediate-pki.sh"
 bash "$here/05-kubernetes-auth.sh"

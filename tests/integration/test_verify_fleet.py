@@ -1,0 +1,396 @@
+"""`verify fleet` against a real OpenBao holding three clusters during a root rotation: east re-issued under the
+new root, west still under the old one on a mount whose max_lease_ttl caps it, central under a foreign root with
+a PKI role capping its TTL. Certificates are made here; the assertions are what users see (exit codes, rows,
+hints, the documents of every format)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hvac
+import pytest
+
+from istio_vault_ca.generator.config.loader import load
+from istio_vault_ca.generator.config.plan import plan
+from istio_vault_ca.generator.pki import factory
+from istio_vault_ca.verify.rehearsal.openbao import DevServer, start_dev_server
+from tests.support import EXAMPLES, refusing_port, require_openbao, server_under_test, validate_json_shape
+from tests.vault_setup import cli
+
+pytestmark = pytest.mark.integration
+
+CONFIG = EXAMPLES / "three-clusters.yaml"
+NOW = dt.datetime.now(dt.timezone.utc)
+FORMATS = ("text", "json", "junit", "prometheus", "html")
+
+
+def _write(client: Any, path: str, **data: object) -> Any:
+    return client.write_data(path, data=data)
+
+
+def _import_ca(client: Any, mount: str, issued: factory.Issued, parent: factory.Issued, max_ttl: str) -> None:
+    """A PKI mount holding `issued` (with its key) and its parent, `issued` made the default issuer."""
+    client.sys.enable_secrets_engine("pki", path=mount, config={"max_lease_ttl": max_ttl})
+    bundle = issued.private_pem() + issued.pem + (b"" if parent is issued else parent.pem)
+    _write(client, f"{mount}/config/ca", pem_bundle=bundle.decode())
+    for issuer_id in client.list(f"{mount}/issuers")["data"]["keys"]:
+        certificate = client.read(f"{mount}/issuer/{issuer_id}")["data"]["certificate"]
+        if certificate.strip() == issued.pem.decode().strip():
+            _write(client, f"{mount}/config/issuers", default=issuer_id)
+
+
+def seed(server: DevServer) -> None:
+    """Vault as a root rotation in phase (c) leaves it, plus the two odd clusters."""
+    config = load(str(CONFIG)).config
+    plans = {cluster.name: cluster for cluster in plan(config)}
+    client = hvac.Client(url=server.address, token=server.token)
+    old = factory.self_signed_ca("Mesh Root 2026", lifetime=dt.timedelta(days=400), now=NOW)
+    new = factory.self_signed_ca("Mesh Root 2027", lifetime=dt.timedelta(days=800), now=NOW)
+    foreign = factory.self_signed_ca("Someone Else's Root", now=NOW)
+    _import_ca(client, config.root.mount, new, new, "87600h")
+    client.sys.enable_secrets_engine("kv", path=config.kv.mount, options={"version": str(config.kv.version)})
+    bundle_path = plans["east"].trust_bundle_path
+    client.write_data(bundle_path, data={"data": {"root-cert.pem": (old.pem + new.pem).decode()}})
+    lifetime = dt.timedelta(days=180)
+    east = factory.issued_ca("east Intermediate", new, lifetime=lifetime, now=NOW)
+    west = factory.issued_ca("west Intermediate", old, lifetime=lifetime, now=NOW)
+    central = factory.issued_ca("central Intermediate", foreign, lifetime=lifetime, now=NOW)
+    _import_ca(client, "istioca-east", east, new, "8760h")
+    _import_ca(client, "istioca-west", west, old, "240h")  # the mount caps at 10 days, the intermediate has 180
+    _import_ca(client, "istioca-central", central, foreign, "8760h")
+    _write(client, "istioca-east/roles/web", max_ttl="8760h", allow_any_name=True)  # longer than the CA: no bound
+    _write(client, "istioca-central/roles/istiod", max_ttl="1h", allow_any_name=True)
+
+
+@pytest.fixture(scope="module")
+def fleet_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, str]]:
+    require_openbao()
+    binary, kind = server_under_test()
+    workdir = tmp_path_factory.mktemp("fleet")
+    server = start_dev_server(workdir / "openbao", binary=binary, kind=kind)
+    try:
+        seed(server)
+        yield {**server.env(), "HOME": str(workdir), "KUBECONFIG": str(workdir / "no-kubeconfig")}
+    finally:
+        server.stop()
+
+
+def rows(stdout: str) -> dict[tuple[str, str], dict[str, str]]:
+    document = json.loads(stdout)
+    validate_json_shape(document)
+    return {(row["id"], row["target"].rsplit("(cluster ", 1)[-1].rstrip(")")): row for row in document["checks"]}
+
+
+def test_three_clusters_during_a_rotation(fleet_vault: dict[str, str]) -> None:
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    assert by["fleet.intermediate-chains", "east"]["finding"] == "'east Intermediate' chains to root 'Mesh Root 2027'"
+    assert by["fleet.intermediate-chains", "west"]["finding"] == "'west Intermediate' chains to root 'Mesh Root 2026'"
+    central = by["fleet.intermediate-chains", "central"]
+    assert central["status"] == "fail"
+    assert "chains to root 'Someone Else's Root' (a foreign root)" in central["finding"]
+    assert "the trust bundle at kv/data/istio-trust-bundle" in central["finding"]
+    assert "plan-rotation -c CONFIG --force central" in central["hint"]
+    # Both roots are in the bundle, so east and west accept each other in the middle of the rotation.
+    east_row = by["fleet.trust-matrix", "east"]
+    assert east_row["status"] == "fail"
+    assert east_row["finding"].startswith("workloads in east reject central: central's chain ends at root")
+    assert east_row["finding"].endswith("(they accept west)")
+    assert "re-issue central's intermediate under the fleet's root" in east_row["hint"]
+    assert by["fleet.trust-matrix", "central"]["status"] == "pass"
+    west = by["fleet.effective-expiry", "west"]
+    assert west["status"] == "warn"
+    assert "mount istioca-west max_lease_ttl 864000s" in west["finding"]
+    assert "clusters/west/vault/04-intermediate-pki.sh tunes istioca-west's max_lease_ttl" in west["hint"]
+    east = by["fleet.effective-expiry", "east"]
+    assert east["status"] == "pass" and "the intermediate 'east Intermediate' notAfter" in east["finding"]
+    role = by["fleet.effective-expiry", "central"]
+    assert role["status"] == "fail"
+    assert role["finding"].startswith("issuance of a 1d workload certificate fails since")
+    assert "vault write istioca-central/roles/istiod max_ttl=DURATION" in role["hint"]
+    skipped = by["fleet.cluster-roots", "east"]
+    assert skipped["status"] == "skip"
+    assert skipped["finding"] == "cluster not read: no kubeconfig context for this cluster"
+    assert by["fleet.duplicate-roots", "fleet"]["status"] == "pass"
+    assert by["fleet.expires-first", "fleet"]["finding"].startswith("central stops issuing first")
+    assert "PRIVATE KEY" not in out
+
+
+def test_an_unreachable_cluster_is_a_skip_with_its_reason(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    with refusing_port() as port:
+        kubeconfig = tmp_path / "kubeconfig"
+        kubeconfig.write_text(
+            "apiVersion: v1\nkind: Config\ncurrent-context: east\n"
+            f"clusters: [{{name: east, cluster: {{server: 'https://127.0.0.1:{port}'}}}}]\n"
+            "users: [{name: east, user: {token: not-a-secret}}]\n"
+            "contexts: [{name: east, context: {cluster: east, user: east}}]\n",
+            encoding="utf-8",
+        )
+        args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(kubeconfig), "--context", "east=east")
+        code, out, err = cli(fleet_vault, *args, "--output", "json")
+    assert code == 1, err
+    row = rows(out)["fleet.cluster-roots", "east"]
+    assert row["status"] == "skip"
+    assert row["finding"].startswith("cluster not read: context east: ")
+    assert "--context east=CONTEXT" in row["hint"]
+
+
+def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:
+    from prometheus_client.parser import text_string_to_metric_families
+
+    code, out, _ = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), "--output", "prometheus")
+    assert code == 1
+    samples = {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(out)
+        for sample in family.samples
+    }
+    assert samples["istio_vault_ca_fleet_trust", (("peer", "central"), ("source", "east"))] == 0
+    assert samples["istio_vault_ca_fleet_trust", (("peer", "west"), ("source", "east"))] == 1
+    left = {
+        dict(labels)["cluster"]: value
+        for (name, labels), value in samples.items()
+        if name == "istio_vault_ca_fleet_effective_expiry_seconds"
+    }
+    assert set(left) == {"east", "west", "central"}
+    assert left["central"] < 0  # the role's 1h cap is below the 24h workload TTL: issuance fails now
+    # The mount's 10 days from the check, minus the 1-day workload TTL, counted from the run's start (a moment
+    # earlier, so a little more than 9 days; the mount's cap itself would be 10).
+    assert 9 * 86400 <= left["west"] < 10 * 86400
+
+
+def test_one_vault_client_for_the_fleet(fleet_vault: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
+    from istio_vault_ca.verify.runs import common
+    from istio_vault_ca.verify.runs import fleet as run
+
+    opened: list[object] = []
+    real = common.open_vault
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        opened.append(args)
+        return real(*args, **kwargs)
+
+    for name, value in fleet_vault.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setattr(common, "open_vault", counting)
+    report, code = run.fleet_report(run.FleetRequest(config=str(CONFIG), warn_days=30, workload_ttl=86400))
+    assert code == 1 and len(opened) == 1
+    assert {cell.accepts for cell in report.facts.trust_cells if cell.source == cell.peer == "east"} == {True}
+
+
+@pytest.mark.parametrize("output", FORMATS)
+def test_unreachable_vault_exits_3_with_a_document(output: str) -> None:
+    with refusing_port() as port:
+        env = {**os.environ, "VAULT_ADDR": f"http://127.0.0.1:{port}", "VAULT_TOKEN": "not-a-secret"}
+        code, out, err = cli(env, "verify", "fleet", "-c", str(CONFIG), "--output", output)
+    assert code == 3
+    assert f"127.0.0.1:{port}" in err
+    if output == "json":
+        document = json.loads(out)
+        validate_json_shape(document)
+        assert [row["id"] for row in document["checks"]] == ["vault.reachable"]
+    elif output == "junit":
+        assert ET.fromstring(out).find(".//testcase[@name='vault.reachable']") is not None  # noqa: S314 - our own
+    elif output == "prometheus":
+        assert 'istio_vault_ca_reachable{service="vault"} 0.0' in out
+    elif output == "html":
+        assert out.lstrip().startswith("<!DOCTYPE html>") and "vault.reachable" in out
+    else:
+        assert out == ""
+
+
+def test_the_bench_fleet_verifies_clean(tmp_path: Path) -> None:
+    """The fleet `make bench` times is a healthy one (so the figure measures a full run, not an early refusal)."""
+    from bench.fleet import fleet_config
+    from bench.fleet_vault import fleet_openbao
+
+    require_openbao()
+    config = tmp_path / "fleet.yaml"
+    config.write_text(fleet_config(3), encoding="utf-8")
+    with fleet_openbao(tmp_path, 3, {**os.environ, "HOME": str(tmp_path)}) as env:
+        code, out, err = cli(env, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 0, err
+    by = rows(out)
+    assert [by["fleet.trust-matrix", name]["status"] for name in ("c000", "c001", "c002")] == ["pass"] * 3
+    assert by["fleet.effective-expiry", "c002"]["status"] == "pass"
+
+
+def test_serve_exports_the_fleet_figures(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """`serve fleet` runs the same report on its interval: /metrics carries the matrix and the expiry figures."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    from istio_vault_ca.verify.rehearsal.openbao import free_port
+    from tests.support import REPO, wait_until
+
+    port = free_port()
+    env = {**fleet_vault, "PYTHONPATH": str(REPO)}
+    argv = [sys.executable, "-m", "istio_vault_ca.verify.cli.parser", "serve", "--listen", f"127.0.0.1:{port}"]
+    with (tmp_path / "serve.log").open("w") as log:
+        serve = subprocess.Popen(
+            [*argv, "--interval", "600", "fleet", "-c", str(CONFIG)], env=env, stdout=log, stderr=log, cwd=REPO
+        )
+        try:
+
+            def scrape() -> str | None:
+                try:
+                    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
+                        text = str(response.read().decode("utf-8"))
+                except OSError:
+                    return None
+                return text if "istio_vault_ca_fleet_trust" in text else None
+
+            text = wait_until(scrape, 120, "a first fleet run")  # a hang guard, not a timing
+        finally:
+            serve.terminate()
+            serve.wait(timeout=30)
+    assert text is not None
+    assert 'istio_vault_ca_fleet_trust{peer="central",source="west"} 0.0' in text
+    assert 'istio_vault_ca_fleet_trust{peer="east",source="west"} 1.0' in text
+    assert (
+        'istio_vault_ca_fleet_effective_expiry_seconds{bound="mount istioca-west max_lease_ttl 864000s",cluster="west"}'
+        in text
+    )
+
+
+def _kubeconfig(path: Path, servers: dict[str, str]) -> Path:
+    """One context per cluster name, each at its own server (no credentials: the answering server asks none)."""
+    clusters = ", ".join(f"{{name: {n}, cluster: {{server: '{url}'}}}}" for n, url in servers.items())
+    contexts = ", ".join(f"{{name: {n}, context: {{cluster: {n}, user: u}}}}" for n in servers)
+    path.write_text(
+        f"apiVersion: v1\nkind: Config\nclusters: [{clusters}]\nusers: [{{name: u, user: {{}}}}]\n"
+        f"contexts: [{contexts}]\ncurrent-context: {next(iter(servers))}\n",
+        encoding="utf-8",
+    )
+    return path
+
+
+def _root_config_map(pem: str) -> bytes:
+    body = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": "istio-ca-root-cert", "namespace": "istio-system"},
+        "data": {"root-cert.pem": pem},
+    }
+    return json.dumps(body).encode()
+
+
+def test_reached_clusters_are_compared_with_vault(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """east's API server answers the trust bundle's two roots (as Vault says), west's only the old root: a pass and
+    a failure naming the cluster's own `verify cluster` run."""
+    from tests.http_answers import answering
+
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    bundle = client.read("kv/data/istio-trust-bundle")["data"]["data"]["root-cert.pem"]
+    old_root = bundle[: bundle.index("-----END CERTIFICATE-----") + len("-----END CERTIFICATE-----")] + "\n"
+    kind = "application/json"
+    with (
+        answering(200, kind, _root_config_map(bundle)) as east,
+        answering(200, kind, _root_config_map(old_root)) as west,
+    ):
+        kubeconfig = _kubeconfig(tmp_path / "kubeconfig", {"east": east, "west": west})
+        args = ("--kubeconfig", str(kubeconfig), "--context", "east=east", "--context", "west=west")
+        code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), *args, "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    reached = by["fleet.cluster-roots", "east"]
+    assert reached["status"] == "pass", reached
+    assert reached["finding"] == (
+        "configmap/istio-system/istio-ca-root-cert (context east) holds the roots of the trust bundle at "
+        "kv/data/istio-trust-bundle"
+    )
+    stale = by["fleet.cluster-roots", "west"]
+    assert stale["status"] == "fail"
+    assert "holds 'Mesh Root 2026', not the roots of the trust bundle" in stale["finding"]
+    assert "istio-vault-ca verify cluster -c CONFIG --cluster west says why" in stale["hint"]
+    assert by["fleet.cluster-roots", "central"]["status"] == "skip"
+
+
+def test_a_token_that_may_not_read_the_limits_warns(fleet_vault: dict[str, str]) -> None:
+    """A token reading the certificates but not the roles or the tuning: the run goes on (not exit 3), and the
+    effective expiry says which limits it could not rule out instead of passing."""
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    policy = 'path "istioca-*" { capabilities = ["read"] }\npath "pki/*" { capabilities = ["read"] }\n'
+    policy += 'path "kv/data/*" { capabilities = ["read"] }\n'
+    client.sys.create_or_update_policy("fleet-reader", policy)
+    token = client.auth.token.create(policies=["fleet-reader"], ttl="1h")["auth"]["client_token"]
+    code, out, err = cli(
+        {**fleet_vault, "VAULT_TOKEN": token}, "verify", "fleet", "-c", str(CONFIG), "--output", "json"
+    )
+    assert code == 1, err
+    east = rows(out)["fleet.effective-expiry", "east"]
+    assert east["status"] == "warn"
+    assert east["finding"].endswith("not read, so not ruled out: each PKI role's max_ttl, istioca-east's max_lease_ttl")
+    assert east["hint"] == "let the token list istioca-east/roles, read each role and sys/mounts/istioca-east/tune"
+
+
+def test_text_lists_the_fleet_rows(fleet_vault: dict[str, str]) -> None:
+    """The text report lists every row, passing ones too: the date the fleet stops issuing is a passing row."""
+    code, out, _ = cli({**fleet_vault, "COLUMNS": "400"}, "verify", "fleet", "-c", str(CONFIG))
+    assert code == 1
+    assert "central stops issuing first" in out
+    assert "'east Intermediate' chains to root 'Mesh Root 2027'" in out
+
+
+def test_an_ambient_cluster_on_its_own_root_is_refused(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """central made ambient: its chain ends at another root than its peers', which ztunnel cannot work with."""
+    text = CONFIG.read_text(encoding="utf-8")
+    marker = "  - name: central\n"
+    assert marker in text
+    config = tmp_path / "ambient.yaml"
+    config.write_text(text.replace(marker, marker + "    data_plane: ambient\n"), encoding="utf-8")
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    refused = by["fleet.ambient-shared-root", "central"]
+    assert refused["status"] == "fail"
+    assert refused["finding"] == (
+        "ambient cluster central chains to root 'Someone Else's Root', but east, west chain(s) to another root: "
+        "per-cluster roots are refused for ambient"
+    )
+    assert "plan-rotation --force CLUSTER" in refused["hint"]
+    assert ("fleet.ambient-shared-root", "east") not in by
+
+
+@pytest.mark.parametrize("output", ["junit", "html"])
+def test_every_document_format_of_a_real_run(fleet_vault: dict[str, str], output: str) -> None:
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), "--output", output)
+    assert code == 1, err
+    assert "PRIVATE KEY" not in out
+    if output == "junit":
+        cases = ET.fromstring(out).findall("./testsuite/testcase")  # noqa: S314 - our own output
+        failed = {case.get("name") for case in cases if case.find("failure") is not None}
+        assert {"fleet.intermediate-chains", "fleet.trust-matrix", "fleet.effective-expiry"} <= failed
+    else:
+        assert out.lstrip().startswith("<!DOCTYPE html>")
+        assert '<table class="trust-matrix">' in out and '<table class="fleet-expiry">' in out
+        assert out.count('class="trust-no"') == 3  # east and west reject central, central its own chain
+
+
+def test_a_cluster_never_set_up_fails_naming_its_script(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """A fourth cluster in the config whose mount Vault does not have: its own row fails with the script that
+    issues it, its peers reject it, and the run still exits 1 (Vault answered), not 3."""
+    config = tmp_path / "four.yaml"
+    config.write_text(
+        CONFIG.read_text(encoding="utf-8")
+        + "  - name: north\n    intermediate_mount: istioca-north\n    kv_path: istioca/north\n"
+        "    auth_mount: kubernetes-north\n    role: istiod\n    policy: istioca-north\n"
+        "    kubernetes_auth: {reviewer: client-jwt, kubernetes_host: 'https://api.north.example.com:6443'}\n",
+        encoding="utf-8",
+    )
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 1, err
+    by = rows(out)
+    north = by["fleet.intermediate-chains", "north"]
+    assert (north["status"], north["finding"]) == ("fail", "no certificate at istioca-north/cert/ca")
+    assert north["hint"] == "issue the intermediate: run clusters/north/vault/04-intermediate-pki.sh"
+    assert "north has no intermediate in Vault" in by["fleet.trust-matrix", "east"]["finding"]
+    assert by["fleet.effective-expiry", "north"]["status"] == "skip"

@@ -1,0 +1,236 @@
+"""`verify fleet`'s judging on certificates made here with exact dates: which root each chain ends at, the trust
+matrix (root by signature, trust domain and aliases), the effective expiry arithmetic and the rows users read."""
+
+from __future__ import annotations
+
+import datetime as dt
+from functools import cache
+from typing import Any
+
+from istio_vault_ca.generator.pki import factory
+from istio_vault_ca.verify.checks.fleet import ClusterSeen, FleetState, KubeSeen, check_fleet
+from istio_vault_ca.verify.checks.fleet.judge import expiry_of, signing_root, trust_matrix
+from istio_vault_ca.verify.checks.result import CheckResult, Status
+
+NOW = dt.datetime(2027, 1, 1, tzinfo=dt.timezone.utc)
+DAY = dt.timedelta(days=1)
+TTL = 86400  # the 24h workload certificate TTL
+
+
+@cache
+def root(name: str = "Fleet Root", days: int = 365) -> factory.Issued:
+    return factory.self_signed_ca(name, lifetime=days * DAY, now=NOW)
+
+
+@cache
+def intermediate(name: str, parent: factory.Issued, days: int = 180) -> factory.Issued:
+    return factory.issued_ca(name, parent, lifetime=days * DAY, now=NOW)
+
+
+def seen(
+    name: str,
+    parent: factory.Issued,
+    *,
+    trusted: tuple[factory.Issued, ...] | None = None,
+    days: int = 180,
+    **changes: Any,
+) -> ClusterSeen:
+    """A cluster whose intermediate `parent` signed; its workloads trust `trusted` (default: `parent`)."""
+    inter = intermediate(f"{name} Intermediate", parent, days)
+    base = ClusterSeen(
+        name=name,
+        target=f"vault (cluster {name})",
+        mount=f"istioca-{name}",
+        trust_domain="cluster.local",
+        aliases=(),
+        data_plane="sidecar",
+        intermediate=inter.cert,
+        chain=(inter.cert, parent.cert),
+        roots=tuple(cert.cert for cert in (trusted or (parent,))),
+        roots_source="pki/cert/ca",
+        issuer=inter.cert,
+        step=f"clusters/{name}/vault/04-intermediate-pki.sh",
+    )
+    return base._replace(**changes)
+
+
+def fleet(*clusters: ClusterSeen, warn_days: int = 30) -> FleetState:
+    return FleetState(clusters, now=NOW, warn_days=warn_days, workload_ttl=TTL)
+
+
+def rows(state: FleetState) -> dict[tuple[str, str], CheckResult]:
+    return {(result.id, result.target): result for result in check_fleet(state)}
+
+
+def test_signing_root_follows_signatures_not_names() -> None:
+    impostor = factory.self_signed_ca("Fleet Root", now=NOW)  # same name, another key
+    cluster = seen("a", root(), trusted=(root(),))
+    assert signing_root(cluster) == root().cert
+    assert signing_root(cluster._replace(chain=(cluster.chain[0], impostor.cert), roots=(impostor.cert,))) is None
+
+
+def test_trust_matrix_root_and_trust_domain() -> None:
+    foreign = root("Foreign Root")
+    a = seen("a", root())
+    b = seen("b", root(), trust_domain="other.example")
+    c = seen("c", foreign, trusted=(root(),))  # its chain ends at a root its own workloads do not trust
+    cells = {(cell.source, cell.peer): cell for cell in trust_matrix((a, b, c))}
+    assert cells["a", "a"].accepts and cells["c", "a"].accepts and cells["b", "a"].accepts is False
+    assert "trust domain 'other.example' is neither a's 'cluster.local'" in cells["a", "b"].reason
+    assert cells["a", "c"].reason == "c's chain ends at root 'Foreign Root', which a's workloads do not trust"
+    assert cells["c", "c"].accepts is False
+    with_alias = a._replace(aliases=("other.example",))
+    assert {(cell.source, cell.peer): cell for cell in trust_matrix((with_alias, b))}["a", "b"].accepts
+
+
+def test_rotation_bundle_trusts_both_roots() -> None:
+    new = root("New Root")
+    bundle = (root(), new)
+    cells = trust_matrix((seen("a", new, trusted=bundle), seen("b", root(), trusted=bundle)))
+    assert all(cell.accepts for cell in cells)
+
+
+def test_effective_expiry_is_the_intermediate_minus_the_ttl() -> None:
+    found = expiry_of(seen("a", root()), root().cert, NOW, TTL)
+    assert found is not None
+    assert found.earliest.kind == "intermediate"
+    assert found.earliest.ends == dt.datetime(2027, 6, 30, tzinfo=dt.timezone.utc)
+    assert found.effective == dt.datetime(2027, 6, 29, tzinfo=dt.timezone.utc)
+
+
+def test_mount_cap_counts_from_now_and_wins_when_earlier() -> None:
+    found = expiry_of(seen("a", root(), mount_max_ttl=10 * 86400), root().cert, NOW, TTL)
+    assert found is not None and found.earliest.kind == "mount"
+    assert found.effective == dt.datetime(2027, 1, 10, tzinfo=dt.timezone.utc)
+
+
+def test_a_root_ending_with_the_intermediate_is_named_first() -> None:
+    short_root = root("Short Root", 30)
+    cluster = seen("a", short_root)  # issued_ca clamps the intermediate to the root: both end 2027-01-31
+    found = expiry_of(cluster, short_root.cert, NOW, TTL)
+    assert found is not None and found.earliest.kind == "root"
+    assert found.effective == dt.datetime(2027, 1, 30, tzinfo=dt.timezone.utc)
+
+
+def test_rows_users_read() -> None:
+    state = fleet(
+        seen("a", root()),
+        seen("b", root(), mount_max_ttl=10 * 86400),
+        seen("c", root(), role_caps=(("istiod", 12 * 3600), ("unbounded", 0))),
+    )
+    by = rows(state)
+    assert by["fleet.effective-expiry", "vault (cluster a)"].status is Status.PASS
+    assert "effective expiry 2027-06-29 00:00 UTC" in by["fleet.effective-expiry", "vault (cluster a)"].finding
+    capped = by["fleet.effective-expiry", "vault (cluster b)"]
+    assert capped.status is Status.WARN
+    assert "mount istioca-b max_lease_ttl 864000s" in capped.finding
+    assert "clusters/b/vault/04-intermediate-pki.sh tunes istioca-b's max_lease_ttl" in capped.hint
+    role = by["fleet.effective-expiry", "vault (cluster c)"]
+    assert role.status is Status.FAIL
+    assert role.finding.startswith("issuance of a 1d workload certificate fails since 2026-12-31 12:00 UTC")
+    assert "vault write istioca-c/roles/istiod max_ttl=" in role.hint
+    first = by["fleet.expires-first", "fleet"]
+    assert first.finding.startswith("c stops issuing first, at 2026-12-31 12:00 UTC")
+    assert by["fleet.cluster-roots", "vault (cluster a)"].status is Status.SKIP
+
+
+def test_foreign_root_fails_with_the_rotation_hint() -> None:
+    by = rows(fleet(seen("a", root()), seen("c", root("Foreign Root"), trusted=(root(),))))
+    chains = by["fleet.intermediate-chains", "vault (cluster c)"]
+    assert chains.status is Status.FAIL
+    assert "chains to root 'Foreign Root' (a foreign root)" in chains.finding
+    assert "plan-rotation -c CONFIG --force c" in chains.hint
+    row = by["fleet.trust-matrix", "vault (cluster a)"]
+    assert row.status is Status.FAIL and "workloads in a reject c" in row.finding
+    assert row.hint.startswith("a must trust the root each peer's chain ends at: re-issue c's intermediate")
+    assert "plan-rotation -c CONFIG --force c" in row.hint
+    assert by["fleet.trust-matrix", "vault (cluster c)"].status is Status.PASS
+
+
+def test_ambient_with_per_cluster_roots_is_refused() -> None:
+    ambient = seen("amb", root("Own Root"), data_plane="ambient")
+    by = rows(fleet(seen("a", root()), ambient))
+    refused = by["fleet.ambient-shared-root", "vault (cluster amb)"]
+    assert refused.status is Status.FAIL and "per-cluster roots are refused for ambient" in refused.finding
+    assert ("fleet.ambient-shared-root", "vault (cluster a)") not in by  # sidecar clusters are not judged by it
+    shared = rows(fleet(seen("a", root()), seen("amb", root(), data_plane="ambient")))
+    assert shared["fleet.ambient-shared-root", "vault (cluster amb)"].status is Status.PASS
+
+
+def test_duplicate_root_names_warn() -> None:
+    twin = factory.self_signed_ca("Fleet Root", now=NOW)
+    by = rows(fleet(seen("a", root()), seen("b", twin)))
+    assert by["fleet.duplicate-roots", "fleet"].status is Status.WARN
+    assert "2 different roots share the subject 'CN=Fleet Root'" in by["fleet.duplicate-roots", "fleet"].finding
+    assert rows(fleet(seen("a", root())))["fleet.duplicate-roots", "fleet"].status is Status.PASS
+
+
+def test_cluster_roots_compared_when_read() -> None:
+    reached = KubeSeen((root().cert,), "configmap/istio-system/istio-ca-root-cert (context a)")
+    stale = KubeSeen((root("Old Root").cert,), "configmap/istio-system/istio-ca-root-cert (context b)")
+    down = KubeSeen(None, "", "context c: connection refused")
+    by = rows(fleet(seen("a", root(), kube=reached), seen("b", root(), kube=stale), seen("c", root(), kube=down)))
+    assert by["fleet.cluster-roots", "vault (cluster a)"].status is Status.PASS
+    assert by["fleet.cluster-roots", "vault (cluster b)"].status is Status.FAIL
+    skipped = by["fleet.cluster-roots", "vault (cluster c)"]
+    assert skipped.status is Status.SKIP and skipped.finding == "cluster not read: context c: connection refused"
+    assert "--context c=CONTEXT" in skipped.hint
+
+
+def test_missing_intermediate_fails_and_expiry_skips() -> None:
+    by = rows(fleet(seen("a", root(), intermediate=None, chain=(), issuer=None)))
+    assert by["fleet.intermediate-chains", "vault (cluster a)"].status is Status.FAIL
+    assert "run clusters/a/vault/04-intermediate-pki.sh" in by["fleet.intermediate-chains", "vault (cluster a)"].hint
+    assert by["fleet.effective-expiry", "vault (cluster a)"].status is Status.SKIP
+
+
+def test_html_and_metrics_draw_the_same_matrix() -> None:
+    """The fleet's figures as the run records them (verify/runs/fleet.py add_fleet_facts), drawn by the HTML
+    report and exported by the Prometheus output: the same cells, the same dates."""
+    from istio_vault_ca.verify.checks.reporters import html_report, prometheus
+    from istio_vault_ca.verify.checks.result import Report
+    from istio_vault_ca.verify.runs.fleet import add_fleet_facts
+
+    state = fleet(seen("a", root()), seen("c", root("Foreign Root"), trusted=(root(),)))
+    report = Report(check_fleet(state))
+    report.facts.started = NOW.timestamp()
+    add_fleet_facts(state, report)
+    page = html_report.render(report)
+    assert page.count('class="trust-no"') == 2  # a rejects c, c rejects its own chain
+    assert "c&#x27;s chain ends at root &#x27;Foreign Root&#x27;" in page
+    assert '<tr><td class="mono">a</td><td>2027-06-29</td>' in page  # the effective expiry, by cluster
+    text = prometheus.render(report)
+    assert 'istio_vault_ca_fleet_trust{peer="c",source="a"} 0.0' in text
+    assert 'istio_vault_ca_fleet_trust{peer="a",source="c"} 1.0' in text
+    from prometheus_client.parser import text_string_to_metric_families
+
+    left = {
+        sample.labels["cluster"]: sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+        if sample.name == "istio_vault_ca_fleet_effective_expiry_seconds"
+    }
+    assert left == {"a": 179 * 86400, "c": 179 * 86400}  # 180 days of intermediate minus the 24h workload TTL
+    assert html_report.render(Report()).count('id="fleet"') == 0  # other reports keep their page
+
+
+def test_limits_not_read_warn_instead_of_passing() -> None:
+    by = rows(fleet(seen("a", root(), unread=("each PKI role's max_ttl",))))
+    row = by["fleet.effective-expiry", "vault (cluster a)"]
+    assert row.status is Status.WARN and row.finding.endswith("not read, so not ruled out: each PKI role's max_ttl")
+
+
+def test_a_foreign_root_under_the_fleet_roots_name_is_a_duplicate() -> None:
+    """Nobody trusts the impostor, but its chain names the fleet root's subject: peers try the wrong anchor."""
+    impostor = factory.self_signed_ca("Fleet Root", now=NOW)
+    by = rows(fleet(seen("a", root()), seen("b", impostor, trusted=(root(),))))
+    assert "2 different roots share the subject 'CN=Fleet Root'" in by["fleet.duplicate-roots", "fleet"].finding
+
+
+def test_a_foreign_trust_domain_hints_at_the_alias() -> None:
+    by = rows(fleet(seen("a", root()), seen("b", root(), trust_domain="b.example")))
+    row = by["fleet.trust-matrix", "vault (cluster a)"]
+    assert row.status is Status.FAIL
+    assert row.hint.startswith("add b.example to clusters[a].trust_domain_aliases")
+    aliased = rows(fleet(seen("a", root(), aliases=("b.example",)), seen("b", root(), trust_domain="b.example")))
+    assert aliased["fleet.trust-matrix", "vault (cluster a)"].status is Status.PASS

@@ -1,0 +1,278 @@
+"""The `fleet.*` checks: every cluster's chain against every other cluster's trust, the fleet's roots, and when
+each cluster's issuing really ends. Per-cluster checks run with `when="cluster"`, fleet-wide ones with `when="whole"`
+(verify/checks/fleet/state.py FleetView), so one registry family covers both.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import cast
+
+from cryptography import x509
+
+from ..registry import Tier, check
+from ..result import CheckResult, failed, passed, skipped, warned
+from .judge import Cell, Expiry, der, duplicate_roots, expiry_of, name_of, signing_roots, trust_matrix
+from .state import ClusterSeen, FleetState, FleetView
+
+ROTATE_ROOT = "plan and run the root rotation: istio-vault-ca plan-rotation --root -c CONFIG"
+
+
+def moment(when: dt.datetime) -> str:
+    return f"{when:%Y-%m-%d %H:%M} UTC"
+
+
+def duration(seconds: int) -> str:
+    """Seconds as people write TTLs: whole days or hours when they are, else seconds."""
+    if seconds % 86400 == 0:
+        return f"{seconds // 86400}d"
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600}h"
+    return f"{seconds}s"
+
+
+def roots_by_cluster(fleet: FleetState) -> dict[str, x509.Certificate | None]:
+    """Each cluster's signing root, computed once for the fleet (every row and check reads it)."""
+    if "roots" not in fleet.memo:
+        fleet.memo["roots"] = signing_roots(fleet.clusters)
+    return cast("dict[str, x509.Certificate | None]", fleet.memo["roots"])
+
+
+def matrix(fleet: FleetState) -> list[Cell]:
+    """The trust matrix, computed once for the fleet."""
+    if "matrix" not in fleet.memo:
+        fleet.memo["matrix"] = trust_matrix(fleet.clusters)
+    return cast("list[Cell]", fleet.memo["matrix"])
+
+
+def expiry(fleet: FleetState, seen: ClusterSeen) -> Expiry | None:
+    return expiry_of(seen, roots_by_cluster(fleet)[seen.name], fleet.now, fleet.workload_ttl)
+
+
+@check("fleet.intermediate-chains", tier=Tier.PEERS_REJECT, when="cluster")
+def intermediate_chains(view: FleetView) -> CheckResult:
+    """The cluster's intermediate, read from Vault, must chain to a root its own workloads trust (root-cert.pem as
+    its agent renders it): otherwise even its own workloads reject each other's certificates."""
+    seen, check_id = view.seen(), "fleet.intermediate-chains"
+    if seen.intermediate is None:
+        why = seen.problem or f"no certificate at {seen.mount}/cert/ca"
+        return failed(check_id, seen.target, why, f"issue the intermediate: run {seen.step}")
+    root = roots_by_cluster(view.fleet)[seen.name]
+    if root is None:
+        top = seen.chain[-1] if seen.chain else seen.intermediate
+        return failed(
+            check_id,
+            seen.target,
+            f"the chain of '{name_of(seen.intermediate)}' ends at '{name_of(top)}', not at a root Vault holds",
+            f"{seen.mount}/cert/ca_chain must end with the root that signed it: re-run {seen.step}",
+        )
+    if der(root) not in {der(trusted) for trusted in seen.roots}:
+        trusted = ", ".join(f"'{name_of(cert)}'" for cert in seen.roots) or "nothing"
+        return failed(
+            check_id,
+            seen.target,
+            f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}' (a foreign root), but the cluster's "
+            f"workloads trust {trusted} ({seen.roots_source})",
+            f"re-issue {seen.name}'s intermediate under the fleet's root: istio-vault-ca plan-rotation -c CONFIG "
+            f"--force {seen.name} writes rotation/{seen.name}/rotate-intermediate.sh",
+        )
+    return passed(check_id, seen.target, f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}'")
+
+
+@check("fleet.trust-matrix", tier=Tier.PEERS_REJECT, when="cluster")
+def trust_row(view: FleetView) -> CheckResult:
+    """One row of the trust matrix: would a workload in this cluster accept every other cluster's chain (same root
+    by signature, trust domain its own or one of its aliases)? A rejected peer means failed cross-cluster mTLS."""
+    seen, check_id = view.seen(), "fleet.trust-matrix"
+    row = [cell for cell in matrix(view.fleet) if cell.source == seen.name and cell.peer != seen.name]
+    if not row:
+        return passed(check_id, seen.target, "the only cluster of the fleet: no peer to accept")
+    rejected = [cell for cell in row if not cell.accepts]
+    accepted = ", ".join(cell.peer for cell in row if cell.accepts) or "no peer"
+    if not rejected:
+        return passed(check_id, seen.target, f"workloads in {seen.name} accept the chains of {accepted}")
+    reasons = "; ".join(cell.reason for cell in rejected)
+    return failed(
+        check_id,
+        seen.target,
+        f"workloads in {seen.name} reject {', '.join(cell.peer for cell in rejected)}: {reasons} "
+        f"(they accept {accepted})",
+        _trust_hint(seen, rejected, view.fleet),
+    )
+
+
+def _trust_hint(seen: ClusterSeen, rejected: list[Cell], fleet: FleetState) -> str:
+    """What to change, naming the peers: an alias for a foreign trust domain, else the peer's intermediate."""
+    domains = {cluster.name: cluster.trust_domain for cluster in fleet.clusters}
+    by_domain = [cell.peer for cell in rejected if "trust domain" in cell.reason]
+    by_root = [cell.peer for cell in rejected if cell.peer not in by_domain]
+    hints = []
+    if by_root:
+        hints.append(
+            f"{seen.name} must trust the root each peer's chain ends at: re-issue {', '.join(by_root)}'s "
+            f"intermediate under the fleet's root (istio-vault-ca plan-rotation -c CONFIG --force {by_root[0]}), or "
+            f"during a root rotation deliver the trust bundle with both roots to {seen.name} first "
+            "(plan-rotation --root)"
+        )
+    if by_domain:
+        aliases = ", ".join(sorted({domains[peer] for peer in by_domain}))
+        hints.append(
+            f"add {aliases} to clusters[{seen.name}].trust_domain_aliases (meshConfig.trustDomainAliases), or give "
+            "the clusters one trust_domain"
+        )
+    return "; ".join(hints)
+
+
+def _expiry_hint(seen: ClusterSeen, kind: str, what: str) -> str:
+    if kind == "root":
+        return ROTATE_ROOT
+    if kind == "intermediate":
+        return (
+            f"rotate {seen.name}'s intermediate before then: istio-vault-ca plan-rotation -c CONFIG writes "
+            f"rotation/{seen.name}/rotate-intermediate.sh"
+        )
+    if kind == "issuer":
+        return (
+            f"{seen.mount}'s default issuer ends before the intermediate istiod loads: make that intermediate the "
+            f"default issuer again (vault write {seen.mount}/config/issuers default=ISSUER_ID), or re-run {seen.step}"
+        )
+    if kind == "role":
+        role = what.split("/roles/", 1)[1].split()[0]
+        return (
+            f"raise the role's max_ttl above the workload certificate TTL and the time you need: vault write "
+            f"{seen.mount}/roles/{role} max_ttl=DURATION"
+        )
+    return (
+        f"{seen.step} tunes {seen.mount}'s max_lease_ttl to the intermediate's TTL: re-run it, or "
+        f"`vault secrets tune -max-lease-ttl=TTL {seen.mount}`"
+    )
+
+
+@check("fleet.effective-expiry", tier=Tier.ISTIOD_REFUSES, needs=("intermediate",), when="cluster")
+def effective_expiry(view: FleetView) -> CheckResult:
+    """When issuing really ends: the earliest of the root's, the intermediate's and the mount's default issuer's
+    notAfter and of Vault's caps on the mount (each PKI role's max_ttl, the mount's max_lease_ttl, counted from
+    now), minus the workload certificate TTL. From then on a full workload certificate cannot be issued."""
+    seen, fleet, check_id = view.seen(), view.fleet, "fleet.effective-expiry"
+    found = expiry(fleet, seen)
+    if found is None:
+        return skipped(check_id, seen.target, "no certificate or Vault limit to judge")
+    earliest, effective = found.earliest, found.effective
+    ttl = duration(fleet.workload_ttl)
+    finding = (
+        f"effective expiry {moment(effective)}: the {earliest.what} ({moment(earliest.ends)}) minus the {ttl} "
+        "workload certificate TTL; issuance starts failing then"
+    )
+    hint = _expiry_hint(seen, earliest.kind, earliest.what)
+    if effective <= fleet.now:
+        return failed(
+            check_id,
+            seen.target,
+            f"issuance of a {ttl} workload certificate fails since {moment(effective)}: the {earliest.what} is "
+            f"{moment(earliest.ends)}",
+            hint,
+        )
+    if earliest.kind in ("role", "mount") and seen.intermediate is not None:
+        ends = seen.intermediate.not_valid_after_utc
+        return warned(
+            check_id, seen.target, f"{finding}; Vault caps it before the intermediate ends ({moment(ends)})", hint
+        )
+    if effective - fleet.now < dt.timedelta(days=fleet.warn_days):
+        return warned(check_id, seen.target, f"{finding}, within --warn-days {fleet.warn_days}", hint)
+    if seen.unread:
+        return warned(
+            check_id,
+            seen.target,
+            f"{finding}; not read, so not ruled out: {', '.join(seen.unread)}",
+            f"let the token list {seen.mount}/roles, read each role and sys/mounts/{seen.mount}/tune",
+        )
+    return passed(check_id, seen.target, finding)
+
+
+@check("fleet.ambient-shared-root", tier=Tier.PEERS_REJECT, when="ambient")
+def ambient_shared_root(view: FleetView) -> CheckResult:
+    """Ambient multi-cluster needs one shared root (istio/istio#61719): ztunnel takes its trust roots from the end
+    of istiod's CSR response only, so an ambient cluster whose chain ends at another root than its peers' is
+    refused."""
+    seen, check_id = view.seen(), "fleet.ambient-shared-root"
+    roots = roots_by_cluster(view.fleet)
+    own = roots[seen.name]
+    if own is None:
+        return skipped(check_id, seen.target, "its chain ends at no root (fleet.intermediate-chains says why)")
+    others = sorted(name for name, root in roots.items() if name != seen.name and root is not None and root != own)
+    if others:
+        return failed(
+            check_id,
+            seen.target,
+            f"ambient cluster {seen.name} chains to root '{name_of(own)}', but {', '.join(others)} chain(s) to "
+            "another root: per-cluster roots are refused for ambient",
+            "give every cluster one root (re-issue the odd intermediates under it: plan-rotation --force CLUSTER); "
+            "ztunnel cannot follow a root change without restarts (docs/how-to/ambient.md)",
+        )
+    return passed(check_id, seen.target, f"ambient cluster {seen.name} shares root '{name_of(own)}' with the fleet")
+
+
+@check("fleet.cluster-roots", tier=Tier.SETUP, when="cluster")
+def cluster_roots(view: FleetView) -> CheckResult:
+    """The roots istiod hands the cluster's workloads (its istio-ca-root-cert ConfigMap) must be the ones Vault
+    says they trust; a cluster that was not reached is a skip with the reason, never a pass."""
+    seen, check_id = view.seen(), "fleet.cluster-roots"
+    kube = seen.kube
+    if kube is None or kube.roots is None:
+        reason = kube.reason if kube is not None else "not read"
+        return skipped(check_id, seen.target, f"cluster not read: {reason}", _reach_hint(seen))
+    if {der(root) for root in kube.roots} == {der(root) for root in seen.roots}:
+        return passed(check_id, seen.target, f"{kube.source} holds the roots of {seen.roots_source}")
+    found = ", ".join(f"'{name_of(root)}'" for root in kube.roots) or "no certificate"
+    return failed(
+        check_id,
+        seen.target,
+        f"{kube.source} holds {found}, not the roots of {seen.roots_source}",
+        f"istiod in {seen.name} hands out another root: istio-vault-ca verify cluster -c CONFIG --cluster "
+        f"{seen.name} says why",
+    )
+
+
+def _reach_hint(seen: ClusterSeen) -> str:
+    return (
+        f"set clusters[{seen.name}].kube_context in the config, or pass --context {seen.name}=CONTEXT "
+        "(and --kubeconfig FILE)"
+    )
+
+
+@check("fleet.duplicate-roots", tier=Tier.PRACTICE, when="whole")
+def fleet_duplicate_roots(view: FleetView) -> CheckResult:
+    """Different roots under one subject name, or one root listed twice: path building picks anchors by name,
+    so a duplicate makes a peer try the wrong root and read a good chain as broken."""
+    fleet, check_id = view.fleet, "fleet.duplicate-roots"
+    problems = duplicate_roots(fleet.clusters)
+    if problems:
+        return warned(
+            check_id,
+            fleet.target,
+            "; ".join(problems),
+            "give each root its own subject (root.common_name) and list every root once in the trust bundle",
+        )
+    distinct = {der(root) for cluster in fleet.clusters for root in cluster.roots}
+    return passed(check_id, fleet.target, f"{len(distinct)} distinct root(s), each under its own name")
+
+
+@check("fleet.expires-first", tier=Tier.INFO, when="whole")
+def expires_first(view: FleetView) -> CheckResult:
+    """Which cluster stops issuing first, and which root and intermediate end first: the one date a fleet's
+    rotation calendar starts from."""
+    fleet, check_id = view.fleet, "fleet.expires-first"
+    expiries = [(found.effective, seen.name, found) for seen in fleet.clusters if (found := expiry(fleet, seen))]
+    if not expiries:
+        return skipped(check_id, fleet.target, "no cluster's intermediate was read")
+    effective, name, found = min(expiries, key=lambda item: (item[0], item[1]))
+    parts = [f"{name} stops issuing first, at {moment(effective)} ({found.earliest.what})"]
+    roots = [root for root in roots_by_cluster(fleet).values() if root is not None]
+    if roots:
+        root = min(roots, key=lambda cert: (cert.not_valid_after_utc, der(cert)))
+        parts.append(f"root '{name_of(root)}' ends first of the roots, at {moment(root.not_valid_after_utc)}")
+    intermediates = [(seen.intermediate.not_valid_after_utc, seen.name) for seen in fleet.clusters if seen.intermediate]
+    if intermediates:
+        ends, first = min(intermediates)
+        parts.append(f"{first}'s intermediate ends first, at {moment(ends)}")
+    return passed(check_id, fleet.target, "; ".join(parts))

@@ -1,0 +1,185 @@
+"""The fleet's arithmetic: which root each cluster's chain ends at, the trust matrix, and each cluster's effective
+expiry. Pure functions of `ClusterSeen` records, so the checks, the metrics and the HTML report share one answer.
+
+A workload in cluster A accepts a peer of cluster B when B's chain (B's intermediate, its ca_chain) ends at a root
+A's workloads trust (A's root-cert.pem, during a root rotation the trust bundle) and B's trust domain is A's own
+or one of A's aliases. Go's crypto/x509 (istio-agent) and BoringSSL (Envoy) both build the path by signature
+from the peer's chain to the local anchors, so the root is matched by signature here too, never by name alone.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+from typing import NamedTuple
+
+from cryptography import x509
+
+from ..chain.gox509 import issued_by
+from ..pkix import Encoding
+from .state import ClusterSeen
+
+# A chain longer than this is not a CA chain anyone deploys; it bounds the walk over an adversarial pool.
+MAX_PATH = 8
+
+
+def der(cert: x509.Certificate) -> bytes:
+    return cert.public_bytes(Encoding.DER)
+
+
+def name_of(cert: x509.Certificate) -> str:
+    names = cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)
+    return str(names[0].value) if names else cert.subject.rfc4514_string()
+
+
+def self_signed(cert: x509.Certificate) -> bool:
+    return cert.issuer == cert.subject and issued_by(cert, cert)
+
+
+def signing_root(seen: ClusterSeen, known_roots: Iterable[x509.Certificate] = ()) -> x509.Certificate | None:
+    """The self-signed root the cluster's intermediate chains to, through its ca_chain and the roots anyone in the
+    fleet trusts (a chain may leave its root out); None when no path ends at a root Vault holds."""
+    if seen.intermediate is None:
+        return None
+    pool = [*seen.chain, *seen.roots, *known_roots]
+    current = seen.intermediate
+    for _ in range(MAX_PATH):
+        if self_signed(current):
+            return current
+        parent = next((cert for cert in pool if cert != current and issued_by(current, cert)), None)
+        if parent is None:
+            return None
+        current = parent
+    return None
+
+
+def fleet_roots(clusters: Iterable[ClusterSeen]) -> list[x509.Certificate]:
+    """Every root some cluster's workloads trust, once each, in config order."""
+    seen: dict[bytes, x509.Certificate] = {}
+    for cluster in clusters:
+        for root in cluster.roots:
+            seen.setdefault(der(root), root)
+    return list(seen.values())
+
+
+def signing_roots(clusters: tuple[ClusterSeen, ...]) -> dict[str, x509.Certificate | None]:
+    """Each cluster's signing root by name (the walk may use roots any cluster trusts, and the chain's own)."""
+    known = fleet_roots(clusters)
+    return {cluster.name: signing_root(cluster, known) for cluster in clusters}
+
+
+class Cell(NamedTuple):
+    """One cell of the trust matrix: does a workload in `source` accept a peer of `peer`, and if not, why."""
+
+    source: str
+    peer: str
+    accepts: bool
+    reason: str = ""
+
+
+def trust_cell(source: ClusterSeen, peer: ClusterSeen, peer_root: x509.Certificate | None) -> Cell:
+    """Whether `source`'s workloads accept `peer`'s workload certificates (the reason names the real cause)."""
+    if peer.intermediate is None:
+        return Cell(source.name, peer.name, False, f"{peer.name} has no intermediate in Vault")
+    if peer_root is None:
+        top = peer.chain[-1] if peer.chain else peer.intermediate
+        return Cell(
+            source.name, peer.name, False, f"{peer.name}'s chain ends at '{name_of(top)}' without a root Vault holds"
+        )
+    if der(peer_root) not in {der(root) for root in source.roots}:
+        return Cell(
+            source.name,
+            peer.name,
+            False,
+            f"{peer.name}'s chain ends at root '{name_of(peer_root)}', which {source.name}'s workloads do not trust",
+        )
+    if peer.trust_domain != source.trust_domain and peer.trust_domain not in source.aliases:
+        return Cell(
+            source.name,
+            peer.name,
+            False,
+            f"{peer.name}'s trust domain '{peer.trust_domain}' is neither {source.name}'s '{source.trust_domain}' "
+            "nor one of its trust_domain_aliases",
+        )
+    return Cell(source.name, peer.name, True)
+
+
+def trust_matrix(clusters: tuple[ClusterSeen, ...]) -> list[Cell]:
+    """Every (source, peer) cell, the diagonal included (a cluster must accept its own chain), in config order."""
+    roots = signing_roots(clusters)
+    return [trust_cell(source, peer, roots[peer.name]) for source in clusters for peer in clusters]
+
+
+class Bound(NamedTuple):
+    """One limit on how long the cluster's CA can issue: `kind` root|intermediate|issuer|role|mount."""
+
+    kind: str
+    what: str
+    ends: dt.datetime
+
+
+class Expiry(NamedTuple):
+    """The earliest bound and the effective expiry: from then on a workload certificate of the full TTL can no
+    longer be issued (it would outlive the CA, or Vault caps it shorter), so issuance starts failing."""
+
+    bounds: tuple[Bound, ...]
+    earliest: Bound
+    effective: dt.datetime
+
+
+def bounds_of(seen: ClusterSeen, root: x509.Certificate | None, now: dt.datetime) -> list[Bound]:
+    """Every limit on the cluster's issuing: the notAfter of its signing root, its intermediate and the mount's
+    default issuer, and Vault's caps on what the mount issues from `now` on (each role's max_ttl, the mount's
+    max_lease_ttl): a cap counts from the moment of issuing, so its bound is `now` plus the cap."""
+    bounds: list[Bound] = []
+    if root is not None:
+        bounds.append(Bound("root", f"root '{name_of(root)}' notAfter", root.not_valid_after_utc))
+    if seen.intermediate is not None:
+        intermediate = seen.intermediate
+        bounds.append(
+            Bound("intermediate", f"intermediate '{name_of(intermediate)}' notAfter", intermediate.not_valid_after_utc)
+        )
+    if seen.issuer is not None:
+        bounds.append(Bound("issuer", f"{seen.mount}'s default issuer notAfter", seen.issuer.not_valid_after_utc))
+    for role, seconds in seen.role_caps:
+        if seconds > 0:
+            bounds.append(
+                Bound(
+                    "role",
+                    f"PKI role {seen.mount}/roles/{role} max_ttl {seconds}s",
+                    now + dt.timedelta(seconds=seconds),
+                )
+            )
+    if seen.mount_max_ttl:
+        text = f"mount {seen.mount} max_lease_ttl {seen.mount_max_ttl}s"
+        bounds.append(Bound("mount", text, now + dt.timedelta(seconds=seen.mount_max_ttl)))
+    return bounds
+
+
+def expiry_of(seen: ClusterSeen, root: x509.Certificate | None, now: dt.datetime, workload_ttl: int) -> Expiry | None:
+    """The cluster's effective expiry: the earliest bound minus the workload certificate TTL; None without bounds.
+    Ties go to the bound listed first (root, intermediate, issuer, role, mount), so the answer is deterministic."""
+    bounds = bounds_of(seen, root, now)
+    if not bounds:
+        return None
+    earliest = min(bounds, key=lambda bound: bound.ends)
+    return Expiry(tuple(bounds), earliest, earliest.ends - dt.timedelta(seconds=workload_ttl))
+
+
+def duplicate_roots(clusters: tuple[ClusterSeen, ...]) -> list[str]:
+    """Problems with the fleet's roots a peer's path building trips on: two different roots under one subject name
+    (Go and BoringSSL pick candidates by name, so the wrong one may be tried and the chain read as broken), and one
+    root listed twice in a cluster's bundle."""
+    problems: list[str] = []
+    by_subject: dict[str, dict[bytes, x509.Certificate]] = {}
+    ends = [root for root in signing_roots(clusters).values() if root is not None]  # a foreign root counts too
+    for root in [*fleet_roots(clusters), *ends]:
+        by_subject.setdefault(root.subject.rfc4514_string(), {})[der(root)] = root
+    for subject, roots in by_subject.items():
+        if len(roots) > 1:
+            problems.append(f"{len(roots)} different roots share the subject '{subject}'")
+    for cluster in clusters:
+        ders = [der(root) for root in cluster.roots]
+        if len(set(ders)) < len(ders):
+            problems.append(f"{cluster.name}'s {cluster.roots_source} lists a root twice")
+    return problems
