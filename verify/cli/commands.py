@@ -307,7 +307,12 @@ COMMAND_TABLE: tuple[Command, ...] = (
         "export the checks of TARGET as Prometheus metrics, re-run on an interval (/metrics, /healthz)",
         Handler("serve_command:serve"),
         (
-            arg("--listen", required=True, metavar="HOST:PORT", help=f"address to serve on, e.g. 127.0.0.1:{EXPORTER_PORT}"),
+            arg(
+                "--listen",
+                required=True,
+                metavar="HOST:PORT",
+                help=f"address to serve on, e.g. 127.0.0.1:{EXPORTER_PORT}",
+            ),
             arg(
                 "--interval",
                 type=float,
