@@ -16,6 +16,7 @@ from typing import Any
 from ..config.durations import parse_duration
 from ..config.injectors import by_name
 from ..config.plan import ClusterPlan
+from .templating import hcl_quote
 
 GIVEN_UP_CHECKS = ("vault.kv-key-matches", "vault.policy-grants-read")
 CONFIG_DIR = "/etc/istio-vault-ca"
@@ -63,7 +64,7 @@ def policy_hcl(plan: ClusterPlan) -> str:
     ]
     for path, capabilities in policy_paths(plan):
         caps = ", ".join(f'"{c}"' for c in capabilities)
-        lines += ["", f'path "{path}" {{', f"  capabilities = [{caps}]", "}"]
+        lines += ["", f"path {hcl_quote(path)} {{", f"  capabilities = [{caps}]", "}"]
     return "\n".join(lines) + "\n"
 
 

@@ -43,9 +43,18 @@ def sh_quote(value: object) -> str:
 
 
 def hcl_quote(value: object) -> str:
-    """A double-quoted HCL string; `${` and `%{` are escaped so no template sequence survives."""
-    text = json.dumps(str(value), ensure_ascii=False)
-    return text.replace("${", "$${").replace("%{", "%%{")
+    """A double-quoted HCL string holding `value` verbatim, for policy.hcl.
+
+    A value holding `${` or `%{` is refused, not escaped: Vault and OpenBao parse policies with HCL 1
+    (hashicorp/hcl v1, `hcl/scanner/scanner.go` `scanString` counts the braces a `${` opens and ends the string
+    only when they close; it knows no `$${` or `%%{` escape), while HCL 2 readers take `${` and `%{` as template
+    sequences, so no spelling means the same literal text to both. The config's name and path rules
+    (generator/config/model.py `VAULT_NAME`, `PATH_SEGMENTS`) keep `$`, `%` and braces out of every value that
+    reaches a policy, so this refusal is a guard for a new caller, never a user's error."""
+    text = str(value)
+    if "${" in text or "%{" in text:
+        raise ValueError(f"{text!r} holds an HCL template sequence ('${{' or '%{{'): no policy string can hold it")
+    return json.dumps(text, ensure_ascii=False)
 
 
 # Everything that changes the code Jinja compiles a template to; part of the cache key.
