@@ -202,6 +202,8 @@ CASES = [
     Case(("verify", "cluster"), ("verify", "cluster", "--kubeconfig", "not-a-kubeconfig"), USAGE, "not a kubeconfig"),
     Case(("verify", "all"), ("verify", "all", "--kubeconfig", "kubeconfig", "--output", "junit"), UNREACHABLE,
          "cluster.api-reachable"),
+    Case(("verify", "fleet"), ("verify", "fleet"), UNREACHABLE, "cannot reach Vault"),
+    Case(("verify", "fleet"), ("verify", "fleet", "--output", "json"), UNREACHABLE, '"vault.reachable"'),
     Case(("plan-rotation",), ("plan-rotation",), UNREACHABLE, "cannot reach Vault"),
     Case(("plan-rotation",), ("plan-rotation", "--root"), UNREACHABLE, "cannot reach Vault"),
     Case(("sign-intermediate",), (*SIGN, "--root-key", "root.key", "--csr", "intermediate.csr", "-o", "i.pem"), OK,
@@ -222,9 +224,10 @@ SERVE = [
     ("vault",),
     ("cluster", "--kubeconfig", "kubeconfig"),
     ("all", "--kubeconfig", "kubeconfig"),
+    ("fleet",),
 ]
 # Run by the integration tests below, against a real OpenBao.
-LIVE = [("rehearse",), ("verify", "vault"), ("verify", "chain"), ("plan-rotation",)]
+LIVE = [("rehearse",), ("verify", "vault"), ("verify", "chain"), ("verify", "fleet"), ("plan-rotation",)]
 
 
 def test_every_command_has_a_case() -> None:
@@ -306,6 +309,7 @@ def live_vault(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Configured]
     [
         (("verify", "vault"), OK),
         (("verify", "chain", "--from-vault", "--output", "json"), OK),
+        (("verify", "fleet"), OK),
         (("plan-rotation", "-o", "rotation"), OK),  # nothing due on a new CA
         (("plan-rotation", "--root", "-o", "rotation-root"), FAILED),  # phase (a) is to do: rendered, exit 1
     ],
