@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 from ...generator.errors import UsageError
 from . import common
-from .common import by_namespace, check_warn_days, load_plans_and_source
+from .common import by_namespace, check_warn_days, check_workload_ttl, load_plans_and_source
 
 if TYPE_CHECKING:
     from cryptography import x509
@@ -52,8 +52,7 @@ def fleet_report(request: FleetRequest) -> tuple[Report, int]:
 
     started, clock = time.time(), time.monotonic()
     check_warn_days(request.warn_days)
-    if request.workload_ttl <= 0:
-        raise UsageError(f"--workload-cert-ttl must be more than 0s, not {request.workload_ttl}s")
+    check_workload_ttl(request.workload_ttl)
     config, plans, source = load_plans_and_source(request.config, None)
     contexts = dict(request.contexts)
     unknown = sorted(set(contexts) - {cluster.name for cluster in plans})
