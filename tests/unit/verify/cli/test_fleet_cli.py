@@ -24,7 +24,10 @@ CONFIG = str(EXAMPLES / "three-clusters.yaml")
         (("--workload-cert-ttl", "soon"), "--workload-cert-ttl 'soon':"),
         (("--workload-cert-ttl", "0s"), "--workload-cert-ttl '0s': '0s' must be longer than zero"),
         (("--warn-days", "-1"), "--warn-days must be 0 or more, not -1"),
-        (("--workload-cert-ttl", "20000000h"), "--workload-cert-ttl must be at most 876000h (100 years), not 20000000h"),
+        (
+            ("--workload-cert-ttl", "20000000h"),
+            "--workload-cert-ttl must be at most 876000h (100 years), not 20000000h",
+        ),
         (("--warn-days", "99999999999999999999"), "--warn-days must be at most 36500 (100 years)"),
     ],
 )
