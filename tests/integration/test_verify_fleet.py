@@ -123,7 +123,9 @@ def test_three_clusters_during_a_rotation(fleet_vault: dict[str, str]) -> None:
     assert "PRIVATE KEY" not in out
 
 
-def test_an_unreachable_cluster_is_a_skip_with_its_reason(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+def test_an_unreachable_cluster_is_an_error_and_exit_3(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """A context the user named whose API server refuses connections: an error row naming it, exit 3 (it used to
+    be a skip and exit 0/1, so a dead API server passed unnoticed). The clusters not asked about stay skips."""
     with refusing_port() as port:
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(
@@ -135,11 +137,91 @@ def test_an_unreachable_cluster_is_a_skip_with_its_reason(fleet_vault: dict[str,
         )
         args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(kubeconfig), "--context", "east=east")
         code, out, err = cli(fleet_vault, *args, "--output", "json")
+    assert code == 3, err
+    by = rows(out)
+    row = by["fleet.cluster-roots", "east"]
+    assert row["status"] == "error"
+    assert row["finding"].startswith("configmap/istio-system/istio-ca-root-cert (context east) not read: context east:")
+    assert "the API server of context east must answer" in row["hint"]
+    assert "not-a-secret" not in out
+    west = by["fleet.cluster-roots", "west"]
+    assert (west["status"], west["finding"]) == ("skip", "cluster not read: no kubeconfig context for this cluster")
+    assert west["hint"].startswith("not asked to read it: to compare its ConfigMap with Vault, set clusters[west]")
+
+
+def _two_contexts(path: Path, server: str = "https://127.0.0.1:1") -> Path:
+    return _kubeconfig(path, {"east": server, "west": server})
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ("--context", "east=east", "--context", "west=east"),
+            "context 'east' is given for both east and west: each cluster has its own API server",
+        ),
+        (
+            ("--context", "east=east", "--context", "east=west"),
+            "--context east=east and --context east=west: give each cluster one context",
+        ),
+        (("--context", "east=nowhere"), "Context 'nowhere' not found"),
+        ((), "no cluster has a context to read from it"),
+    ],
+    ids=["one-context-two-clusters", "one-cluster-twice", "unknown-context", "kubeconfig-without-context"],
+)
+def test_contexts_that_cannot_mean_what_was_asked_exit_2(
+    fleet_vault: dict[str, str], tmp_path: Path, flags: tuple[str, ...], message: str
+) -> None:
+    kubeconfig = _two_contexts(tmp_path / "kubeconfig")
+    args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(kubeconfig), *flags, "--output", "json")
+    code, out, err = cli(fleet_vault, *args)
+    assert code == 2, err
+    assert message in err
+    document = json.loads(out)
+    validate_json_shape(document)
+    assert [row["status"] for row in document["checks"]] == ["error"]
+
+
+def test_a_missing_kubeconfig_with_a_context_exits_2(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+    args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(missing), "--context", "east=east")
+    code, out, err = cli(fleet_vault, *args, "--output", "json")
+    assert code == 2, err
+    assert f"file {missing} not found" in err
+    assert json.loads(out)["checks"][0]["id"] == "cluster.api-reachable"
+
+
+def test_a_config_context_missing_from_the_kubeconfig_exits_2(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """clusters[].kube_context is a context the user named as much as --context is."""
+    text = CONFIG.read_text(encoding="utf-8")
+    marker = "  - name: central\n"
+    config = tmp_path / "contexts.yaml"
+    config.write_text(text.replace(marker, marker + "    kube_context: prod-central\n"), encoding="utf-8")
+    kubeconfig = _two_contexts(tmp_path / "kubeconfig")
+    code, _, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--kubeconfig", str(kubeconfig))
+    assert code == 2, err
+    assert "prod-central" in err
+
+
+def test_an_api_server_without_the_config_map_fails_pointing_at_istiod(
+    fleet_vault: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.http_answers import answering
+
+    missing = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404}).encode()
+    with answering(404, "application/json", missing) as east:
+        kubeconfig = _kubeconfig(tmp_path / "kubeconfig", {"east": east})
+        args = ("--kubeconfig", str(kubeconfig), "--context", "east=east")
+        code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), *args, "--output", "json")
     assert code == 1, err
     row = rows(out)["fleet.cluster-roots", "east"]
-    assert row["status"] == "skip"
-    assert row["finding"].startswith("cluster not read: context east: ")
-    assert "--context east=CONTEXT" in row["hint"]
+    assert row["status"] == "fail"
+    assert row["finding"] == (
+        "configmap/istio-system/istio-ca-root-cert (context east): no istio-ca-root-cert ConfigMap in namespace "
+        "istio-system, so the cluster's workloads are handed no root"
+    )
+    assert "check that istiod runs in east and that istiod.namespace in the config is its namespace" in row["hint"]
+    assert "kube_context" not in row["hint"]
 
 
 def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:

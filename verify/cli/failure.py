@@ -29,7 +29,10 @@ def error_row(error: IvcError, args: argparse.Namespace | None) -> tuple[str, st
     if isinstance(error, VaultUnavailable):
         return "vault.reachable", _vault_address(error)
     if isinstance(error, (KubeAccessError, KubeConfigProblem)):
-        return "cluster.api-reachable", str(getattr(args, "context", None) or "kubeconfig")
+        context = getattr(args, "context", None)  # verify fleet's --context is a list of CLUSTER=CONTEXT
+        if isinstance(context, list):
+            context = ", ".join(str(item) for item in context)
+        return "cluster.api-reachable", str(context or "kubeconfig")
     if isinstance(error, ConfigError):
         return "config.valid", error.source
     if isinstance(error, UsageError):

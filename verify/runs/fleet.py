@@ -12,16 +12,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ...generator.errors import UsageError
+from ...generator.errors import EXIT_UNREACHABLE
 from . import common
 from .common import by_namespace, check_warn_days, check_workload_ttl, load_plans_and_source
+from .fleet_kube import certificates, cluster_contexts, connect_all, kube_seen
 
 if TYPE_CHECKING:
     from cryptography import x509
 
     from ...generator.config.plan import ClusterPlan
-    from ..checks.fleet import ClusterSeen, FleetState, KubeSeen
+    from ..checks.fleet import ClusterSeen, FleetState
     from ..checks.result import Report
+    from ..clients.kube import Kube
     from ..clients.vault import VaultApi
 
 # Concurrent requests against one Vault: enough to hide the round trips, few enough not to look like a flood.
@@ -54,11 +56,8 @@ def fleet_report(request: FleetRequest) -> tuple[Report, int]:
     check_warn_days(request.warn_days)
     check_workload_ttl(request.workload_ttl)
     config, plans, source = load_plans_and_source(request.config, None)
-    contexts = dict(request.contexts)
-    unknown = sorted(set(contexts) - {cluster.name for cluster in plans})
-    if unknown:
-        known = ", ".join(cluster.name for cluster in plans)
-        raise UsageError(f"--context {unknown[0]}=...: no cluster named {unknown[0]!r} in the config (known: {known})")
+    contexts = cluster_contexts(plans, request.contexts, request.kubeconfig)
+    kubes = connect_all(contexts, request.kubeconfig)  # a missing kubeconfig or context: exit 2, nothing read yet
     clients: dict[str | None, VaultApi] = {}
     for namespace, members in by_namespace(plans):
         api = clients[namespace] = common.open_vault(config, namespace)  # through the module: tests count them
@@ -67,9 +66,7 @@ def fleet_report(request: FleetRequest) -> tuple[Report, int]:
     report = Report()
     report.facts.warn_days, report.facts.config = request.warn_days, source
     with ThreadPoolExecutor(max_workers=max(1, min(request.workers, len(plans)))) as pool:
-        seen = list(
-            pool.map(lambda cluster: read_cluster(clients[cluster.namespace], cluster, request, contexts), plans)
-        )
+        seen = list(pool.map(lambda cluster: read_cluster(clients[cluster.namespace], cluster, kubes, contexts), plans))
     fleet = FleetState(
         tuple(item for item, _ in seen),
         now=dt.datetime.now(dt.timezone.utc),
@@ -83,7 +80,8 @@ def fleet_report(request: FleetRequest) -> tuple[Report, int]:
     report.facts.reachable["vault"] = True
     report.facts.clusters = tuple(cluster.name for cluster in plans)
     report.facts.started, report.facts.duration = started, time.monotonic() - clock
-    return report, report.exit_code()
+    unreachable = any(seen.kube is not None and seen.kube.unreachable for seen in fleet.clusters)
+    return report, EXIT_UNREACHABLE if unreachable else report.exit_code()
 
 
 def add_fleet_facts(fleet: FleetState, report: Report) -> None:
@@ -115,7 +113,7 @@ def _read_shared(api: VaultApi, cluster: ClusterPlan) -> None:
 
 
 def read_cluster(
-    api: VaultApi, cluster: ClusterPlan, request: FleetRequest, contexts: dict[str, str]
+    api: VaultApi, cluster: ClusterPlan, kubes: dict[str, Kube], contexts: dict[str, str]
 ) -> tuple[ClusterSeen, dict[str, bytes | None]]:
     """One cluster as Vault holds it (never its key: only certificate paths, its mount's roles and tuning), its
     side where reachable, and the values read (for the report's certificate facts)."""
@@ -136,11 +134,11 @@ def read_cluster(
     unread: tuple[str, ...] = ()
     try:
         values, roots_source = _ca_values(api, cluster)
-        intermediate = next(iter(_certificates(values.get("ca-cert.pem"))), None)
-        chain = _certificates(values.get("cert-chain.pem"))
-        roots = _certificates(values.get("root-cert.pem"))
+        intermediate = next(iter(certificates(values.get("ca-cert.pem"))), None)
+        chain = certificates(values.get("cert-chain.pem"))
+        roots = certificates(values.get("root-cert.pem"))
         if intermediate is not None:  # no intermediate, no limit to read (a mount never set up has no tuning)
-            issuer = next(iter(_certificates(_field(api.read(f"{mount}/issuer/default"), "certificate"))), None)
+            issuer = next(iter(certificates(_field(api.read(f"{mount}/issuer/default"), "certificate"))), None)
             role_caps, mount_max, unread = _limits(api, mount)
     except VaultApiError as error:
         problem = str(error)
@@ -159,7 +157,7 @@ def read_cluster(
         role_caps=role_caps,
         mount_max_ttl=mount_max,
         problem=problem,
-        kube=_kube_seen(cluster, request.kubeconfig, contexts.get(cluster.name) or cluster.cluster.kube_context),
+        kube=kube_seen(cluster, kubes.get(cluster.name), contexts.get(cluster.name)),
         step=step_script(cluster, intermediate_step(cluster)),
         unread=unread,
     )
@@ -188,18 +186,6 @@ def _ca_values(api: VaultApi, cluster: ClusterPlan) -> tuple[dict[str, bytes | N
         if ca_file.name == ROOT_CERT:
             source = f"the trust bundle at {ca_file.secret_path}" if use_bundle else ca_file.secret_path
     return values, source
-
-
-def _certificates(data: bytes | str | None) -> tuple[x509.Certificate, ...]:
-    from cryptography import x509
-
-    raw = data.encode() if isinstance(data, str) else data
-    if not raw or b"-----BEGIN CERTIFICATE-----" not in raw:
-        return ()
-    try:
-        return tuple(x509.load_pem_x509_certificates(raw))
-    except ValueError:
-        return ()
 
 
 def _field(response: dict[str, Any] | None, name: str) -> Any:
@@ -252,25 +238,3 @@ def _role_caps(api: VaultApi, mount: str) -> tuple[tuple[str, int], ...]:
     for role in sorted(api.list(f"{mount}/roles")):
         caps.append((role, _int(_field(api.read(f"{mount}/roles/{role}"), "max_ttl")) or 0))
     return tuple(caps)
-
-
-def _kube_seen(cluster: ClusterPlan, kubeconfig: str | None, context: str | None) -> KubeSeen:
-    """The roots in the cluster's istio-ca-root-cert ConfigMap, or why they could not be read."""
-    from ...generator.errors import IvcError
-    from ..checks.cluster.state import ROOT_CONFIG_MAP, ROOT_CONFIG_MAP_KEY
-    from ..checks.fleet import KubeSeen
-    from ..clients.kube import connect
-    from ..redact import redact
-
-    if context is None:
-        return KubeSeen(None, "", "no kubeconfig context for this cluster")
-    namespace = cluster.config.istiod.namespace
-    source = f"configmap/{namespace}/{ROOT_CONFIG_MAP} (context {context})"
-    try:
-        config_map = connect(kubeconfig, context).config_map(namespace, ROOT_CONFIG_MAP)
-    except IvcError as error:
-        return KubeSeen(None, source, f"context {context}: {redact(str(error))}")
-    if config_map is None:
-        return KubeSeen(None, source, f"context {context}: no {ROOT_CONFIG_MAP} ConfigMap in {namespace}")
-    pem = ((config_map.get("data") or {}).get(ROOT_CONFIG_MAP_KEY) or "").encode()
-    return KubeSeen(_certificates(pem), source)

@@ -11,7 +11,7 @@ from typing import cast
 from cryptography import x509
 
 from ..registry import Tier, check
-from ..result import CheckResult, failed, passed, skipped, warned
+from ..result import CheckResult, errored, failed, passed, skipped, warned
 from .judge import Cell, Expiry, der, duplicate_roots, expiry_of, name_of, signing_roots, trust_matrix
 from .state import ClusterSeen, FleetState, FleetView
 
@@ -218,6 +218,23 @@ def cluster_roots(view: FleetView) -> CheckResult:
     says they trust; a cluster that was not reached is a skip with the reason, never a pass."""
     seen, check_id = view.seen(), "fleet.cluster-roots"
     kube = seen.kube
+    if kube is not None and kube.unreachable:
+        return errored(
+            check_id,
+            seen.target,
+            f"{kube.source} not read: {kube.reason}",
+            f"the API server of context {kube.source.rsplit('(context ', 1)[-1].rstrip(')')} must answer: "
+            "check the server address, the network and the credentials (kubectl --context CONTEXT get ns)",
+        )
+    if kube is not None and kube.missing:
+        return failed(
+            check_id,
+            seen.target,
+            f"{kube.source}: {kube.reason}, so the cluster's workloads are handed no root",
+            f"istiod writes that ConfigMap into every namespace when it runs: check that istiod runs in "
+            f"{seen.name} and that istiod.namespace in the config is its namespace (istio-vault-ca verify cluster "
+            f"-c CONFIG --cluster {seen.name})",
+        )
     if kube is None or kube.roots is None:
         reason = kube.reason if kube is not None else "not read"
         return skipped(check_id, seen.target, f"cluster not read: {reason}", _reach_hint(seen))
@@ -235,8 +252,8 @@ def cluster_roots(view: FleetView) -> CheckResult:
 
 def _reach_hint(seen: ClusterSeen) -> str:
     return (
-        f"set clusters[{seen.name}].kube_context in the config, or pass --context {seen.name}=CONTEXT "
-        "(and --kubeconfig FILE)"
+        f"not asked to read it: to compare its ConfigMap with Vault, set clusters[{seen.name}].kube_context in the "
+        f"config, or pass --context {seen.name}=CONTEXT (and --kubeconfig FILE)"
     )
 
 

@@ -15,11 +15,14 @@ from cryptography import x509
 
 class KubeSeen(NamedTuple):
     """The roots istiod hands this cluster's workloads (its `istio-ca-root-cert` ConfigMap), or why they could not
-    be read: no context for the cluster, or an API server that did not answer."""
+    be read: no context for the cluster (a skip), an API server that did not answer (`unreachable`: an error, exit
+    3), or an API server that answered without the ConfigMap (`missing`: istiod never wrote it, a failure)."""
 
     roots: tuple[x509.Certificate, ...] | None
     source: str
     reason: str = ""
+    unreachable: bool = False
+    missing: bool = False
 
 
 class ClusterSeen(NamedTuple):
