@@ -234,3 +234,20 @@ def test_a_foreign_trust_domain_hints_at_the_alias() -> None:
     assert row.hint.startswith("add b.example to clusters[a].trust_domain_aliases")
     aliased = rows(fleet(seen("a", root(), aliases=("b.example",)), seen("b", root(), trust_domain="b.example")))
     assert aliased["fleet.trust-matrix", "vault (cluster a)"].status is Status.PASS
+
+
+def test_the_matrix_judges_a_reached_cluster_by_its_config_map() -> None:
+    """b's istio-ca-root-cert holds only a foreign root: its workloads reject a (and their own chain) whatever
+    Vault says they trust, and the foreign root is counted among the fleet's roots."""
+    foreign = root("Someone Else's Root")
+    live = KubeSeen((foreign.cert,), "configmap/istio-system/istio-ca-root-cert (context b)")
+    a, b = seen("a", root()), seen("b", root(), kube=live)
+    cells = {(cell.source, cell.peer): cell for cell in trust_matrix((a, b))}
+    assert cells["a", "b"].accepts and not cells["b", "a"].accepts and not cells["b", "b"].accepts
+    assert cells["b", "a"].reason == (
+        "a's chain ends at root 'Fleet Root', which b's workloads do not trust "
+        "(configmap/istio-system/istio-ca-root-cert (context b))"
+    )
+    by = rows(fleet(a, b))
+    assert by["fleet.trust-matrix", b.target].status is Status.FAIL
+    assert by["fleet.duplicate-roots", "fleet"].finding == "2 distinct root(s), each under its own name"

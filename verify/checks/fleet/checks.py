@@ -12,7 +12,7 @@ from cryptography import x509
 
 from ..registry import Tier, check
 from ..result import CheckResult, errored, failed, passed, skipped, warned
-from .judge import Cell, Expiry, der, duplicate_roots, expiry_of, name_of, signing_roots, trust_matrix
+from .judge import Cell, Expiry, der, duplicate_roots, expiry_of, fleet_roots, name_of, signing_roots, trust_matrix
 from .state import ClusterSeen, FleetState, FleetView
 
 ROTATE_ROOT = "plan and run the root rotation: istio-vault-ca plan-rotation --root -c CONFIG"
@@ -270,7 +270,7 @@ def fleet_duplicate_roots(view: FleetView) -> CheckResult:
             "; ".join(problems),
             "give each root its own subject (root.common_name) and list every root once in the trust bundle",
         )
-    distinct = {der(root) for cluster in fleet.clusters for root in cluster.roots}
+    distinct = {der(root) for root in fleet_roots(fleet.clusters)}
     return passed(check_id, fleet.target, f"{len(distinct)} distinct root(s), each under its own name")
 
 

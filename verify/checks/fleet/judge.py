@@ -53,11 +53,28 @@ def signing_root(seen: ClusterSeen, known_roots: Iterable[x509.Certificate] = ()
     return None
 
 
+def trusted_roots(seen: ClusterSeen) -> tuple[x509.Certificate, ...]:
+    """The roots the cluster's workloads really trust: its istio-ca-root-cert ConfigMap when it was read (what
+    istiod hands them, whatever Vault says), else what its agent renders from Vault."""
+    if seen.kube is not None and seen.kube.roots is not None:
+        return seen.kube.roots
+    return seen.roots
+
+
+def trusted_source(seen: ClusterSeen) -> str:
+    """Where `trusted_roots` came from, for the messages."""
+    if seen.kube is not None and seen.kube.roots is not None:
+        return seen.kube.source
+    return seen.roots_source
+
+
 def fleet_roots(clusters: Iterable[ClusterSeen]) -> list[x509.Certificate]:
-    """Every root some cluster's workloads trust, once each, in config order."""
+    """Every root some cluster's workloads trust (in Vault or, where read, in the cluster), once each, in config
+    order."""
     seen: dict[bytes, x509.Certificate] = {}
     for cluster in clusters:
-        for root in cluster.roots:
+        live = cluster.kube.roots if cluster.kube is not None and cluster.kube.roots is not None else ()
+        for root in (*cluster.roots, *live):
             seen.setdefault(der(root), root)
     return list(seen.values())
 
@@ -86,12 +103,14 @@ def trust_cell(source: ClusterSeen, peer: ClusterSeen, peer_root: x509.Certifica
         return Cell(
             source.name, peer.name, False, f"{peer.name}'s chain ends at '{name_of(top)}' without a root Vault holds"
         )
-    if der(peer_root) not in {der(root) for root in source.roots}:
+    if der(peer_root) not in {der(root) for root in trusted_roots(source)}:
+        where = f" ({trusted_source(source)})" if trusted_roots(source) is not source.roots else ""
         return Cell(
             source.name,
             peer.name,
             False,
-            f"{peer.name}'s chain ends at root '{name_of(peer_root)}', which {source.name}'s workloads do not trust",
+            f"{peer.name}'s chain ends at root '{name_of(peer_root)}', which {source.name}'s workloads do not "
+            f"trust{where}",
         )
     if peer.trust_domain != source.trust_domain and peer.trust_domain not in source.aliases:
         return Cell(
@@ -179,7 +198,7 @@ def duplicate_roots(clusters: tuple[ClusterSeen, ...]) -> list[str]:
         if len(roots) > 1:
             problems.append(f"{len(roots)} different roots share the subject '{subject}'")
     for cluster in clusters:
-        ders = [der(root) for root in cluster.roots]
+        ders = [der(root) for root in trusted_roots(cluster)]
         if len(set(ders)) < len(ders):
-            problems.append(f"{cluster.name}'s {cluster.roots_source} lists a root twice")
+            problems.append(f"{cluster.name}'s {trusted_source(cluster)} lists a root twice")
     return problems
