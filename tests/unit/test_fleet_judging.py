@@ -50,6 +50,7 @@ def seen(
         roots_source="pki/cert/ca",
         issuer=inter.cert,
         step=f"clusters/{name}/vault/04-intermediate-pki.sh",
+        reissue_ttl=days * 86400,
     )
     return base._replace(**changes)
 
@@ -91,23 +92,58 @@ def test_rotation_bundle_trusts_both_roots() -> None:
 
 
 def test_effective_expiry_is_the_intermediate_minus_the_ttl() -> None:
-    found = expiry_of(seen("a", root()), root().cert, NOW, TTL)
+    found = expiry_of(seen("a", root()), root().cert, TTL)
     assert found is not None
     assert found.earliest.kind == "intermediate"
     assert found.earliest.ends == dt.datetime(2027, 6, 30, tzinfo=dt.timezone.utc)
     assert found.effective == dt.datetime(2027, 6, 29, tzinfo=dt.timezone.utc)
 
 
-def test_mount_cap_counts_from_now_and_wins_when_earlier() -> None:
-    found = expiry_of(seen("a", root(), mount_max_ttl=10 * 86400), root().cert, NOW, TTL)
-    assert found is not None and found.earliest.kind == "mount"
-    assert found.effective == dt.datetime(2027, 1, 10, tzinfo=dt.timezone.utc)
+def test_a_mount_cap_does_not_move_the_expiry_but_warns_about_the_next_reissue() -> None:
+    """istiod signs with the intermediate from KV: a 100h mount cap ends nothing today (the expiry stays the
+    intermediate's notAfter minus the TTL, the same on every run); it caps the next re-issue of the intermediate."""
+    capped = seen("a", root(), mount_max_ttl=100 * 3600, reissue_ttl=8760 * 3600)
+    found = expiry_of(capped, root().cert, TTL)
+    assert found is not None and found.earliest.kind == "intermediate"
+    assert found.effective == dt.datetime(2027, 6, 29, tzinfo=dt.timezone.utc)
+    row = rows(fleet(capped))["fleet.effective-expiry", capped.target]
+    assert row.status is Status.WARN
+    assert row.finding.endswith(
+        "; the next re-issue of a's intermediate gets at most 100h, the config asks 365d "
+        "(mount istioca-a's max_lease_ttl 100h)"
+    )
+    assert row.hint == (
+        "`vault secrets tune -max-lease-ttl=365d istioca-a`, or re-run clusters/a/vault/04-intermediate-pki.sh "
+        "(it tunes the mount)"
+    )
+
+
+def test_a_root_mount_cap_names_step_02() -> None:
+    capped = seen(
+        "a",
+        root(),
+        root_mount="pki",
+        root_mount_max_ttl=720 * 3600,
+        reissue_ttl=8760 * 3600,
+        root_step="root/vault/setup.sh",
+    )
+    row = rows(fleet(capped))["fleet.effective-expiry", capped.target]
+    assert row.status is Status.WARN and "(root mount pki's max_lease_ttl 30d)" in row.finding
+    assert (
+        row.hint
+        == "`vault secrets tune -max-lease-ttl=365d pki`, or re-run root/vault/setup.sh (step 02 tunes the root mount)"
+    )
+
+
+def test_caps_at_or_above_the_configs_ttl_pass() -> None:
+    wide = seen("a", root(), mount_max_ttl=8760 * 3600, role_caps=(("web", 8760 * 3600),), reissue_ttl=8760 * 3600)
+    assert rows(fleet(wide))["fleet.effective-expiry", wide.target].status is Status.PASS
 
 
 def test_a_root_ending_with_the_intermediate_is_named_first() -> None:
     short_root = root("Short Root", 30)
     cluster = seen("a", short_root)  # issued_ca clamps the intermediate to the root: both end 2027-01-31
-    found = expiry_of(cluster, short_root.cert, NOW, TTL)
+    found = expiry_of(cluster, short_root.cert, TTL)
     assert found is not None and found.earliest.kind == "root"
     assert found.effective == dt.datetime(2027, 1, 30, tzinfo=dt.timezone.utc)
 
@@ -123,14 +159,18 @@ def test_rows_users_read() -> None:
     assert "effective expiry 2027-06-29 00:00 UTC" in by["fleet.effective-expiry", "vault (cluster a)"].finding
     capped = by["fleet.effective-expiry", "vault (cluster b)"]
     assert capped.status is Status.WARN
-    assert "mount istioca-b max_lease_ttl 864000s" in capped.finding
-    assert "clusters/b/vault/04-intermediate-pki.sh tunes istioca-b's max_lease_ttl" in capped.hint
+    assert capped.finding.startswith("effective expiry 2027-06-29 00:00 UTC")  # the cap does not move it
+    assert "the next re-issue of b's intermediate gets at most 10d, the config asks 180d" in capped.finding
+    assert (
+        "`vault secrets tune -max-lease-ttl=180d istioca-b`, or re-run clusters/b/vault/04-intermediate-pki.sh"
+        in capped.hint
+    )
     role = by["fleet.effective-expiry", "vault (cluster c)"]
-    assert role.status is Status.FAIL
-    assert role.finding.startswith("issuance of a 1d workload certificate fails since 2026-12-31 12:00 UTC")
-    assert "vault write istioca-c/roles/istiod max_ttl=" in role.hint
+    assert role.status is Status.WARN
+    assert "(PKI role istioca-c/roles/istiod's max_ttl 12h)" in role.finding
+    assert role.hint == "vault write istioca-c/roles/istiod max_ttl=180d"
     first = by["fleet.expires-first", "fleet"]
-    assert first.finding.startswith("c stops issuing first, at 2026-12-31 12:00 UTC")
+    assert first.finding.startswith("a stops issuing first, at 2027-06-29 00:00 UTC")
     assert by["fleet.cluster-roots", "vault (cluster a)"].status is Status.SKIP
 
 

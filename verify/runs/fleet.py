@@ -93,8 +93,9 @@ def add_fleet_facts(fleet: FleetState, report: Report) -> None:
         found = expiry(fleet, seen)
         if found is not None:
             report.facts.fleet_expiry.append(
+                # `bound` is the kind (root|intermediate|issuer): a label of fixed values, not words for people.
                 FleetExpiryFact(
-                    seen.name, found.effective.timestamp(), found.earliest.ends.timestamp(), found.earliest.what
+                    seen.name, found.effective.timestamp(), found.earliest.ends.timestamp(), found.earliest.kind
                 )
             )
     report.facts.trust_cells.extend(
@@ -132,6 +133,9 @@ def read_cluster(
     role_caps: tuple[tuple[str, int], ...] = ()
     mount_max: int | None = None
     unread: tuple[str, ...] = ()
+    root_max: int | None = None
+    # The root mount signs the next intermediate (root.mode vault); an offline root is no mount of ours.
+    root_mount = cluster.config.root.mount if cluster.config.root.mode == "vault" else ""
     try:
         values, roots_source = _ca_values(api, cluster)
         intermediate = next(iter(certificates(values.get("ca-cert.pem"))), None)
@@ -140,6 +144,9 @@ def read_cluster(
         if intermediate is not None:  # no intermediate, no limit to read (a mount never set up has no tuning)
             issuer = next(iter(certificates(_field(api.read(f"{mount}/issuer/default"), "certificate"))), None)
             role_caps, mount_max, unread = _limits(api, mount)
+            if root_mount:
+                root_max, root_unread = _mount_max(api, root_mount)
+                unread = (*unread, *root_unread)
     except VaultApiError as error:
         problem = str(error)
     seen = ClusterSeen(
@@ -160,6 +167,10 @@ def read_cluster(
         kube=kube_seen(cluster, kubes.get(cluster.name), contexts.get(cluster.name)),
         step=step_script(cluster, intermediate_step(cluster)),
         unread=unread,
+        reissue_ttl=cluster.intermediate_ttl_seconds,
+        root_mount=root_mount,
+        root_mount_max_ttl=root_max,
+        root_step=root_step(cluster),
     )
     return seen, values
 
@@ -225,11 +236,26 @@ def _limits(api: VaultApi, mount: str) -> tuple[tuple[tuple[str, int], ...], int
         caps = _role_caps(api, mount)
     except VaultForbidden:
         unread.append("each PKI role's max_ttl")
+    mount_max, mount_unread = _mount_max(api, mount)
+    return caps, mount_max, (*unread, *mount_unread)
+
+
+def _mount_max(api: VaultApi, mount: str) -> tuple[int | None, tuple[str, ...]]:
+    """The mount's max_lease_ttl in seconds, or what could not be read (a token without sys/mounts/<m>/tune)."""
+    from ...generator.errors import VaultForbidden
+
     try:
-        mount_max = _int(_field(api.read(f"sys/mounts/{mount}/tune"), "max_lease_ttl"))
+        return _int(_field(api.read(f"sys/mounts/{mount}/tune"), "max_lease_ttl")), ()
     except VaultForbidden:
-        unread.append(f"{mount}'s max_lease_ttl")
-    return caps, mount_max, tuple(unread)
+        return None, (f"{mount}'s max_lease_ttl",)
+
+
+def root_step(cluster: ClusterPlan) -> str:
+    """The script that makes and tunes the root mount (step 02): the fleet tree's root/vault/setup.sh, or the flat
+    tree's vault/setup.sh."""
+    from ...generator.render.layout import ROOT_PREFIX, SETUP_SCRIPT
+
+    return f"{ROOT_PREFIX}{SETUP_SCRIPT}" if len(cluster.config.clusters) > 1 else SETUP_SCRIPT
 
 
 def _role_caps(api: VaultApi, mount: str) -> tuple[tuple[str, int], ...]:

@@ -12,7 +12,19 @@ from cryptography import x509
 
 from ..registry import Tier, check
 from ..result import CheckResult, errored, failed, passed, skipped, warned
-from .judge import Cell, Expiry, der, duplicate_roots, expiry_of, fleet_roots, name_of, signing_roots, trust_matrix
+from .judge import (
+    Cap,
+    Cell,
+    Expiry,
+    der,
+    duplicate_roots,
+    expiry_of,
+    fleet_roots,
+    name_of,
+    reissue_caps,
+    signing_roots,
+    trust_matrix,
+)
 from .state import ClusterSeen, FleetState, FleetView
 
 ROTATE_ROOT = "plan and run the root rotation: istio-vault-ca plan-rotation --root -c CONFIG"
@@ -46,7 +58,7 @@ def matrix(fleet: FleetState) -> list[Cell]:
 
 
 def expiry(fleet: FleetState, seen: ClusterSeen) -> Expiry | None:
-    return expiry_of(seen, roots_by_cluster(fleet)[seen.name], fleet.now, fleet.workload_ttl)
+    return expiry_of(seen, roots_by_cluster(fleet)[seen.name], fleet.workload_ttl)
 
 
 @check("fleet.intermediate-chains", tier=Tier.PEERS_REJECT, when="cluster")
@@ -123,7 +135,7 @@ def _trust_hint(seen: ClusterSeen, rejected: list[Cell], fleet: FleetState) -> s
     return "; ".join(hints)
 
 
-def _expiry_hint(seen: ClusterSeen, kind: str, what: str) -> str:
+def _expiry_hint(seen: ClusterSeen, kind: str) -> str:
     if kind == "root":
         return ROTATE_ROOT
     if kind == "intermediate":
@@ -136,23 +148,41 @@ def _expiry_hint(seen: ClusterSeen, kind: str, what: str) -> str:
             f"{seen.mount}'s default issuer ends before the intermediate istiod loads: make that intermediate the "
             f"default issuer again (vault write {seen.mount}/config/issuers default=ISSUER_ID), or re-run {seen.step}"
         )
-    if kind == "role":
-        role = what.split("/roles/", 1)[1].split()[0]
+    return ""
+
+
+def _cap_hint(seen: ClusterSeen, cap: Cap) -> str:
+    """How to lift one cap on the next re-issue to the config's intermediate TTL."""
+    asked = duration(seen.reissue_ttl)
+    if cap.kind == "root-mount":
         return (
-            f"raise the role's max_ttl above the workload certificate TTL and the time you need: vault write "
-            f"{seen.mount}/roles/{role} max_ttl=DURATION"
+            f"`vault secrets tune -max-lease-ttl={asked} {seen.root_mount}`, or re-run {seen.root_step} (step 02 "
+            "tunes the root mount)"
         )
-    return (
-        f"{seen.step} tunes {seen.mount}'s max_lease_ttl to the intermediate's TTL: re-run it, or "
-        f"`vault secrets tune -max-lease-ttl=TTL {seen.mount}`"
+    if cap.kind == "mount":
+        return f"`vault secrets tune -max-lease-ttl={asked} {seen.mount}`, or re-run {seen.step} (it tunes the mount)"
+    role = cap.what.split("/roles/", 1)[1].split("'", 1)[0]
+    return f"vault write {seen.mount}/roles/{role} max_ttl={asked}"
+
+
+def _caps_row(seen: ClusterSeen, caps: list[Cap], finding: str) -> tuple[str, str]:
+    """The warning about the caps on the next re-issue: what it would get, what the config asks, the fixes."""
+    smallest = min(cap.seconds for cap in caps)
+    limits = ", ".join(f"{cap.what} {duration(cap.seconds)}" for cap in caps)
+    text = (
+        f"{finding}; the next re-issue of {seen.name}'s intermediate gets at most {duration(smallest)}, the config "
+        f"asks {duration(seen.reissue_ttl)} ({limits})"
     )
+    return text, "; ".join(_cap_hint(seen, cap) for cap in caps)
 
 
 @check("fleet.effective-expiry", tier=Tier.ISTIOD_REFUSES, needs=("intermediate",), when="cluster")
 def effective_expiry(view: FleetView) -> CheckResult:
     """When issuing really ends: the earliest of the root's, the intermediate's and the mount's default issuer's
-    notAfter and of Vault's caps on the mount (each PKI role's max_ttl, the mount's max_lease_ttl, counted from
-    now), minus the workload certificate TTL. From then on a full workload certificate cannot be issued."""
+    notAfter, minus the workload certificate TTL. From then on a full workload certificate cannot be issued.
+    istiod signs workload certificates itself with the intermediate from KV, so Vault's caps (the root mount's and
+    the cluster mount's max_lease_ttl, each PKI role's max_ttl) do not end issuing: they cap the TTL of the next
+    re-issue of the intermediate, which warns when it is below the config's intermediate ttl."""
     seen, fleet, check_id = view.seen(), view.fleet, "fleet.effective-expiry"
     found = expiry(fleet, seen)
     if found is None:
@@ -163,7 +193,7 @@ def effective_expiry(view: FleetView) -> CheckResult:
         f"effective expiry {moment(effective)}: the {earliest.what} ({moment(earliest.ends)}) minus the {ttl} "
         "workload certificate TTL; issuance starts failing then"
     )
-    hint = _expiry_hint(seen, earliest.kind, earliest.what)
+    hint = _expiry_hint(seen, earliest.kind)
     if effective <= fleet.now:
         return failed(
             check_id,
@@ -172,19 +202,18 @@ def effective_expiry(view: FleetView) -> CheckResult:
             f"{moment(earliest.ends)}",
             hint,
         )
-    if earliest.kind in ("role", "mount") and seen.intermediate is not None:
-        ends = seen.intermediate.not_valid_after_utc
-        return warned(
-            check_id, seen.target, f"{finding}; Vault caps it before the intermediate ends ({moment(ends)})", hint
-        )
     if effective - fleet.now < dt.timedelta(days=fleet.warn_days):
         return warned(check_id, seen.target, f"{finding}, within --warn-days {fleet.warn_days}", hint)
+    caps = reissue_caps(seen)
+    if caps:
+        return warned(check_id, seen.target, *_caps_row(seen, caps, finding))
     if seen.unread:
         return warned(
             check_id,
             seen.target,
             f"{finding}; not read, so not ruled out: {', '.join(seen.unread)}",
-            f"let the token list {seen.mount}/roles, read each role and sys/mounts/{seen.mount}/tune",
+            f"let the token list {seen.mount}/roles, read each role and sys/mounts/{seen.mount}/tune"
+            + (f" and sys/mounts/{seen.root_mount}/tune" if seen.root_mount else ""),
         )
     return passed(check_id, seen.target, finding)
 

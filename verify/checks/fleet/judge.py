@@ -32,6 +32,22 @@ def name_of(cert: x509.Certificate) -> str:
     return str(names[0].value) if names else cert.subject.rfc4514_string()
 
 
+def fingerprint(cert: x509.Certificate) -> str:
+    """The first 8 hex digits of the certificate's SHA-256: what tells two certificates of one name apart."""
+    import hashlib
+
+    return hashlib.sha256(der(cert)).hexdigest()[:8]
+
+
+def label(cert: x509.Certificate, others: Iterable[x509.Certificate] = ()) -> str:
+    """The certificate's name quoted for a message, with its fingerprint when another certificate of `others`
+    has the same name (two roots called 'Mesh Root' read the same in a message otherwise)."""
+    name = name_of(cert)
+    if any(name_of(other) == name and der(other) != der(cert) for other in others):
+        return f"'{name}' (sha256 {fingerprint(cert)})"
+    return f"'{name}'"
+
+
 def self_signed(cert: x509.Certificate) -> bool:
     return cert.issuer == cert.subject and issued_by(cert, cert)
 
@@ -130,7 +146,8 @@ def trust_matrix(clusters: tuple[ClusterSeen, ...]) -> list[Cell]:
 
 
 class Bound(NamedTuple):
-    """One limit on how long the cluster's CA can issue: `kind` root|intermediate|issuer|role|mount."""
+    """One certificate limit on how long the cluster's CA can issue: `kind` root|intermediate|issuer (a fixed
+    value: it is the `bound` label of the effective-expiry metric), `what` the words for people."""
 
     kind: str
     what: str
@@ -138,51 +155,65 @@ class Bound(NamedTuple):
 
 
 class Expiry(NamedTuple):
-    """The earliest bound and the effective expiry: from then on a workload certificate of the full TTL can no
-    longer be issued (it would outlive the CA, or Vault caps it shorter), so issuance starts failing."""
+    """The earliest bound and the effective expiry: from then on a workload certificate of the full TTL would
+    outlive the CA, so istiod can no longer issue one."""
 
     bounds: tuple[Bound, ...]
     earliest: Bound
     effective: dt.datetime
 
 
-def bounds_of(seen: ClusterSeen, root: x509.Certificate | None, now: dt.datetime) -> list[Bound]:
-    """Every limit on the cluster's issuing: the notAfter of its signing root, its intermediate and the mount's
-    default issuer, and Vault's caps on what the mount issues from `now` on (each role's max_ttl, the mount's
-    max_lease_ttl): a cap counts from the moment of issuing, so its bound is `now` plus the cap."""
+def bounds_of(seen: ClusterSeen, root: x509.Certificate | None) -> list[Bound]:
+    """The notAfter of the cluster's signing root, its intermediate and the mount's default issuer. Nothing of
+    Vault's caps: istiod signs workload certificates itself with the intermediate from KV, so a role's max_ttl or
+    a mount's max_lease_ttl never stops that; they cap the next re-issue of the intermediate (`reissue_caps`).
+    Counting them from now would give a deadline that moves with every run."""
     bounds: list[Bound] = []
     if root is not None:
-        bounds.append(Bound("root", f"root '{name_of(root)}' notAfter", root.not_valid_after_utc))
+        bounds.append(Bound("root", f"root {label(root)} notAfter", root.not_valid_after_utc))
     if seen.intermediate is not None:
         intermediate = seen.intermediate
         bounds.append(
-            Bound("intermediate", f"intermediate '{name_of(intermediate)}' notAfter", intermediate.not_valid_after_utc)
+            Bound("intermediate", f"intermediate {label(intermediate)} notAfter", intermediate.not_valid_after_utc)
         )
     if seen.issuer is not None:
         bounds.append(Bound("issuer", f"{seen.mount}'s default issuer notAfter", seen.issuer.not_valid_after_utc))
-    for role, seconds in seen.role_caps:
-        if seconds > 0:
-            bounds.append(
-                Bound(
-                    "role",
-                    f"PKI role {seen.mount}/roles/{role} max_ttl {seconds}s",
-                    now + dt.timedelta(seconds=seconds),
-                )
-            )
-    if seen.mount_max_ttl:
-        text = f"mount {seen.mount} max_lease_ttl {seen.mount_max_ttl}s"
-        bounds.append(Bound("mount", text, now + dt.timedelta(seconds=seen.mount_max_ttl)))
     return bounds
 
 
-def expiry_of(seen: ClusterSeen, root: x509.Certificate | None, now: dt.datetime, workload_ttl: int) -> Expiry | None:
+def expiry_of(seen: ClusterSeen, root: x509.Certificate | None, workload_ttl: int) -> Expiry | None:
     """The cluster's effective expiry: the earliest bound minus the workload certificate TTL; None without bounds.
-    Ties go to the bound listed first (root, intermediate, issuer, role, mount), so the answer is deterministic."""
-    bounds = bounds_of(seen, root, now)
+    Ties go to the bound listed first (root, intermediate, issuer), so the answer is deterministic."""
+    bounds = bounds_of(seen, root)
     if not bounds:
         return None
     earliest = min(bounds, key=lambda bound: bound.ends)
     return Expiry(tuple(bounds), earliest, earliest.ends - dt.timedelta(seconds=workload_ttl))
+
+
+class Cap(NamedTuple):
+    """A Vault limit below the intermediate TTL the config asks: the next re-issue gets at most `seconds`."""
+
+    kind: str  # root-mount|mount|role
+    what: str
+    seconds: int
+
+
+def reissue_caps(seen: ClusterSeen) -> list[Cap]:
+    """The limits that would cut the next re-issue of the cluster's intermediate short of the config's TTL: the
+    root mount's max_lease_ttl (it signs the intermediate), the cluster's mount's max_lease_ttl and each of its
+    PKI roles' max_ttl (0: the mount's applies)."""
+    if seen.reissue_ttl <= 0:
+        return []
+    caps: list[Cap] = []
+    if seen.root_mount and seen.root_mount_max_ttl and seen.root_mount_max_ttl < seen.reissue_ttl:
+        caps.append(Cap("root-mount", f"root mount {seen.root_mount}'s max_lease_ttl", seen.root_mount_max_ttl))
+    if seen.mount_max_ttl and seen.mount_max_ttl < seen.reissue_ttl:
+        caps.append(Cap("mount", f"mount {seen.mount}'s max_lease_ttl", seen.mount_max_ttl))
+    for role, seconds in seen.role_caps:
+        if 0 < seconds < seen.reissue_ttl:
+            caps.append(Cap("role", f"PKI role {seen.mount}/roles/{role}'s max_ttl", seconds))
+    return caps
 
 
 def duplicate_roots(clusters: tuple[ClusterSeen, ...]) -> list[str]:

@@ -50,6 +50,13 @@ class ClusterSeen(NamedTuple):
     # Vault limits the token may not read (a role list, the mount's tuning): the effective expiry cannot rule
     # them out, so it warns instead of passing.
     unread: tuple[str, ...] = ()
+    # The intermediate TTL the config asks (seconds) and the root mount that signs it, with its max_lease_ttl:
+    # what the next re-issue of the intermediate would get (verify/checks/fleet/judge.py reissue_caps).
+    reissue_ttl: int = 0
+    root_mount: str = ""
+    root_mount_max_ttl: int | None = None
+    # The script that tunes the root mount (step 02: root/vault/setup.sh in a fleet's tree).
+    root_step: str = "vault/setup.sh"
 
 
 class FleetState:

@@ -170,8 +170,8 @@ def _fleet_families(report: Report) -> Iterator[Metric]:
     if facts.fleet_expiry:
         at = GaugeMetricFamily(
             f"{PREFIX}_fleet_effective_expiry_timestamp_seconds",
-            "When the cluster's CA stops issuing full workload certificates (the earliest of root, intermediate, "
-            "Vault issuer, role max_ttl and mount max_lease_ttl, minus the workload TTL), as a Unix time.",
+            "When the cluster's CA stops issuing full workload certificates (the earliest of root, intermediate and "
+            "Vault issuer notAfter, the `bound`, minus the workload TTL), as a Unix time.",
             labels=["cluster", "bound"],
         )
         left = GaugeMetricFamily(
