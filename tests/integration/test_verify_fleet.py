@@ -489,3 +489,23 @@ def test_a_cluster_never_set_up_fails_naming_its_script(fleet_vault: dict[str, s
     assert north["hint"] == "issue the intermediate: run clusters/north/vault/04-intermediate-pki.sh"
     assert "north has no intermediate in Vault" in by["fleet.trust-matrix", "east"]["finding"]
     assert by["fleet.effective-expiry", "north"]["status"] == "skip"
+
+
+def test_a_token_refused_the_trust_bundle_warns_and_goes_on(fleet_vault: dict[str, str]) -> None:
+    """A monitoring token without read on the rotation's bundle used to stop the run with exit 3, though most
+    days no rotation is going on: each cluster's chain row warns naming the path and the policy line."""
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    policy = 'path "istioca-*" { capabilities = ["read", "list"] }\npath "pki/*" { capabilities = ["read"] }\n'
+    policy += 'path "kv/data/istioca*" { capabilities = ["read"] }\npath "sys/mounts/*" { capabilities = ["read"] }\n'
+    client.sys.create_or_update_policy("fleet-no-bundle", policy)
+    token = client.auth.token.create(policies=["fleet-no-bundle"], ttl="1h")["auth"]["client_token"]
+    code, out, err = cli(
+        {**fleet_vault, "VAULT_TOKEN": token}, "verify", "fleet", "-c", str(CONFIG), "--output", "json"
+    )
+    assert code == 1, err
+    east = rows(out)["fleet.intermediate-chains", "east"]
+    assert east["status"] == "warn", east
+    assert "the token may not read the rotation's trust bundle at kv/data/istio-trust-bundle" in east["finding"]
+    assert east["hint"] == (
+        'let the token read it: path "kv/data/istio-trust-bundle" { capabilities = ["read"] } in its policy'
+    )

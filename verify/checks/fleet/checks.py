@@ -88,7 +88,16 @@ def intermediate_chains(view: FleetView) -> CheckResult:
             f"re-issue {seen.name}'s intermediate under the fleet's root: istio-vault-ca plan-rotation -c CONFIG "
             f"--force {seen.name} writes rotation/{seen.name}/rotate-intermediate.sh",
         )
-    return passed(check_id, seen.target, f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}'")
+    finding = f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}'"
+    if seen.bundle_refused:
+        return warned(
+            check_id,
+            seen.target,
+            f"{finding}; the token may not read the rotation's trust bundle at {seen.bundle_refused}, so during a "
+            f"root rotation the roots judged ({seen.roots_source}) may not be what the workloads trust",
+            f'let the token read it: path "{seen.bundle_refused}" {{ capabilities = ["read"] }} in its policy',
+        )
+    return passed(check_id, seen.target, finding)
 
 
 @check("fleet.trust-matrix", tier=Tier.PEERS_REJECT, when="cluster")

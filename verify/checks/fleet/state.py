@@ -53,6 +53,8 @@ class ClusterSeen(NamedTuple):
     # The intermediate TTL the config asks (seconds) and the root mount that signs it, with its max_lease_ttl:
     # what the next re-issue of the intermediate would get (verify/checks/fleet/judge.py reissue_caps).
     reissue_ttl: int = 0
+    # The rotation's trust bundle path when the token was refused it (not read: judged without it).
+    bundle_refused: str = ""
     root_mount: str = ""
     root_mount_max_ttl: int | None = None
     # The script that tunes the root mount (step 02: root/vault/setup.sh in a fleet's tree).
