@@ -486,9 +486,57 @@ def test_a_cluster_never_set_up_fails_naming_its_script(fleet_vault: dict[str, s
     by = rows(out)
     north = by["fleet.intermediate-chains", "north"]
     assert (north["status"], north["finding"]) == ("fail", "no certificate at istioca-north/cert/ca")
-    assert north["hint"] == "issue the intermediate: run clusters/north/vault/04-intermediate-pki.sh"
-    assert "north has no intermediate in Vault" in by["fleet.trust-matrix", "east"]["finding"]
+    assert north["hint"] == (
+        "set up north: run clusters/north/vault/setup.sh (its step 04-intermediate-pki.sh issues the intermediate)"
+    )
+    # Counted once, in its own row: west's row fails for central only, and names north as not judged.
+    west = by["fleet.trust-matrix", "west"]
+    assert west["finding"].startswith("workloads in west reject central:")
+    assert west["finding"].endswith("(north not judged: no intermediate in Vault yet)")
+    assert "north" not in west["hint"] and "--force central" in west["hint"]
     assert by["fleet.effective-expiry", "north"]["status"] == "skip"
+
+
+def test_a_kv_mount_as_intermediate_mount_is_named_not_pki(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    if "notpki/" not in client.sys.list_mounted_secrets_engines()["data"]:
+        client.sys.enable_secrets_engine("kv", path="notpki", options={"version": "1"})
+    text = CONFIG.read_text(encoding="utf-8").replace(
+        "intermediate_mount: istioca-central", "intermediate_mount: notpki"
+    )
+    config = tmp_path / "kv.yaml"
+    config.write_text(text, encoding="utf-8")
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 1, err
+    row = rows(out)["fleet.intermediate-chains", "central"]
+    assert row["finding"] == "notpki is a kv secrets engine, not a PKI engine: intermediate_mount must name a PKI mount"
+    assert row["hint"].startswith("point clusters[central].intermediate_mount at a PKI mount of its own")
+
+
+def test_a_root_never_set_up_says_so(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """root.mount names a mount Vault lacks: each cluster fails saying the root is missing (step 02), not that it
+    is foreign; no root is counted or named first."""
+    text = CONFIG.read_text(encoding="utf-8").replace("root:\n", "root:\n  mount: pki-never\n", 1)
+    config = tmp_path / "noroot.yaml"
+    config.write_text(text, encoding="utf-8")
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    saved = client.read("kv/data/istio-trust-bundle")["data"]["data"]
+    client.delete("kv/metadata/istio-trust-bundle")  # no rotation going on: the root is root.mount's alone
+    try:
+        code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    finally:
+        client.write_data("kv/data/istio-trust-bundle", data={"data": saved})
+    assert code == 1, err
+    by = rows(out)
+    for name in ("east", "west", "central"):
+        row = by["fleet.intermediate-chains", name]
+        assert row["status"] == "fail"
+        assert row["finding"].startswith("the root is missing: nothing at pki-never/cert/ca"), row
+        assert row["hint"].startswith("set up the root first: run root/vault/setup.sh (its step 02-root-pki.sh)")
+        assert "plan-rotation" not in row["hint"] and "foreign" not in row["finding"]
+    assert "plan-rotation" not in by["fleet.trust-matrix", "east"]["hint"]
+    assert by["fleet.duplicate-roots", "fleet"]["status"] == "skip"
+    assert "Mesh Root" not in by["fleet.expires-first", "fleet"]["finding"].split("; ", 1)[-1]
 
 
 def test_a_token_refused_the_trust_bundle_warns_and_goes_on(fleet_vault: dict[str, str]) -> None:

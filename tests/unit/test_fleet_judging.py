@@ -50,6 +50,7 @@ def seen(
         roots_source="pki/cert/ca",
         issuer=inter.cert,
         step=f"clusters/{name}/vault/04-intermediate-pki.sh",
+        setup=f"clusters/{name}/vault/setup.sh",
         reissue_ttl=days * 86400,
     )
     return base._replace(**changes)
@@ -125,13 +126,14 @@ def test_a_root_mount_cap_names_step_02() -> None:
         root_mount="pki",
         root_mount_max_ttl=720 * 3600,
         reissue_ttl=8760 * 3600,
-        root_step="root/vault/setup.sh",
+        root_step="root/vault/setup.sh (its step 02-root-pki.sh)",
     )
     row = rows(fleet(capped))["fleet.effective-expiry", capped.target]
     assert row.status is Status.WARN and "(root mount pki's max_lease_ttl 30d)" in row.finding
     assert (
         row.hint
-        == "`vault secrets tune -max-lease-ttl=365d pki`, or re-run root/vault/setup.sh (step 02 tunes the root mount)"
+        == "`vault secrets tune -max-lease-ttl=365d pki`, or re-run root/vault/setup.sh (its step 02-root-pki.sh), "
+        "which tunes the root mount"
     )
 
 
@@ -220,7 +222,10 @@ def test_cluster_roots_compared_when_read() -> None:
 def test_missing_intermediate_fails_and_expiry_skips() -> None:
     by = rows(fleet(seen("a", root(), intermediate=None, chain=(), issuer=None)))
     assert by["fleet.intermediate-chains", "vault (cluster a)"].status is Status.FAIL
-    assert "run clusters/a/vault/04-intermediate-pki.sh" in by["fleet.intermediate-chains", "vault (cluster a)"].hint
+    assert (
+        "run clusters/a/vault/setup.sh (its step 04-intermediate-pki.sh issues the intermediate)"
+        in by["fleet.intermediate-chains", "vault (cluster a)"].hint
+    )
     assert by["fleet.effective-expiry", "vault (cluster a)"].status is Status.SKIP
 
 

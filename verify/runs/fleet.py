@@ -155,6 +155,8 @@ def read_cluster(
                 unread = (*unread, *root_unread)
     except VaultApiError as error:
         problem = str(error)
+    if intermediate is None and not problem:
+        problem = _not_pki(api, mount)
     seen = ClusterSeen(
         name=cluster.name,
         target=target,
@@ -178,6 +180,7 @@ def read_cluster(
         root_mount=root_mount,
         root_mount_max_ttl=root_max,
         root_step=root_step(cluster),
+        setup=step_script(cluster, "setup.sh"),
     )
     return seen, values
 
@@ -265,11 +268,29 @@ def _mount_max(api: VaultApi, mount: str) -> tuple[int | None, tuple[str, ...]]:
 
 
 def root_step(cluster: ClusterPlan) -> str:
-    """The script that makes and tunes the root mount (step 02): the fleet tree's root/vault/setup.sh, or the flat
-    tree's vault/setup.sh."""
-    from ...generator.render.layout import ROOT_PREFIX, SETUP_SCRIPT
+    """The script that makes and tunes the root mount, as the hints name it: the fleet tree's root/vault/setup.sh
+    (or the flat tree's vault/setup.sh) with its step 02; for an offline root, the step that imports it."""
+    from ...generator.render.layout import IMPORT_STEP, ROOT_PREFIX, SETUP_SCRIPT, step_script
 
-    return f"{ROOT_PREFIX}{SETUP_SCRIPT}" if len(cluster.config.clusters) > 1 else SETUP_SCRIPT
+    if cluster.config.root.mode != "vault":
+        return step_script(cluster, IMPORT_STEP)
+    setup = f"{ROOT_PREFIX}{SETUP_SCRIPT}" if len(cluster.config.clusters) > 1 else SETUP_SCRIPT
+    return f"{setup} (its step 02-root-pki.sh)"
+
+
+def _not_pki(api: VaultApi, mount: str) -> str:
+    """Why a mount without an intermediate has none when it is no PKI engine at all (a KV mount named by mistake):
+    re-running step 04 would not help. "" when it is PKI, absent, or the token may not read sys/mounts."""
+    from ...generator.errors import IvcError
+
+    try:
+        answer = api.read(f"sys/mounts/{mount}")
+    except IvcError:
+        return ""
+    kind = _field(answer, "type")
+    if isinstance(kind, str) and kind and kind != "pki":
+        return f"{mount} is a {kind} secrets engine, not a PKI engine: intermediate_mount must name a PKI mount"
+    return ""
 
 
 def _role_caps(api: VaultApi, mount: str) -> tuple[tuple[str, int], ...]:

@@ -68,7 +68,15 @@ def intermediate_chains(view: FleetView) -> CheckResult:
     seen, check_id = view.seen(), "fleet.intermediate-chains"
     if seen.intermediate is None:
         why = seen.problem or f"no certificate at {seen.mount}/cert/ca"
-        return failed(check_id, seen.target, why, f"issue the intermediate: run {seen.step}")
+        return failed(check_id, seen.target, why, _setup_hint(seen))
+    if not seen.roots and not seen.bundle_refused:
+        return failed(
+            check_id,
+            seen.target,
+            f"the root is missing: nothing at {seen.roots_source}, so '{name_of(seen.intermediate)}' chains to no "
+            "root Vault holds",
+            f"set up the root first: run {seen.root_step}, then re-run {seen.step}",
+        )
     root = roots_by_cluster(view.fleet)[seen.name]
     if root is None:
         top = seen.chain[-1] if seen.chain else seen.intermediate
@@ -108,18 +116,34 @@ def trust_row(view: FleetView) -> CheckResult:
     row = [cell for cell in matrix(view.fleet) if cell.source == seen.name and cell.peer != seen.name]
     if not row:
         return passed(check_id, seen.target, "the only cluster of the fleet: no peer to accept")
-    rejected = [cell for cell in row if not cell.accepts]
+    unset = {cluster.name for cluster in view.fleet.clusters if cluster.intermediate is None}
+    # A peer never set up fails once, in its own fleet.intermediate-chains row, not once more per peer here.
+    missing = [cell.peer for cell in row if cell.peer in unset]
+    rejected = [cell for cell in row if not cell.accepts and cell.peer not in unset]
     accepted = ", ".join(cell.peer for cell in row if cell.accepts) or "no peer"
+    not_judged = f" ({', '.join(missing)} not judged: no intermediate in Vault yet)" if missing else ""
     if not rejected:
-        return passed(check_id, seen.target, f"workloads in {seen.name} accept the chains of {accepted}")
+        return passed(check_id, seen.target, f"workloads in {seen.name} accept the chains of {accepted}{not_judged}")
     reasons = "; ".join(cell.reason for cell in rejected)
     return failed(
         check_id,
         seen.target,
         f"workloads in {seen.name} reject {', '.join(cell.peer for cell in rejected)}: {reasons} "
-        f"(they accept {accepted})",
+        f"(they accept {accepted}){not_judged}",
         _trust_hint(seen, rejected, view.fleet),
     )
+
+
+def _setup_hint(seen: ClusterSeen) -> str:
+    """What issues a cluster's missing intermediate: its setup.sh (step 04), or, when the mount is no PKI engine,
+    the config's intermediate_mount first."""
+    step = seen.step.rsplit("/", 1)[-1]
+    if "not a PKI engine" in seen.problem:
+        return (
+            f"point clusters[{seen.name}].intermediate_mount at a PKI mount of its own (this one holds other "
+            f"data), then run {seen.setup} (its step {step})"
+        )
+    return f"set up {seen.name}: run {seen.setup} (its step {step} issues the intermediate)"
 
 
 def _trust_hint(seen: ClusterSeen, rejected: list[Cell], fleet: FleetState) -> str:
@@ -128,6 +152,9 @@ def _trust_hint(seen: ClusterSeen, rejected: list[Cell], fleet: FleetState) -> s
     by_domain = [cell.peer for cell in rejected if "trust domain" in cell.reason]
     by_root = [cell.peer for cell in rejected if cell.peer not in by_domain]
     hints = []
+    if not seen.roots and not seen.bundle_refused:
+        hints.append(f"{seen.name}'s workloads trust no root: set up the root first, run {seen.root_step}")
+        by_root = []
     if by_root:
         hints.append(
             f"{seen.name} must trust the root each peer's chain ends at: re-issue {', '.join(by_root)}'s "
@@ -165,8 +192,8 @@ def _cap_hint(seen: ClusterSeen, cap: Cap) -> str:
     asked = duration(seen.reissue_ttl)
     if cap.kind == "root-mount":
         return (
-            f"`vault secrets tune -max-lease-ttl={asked} {seen.root_mount}`, or re-run {seen.root_step} (step 02 "
-            "tunes the root mount)"
+            f"`vault secrets tune -max-lease-ttl={asked} {seen.root_mount}`, or re-run {seen.root_step}, which "
+            "tunes the root mount"
         )
     if cap.kind == "mount":
         return f"`vault secrets tune -max-lease-ttl={asked} {seen.mount}`, or re-run {seen.step} (it tunes the mount)"
@@ -309,6 +336,10 @@ def fleet_duplicate_roots(view: FleetView) -> CheckResult:
             "give each root its own subject (root.common_name) and list every root once in the trust bundle",
         )
     distinct = {der(root) for root in fleet_roots(fleet.clusters)}
+    if not distinct:
+        return skipped(
+            check_id, fleet.target, "no root read from Vault or any cluster (fleet.intermediate-chains says why)"
+        )
     return passed(check_id, fleet.target, f"{len(distinct)} distinct root(s), each under its own name")
 
 
@@ -322,7 +353,8 @@ def expires_first(view: FleetView) -> CheckResult:
         return skipped(check_id, fleet.target, "no cluster's intermediate was read")
     effective, name, found = min(expiries, key=lambda item: (item[0], item[1]))
     parts = [f"{name} stops issuing first, at {moment(effective)} ({found.earliest.what})"]
-    roots = [root for root in roots_by_cluster(fleet).values() if root is not None]
+    held = {der(root) for root in fleet_roots(fleet.clusters)}  # a root only a chain names may not exist in Vault
+    roots = [root for root in roots_by_cluster(fleet).values() if root is not None and der(root) in held]
     if roots:
         root = min(roots, key=lambda cert: (cert.not_valid_after_utc, der(cert)))
         parts.append(f"root '{name_of(root)}' ends first of the roots, at {moment(root.not_valid_after_utc)}")

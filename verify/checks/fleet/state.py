@@ -55,10 +55,12 @@ class ClusterSeen(NamedTuple):
     reissue_ttl: int = 0
     # The rotation's trust bundle path when the token was refused it (not read: judged without it).
     bundle_refused: str = ""
+    # The cluster's setup.sh, whose step 04 issues its intermediate (a cluster never set up runs it).
+    setup: str = "vault/setup.sh"
     root_mount: str = ""
     root_mount_max_ttl: int | None = None
-    # The script that tunes the root mount (step 02: root/vault/setup.sh in a fleet's tree).
-    root_step: str = "vault/setup.sh"
+    # The script that makes and tunes the root mount ("root/vault/setup.sh (its step 02-root-pki.sh)" in a fleet).
+    root_step: str = "vault/setup.sh (its step 02-root-pki.sh)"
 
 
 class FleetState:
