@@ -451,7 +451,7 @@ def test_an_ambient_cluster_on_its_own_root_is_refused(fleet_vault: dict[str, st
         "ambient cluster central chains to root 'Someone Else's Root', but east, west chain(s) to another root: "
         "per-cluster roots are refused for ambient"
     )
-    assert "plan-rotation --force CLUSTER" in refused["hint"]
+    assert "istio-vault-ca plan-rotation -c CONFIG --force CLUSTER" in refused["hint"]
     assert ("fleet.ambient-shared-root", "east") not in by
 
 

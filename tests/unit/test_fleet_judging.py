@@ -296,3 +296,22 @@ def test_the_matrix_judges_a_reached_cluster_by_its_config_map() -> None:
     by = rows(fleet(a, b))
     assert by["fleet.trust-matrix", b.target].status is Status.FAIL
     assert by["fleet.duplicate-roots", "fleet"].finding == "2 distinct root(s), each under its own name"
+
+
+def test_plan_rotation_hints_carry_the_runs_warn_days() -> None:
+    """A run with --warn-days 90 warns about an intermediate 80 days out; a plan-rotation with the default 30 would
+    call it not due, so the hint passes the same window on."""
+    short = seen("a", root(), days=80)
+    foreign = seen("c", root("Foreign Root"), trusted=(root(),))
+    by = rows(fleet(short, foreign, warn_days=90))
+    expiry = by["fleet.effective-expiry", short.target]
+    assert expiry.status is Status.WARN
+    assert (
+        "istio-vault-ca plan-rotation -c CONFIG --warn-days 90 writes rotation/a/rotate-intermediate.sh" in expiry.hint
+    )
+    chains = by["fleet.intermediate-chains", foreign.target]
+    assert "istio-vault-ca plan-rotation -c CONFIG --warn-days 90 --force c writes" in chains.hint
+    assert "plan-rotation -c CONFIG --warn-days 90 --force c)" in by["fleet.trust-matrix", short.target].hint
+    soon = seen("b", root(), days=20)
+    default = rows(fleet(soon, warn_days=30))["fleet.effective-expiry", soon.target]
+    assert "istio-vault-ca plan-rotation -c CONFIG writes" in default.hint

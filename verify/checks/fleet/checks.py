@@ -27,7 +27,14 @@ from .judge import (
 )
 from .state import ClusterSeen, FleetState, FleetView
 
-ROTATE_ROOT = "plan and run the root rotation: istio-vault-ca plan-rotation --root -c CONFIG"
+
+def plan_rotation(fleet: FleetState, rest: str = "") -> str:
+    """The plan-rotation command a hint suggests, with the run's --warn-days when it is not the default: the
+    plan must judge "due" with the window this run warned with, or it may report nothing due."""
+    from ....generator.config.defaults import WARN_DAYS
+
+    window = f" --warn-days {fleet.warn_days}" if fleet.warn_days != WARN_DAYS else ""
+    return f"istio-vault-ca plan-rotation -c CONFIG{window}{' ' + rest if rest else ''}"
 
 
 def moment(when: dt.datetime) -> str:
@@ -93,8 +100,8 @@ def intermediate_chains(view: FleetView) -> CheckResult:
             seen.target,
             f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}' (a foreign root), but the cluster's "
             f"workloads trust {trusted} ({seen.roots_source})",
-            f"re-issue {seen.name}'s intermediate under the fleet's root: istio-vault-ca plan-rotation -c CONFIG "
-            f"--force {seen.name} writes rotation/{seen.name}/rotate-intermediate.sh",
+            f"re-issue {seen.name}'s intermediate under the fleet's root: "
+            f"{plan_rotation(view.fleet, '--force ' + seen.name)} writes rotation/{seen.name}/rotate-intermediate.sh",
         )
     finding = f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}'"
     if seen.bundle_refused:
@@ -158,9 +165,9 @@ def _trust_hint(seen: ClusterSeen, rejected: list[Cell], fleet: FleetState) -> s
     if by_root:
         hints.append(
             f"{seen.name} must trust the root each peer's chain ends at: re-issue {', '.join(by_root)}'s "
-            f"intermediate under the fleet's root (istio-vault-ca plan-rotation -c CONFIG --force {by_root[0]}), or "
+            f"intermediate under the fleet's root ({plan_rotation(fleet, '--force ' + by_root[0])}), or "
             f"during a root rotation deliver the trust bundle with both roots to {seen.name} first "
-            "(plan-rotation --root)"
+            f"({plan_rotation(fleet, '--root')})"
         )
     if by_domain:
         aliases = ", ".join(sorted({domains[peer] for peer in by_domain}))
@@ -171,12 +178,12 @@ def _trust_hint(seen: ClusterSeen, rejected: list[Cell], fleet: FleetState) -> s
     return "; ".join(hints)
 
 
-def _expiry_hint(seen: ClusterSeen, kind: str) -> str:
+def _expiry_hint(seen: ClusterSeen, kind: str, fleet: FleetState) -> str:
     if kind == "root":
-        return ROTATE_ROOT
+        return f"plan and run the root rotation: {plan_rotation(fleet, '--root')}"
     if kind == "intermediate":
         return (
-            f"rotate {seen.name}'s intermediate before then: istio-vault-ca plan-rotation -c CONFIG writes "
+            f"rotate {seen.name}'s intermediate before then: {plan_rotation(fleet)} writes "
             f"rotation/{seen.name}/rotate-intermediate.sh"
         )
     if kind == "issuer":
@@ -229,7 +236,7 @@ def effective_expiry(view: FleetView) -> CheckResult:
         f"effective expiry {moment(effective)}: the {earliest.what} ({moment(earliest.ends)}) minus the {ttl} "
         "workload certificate TTL; issuance starts failing then"
     )
-    hint = _expiry_hint(seen, earliest.kind)
+    hint = _expiry_hint(seen, earliest.kind, fleet)
     if effective <= fleet.now:
         return failed(
             check_id,
@@ -271,7 +278,8 @@ def ambient_shared_root(view: FleetView) -> CheckResult:
             seen.target,
             f"ambient cluster {seen.name} chains to root '{name_of(own)}', but {', '.join(others)} chain(s) to "
             "another root: per-cluster roots are refused for ambient",
-            "give every cluster one root (re-issue the odd intermediates under it: plan-rotation --force CLUSTER); "
+            f"give every cluster one root (re-issue the odd intermediates under it: "
+            f"{plan_rotation(view.fleet, '--force CLUSTER')}); "
             "ztunnel cannot follow a root change without restarts (docs/how-to/ambient.md)",
         )
     return passed(check_id, seen.target, f"ambient cluster {seen.name} shares root '{name_of(own)}' with the fleet")
