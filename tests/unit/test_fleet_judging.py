@@ -315,3 +315,20 @@ def test_plan_rotation_hints_carry_the_runs_warn_days() -> None:
     soon = seen("b", root(), days=20)
     default = rows(fleet(soon, warn_days=30))["fleet.effective-expiry", soon.target]
     assert "istio-vault-ca plan-rotation -c CONFIG writes" in default.hint
+
+
+def test_same_name_roots_carry_a_fingerprint() -> None:
+    """Two roots both called 'Fleet Root': the messages tell them apart by the first 8 hex of their SHA-256."""
+    import hashlib
+
+    from istio_vault_ca.verify.checks.pkix import Encoding
+
+    impostor = factory.self_signed_ca("Fleet Root", now=NOW)
+    a, c = seen("a", root()), seen("c", impostor, trusted=(root(),))
+    by = rows(fleet(a, c))
+    short = hashlib.sha256(impostor.cert.public_bytes(Encoding.DER)).hexdigest()[:8]
+    chains = by["fleet.intermediate-chains", c.target]
+    assert f"chains to root 'Fleet Root' (sha256 {short}) (a foreign root)" in chains.finding
+    own = hashlib.sha256(root().cert.public_bytes(Encoding.DER)).hexdigest()[:8]
+    assert f"trust 'Fleet Root' (sha256 {own})" in chains.finding
+    assert "'c Intermediate' chains" in chains.finding  # a unique name stays bare

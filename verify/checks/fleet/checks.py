@@ -16,11 +16,12 @@ from .judge import (
     Cap,
     Cell,
     Expiry,
+    certificate_pool,
     der,
     duplicate_roots,
     expiry_of,
     fleet_roots,
-    name_of,
+    label,
     reissue_caps,
     signing_roots,
     trust_matrix,
@@ -57,15 +58,27 @@ def roots_by_cluster(fleet: FleetState) -> dict[str, x509.Certificate | None]:
     return cast("dict[str, x509.Certificate | None]", fleet.memo["roots"])
 
 
+def pool(fleet: FleetState) -> list[x509.Certificate]:
+    """Every certificate the fleet's messages may name, computed once (`named` tells same-name ones apart)."""
+    if "pool" not in fleet.memo:
+        fleet.memo["pool"] = certificate_pool(fleet.clusters)
+    return cast("list[x509.Certificate]", fleet.memo["pool"])
+
+
+def named(fleet: FleetState, cert: x509.Certificate) -> str:
+    """The certificate's quoted name, with a short SHA-256 fingerprint when another of the fleet shares it."""
+    return label(cert, pool(fleet))
+
+
 def matrix(fleet: FleetState) -> list[Cell]:
     """The trust matrix, computed once for the fleet."""
     if "matrix" not in fleet.memo:
-        fleet.memo["matrix"] = trust_matrix(fleet.clusters)
+        fleet.memo["matrix"] = trust_matrix(fleet.clusters, pool(fleet))
     return cast("list[Cell]", fleet.memo["matrix"])
 
 
 def expiry(fleet: FleetState, seen: ClusterSeen) -> Expiry | None:
-    return expiry_of(seen, roots_by_cluster(fleet)[seen.name], fleet.workload_ttl)
+    return expiry_of(seen, roots_by_cluster(fleet)[seen.name], fleet.workload_ttl, pool(fleet))
 
 
 @check("fleet.intermediate-chains", tier=Tier.PEERS_REJECT, when="cluster")
@@ -80,8 +93,8 @@ def intermediate_chains(view: FleetView) -> CheckResult:
         return failed(
             check_id,
             seen.target,
-            f"the root is missing: nothing at {seen.roots_source}, so '{name_of(seen.intermediate)}' chains to no "
-            "root Vault holds",
+            f"the root is missing: nothing at {seen.roots_source}, so {named(view.fleet, seen.intermediate)} chains "
+            "to no root Vault holds",
             f"set up the root first: run {seen.root_step}, then re-run {seen.step}",
         )
     root = roots_by_cluster(view.fleet)[seen.name]
@@ -90,20 +103,21 @@ def intermediate_chains(view: FleetView) -> CheckResult:
         return failed(
             check_id,
             seen.target,
-            f"the chain of '{name_of(seen.intermediate)}' ends at '{name_of(top)}', not at a root Vault holds",
+            f"the chain of {named(view.fleet, seen.intermediate)} ends at {named(view.fleet, top)}, not at a root "
+            "Vault holds",
             f"{seen.mount}/cert/ca_chain must end with the root that signed it: re-run {seen.step}",
         )
     if der(root) not in {der(trusted) for trusted in seen.roots}:
-        trusted = ", ".join(f"'{name_of(cert)}'" for cert in seen.roots) or "nothing"
+        trusted = ", ".join(named(view.fleet, cert) for cert in seen.roots) or "nothing"
         return failed(
             check_id,
             seen.target,
-            f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}' (a foreign root), but the cluster's "
-            f"workloads trust {trusted} ({seen.roots_source})",
+            f"{named(view.fleet, seen.intermediate)} chains to root {named(view.fleet, root)} (a foreign root), but "
+            f"the cluster's workloads trust {trusted} ({seen.roots_source})",
             f"re-issue {seen.name}'s intermediate under the fleet's root: "
             f"{plan_rotation(view.fleet, '--force ' + seen.name)} writes rotation/{seen.name}/rotate-intermediate.sh",
         )
-    finding = f"'{name_of(seen.intermediate)}' chains to root '{name_of(root)}'"
+    finding = f"{named(view.fleet, seen.intermediate)} chains to root {named(view.fleet, root)}"
     if seen.bundle_refused:
         return warned(
             check_id,
@@ -276,13 +290,15 @@ def ambient_shared_root(view: FleetView) -> CheckResult:
         return failed(
             check_id,
             seen.target,
-            f"ambient cluster {seen.name} chains to root '{name_of(own)}', but {', '.join(others)} chain(s) to "
+            f"ambient cluster {seen.name} chains to root {named(view.fleet, own)}, but {', '.join(others)} chain(s) to "
             "another root: per-cluster roots are refused for ambient",
             f"give every cluster one root (re-issue the odd intermediates under it: "
             f"{plan_rotation(view.fleet, '--force CLUSTER')}); "
             "ztunnel cannot follow a root change without restarts (docs/how-to/ambient.md)",
         )
-    return passed(check_id, seen.target, f"ambient cluster {seen.name} shares root '{name_of(own)}' with the fleet")
+    return passed(
+        check_id, seen.target, f"ambient cluster {seen.name} shares root {named(view.fleet, own)} with the fleet"
+    )
 
 
 @check("fleet.cluster-roots", tier=Tier.SETUP, when="cluster")
@@ -313,7 +329,7 @@ def cluster_roots(view: FleetView) -> CheckResult:
         return skipped(check_id, seen.target, f"cluster not read: {reason}", _reach_hint(seen))
     if {der(root) for root in kube.roots} == {der(root) for root in seen.roots}:
         return passed(check_id, seen.target, f"{kube.source} holds the roots of {seen.roots_source}")
-    found = ", ".join(f"'{name_of(root)}'" for root in kube.roots) or "no certificate"
+    found = ", ".join(named(view.fleet, root) for root in kube.roots) or "no certificate"
     return failed(
         check_id,
         seen.target,
@@ -365,7 +381,7 @@ def expires_first(view: FleetView) -> CheckResult:
     roots = [root for root in roots_by_cluster(fleet).values() if root is not None and der(root) in held]
     if roots:
         root = min(roots, key=lambda cert: (cert.not_valid_after_utc, der(cert)))
-        parts.append(f"root '{name_of(root)}' ends first of the roots, at {moment(root.not_valid_after_utc)}")
+        parts.append(f"root {named(fleet, root)} ends first of the roots, at {moment(root.not_valid_after_utc)}")
     intermediates = [(seen.intermediate.not_valid_after_utc, seen.name) for seen in fleet.clusters if seen.intermediate]
     if intermediates:
         ends, first = min(intermediates)

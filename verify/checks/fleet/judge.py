@@ -110,14 +110,35 @@ class Cell(NamedTuple):
     reason: str = ""
 
 
-def trust_cell(source: ClusterSeen, peer: ClusterSeen, peer_root: x509.Certificate | None) -> Cell:
+def certificate_pool(clusters: tuple[ClusterSeen, ...]) -> list[x509.Certificate]:
+    """Every root, intermediate and chain certificate of the fleet: what a message's name must be unique among."""
+    certs: dict[bytes, x509.Certificate] = {}
+    for cluster in clusters:
+        for cert in (
+            *fleet_roots((cluster,)),
+            *cluster.chain,
+            *((cluster.intermediate,) if cluster.intermediate else ()),
+        ):
+            certs.setdefault(der(cert), cert)
+    for root in signing_roots(clusters).values():
+        if root is not None:
+            certs.setdefault(der(root), root)
+    return list(certs.values())
+
+
+def trust_cell(
+    source: ClusterSeen,
+    peer: ClusterSeen,
+    peer_root: x509.Certificate | None,
+    pool: Iterable[x509.Certificate] = (),
+) -> Cell:
     """Whether `source`'s workloads accept `peer`'s workload certificates (the reason names the real cause)."""
     if peer.intermediate is None:
         return Cell(source.name, peer.name, False, f"{peer.name} has no intermediate in Vault")
     if peer_root is None:
         top = peer.chain[-1] if peer.chain else peer.intermediate
         return Cell(
-            source.name, peer.name, False, f"{peer.name}'s chain ends at '{name_of(top)}' without a root Vault holds"
+            source.name, peer.name, False, f"{peer.name}'s chain ends at {label(top, pool)} without a root Vault holds"
         )
     if der(peer_root) not in {der(root) for root in trusted_roots(source)}:
         where = f" ({trusted_source(source)})" if trusted_roots(source) is not source.roots else ""
@@ -125,7 +146,7 @@ def trust_cell(source: ClusterSeen, peer: ClusterSeen, peer_root: x509.Certifica
             source.name,
             peer.name,
             False,
-            f"{peer.name}'s chain ends at root '{name_of(peer_root)}', which {source.name}'s workloads do not "
+            f"{peer.name}'s chain ends at root {label(peer_root, pool)}, which {source.name}'s workloads do not "
             f"trust{where}",
         )
     if peer.trust_domain != source.trust_domain and peer.trust_domain not in source.aliases:
@@ -139,10 +160,10 @@ def trust_cell(source: ClusterSeen, peer: ClusterSeen, peer_root: x509.Certifica
     return Cell(source.name, peer.name, True)
 
 
-def trust_matrix(clusters: tuple[ClusterSeen, ...]) -> list[Cell]:
+def trust_matrix(clusters: tuple[ClusterSeen, ...], pool: Iterable[x509.Certificate] = ()) -> list[Cell]:
     """Every (source, peer) cell, the diagonal included (a cluster must accept its own chain), in config order."""
-    roots = signing_roots(clusters)
-    return [trust_cell(source, peer, roots[peer.name]) for source in clusters for peer in clusters]
+    roots, names = signing_roots(clusters), list(pool)
+    return [trust_cell(source, peer, roots[peer.name], names) for source in clusters for peer in clusters]
 
 
 class Bound(NamedTuple):
@@ -163,28 +184,33 @@ class Expiry(NamedTuple):
     effective: dt.datetime
 
 
-def bounds_of(seen: ClusterSeen, root: x509.Certificate | None) -> list[Bound]:
+def bounds_of(seen: ClusterSeen, root: x509.Certificate | None, pool: Iterable[x509.Certificate] = ()) -> list[Bound]:
     """The notAfter of the cluster's signing root, its intermediate and the mount's default issuer. Nothing of
     Vault's caps: istiod signs workload certificates itself with the intermediate from KV, so a role's max_ttl or
     a mount's max_lease_ttl never stops that; they cap the next re-issue of the intermediate (`reissue_caps`).
     Counting them from now would give a deadline that moves with every run."""
     bounds: list[Bound] = []
+    names = list(pool)
     if root is not None:
-        bounds.append(Bound("root", f"root {label(root)} notAfter", root.not_valid_after_utc))
+        bounds.append(Bound("root", f"root {label(root, names)} notAfter", root.not_valid_after_utc))
     if seen.intermediate is not None:
         intermediate = seen.intermediate
         bounds.append(
-            Bound("intermediate", f"intermediate {label(intermediate)} notAfter", intermediate.not_valid_after_utc)
+            Bound(
+                "intermediate", f"intermediate {label(intermediate, names)} notAfter", intermediate.not_valid_after_utc
+            )
         )
     if seen.issuer is not None:
         bounds.append(Bound("issuer", f"{seen.mount}'s default issuer notAfter", seen.issuer.not_valid_after_utc))
     return bounds
 
 
-def expiry_of(seen: ClusterSeen, root: x509.Certificate | None, workload_ttl: int) -> Expiry | None:
+def expiry_of(
+    seen: ClusterSeen, root: x509.Certificate | None, workload_ttl: int, pool: Iterable[x509.Certificate] = ()
+) -> Expiry | None:
     """The cluster's effective expiry: the earliest bound minus the workload certificate TTL; None without bounds.
     Ties go to the bound listed first (root, intermediate, issuer), so the answer is deterministic."""
-    bounds = bounds_of(seen, root)
+    bounds = bounds_of(seen, root, pool)
     if not bounds:
         return None
     earliest = min(bounds, key=lambda bound: bound.ends)
