@@ -245,6 +245,12 @@ def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:
         for sample in family.samples
     }
     assert samples["istio_vault_ca_fleet_trust", (("peer", "central"), ("source", "east"))] == 0
+    statuses = {
+        dict(labels)["cluster"]
+        for (name, labels) in samples
+        if name == "istio_vault_ca_check_status" and dict(labels)["check"] == "fleet.trust-matrix"
+    }
+    assert statuses == {"east", "west", "central"}  # each fleet row carries its cluster, not cluster=""
     assert samples["istio_vault_ca_fleet_trust", (("peer", "west"), ("source", "east"))] == 1
     left = {
         dict(labels)["cluster"]: value

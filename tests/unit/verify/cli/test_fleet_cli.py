@@ -39,6 +39,8 @@ def test_refusals_exit_2_with_a_document(tmp_path: Path, flags: tuple[str, ...],
     document = json.loads(result.stdout)
     validate_json_shape(document)
     assert [(row["id"], row["status"]) for row in document["checks"]] == [("command.input", "error")]
+    hint = "fix the command line as the finding says (istio-vault-ca verify fleet --help)"
+    assert document["checks"][0]["hint"] == hint
 
 
 @pytest.mark.parametrize("output", ["text", "json", "junit", "prometheus", "html"])
