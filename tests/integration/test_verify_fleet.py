@@ -1,7 +1,7 @@
 """`verify fleet` against a real OpenBao holding three clusters during a root rotation: east re-issued under the
-new root, west still under the old one on a mount whose max_lease_ttl caps it, central under a foreign root with
-a PKI role capping its TTL. Certificates are made here; the assertions are what users see (exit codes, rows,
-hints, the documents of every format)."""
+new root, west still under the old one on a mount whose max_lease_ttl caps its next re-issue, central under a
+foreign root with a PKI role capping its TTL. Certificates are made here; the assertions are what users see (exit
+codes, rows, hints, the documents of every format)."""
 
 from __future__ import annotations
 
@@ -61,10 +61,10 @@ def seed(server: DevServer) -> None:
     east = factory.issued_ca("east Intermediate", new, lifetime=lifetime, now=NOW)
     west = factory.issued_ca("west Intermediate", old, lifetime=lifetime, now=NOW)
     central = factory.issued_ca("central Intermediate", foreign, lifetime=lifetime, now=NOW)
-    _import_ca(client, "istioca-east", east, new, "8760h")
+    _import_ca(client, "istioca-east", east, new, "43800h")  # the config's intermediate ttl: no cap
     _import_ca(client, "istioca-west", west, old, "240h")  # the mount caps at 10 days, the intermediate has 180
     _import_ca(client, "istioca-central", central, foreign, "8760h")
-    _write(client, "istioca-east/roles/web", max_ttl="8760h", allow_any_name=True)  # longer than the CA: no bound
+    _write(client, "istioca-east/roles/web", max_ttl="43800h", allow_any_name=True)  # as the config asks: no cap
     _write(client, "istioca-central/roles/istiod", max_ttl="1h", allow_any_name=True)
 
 
@@ -105,25 +105,37 @@ def test_three_clusters_during_a_rotation(fleet_vault: dict[str, str]) -> None:
     assert east_row["finding"].endswith("(they accept west)")
     assert "re-issue central's intermediate under the fleet's root" in east_row["hint"]
     assert by["fleet.trust-matrix", "central"]["status"] == "pass"
+    # The mount caps TTL: istiod signs with the intermediate from KV, so west's 240h mount cap does not end its
+    # issuing (the expiry is the intermediate's, the same on every run); it caps the next re-issue, which warns.
     west = by["fleet.effective-expiry", "west"]
     assert west["status"] == "warn"
-    assert "mount istioca-west max_lease_ttl 864000s" in west["finding"]
-    assert "clusters/west/vault/04-intermediate-pki.sh tunes istioca-west's max_lease_ttl" in west["hint"]
+    assert west["finding"].startswith("effective expiry ")
+    assert ": the intermediate 'west Intermediate' notAfter" in west["finding"]
+    assert west["finding"].endswith(
+        "; the next re-issue of west's intermediate gets at most 10d, the config asks 730d "
+        "(mount istioca-west's max_lease_ttl 10d)"
+    )
+    assert west["hint"] == (
+        "`vault secrets tune -max-lease-ttl=730d istioca-west`, or re-run clusters/west/vault/04-intermediate-pki.sh "
+        "(it tunes the mount)"
+    )
     east = by["fleet.effective-expiry", "east"]
     assert east["status"] == "pass" and "the intermediate 'east Intermediate' notAfter" in east["finding"]
     role = by["fleet.effective-expiry", "central"]
-    assert role["status"] == "fail"
-    assert role["finding"].startswith("issuance of a 1d workload certificate fails since")
-    assert "vault write istioca-central/roles/istiod max_ttl=DURATION" in role["hint"]
+    assert role["status"] == "warn"
+    assert "the next re-issue of central's intermediate gets at most 1h, the config asks 365d" in role["finding"]
+    assert role["hint"] == "vault write istioca-central/roles/istiod max_ttl=365d"
     skipped = by["fleet.cluster-roots", "east"]
     assert skipped["status"] == "skip"
     assert skipped["finding"] == "cluster not read: no kubeconfig context for this cluster"
     assert by["fleet.duplicate-roots", "fleet"]["status"] == "pass"
-    assert by["fleet.expires-first", "fleet"]["finding"].startswith("central stops issuing first")
+    assert by["fleet.expires-first", "fleet"]["finding"].startswith("central stops issuing first")  # ties: by name
     assert "PRIVATE KEY" not in out
 
 
-def test_an_unreachable_cluster_is_a_skip_with_its_reason(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+def test_an_unreachable_cluster_is_an_error_and_exit_3(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """A context the user named whose API server refuses connections: an error row naming it, exit 3 (it used to
+    be a skip and exit 0/1, so a dead API server passed unnoticed). The clusters not asked about stay skips."""
     with refusing_port() as port:
         kubeconfig = tmp_path / "kubeconfig"
         kubeconfig.write_text(
@@ -135,11 +147,91 @@ def test_an_unreachable_cluster_is_a_skip_with_its_reason(fleet_vault: dict[str,
         )
         args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(kubeconfig), "--context", "east=east")
         code, out, err = cli(fleet_vault, *args, "--output", "json")
+    assert code == 3, err
+    by = rows(out)
+    row = by["fleet.cluster-roots", "east"]
+    assert row["status"] == "error"
+    assert row["finding"].startswith("configmap/istio-system/istio-ca-root-cert (context east) not read: context east:")
+    assert "the API server of context east must answer" in row["hint"]
+    assert "not-a-secret" not in out
+    west = by["fleet.cluster-roots", "west"]
+    assert (west["status"], west["finding"]) == ("skip", "cluster not read: no kubeconfig context for this cluster")
+    assert west["hint"].startswith("not asked to read it: to compare its ConfigMap with Vault, set clusters[west]")
+
+
+def _two_contexts(path: Path, server: str = "https://127.0.0.1:1") -> Path:
+    return _kubeconfig(path, {"east": server, "west": server})
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (
+            ("--context", "east=east", "--context", "west=east"),
+            "context 'east' is given for both east and west: each cluster has its own API server",
+        ),
+        (
+            ("--context", "east=east", "--context", "east=west"),
+            "--context east=east and --context east=west: give each cluster one context",
+        ),
+        (("--context", "east=nowhere"), "Context 'nowhere' not found"),
+        ((), "no cluster has a context to read from it"),
+    ],
+    ids=["one-context-two-clusters", "one-cluster-twice", "unknown-context", "kubeconfig-without-context"],
+)
+def test_contexts_that_cannot_mean_what_was_asked_exit_2(
+    fleet_vault: dict[str, str], tmp_path: Path, flags: tuple[str, ...], message: str
+) -> None:
+    kubeconfig = _two_contexts(tmp_path / "kubeconfig")
+    args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(kubeconfig), *flags, "--output", "json")
+    code, out, err = cli(fleet_vault, *args)
+    assert code == 2, err
+    assert message in err
+    document = json.loads(out)
+    validate_json_shape(document)
+    assert [row["status"] for row in document["checks"]] == ["error"]
+
+
+def test_a_missing_kubeconfig_with_a_context_exits_2(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    missing = tmp_path / "absent"
+    args = ("verify", "fleet", "-c", str(CONFIG), "--kubeconfig", str(missing), "--context", "east=east")
+    code, out, err = cli(fleet_vault, *args, "--output", "json")
+    assert code == 2, err
+    assert f"file {missing} not found" in err
+    assert json.loads(out)["checks"][0]["id"] == "cluster.api-reachable"
+
+
+def test_a_config_context_missing_from_the_kubeconfig_exits_2(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """clusters[].kube_context is a context the user named as much as --context is."""
+    text = CONFIG.read_text(encoding="utf-8")
+    marker = "  - name: central\n"
+    config = tmp_path / "contexts.yaml"
+    config.write_text(text.replace(marker, marker + "    kube_context: prod-central\n"), encoding="utf-8")
+    kubeconfig = _two_contexts(tmp_path / "kubeconfig")
+    code, _, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--kubeconfig", str(kubeconfig))
+    assert code == 2, err
+    assert "prod-central" in err
+
+
+def test_an_api_server_without_the_config_map_fails_pointing_at_istiod(
+    fleet_vault: dict[str, str], tmp_path: Path
+) -> None:
+    from tests.http_answers import answering
+
+    missing = json.dumps({"kind": "Status", "apiVersion": "v1", "status": "Failure", "code": 404}).encode()
+    with answering(404, "application/json", missing) as east:
+        kubeconfig = _kubeconfig(tmp_path / "kubeconfig", {"east": east})
+        args = ("--kubeconfig", str(kubeconfig), "--context", "east=east")
+        code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(CONFIG), *args, "--output", "json")
     assert code == 1, err
     row = rows(out)["fleet.cluster-roots", "east"]
-    assert row["status"] == "skip"
-    assert row["finding"].startswith("cluster not read: context east: ")
-    assert "--context east=CONTEXT" in row["hint"]
+    assert row["status"] == "fail"
+    assert row["finding"] == (
+        "configmap/istio-system/istio-ca-root-cert (context east): no istio-ca-root-cert ConfigMap in namespace "
+        "istio-system, so the cluster's workloads are handed no root"
+    )
+    assert "check that istiod runs in east and that istiod.namespace in the config is its namespace" in row["hint"]
+    assert "kube_context" not in row["hint"]
 
 
 def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:
@@ -153,6 +245,12 @@ def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:
         for sample in family.samples
     }
     assert samples["istio_vault_ca_fleet_trust", (("peer", "central"), ("source", "east"))] == 0
+    statuses = {
+        dict(labels)["cluster"]
+        for (name, labels) in samples
+        if name == "istio_vault_ca_check_status" and dict(labels)["check"] == "fleet.trust-matrix"
+    }
+    assert statuses == {"east", "west", "central"}  # each fleet row carries its cluster, not cluster=""
     assert samples["istio_vault_ca_fleet_trust", (("peer", "west"), ("source", "east"))] == 1
     left = {
         dict(labels)["cluster"]: value
@@ -160,10 +258,12 @@ def test_prometheus_has_the_fleet_figures(fleet_vault: dict[str, str]) -> None:
         if name == "istio_vault_ca_fleet_effective_expiry_seconds"
     }
     assert set(left) == {"east", "west", "central"}
-    assert left["central"] < 0  # the role's 1h cap is below the 24h workload TTL: issuance fails now
-    # The mount's 10 days from the check, minus the 1-day workload TTL, counted from the run's start (a moment
-    # earlier, so a little more than 9 days; the mount's cap itself would be 10).
-    assert 9 * 86400 <= left["west"] < 10 * 86400
+    # Each intermediate's 180 days minus the 1-day workload TTL; the mount and role caps do not count.
+    assert all(178 * 86400 < value <= 179 * 86400 for value in left.values()), left
+    bounds = {
+        dict(labels)["bound"] for (name, labels) in samples if name == "istio_vault_ca_fleet_effective_expiry_seconds"
+    }
+    assert bounds == {"intermediate"}
 
 
 def test_one_vault_client_for_the_fleet(fleet_vault: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -255,10 +355,7 @@ def test_serve_exports_the_fleet_figures(fleet_vault: dict[str, str], tmp_path: 
     assert text is not None
     assert 'istio_vault_ca_fleet_trust{peer="central",source="west"} 0.0' in text
     assert 'istio_vault_ca_fleet_trust{peer="east",source="west"} 1.0' in text
-    assert (
-        'istio_vault_ca_fleet_effective_expiry_seconds{bound="mount istioca-west max_lease_ttl 864000s",cluster="west"}'
-        in text
-    )
+    assert 'istio_vault_ca_fleet_effective_expiry_seconds{bound="intermediate",cluster="west"}' in text
 
 
 def _kubeconfig(path: Path, servers: dict[str, str]) -> Path:
@@ -328,8 +425,12 @@ def test_a_token_that_may_not_read_the_limits_warns(fleet_vault: dict[str, str])
     assert code == 1, err
     east = rows(out)["fleet.effective-expiry", "east"]
     assert east["status"] == "warn"
-    assert east["finding"].endswith("not read, so not ruled out: each PKI role's max_ttl, istioca-east's max_lease_ttl")
-    assert east["hint"] == "let the token list istioca-east/roles, read each role and sys/mounts/istioca-east/tune"
+    assert east["finding"].endswith(
+        "not read, so not ruled out: each PKI role's max_ttl, istioca-east's max_lease_ttl, pki's max_lease_ttl"
+    )
+    assert east["hint"] == (
+        "let the token list istioca-east/roles, read each role and sys/mounts/istioca-east/tune and sys/mounts/pki/tune"
+    )
 
 
 def test_text_lists_the_fleet_rows(fleet_vault: dict[str, str]) -> None:
@@ -356,7 +457,7 @@ def test_an_ambient_cluster_on_its_own_root_is_refused(fleet_vault: dict[str, st
         "ambient cluster central chains to root 'Someone Else's Root', but east, west chain(s) to another root: "
         "per-cluster roots are refused for ambient"
     )
-    assert "plan-rotation --force CLUSTER" in refused["hint"]
+    assert "istio-vault-ca plan-rotation -c CONFIG --force CLUSTER" in refused["hint"]
     assert ("fleet.ambient-shared-root", "east") not in by
 
 
@@ -368,7 +469,7 @@ def test_every_document_format_of_a_real_run(fleet_vault: dict[str, str], output
     if output == "junit":
         cases = ET.fromstring(out).findall("./testsuite/testcase")  # noqa: S314 - our own output
         failed = {case.get("name") for case in cases if case.find("failure") is not None}
-        assert {"fleet.intermediate-chains", "fleet.trust-matrix", "fleet.effective-expiry"} <= failed
+        assert {"fleet.intermediate-chains", "fleet.trust-matrix"} <= failed
     else:
         assert out.lstrip().startswith("<!DOCTYPE html>")
         assert '<table class="trust-matrix">' in out and '<table class="fleet-expiry">' in out
@@ -391,6 +492,74 @@ def test_a_cluster_never_set_up_fails_naming_its_script(fleet_vault: dict[str, s
     by = rows(out)
     north = by["fleet.intermediate-chains", "north"]
     assert (north["status"], north["finding"]) == ("fail", "no certificate at istioca-north/cert/ca")
-    assert north["hint"] == "issue the intermediate: run clusters/north/vault/04-intermediate-pki.sh"
-    assert "north has no intermediate in Vault" in by["fleet.trust-matrix", "east"]["finding"]
+    assert north["hint"] == (
+        "set up north: run clusters/north/vault/setup.sh (its step 04-intermediate-pki.sh issues the intermediate)"
+    )
+    # Counted once, in its own row: west's row fails for central only, and names north as not judged.
+    west = by["fleet.trust-matrix", "west"]
+    assert west["finding"].startswith("workloads in west reject central:")
+    assert west["finding"].endswith("(north not judged: no intermediate in Vault yet)")
+    assert "north" not in west["hint"] and "--force central" in west["hint"]
     assert by["fleet.effective-expiry", "north"]["status"] == "skip"
+
+
+def test_a_kv_mount_as_intermediate_mount_is_named_not_pki(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    if "notpki/" not in client.sys.list_mounted_secrets_engines()["data"]:
+        client.sys.enable_secrets_engine("kv", path="notpki", options={"version": "1"})
+    text = CONFIG.read_text(encoding="utf-8").replace(
+        "intermediate_mount: istioca-central", "intermediate_mount: notpki"
+    )
+    config = tmp_path / "kv.yaml"
+    config.write_text(text, encoding="utf-8")
+    code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    assert code == 1, err
+    row = rows(out)["fleet.intermediate-chains", "central"]
+    assert row["finding"] == "notpki is a kv secrets engine, not a PKI engine: intermediate_mount must name a PKI mount"
+    assert row["hint"].startswith("point clusters[central].intermediate_mount at a PKI mount of its own")
+
+
+def test_a_root_never_set_up_says_so(fleet_vault: dict[str, str], tmp_path: Path) -> None:
+    """root.mount names a mount Vault lacks: each cluster fails saying the root is missing (step 02), not that it
+    is foreign; no root is counted or named first."""
+    text = CONFIG.read_text(encoding="utf-8").replace("root:\n", "root:\n  mount: pki-never\n", 1)
+    config = tmp_path / "noroot.yaml"
+    config.write_text(text, encoding="utf-8")
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    saved = client.read("kv/data/istio-trust-bundle")["data"]["data"]
+    client.delete("kv/metadata/istio-trust-bundle")  # no rotation going on: the root is root.mount's alone
+    try:
+        code, out, err = cli(fleet_vault, "verify", "fleet", "-c", str(config), "--output", "json")
+    finally:
+        client.write_data("kv/data/istio-trust-bundle", data={"data": saved})
+    assert code == 1, err
+    by = rows(out)
+    for name in ("east", "west", "central"):
+        row = by["fleet.intermediate-chains", name]
+        assert row["status"] == "fail"
+        assert row["finding"].startswith("the root is missing: nothing at pki-never/cert/ca"), row
+        assert row["hint"].startswith("set up the root first: run root/vault/setup.sh (its step 02-root-pki.sh)")
+        assert "plan-rotation" not in row["hint"] and "foreign" not in row["finding"]
+    assert "plan-rotation" not in by["fleet.trust-matrix", "east"]["hint"]
+    assert by["fleet.duplicate-roots", "fleet"]["status"] == "skip"
+    assert "Mesh Root" not in by["fleet.expires-first", "fleet"]["finding"].split("; ", 1)[-1]
+
+
+def test_a_token_refused_the_trust_bundle_warns_and_goes_on(fleet_vault: dict[str, str]) -> None:
+    """A monitoring token without read on the rotation's bundle used to stop the run with exit 3, though most
+    days no rotation is going on: each cluster's chain row warns naming the path and the policy line."""
+    client = hvac.Client(url=fleet_vault["VAULT_ADDR"], token=fleet_vault["VAULT_TOKEN"])
+    policy = 'path "istioca-*" { capabilities = ["read", "list"] }\npath "pki/*" { capabilities = ["read"] }\n'
+    policy += 'path "kv/data/istioca*" { capabilities = ["read"] }\npath "sys/mounts/*" { capabilities = ["read"] }\n'
+    client.sys.create_or_update_policy("fleet-no-bundle", policy)
+    token = client.auth.token.create(policies=["fleet-no-bundle"], ttl="1h")["auth"]["client_token"]
+    code, out, err = cli(
+        {**fleet_vault, "VAULT_TOKEN": token}, "verify", "fleet", "-c", str(CONFIG), "--output", "json"
+    )
+    assert code == 1, err
+    east = rows(out)["fleet.intermediate-chains", "east"]
+    assert east["status"] == "warn", east
+    assert "the token may not read the rotation's trust bundle at kv/data/istio-trust-bundle" in east["finding"]
+    assert east["hint"] == (
+        'let the token read it: path "kv/data/istio-trust-bundle" { capabilities = ["read"] } in its policy'
+    )

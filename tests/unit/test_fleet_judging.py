@@ -50,6 +50,8 @@ def seen(
         roots_source="pki/cert/ca",
         issuer=inter.cert,
         step=f"clusters/{name}/vault/04-intermediate-pki.sh",
+        setup=f"clusters/{name}/vault/setup.sh",
+        reissue_ttl=days * 86400,
     )
     return base._replace(**changes)
 
@@ -91,23 +93,59 @@ def test_rotation_bundle_trusts_both_roots() -> None:
 
 
 def test_effective_expiry_is_the_intermediate_minus_the_ttl() -> None:
-    found = expiry_of(seen("a", root()), root().cert, NOW, TTL)
+    found = expiry_of(seen("a", root()), root().cert, TTL)
     assert found is not None
     assert found.earliest.kind == "intermediate"
     assert found.earliest.ends == dt.datetime(2027, 6, 30, tzinfo=dt.timezone.utc)
     assert found.effective == dt.datetime(2027, 6, 29, tzinfo=dt.timezone.utc)
 
 
-def test_mount_cap_counts_from_now_and_wins_when_earlier() -> None:
-    found = expiry_of(seen("a", root(), mount_max_ttl=10 * 86400), root().cert, NOW, TTL)
-    assert found is not None and found.earliest.kind == "mount"
-    assert found.effective == dt.datetime(2027, 1, 10, tzinfo=dt.timezone.utc)
+def test_a_mount_cap_does_not_move_the_expiry_but_warns_about_the_next_reissue() -> None:
+    """istiod signs with the intermediate from KV: a 100h mount cap ends nothing today (the expiry stays the
+    intermediate's notAfter minus the TTL, the same on every run); it caps the next re-issue of the intermediate."""
+    capped = seen("a", root(), mount_max_ttl=100 * 3600, reissue_ttl=8760 * 3600)
+    found = expiry_of(capped, root().cert, TTL)
+    assert found is not None and found.earliest.kind == "intermediate"
+    assert found.effective == dt.datetime(2027, 6, 29, tzinfo=dt.timezone.utc)
+    row = rows(fleet(capped))["fleet.effective-expiry", capped.target]
+    assert row.status is Status.WARN
+    assert row.finding.endswith(
+        "; the next re-issue of a's intermediate gets at most 100h, the config asks 365d "
+        "(mount istioca-a's max_lease_ttl 100h)"
+    )
+    assert row.hint == (
+        "`vault secrets tune -max-lease-ttl=365d istioca-a`, or re-run clusters/a/vault/04-intermediate-pki.sh "
+        "(it tunes the mount)"
+    )
+
+
+def test_a_root_mount_cap_names_step_02() -> None:
+    capped = seen(
+        "a",
+        root(),
+        root_mount="pki",
+        root_mount_max_ttl=720 * 3600,
+        reissue_ttl=8760 * 3600,
+        root_step="root/vault/setup.sh (its step 02-root-pki.sh)",
+    )
+    row = rows(fleet(capped))["fleet.effective-expiry", capped.target]
+    assert row.status is Status.WARN and "(root mount pki's max_lease_ttl 30d)" in row.finding
+    assert (
+        row.hint
+        == "`vault secrets tune -max-lease-ttl=365d pki`, or re-run root/vault/setup.sh (its step 02-root-pki.sh), "
+        "which tunes the root mount"
+    )
+
+
+def test_caps_at_or_above_the_configs_ttl_pass() -> None:
+    wide = seen("a", root(), mount_max_ttl=8760 * 3600, role_caps=(("web", 8760 * 3600),), reissue_ttl=8760 * 3600)
+    assert rows(fleet(wide))["fleet.effective-expiry", wide.target].status is Status.PASS
 
 
 def test_a_root_ending_with_the_intermediate_is_named_first() -> None:
     short_root = root("Short Root", 30)
     cluster = seen("a", short_root)  # issued_ca clamps the intermediate to the root: both end 2027-01-31
-    found = expiry_of(cluster, short_root.cert, NOW, TTL)
+    found = expiry_of(cluster, short_root.cert, TTL)
     assert found is not None and found.earliest.kind == "root"
     assert found.effective == dt.datetime(2027, 1, 30, tzinfo=dt.timezone.utc)
 
@@ -123,14 +161,18 @@ def test_rows_users_read() -> None:
     assert "effective expiry 2027-06-29 00:00 UTC" in by["fleet.effective-expiry", "vault (cluster a)"].finding
     capped = by["fleet.effective-expiry", "vault (cluster b)"]
     assert capped.status is Status.WARN
-    assert "mount istioca-b max_lease_ttl 864000s" in capped.finding
-    assert "clusters/b/vault/04-intermediate-pki.sh tunes istioca-b's max_lease_ttl" in capped.hint
+    assert capped.finding.startswith("effective expiry 2027-06-29 00:00 UTC")  # the cap does not move it
+    assert "the next re-issue of b's intermediate gets at most 10d, the config asks 180d" in capped.finding
+    assert (
+        "`vault secrets tune -max-lease-ttl=180d istioca-b`, or re-run clusters/b/vault/04-intermediate-pki.sh"
+        in capped.hint
+    )
     role = by["fleet.effective-expiry", "vault (cluster c)"]
-    assert role.status is Status.FAIL
-    assert role.finding.startswith("issuance of a 1d workload certificate fails since 2026-12-31 12:00 UTC")
-    assert "vault write istioca-c/roles/istiod max_ttl=" in role.hint
+    assert role.status is Status.WARN
+    assert "(PKI role istioca-c/roles/istiod's max_ttl 12h)" in role.finding
+    assert role.hint == "vault write istioca-c/roles/istiod max_ttl=180d"
     first = by["fleet.expires-first", "fleet"]
-    assert first.finding.startswith("c stops issuing first, at 2026-12-31 12:00 UTC")
+    assert first.finding.startswith("a stops issuing first, at 2027-06-29 00:00 UTC")
     assert by["fleet.cluster-roots", "vault (cluster a)"].status is Status.SKIP
 
 
@@ -180,7 +222,10 @@ def test_cluster_roots_compared_when_read() -> None:
 def test_missing_intermediate_fails_and_expiry_skips() -> None:
     by = rows(fleet(seen("a", root(), intermediate=None, chain=(), issuer=None)))
     assert by["fleet.intermediate-chains", "vault (cluster a)"].status is Status.FAIL
-    assert "run clusters/a/vault/04-intermediate-pki.sh" in by["fleet.intermediate-chains", "vault (cluster a)"].hint
+    assert (
+        "run clusters/a/vault/setup.sh (its step 04-intermediate-pki.sh issues the intermediate)"
+        in by["fleet.intermediate-chains", "vault (cluster a)"].hint
+    )
     assert by["fleet.effective-expiry", "vault (cluster a)"].status is Status.SKIP
 
 
@@ -234,3 +279,56 @@ def test_a_foreign_trust_domain_hints_at_the_alias() -> None:
     assert row.hint.startswith("add b.example to clusters[a].trust_domain_aliases")
     aliased = rows(fleet(seen("a", root(), aliases=("b.example",)), seen("b", root(), trust_domain="b.example")))
     assert aliased["fleet.trust-matrix", "vault (cluster a)"].status is Status.PASS
+
+
+def test_the_matrix_judges_a_reached_cluster_by_its_config_map() -> None:
+    """b's istio-ca-root-cert holds only a foreign root: its workloads reject a (and their own chain) whatever
+    Vault says they trust, and the foreign root is counted among the fleet's roots."""
+    foreign = root("Someone Else's Root")
+    live = KubeSeen((foreign.cert,), "configmap/istio-system/istio-ca-root-cert (context b)")
+    a, b = seen("a", root()), seen("b", root(), kube=live)
+    cells = {(cell.source, cell.peer): cell for cell in trust_matrix((a, b))}
+    assert cells["a", "b"].accepts and not cells["b", "a"].accepts and not cells["b", "b"].accepts
+    assert cells["b", "a"].reason == (
+        "a's chain ends at root 'Fleet Root', which b's workloads do not trust "
+        "(configmap/istio-system/istio-ca-root-cert (context b))"
+    )
+    by = rows(fleet(a, b))
+    assert by["fleet.trust-matrix", b.target].status is Status.FAIL
+    assert by["fleet.duplicate-roots", "fleet"].finding == "2 distinct root(s), each under its own name"
+
+
+def test_plan_rotation_hints_carry_the_runs_warn_days() -> None:
+    """A run with --warn-days 90 warns about an intermediate 80 days out; a plan-rotation with the default 30 would
+    call it not due, so the hint passes the same window on."""
+    short = seen("a", root(), days=80)
+    foreign = seen("c", root("Foreign Root"), trusted=(root(),))
+    by = rows(fleet(short, foreign, warn_days=90))
+    expiry = by["fleet.effective-expiry", short.target]
+    assert expiry.status is Status.WARN
+    assert (
+        "istio-vault-ca plan-rotation -c CONFIG --warn-days 90 writes rotation/a/rotate-intermediate.sh" in expiry.hint
+    )
+    chains = by["fleet.intermediate-chains", foreign.target]
+    assert "istio-vault-ca plan-rotation -c CONFIG --warn-days 90 --force c writes" in chains.hint
+    assert "plan-rotation -c CONFIG --warn-days 90 --force c)" in by["fleet.trust-matrix", short.target].hint
+    soon = seen("b", root(), days=20)
+    default = rows(fleet(soon, warn_days=30))["fleet.effective-expiry", soon.target]
+    assert "istio-vault-ca plan-rotation -c CONFIG writes" in default.hint
+
+
+def test_same_name_roots_carry_a_fingerprint() -> None:
+    """Two roots both called 'Fleet Root': the messages tell them apart by the first 8 hex of their SHA-256."""
+    import hashlib
+
+    from istio_vault_ca.verify.checks.pkix import Encoding
+
+    impostor = factory.self_signed_ca("Fleet Root", now=NOW)
+    a, c = seen("a", root()), seen("c", impostor, trusted=(root(),))
+    by = rows(fleet(a, c))
+    short = hashlib.sha256(impostor.cert.public_bytes(Encoding.DER)).hexdigest()[:8]
+    chains = by["fleet.intermediate-chains", c.target]
+    assert f"chains to root 'Fleet Root' (sha256 {short}) (a foreign root)" in chains.finding
+    own = hashlib.sha256(root().cert.public_bytes(Encoding.DER)).hexdigest()[:8]
+    assert f"trust 'Fleet Root' (sha256 {own})" in chains.finding
+    assert "'c Intermediate' chains" in chains.finding  # a unique name stays bare

@@ -58,7 +58,8 @@ class IstiodCaFact(NamedTuple):
 
 class FleetExpiryFact(NamedTuple):
     """`verify fleet`: when the cluster's issuing really ends (`effective`, the earliest bound minus the workload
-    certificate TTL), which bound that is (`bound`, e.g. "mount istioca-west max_lease_ttl ...") and its end."""
+    certificate TTL), which bound that is (`bound`: root|intermediate|issuer, a fixed value for the metric label)
+    and its end."""
 
     cluster: str
     effective: float

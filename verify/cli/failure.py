@@ -29,12 +29,34 @@ def error_row(error: IvcError, args: argparse.Namespace | None) -> tuple[str, st
     if isinstance(error, VaultUnavailable):
         return "vault.reachable", _vault_address(error)
     if isinstance(error, (KubeAccessError, KubeConfigProblem)):
-        return "cluster.api-reachable", str(getattr(args, "context", None) or "kubeconfig")
+        context = getattr(args, "context", None)  # verify fleet's --context is a list of CLUSTER=CONTEXT
+        if isinstance(context, list):
+            context = ", ".join(str(item) for item in context)
+        return "cluster.api-reachable", str(context or "kubeconfig")
     if isinstance(error, ConfigError):
         return "config.valid", error.source
     if isinstance(error, UsageError):
         return "command.input", _command(args)
     return "command.failed", _command(args)
+
+
+# A row's hint when the error carries none (its advice is in the message): a document reader keys on `hint`, so it
+# is never empty, and says where the rest of the advice is.
+_FALLBACK_HINTS = {
+    "vault.reachable": "check VAULT_ADDR, the network and VAULT_TOKEN; the finding says what Vault answered",
+    "cluster.api-reachable": "fix --kubeconfig/--context as the finding says (kubectl config get-contexts lists them)",
+    "config.valid": "fix the config as the finding says (istio-vault-ca validate CONFIG lists every problem)",
+}
+
+
+def _fallback_hint(check_id: str, args: argparse.Namespace | None) -> str:
+    if check_id in _FALLBACK_HINTS:
+        return _FALLBACK_HINTS[check_id]
+    if check_id == "command.input":
+        command = _command(args)
+        full = command if command == "istio-vault-ca" else f"istio-vault-ca {command}"
+        return f"fix the command line as the finding says ({full} --help)"
+    return "the finding says what failed; re-run with the same arguments once it is fixed"
 
 
 def _vault_address(error: VaultUnavailable) -> str:
@@ -58,7 +80,7 @@ def error_report(error: IvcError, args: argparse.Namespace | None) -> Report:
     from ..checks.result import Report, errored
 
     check_id, target = error_row(error, args)
-    report = Report([errored(check_id, target, str(error), error.hint)])
+    report = Report([errored(check_id, target, str(error), error.hint or _fallback_hint(check_id, args))])
     # The config the run was judging against, when it got that far (a ConfigError names its file as the target).
     source = getattr(args, "config_source", None)
     report.facts.config = source if isinstance(source, str) else None

@@ -68,6 +68,7 @@ def fleet_request(args: argparse.Namespace) -> FleetRequest:
     """`verify fleet`'s arguments as a run request: `--context NAME=CONTEXT` pairs, the workload TTL in seconds."""
     from ...generator.config.durations import parse_duration
     from ...generator.errors import UsageError
+    from ..runs.common import check_workload_ttl
     from ..runs.fleet import FleetRequest
 
     text = getattr(args, "workload_cert_ttl", None) or DEFAULT_WORKLOAD_CERT_TTL
@@ -75,6 +76,7 @@ def fleet_request(args: argparse.Namespace) -> FleetRequest:
         ttl = parse_duration(text)
     except ValueError as error:
         raise UsageError(f"--workload-cert-ttl {text!r}: {error}") from None
+    check_workload_ttl(ttl, text)  # here, where the text the user typed is known (the run checks seconds again)
     pairs: list[tuple[str, str]] = []
     for given in getattr(args, "context", None) or ():
         name, sep, context = str(given).partition("=")

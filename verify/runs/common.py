@@ -55,9 +55,28 @@ def by_namespace(plans: tuple[ClusterPlan, ...]) -> list[tuple[str | None, tuple
     return [(namespace, tuple(members)) for namespace, members in groups.items()]
 
 
+# The longest window or TTL a date can be moved by: 100 years. A CA lives years, not millennia, and the checks
+# add these to real dates, which past year 9999 (or before year 1) raise OverflowError instead of judging.
+MAX_DAYS = 36500
+
+
 def check_warn_days(warn_days: int) -> None:
+    """`--warn-days N` of every verify target and plan-rotation: 0 to MAX_DAYS, refused (exit 2) before any
+    date arithmetic, so an absurd N is a usage error with a document, not a traceback or an error row."""
     if warn_days < 0:
         raise UsageError(f"--warn-days must be 0 or more, not {warn_days}")
+    if warn_days > MAX_DAYS:
+        raise UsageError(f"--warn-days must be at most {MAX_DAYS} (100 years), not {warn_days}")
+
+
+def check_workload_ttl(seconds: int, given: str | None = None) -> None:
+    """`--workload-cert-ttl` (verify fleet, plan-rotation): more than 0 and at most MAX_DAYS, for the same reason
+    as check_warn_days: the effective expiry subtracts it from a notAfter."""
+    text = given if given is not None else f"{seconds}s"
+    if seconds <= 0:
+        raise UsageError(f"--workload-cert-ttl must be more than 0s, not {text}")
+    if seconds > MAX_DAYS * 86400:
+        raise UsageError(f"--workload-cert-ttl must be at most {MAX_DAYS * 24}h (100 years), not {text}")
 
 
 def given_up_checks(skip_checks: frozenset[str]) -> frozenset[str]:

@@ -90,7 +90,7 @@ def root_rotation(request: RootRequest) -> int:
     from ...generator.render.root_rotation import ISTIO_FACTS
     from ...generator.render.root_rotation_ambient import ambient_steps
     from ...generator.render.writer import write_tree
-    from .common import open_vault
+    from .common import check_workload_ttl, open_vault
 
     loaded = load(request.config)
     config = loaded.config
@@ -109,6 +109,7 @@ def root_rotation(request: RootRequest) -> int:
         ttl_seconds = parse_duration(request.workload_cert_ttl)
     except ValueError as error:
         raise UsageError(f"--workload-cert-ttl {request.workload_cert_ttl!r}: {error}") from None
+    check_workload_ttl(ttl_seconds, request.workload_cert_ttl)
     plans = plan(config)
     api = open_vault(config)
     api.health()

@@ -15,11 +15,14 @@ from cryptography import x509
 
 class KubeSeen(NamedTuple):
     """The roots istiod hands this cluster's workloads (its `istio-ca-root-cert` ConfigMap), or why they could not
-    be read: no context for the cluster, or an API server that did not answer."""
+    be read: no context for the cluster (a skip), an API server that did not answer (`unreachable`: an error, exit
+    3), or an API server that answered without the ConfigMap (`missing`: istiod never wrote it, a failure)."""
 
     roots: tuple[x509.Certificate, ...] | None
     source: str
     reason: str = ""
+    unreachable: bool = False
+    missing: bool = False
 
 
 class ClusterSeen(NamedTuple):
@@ -47,6 +50,17 @@ class ClusterSeen(NamedTuple):
     # Vault limits the token may not read (a role list, the mount's tuning): the effective expiry cannot rule
     # them out, so it warns instead of passing.
     unread: tuple[str, ...] = ()
+    # The intermediate TTL the config asks (seconds) and the root mount that signs it, with its max_lease_ttl:
+    # what the next re-issue of the intermediate would get (verify/checks/fleet/judge.py reissue_caps).
+    reissue_ttl: int = 0
+    # The rotation's trust bundle path when the token was refused it (not read: judged without it).
+    bundle_refused: str = ""
+    # The cluster's setup.sh, whose step 04 issues its intermediate (a cluster never set up runs it).
+    setup: str = "vault/setup.sh"
+    root_mount: str = ""
+    root_mount_max_ttl: int | None = None
+    # The script that makes and tunes the root mount ("root/vault/setup.sh (its step 02-root-pki.sh)" in a fleet).
+    root_step: str = "vault/setup.sh (its step 02-root-pki.sh)"
 
 
 class FleetState:

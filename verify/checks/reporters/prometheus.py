@@ -69,9 +69,15 @@ class _ReportCollector:
 
 
 def _cluster_of(target: str, clusters: tuple[str, ...]) -> str:
-    """The `cluster` label: the target when it is a cluster's name, else the run's one cluster, else empty."""
+    """The `cluster` label: the target when it is a cluster's name, or the cluster a target "ADDRESS (cluster
+    NAME)" names (verify fleet's and verify chain --from-vault's rows of many clusters), else the run's one
+    cluster, else empty."""
     if target in clusters:
         return target
+    if target.endswith(")") and " (cluster " in target:
+        named = target.rsplit(" (cluster ", 1)[1][:-1]
+        if named in clusters:
+            return named
     return clusters[0] if len(clusters) == 1 else ""
 
 
@@ -170,8 +176,8 @@ def _fleet_families(report: Report) -> Iterator[Metric]:
     if facts.fleet_expiry:
         at = GaugeMetricFamily(
             f"{PREFIX}_fleet_effective_expiry_timestamp_seconds",
-            "When the cluster's CA stops issuing full workload certificates (the earliest of root, intermediate, "
-            "Vault issuer, role max_ttl and mount max_lease_ttl, minus the workload TTL), as a Unix time.",
+            "When the cluster's CA stops issuing full workload certificates (the earliest of root, intermediate and "
+            "Vault issuer notAfter, the `bound`, minus the workload TTL), as a Unix time.",
             labels=["cluster", "bound"],
         )
         left = GaugeMetricFamily(

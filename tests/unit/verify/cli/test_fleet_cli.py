@@ -24,6 +24,11 @@ CONFIG = str(EXAMPLES / "three-clusters.yaml")
         (("--workload-cert-ttl", "soon"), "--workload-cert-ttl 'soon':"),
         (("--workload-cert-ttl", "0s"), "--workload-cert-ttl '0s': '0s' must be longer than zero"),
         (("--warn-days", "-1"), "--warn-days must be 0 or more, not -1"),
+        (
+            ("--workload-cert-ttl", "20000000h"),
+            "--workload-cert-ttl must be at most 876000h (100 years), not 20000000h",
+        ),
+        (("--warn-days", "99999999999999999999"), "--warn-days must be at most 36500 (100 years)"),
     ],
 )
 def test_refusals_exit_2_with_a_document(tmp_path: Path, flags: tuple[str, ...], message: str) -> None:
@@ -34,6 +39,44 @@ def test_refusals_exit_2_with_a_document(tmp_path: Path, flags: tuple[str, ...],
     document = json.loads(result.stdout)
     validate_json_shape(document)
     assert [(row["id"], row["status"]) for row in document["checks"]] == [("command.input", "error")]
+    hint = "fix the command line as the finding says (istio-vault-ca verify fleet --help)"
+    assert document["checks"][0]["hint"] == hint
+
+
+@pytest.mark.parametrize("output", ["text", "json", "junit", "prometheus", "html"])
+@pytest.mark.parametrize(
+    "flags", [("--workload-cert-ttl", "20000000h"), ("--warn-days", "99999999999999999999")], ids=["ttl", "days"]
+)
+def test_out_of_range_values_are_usage_errors_in_every_format(
+    tmp_path: Path, flags: tuple[str, ...], output: str
+) -> None:
+    """A huge TTL or window used to overflow the date arithmetic: a traceback and 0 bytes, or error rows."""
+    result = run_cli("verify", "fleet", "-c", CONFIG, *flags, "--output", output, env=environment(tmp_path))
+    assert_no_traceback(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert "OverflowError" not in result.stdout + result.stderr
+    if output == "text":
+        assert result.stdout == ""
+    else:
+        assert "command.input" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("verify", "vault", "-c", CONFIG, "--warn-days", "99999999999999999999"),
+        ("verify", "cluster", "-c", CONFIG, "--warn-days", "99999999999999999999"),
+        ("verify", "chain", ".", "--warn-days", "99999999999999999999"),
+        ("plan-rotation", "-c", CONFIG, "--warn-days", "99999999999999999999"),
+        ("plan-rotation", "-c", CONFIG, "--root", "--workload-cert-ttl", "20000000h"),
+    ],
+    ids=["vault", "cluster", "chain", "plan-rotation", "plan-rotation-root"],
+)
+def test_every_command_of_the_family_refuses_them(tmp_path: Path, argv: tuple[str, ...]) -> None:
+    result = run_cli(*argv, env=environment(tmp_path))
+    assert_no_traceback(result.stderr)
+    assert result.returncode == 2, result.stderr
+    assert "must be at most" in result.stderr
 
 
 def test_trust_domains_default_and_override() -> None:
