@@ -22,7 +22,7 @@ def page(tmp_path_factory: pytest.TempPathFactory) -> Path:
     chromium.require()
     state = fleet(
         seen("east", root()),
-        seen("west", root(), mount_max_ttl=10 * 86400),
+        seen("west", root(), days=10),  # its intermediate ends inside the 30-day window
         seen("central", root("Foreign Root"), trusted=(root(),)),
     )
     report = Report(check_fleet(state))
